@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything pcicrash and its tests need on Debian 12, then the
+# package itself (editable, with the cffi helper built) into ./.venv.
+set -euo pipefail
+cd "$(dirname "$0")"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+# Build: gcc, Python headers, compression libraries for the C page helper.
+# Peers and test tools: makedumpfile, crash, pciutils (lspci -F), pci.ids,
+# libkdumpfile and drgn (Python bindings are for the system python3), zstd/xz.
+PKGS="gcc python3 python3-dev python3-venv python3-pip python3-cffi libffi-dev
+      zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
+      makedumpfile crash pciutils pci.ids python3-libkdumpfile python3-drgn zstd xz-utils"
+$SUDO apt-get update
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends $PKGS
+# The Debian peers live in the system python3's dist-packages: the venv sees them.
+/usr/bin/python3 -m venv --system-site-packages .venv
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet -e '.[test]'

@@ -1,0 +1,54 @@
+"""The one exception family every parser raises.
+
+Contract: a parser (dump readers, VMCOREINFO, pagemap, buffer, config space)
+raises only PcicrashError subclasses for anything the input can cause.  The
+message names where (file and byte offset, or physical address) and what was
+expected, so the CLI can print it on one line and go on with what it has.
+"""
+
+
+class PcicrashError(Exception):
+    """Base of every error that bad input can cause."""
+
+    def __init__(self, what, *, path=None, offset=None, expected=None):
+        self.what = what
+        self.path = path
+        self.offset = offset
+        self.expected = expected
+        super().__init__(self.message())
+
+    def where(self):
+        parts = []
+        if self.path is not None:
+            parts.append(str(self.path))
+        if self.offset is not None:
+            parts.append("offset 0x%x" % self.offset)
+        return ", ".join(parts)
+
+    def message(self):
+        text = self.what
+        if self.expected is not None:
+            text += " (expected %s)" % self.expected
+        where = self.where()
+        return "%s: %s" % (where, text) if where else text
+
+
+class DumpFormatError(PcicrashError):
+    """The dump file itself is unreadable at this point: wrong magic, truncated, inconsistent."""
+
+
+class PageUnavailable(PcicrashError):
+    """A physical page the caller asked for is not in the dump; `status` says why."""
+
+    def __init__(self, what, *, pfn, status, path=None, offset=None, expected=None):
+        self.pfn = pfn
+        self.status = status
+        super().__init__(what, path=path, offset=offset, expected=expected)
+
+
+class CaptureError(PcicrashError):
+    """The pci_crash pagemap or buffer is inconsistent (offset = physical address or buffer offset)."""
+
+
+class UsageError(PcicrashError):
+    """Bad command-line input (not the dump's fault)."""

@@ -1,0 +1,128 @@
+"""The one memory-reader interface every front end implements.
+
+A reader serves physical memory of the crashed kernel page by page and can
+say, for any page frame, why it is or is not there.  Dump files (ELF,
+kdump-compressed, flattened, split), crash through PyKdump and in-memory
+page sets all implement it; the analysis only ever talks to this.
+"""
+
+import enum
+
+from .errors import PageUnavailable
+
+
+class PageStatus(enum.Enum):
+    PRESENT = "present"                   # stored in the dump
+    ZERO = "zero page"                    # dropped/shared as a zero page: reads as zeros
+    EXCLUDED = "excluded by filtering"    # makedumpfile dump level dropped it
+    ZERO_OR_EXCLUDED = "zero or excluded" # ELF p_filesz < p_memsz tail: cannot tell which
+    ERASED = "erased"                     # bytes replaced by a --config/--eppic erase rule
+    OUTSIDE = "outside the dump"          # pfn is in no memory range of the dump
+    LOST = "lost (incomplete dump)"       # the dump was cut before this page was written
+    NOT_IN_PART = "in a missing split part"  # split set: the part that holds it was not given
+
+    @property
+    def readable(self):
+        """True when read_page() returns bytes (real or implied zeros)."""
+        return self in (PageStatus.PRESENT, PageStatus.ZERO, PageStatus.ZERO_OR_EXCLUDED,
+                        PageStatus.ERASED)
+
+
+class MemoryReader:
+    """Physical memory of one crashed kernel.
+
+    Subclasses set `page_size`, `vmcoreinfo` (dict of str -> str, may be
+    empty) and `name` (what error messages call the source), and implement
+    `page_status()` and `_read_page()`.  Everything else has a default.
+    """
+
+    name = "<memory>"
+    page_size = 4096
+    vmcoreinfo = {}
+    # Text of the dump's eraseinfo (makedumpfile --config/--eppic), or None.
+    eraseinfo = None
+    # Short description of the format ("kdump-compressed (zlib), version 6").
+    format = "unknown"
+    # Notes the reader wants shown to the user (incomplete dump, -E ambiguity...).
+    notes = ()
+
+    def page_status(self, pfn):
+        raise NotImplementedError
+
+    def page_statuses(self, pfns):
+        """Status of many pages; readers with a faster batch path override this."""
+        return [self.page_status(p) for p in pfns]
+
+    def _read_page(self, pfn):
+        """Bytes of a page whose status is readable (exactly page_size bytes)."""
+        raise NotImplementedError
+
+    def read_page(self, pfn):
+        status = self.page_status(pfn)
+        if status is PageStatus.ZERO:
+            return bytes(self.page_size)
+        if not status.readable:
+            raise PageUnavailable("page 0x%x (physical 0x%x) is %s"
+                                  % (pfn, pfn * self.page_size, status.value),
+                                  pfn=pfn, status=status, path=self.name)
+        return self._read_page(pfn)
+
+    def read_pages(self, pfns):
+        """{pfn: bytes or PageUnavailable} for many pages; readers may batch."""
+        out = {}
+        for pfn in pfns:
+            try:
+                out[pfn] = self.read_page(pfn)
+            except PageUnavailable as exc:
+                out[pfn] = exc
+        return out
+
+    def read_phys(self, addr, size):
+        """`size` bytes at physical `addr`; raises PageUnavailable for the first missing page."""
+        if addr < 0 or size < 0:
+            raise ValueError("negative address or size")
+        ps = self.page_size
+        out = bytearray()
+        pfn, off = divmod(addr, ps)
+        while len(out) < size:
+            chunk = self.read_page(pfn)
+            take = min(ps - off, size - len(out))
+            out += chunk[off:off + take]
+            pfn += 1
+            off = 0
+        return bytes(out)
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class PageDictReader(MemoryReader):
+    """Memory made of explicit pages: {pfn: bytes}, and {pfn: PageStatus} for the missing ones.
+
+    Used for captures built byte by byte and as the reader over any source
+    that has already produced its pages.
+    """
+
+    def __init__(self, pages, *, page_size=4096, vmcoreinfo=None, statuses=None, name="<pages>"):
+        self.pages = dict(pages)
+        self.statuses = dict(statuses or {})
+        self.page_size = page_size
+        self.vmcoreinfo = dict(vmcoreinfo or {})
+        self.name = name
+        for pfn, data in self.pages.items():
+            if len(data) != page_size:
+                raise ValueError("page 0x%x has %d bytes, not %d" % (pfn, len(data), page_size))
+
+    def page_status(self, pfn):
+        if pfn in self.pages:
+            return PageStatus.PRESENT
+        return self.statuses.get(pfn, PageStatus.OUTSIDE)
+
+    def _read_page(self, pfn):
+        return self.pages.get(pfn, bytes(self.page_size))

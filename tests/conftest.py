@@ -1,0 +1,59 @@
+"""Shared test plumbing: where the real dumps are and cached decompressions of them."""
+
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SHARED = pathlib.Path(os.environ.get("PCICRASH_SHARED", ROOT.parent / "shared"))
+VMCORES = SHARED / "vmcores"
+CACHE = pathlib.Path(os.environ.get("PCICRASH_CACHE", ROOT / ".cache"))
+
+SCENARIOS = ("aer-uncor", "cor-only", "always-clean", "no-buffer", "layoutB-aer",
+             "legacy-unaligned", "aer-handled")
+
+
+def have_shared():
+    return (VMCORES / "aer-uncor" / "scenario.json").exists()
+
+
+needs_shared = pytest.mark.skipif(not have_shared(), reason="../shared/vmcores not present")
+
+
+def scenario_dir(name):
+    return VMCORES / name
+
+
+def dump_files(name):
+    """Every dump file of a scenario (split parts grouped as one tuple), excluding the .zst."""
+    d = scenario_dir(name)
+    out = []
+    split = sorted(d.glob("*-split.*"))
+    for f in sorted(d.iterdir()):
+        if f.is_file() and (f.suffix in (".kdump", ".flat")):
+            out.append((f,))
+    if split:
+        out.append(tuple(split))
+    return out
+
+
+def elf_vmcore(name="aer-uncor"):
+    """Path of the scenario's raw ELF vmcore, decompressed once into the cache."""
+    src = scenario_dir(name) / "vmcore.elf.zst"
+    if not src.exists():
+        pytest.skip("%s has no raw ELF vmcore" % name)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    dst = CACHE / ("%s-vmcore.elf" % name)
+    if not dst.exists() or dst.stat().st_size == 0:
+        tmp = dst.with_suffix(".tmp")
+        subprocess.run(["zstd", "-q", "-d", "-f", str(src), "-o", str(tmp)], check=True)
+        tmp.rename(dst)
+    return dst
+
+
+def have_tool(name):
+    return shutil.which(name) is not None
