@@ -1,0 +1,41 @@
+/* pfnmap: bitmap -> page-descriptor index translation and batch page
+ * decompression for kdump-compressed dumps.  Every size comes from the
+ * caller, which got it from an untrusted file: nothing here reads or writes
+ * outside the buffers described by the arguments. */
+#ifndef PCICRASH_PFNMAP_H
+#define PCICRASH_PFNMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Result of pfnmap_lookup() for one bit position. */
+#define PFNMAP_EXCLUDED   (-1)   /* clear in the 2nd bitmap, set in the 1st */
+#define PFNMAP_NOT_RAM    (-2)   /* clear in both bitmaps */
+#define PFNMAP_OUT_RANGE  (-3)   /* bit position outside the given bytes */
+
+/* Compression flags of a page descriptor (makedumpfile diskdump_mod.h). */
+#define PFNMAP_ZLIB    0x01
+#define PFNMAP_LZO     0x02
+#define PFNMAP_SNAPPY  0x04
+#define PFNMAP_ZSTD    0x20
+
+/* Per-page result codes of pfnmap_decompress(). */
+#define PFNMAP_OK            0
+#define PFNMAP_E_SIZE        1   /* compressed size 0 or above the limit */
+#define PFNMAP_E_RANGE       2   /* source slice outside the source buffer */
+#define PFNMAP_E_CORRUPT     3   /* decompressor reported an error */
+#define PFNMAP_E_LENGTH      4   /* output is not exactly page_size bytes */
+#define PFNMAP_E_FLAGS       5   /* unknown or several compression flags */
+
+uint64_t pfnmap_popcount(const uint8_t *buf, size_t nbytes);
+int pfnmap_prefix(const uint8_t *buf, size_t nbytes, uint32_t *cum, size_t ncum);
+int pfnmap_lookup(const uint8_t *bm2, const uint8_t *bm1, size_t nbytes,
+                  const uint32_t *cum, size_t ncum,
+                  const uint64_t *bits, size_t n, int64_t *out);
+int pfnmap_decompress(size_t n, const uint8_t *src, size_t src_len,
+                      const uint64_t *src_off, const uint32_t *src_size,
+                      const uint32_t *flags, uint32_t page_size,
+                      uint8_t *dst, size_t dst_len, int32_t *err);
+const char *pfnmap_codec_error(int32_t code);
+
+#endif
