@@ -1,0 +1,108 @@
+"""open_dump(): pick the reader for a dump file (or a --split set) by its signature.
+
+Signatures (makedumpfile's diskdump_mod.h / makedumpfile.h, ELF gABI):
+- ELF: "\\x7fELF" at offset 0 (raw /proc/vmcore copy, makedumpfile -E);
+- kdump-compressed: "KDUMP   " (makedumpfile) or "DISKDUMP" (old diskdump) at 0;
+- flattened (makedumpfile -F): "makedumpfile" at 0 (the start of a 4096-byte
+  header whose type field says "dumpfile").
+"""
+
+import os
+
+from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
+from pykdump_ext.errors import DumpFormatError, PcicrashError
+
+ELF = "elf"
+KDUMP = "kdump"
+FLAT = "flattened"
+
+SIGNATURES = (
+    (b"\x7fELF", ELF),
+    (b"KDUMP   ", KDUMP),
+    (b"DISKDUMP", KDUMP),
+    (b"makedumpfile", FLAT),
+)
+SNIFF_BYTES = 16
+EXPECTED = "ELF ('\\x7fELF'), kdump-compressed ('KDUMP   '/'DISKDUMP') or flattened ('makedumpfile')"
+
+
+def sniff(path):
+    """Return ELF, KDUMP or FLAT for the file at `path`; DumpFormatError otherwise."""
+    path = str(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except IsADirectoryError:
+        raise PcicrashError("is a directory, not a dump file", path=path) from None
+    except OSError as exc:
+        raise PcicrashError("cannot read: %s" % (exc.strerror or exc), path=path) from None
+    if not head:
+        raise DumpFormatError("empty file", path=path, offset=0, expected=EXPECTED)
+    for magic, kind in SIGNATURES:
+        if head.startswith(magic):
+            return kind
+    raise DumpFormatError("unknown signature %r" % head[:12], path=path, offset=0,
+                          expected=EXPECTED)
+
+
+def load_vmcoreinfo_file(path):
+    """VMCOREINFO from a text file (as written by `makedumpfile -g`), as a dict."""
+    path = str(path)
+    try:
+        with open(path, "rb") as f:
+            text = f.read(vmcoreinfo_mod.MAX_BYTES + 1)
+    except OSError as exc:
+        raise PcicrashError("cannot read VMCOREINFO file: %s" % (exc.strerror or exc),
+                            path=path) from None
+    info = vmcoreinfo_mod.parse(text, source=path)
+    if not info:
+        raise DumpFormatError("no KEY=value lines", path=path, offset=0,
+                              expected="a VMCOREINFO text file (makedumpfile -g)")
+    return info
+
+
+def open_dump(paths, *, vmcoreinfo=None):
+    """A MemoryReader over the dump in `paths` (1 file, or the parts of a --split set in any order).
+
+    `vmcoreinfo` is the path of a VMCOREINFO text file that replaces the
+    dump's own (like makedumpfile -i).
+    """
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise PcicrashError("no dump file given")
+    kinds = [sniff(p) for p in paths]
+    override = load_vmcoreinfo_file(vmcoreinfo) if vmcoreinfo is not None else None
+    kind = kinds[0]
+    if len(paths) > 1 and any(k != KDUMP for k in kinds):
+        bad = [p for p, k in zip(paths, kinds) if k != KDUMP][0]
+        raise DumpFormatError("%d files given, but this one is %s" % (len(paths), kinds[paths.index(bad)]),
+                              path=bad, offset=0,
+                              expected="kdump-compressed parts of one --split set")
+    if kind == ELF:
+        from .elf import ElfReader
+        reader = ElfReader(paths[0], vmcoreinfo=override)
+        if override is not None:
+            reader.notes = tuple(reader.notes) + (
+                "VMCOREINFO taken from %s, not from the dump" % vmcoreinfo,)
+        return reader
+    if kind == KDUMP:
+        from .kdump import KdumpReader
+        reader = KdumpReader(paths)
+    else:
+        from .flat import FlatReader
+        reader = FlatReader(paths[0])
+    if override is not None:
+        _apply_override(reader, override, vmcoreinfo)
+    return reader
+
+
+def _apply_override(reader, info, source):
+    ps = vmcoreinfo_mod.get_int(info, "PAGESIZE", source=source)
+    if ps is not None and ps != reader.page_size:
+        raise DumpFormatError("VMCOREINFO file says PAGESIZE=%d, the dump's block size is %d"
+                              % (ps, reader.page_size), path=str(source),
+                              expected="the VMCOREINFO of the crashed kernel of this dump")
+    reader.vmcoreinfo = dict(info)
+    reader.notes = tuple(reader.notes) + ("VMCOREINFO taken from %s, not from the dump" % source,)
