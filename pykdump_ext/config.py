@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+from . import regs as R
+from . import tlp as _tlp
+
 
 @dataclass(frozen=True)
 class Cap:
@@ -25,12 +28,13 @@ class Cap:
 @dataclass(frozen=True)
 class AerError:
     """One set bit of the AER Uncorrectable or Correctable Error Status register."""
-    name: str        # long name, as the kernel's aer.c prints it ("Completion Timeout")
-    short: str       # lspci's name ("CmpltTO")
+    name: str        # the specification's name ("Completion Timeout")
+    short: str       # lspci's flag name ("CmpltTO"), mostly also the kernel's
     bit: int
     fatal: bool      # Uncorrectable Severity bit set (always False for correctable errors)
     masked: bool     # the matching Mask register bit is set
     first: bool      # bit == First Error Pointer (uncorrectable only)
+    kernel: str = ""  # the kernel's aer.c name where it differs from lspci's ("NonFatalErr")
 
 
 @dataclass
@@ -147,7 +151,7 @@ class Dpc:
 
 @dataclass
 class Config:
-    raw: bytes
+    raw: bytes = field(repr=False)
     size: int = 0
     vendor_id: Optional[int] = None
     device_id: Optional[int] = None
@@ -184,6 +188,7 @@ class Config:
     pcie: Optional[Pcie] = None
     aer: Optional[Aer] = None
     dpc: Optional[Dpc] = None
+    ff_dwords: List[int] = field(default_factory=list)   # offsets of 0xFFFFFFFF dwords (failed reads)
 
     def cap(self, cap_id: int) -> Optional[Cap]:
         """First standard capability with this ID, or None."""
@@ -206,6 +211,427 @@ def rid_to_bdf(domain: int, rid: int) -> str:
     return "%04x:%02x:%02x.%x" % (domain, rid >> 8, (rid >> 3) & 0x1F, rid & 7)
 
 
+_STD_HOPS = 48          # (256 - 64) / 4: more entries than that means a loop
+_EXT_HOPS = 960         # (4096 - 256) / 4
+_FF_SHOWN = 8
+
+
+class _Buf:
+    """Bounds-checked little-endian reads: None beyond the buffer instead of an exception."""
+    __slots__ = ("b", "n")
+
+    def __init__(self, b):
+        self.b = b
+        self.n = len(b)
+
+    def u8(self, off):
+        return self.b[off] if 0 <= off < self.n else None
+
+    def u16(self, off):
+        if 0 <= off and off + 2 <= self.n:
+            return self.b[off] | (self.b[off + 1] << 8)
+        return None
+
+    def u32(self, off):
+        if 0 <= off and off + 4 <= self.n:
+            return int.from_bytes(self.b[off:off + 4], "little")
+        return None
+
+
+def _to_bytes(raw):
+    if isinstance(raw, bytes):
+        return raw, None
+    try:
+        return bytes(raw), None
+    except Exception as exc:        # not bytes-like at all: decode nothing, say why
+        return b"", "input is not bytes (%s)" % type(raw).__name__
+
+
 def decode(raw: bytes) -> Config:
     """Decode a config space snapshot; never raises.  See the module docstring."""
-    raise NotImplementedError  # filled in by the next commit
+    data, err = _to_bytes(raw)
+    cfg = Config(raw=data, size=len(data))
+    if err:
+        cfg.problems.append(err)
+        return cfg
+    try:
+        _decode_into(cfg, _Buf(data))
+    except Exception as exc:   # a decoder bug must not take the whole report down
+        cfg.problems.append("internal decode error: %s: %s" % (type(exc).__name__, exc))
+    return cfg
+
+
+def _decode_into(cfg, b):
+    n = b.n
+    if n == 0:
+        cfg.problems.append("empty config space")
+        return
+    cfg.all_ff = all(x == 0xFF for x in cfg.raw)
+    cfg.all_zero = not any(cfg.raw)
+    if n not in (256, 4096):
+        cfg.problems.append("config space is %d bytes (expected 256 or 4096)" % n)
+    if n < 64:
+        cfg.problems.append("standard header truncated at 0x%x (need 0x40 bytes)" % n)
+    _header(cfg, b)
+    if cfg.all_ff:
+        cfg.problems.append("every byte reads 0xff: the device did not answer")
+        return
+    if cfg.all_zero:
+        cfg.problems.append("every byte is zero: no config space was stored")
+        return
+    cfg.ff_dwords = [off for off in range(0, n - 3, 4) if b.u32(off) == 0xFFFFFFFF]
+    if cfg.ff_dwords:
+        shown = ", ".join("0x%03x" % o for o in cfg.ff_dwords[:_FF_SHOWN])
+        more = " (+%d more)" % (len(cfg.ff_dwords) - _FF_SHOWN) if len(cfg.ff_dwords) > _FF_SHOWN else ""
+        cfg.problems.append("%d dword(s) read 0xffffffff (failed config reads?) at %s%s"
+                            % (len(cfg.ff_dwords), shown, more))
+    _std_caps(cfg, b)
+    if n > R.EXT_CAP_START:
+        _ext_caps(cfg, b)
+    for c in cfg.caps:
+        if c.id == R.CAP_ID_EXP and cfg.pcie is None:
+            cfg.pcie = _pcie(cfg, b, c.offset)
+        elif c.id == R.CAP_ID_SSVID and cfg.header_type == 1 and cfg.subsys_vendor_id is None:
+            cfg.subsys_vendor_id = b.u16(c.offset + 4)
+            cfg.subsys_id = b.u16(c.offset + 6)
+    for c in cfg.ext_caps:
+        if c.id == R.EXT_CAP_ID_AER and cfg.aer is None:
+            cfg.aer = _aer(cfg, b, c)
+        elif c.id == R.EXT_CAP_ID_DPC and cfg.dpc is None:
+            cfg.dpc = _dpc(cfg, b, c)
+
+
+def _header(cfg, b):
+    cfg.vendor_id = b.u16(R.VENDOR_ID)
+    cfg.device_id = b.u16(R.DEVICE_ID)
+    cfg.command = b.u16(R.COMMAND)
+    cfg.status = b.u16(R.STATUS)
+    cfg.revision = b.u8(R.REVISION_ID)
+    cc = b.u32(R.REVISION_ID)
+    cfg.class_code = None if cc is None else cc >> 8
+    cfg.cache_line = b.u8(R.CACHE_LINE_SIZE)
+    cfg.latency = b.u8(R.LATENCY_TIMER)
+    ht = b.u8(R.HEADER_TYPE)
+    cfg.header_type_raw = ht
+    if ht is not None:
+        cfg.header_type = ht & R.HEADER_TYPE_MASK
+        cfg.multifunction = bool(ht & R.HEADER_MULTIFUNCTION)
+    cfg.bist = b.u8(R.BIST)
+    if cfg.command is not None:
+        cfg.command_flags = R.flags(cfg.command, R.COMMAND_BITS)
+    if cfg.status is not None:
+        cfg.status_flags = R.flags(cfg.status, R.STATUS_BITS)
+    cfg.interrupt_line = b.u8(R.INTERRUPT_LINE)
+    cfg.interrupt_pin = b.u8(R.INTERRUPT_PIN)
+    htype = cfg.header_type
+    if htype is None or cfg.all_ff:
+        return
+    if htype not in R.HEADER_TYPES:
+        cfg.problems.append("unknown header type 0x%02x at 0x00e" % htype)
+        return
+    cfg.is_bridge = htype in (1, 2)
+    cfg.bars = [v for v in (b.u32(R.BAR0 + 4 * i) for i in range(R.BAR_COUNT[htype])) if v is not None]
+    if htype == 0:
+        cfg.subsys_vendor_id = b.u16(R.T0_SUBSYSTEM_VENDOR_ID)
+        cfg.subsys_id = b.u16(R.T0_SUBSYSTEM_ID)
+    elif htype == 1:
+        cfg.primary_bus = b.u8(R.T1_PRIMARY_BUS)
+        cfg.secondary_bus = b.u8(R.T1_SECONDARY_BUS)
+        cfg.subordinate_bus = b.u8(R.T1_SUBORDINATE_BUS)
+        cfg.sec_status = b.u16(R.T1_SEC_STATUS)
+        cfg.bridge_control = b.u16(R.T1_BRIDGE_CONTROL)
+        if cfg.bridge_control is not None:
+            cfg.bridge_control_flags = R.flags(cfg.bridge_control, R.BRIDGE_CONTROL_BITS)
+    else:
+        cfg.primary_bus = b.u8(R.T2_PRIMARY_BUS)
+        cfg.secondary_bus = b.u8(R.T2_CARD_BUS)
+        cfg.subordinate_bus = b.u8(R.T2_SUBORDINATE_BUS)
+        cfg.sec_status = b.u16(R.T2_SEC_STATUS)
+        cfg.bridge_control = b.u16(R.T2_BRIDGE_CONTROL)
+        cfg.subsys_vendor_id = b.u16(R.T2_SUBSYSTEM_VENDOR_ID)
+        cfg.subsys_id = b.u16(R.T2_SUBSYSTEM_ID)
+        if cfg.bridge_control is not None:
+            cfg.bridge_control_flags = R.flags(cfg.bridge_control, R.CARDBUS_CONTROL_BITS)
+    if cfg.sec_status is not None:
+        cfg.sec_status_flags = R.flags(cfg.sec_status, R.SEC_STATUS_BITS)
+
+
+def _std_caps(cfg, b):
+    """Walk the standard capability list as lspci does (pointers masked to dwords)."""
+    if cfg.status is None or not (cfg.status & R.STATUS_CAP_LIST):
+        return          # Status.Cap clear: no list
+    ptr_reg = R.CAP_POINTER.get(cfg.header_type)
+    if ptr_reg is None:
+        return
+    first = b.u8(ptr_reg)
+    if first is None:
+        cfg.problems.append("capability pointer at 0x%02x is beyond the buffer" % ptr_reg)
+        return
+    where = first & ~3
+    prev = ptr_reg
+    seen = set()
+    limit = min(b.n, 256)
+    for _ in range(_STD_HOPS + 1):
+        if where == 0:
+            return
+        if where < 0x40:
+            cfg.problems.append("capability pointer at 0x%02x points to 0x%02x, inside the "
+                                "standard header (must be >= 0x40)" % (prev, where))
+            return
+        if where + 2 > limit:
+            cfg.problems.append("capability pointer at 0x%02x points to 0x%02x, beyond the "
+                                "%d-byte buffer" % (prev, where, b.n))
+            return
+        if where in seen:
+            cfg.problems.append("capability list loops: pointer at 0x%02x points back to 0x%02x"
+                                % (prev, where))
+            return
+        seen.add(where)
+        cid = b.u8(where)
+        if cid == 0xFF:
+            cfg.problems.append("capability list broken at 0x%02x (ID reads 0xff)" % where)
+            return
+        cfg.caps.append(Cap(cid, where, R.CAP_NAMES.get(cid, "Capability 0x%02x" % cid)))
+        prev = where + 1
+        where = b.u8(where + 1) & ~3
+    cfg.problems.append("capability list longer than %d entries, stopped at 0x%02x" % (_STD_HOPS, prev))
+
+
+def _ext_caps(cfg, b):
+    """Walk the extended capability list from 0x100 (bounded, cycle-safe)."""
+    where = R.EXT_CAP_START
+    prev = None
+    seen = set()
+    for _ in range(_EXT_HOPS + 1):
+        hdr = b.u32(where)
+        if hdr is None:
+            cfg.problems.append("extended capability pointer at 0x%03x points to 0x%03x, beyond the "
+                                "%d-byte buffer" % (prev, where, b.n))
+            return
+        if hdr == 0:
+            if prev is not None:
+                cfg.problems.append("extended capability pointer at 0x%03x points to an empty "
+                                    "header at 0x%03x" % (prev, where))
+            return
+        if hdr == 0xFFFFFFFF:
+            cfg.problems.append("extended capability list broken at 0x%03x (header reads 0xffffffff)"
+                                % where)
+            return
+        seen.add(where)
+        cid = hdr & 0xFFFF
+        ver = (hdr >> R.EXT_CAP_VERSION_SHIFT) & 0xF
+        cfg.ext_caps.append(Cap(cid, where, R.EXT_CAP_NAMES.get(cid, "Extended Capability 0x%04x" % cid),
+                                ver))
+        nxt = (hdr >> R.EXT_CAP_NEXT_SHIFT) & ~3
+        if nxt == 0:
+            return
+        prev = where
+        if nxt < R.EXT_CAP_START:
+            cfg.problems.append("extended capability at 0x%03x: next pointer 0x%03x is below 0x100"
+                                % (where, nxt))
+            return
+        if nxt in seen:
+            cfg.problems.append("extended capability list loops: 0x%03x points back to 0x%03x"
+                                % (where, nxt))
+            return
+        where = nxt
+    cfg.problems.append("extended capability list longer than %d entries" % _EXT_HOPS)
+
+
+def _pcie(cfg, b, off):
+    flags = b.u16(off + R.EXP_FLAGS)
+    if flags is None:
+        cfg.problems.append("PCI Express capability at 0x%02x truncated" % off)
+        return None
+    ptype = (flags & R.EXP_FLAGS_TYPE_MASK) >> R.EXP_FLAGS_TYPE_SHIFT
+    p = Pcie(offset=off, version=flags & R.EXP_FLAGS_VERSION, port_type=ptype,
+             port_type_name=R.PORT_TYPE_NAMES.get(ptype, "Unknown type %d" % ptype),
+             slot_implemented=bool(flags & R.EXP_FLAGS_SLOT),
+             interrupt_message=(flags & R.EXP_FLAGS_IRQ_MASK) >> R.EXP_FLAGS_IRQ_SHIFT)
+    # Version 1 capabilities end after Root Status; lspci reads the v2 block when version > 1
+    end = off + (R.EXP_V2_SIZE if p.version >= 2 else R.EXP_V1_SIZE)
+    limit = min(b.n, 256)
+    cut = []
+
+    def rd(size, rel):
+        if off + rel >= end:
+            return None
+        if off + rel + size > limit:
+            if not cut:
+                cut.append(rel)
+                cfg.problems.append("PCI Express capability at 0x%02x: register +0x%02x lies "
+                                    "beyond 0x%x" % (off, rel, limit))
+            return None
+        return b.u16(off + rel) if size == 2 else b.u32(off + rel)
+
+    p.devcap, p.devctl, p.devsta = rd(4, R.EXP_DEVCAP), rd(2, R.EXP_DEVCTL), rd(2, R.EXP_DEVSTA)
+    p.has_link = ptype not in R.NO_LINK_PORT_TYPES
+    if p.has_link:
+        p.lnkcap, p.lnkctl, p.lnksta = rd(4, R.EXP_LNKCAP), rd(2, R.EXP_LNKCTL), rd(2, R.EXP_LNKSTA)
+    if p.slot_implemented and ptype in R.SLOT_PORT_TYPES:
+        p.sltcap, p.sltctl, p.sltsta = rd(4, R.EXP_SLTCAP), rd(2, R.EXP_SLTCTL), rd(2, R.EXP_SLTSTA)
+    if ptype in R.ROOT_PORT_TYPES:
+        p.rootctl, p.rootcap, p.rootsta = rd(2, R.EXP_RTCTL), rd(2, R.EXP_RTCAP), rd(4, R.EXP_RTSTA)
+    if p.version >= 2:
+        p.devcap2, p.devctl2, p.devsta2 = rd(4, R.EXP_DEVCAP2), rd(2, R.EXP_DEVCTL2), rd(2, R.EXP_DEVSTA2)
+        if p.has_link:
+            p.lnkcap2, p.lnkctl2, p.lnksta2 = rd(4, R.EXP_LNKCAP2), rd(2, R.EXP_LNKCTL2), rd(2, R.EXP_LNKSTA2)
+    if p.devcap is not None:
+        p.max_payload_supported = 128 << (p.devcap & R.DEVCAP_PAYLOAD_MASK)
+    if p.devctl is not None:
+        p.dev_control_flags = R.flags(p.devctl, R.DEVCTL_BITS)
+        p.max_payload = 128 << ((p.devctl >> R.DEVCTL_PAYLOAD_SHIFT) & 7)
+        p.max_read_request = 128 << ((p.devctl >> R.DEVCTL_READRQ_SHIFT) & 7)
+    if p.devsta is not None:
+        p.dev_status_flags = R.flags(p.devsta, R.DEVSTA_BITS)
+    if p.lnkcap is not None:
+        p.link_cap_speed_code = p.lnkcap & R.LNKCAP_SPEED_MASK
+        p.link_cap_speed = _speed(p.link_cap_speed_code)
+        p.link_cap_width = (p.lnkcap & R.LNKCAP_WIDTH_MASK) >> R.LNKCAP_WIDTH_SHIFT
+        p.port_number = p.lnkcap >> R.LNKCAP_PORT_SHIFT
+        p.dll_active_reporting_capable = bool(p.lnkcap & R.LNKCAP_DLLA)
+    if p.lnkctl is not None:
+        p.link_control_flags = R.flags(p.lnkctl, R.LNKCTL_BITS)
+    if p.lnksta is not None:
+        p.link_speed_code = p.lnksta & R.LNKSTA_SPEED_MASK
+        p.link_speed = _speed(p.link_speed_code)
+        p.link_width = (p.lnksta & R.LNKSTA_WIDTH_MASK) >> R.LNKSTA_WIDTH_SHIFT
+        p.link_status_flags = R.flags(p.lnksta, R.LNKSTA_BITS)
+        p.dll_link_active = bool(p.lnksta & R.LNKSTA_DL_ACT)
+        p.link_training = bool(p.lnksta & R.LNKSTA_TRAIN)
+    if p.lnkcap is not None and p.lnksta is not None:
+        p.downtrained = link_up(p) and (
+            (p.link_speed_code in R.LINK_SPEEDS and p.link_cap_speed_code in R.LINK_SPEEDS
+             and p.link_speed_code < p.link_cap_speed_code)
+            or (0 < p.link_width < p.link_cap_width))
+    if p.sltcap is not None:
+        p.slot_cap_flags = R.flags(p.sltcap, R.SLTCAP_BITS)
+        p.slot_number = p.sltcap >> R.SLTCAP_PSN_SHIFT
+    if p.sltctl is not None:
+        p.slot_control_flags = R.flags(p.sltctl, R.SLTCTL_BITS)
+    if p.sltsta is not None:
+        p.slot_status_flags = R.flags(p.sltsta, R.SLTSTA_BITS)
+    if p.rootctl is not None:
+        p.root_control_flags = R.flags(p.rootctl, R.RTCTL_BITS)
+    if p.rootsta is not None:
+        p.root_status_flags = R.flags(p.rootsta, R.RTSTA_BITS)
+        p.root_pme_requester = p.rootsta & R.RTSTA_PME_REQID_MASK
+    return p
+
+
+def link_up(p: Pcie) -> bool:
+    """Best knowledge whether the link is up: DLLLA when the port reports it, else a
+    negotiated width and speed that are not zero while not training."""
+    if p.lnksta is None:
+        return False
+    if p.dll_active_reporting_capable:
+        return p.dll_link_active
+    return bool(p.link_width) and p.link_speed_code in R.LINK_SPEEDS and not p.link_training
+
+
+def _speed(code):
+    return R.LINK_SPEEDS.get(code, "unknown (%d)" % code)
+
+
+def _port_type(cfg):
+    return cfg.pcie.port_type if cfg.pcie is not None else None
+
+
+def _aer(cfg, b, cap):
+    off = cap.offset
+    a = Aer(offset=off, version=cap.version or 0)
+    regs = {}
+    for name, rel in (("uncor_status", R.AER_UNCOR_STATUS), ("uncor_mask", R.AER_UNCOR_MASK),
+                      ("uncor_severity", R.AER_UNCOR_SEVER), ("cor_status", R.AER_COR_STATUS),
+                      ("cor_mask", R.AER_COR_MASK), ("cap_control", R.AER_CAP)):
+        v = b.u32(off + rel)
+        if v is None:
+            cfg.problems.append("AER capability at 0x%03x truncated at +0x%02x" % (off, rel))
+            return a
+        regs[name] = v
+        setattr(a, name, v)
+    a.first_error_pointer = a.cap_control & R.AER_CAP_FEP_MASK
+    a.cap_flags = R.flags(a.cap_control, R.AER_CAP_BITS)
+    log = [b.u32(off + R.AER_HEADER_LOG + 4 * i) for i in range(4)]
+    if None in log:
+        cfg.problems.append("AER header log at 0x%03x truncated" % (off + R.AER_HEADER_LOG))
+        log = [x or 0 for x in log]
+    a.header_log = tuple(log)
+    a.tlp = _tlp.decode(a.header_log)
+    if a.cap_control & R.AER_CAP_TLP_PFX:
+        a.tlp_prefix_log = tuple(x for x in (b.u32(off + R.AER_TLP_PREFIX_LOG + 4 * i) for i in range(4))
+                                 if x is not None)
+    ptype = _port_type(cfg)
+    if ptype in R.ROOT_PORT_TYPES:
+        a.root_command = b.u32(off + R.AER_ROOT_COMMAND)
+        a.root_status = b.u32(off + R.AER_ROOT_STATUS)
+        a.err_src_cor = b.u16(off + R.AER_ROOT_COR_SRC)
+        a.err_src_uncor = b.u16(off + R.AER_ROOT_SRC)
+        if a.root_command is not None:
+            a.root_command_flags = R.flags(a.root_command, R.AER_ROOT_CMD_BITS)
+        if a.root_status is not None:
+            a.root_flags = R.flags(a.root_status, R.AER_ROOT_STATUS_BITS)
+            a.adv_err_int_msg = a.root_status >> R.AER_ROOT_MSG_NUM_SHIFT
+    for name in ("uncor_status", "cor_status"):
+        if regs[name] == 0xFFFFFFFF:
+            cfg.problems.append("AER %s at 0x%03x reads 0xffffffff: not decoded as errors"
+                                % (name.replace("_", " "), off + (R.AER_UNCOR_STATUS if name[0] == "u"
+                                                                   else R.AER_COR_STATUS)))
+    if a.uncor_status != 0xFFFFFFFF:
+        a.uncor_errors = _errors(a.uncor_status, a.uncor_mask, a.uncor_severity,
+                                 a.first_error_pointer, R.AER_UNCOR_ERRORS, True)
+    if a.cor_status != 0xFFFFFFFF:
+        a.cor_errors = _errors(a.cor_status, a.cor_mask, 0, None, R.AER_COR_ERRORS, False)
+    return a
+
+
+def _errors(status, mask, severity, fep, table, uncor):
+    out = []
+    for bit in range(32):
+        if not status & (1 << bit):
+            continue
+        short, kernel, name = table.get(bit, ("Bit%d" % bit, "", "Reserved bit %d" % bit))
+        out.append(AerError(name=name, short=short, bit=bit,
+                             fatal=bool(uncor and severity & (1 << bit)),
+                             masked=bool(mask & (1 << bit)),
+                             first=bool(uncor and fep == bit),
+                             kernel=kernel if kernel != short else ""))
+    return out
+
+
+def _dpc(cfg, b, cap):
+    off = cap.offset
+    d = Dpc(offset=off, version=cap.version or 0)
+    vals = [b.u16(off + r) for r in (R.DPC_CAP, R.DPC_CTL, R.DPC_STATUS, R.DPC_SOURCE_ID)]
+    if None in vals:
+        cfg.problems.append("DPC capability at 0x%03x truncated" % off)
+        return d
+    d.capability, d.control, d.status, d.source_id = vals
+    d.interrupt_message = d.capability & R.DPC_CAP_INT_MSG_MASK
+    d.rp_extensions = bool(d.capability & R.DPC_CAP_RP_EXT)
+    d.control_flags = R.flags(d.control, R.DPC_CTL_BITS)
+    d.status_flags = R.flags(d.status, R.DPC_STS_BITS)
+    d.triggered = bool(d.status & R.DPC_STS_TRIGGER)
+    reason = (d.status >> R.DPC_STS_REASON_SHIFT) & R.DPC_STS_REASON_MASK
+    d.trigger_reason_code = reason
+    if d.triggered:
+        if reason == R.DPC_TRIGGER_REASON_EXTENSION:
+            ext = (d.status >> R.DPC_STS_EXT_SHIFT) & R.DPC_STS_EXT_MASK
+            d.trigger_reason = R.DPC_TRIGGER_EXTENSIONS[ext]
+        else:
+            d.trigger_reason = R.DPC_TRIGGER_REASONS[reason]
+    if d.rp_extensions:
+        d.rp_pio_fep = (d.status >> R.DPC_STS_PIO_FEP_SHIFT) & R.DPC_STS_PIO_FEP_MASK
+        d.rp_pio_status = b.u32(off + R.DPC_RP_PIO_STATUS)
+        d.rp_pio_mask = b.u32(off + R.DPC_RP_PIO_MASK)
+        d.rp_pio_severity = b.u32(off + R.DPC_RP_PIO_SEVERITY)
+        d.rp_pio_syserror = b.u32(off + R.DPC_RP_PIO_SYSERROR)
+        d.rp_pio_exception = b.u32(off + R.DPC_RP_PIO_EXCEPTION)
+        log_size = (d.capability >> R.DPC_CAP_RP_LOG_SHIFT) & 0xF
+        if log_size >= 4:
+            d.rp_pio_header_log = tuple(v for v in (b.u32(off + R.DPC_RP_PIO_HEADER_LOG + 4 * i)
+                                                    for i in range(4)) if v is not None)
+        if d.rp_pio_status:
+            d.rp_pio_errors = [name for bit, name in sorted(R.DPC_RP_PIO_ERRORS.items())
+                               if d.rp_pio_status & (1 << bit)]
+    return d

@@ -1,0 +1,80 @@
+"""Config space <-> the hex text of `lspci -xxxx`, which `lspci -F FILE` reads back.
+
+What `lspci -F` accepts (pciutils lib/dump.c): a device starts with a line
+beginning "bb:dd.f " or "dddd:bb:dd.f " (the space is required; the rest of
+the line is ignored); then lines "OFF: hh hh ..." with a hex offset of 2 to 8
+digits and up to 4096 bytes per device; an empty line ends the device.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, Optional
+
+_DEV_RE = re.compile(r"^(?:([0-9a-fA-F]{4,6}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7]) ")
+_DATA_RE = re.compile(r"^([0-9a-fA-F]{2,8}): ((?:[0-9a-fA-F]{2} ?)*)$")
+_MAX = 4096
+
+
+def norm_bdf(bdf: str) -> str:
+    """'bb:dd.f' or 'dddd:bb:dd.f' (any case) -> 'dddd:bb:dd.f' lower case."""
+    m = _DEV_RE.match(bdf.strip() + " ")
+    if not m:
+        raise ValueError("not a PCI address: %r" % bdf)
+    dom, bus, dev, fn = m.groups()
+    return "%04x:%02x:%02x.%d" % (int(dom or "0", 16), int(bus, 16), int(dev, 16), int(fn))
+
+
+def hexdump(bdf: str, raw: bytes, title: Optional[str] = None) -> str:
+    """One device in `lspci -xxxx` layout, ending with an empty line so dumps concatenate.
+
+    The first line is 'dddd:bb:dd.f' plus `title` (lspci prints the class and
+    names there; `lspci -F` ignores it but needs the space after the address).
+    """
+    head = norm_bdf(bdf) + " " + (title or "")
+    lines = [head.rstrip() + (" " if not title else "")]
+    data = bytes(raw[:_MAX])
+    for off in range(0, len(data), 16):
+        chunk = data[off:off + 16]
+        lines.append(("%02x: " if off < 0x100 else "%03x: ") % off + " ".join("%02x" % x for x in chunk))
+    return "\n".join(lines) + "\n\n"
+
+
+def parse_lspci_hex(text: str) -> Dict[str, bytes]:
+    """Read `lspci -x/-xxx/-xxxx` output -> {'dddd:bb:dd.f': bytes}.
+
+    Each device's bytes run from offset 0 to the highest offset given; bytes
+    the text skips read 0xff (as lspci -F fills them).  Lines that are neither
+    a device line nor a data line (stray messages) end nothing and are ignored.
+    """
+    out = {}
+    cur = None
+    buf = None
+    hi = 0
+
+    def close():
+        if cur is not None:
+            out[cur] = bytes(buf[:hi])
+
+    for line in text.splitlines():
+        line = line.rstrip("\r")
+        m = _DEV_RE.match(line)
+        if m:
+            close()
+            cur, buf, hi = norm_bdf(line[:m.end()]), bytearray(b"\xff" * _MAX), 0
+            continue
+        if not line.strip():
+            close()
+            cur = None
+            continue
+        d = _DATA_RE.match(line.rstrip())
+        if d and cur is not None:
+            off = int(d.group(1), 16)
+            for tok in d.group(2).split():
+                if off >= _MAX:
+                    raise ValueError("%s: offset 0x%x beyond 4096 bytes" % (cur, off))
+                buf[off] = int(tok, 16)
+                off += 1
+            hi = max(hi, off)
+    close()
+    return out

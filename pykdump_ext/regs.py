@@ -1,0 +1,747 @@
+"""PCI / PCI Express register layouts and bit names, as data.
+
+Facts from the PCI Local Bus and PCI Express Base specifications, as
+pciutils (lib/header.h, ls-*.c) and the kernel (include/uapi/linux/pci_regs.h,
+drivers/pci/pcie/aer.c, dpc.c) name them.  Short flag names follow lspci so a
+support engineer sees the words lspci would print; the kernel's AER names are
+kept beside them where they differ.
+
+Tables only: a flag table is a tuple of (mask, name); a field is (offset, size).
+"""
+
+# --- Type 0/1/2 common header -------------------------------------------------
+
+VENDOR_ID = 0x00
+DEVICE_ID = 0x02
+COMMAND = 0x04
+STATUS = 0x06
+REVISION_ID = 0x08
+CLASS_PROG = 0x09
+CACHE_LINE_SIZE = 0x0C
+LATENCY_TIMER = 0x0D
+HEADER_TYPE = 0x0E
+BIST = 0x0F
+BAR0 = 0x10
+CAPABILITY_LIST = 0x34
+INTERRUPT_LINE = 0x3C
+INTERRUPT_PIN = 0x3D
+
+HEADER_TYPE_MASK = 0x7F
+HEADER_MULTIFUNCTION = 0x80
+HEADER_TYPES = {0: "Normal", 1: "PCI-to-PCI bridge", 2: "CardBus bridge"}
+
+# Number of BARs per header layout
+BAR_COUNT = {0: 6, 1: 2, 2: 1}
+
+# Type 0
+T0_SUBSYSTEM_VENDOR_ID = 0x2C
+T0_SUBSYSTEM_ID = 0x2E
+T0_ROM_ADDRESS = 0x30
+# Type 1 (PCI-to-PCI bridge)
+T1_PRIMARY_BUS = 0x18
+T1_SECONDARY_BUS = 0x19
+T1_SUBORDINATE_BUS = 0x1A
+T1_SEC_LATENCY = 0x1B
+T1_IO_BASE = 0x1C
+T1_IO_LIMIT = 0x1D
+T1_SEC_STATUS = 0x1E
+T1_MEMORY_BASE = 0x20
+T1_MEMORY_LIMIT = 0x22
+T1_PREF_MEMORY_BASE = 0x24
+T1_PREF_MEMORY_LIMIT = 0x26
+T1_PREF_BASE_UPPER32 = 0x28
+T1_PREF_LIMIT_UPPER32 = 0x2C
+T1_IO_BASE_UPPER16 = 0x30
+T1_IO_LIMIT_UPPER16 = 0x32
+T1_ROM_ADDRESS = 0x38
+T1_BRIDGE_CONTROL = 0x3E
+# Type 2 (CardBus bridge)
+T2_CAPABILITY_LIST = 0x14
+T2_SEC_STATUS = 0x16
+T2_PRIMARY_BUS = 0x18
+T2_CARD_BUS = 0x19
+T2_SUBORDINATE_BUS = 0x1A
+T2_BRIDGE_CONTROL = 0x3E
+T2_SUBSYSTEM_VENDOR_ID = 0x40
+T2_SUBSYSTEM_ID = 0x42
+
+# Where the capability pointer lives, per header layout
+CAP_POINTER = {0: CAPABILITY_LIST, 1: CAPABILITY_LIST, 2: T2_CAPABILITY_LIST}
+
+COMMAND_BITS = (
+    (0x0001, "I/O"),
+    (0x0002, "Mem"),
+    (0x0004, "BusMaster"),
+    (0x0008, "SpecCycle"),
+    (0x0010, "MemWINV"),
+    (0x0020, "VGASnoop"),
+    (0x0040, "ParErr"),
+    (0x0080, "Stepping"),
+    (0x0100, "SERR"),
+    (0x0200, "FastB2B"),
+    (0x0400, "DisINTx"),
+)
+
+STATUS_BITS = (
+    (0x0008, "INTx"),
+    (0x0010, "Cap"),
+    (0x0020, "66MHz"),
+    (0x0040, "UDF"),
+    (0x0080, "FastB2B"),
+    (0x0100, "ParErr"),            # Master Data Parity Error
+    (0x0800, ">TAbort"),           # Signaled Target Abort
+    (0x1000, "<TAbort"),           # Received Target Abort
+    (0x2000, "<MAbort"),           # Received Master Abort
+    (0x4000, ">SERR"),             # Signaled System Error
+    (0x8000, "<PERR"),             # Detected Parity Error
+)
+STATUS_CAP_LIST = 0x0010
+STATUS_DEVSEL_SHIFT = 9
+STATUS_DEVSEL = {0: "fast", 1: "medium", 2: "slow", 3: "??"}
+# Status bits that record an error event (what a triage tool should shout about)
+STATUS_ERROR_MASK = 0x0100 | 0x0800 | 0x1000 | 0x2000 | 0x4000 | 0x8000
+
+SEC_STATUS_BITS = (
+    (0x0020, "66MHz"),
+    (0x0080, "FastB2B"),
+    (0x0100, "ParErr"),
+    (0x0800, ">TAbort"),
+    (0x1000, "<TAbort"),
+    (0x2000, "<MAbort"),
+    (0x4000, "<SERR"),             # Received System Error (secondary side)
+    (0x8000, "<PERR"),
+)
+
+BRIDGE_CONTROL_BITS = (
+    (0x0001, "Parity"),
+    (0x0002, "SERR"),
+    (0x0004, "NoISA"),
+    (0x0008, "VGA"),
+    (0x0010, "VGA16"),
+    (0x0020, "MAbort"),
+    (0x0040, ">Reset"),
+    (0x0080, "FastB2B"),
+    (0x0100, "PriDiscTmr"),
+    (0x0200, "SecDiscTmr"),
+    (0x0400, "DiscTmrStat"),
+    (0x0800, "DiscTmrSERREn"),
+)
+
+CARDBUS_CONTROL_BITS = (
+    (0x0001, "Parity"),
+    (0x0002, "SERR"),
+    (0x0004, "ISA"),
+    (0x0008, "VGA"),
+    (0x0020, "MAbort"),
+    (0x0040, ">Reset"),
+    (0x0080, "16bInt"),
+    (0x0100, "Prefetch0"),
+    (0x0200, "Prefetch1"),
+    (0x0400, "PostWrite"),
+)
+
+# --- Capability IDs -----------------------------------------------------------
+
+# Standard capabilities (8-bit ID, in the first 256 bytes).  Names as lspci starts
+# its "Capabilities: [xx]" line where it has a fixed word.
+CAP_NAMES = {
+    0x00: "Null",
+    0x01: "Power Management",
+    0x02: "AGP",
+    0x03: "Vital Product Data",
+    0x04: "Slot ID",
+    0x05: "MSI",
+    0x06: "CompactPCI hot-swap",
+    0x07: "PCI-X",
+    0x08: "HyperTransport",
+    0x09: "Vendor Specific Information",
+    0x0A: "Debug port",
+    0x0B: "CompactPCI central resource control",
+    0x0C: "Hot-plug capable",
+    0x0D: "Subsystem",
+    0x0E: "AGP3",
+    0x0F: "Secure device",
+    0x10: "Express",
+    0x11: "MSI-X",
+    0x12: "SATA HBA",
+    0x13: "PCI Advanced Features",
+    0x14: "Enhanced Allocation",
+    0x15: "Flattening Portal Bridge",
+}
+
+CAP_ID_PM = 0x01
+CAP_ID_MSI = 0x05
+CAP_ID_VNDR = 0x09
+CAP_ID_SSVID = 0x0D
+CAP_ID_EXP = 0x10
+CAP_ID_MSIX = 0x11
+
+# Extended capabilities (16-bit ID, from offset 0x100).
+EXT_CAP_NAMES = {
+    0x0000: "Null",
+    0x0001: "Advanced Error Reporting",
+    0x0002: "Virtual Channel",
+    0x0003: "Device Serial Number",
+    0x0004: "Power Budgeting",
+    0x0005: "Root Complex Link",
+    0x0006: "Root Complex Internal Link",
+    0x0007: "Root Complex Event Collector",
+    0x0008: "Multi-Function Virtual Channel",
+    0x0009: "Virtual Channel",
+    0x000A: "Root Complex Register Block",
+    0x000B: "Vendor Specific Information",
+    0x000C: "Configuration Access Correlation",
+    0x000D: "Access Control Services",
+    0x000E: "Alternative Routing-ID Interpretation (ARI)",
+    0x000F: "Address Translation Service (ATS)",
+    0x0010: "Single Root I/O Virtualization (SR-IOV)",
+    0x0011: "Multi-Root I/O Virtualization (MR-IOV)",
+    0x0012: "Multicast",
+    0x0013: "Page Request Interface (PRI)",
+    0x0014: "Reserved for AMD",
+    0x0015: "Physical Resizable BAR",
+    0x0016: "Dynamic Power Allocation",
+    0x0017: "Transaction Processing Hints",
+    0x0018: "Latency Tolerance Reporting",
+    0x0019: "Secondary PCI Express",
+    0x001A: "Protocol Multiplexing",
+    0x001B: "Process Address Space ID (PASID)",
+    0x001C: "LN Requester",
+    0x001D: "Downstream Port Containment",
+    0x001E: "L1 PM Substates",
+    0x001F: "Precision Time Measurement",
+    0x0020: "PCI Express over M-PHY",
+    0x0021: "FRS Queueing",
+    0x0022: "Readiness Time Reporting",
+    0x0023: "Designated Vendor-Specific",
+    0x0024: "VF Resizable BAR",
+    0x0025: "Data Link Feature",
+    0x0026: "Physical Layer 16.0 GT/s",
+    0x0027: "Lane Margining at the Receiver",
+    0x0028: "Hierarchy ID",
+    0x0029: "Native PCIe Enclosure Management",
+    0x002A: "Physical Layer 32.0 GT/s",
+    0x002B: "Alternate Protocol",
+    0x002C: "System Firmware Intermediary",
+    0x002D: "Shadow Functions",
+    0x002E: "Data Object Exchange",
+    0x002F: "Device 3",
+    0x0030: "Integrity and Data Encryption",
+    0x0031: "Physical Layer 64.0 GT/s",
+    0x0032: "Flit Logging",
+    0x0033: "Flit Performance Measurement",
+    0x0034: "Flit Error Injection",
+    0x0035: "Streamlined Virtual Channel",
+    0x0036: "MMIO Register Block Locator",
+    0x0037: "NOP Flit",
+    0x0038: "Scalable I/O Virtualization",
+    0x0039: "Physical Layer 128.0 GT/s",
+    0x003A: "Captured Data",
+}
+
+EXT_CAP_ID_AER = 0x0001
+EXT_CAP_ID_DPC = 0x001D
+
+# Extended capability header: id 15:0, version 19:16, next 31:20
+EXT_CAP_START = 0x100
+EXT_CAP_NEXT_SHIFT = 20
+EXT_CAP_VERSION_SHIFT = 16
+
+# --- PCI Express capability (ID 0x10), offsets relative to the capability ------
+
+EXP_FLAGS = 0x02
+EXP_DEVCAP = 0x04
+EXP_DEVCTL = 0x08
+EXP_DEVSTA = 0x0A
+EXP_LNKCAP = 0x0C
+EXP_LNKCTL = 0x10
+EXP_LNKSTA = 0x12
+EXP_SLTCAP = 0x14
+EXP_SLTCTL = 0x18
+EXP_SLTSTA = 0x1A
+EXP_RTCTL = 0x1C
+EXP_RTCAP = 0x1E
+EXP_RTSTA = 0x20
+EXP_DEVCAP2 = 0x24
+EXP_DEVCTL2 = 0x28
+EXP_DEVSTA2 = 0x2A
+EXP_LNKCAP2 = 0x2C
+EXP_LNKCTL2 = 0x30
+EXP_LNKSTA2 = 0x32
+EXP_SLTCAP2 = 0x34
+EXP_SLTCTL2 = 0x38
+EXP_SLTSTA2 = 0x3A
+EXP_V1_SIZE = 0x24      # version 1 capability stops after Root Status
+EXP_V2_SIZE = 0x3C
+
+EXP_FLAGS_VERSION = 0x000F
+EXP_FLAGS_TYPE_SHIFT = 4
+EXP_FLAGS_TYPE_MASK = 0x00F0
+EXP_FLAGS_SLOT = 0x0100
+EXP_FLAGS_IRQ_SHIFT = 9
+EXP_FLAGS_IRQ_MASK = 0x3E00
+
+PORT_TYPE_ENDPOINT = 0x0
+PORT_TYPE_LEGACY_ENDPOINT = 0x1
+PORT_TYPE_ROOT_PORT = 0x4
+PORT_TYPE_UPSTREAM = 0x5
+PORT_TYPE_DOWNSTREAM = 0x6
+PORT_TYPE_PCIE_TO_PCI = 0x7
+PORT_TYPE_PCI_TO_PCIE = 0x8
+PORT_TYPE_RCIEP = 0x9
+PORT_TYPE_RCEC = 0xA
+
+PORT_TYPE_NAMES = {
+    PORT_TYPE_ENDPOINT: "Endpoint",
+    PORT_TYPE_LEGACY_ENDPOINT: "Legacy Endpoint",
+    PORT_TYPE_ROOT_PORT: "Root Port",
+    PORT_TYPE_UPSTREAM: "Upstream Port",
+    PORT_TYPE_DOWNSTREAM: "Downstream Port",
+    PORT_TYPE_PCIE_TO_PCI: "PCI-Express to PCI/PCI-X Bridge",
+    PORT_TYPE_PCI_TO_PCIE: "PCI/PCI-X to PCI-Express Bridge",
+    PORT_TYPE_RCIEP: "Root Complex Integrated Endpoint",
+    PORT_TYPE_RCEC: "Root Complex Event Collector",
+}
+# Port types whose slot registers are meaningful when the Slot Implemented flag is set
+SLOT_PORT_TYPES = frozenset((PORT_TYPE_ROOT_PORT, PORT_TYPE_DOWNSTREAM, PORT_TYPE_PCI_TO_PCIE))
+# Port types with the Root Control/Capabilities/Status registers
+ROOT_PORT_TYPES = frozenset((PORT_TYPE_ROOT_PORT, PORT_TYPE_RCEC))
+# Port types without a link (so no link registers are meaningful)
+NO_LINK_PORT_TYPES = frozenset((PORT_TYPE_RCIEP, PORT_TYPE_RCEC))
+# Ports that face downstream: the link they report is the one to the devices below
+DOWNSTREAM_FACING = frozenset((PORT_TYPE_ROOT_PORT, PORT_TYPE_DOWNSTREAM, PORT_TYPE_PCI_TO_PCIE))
+
+# Device Capabilities
+DEVCAP_PAYLOAD_MASK = 0x7
+DEVCAP_PHANTOM_SHIFT = 3
+DEVCAP_BITS = (
+    (0x00000020, "ExtTag"),
+    (0x00001000, "AttnBtn"),
+    (0x00002000, "AttnInd"),
+    (0x00004000, "PwrInd"),
+    (0x00008000, "RBE"),
+    (0x10000000, "FLReset"),
+    (0x40000000, "TEE-IO"),
+)
+# Device Control
+DEVCTL_BITS = (
+    (0x0001, "CorrErr"),
+    (0x0002, "NonFatalErr"),
+    (0x0004, "FatalErr"),
+    (0x0008, "UnsupReq"),
+    (0x0010, "RlxdOrd"),
+    (0x0100, "ExtTag"),
+    (0x0200, "PhantFunc"),
+    (0x0400, "AuxPwr"),
+    (0x0800, "NoSnoop"),
+    (0x8000, "BrConfRtry/FLReset"),   # bridge: config retry enable; endpoint: initiate FLR
+)
+DEVCTL_PAYLOAD_SHIFT = 5
+DEVCTL_READRQ_SHIFT = 12
+DEVCTL_REPORT_ENABLES = 0x000F
+# Device Status
+DEVSTA_BITS = (
+    (0x0001, "CorrErr"),
+    (0x0002, "NonFatalErr"),
+    (0x0004, "FatalErr"),
+    (0x0008, "UnsupReq"),
+    (0x0010, "AuxPwr"),
+    (0x0020, "TransPend"),
+    (0x0040, "EmergencyPowerReduction"),
+)
+DEVSTA_ERROR_MASK = 0x000F
+
+# Link Capabilities
+LNKCAP_SPEED_MASK = 0x0000000F
+LNKCAP_WIDTH_SHIFT = 4
+LNKCAP_WIDTH_MASK = 0x000003F0
+LNKCAP_ASPM_SHIFT = 10
+LNKCAP_DLLA = 0x00100000             # Data Link Layer Link Active Reporting Capable (bit 20)
+LNKCAP_PORT_SHIFT = 24
+LNKCAP_BITS = (
+    (0x00040000, "ClockPM"),
+    (0x00080000, "Surprise"),
+    (0x00100000, "LLActRep"),
+    (0x00200000, "BwNot"),
+    (0x00400000, "ASPMOptComp"),
+)
+LINK_SPEEDS = {
+    1: "2.5GT/s",
+    2: "5GT/s",
+    3: "8GT/s",
+    4: "16GT/s",
+    5: "32GT/s",
+    6: "64GT/s",
+}
+ASPM_SUPPORT = {0: "not supported", 1: "L0s", 2: "L1", 3: "L0s L1"}
+ASPM_CONTROL = {0: "Disabled", 1: "L0s Enabled", 2: "L1 Enabled", 3: "L0s L1 Enabled"}
+
+# Link Control
+LNKCTL_ASPM_MASK = 0x0003
+LNKCTL_BITS = (
+    (0x0008, "RCB128"),
+    (0x0010, "Disabled"),
+    (0x0020, "Retrain"),
+    (0x0040, "CommClk"),
+    (0x0080, "ExtSynch"),
+    (0x0100, "ClockPM"),
+    (0x0200, "AutWidDis"),
+    (0x0400, "BWInt"),
+    (0x0800, "AutBWInt"),
+    (0x2000, "FlitModeDis"),
+)
+LNKCTL_DISABLE = 0x0010
+
+# Link Status
+LNKSTA_SPEED_MASK = 0x000F
+LNKSTA_WIDTH_SHIFT = 4
+LNKSTA_WIDTH_MASK = 0x03F0
+LNKSTA_TRAIN = 0x0800
+LNKSTA_DL_ACT = 0x2000               # Data Link Layer Link Active (bit 13)
+LNKSTA_BITS = (
+    (0x0400, "TrErr"),
+    (0x0800, "Train"),
+    (0x1000, "SlotClk"),
+    (0x2000, "DLActive"),
+    (0x4000, "BWMgmt"),
+    (0x8000, "ABWMgmt"),
+)
+
+# Slot Capabilities
+SLTCAP_BITS = (
+    (0x00000001, "AttnBtn"),
+    (0x00000002, "PwrCtrl"),
+    (0x00000004, "MRL"),
+    (0x00000008, "AttnInd"),
+    (0x00000010, "PwrInd"),
+    (0x00000020, "Surprise"),           # Hot-Plug Surprise
+    (0x00000040, "HotPlug"),            # Hot-Plug Capable
+    (0x00020000, "Interlock"),
+    (0x00040000, "NoCompl"),
+)
+SLTCAP_PWR_VAL_SHIFT = 7
+SLTCAP_PWR_VAL_MASK = 0x00007F80
+SLTCAP_PWR_SCL_SHIFT = 15
+SLTCAP_PSN_SHIFT = 19
+# Slot Control
+SLTCTL_BITS = (
+    (0x0001, "AttnBtn"),
+    (0x0002, "PwrFlt"),
+    (0x0004, "MRL"),
+    (0x0008, "PresDet"),
+    (0x0010, "CmdCplt"),
+    (0x0020, "HPIrq"),
+    (0x0400, "PowerOff"),      # Power Controller Control: 1 = power off
+    (0x0800, "Interlock"),
+    (0x1000, "LinkChg"),
+)
+SLTCTL_ATTN_IND_SHIFT = 6
+SLTCTL_PWR_IND_SHIFT = 8
+INDICATOR_STATES = {0: "Unknown", 1: "On", 2: "Blink", 3: "Off"}
+# Slot Status
+SLTSTA_BITS = (
+    (0x0001, "AttnBtn"),
+    (0x0002, "PowerFlt"),
+    (0x0004, "MRLChg"),
+    (0x0008, "PresDetChg"),
+    (0x0010, "CmdCplt"),
+    (0x0020, "MRL"),           # MRL Sensor State (1 = open)
+    (0x0040, "PresDet"),       # Presence Detect State
+    (0x0080, "Interlock"),
+    (0x0100, "LinkState"),     # Data Link Layer State Changed
+)
+# Root Control / Capabilities / Status
+RTCTL_BITS = (
+    (0x0001, "ErrCorrectable"),
+    (0x0002, "ErrNon-Fatal"),
+    (0x0004, "ErrFatal"),
+    (0x0008, "PMEIntEna"),
+    (0x0010, "CRSVisible"),
+)
+RTCAP_BITS = ((0x0001, "CRSVisible"),)
+RTSTA_PME_REQID_MASK = 0x0000FFFF
+RTSTA_BITS = (
+    (0x00010000, "PMEStatus"),
+    (0x00020000, "PMEPending"),
+)
+
+# Device Capabilities 2 / Control 2 / Status 2
+DEVCAP2_BITS = (
+    (0x00000010, "TimeoutDis"),
+    (0x00000020, "ARIFwd"),
+    (0x00000040, "AtomicOpsRouting"),
+    (0x00000080, "AtomicOps32bit"),
+    (0x00000100, "AtomicOps64bit"),
+    (0x00000200, "128bitCAS"),
+    (0x00000400, "NROPrPrP"),
+    (0x00000800, "LTR"),
+    (0x00010000, "10BitTagComp"),
+    (0x00020000, "10BitTagReq"),
+    (0x00100000, "ExtFmt"),
+    (0x00200000, "EETLPPrefix"),
+    (0x04000000, "EmergencyPowerReductionInit"),
+    (0x80000000, "FRS"),
+)
+DEVCTL2_TIMEOUT_MASK = 0x000F
+DEVCTL2_BITS = (
+    (0x0010, "TimeoutDis"),
+    (0x0020, "ARIFwd"),
+    (0x0040, "AtomicOpsReqEn"),
+    (0x0080, "AtomicOpsEgressBlck"),
+    (0x0100, "IDOReq"),
+    (0x0200, "IDOCompl"),
+    (0x0400, "LTR"),
+    (0x0800, "EmergencyPowerReductionReq"),
+    (0x1000, "10BitTagReq"),
+    (0x8000, "EETLPPrefixBlk"),
+)
+# Completion timeout value encodings (Device Control 2 bits 3:0)
+COMPLETION_TIMEOUT_VALUES = {
+    0x0: "50us to 50ms",
+    0x1: "50us to 100us",
+    0x2: "1ms to 10ms",
+    0x5: "16ms to 55ms",
+    0x6: "65ms to 210ms",
+    0x9: "260ms to 900ms",
+    0xA: "1s to 3.5s",
+    0xD: "4s to 13s",
+    0xE: "17s to 64s",
+}
+LNKCAP2_SPEEDS_SHIFT = 1          # Supported Link Speeds Vector bits 7:1 (bit n-1 = code n)
+LNKCAP2_SPEEDS_MASK = 0x7F
+LNKCAP2_BITS = (
+    (0x00000100, "Crosslink"),
+    (0x00800000, "Retimer"),
+    (0x01000000, "2Retimers"),
+    (0x80000000, "DRS"),
+)
+LNKCTL2_TARGET_SPEED_MASK = 0x000F
+LNKCTL2_BITS = (
+    (0x0010, "EnterCompliance"),
+    (0x0020, "SpeedDis"),
+    (0x0400, "EnterModifiedCompliance"),
+    (0x0800, "ComplianceSOS"),
+)
+LNKSTA2_BITS = (
+    (0x0002, "EqualizationComplete"),
+    (0x0004, "EqualizationPhase1"),
+    (0x0008, "EqualizationPhase2"),
+    (0x0010, "EqualizationPhase3"),
+    (0x0020, "LinkEqualizationRequest"),
+    (0x0040, "Retimer"),
+    (0x0080, "2Retimers"),
+    (0x0400, "FlitMode"),
+    (0x8000, "DRSRcvd"),
+)
+
+# --- Advanced Error Reporting (extended ID 0x0001), offsets relative to the cap --
+
+AER_UNCOR_STATUS = 0x04
+AER_UNCOR_MASK = 0x08
+AER_UNCOR_SEVER = 0x0C
+AER_COR_STATUS = 0x10
+AER_COR_MASK = 0x14
+AER_CAP = 0x18
+AER_HEADER_LOG = 0x1C          # 4 dwords
+AER_ROOT_COMMAND = 0x2C        # root ports and RCECs only
+AER_ROOT_STATUS = 0x30
+AER_ROOT_COR_SRC = 0x34        # 16-bit
+AER_ROOT_SRC = 0x36            # 16-bit
+AER_TLP_PREFIX_LOG = 0x38      # 4 dwords, when AERCap TLPPfxPres
+AER_SIZE = 0x38
+
+AER_CAP_FEP_MASK = 0x1F
+
+# Uncorrectable errors: bit -> (lspci name, kernel aer.c name, spec name).
+# Bit 0 (Training Error) was defined in PCIe 1.0a only.
+AER_UNCOR_ERRORS = {
+    0: ("Train", "Undefined", "Training Error"),
+    4: ("DLP", "DLP", "Data Link Protocol Error"),
+    5: ("SDES", "SDES", "Surprise Down Error"),
+    12: ("TLP", "TLP", "Poisoned TLP Received"),
+    13: ("FCP", "FCP", "Flow Control Protocol Error"),
+    14: ("CmpltTO", "CmpltTO", "Completion Timeout"),
+    15: ("CmpltAbrt", "CmpltAbrt", "Completer Abort"),
+    16: ("UnxCmplt", "UnxCmplt", "Unexpected Completion"),
+    17: ("RxOF", "RxOF", "Receiver Overflow"),
+    18: ("MalfTLP", "MalfTLP", "Malformed TLP"),
+    19: ("ECRC", "ECRC", "ECRC Error"),
+    20: ("UnsupReq", "UnsupReq", "Unsupported Request"),
+    21: ("ACSViol", "ACSViol", "ACS Violation"),
+    22: ("UncorrIntErr", "UncorrIntErr", "Uncorrectable Internal Error"),
+    23: ("BlockedTLP", "BlockedTLP", "MC Blocked TLP"),
+    24: ("AtomicOpBlocked", "AtomicOpBlocked", "AtomicOp Egress Blocked"),
+    25: ("TLPBlockedErr", "TLPBlockedErr", "TLP Prefix Blocked Error"),
+    26: ("PoisonTLPBlocked", "PoisonTLPBlocked", "Poisoned TLP Egress Blocked"),
+    27: ("DMWrReqBlocked", "DMWrReqBlocked", "DMWr Request Egress Blocked"),
+    28: ("IDECheck", "IDECheck", "IDE Check Failed"),
+    29: ("MisIDETLP", "MisIDETLP", "Misrouted IDE TLP"),
+    30: ("PCRC_CHECK", "PCRC_CHECK", "PCRC Check Failed"),
+    31: ("TLPXlatBlocked", "TLPXlatBlocked", "TLP Translation Egress Blocked"),
+}
+# Correctable errors: bit -> (lspci name, kernel aer.c name, spec name)
+AER_COR_ERRORS = {
+    0: ("RxErr", "RxErr", "Receiver Error"),
+    6: ("BadTLP", "BadTLP", "Bad TLP"),
+    7: ("BadDLLP", "BadDLLP", "Bad DLLP"),
+    8: ("Rollover", "Rollover", "REPLAY_NUM Rollover"),
+    12: ("Timeout", "Timeout", "Replay Timer Timeout"),
+    13: ("AdvNonFatalErr", "NonFatalErr", "Advisory Non-Fatal Error"),
+    14: ("CorrIntErr", "CorrIntErr", "Corrected Internal Error"),
+    15: ("HeaderOF", "HeaderOF", "Header Log Overflow"),
+}
+# The names lspci 3.9 (Debian 12) prints on its UESta/UEMsk/UESvrt and CESta lines
+LSPCI39_UNCOR_BITS = (4, 5, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)
+LSPCI39_COR_BITS = (0, 6, 7, 8, 12, 13)
+
+AER_CAP_BITS = (
+    (0x00000020, "ECRCGenCap"),
+    (0x00000040, "ECRCGenEn"),
+    (0x00000080, "ECRCChkCap"),
+    (0x00000100, "ECRCChkEn"),
+    (0x00000200, "MultHdrRecCap"),
+    (0x00000400, "MultHdrRecEn"),
+    (0x00000800, "TLPPfxPres"),
+    (0x00001000, "HdrLogCap"),
+)
+AER_CAP_TLP_PFX = 0x00000800
+AER_ROOT_CMD_BITS = (
+    (0x1, "CERptEn"),
+    (0x2, "NFERptEn"),
+    (0x4, "FERptEn"),
+)
+AER_ROOT_STATUS_BITS = (
+    (0x01, "CERcvd"),          # ERR_COR received
+    (0x02, "MultCERcvd"),
+    (0x04, "UERcvd"),          # ERR_FATAL/NONFATAL received
+    (0x08, "MultUERcvd"),
+    (0x10, "FirstFatal"),
+    (0x20, "NonFatalMsg"),
+    (0x40, "FatalMsg"),
+)
+AER_ROOT_STATUS_UNCOR_RCV = 0x04
+AER_ROOT_MSG_NUM_SHIFT = 27
+
+# --- Downstream Port Containment (extended ID 0x001d) ---------------------------
+
+DPC_CAP = 0x04          # 16-bit
+DPC_CTL = 0x06          # 16-bit
+DPC_STATUS = 0x08       # 16-bit
+DPC_SOURCE_ID = 0x0A    # 16-bit
+DPC_RP_PIO_STATUS = 0x0C
+DPC_RP_PIO_MASK = 0x10
+DPC_RP_PIO_SEVERITY = 0x14
+DPC_RP_PIO_SYSERROR = 0x18
+DPC_RP_PIO_EXCEPTION = 0x1C
+DPC_RP_PIO_HEADER_LOG = 0x20   # 4 dwords
+DPC_RP_PIO_IMPSPEC_LOG = 0x30
+DPC_RP_PIO_TLP_PREFIX_LOG = 0x34
+
+DPC_CAP_INT_MSG_MASK = 0x001F
+DPC_CAP_RP_EXT = 0x0020
+DPC_CAP_RP_LOG_SHIFT = 8
+DPC_CAP_BITS = (
+    (0x0020, "RPExt"),
+    (0x0040, "PoisonedTLP"),
+    (0x0080, "SwTrigger"),
+    (0x1000, "DL_ActiveErr"),
+)
+DPC_CTL_TRIGGER_MASK = 0x0003
+DPC_TRIGGER_ENABLE = {0: "disabled", 1: "ERR_FATAL", 2: "ERR_NONFATAL or ERR_FATAL", 3: "reserved"}
+DPC_CTL_BITS = (
+    (0x0004, "Cmpl"),          # completion control: 1 = UR completions while contained
+    (0x0008, "INT"),
+    (0x0010, "ErrCor"),
+    (0x0020, "PoisonedTLP"),
+    (0x0040, "SwTrigger"),
+    (0x0080, "DL_ActiveErr"),
+)
+DPC_STS_TRIGGER = 0x0001
+DPC_STS_REASON_SHIFT = 1
+DPC_STS_REASON_MASK = 0x3
+DPC_STS_EXT_SHIFT = 5
+DPC_STS_EXT_MASK = 0x3
+DPC_STS_PIO_FEP_SHIFT = 8
+DPC_STS_PIO_FEP_MASK = 0x1F
+DPC_STS_BITS = (
+    (0x0001, "Trigger"),
+    (0x0008, "INT"),
+    (0x0010, "RPBusy"),
+)
+# Trigger Reason (status bits 2:1); 3 means "see Trigger Reason Extension"
+DPC_TRIGGER_REASONS = {
+    0: "unmasked uncorrectable error",
+    1: "ERR_NONFATAL received",
+    2: "ERR_FATAL received",
+}
+DPC_TRIGGER_REASON_EXTENSION = 3
+# Trigger Reason Extension (status bits 6:5)
+DPC_TRIGGER_EXTENSIONS = {
+    0: "RP PIO error",
+    1: "software trigger",
+    2: "reserved trigger reason extension 2",
+    3: "reserved trigger reason extension 3",
+}
+# RP PIO Status/Mask/Severity/SysError/Exception bits
+DPC_RP_PIO_ERRORS = {
+    0: "Configuration Request received UR Completion",
+    1: "Configuration Request received CA Completion",
+    2: "Configuration Request Completion Timeout",
+    8: "I/O Request received UR Completion",
+    9: "I/O Request received CA Completion",
+    10: "I/O Request Completion Timeout",
+    16: "Memory Request received UR Completion",
+    17: "Memory Request received CA Completion",
+    18: "Memory Request Completion Timeout",
+}
+
+# --- Other capabilities: the few registers a triage view shows -------------------
+
+# Power Management: control/status at +4
+PM_CSR = 0x04
+PM_STATE_MASK = 0x3
+PM_STATES = {0: "D0", 1: "D1", 2: "D2", 3: "D3hot"}
+PM_CSR_PME_STATUS = 0x8000
+PM_CSR_PME_ENABLE = 0x0100
+PM_CSR_NO_SOFT_RESET = 0x0008
+# MSI: control at +2
+MSI_FLAGS = 0x02
+MSI_FLAGS_ENABLE = 0x0001
+MSI_FLAGS_64BIT = 0x0080
+MSI_FLAGS_MASKBIT = 0x0100
+# MSI-X: control at +2
+MSIX_FLAGS = 0x02
+MSIX_FLAGS_QSIZE = 0x07FF
+MSIX_FLAGS_MASKALL = 0x4000
+MSIX_FLAGS_ENABLE = 0x8000
+# ACS: capability +4, control +6
+ACS_CAP = 0x04
+ACS_CTRL = 0x06
+ACS_BITS = (
+    (0x0001, "SrcValid"),
+    (0x0002, "TransBlk"),
+    (0x0004, "ReqRedir"),
+    (0x0008, "CmpltRedir"),
+    (0x0010, "UpstreamFwd"),
+    (0x0020, "EgressCtrl"),
+    (0x0040, "DirectTrans"),
+)
+# Device Serial Number: two dwords at +4
+DSN_LOW = 0x04
+DSN_HIGH = 0x08
+# SR-IOV: control +8, status +0x0a, initial/total/num VFs at +0x0c/+0x0e/+0x10
+SRIOV_CTRL = 0x08
+SRIOV_STATUS = 0x0A
+SRIOV_TOTAL_VF = 0x0E
+SRIOV_NUM_VF = 0x10
+SRIOV_CTRL_VFE = 0x0001
+
+
+def flags(value, table):
+    """Names of the bits of `value` set in a (mask, name) table, in table order."""
+    return [name for mask, name in table if value & mask]
+
+
+def flag_line(value, table):
+    """lspci-style 'Name+ Other-' text for a (mask, name) table."""
+    return " ".join("%s%s" % (name, "+" if value & mask else "-") for mask, name in table)
