@@ -1,0 +1,837 @@
+"""Reader for makedumpfile's kdump-compressed format (and old DISKDUMP headers).
+
+Layout (facts from makedumpfile's diskdump_mod.h, crash's and libkdumpfile's
+diskdump.c):
+
+  block 0          disk_dump_header: signature, header_version, utsname,
+                   timestamp, status, block_size (= page size), sub_hdr_size,
+                   bitmap_blocks, max_mapnr (32-bit), ...
+  block 1..        kdump_sub_header (version >= 1): phys_base, dump_level,
+                   split + start/end pfn, vmcoreinfo/note/eraseinfo offsets,
+                   64-bit start/end/max_mapnr (version >= 6); the VMCOREINFO,
+                   notes and eraseinfo text follow inside these blocks.
+  bitmap_blocks    1st bitmap (page exists: RAM of the crashed machine), then
+                   2nd bitmap (page stored), one bit per pfn, LSB first.
+  descriptors      24 bytes per stored page (offset, size, flags, page_flags),
+                   in pfn order; a split part numbers its pages from its
+                   start_pfn and every part carries the full bitmaps.
+  page data        with dump level bit 0 (exclude zero pages) the first data
+                   page is one shared zero page that every all-zero page's
+                   descriptor points at.
+
+The struct layout depends on the dumped machine's word size (the utsname
+machine says which) and byte order (the header version says which).
+
+Laziness: only the header is read at open.  The 2nd bitmap is read in 4 KiB
+chunks; the running count of stored pages before each chunk is built once,
+in order, up to the furthest chunk asked about (a descriptor index needs
+every bit before it), and only a few chunks' bytes are cached.  Descriptors
+and page data are read only for the pages asked about, coalesced into runs.
+"""
+
+import collections
+import os
+import struct
+import zlib
+
+from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
+from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
+from pykdump_ext.memory import MemoryReader, PageStatus
+
+SIGNATURES = (b"KDUMP   ", b"DISKDUMP")
+
+# Compression flags of a page descriptor (and of the header status word).
+COMPRESSION_FLAGS = {0x1: "zlib", 0x2: "lzo", 0x4: "snappy", 0x20: "zstd"}
+COMPRESSION_MASK = 0x1 | 0x2 | 0x4 | 0x20
+STATUS_INCOMPLETE = 0x8       # DUMP_DH_COMPRESSED_INCOMPLETE
+STATUS_EXCLUDED_VMEMMAP = 0x10
+DL_EXCLUDE_ZERO = 0x1         # dump level bit: zero pages share one stored page
+
+DESC_SIZE = 24
+CHUNK_BYTES = 4096            # bitmap bytes per chunk: 32768 pfns
+CHUNK_BITS = CHUNK_BYTES * 8
+SCAN_CHUNKS = 256             # chunks read per request while counting ahead
+CACHED_CHUNKS = 64
+MAX_HEADER_VERSION = 6
+MIN_BLOCK, MAX_BLOCK = 1 << 10, 1 << 20
+MAX_TEXT = 1 << 22            # vmcoreinfo / eraseinfo larger than this is not text
+RUN_GAP = 1 << 16             # merge reads separated by less than this
+RUN_MAX = 1 << 23
+BATCH_PAGES = 2048            # pages decompressed per C call
+
+# disk_dump_header field offsets: (status, block_size, sub_hdr_size,
+# bitmap_blocks, max_mapnr, timestamp, timestamp size) per word size.
+_HEADER = {
+    64: dict(status=424, block_size=428, sub_hdr_size=432, bitmap_blocks=436,
+             max_mapnr=440, timestamp=(408, 16), size=464),
+    32: dict(status=412, block_size=416, sub_hdr_size=420, bitmap_blocks=424,
+             max_mapnr=428, timestamp=(404, 8), size=448),
+}
+UTS_OFFSET, UTS_FIELD = 12, 65
+UTS_NAMES = ("sysname", "nodename", "release", "version", "machine", "domainname")
+
+# kdump_sub_header: name -> (offset, struct code) per layout.  "32pad" is the
+# layout of 32-bit ABIs that align 64-bit off_t to 8 (ARM); crash and
+# libkdumpfile both have to guess between the two 32-bit layouts.
+_SUB = {
+    64: dict(phys_base=(0, "Q"), dump_level=(8, "i"), split=(12, "i"), start_pfn=(16, "Q"),
+             end_pfn=(24, "Q"), offset_vmcoreinfo=(32, "q"), size_vmcoreinfo=(40, "Q"),
+             offset_note=(48, "q"), size_note=(56, "Q"), offset_eraseinfo=(64, "q"),
+             size_eraseinfo=(72, "Q"), start_pfn_64=(80, "Q"), end_pfn_64=(88, "Q"),
+             max_mapnr_64=(96, "Q")),
+    "32pack": dict(phys_base=(0, "I"), dump_level=(4, "i"), split=(8, "i"), start_pfn=(12, "I"),
+                   end_pfn=(16, "I"), offset_vmcoreinfo=(20, "q"), size_vmcoreinfo=(28, "I"),
+                   offset_note=(32, "q"), size_note=(40, "I"), offset_eraseinfo=(44, "q"),
+                   size_eraseinfo=(52, "I"), start_pfn_64=(56, "Q"), end_pfn_64=(64, "Q"),
+                   max_mapnr_64=(72, "Q")),
+    "32pad": dict(phys_base=(0, "I"), dump_level=(4, "i"), split=(8, "i"), start_pfn=(12, "I"),
+                  end_pfn=(16, "I"), offset_vmcoreinfo=(24, "q"), size_vmcoreinfo=(32, "I"),
+                  offset_note=(40, "q"), size_note=(48, "I"), offset_eraseinfo=(56, "q"),
+                  size_eraseinfo=(64, "I"), start_pfn_64=(72, "Q"), end_pfn_64=(80, "Q"),
+                  max_mapnr_64=(88, "Q")),
+}
+# Which header version introduced each sub-header field.
+_SUB_SINCE = dict(phys_base=1, dump_level=1, split=2, start_pfn=2, end_pfn=2,
+                  offset_vmcoreinfo=3, size_vmcoreinfo=3, offset_note=4, size_note=4,
+                  offset_eraseinfo=5, size_eraseinfo=5, start_pfn_64=6, end_pfn_64=6,
+                  max_mapnr_64=6)
+_SUB_SIZE = {64: 104, "32pack": 80, "32pad": 96}
+
+# utsname.machine prefixes of 32-bit machines (everything else is read as 64-bit).
+_MACHINES_32 = ("i386", "i486", "i586", "i686", "arm", "ppc", "mips", "s390", "sh", "sparc",
+                "riscv32", "m68k", "parisc", "hexagon", "csky", "microblaze", "nios2",
+                "openrisc", "xtensa", "arc")
+_MACHINES_64 = ("x86_64", "aarch64", "arm64", "ppc64", "s390x", "mips64", "sparc64",
+                "riscv64", "loongarch64", "ia64", "alpha", "parisc64")
+
+
+# ---------------------------------------------------------------- C helper
+
+_C = None
+
+
+def c_helper():
+    """The cffi module crash_ext_c._pfnmap, or None (pure-Python fallback).
+
+    PCICRASH_NO_C=1 forces the fallback (tests and bench compare both)."""
+    global _C
+    if _C is None:
+        _C = False
+        if not os.environ.get("PCICRASH_NO_C"):
+            try:
+                from crash_ext_c import _pfnmap
+                _C = _pfnmap
+            except ImportError:
+                pass
+    return _C or None
+
+
+_C_ERRORS = {1: "stored size is 0 or larger than a page",
+             2: "stored data lies outside what was read",
+             3: "compressed data is corrupt",
+             4: "data does not decompress to exactly one page",
+             5: "several compression flags set"}
+
+
+def _popcount(buf):
+    c = c_helper()
+    if c:
+        return c.lib.pfnmap_popcount(c.ffi.from_buffer(buf), len(buf))
+    return bin(int.from_bytes(buf, "little")).count("1")
+
+
+class _Chunk:
+    """One 4 KiB chunk of both bitmaps plus per-word running counts of the 2nd."""
+
+    __slots__ = ("bm1", "bm2", "cum", "_cbm1", "_cbm2")
+
+    def __init__(self, bm1, bm2):
+        self.bm1, self.bm2 = bm1, bm2
+        c = c_helper()
+        words = (len(bm2) + 7) // 8
+        if c:
+            self.cum = c.ffi.new("uint32_t[]", words + 1)
+            c.lib.pfnmap_prefix(c.ffi.from_buffer(bm2), len(bm2), self.cum, words + 1)
+            self._cbm2 = c.ffi.from_buffer(bm2)
+            self._cbm1 = c.ffi.from_buffer(bm1) if bm1 is not None else c.ffi.NULL
+        else:
+            run, cum = 0, []
+            for w in range(words):
+                cum.append(run)
+                run += bin(int.from_bytes(bm2[w * 8:w * 8 + 8], "little")).count("1")
+            cum.append(run)
+            self.cum = cum
+
+    def lookup(self, bits):
+        """Index among stored pages of the chunk, or -1 excluded / -2 not RAM / -3 outside."""
+        c = c_helper()
+        n = len(bits)
+        if c:
+            cbits = c.ffi.new("uint64_t[]", bits)
+            out = c.ffi.new("int64_t[]", n)
+            c.lib.pfnmap_lookup(self._cbm2, self._cbm1, len(self.bm2), self.cum,
+                                (len(self.bm2) + 7) // 8 + 1, cbits, n, out)
+            return list(out)
+        res = []
+        bm1, bm2 = self.bm1, self.bm2
+        for b in bits:
+            byte, mask = b >> 3, 1 << (b & 7)
+            if byte >= len(bm2):
+                res.append(-3)
+            elif bm2[byte] & mask:
+                w = b >> 6
+                word = int.from_bytes(bm2[w * 8:w * 8 + 8], "little")
+                res.append(self.cum[w] + bin(word & ((1 << (b & 63)) - 1)).count("1"))
+            elif bm1 is None or bm1[byte] & mask:
+                res.append(-1)
+            else:
+                res.append(-2)
+        return res
+
+
+# ---------------------------------------------------------------- sources
+
+class _FileSource:
+    """pread() over a path; FlatFile and test doubles provide the same two members."""
+
+    def __init__(self, path):
+        self.name = str(path)
+        try:
+            self._fd = os.open(self.name, os.O_RDONLY)
+        except OSError as exc:
+            raise PcicrashError("cannot open: %s" % exc.strerror, path=self.name) from None
+        self.size = os.fstat(self._fd).st_size
+
+    def pread(self, offset, size):
+        if size <= 0 or offset >= self.size:
+            return b""
+        return os.pread(self._fd, size, offset)
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _source(item):
+    if hasattr(item, "pread") and hasattr(item, "size"):
+        return item
+    return _FileSource(item)
+
+
+# ---------------------------------------------------------------- one file
+
+class KdumpPart:
+    """One kdump-compressed file: its header, bitmaps and descriptor table."""
+
+    def __init__(self, src):
+        self.src = src
+        self.path = src.name
+        self.size = src.size
+        self.notes = []
+        self._parse_header()
+        self._prefix = []             # stored pages in [start_pfn, chunk start), per chunk
+        self._chunks = collections.OrderedDict()
+        self._zero_off = -1           # -1: not looked for yet; None: no shared zero page
+
+    # -- helpers -------------------------------------------------------------
+
+    def err(self, what, offset, expected=None):
+        return DumpFormatError(what, path=self.path, offset=offset, expected=expected)
+
+    def read_exact(self, offset, size, what):
+        if offset < 0 or offset + size > self.size:
+            raise self.err("%s (%d bytes) runs past the end of the file (%d bytes)"
+                           % (what, size, self.size), offset, "%s inside the file" % what)
+        data = self.src.pread(offset, size)
+        if len(data) != size:
+            raise self.err("short read of %s" % what, offset, "%d bytes" % size)
+        return data
+
+    def _u(self, buf, off, code):
+        return struct.unpack_from(self.endian + code, buf, off)[0]
+
+    # -- header ----------------------------------------------------------------
+
+    def _parse_header(self):
+        if self.size == 0:
+            raise self.err("empty file", 0, "a kdump-compressed header (%r)" % SIGNATURES[0])
+        head = self.src.pread(0, 512)
+        if head[:8] not in SIGNATURES:
+            raise self.err("no kdump signature (found %r)" % head[:8], 0,
+                           "%r or %r" % SIGNATURES)
+        self.signature = head[:8].decode()
+        if len(head) < _HEADER[32]["size"] or len(head) < 12:
+            raise self.err("header cut short at %d bytes" % len(head), len(head),
+                           "a %d-byte disk_dump_header" % _HEADER[64]["size"])
+        uts = [head[UTS_OFFSET + i * UTS_FIELD:UTS_OFFSET + (i + 1) * UTS_FIELD]
+               .split(b"\0", 1)[0].decode("ascii", "replace") for i in range(6)]
+        self.utsname = dict(zip(UTS_NAMES, uts))
+        machine = self.utsname["machine"]
+        if machine.startswith(_MACHINES_64):
+            words = (64,)
+        elif machine.startswith(_MACHINES_32):
+            words = (32,)
+        else:
+            words = (64, 32)
+        # Byte order: the header version is a small number in the right one.
+        le, be = struct.unpack_from("<i", head, 8)[0], struct.unpack_from(">i", head, 8)[0]
+        if 0 <= le <= 0xffff:
+            self.endian = "<"
+        elif 0 <= be <= 0xffff:
+            self.endian = ">"
+        else:
+            raise self.err("header version %d (little-endian) / %d (big-endian)" % (le, be), 8,
+                           "a small header version (0..%d)" % MAX_HEADER_VERSION)
+        self.version = self._u(head, 8, "i")
+        for word in words:
+            h = _HEADER[word]
+            if len(head) < h["size"]:
+                continue
+            bs = self._u(head, h["block_size"], "i")
+            if MIN_BLOCK <= bs <= MAX_BLOCK and bs & (bs - 1) == 0:
+                break
+        else:
+            h = _HEADER[words[0]]
+            if len(head) < h["size"]:
+                raise self.err("header cut short at %d bytes" % len(head), len(head),
+                               "a %d-byte disk_dump_header" % h["size"])
+            raise self.err("block size %d" % self._u(head, h["block_size"], "i"),
+                           h["block_size"], "a power of two from %d to %d (the page size)"
+                           % (MIN_BLOCK, MAX_BLOCK))
+        self.word = word
+        self.block_size = bs
+        self.status = self._u(head, h["status"], "I")
+        self.sub_hdr_size = self._u(head, h["sub_hdr_size"], "i")
+        self.bitmap_blocks = self._u(head, h["bitmap_blocks"], "I")
+        self.max_mapnr = self._u(head, h["max_mapnr"], "I")
+        ts_off, ts_size = h["timestamp"]
+        self.identity = head[8:ts_off + ts_size]   # version, utsname, timestamp
+        if self.version > MAX_HEADER_VERSION:
+            self.notes.append("%s: header version %d is newer than %d; read as version %d"
+                              % (self.path, self.version, MAX_HEADER_VERSION,
+                                 MAX_HEADER_VERSION))
+        if self.sub_hdr_size < 0 or self.sub_hdr_size > self.size // bs:
+            raise self.err("sub-header of %d blocks" % self.sub_hdr_size, h["sub_hdr_size"],
+                           "at most the %d blocks of the file" % (self.size // bs))
+        self._parse_sub_header(head, h)
+        self._place_bitmaps(h)
+
+    def _parse_sub_header(self, head, h):
+        bs = self.block_size
+        self.phys_base = 0
+        self.dump_level = None
+        self.split = False
+        self.start_pfn, self.end_pfn = 0, self.max_mapnr
+        self.vmcoreinfo_text = self.eraseinfo_text = None
+        self.note_range = None
+        if self.signature != "KDUMP   " or self.version < 1:
+            return
+        if self.word == 64:
+            layout = 64
+        else:
+            layout = "32pack"
+        raw = self.read_exact(bs, _SUB_SIZE[64 if layout == 64 else "32pad"], "kdump sub-header")
+        if layout != 64 and self.version >= 3:
+            # libkdumpfile's rule: the packed layout puts vmcoreinfo right after
+            # the sub-header, inside the sub-header blocks.
+            off = self._u(raw, 20, "q")
+            sz = self._u(raw, 28, "I")
+            payload = bs * (1 + self.sub_hdr_size)
+            if not ((off == 0 and sz == 0) or (bs < off and off + sz <= payload)):
+                layout = "32pad"
+        fields = {}
+        for name, (off, code) in _SUB[layout].items():
+            if self.version >= _SUB_SINCE[name] or self.version > MAX_HEADER_VERSION:
+                fields[name] = self._u(raw, off, code)
+        self.sub_layout = layout
+        self.sub = fields
+        self.phys_base = fields.get("phys_base", 0)
+        self.dump_level = fields.get("dump_level")
+        if "max_mapnr_64" in fields:
+            self.max_mapnr = fields["max_mapnr_64"]
+        if fields.get("split"):
+            self.split = True
+            if "start_pfn_64" in fields:
+                self.start_pfn, self.end_pfn = fields["start_pfn_64"], fields["end_pfn_64"]
+            else:
+                self.start_pfn, self.end_pfn = fields["start_pfn"], fields["end_pfn"]
+            if not self.start_pfn <= self.end_pfn <= self.max_mapnr:
+                raise self.err("split range pfn 0x%x-0x%x" % (self.start_pfn, self.end_pfn),
+                               bs + _SUB[layout]["start_pfn_64" if "start_pfn_64" in fields
+                                                 else "start_pfn"][0],
+                               "start <= end <= max_mapnr (0x%x)" % self.max_mapnr)
+        else:
+            self.end_pfn = self.max_mapnr
+        self.vmcoreinfo_text = self._text(fields, "vmcoreinfo", layout)
+        self.eraseinfo_text = self._text(fields, "eraseinfo", layout)
+        if fields.get("offset_note") and fields.get("size_note"):
+            self.note_range = (fields["offset_note"], fields["size_note"])
+
+    def _text(self, fields, what, layout):
+        off, size = fields.get("offset_" + what), fields.get("size_" + what)
+        if not off or not size:
+            return None
+        where = self.block_size + _SUB[layout]["offset_" + what][0]
+        if size > MAX_TEXT or off < 0 or off + size > self.size:
+            self.notes.append("%s: %s" % (self.path, self.err(
+                "%s of %d bytes at 0x%x lies outside the file (%d bytes); ignored"
+                % (what, size, off, self.size), where, "%s inside the file" % what)))
+            return None
+        return self.read_exact(off, size, what)
+
+    def _place_bitmaps(self, h):
+        bs = self.block_size
+        self.bitmap_off = bs * (1 + self.sub_hdr_size)
+        length = bs * self.bitmap_blocks
+        if self.bitmap_off + length > self.size:
+            raise self.err("bitmap of %d blocks (%d bytes) at 0x%x runs past the end of the"
+                           " file (%d bytes)" % (self.bitmap_blocks, length, self.bitmap_off,
+                                                 self.size),
+                           h["bitmap_blocks"], "bitmap_blocks * block_size inside the file")
+        need = -(-self.max_mapnr // 8)
+        # makedumpfile writes two bitmaps; the old diskdump format only one
+        # (crash's dump_is_partial() test).
+        self.two_bitmaps = self.bitmap_blocks >= 2 * -(-need // bs)
+        self.bitmap_len = length // 2 if self.two_bitmaps else length
+        if self.bitmap_len * 8 < self.max_mapnr:
+            raise self.err("bitmap of %d bytes covers %d pages, max_mapnr is %d"
+                           % (self.bitmap_len, self.bitmap_len * 8, self.max_mapnr),
+                           h["bitmap_blocks"], "a bitmap covering max_mapnr")
+        self.desc_off = bs * (1 + self.sub_hdr_size + self.bitmap_blocks)
+
+    # -- bitmap ----------------------------------------------------------------
+
+    def _bitmap_bytes(self, second, start, size):
+        base = self.bitmap_off + (self.bitmap_len if second and self.two_bitmaps else 0)
+        return self.read_exact(base + start, size, "%s bitmap" % ("2nd" if second else "1st"))
+
+    def chunk(self, k):
+        ch = self._chunks.get(k)
+        if ch is not None:
+            self._chunks.move_to_end(k)
+            return ch
+        start = k * CHUNK_BYTES
+        size = min(CHUNK_BYTES, self.bitmap_len - start)
+        bm2 = self._bitmap_bytes(True, start, size)
+        bm1 = self._bitmap_bytes(False, start, size) if self.two_bitmaps else None
+        ch = self._chunks[k] = _Chunk(bm1, bm2)
+        if len(self._chunks) > CACHED_CHUNKS:
+            self._chunks.popitem(last=False)
+        return ch
+
+    def chunk_base(self, k):
+        """Stored pages in [start_pfn, k * CHUNK_BITS): counted once, in order."""
+        k0 = self.start_pfn // CHUNK_BITS
+        if not self._prefix:
+            first = self.chunk(k0)
+            below = self.start_pfn - k0 * CHUNK_BITS
+            bm2 = first.bm2
+            inside = bm2[:below // 8]
+            partial = bm2[below // 8] & ((1 << (below & 7)) - 1) if below & 7 else 0
+            self._prefix.append(-(_popcount(inside) + bin(partial).count("1")))
+        while len(self._prefix) <= k - k0:
+            j = k0 + len(self._prefix) - 1       # next chunk to count
+            n = min(SCAN_CHUNKS, k - j)
+            start = j * CHUNK_BYTES
+            data = self._bitmap_bytes(True, start, min(n * CHUNK_BYTES, self.bitmap_len - start))
+            run = self._prefix[-1]
+            for i in range(n):
+                run += _popcount(data[i * CHUNK_BYTES:(i + 1) * CHUNK_BYTES])
+                self._prefix.append(run)
+        return self._prefix[k - k0]
+
+    def count_stored(self, start, end):
+        """Set bits of the 2nd bitmap in [start, end): one streaming pass, not cached."""
+        total, pos = 0, start
+        while pos < end:
+            n = min(end - pos, SCAN_CHUNKS * CHUNK_BITS)
+            lo, hi = pos // 8, -(-(pos + n) // 8)
+            data = bytearray(self._bitmap_bytes(True, lo, hi - lo))
+            if pos & 7:
+                data[0] &= 0xff << (pos & 7) & 0xff
+            if (pos + n) & 7:
+                data[-1] &= (1 << ((pos + n) & 7)) - 1
+            total += _popcount(bytes(data))
+            pos += n
+        return total
+
+    def descriptor_indices(self, pfns, with_index=True):
+        """{pfn: descriptor index (>= 0) or -1 excluded / -2 not RAM}, pfns inside the part.
+
+        Without `with_index` a stored page maps to 0 and no counting is done
+        (pfns of a missing split part only need their bits)."""
+        by_chunk = collections.defaultdict(list)
+        for pfn in pfns:
+            by_chunk[pfn // CHUNK_BITS].append(pfn)
+        out = {}
+        for k in sorted(by_chunk):
+            group = by_chunk[k]
+            base = None
+            res = self.chunk(k).lookup([p - k * CHUNK_BITS for p in group])
+            for pfn, r in zip(group, res):
+                if r >= 0 and not with_index:
+                    out[pfn] = 0
+                elif r >= 0:
+                    if base is None:
+                        base = self.chunk_base(k)
+                    out[pfn] = base + r
+                else:
+                    out[pfn] = -2 if r == -3 else r
+        return out
+
+    # -- descriptors -------------------------------------------------------------
+
+    def descriptors(self, indices):
+        """{index: (file offset of descriptor, (offset, size, flags, page_flags)) or None past EOF}."""
+        fmt = self.endian + "qIIQ"
+        out = {}
+        idx = sorted(set(indices))
+        i = 0
+        per_gap = RUN_GAP // DESC_SIZE
+        while i < len(idx):
+            j = i
+            while j + 1 < len(idx) and idx[j + 1] - idx[j] <= per_gap and \
+                    (idx[j + 1] - idx[i]) * DESC_SIZE < RUN_MAX:
+                j += 1
+            lo = self.desc_off + idx[i] * DESC_SIZE
+            hi = self.desc_off + (idx[j] + 1) * DESC_SIZE
+            data = self.src.pread(lo, min(hi, self.size) - lo) if lo < self.size else b""
+            for n in idx[i:j + 1]:
+                pos = self.desc_off + n * DESC_SIZE
+                rel = pos - lo
+                if rel + DESC_SIZE <= len(data):
+                    out[n] = (pos, struct.unpack_from(fmt, data, rel))
+                else:
+                    out[n] = (pos, None)
+            i = j + 1
+        return out
+
+    def zero_offset(self):
+        """File offset of the shared zero page, or None (dump level keeps zero pages)."""
+        if self._zero_off != -1:
+            return self._zero_off
+        self._zero_off = None
+        if self.dump_level is None or not self.dump_level & DL_EXCLUDE_ZERO:
+            return None
+        ps = self.block_size
+        # The first data page is the zero page; the first descriptor points at
+        # it (first page all zero) or right after it.  Page sizes are powers of
+        # two and never multiples of 24, so only one candidate can end a whole
+        # descriptor table.
+        _, d0 = self.descriptors([0])[0]
+        if d0 is not None and d0[0] > 0:
+            for cand in (d0[0], d0[0] - ps):
+                if cand > self.desc_off and (cand - self.desc_off) % DESC_SIZE == 0:
+                    self._zero_off = cand
+                    return cand
+        # Fallback (first descriptor lost): the table holds one entry per stored
+        # page of the whole dump (split parts too); count them once.
+        self._zero_off = self.desc_off + DESC_SIZE * self.count_stored(0, self.max_mapnr)
+        return self._zero_off
+
+    def close(self):
+        close = getattr(self.src, "close", None)
+        if close:
+            close()
+
+
+# ---------------------------------------------------------------- reader
+
+class KdumpReader(MemoryReader):
+    """MemoryReader over one kdump-compressed file or a --split set (any order).
+
+    `paths_or_files`: a path, or a list of paths and/or objects with `name`,
+    `size` and `pread(offset, size)` (FlatReader's virtual file).
+    `vmcoreinfo` (a dict) replaces the dump's own VMCOREINFO.
+    """
+
+    def __init__(self, paths_or_files, *, vmcoreinfo=None):
+        if isinstance(paths_or_files, (str, bytes, os.PathLike)) or \
+                hasattr(paths_or_files, "pread"):
+            paths_or_files = [paths_or_files]
+        self.parts = []
+        try:
+            for item in paths_or_files:
+                self.parts.append(KdumpPart(_source(item)))
+            if not self.parts:
+                raise PcicrashError("no dump file given", expected="one or more kdump files")
+            self._check_set()
+            self._describe(vmcoreinfo)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- set checks --------------------------------------------------------------
+
+    def _check_set(self):
+        first = self.parts[0]
+        for p in self.parts[1:]:
+            if p.identity != first.identity or p.block_size != first.block_size or \
+                    p.max_mapnr != first.max_mapnr or p.dump_level != first.dump_level:
+                raise DumpFormatError(
+                    "header differs from %s's (utsname, time stamp, page size, max_mapnr or"
+                    " dump level): not parts of the same dump" % first.path,
+                    path=p.path, offset=8, expected="split parts of one dump")
+        if len(self.parts) > 1:
+            for p in self.parts:
+                if not p.split:
+                    raise DumpFormatError("not a split part, but several files were given",
+                                          path=p.path, offset=p.block_size,
+                                          expected="makedumpfile --split parts")
+        self.parts.sort(key=lambda p: (p.start_pfn, p.end_pfn))
+        for a, b in zip(self.parts, self.parts[1:]):
+            if b.start_pfn < a.end_pfn:
+                raise DumpFormatError(
+                    "split part covers pfn 0x%x-0x%x, overlapping %s (0x%x-0x%x)"
+                    % (b.start_pfn, b.end_pfn, a.path, a.start_pfn, a.end_pfn),
+                    path=b.path, offset=b.block_size, expected="disjoint split parts")
+        self._starts = [p.start_pfn for p in self.parts]
+        gaps, pos = [], 0
+        for p in self.parts:
+            if p.start_pfn > pos:
+                gaps.append((pos, p.start_pfn))
+            pos = max(pos, p.end_pfn)
+        if pos < first.max_mapnr:
+            gaps.append((pos, first.max_mapnr))
+        self.missing_ranges = gaps
+
+    def _describe(self, override):
+        first = self.parts[0]
+        self.name = first.path if len(self.parts) == 1 else \
+            "%s (+%d split parts)" % (first.path, len(self.parts) - 1)
+        self.page_size = first.block_size
+        self.max_pfn = first.max_mapnr
+        self.dump_level = first.dump_level
+        self.phys_base = first.phys_base
+        self.utsname = first.utsname
+        self.header_version = first.version
+        self.incomplete = any(p.status & STATUS_INCOMPLETE for p in self.parts)
+        comp = sorted({name for bit, name in COMPRESSION_FLAGS.items()
+                       for p in self.parts if p.status & bit})
+        self.compression = "+".join(comp) if comp else "none"
+        self.split_parts = [dict(path=p.path, start_pfn=p.start_pfn, end_pfn=p.end_pfn)
+                            for p in self.parts]
+        self.header = dict(signature=first.signature, version=first.version,
+                           dump_level=self.dump_level, compression=self.compression,
+                           incomplete=self.incomplete, phys_base=self.phys_base,
+                           block_size=self.page_size, max_mapnr=self.max_pfn,
+                           parts=self.split_parts, utsname=dict(first.utsname))
+        notes = []
+        for p in self.parts:
+            notes.extend(p.notes)
+        text = next((p.vmcoreinfo_text for p in self.parts if p.vmcoreinfo_text), None)
+        own = vmcoreinfo_mod.parse(text, source="%s VMCOREINFO" % first.path) if text else {}
+        if text is None:
+            notes.append("%s: the header holds no VMCOREINFO" % first.path)
+        self.dump_vmcoreinfo = own
+        self.vmcoreinfo = dict(override) if override is not None else own
+        erase = next((p.eraseinfo_text for p in self.parts if p.eraseinfo_text), None)
+        self.eraseinfo = erase.decode("utf-8", "replace") if erase is not None else None
+        for p in self.parts:
+            if p.status & STATUS_INCOMPLETE:
+                notes.append("%s: makedumpfile marked the dump incomplete (it ran out of space"
+                             " or was cut with -L): pages after the cut are lost" % p.path)
+        for lo, hi in self.missing_ranges:
+            if len(self.parts) > 1 or self.parts[0].split:
+                notes.append("pfn 0x%x-0x%x are in a split part that was not given" % (lo, hi))
+        self.notes = notes
+        kind = "kdump-compressed" if first.signature == "KDUMP   " else "diskdump"
+        self.format = "%s (%s), version %d, dump level %s%s%s" % (
+            kind, self.compression, first.version, self.dump_level,
+            ", %d split parts" % len(self.parts) if first.split else "",
+            ", incomplete" if self.incomplete else "")
+
+    # -- lookup ------------------------------------------------------------------
+
+    def _part_of(self, pfn):
+        import bisect
+        i = bisect.bisect_right(self._starts, pfn) - 1
+        if i >= 0 and pfn < self.parts[i].end_pfn:
+            return self.parts[i]
+        return None
+
+    def _classify(self, pfns):
+        """{pfn: (status, part, descriptor-or-None, descriptor file offset)}."""
+        result = {}
+        by_part = collections.defaultdict(list)
+        gap_pfns = []
+        for pfn in pfns:
+            if not isinstance(pfn, int) or pfn < 0 or pfn >= self.max_pfn:
+                result[pfn] = (PageStatus.OUTSIDE, None, None, None)
+                continue
+            part = self._part_of(pfn)
+            if part is None:
+                gap_pfns.append(pfn)
+            else:
+                by_part[id(part)].append(pfn)
+        if gap_pfns:
+            # Every part carries the whole bitmaps: a page of a missing part
+            # that is not RAM or was filtered out says so, not NOT_IN_PART.
+            idx = self.parts[0].descriptor_indices(gap_pfns, with_index=False)
+            for pfn in gap_pfns:
+                r = idx[pfn]
+                status = (PageStatus.NOT_IN_PART if r >= 0 else
+                          PageStatus.EXCLUDED if r == -1 else PageStatus.OUTSIDE)
+                result[pfn] = (status, None, None, None)
+        for part in self.parts:
+            group = by_part.get(id(part))
+            if not group:
+                continue
+            idx = part.descriptor_indices(group)
+            stored = {pfn: i for pfn, i in idx.items() if i >= 0}
+            descs = part.descriptors(stored.values())
+            zero = part.zero_offset() if stored else None
+            for pfn in group:
+                i = idx[pfn]
+                if i == -1:
+                    result[pfn] = (PageStatus.EXCLUDED, part, None, None)
+                    continue
+                if i < 0:
+                    result[pfn] = (PageStatus.OUTSIDE, part, None, None)
+                    continue
+                pos, d = descs[i]
+                if d is None or d[0] <= 0 or d[0] + d[1] > part.size:
+                    result[pfn] = (PageStatus.LOST, part, d, pos)
+                elif zero is not None and d[0] == zero and d[1] == part.block_size and \
+                        not d[2] & COMPRESSION_MASK:
+                    result[pfn] = (PageStatus.ZERO, part, d, pos)
+                else:
+                    result[pfn] = (PageStatus.PRESENT, part, d, pos)
+        return result
+
+    def page_status(self, pfn):
+        return self._classify([pfn])[pfn][0]
+
+    def page_statuses(self, pfns):
+        pfns = list(pfns)
+        cls = self._classify(pfns)
+        return [cls[p][0] for p in pfns]
+
+    # -- reading -----------------------------------------------------------------
+
+    def _unavailable(self, pfn, status, part, desc, pos):
+        if status is PageStatus.LOST and part is not None and \
+                not part.status & STATUS_INCOMPLETE:
+            # The header says complete: the file itself is broken here.
+            if desc is None:
+                return part.err("descriptor of page 0x%x lies past the end of the file (%d"
+                                " bytes)" % (pfn, part.size), pos,
+                                "a descriptor table inside the file")
+            return part.err("descriptor of page 0x%x points at %d bytes at 0x%x, outside the"
+                            " file (%d bytes)" % (pfn, desc[1], desc[0], part.size), pos,
+                            "page data inside the file")
+        where = part.path if part is not None else self.name
+        return PageUnavailable("page 0x%x (physical 0x%x) is %s"
+                               % (pfn, pfn * self.page_size, status.value),
+                               pfn=pfn, status=status, path=where, offset=pos)
+
+    def read_pages(self, pfns):
+        """{pfn: bytes, PageUnavailable, or DumpFormatError for a page the file holds broken}."""
+        pfns = list(pfns)
+        cls = self._classify(pfns)
+        out = {}
+        todo = collections.defaultdict(list)
+        for pfn in pfns:
+            status, part, desc, pos = cls[pfn]
+            if status is PageStatus.PRESENT:
+                todo[id(part)].append((pfn, part, desc, pos))
+            elif status is PageStatus.ZERO:
+                out[pfn] = bytes(self.page_size)
+            else:
+                out[pfn] = self._unavailable(pfn, status, part, desc, pos)
+        for items in todo.values():
+            for i in range(0, len(items), BATCH_PAGES):
+                out.update(self._decompress(items[i:i + BATCH_PAGES]))
+        return out
+
+    def read_page(self, pfn):
+        res = self.read_pages([pfn])[pfn]
+        if isinstance(res, Exception):
+            raise res
+        return res
+
+    def _read_page(self, pfn):
+        return self.read_page(pfn)
+
+    def _decompress(self, items):
+        """Read the data of PRESENT pages in coalesced runs, then decompress in one call."""
+        part = items[0][1]
+        ps = self.page_size
+        order = sorted(range(len(items)), key=lambda n: items[n][2][0])
+        src = bytearray()
+        rel = [0] * len(items)
+        i = 0
+        while i < len(order):
+            j = i
+            lo = items[order[i]][2][0]
+            hi = lo + items[order[i]][2][1]
+            while j + 1 < len(order):
+                d = items[order[j + 1]][2]
+                if d[0] - hi > RUN_GAP or d[0] + d[1] - lo > RUN_MAX:
+                    break
+                hi = max(hi, d[0] + d[1])
+                j += 1
+            base = len(src)
+            data = part.src.pread(lo, hi - lo)
+            src += data.ljust(hi - lo, b"\0") if len(data) < hi - lo else data
+            for n in order[i:j + 1]:
+                rel[n] = base + items[n][2][0] - lo
+            i = j + 1
+        codes = self._codec([it[2] for it in items], rel, bytes(src), ps)
+        out = {}
+        for n, (pfn, _, desc, pos) in enumerate(items):
+            page, code = codes[n]
+            if code:
+                out[pfn] = part.err(
+                    "page 0x%x: %s (%d stored bytes at 0x%x, flags 0x%x)"
+                    % (pfn, code, desc[1], desc[0], desc[2]), desc[0],
+                    "%d bytes of page data" % ps)
+            else:
+                out[pfn] = page
+        return out
+
+    @staticmethod
+    def _codec(descs, rel, src, ps):
+        """[(page bytes, None) or (None, error text)] for each descriptor."""
+        c = c_helper()
+        n = len(descs)
+        if c:
+            ffi = c.ffi
+            dst = ffi.new("uint8_t[]", n * ps)
+            err = ffi.new("int32_t[]", n)
+            c.lib.pfnmap_decompress(n, ffi.from_buffer(src), len(src),
+                                    ffi.new("uint64_t[]", rel),
+                                    ffi.new("uint32_t[]", [d[1] for d in descs]),
+                                    ffi.new("uint32_t[]", [d[2] for d in descs]),
+                                    ps, dst, n * ps, err)
+            buf = ffi.buffer(dst)
+            return [(bytes(buf[k * ps:(k + 1) * ps]), None) if not err[k] else
+                    (None, _C_ERRORS.get(err[k], "error %d" % err[k])) for k in range(n)]
+        return [_py_page(src[r:r + d[1]], d[1], d[2], ps) for d, r in zip(descs, rel)]
+
+    def close(self):
+        for p in getattr(self, "parts", ()):
+            p.close()
+
+
+def _py_page(data, size, flags, ps):
+    """Pure-Python twin of pfnmap.c's one_page() (zlib and stored pages only)."""
+    codec = flags & COMPRESSION_MASK
+    if size == 0 or size > ps:
+        return None, _C_ERRORS[1]
+    if codec == 0:
+        return (bytes(data), None) if size == ps else (None, _C_ERRORS[4])
+    if codec == 0x1:
+        try:
+            d = zlib.decompressobj()
+            page = d.decompress(data, ps + 1)
+        except zlib.error:
+            return None, _C_ERRORS[3]
+        if not d.eof:
+            return None, _C_ERRORS[3] if len(page) <= ps else _C_ERRORS[4]
+        return (page, None) if len(page) == ps else (None, _C_ERRORS[4])
+    if codec in COMPRESSION_FLAGS:
+        return None, ("%s pages need the C helper crash_ext_c._pfnmap, which is not built"
+                      % COMPRESSION_FLAGS[codec])
+    return None, _C_ERRORS[5]
