@@ -78,3 +78,22 @@ def parse_lspci_hex(text: str) -> Dict[str, bytes]:
             hi = max(hi, off)
     close()
     return out
+
+
+def split_lspci_verbose(text: str) -> Dict[str, list]:
+    """Split `lspci -v/-vv/-vvv` output into {'dddd:bb:dd.f': [lines]} (title line first).
+
+    A device runs from its title line to the next title line; its detail lines
+    are the indented ones.  Blank lines and unindented stray lines ("lspci:
+    ..." messages, or the gap a removed console message left) are dropped.
+    """
+    out = {}
+    cur = None
+    for line in text.splitlines():
+        m = _DEV_RE.match(line)
+        if m:
+            cur = norm_bdf(line[:m.end()])
+            out[cur] = [line]
+        elif cur is not None and line.startswith(("\t", " ")) and line.strip():
+            out[cur].append(line)
+    return out
