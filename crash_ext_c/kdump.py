@@ -237,6 +237,11 @@ class KdumpPart:
     # -- helpers -------------------------------------------------------------
 
     def err(self, what, offset, expected=None):
+        locate = getattr(self.src, "locate", None)     # flattened file: say where too
+        if locate is not None and offset is not None:
+            at = locate(offset)
+            what += ("; flattened-file offset 0x%x" % at if at is not None
+                     else "; no flattened record holds that offset")
         return DumpFormatError(what, path=self.path, offset=offset, expected=expected)
 
     def read_exact(self, offset, size, what):

@@ -1,0 +1,171 @@
+"""makedumpfile's flattened format (`makedumpfile -F`), read in place.
+
+A flattened file is what makedumpfile streams to a pipe: a 4096-byte header
+("makedumpfile" signature, then big-endian int64 type = 1 and version), then
+records of (big-endian int64 offset, int64 size) followed by `size` bytes
+that belong at `offset` of the kdump-compressed file, and an end record with
+offset = size = -1.  `makedumpfile -R` rebuilds the file by writing every
+record at its offset in stream order, so when records overlap the later one
+wins and bytes no record covers read as zeros (a sparse file).
+
+`FlatFile` does that rebuild virtually: one pass over the record headers
+(seeking past the data) builds an index, and `pread()` serves the rebuilt
+file's bytes from the flattened file.  `FlatReader` is a KdumpReader over it.
+The index holds one entry per record, nothing per page.
+"""
+
+import bisect
+import os
+import struct
+from array import array
+
+from pykdump_ext.errors import DumpFormatError, PcicrashError
+
+from .kdump import KdumpReader
+
+SIGNATURE = b"makedumpfile"
+HEADER_SIZE = 4096
+TYPE_FLAT = 1
+VERSION_FLAT = 1
+RECORD = struct.Struct(">qq")
+END = (-1, -1)
+MAX_OFFSET = 1 << 62          # far beyond any real dump; keeps offset+size in range
+
+
+def is_flattened(head):
+    """True when the first bytes of a file carry the flattened-format signature."""
+    return head[:len(SIGNATURE) + 1] == SIGNATURE + b"\0"
+
+
+class FlatFile:
+    """The kdump-compressed file a flattened file stands for, as pread()."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.name = self.path
+        self.notes = []
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            raise PcicrashError("cannot open: %s" % exc.strerror, path=self.path) from None
+        try:
+            self.file_size = os.fstat(self._fd).st_size
+            self._index()
+        except BaseException:
+            self.close()
+            raise
+
+    def _err(self, what, offset, expected):
+        return DumpFormatError(what, path=self.path, offset=offset, expected=expected)
+
+    def _index(self):
+        head = os.pread(self._fd, HEADER_SIZE, 0)
+        if not is_flattened(head):
+            raise self._err("no flattened-format signature (found %r)" % head[:16], 0,
+                            "%r" % SIGNATURE)
+        if len(head) < HEADER_SIZE:
+            raise self._err("flattened header cut short at %d bytes" % len(head), len(head),
+                            "a %d-byte header" % HEADER_SIZE)
+        ftype, version = struct.unpack_from(">qq", head, 16)
+        if ftype != TYPE_FLAT:
+            raise self._err("flattened header type %d" % ftype, 16, "type %d" % TYPE_FLAT)
+        if version != VERSION_FLAT:
+            self.notes.append("%s: flattened-format version %d (this reader knows %d)"
+                              % (self.path, version, VERSION_FLAT))
+        self.version = version
+        records = []                # (virtual start, virtual end, file offset), stream order
+        pos = HEADER_SIZE
+        while True:
+            raw = os.pread(self._fd, RECORD.size, pos)
+            if len(raw) < RECORD.size:
+                raise self._err("flattened stream ends without its end record (%d of %d"
+                                " header bytes)" % (len(raw), RECORD.size), pos,
+                                "a record header or the end record (-1, -1)")
+            off, size = RECORD.unpack(raw)
+            if (off, size) == END:
+                break
+            if off < 0 or size <= 0 or off > MAX_OFFSET or size > MAX_OFFSET:
+                raise self._err("record header (offset %d, size %d)" % (off, size), pos,
+                                "offset >= 0 and size > 0, or the end record (-1, -1)")
+            data = pos + RECORD.size
+            if data + size > self.file_size:
+                raise self._err("record of %d bytes for offset 0x%x runs past the end of the"
+                                " file (%d bytes)" % (size, off, self.file_size), pos,
+                                "the record's data inside the file")
+            records.append((off, off + size, data))
+            pos = data + size
+        if pos + RECORD.size < self.file_size:
+            self.notes.append("%s: %d bytes after the end record are ignored"
+                              % (self.path, self.file_size - pos - RECORD.size))
+        self.records = len(records)
+        self._build(records)
+
+    def _build(self, records):
+        """Disjoint, sorted segments of the rebuilt file; later records win."""
+        ordered = sorted(range(len(records)), key=lambda i: records[i][0])
+        overlap = any(records[a][1] > records[b][0] for a, b in zip(ordered, ordered[1:]))
+        if not overlap:
+            segs = [records[i] for i in ordered]
+        else:
+            segs = []        # kept sorted and disjoint; each record replaces what it covers
+            for start, end, foff in records:
+                i = bisect.bisect_left(segs, (start,)) - 1
+                if i < 0 or segs[i][1] <= start:
+                    i += 1
+                keep_before, keep_after = [], []
+                j = i
+                while j < len(segs) and segs[j][0] < end:
+                    s, e, f = segs[j]
+                    if s < start:
+                        keep_before.append((s, start, f))
+                    if e > end:
+                        keep_after.append((end, e, f + (end - s)))
+                    j += 1
+                segs[i:j] = keep_before + [(start, end, foff)] + keep_after
+            self.notes.append("%s: flattened records overlap; the later data wins, as with"
+                              " makedumpfile -R" % self.path)
+        self._starts = array("q", (s for s, _, _ in segs))
+        self._ends = array("q", (e for _, e, _ in segs))
+        self._foffs = array("q", (f for _, _, f in segs))
+        self.size = self._ends[-1] if segs else 0
+
+    def locate(self, offset):
+        """Offset in the flattened file holding byte `offset` of the rebuilt file, or None."""
+        i = bisect.bisect_right(self._starts, offset) - 1
+        if i >= 0 and offset < self._ends[i]:
+            return self._foffs[i] + offset - self._starts[i]
+        return None
+
+    def pread(self, offset, size):
+        """Bytes [offset, offset+size) of the rebuilt file (short at its end, zeros in holes)."""
+        end = min(offset + size, self.size)
+        if size <= 0 or offset >= end or offset < 0:
+            return b""
+        out = bytearray(end - offset)
+        i = max(bisect.bisect_right(self._starts, offset) - 1, 0)
+        while i < len(self._starts) and self._starts[i] < end:
+            lo, hi = max(self._starts[i], offset), min(self._ends[i], end)
+            if lo < hi:
+                data = os.pread(self._fd, hi - lo, self._foffs[i] + lo - self._starts[i])
+                out[lo - offset:lo - offset + len(data)] = data
+            i += 1
+        return bytes(out)
+
+    def close(self):
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class FlatReader(KdumpReader):
+    """MemoryReader over a flattened kdump file, without rebuilding it on disk.
+
+    Error offsets are offsets of the rebuilt (makedumpfile -R) file; the
+    message adds the matching offset in the flattened file where there is one.
+    """
+
+    def __init__(self, path, *, vmcoreinfo=None):
+        self.flat = FlatFile(path)
+        super().__init__([self.flat], vmcoreinfo=vmcoreinfo)
+        self.notes = list(self.flat.notes) + list(self.notes)
+        self.format = "flattened %s, %d records" % (self.format, self.flat.records)
