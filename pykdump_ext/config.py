@@ -264,7 +264,7 @@ def decode(raw: bytes) -> Config:
 def _decode_into(cfg, b):
     n = b.n
     if n == 0:
-        cfg.problems.append("empty config space")
+        cfg.problems.append("empty config space (0 bytes)")
         return
     cfg.all_ff = all(x == 0xFF for x in cfg.raw)
     cfg.all_zero = not any(cfg.raw)
