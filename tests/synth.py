@@ -167,7 +167,7 @@ def write_kdump(path, pages, *, max_pfn, ram=None, zero_pfns=(), vmcoreinfo_line
         status = DUMP_DH_COMPRESSED_ZLIB if compress else 0
         if kept is not None:
             status |= DUMP_DH_COMPRESSED_INCOMPLETE
-        with open(part, "wb") as f:
+        with open(part, "w+b") as f:
             f.truncate(desc_at)
             _write_ranges_bitmap(f, bitmap_at, ram)
             for byte, mask in sorted(bits2.items()):
