@@ -1,0 +1,405 @@
+"""KdumpReader on byte-built kdump-compressed files (no ../shared needed)."""
+
+import os
+import random
+import struct
+import zlib
+
+import pytest
+
+from crash_ext_c import kdump as kdump_mod
+from crash_ext_c.kdump import CHUNK_BITS, KdumpReader
+from kdump_bytes import build_kdump, page
+from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
+from pykdump_ext.memory import MemoryReader, PageStatus
+
+PS = 4096
+ZERO = bytes(PS)
+
+
+def write(tmp_path, name, blob):
+    p = tmp_path / name
+    p.write_bytes(blob)
+    return str(p)
+
+
+def sample_pages():
+    pages = {pfn: page(pfn) for pfn in (1, 2, 3, 7, 40, 41, 63, 64, 65, 200)}
+    pages[5] = ZERO
+    pages[100] = ZERO
+    return pages
+
+
+@pytest.fixture(params=["c", "python"])
+def backend(request, monkeypatch):
+    """Run a test with the C helper and with the pure-Python fallback."""
+    if request.param == "python":
+        monkeypatch.setattr(kdump_mod, "_C", False)
+    else:
+        if kdump_mod.c_helper() is None:
+            pytest.fail("crash_ext_c._pfnmap is not built (pip install -e .)")
+    return request.param
+
+
+def test_reads_pages_and_statuses(tmp_path, backend):
+    pages = sample_pages()
+    blob, _ = build_kdump(pages, max_mapnr=300, ram=set(range(0, 250)))
+    r = KdumpReader(write(tmp_path, "a.kdump", blob))
+    assert isinstance(r, MemoryReader)
+    assert r.page_size == PS and r.max_pfn == 300 and r.dump_level == 31
+    assert r.compression == "zlib" and not r.incomplete
+    for pfn, data in pages.items():
+        assert r.read_page(pfn) == data
+    assert r.page_status(1) is PageStatus.PRESENT
+    assert r.page_status(5) is PageStatus.ZERO       # shares the one zero page
+    assert r.page_status(6) is PageStatus.EXCLUDED   # RAM, not stored
+    assert r.page_status(260) is PageStatus.OUTSIDE  # not RAM
+    assert r.page_status(300) is PageStatus.OUTSIDE  # >= max_mapnr
+    assert r.page_status(-1) is PageStatus.OUTSIDE
+    with pytest.raises(PageUnavailable) as exc:
+        r.read_page(6)
+    assert exc.value.status is PageStatus.EXCLUDED and exc.value.pfn == 6
+    got = r.read_pages([1, 6, 100, 299])
+    assert got[1] == pages[1] and got[100] == ZERO
+    assert isinstance(got[6], PageUnavailable) and isinstance(got[299], PageUnavailable)
+    assert r.vmcoreinfo == {"OSRELEASE": "6.1.0-synth", "PAGESIZE": "4096"}
+    assert r.read_phys(2 * PS - 8, 16) == pages[1][-8:] + pages[2][:8]
+
+
+def test_batch_statuses_match_single(tmp_path, backend):
+    pages = sample_pages()
+    blob, _ = build_kdump(pages, max_mapnr=300, ram=set(range(0, 250)))
+    r = KdumpReader(write(tmp_path, "a.kdump", blob))
+    pfns = list(range(-2, 305))
+    random.Random(1).shuffle(pfns)
+    assert r.page_statuses(pfns) == [r.page_status(p) for p in pfns]
+
+
+def test_without_zero_exclusion_zero_pages_are_present(tmp_path):
+    pages = sample_pages()
+    blob, _ = build_kdump(pages, max_mapnr=300, dump_level=30)
+    r = KdumpReader(write(tmp_path, "a.kdump", blob))
+    assert r.page_status(5) is PageStatus.PRESENT
+    assert r.read_page(5) == ZERO
+
+
+def test_uncompressed_and_many_chunks(tmp_path, backend):
+    """Pages spread over several 4 KiB bitmap chunks: descriptor counting crosses them."""
+    rnd = random.Random(7)
+    max_mapnr = 3 * CHUNK_BITS + 1234
+    pfns = sorted(rnd.sample(range(max_mapnr), 300))
+    pages = {p: page(p) for p in pfns}
+    blob, _ = build_kdump(pages, max_mapnr=max_mapnr, compress=None)
+    r = KdumpReader(write(tmp_path, "a.kdump", blob))
+    assert r.compression == "none"
+    order = pfns[:]
+    rnd.shuffle(order)
+    got = r.read_pages(order)
+    assert all(got[p] == pages[p] for p in pfns)
+    assert r.read_page(pfns[-1]) == pages[pfns[-1]]
+
+
+class CountingSource:
+    """A pread() source that records what was read."""
+
+    def __init__(self, blob, name="counted.kdump"):
+        self.blob, self.name, self.size = blob, name, len(blob)
+        self.reads = []
+
+    def pread(self, offset, size):
+        self.reads.append((offset, size))
+        return self.blob[offset:offset + size]
+
+
+def test_lazy_bitmap_reads(tmp_path):
+    """Reading one early page reads a sliver of a big bitmap; later pages never re-read it."""
+    max_mapnr = 64 * CHUNK_BITS          # 256 KiB per bitmap
+    pages = {10: page(10), 40 * CHUNK_BITS + 5: page(11), 63 * CHUNK_BITS: page(12)}
+    blob, lay = build_kdump(pages, max_mapnr=max_mapnr)
+    src = CountingSource(blob)
+    r = KdumpReader([src])
+
+    def bitmap_bytes():
+        lo, hi = lay.bitmap_off, lay.bitmap_off + 2 * lay.half
+        return sum(max(0, min(o + n, hi) - max(o, lo)) for o, n in src.reads)
+
+    assert r.read_page(10) == pages[10]
+    assert bitmap_bytes() <= 2 * 4096
+    for pfn in sorted(pages):
+        assert r.read_page(pfn) == pages[pfn]
+    once = bitmap_bytes()
+    for _ in range(3):
+        for pfn in sorted(pages, reverse=True):
+            assert r.read_page(pfn) == pages[pfn]
+    # Counting walks the 2nd bitmap once; repeats hit the chunk cache / prefix.
+    assert bitmap_bytes() == once
+    # The 2nd bitmap is streamed once for the counts, plus both bitmaps of the
+    # three chunks looked at.
+    assert once <= lay.half + 3 * 2 * 4096
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5, 6])
+def test_header_versions(tmp_path, version):
+    pages = sample_pages()
+    blob, _ = build_kdump(pages, max_mapnr=300, version=version,
+                          eraseinfo=b"erase init_uts_ns.name.release size 8\n")
+    r = KdumpReader(write(tmp_path, "v.kdump", blob))
+    assert r.header_version == version
+    assert r.read_page(200) == pages[200]
+    assert r.page_status(5) is PageStatus.ZERO
+    assert bool(r.vmcoreinfo) == (version >= 3)
+    assert (r.eraseinfo is not None) == (version >= 5)
+    if version >= 5:
+        assert "init_uts_ns" in r.eraseinfo
+    if version < 3:
+        assert any("no VMCOREINFO" in n for n in r.notes)
+
+
+def test_version_0_has_no_sub_header(tmp_path):
+    pages = sample_pages()
+    blob, _ = build_kdump(pages, max_mapnr=300, version=0)
+    r = KdumpReader(write(tmp_path, "v0.kdump", blob))
+    assert r.dump_level is None
+    assert r.read_page(7) == pages[7]
+    assert r.page_status(5) is PageStatus.PRESENT   # no dump level: cannot call it a zero page
+
+
+@pytest.mark.parametrize("endian,word,layout,machine", [
+    (">", 64, None, "s390x"),
+    (">", 64, None, "ppc64"),
+    ("<", 32, "32pack", "i686"),
+    ("<", 32, "32pad", "armv7l"),
+    (">", 32, "32pad", "armv5teb"),
+])
+def test_byte_orders_and_word_sizes(tmp_path, endian, word, layout, machine):
+    pages = sample_pages()
+    blob, _ = build_kdump(pages, max_mapnr=300, endian=endian, word=word, sub_layout=layout,
+                          machine=machine, eraseinfo=b"erased\n")
+    r = KdumpReader(write(tmp_path, "x.kdump", blob))
+    assert r.utsname["machine"] == machine
+    assert r.max_pfn == 300 and r.dump_level == 31
+    assert r.vmcoreinfo["PAGESIZE"] == "4096" and r.eraseinfo == "erased\n"
+    assert all(r.read_page(p) == d for p, d in pages.items())
+    assert r.page_status(5) is PageStatus.ZERO
+
+
+def test_diskdump_signature(tmp_path):
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300, signature=b"DISKDUMP", version=0)
+    r = KdumpReader(write(tmp_path, "d.dump", blob))
+    assert r.format.startswith("diskdump")
+    assert r.read_page(1) == page(1)
+
+
+def test_vmcoreinfo_override(tmp_path):
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300)
+    r = KdumpReader(write(tmp_path, "a.kdump", blob), vmcoreinfo={"PAGESIZE": "4096", "X": "1"})
+    assert r.vmcoreinfo["X"] == "1" and r.dump_vmcoreinfo["OSRELEASE"] == "6.1.0-synth"
+
+
+# ------------------------------------------------------------- incomplete dumps
+
+def test_incomplete_dump_reports_lost_pages(tmp_path, backend):
+    pfns = list(range(10, 90))
+    pages = {p: page(p) for p in pfns}
+    blob, lay = build_kdump(pages, max_mapnr=128, incomplete=True)
+    r = KdumpReader(write(tmp_path, "cut.kdump", blob))
+    assert r.incomplete and "incomplete" in r.format
+    assert any("incomplete" in n for n in r.notes)
+    st = dict(zip(pfns, r.page_statuses(pfns)))
+    kept = [p for p in pfns if st[p] is PageStatus.PRESENT]
+    lost = [p for p in pfns if st[p] is PageStatus.LOST]
+    assert kept and lost and len(kept) + len(lost) == len(pfns)
+    assert max(kept) < min(lost)            # the dump is cut, not holed
+    assert all(r.read_page(p) == pages[p] for p in kept)
+    with pytest.raises(PageUnavailable) as exc:
+        r.read_page(lost[0])
+    assert exc.value.status is PageStatus.LOST
+
+
+# ------------------------------------------------------------- bad input
+
+def assert_names(exc, path, offset):
+    msg = str(exc.value)
+    assert path in msg and "offset 0x%x" % offset in msg, msg
+    assert exc.value.path == path and exc.value.offset == offset
+    assert "\n" not in msg
+
+
+def test_empty_file(tmp_path):
+    p = write(tmp_path, "empty", b"")
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader(p)
+    assert_names(exc, p, 0)
+    assert "empty" in str(exc.value)
+
+
+def test_random_bytes(tmp_path):
+    p = write(tmp_path, "rand", random.Random(3).randbytes(10000))
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader(p)
+    assert_names(exc, p, 0)
+
+
+def test_flipped_magic(tmp_path):
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300)
+    p = write(tmp_path, "m.kdump", b"KDUMP  X" + blob[8:])
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader(p)
+    assert_names(exc, p, 0)
+    assert "signature" in str(exc.value)
+
+
+@pytest.mark.parametrize("cut,where", [(100, "header"), (4096 + 50, "sub-header"),
+                                       (3 * 4096, "bitmap")])
+def test_truncated_at_boundaries(tmp_path, cut, where):
+    blob, lay = build_kdump(sample_pages(), max_mapnr=300)
+    p = write(tmp_path, "t.kdump", blob[:cut])
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader(p)
+    msg = str(exc.value)
+    assert p in msg and "offset 0x" in msg and "\n" not in msg
+    if where == "bitmap":
+        assert "bitmap" in msg and "past the end" in msg
+
+
+def test_huge_bitmap_blocks_rejected_before_reading(tmp_path):
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300)
+    bad = bytearray(blob)
+    struct.pack_into("<I", bad, 436, 0xfffffff0)          # bitmap_blocks
+    p = write(tmp_path, "b.kdump", bytes(bad))
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader(p)
+    assert_names(exc, p, 436)
+
+
+def test_bitmap_too_small_for_max_mapnr(tmp_path):
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300)
+    bad = bytearray(blob)
+    struct.pack_into("<Q", bad, 4096 + 96, 1 << 40)        # max_mapnr_64
+    p = write(tmp_path, "b.kdump", bytes(bad))
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader(p)
+    assert "max_mapnr" in str(exc.value) and p in str(exc.value)
+
+
+@pytest.mark.parametrize("bs", [0, 1000, 3 << 20, -4096])
+def test_bogus_block_size(tmp_path, bs):
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300)
+    bad = bytearray(blob)
+    struct.pack_into("<i", bad, 428, bs)
+    p = write(tmp_path, "bs.kdump", bytes(bad))
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader(p)
+    assert_names(exc, p, 428)
+
+
+def test_truncated_descriptor_table(tmp_path):
+    pages = {p: page(p) for p in range(1, 60)}
+    blob, lay = build_kdump(pages, max_mapnr=128)
+    cut = lay.desc_off + 24 * 30 + 5
+    p = write(tmp_path, "d.kdump", blob[:cut])
+    r = KdumpReader(p)
+    assert r.page_status(50) is PageStatus.LOST
+    # Page 1's descriptor survived but its data (after the table) did not.
+    with pytest.raises(DumpFormatError) as exc:
+        r.read_page(1)
+    assert_names(exc, p, lay.desc_of[1])
+    assert "outside the file" in str(exc.value)
+    with pytest.raises(DumpFormatError) as exc:
+        r.read_page(50)
+    assert_names(exc, p, lay.desc_of[50])
+    assert "descriptor" in str(exc.value)
+
+
+def test_descriptor_past_eof(tmp_path):
+    pages = {p: page(p) for p in range(1, 20)}
+    blob, lay = build_kdump(pages, max_mapnr=128)
+    bad = bytearray(blob)
+    struct.pack_into("<q", bad, lay.desc_of[7], len(blob) + 4096)
+    p = write(tmp_path, "d.kdump", bytes(bad))
+    r = KdumpReader(p)
+    with pytest.raises(DumpFormatError) as exc:
+        r.read_page(7)
+    assert_names(exc, p, lay.desc_of[7])
+    assert r.read_page(8) == pages[8]
+
+
+@pytest.mark.parametrize("how", ["garble", "oversize", "flags"])
+def test_bogus_compressed_page(tmp_path, backend, how):
+    pages = {p: page(p) for p in range(1, 20)}
+    blob, lay = build_kdump(pages, max_mapnr=128)
+    bad = bytearray(blob)
+    off = lay.page_off[9]
+    if how == "garble":
+        bad[off:off + 64] = bytes(range(64))
+    elif how == "oversize":
+        struct.pack_into("<I", bad, lay.desc_of[9] + 8, PS + 1)
+    else:
+        struct.pack_into("<I", bad, lay.desc_of[9] + 12, 0x1 | 0x20)
+    p = write(tmp_path, "g.kdump", bytes(bad))
+    r = KdumpReader(p)
+    with pytest.raises(DumpFormatError) as exc:
+        r.read_page(9)
+    assert_names(exc, p, off)
+    assert "page 0x9" in str(exc.value)
+    got = r.read_pages(range(1, 20))
+    assert isinstance(got[9], DumpFormatError)
+    assert all(got[q] == pages[q] for q in pages if q != 9)
+
+
+def test_unknown_header_version_is_noted(tmp_path):
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300, version=7)
+    r = KdumpReader(write(tmp_path, "v7.kdump", blob))
+    assert any("newer" in n for n in r.notes)
+    assert r.read_page(1) == page(1)
+
+
+def test_vmcoreinfo_outside_file_is_a_note(tmp_path):
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300)
+    bad = bytearray(blob)
+    struct.pack_into("<q", bad, 4096 + 32, 1 << 40)
+    r = KdumpReader(write(tmp_path, "v.kdump", bytes(bad)))
+    assert r.vmcoreinfo == {}
+    assert any("vmcoreinfo" in n and "outside the file" in n for n in r.notes)
+    assert r.read_page(1) == page(1)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(PcicrashError) as exc:
+        KdumpReader(str(tmp_path / "nope"))
+    assert "nope" in str(exc.value)
+
+
+# ------------------------------------------------------------- C helper directly
+
+def test_c_lookup_and_decompress_bounds():
+    c = kdump_mod.c_helper()
+    if c is None:
+        pytest.fail("crash_ext_c._pfnmap is not built")
+    ffi, lib = c.ffi, c.lib
+    bm2 = bytes([0b10110001]) + bytes(7) + bytes([0xff])
+    bm1 = bytes([0xff]) * 8 + bytes([0xff])
+    words = (len(bm2) + 7) // 8
+    cum = ffi.new("uint32_t[]", words + 1)
+    assert lib.pfnmap_prefix(bm2, len(bm2), cum, words + 1) == 0
+    assert lib.pfnmap_prefix(bm2, len(bm2), cum, words) == -1     # too small: refused
+    bits = [0, 1, 4, 5, 7, 64, 71, 72, 1 << 40]
+    out = ffi.new("int64_t[]", len(bits))
+    lib.pfnmap_lookup(bm2, bm1, len(bm2), cum, words + 1, bits, len(bits), out)
+    assert list(out) == [0, -1, 1, 2, 3, 4, 11, -3, -3]
+    lib.pfnmap_lookup(bm2, b"\0" * 9, len(bm2), cum, words + 1, [1], 1, out)
+    assert out[0] == -2
+    # decompression: a good zlib page, a stored page, a slice outside the source,
+    # and a destination too small for the batch.
+    raw = page(5)
+    comp = zlib.compress(raw)
+    src = comp + raw
+    dst = ffi.new("uint8_t[]", 3 * PS)
+    err = ffi.new("int32_t[]", 3)
+    failed = lib.pfnmap_decompress(3, src, len(src), [0, len(comp), len(src) - 10],
+                                   [len(comp), PS, 100], [1, 0, 1], PS, dst, 3 * PS, err)
+    assert failed == 1 and list(err) == [0, 0, 2]
+    assert ffi.buffer(dst)[:PS] == raw and ffi.buffer(dst)[PS:2 * PS] == raw
+    assert ffi.buffer(dst)[2 * PS:] == bytes(PS)
+    assert lib.pfnmap_decompress(3, src, len(src), [0] * 3, [1] * 3, [0] * 3, PS, dst,
+                                 2 * PS, err) == -1
