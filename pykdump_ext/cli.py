@@ -1,0 +1,177 @@
+"""`pcicrash [options] DUMP [DUMP...]`: the PCI state a kernel captured at panic, from a dump.
+
+``make_parser()`` builds the options, ``execute(reader, args, out)`` runs them
+on any MemoryReader (the crash command reuses it with its own reader) and
+``main()`` is the console script: it opens the dump files with
+``crash_ext_c.open.open_dump`` and calls ``execute``.
+
+Errors: every PcicrashError becomes one line ``pcicrash: <message>`` on
+stderr, after whatever output could still be made; bad input never gives a
+traceback.  Exit codes are in EXIT_HELP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+from .errors import CaptureError, PcicrashError, UsageError
+
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1
+EXIT_UNREADABLE = 2
+EXIT_INTERNAL = 3
+
+EXIT_HELP = """exit status:
+  0  the capture was read in full (state "captured") and the output made
+     (--check: every capture page is in the dump)
+  1  no complete capture: state absent (no PCI_CRASH lines in VMCOREINFO),
+     skipped (armed, no AER error at panic), partial (buffer pages missing)
+     or corrupt (bad header/records); or -d names a device the capture does
+     not hold.  Everything that could be read is still shown.
+  2  usage error, or the dump / VMCOREINFO file cannot be read
+  3  internal error (a bug; set PCICRASH_DEBUG=1 for the traceback)
+"""
+
+
+def make_parser():
+    p = argparse.ArgumentParser(
+        prog="pcicrash",
+        description="Show the PCI config space (AER, DPC, link state) that a CONFIG_PCI_CRASH "
+                    "kernel captured at panic time, read from its crash dump, and say which "
+                    "device most likely brought the machine down.",
+        epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dumps", nargs="*", metavar="DUMP",
+                   help="dump file (ELF vmcore, kdump-compressed, flattened); several files = "
+                        "the parts of one makedumpfile --split set, in any order")
+    view = p.add_argument_group("views (default: summary with the verdict on top)")
+    view.add_argument("-a", "--all", action="store_true",
+                      help="every captured device decoded in full (lspci -vv style)")
+    view.add_argument("-d", "--device", metavar="BDF",
+                      help="only this device, decoded in full (bb:dd.f or dddd:bb:dd.f)")
+    view.add_argument("-e", "--errors", action="store_true",
+                      help="only devices with error status (combines with the other views)")
+    view.add_argument("-t", "--tree", action="store_true",
+                      help="device tree, drawn like lspci -tv")
+    view.add_argument("-x", "--hex", action="store_true",
+                      help="config space of every captured device in lspci -xxxx format "
+                           "(feed it to lspci -F FILE)")
+    view.add_argument("-j", "--json", action="store_true",
+                      help="the whole report as JSON (schema: docs/json.md)")
+    p.add_argument("--check", action="store_true",
+                   help="only check whether the dump holds the capture pages (and why not)")
+    p.add_argument("--vmcoreinfo", metavar="FILE",
+                   help="VMCOREINFO text file to use instead of the dump's own "
+                        "(like makedumpfile -i)")
+    p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
+    return p
+
+
+def _say(err, message):
+    err.write("pcicrash: %s\n" % message)
+
+
+def _write(out, lines):
+    out.write("".join(l + "\n" for l in lines))
+
+
+def _run_check(reader, args, out):
+    try:
+        from .check import check
+    except ImportError:
+        raise UsageError("--check is not available in this installation") from None
+    res = check(reader)
+    if args.json:
+        import json
+        out.write(json.dumps(res.to_json(), indent=1) + "\n")
+    else:
+        _write(out, res.lines())
+    return res.exit_code
+
+
+def execute(reader, args, out, *, kernel=None, err=None) -> int:
+    """Run the options in `args` on `reader`, writing to `out`; returns the exit status."""
+    from . import render, report_json
+    from .analysis import analyse, load_names
+
+    err = err if err is not None else sys.stderr
+    rep = None
+    try:
+        if getattr(args, "check", False):
+            return _run_check(reader, args, out)
+        rep = analyse(reader, kernel=kernel)
+        cap = rep.capture
+        status = EXIT_OK if cap.state == "captured" else EXIT_INCOMPLETE
+        try:
+            devs = render.select(rep, args)
+        except LookupError as exc:
+            _write(out, render.capture_lines(rep))
+            _say(err, "%s is not in the capture (%d devices captured)"
+                 % (exc.args[0], len(rep.devices)))
+            return EXIT_INCOMPLETE
+        if args.json:
+            filtered = bool(getattr(args, "device", None) or getattr(args, "errors", False))
+            out.write(report_json.dumps(rep, devs if filtered else None) + "\n")
+        else:
+            _write(out, render.render_text(rep, args, names=load_names()))
+            if cap.state != "captured" and (args.hex or args.tree):
+                _say(err, "capture %s: %s" % (cap.state, cap.reason))
+        return status
+    except UsageError as exc:
+        _say(err, exc.message())
+        return EXIT_UNREADABLE
+    except CaptureError as exc:
+        if rep is not None:
+            _write(out, render.capture_lines(rep))
+        _say(err, exc.message())
+        return EXIT_INCOMPLETE
+    except PcicrashError as exc:
+        if rep is not None:
+            _write(out, render.capture_lines(rep))
+        _say(err, exc.message())
+        return EXIT_UNREADABLE
+
+
+def main(argv=None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not args.dumps:
+        parser.print_usage(sys.stderr)
+        _say(sys.stderr, "no DUMP given")
+        return EXIT_UNREADABLE
+    try:
+        try:
+            from crash_ext_c.open import open_dump
+        except ImportError as exc:
+            _say(sys.stderr, "the dump readers (crash_ext_c) are not installed: %s" % exc)
+            return EXIT_UNREADABLE
+        try:
+            reader = open_dump(args.dumps, vmcoreinfo=args.vmcoreinfo)
+        except PcicrashError as exc:
+            _say(sys.stderr, exc.message())
+            return EXIT_UNREADABLE
+        except OSError as exc:
+            _say(sys.stderr, "%s: %s" % (exc.filename or " ".join(args.dumps),
+                                         exc.strerror or exc))
+            return EXIT_UNREADABLE
+        with reader:
+            return execute(reader, args, sys.stdout)
+    except BrokenPipeError:
+        # output piped into head/less that quit: not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:     # a bug: one line unless asked for the traceback
+        if os.environ.get("PCICRASH_DEBUG"):
+            raise
+        _say(sys.stderr, "internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)"
+             % (type(exc).__name__, exc))
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The JSON form of a Report (``pcicrash -j`` / ``--json``).  Schema version 1.
+
+Top-level object::
+
+    {
+      "schema": "pcicrash/1",
+      "source": str,                 # dump file name(s) as the reader calls them
+      "format": str,                 # reader's format description
+      "reader_notes": [str],
+      "capture": {
+        "state": "captured"|"skipped"|"absent"|"partial"|"corrupt",
+        "reason": str,               # one line
+        "pagemap_layout": "A"|"B"|null,
+        "pagemap": null | {"phys_addr": int, "layout": "A"|"B", "num_pages": int,
+                           "buf_size": int, "buf_offset": int, "page_size": int,
+                           "page_addrs": [int|null], "notes": [str],
+                           "unaligned": bool},
+        "header": null | {"magic": int, "version": int, "device_count": int,
+                          "config_size": int, "timestamp_ns": int, "time_utc": str,
+                          "flags": int, "reserved": int},
+        "problems": [str], "notes": [str],
+        "missing_pages": [{"index": int, "pfn": int|null, "status": str}],
+        "untrusted_records": [{"index": int, "offset": int, "bdf": str, "why": str}]
+      },
+      "devices": [{                  # captured records, buffer order
+        "bdf": "dddd:bb:dd.f", "domain": int, "bus": int, "device": int, "function": int,
+        "record_offset": int,        # buffer offset of the record
+        "config_size": int,
+        "config": str,               # hex of the captured config bytes (2 chars per byte)
+        "all_ff": bool,
+        "vendor_id": int|null, "device_id": int|null, "class_code": int|null,
+        "vendor_name": str|null, "device_name": str|null,
+        "port_type": str|null,       # PCIe port type name
+        "parent": "dddd:bb:dd.f"|null,
+        "unreachable": null | {"kind": "link down"|"spurious skip"|"unknown", "why": str},
+        "errors": [str],             # status items (UE/CE/DevSta/DPC/RootSta...)
+        "aer": null | {"uncor_status": int, "uncor_mask": int, "uncor_severity": int,
+                       "cor_status": int, "cor_mask": int, "first_error_pointer": int,
+                       "header_log": [int, int, int, int], "root_status": int|null,
+                       "err_src_cor": int|null, "err_src_uncor": int|null,
+                       "uncorrectable": [{"name", "short", "bit", "fatal", "masked", "first"}],
+                       "correctable": [{"name", "short", "bit", "masked"}]},
+        "dpc": null | {"status": int, "triggered": bool, "reason": str, "source_id": int},
+        "problems": [str]            # decoder remarks (cycles, bad pointers...)
+      }],
+      "topology": {"problems": [str], "roots": {"dddd": ["dddd:bb:dd.f"]}},
+      "error_paths": [{"root_port": str, "message": str, "source_bdf": str,
+                       "source_rid": int, "current": bool, "multiple": bool,
+                       "source_captured": bool, "notes": [str],
+                       "hops": [{"bdf": str, "role": str, "captured": bool, "status": [str]}]}],
+      "verdict": {"lines": [str], "notes": [str],
+                  "suspects": [{"bdf": str, "score": int, "headline": str,
+                                "evidence": [str], "rules": [str], "errors": [str],
+                                "captured": bool}]},
+      "kernel": null | object        # the crash front end's kernel-side data (to_json())
+    }
+
+Integers are plain JSON numbers (addresses too); docs/json.md repeats this.
+"""
+
+from __future__ import annotations
+
+import json
+
+SCHEMA = "pcicrash/1"
+
+
+def _aer(a):
+    if a is None:
+        return None
+    return {
+        "uncor_status": a.uncor_status, "uncor_mask": a.uncor_mask,
+        "uncor_severity": a.uncor_severity, "cor_status": a.cor_status,
+        "cor_mask": a.cor_mask, "first_error_pointer": a.first_error_pointer,
+        "header_log": list(a.header_log), "root_status": a.root_status,
+        "err_src_cor": a.err_src_cor, "err_src_uncor": a.err_src_uncor,
+        "uncorrectable": [{"name": e.name, "short": e.short, "bit": e.bit, "fatal": e.fatal,
+                           "masked": e.masked, "first": e.first} for e in a.uncor_errors],
+        "correctable": [{"name": e.name, "short": e.short, "bit": e.bit, "masked": e.masked}
+                        for e in a.cor_errors],
+    }
+
+
+def _device(d):
+    c, r, n = d.config, d.record, d.node
+    return {
+        "bdf": d.bdf, "domain": r.domain, "bus": r.bus, "device": r.devfn >> 3,
+        "function": r.devfn & 7, "record_offset": r.offset, "config_size": len(r.config),
+        "config": r.config.hex(), "all_ff": c.all_ff,
+        "vendor_id": None if c.all_ff else c.vendor_id,
+        "device_id": None if c.all_ff else c.device_id,
+        "class_code": None if c.all_ff else c.class_code,
+        "vendor_name": d.vendor_name, "device_name": d.device_name,
+        "port_type": c.pcie.port_type_name if c.pcie is not None and not c.all_ff else None,
+        "parent": n.parent,
+        "unreachable": {"kind": n.unreachable, "why": n.unreachable_why} if n.unreachable else None,
+        "errors": list(d.items),
+        "aer": None if c.all_ff else _aer(c.aer),
+        "dpc": None if c.dpc is None or c.all_ff else {
+            "status": c.dpc.status, "triggered": c.dpc.triggered,
+            "reason": c.dpc.trigger_reason, "source_id": c.dpc.source_id},
+        "problems": list(c.problems),
+    }
+
+
+def to_dict(rep) -> dict:
+    cap = rep.capture
+    pm = cap.pagemap
+    h = cap.header
+    out = {
+        "schema": SCHEMA,
+        "source": rep.source,
+        "format": rep.format,
+        "reader_notes": list(rep.reader_notes),
+        "capture": {
+            "state": cap.state,
+            "reason": cap.reason,
+            "pagemap_layout": pm.layout if pm else None,
+            "pagemap": None if pm is None else {
+                "phys_addr": pm.phys_addr, "layout": pm.layout, "num_pages": pm.num_pages,
+                "buf_size": pm.buf_size, "buf_offset": pm.buf_offset,
+                "page_size": pm.page_size, "page_addrs": list(pm.page_addrs),
+                "notes": list(pm.notes), "unaligned": pm.unaligned},
+            "header": None if h is None else {
+                "magic": h.magic, "version": h.version, "device_count": h.device_count,
+                "config_size": h.config_size, "timestamp_ns": h.timestamp,
+                "time_utc": h.time_utc, "flags": h.flags, "reserved": h.reserved},
+            "problems": list(cap.problems),
+            "notes": list(cap.notes),
+            "missing_pages": [{"index": i, "pfn": p, "status": st.value}
+                              for i, p, st in cap.missing],
+            "untrusted_records": [{"index": r.index, "offset": r.offset, "bdf": r.bdf,
+                                   "why": r.note} for r in cap.untrusted],
+        },
+        "devices": [_device(d) for d in rep.devices],
+        "topology": {
+            "problems": list(rep.topology.problems) if rep.topology else [],
+            "roots": {"%04x" % dom: list(b) for dom, b in rep.topology.roots.items()}
+            if rep.topology else {},
+        },
+        "error_paths": [{
+            "root_port": p.root_port, "message": p.message, "source_bdf": p.source_bdf,
+            "source_rid": p.source_rid, "current": p.current, "multiple": p.multiple,
+            "source_captured": p.source_captured, "notes": list(p.notes),
+            "hops": [{"bdf": x.bdf, "role": x.role, "captured": x.captured,
+                      "status": list(x.items)} for x in p.hops]} for p in rep.paths],
+        "verdict": {
+            "lines": list(rep.verdict.lines) if rep.verdict else [],
+            "notes": list(rep.verdict.notes) if rep.verdict else [],
+            "suspects": [{"bdf": s.bdf, "score": s.score, "headline": s.headline,
+                          "evidence": list(s.evidence), "rules": list(s.rules),
+                          "errors": list(s.errors), "captured": s.captured}
+                         for s in (rep.verdict.suspects if rep.verdict else [])],
+        },
+        "kernel": None,
+    }
+    if rep.kernel is not None:
+        try:
+            out["kernel"] = rep.kernel.to_json()
+        except Exception as exc:     # kernel-side data is optional
+            out["kernel"] = {"error": str(exc)}
+    return out
+
+
+def dumps(rep, devs=None) -> str:
+    d = to_dict(rep)
+    if devs is not None:
+        keep = {x.bdf for x in devs}
+        d["devices"] = [x for x in d["devices"] if x["bdf"] in keep]
+    return json.dumps(d, indent=1, sort_keys=False)
