@@ -197,3 +197,23 @@ def test_open_dump_dispatches_and_overrides_vmcoreinfo(tmp_path):
     bad.write_text("no key value lines here\n")
     with pytest.raises(DumpFormatError):
         open_dump([kd], vmcoreinfo=bad)
+
+
+@needs_shared
+def test_synthetic_kdump_layout_matches_makedumpfile(tmp_path):
+    """Same inputs as makedumpfile had (max_mapnr, notes, VMCOREINFO) -> same header layout."""
+    import struct
+    real = scenario_dir("aer-uncor") / "d31-zlib.kdump"
+    head = real.read_bytes()[:8192]
+    txt = (scenario_dir("aer-uncor") / "vmcoreinfo.txt").read_text()
+    lines = [l for l in txt.split("\n") if l]
+    cores = [("CORE", 1, bytes(336))] * 2
+    with open_dump([real]) as r:
+        path = synth.write_kdump(tmp_path / "s.kdump", {}, max_pfn=r.max_pfn,
+                                 vmcoreinfo_lines=lines, extra_notes=cores)
+    mine = open(path, "rb").read(8192)
+    hdr = lambda b: (b[:12],) + struct.unpack_from("<iiIII", b, 428)[:4]
+    assert hdr(mine) == hdr(head)       # signature, version, block size, sub-header and bitmap blocks
+    sub = lambda b: struct.unpack_from("<qQqQ", b, 4096 + 32)   # vmcoreinfo and note offsets/sizes
+    assert sub(mine) == sub(head)
+    assert struct.unpack_from("<QQQ", mine, 4096 + 80)[2] == struct.unpack_from("<QQQ", head, 4096 + 80)[2]
