@@ -170,8 +170,9 @@ def synthetic_dump(bits, buf_pages):
         os.rename(str(path) + ".tmp", path)
         print("(made %s in %.1f s: %d MiB on disk)" % (path.name, time.perf_counter() - t,
                                                     os.stat(path).st_blocks * 512 >> 20))
-    return ("synthetic 2^%d pfns (%d TiB), %d buffer pages" % (bits, (1 << bits) * 4096 >> 40,
-                                                              buf_pages), path)
+    size = (1 << bits) * 4096
+    human = "%d TiB" % (size >> 40) if size >= 1 << 40 else "%d GiB" % (size >> 30)
+    return ("synthetic 2^%d pfns (%s), %d buf pages" % (bits, human, buf_pages), path)
 
 
 def ms(x):
