@@ -227,17 +227,23 @@ def write_kdump(path, pages, *, max_pfn, ram=None, zero_pfns=(), vmcoreinfo_line
 # -- ELF64 core ---------------------------------------------------------------
 
 def write_elf(path, pages, *, loads, vmcoreinfo_lines=(), page_size=PAGE_SIZE,
-              extra_notes=(), page_aligned=True, release="6.1.0-synthetic", e_flags=0):
+              extra_notes=(), page_aligned=True, release="6.1.0-synthetic", e_flags=0,
+              xnum=False):
     """Write an ELF64 ET_CORE like /proc/vmcore (page_aligned) or makedumpfile -E (packed).
 
     loads: [(paddr, memsz, filesz)]; the stored part's bytes come from `pages`
     ({pfn: bytes}, missing pages are zeros).  filesz < memsz gives a -E tail.
+    xnum: write e_phnum = PN_XNUM and the count in section header 0's sh_info, as
+    makedumpfile does past 65534 program headers (it puts that header after the phdrs).
     """
     info = vmcoreinfo_text(vmcoreinfo_lines, page_size=page_size, osrelease=release)
     notes = b"".join(elf_note(n, t, d) for n, t, d in extra_notes)
     notes += elf_note("VMCOREINFO", 0, info)
     phnum = 1 + len(loads)
     note_at = 64 + 56 * phnum
+    shoff = 0
+    if xnum:
+        shoff, note_at = note_at, note_at + 64
     if page_aligned:
         note_at = -(-note_at // page_size) * page_size
     pos = note_at + len(notes)
@@ -251,9 +257,12 @@ def write_elf(path, pages, *, loads, vmcoreinfo_lines=(), page_size=PAGE_SIZE,
         chunks.append((pos, _phys_bytes(pages, paddr, filesz, page_size)))
         pos += filesz
     ehdr = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, bytes(7),
-                       4, 62, 1, 0, 64, 0, e_flags, 64, 56, phnum, 0, 0, 0)
+                       4, 62, 1, 0, 64, shoff, e_flags, 64, 56,
+                       0xFFFF if xnum else phnum, 64 if xnum else 0, 1 if xnum else 0, 0)
     with open(path, "wb") as f:
         f.write(ehdr + b"".join(phdrs))
+        if xnum:   # SHT_NULL section header 0: sh_size = e_shnum, sh_info = real phnum
+            f.write(struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 1, 0, phnum, 0, 0))
         f.seek(note_at)
         f.write(notes)
         for at, blob in chunks:

@@ -308,3 +308,23 @@ def test_fuzz_header_mutations_never_escape(tmp_path):
                     r.read_page(pfn)
                 except PcicrashError:
                     pass
+
+
+def test_extended_program_header_numbering(tmp_path):
+    """e_phnum = PN_XNUM: the real count is sh_info of section header 0 (readelf agrees)."""
+    pages = {p: bytes([p]) * PS for p in range(0, 40, 3)}
+    loads = [(p * PS, PS, PS) for p in range(0, 40, 3)]
+    path = synth.write_elf(tmp_path / "x.elf", pages, loads=loads, xnum=True, page_aligned=False)
+    assert open(path, "rb").read(64)[56:58] == b"\xff\xff"
+    with ElfReader(path) as r:
+        assert r.phnum == 1 + len(loads)
+        assert sorted((s.offset, s.paddr, s.filesz, s.memsz) for s in r.segments) == \
+            sorted(readelf_loads(path))
+        for p in range(40):
+            assert r.page_status(p) is (PageStatus.PRESENT if p in pages else PageStatus.OUTSIDE)
+            if p in pages:
+                assert r.read_page(p) == pages[p]
+    data = bytearray(open(path, "rb").read())
+    struct.pack_into("<Q", data, 40, len(data) + 10)    # e_shoff past EOF
+    (tmp_path / "y.elf").write_bytes(bytes(data))
+    _expect_error(tmp_path / "y.elf", "PN_XNUM")
