@@ -377,6 +377,7 @@ class _Buffer:
         self.data = data
         self.holes = holes            # sorted [(start, end, page_index, pfn, status)]
         self._starts = [h[0] for h in holes]
+        self.zero_from = len(data.rstrip(b"\0"))   # everything from here on is zero
 
     def holes_in(self, start, end):
         if not self.holes:
@@ -451,10 +452,70 @@ def _meta_ok(buf, off):
     if off + RECORD_META > len(buf.data) or buf.holes_in(off, off + RECORD_META):
         return False
     _d, _b, _f, cs = _META.unpack_from(buf.data, off)
-    if cs == 0 and not any(buf.data[off:off + RECORD_META]):
+    if off >= buf.zero_from:
         return True     # zero tail
     return cs in RECORD_CONFIG_SIZES and off + RECORD_META + cs <= len(buf.data)
 
+
+
+def _sizes_for(gap):
+    """Every (n256, n4096) with n256 * 264 + n4096 * 4104 == gap, n >= 1 record."""
+    out = []
+    for b in range(gap // (RECORD_META + 4096) + 1):
+        rest = gap - b * (RECORD_META + 4096)
+        if rest % (RECORD_META + 256) == 0 and (rest or b):
+            out.append((rest // (RECORD_META + 256), b))
+    return out
+
+
+def _chain_ok(buf, off, limit=8):
+    """A valid record header at `off` and up to `limit` valid ones after it (or the end,
+    a zero tail, or another missing stretch)."""
+    data = buf.data
+    for i in range(limit):
+        if off == len(data) or (i and buf.holes_in(off, off + RECORD_META)):
+            return True
+        if i and off >= buf.zero_from and not buf.holes_in(off, len(data)):
+            return True                     # zero tail after at least one real record
+        if not _meta_ok(buf, off) or off >= buf.zero_from:
+            return False
+        off += RECORD_META + _META.unpack_from(data, off)[3]
+    return True
+
+
+def _resync(buf, off, ff_meta):
+    """Where the walk goes on after an unreadable record header at `off`.
+
+    The next readable record header lies within one maximal record after the
+    unreadable stretch (missing pages, or the 0xFF-filled record), at a distance
+    from `off` that whole records of 264 and 4104 bytes add up to, and it starts a
+    chain of valid headers.  Returns (offset, [(n256, n4096), ...]) when exactly
+    chain of offsets qualifies (the first is taken), else (None, None)."""
+    end = off + RECORD_META
+    if not ff_meta:
+        for h in buf.holes_in(off, len(buf.data)):
+            if h[0] > end:
+                break
+            end = max(end, h[1])
+    found = []
+    lo = max(end, off + RECORD_META + 256)
+    hi = min(end + RECORD_META + 4096, len(buf.data))
+    for p in range(lo + (-(lo - off) % 8), hi + 1, 8):
+        counts = _sizes_for(p - off)
+        if counts and _chain_ok(buf, p):
+            found.append((p, counts))
+    if not found:
+        return None, None
+    # small records: every real record after the gap qualifies; they must all lie on
+    # the chain that starts at the first one, else the bytes are ambiguous
+    chain, p = set(), found[0][0]
+    while p <= hi and p < len(buf.data) and _meta_ok(buf, p) and p < buf.zero_from:
+        chain.add(p)
+        p += RECORD_META + _META.unpack_from(buf.data, p)[3]
+    chain.add(p)        # where the chain ends: the buffer end or the zero tail
+    if any(q not in chain for q, _c in found[1:]):
+        return None, None
+    return found[0]
 
 def _walk(buf, header, cap):
     """Walk the records; fills cap.records / untrusted / problems.  Returns True when
@@ -482,25 +543,40 @@ def _walk(buf, header, cap):
             break
         ff_meta = not meta_holes and meta == b"\xff" * RECORD_META
         if meta_holes or ff_meta:
-            # the size field is unreadable: resynchronise only when exactly one record
-            # size leads to a valid record header (or the end of the buffer)
-            fits = [cs for cs in (4096, 256) if _meta_ok(buf, off + RECORD_META + cs)]
+            # the size field is unreadable: find where the records go on (see _resync)
             what = ("in a missing %s" % _hole_text(meta_holes)) if meta_holes \
                 else "0xFF-filled (header and all)"
-            if len(fits) != 1:
+            nxt, counts = _resync(buf, off, ff_meta)
+            if nxt is None:
                 cap.problems.append("record %d at buffer offset 0x%x: its header is %s and the "
                                     "next record cannot be located; the walk stops"
                                     % (index, off, what))
                 break
-            cs = fits[0]
-            rec = Record(bdf="????:??:??.?", domain=-1, bus=-1, devfn=-1,
-                         config=data[off + RECORD_META:off + RECORD_META + cs], offset=off,
-                         all_ff=ff_meta, config_size=cs, index=index, trusted=False,
-                         note="header %s; size %d assumed because a valid record follows"
-                              % (what, cs))
-            cap.untrusted.append(rec)
-            off += RECORD_META + cs
-            index += 1
+            if len(counts) == 1 and sum(counts[0]) == 1:
+                cs = 4096 if counts[0][1] else 256
+                rec = Record(bdf="????:??:??.?", domain=-1, bus=-1, devfn=-1,
+                             config=data[off + RECORD_META:off + RECORD_META + cs], offset=off,
+                             all_ff=ff_meta, config_size=cs, index=index, trusted=False,
+                             note="header %s; size %d assumed because a valid record follows"
+                                  % (what, cs))
+                cap.untrusted.append(rec)
+                index += 1
+            else:
+                n = {a + b for a, b in counts}
+                cap.problems.append(
+                    "buffer offsets 0x%x-0x%x: record headers %s; %s record(s) there cannot be "
+                    "read; the walk resumes at the valid record at 0x%x"
+                    % (off, nxt, what, "/".join(str(x) for x in sorted(n)), nxt))
+                cap.untrusted.append(Record(
+                    bdf="????:??:??.?", domain=-1, bus=-1, devfn=-1, config=b"", offset=off,
+                    all_ff=ff_meta, config_size=0, index=index, trusted=False,
+                    note="%s record(s) with unreadable headers up to offset 0x%x"
+                         % ("/".join(str(x) for x in sorted(n)), nxt)))
+                if len(n) == 1:
+                    index += n.pop()
+                else:
+                    claimed = None      # the record count is unknowable past this gap
+            off = nxt
             continue
         domain, bus, devfn, cs = _META.unpack_from(data, off)
         bdf = bdf_of(domain, bus, devfn)
@@ -547,7 +623,7 @@ def load_capture(reader) -> Capture:
     name = getattr(reader, "name", "")
     try:
         pm = read_pagemap(reader)
-    except CaptureError as exc:
+    except PcicrashError as exc:       # CaptureError, or a malformed PCI_CRASH_* value
         st = getattr(exc, "page_status", None)
         state = "partial" if st is not None else "corrupt"
         return Capture(state=state, reason=exc.message(), problems=[exc.message()], source=name)
