@@ -312,14 +312,23 @@ def describe(config: Config, *, bdf: str, names=None) -> List[str]:
 
     `bdf` is 'dddd:bb:dd.f'; `names` a pciids.PciIds (or None: numbers only).
     """
+    out: List[str] = []
+    try:
+        _describe(config, bdf, names, out)
+    except Exception as exc:    # a text bug must not hide the rest of the report
+        out.append(T1 + "(decode text incomplete: internal error %s: %s)" % (type(exc).__name__, exc))
+    return out
+
+
+def _describe(config, bdf, names, out):
     cfg = config
     domain = _domain(bdf)
-    out = [_title(cfg, bdf, names)]
+    out.append(_title(cfg, bdf, names))
     if cfg.all_ff or cfg.vendor_id is None:
         if cfg.problems:
             out.append(T1 + "Problems:")
             out += [T2 + p for p in cfg.problems]
-        return out
+        return
     sub = _subsystem(cfg, names)
     if sub:
         out.append(T1 + sub)
@@ -354,4 +363,3 @@ def describe(config: Config, *, bdf: str, names=None) -> List[str]:
     if cfg.problems:
         out.append(T1 + "Problems:")
         out += [T2 + p for p in cfg.problems]
-    return out

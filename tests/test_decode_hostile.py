@@ -169,3 +169,28 @@ def test_random_headers_with_cap_lists(head, ptr, htype):
     b[regs.T2_CAPABILITY_LIST] = ptr
     cfg = config.decode(bytes(b))
     assert not any(p.startswith("internal decode error") for p in cfg.problems), cfg.problems
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 0xFFFFFFFF), min_size=0, max_size=6), st.integers(0, 0xFFFF))
+def test_random_tlp_headers_never_raise(dwords, domain):
+    from pykdump_ext import tlp
+    t = tlp.decode(dwords)
+    if t is None:
+        assert not any(dwords[:4])
+    else:
+        assert t.lines(domain)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([ROOT_PORT, E1000, DEVS["0000:01:00.0"]]),
+       st.lists(st.tuples(st.integers(0, 4095), st.integers(0, 255)), min_size=1, max_size=60),
+       st.integers(0, 4096))
+def test_describe_mutated_devices_never_raise(src, edits, cut):
+    from pykdump_ext import device_text
+    b = bytearray(src)
+    for off, val in edits:
+        if off < len(b):
+            b[off] = val
+    lines = device_text.describe(config.decode(bytes(b[:cut])), bdf="0000:00:02.0")
+    assert lines and lines[0].startswith("0000:00:02.0")

@@ -137,3 +137,20 @@ def test_norm_bdf():
     assert lspci_hex.norm_bdf("0001:0A:1F.7") == "0001:0a:1f.7"
     with pytest.raises(ValueError):
         lspci_hex.norm_bdf("zz:02.0")
+
+
+@needs_lspci
+@pytest.mark.parametrize("scenario", ["aer-uncor", "legacy-unaligned"])
+def test_hexdump_layout_equals_lspci_xxxx(scenario, tmp_path):
+    """Our hex lines are byte-for-byte what lspci -xxxx prints for the same device."""
+    xxxx, _ = ground_truth(scenario)
+    devs = lspci_hex.parse_lspci_hex(xxxx)
+    f = tmp_path / "dump.txt"
+    f.write_text("".join(lspci_hex.hexdump(b, r) for b, r in devs.items()))
+    theirs = run_lspci_f(f, "-xxxx", "-D")
+    ours = "".join(lspci_hex.hexdump(b, r) for b, r in devs.items())
+
+    def data_lines(text):
+        return [l for l in text.splitlines() if re.match(r"^[0-9a-f]{2,3}: ", l)]
+    assert data_lines(ours) == data_lines(theirs)
+    assert [l.split()[0] for l in theirs.splitlines() if l and not l[2:3] == ":" and not l[3:4] == ":"] == list(devs)
