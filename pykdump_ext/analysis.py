@@ -120,6 +120,8 @@ def analyse_capture(cap: Capture, *, kernel=None, names="system") -> Report:
     configs = {d.bdf: d.config for d in rep.devices}
     rep.paths = errpath.find_paths(configs, rep.topology)
     rep.verdict = verdict.judge(_facts(rep), rep.label, context=_context(rep))
+    if not rep.devices and cap.state != "captured":
+        rep.verdict.lines = ["No verdict: no device could be read (capture %s)" % cap.state]
     return rep
 
 

@@ -210,6 +210,7 @@ def render_text(rep, args, names=None) -> List[str]:
     devs = select(rep, args)
     filtered = bool(getattr(args, "device", None) or getattr(args, "errors", False))
     out = []
+    views = [getattr(args, k, False) for k in ("tree", "all", "device", "hex")]
     if getattr(args, "tree", False):
         out += tree(rep, devs if filtered else None)
     if getattr(args, "all", False) or getattr(args, "device", None):
@@ -217,6 +218,6 @@ def render_text(rep, args, names=None) -> List[str]:
         out += full(rep, devs, names)
     if getattr(args, "hex", False):
         out += hexdumps(devs)
-    if not out:
+    if not any(views):
         out = summary(rep, devs if filtered else None)
     return out

@@ -188,6 +188,7 @@ class Verdict:
 
 
 def _headline(f, rules):
+    rules = dict(rules)
     a = f.aer
     if a is not None:
         errs = [e for e in a.uncor_errors if not e.masked]
@@ -196,7 +197,7 @@ def _headline(f, rules):
             return uncor_text(errs[0])
     for key in ("dpc_triggered", "link_down", "unreachable_link_down"):
         if key in rules:
-            return dict(rules)[key]
+            return rules[key]
     named = [p for p in f.named if p.current]
     if named:
         why = "its record is all 0xFF" if f.cfg is not None and f.cfg.all_ff else \
@@ -206,7 +207,7 @@ def _headline(f, rules):
     for key in ("downtrained", "devsta_uncor", "correctable", "named_cleared", "pci_status",
                 "uncor_masked"):
         if key in rules:
-            return dict(rules)[key]
+            return rules[key]
     return ""
 
 
