@@ -81,8 +81,41 @@ int pfnmap_lookup(const uint8_t *bm2, const uint8_t *bm1, size_t nbytes,
     return 0;
 }
 
+/* Decoder state kept across the pages of one batch: setting a decoder up
+ * costs more than inflating a typical 4 KiB page. */
+struct codecs {
+    z_stream z;
+    int z_ready;
+    ZSTD_DCtx *zstd;
+};
+
+static int32_t inflate_page(struct codecs *cs, const uint8_t *src, uint32_t size,
+                            uint32_t page_size, uint8_t *dst)
+{
+    int rc;
+    if (!cs->z_ready) {
+        memset(&cs->z, 0, sizeof(cs->z));
+        if (inflateInit(&cs->z) != Z_OK)
+            return PFNMAP_E_CORRUPT;
+        cs->z_ready = 1;
+    } else if (inflateReset(&cs->z) != Z_OK) {
+        return PFNMAP_E_CORRUPT;
+    }
+    cs->z.next_in = (Bytef *)src;
+    cs->z.avail_in = size;
+    cs->z.next_out = dst;
+    cs->z.avail_out = page_size;
+    rc = inflate(&cs->z, Z_FINISH);
+    if (rc == Z_STREAM_END)
+        return cs->z.total_out == page_size ? PFNMAP_OK : PFNMAP_E_LENGTH;
+    /* Output full before the end of the stream: more than a page. */
+    if (rc == Z_BUF_ERROR && cs->z.avail_out == 0)
+        return PFNMAP_E_LENGTH;
+    return PFNMAP_E_CORRUPT;
+}
+
 static int32_t one_page(const uint8_t *src, uint32_t size, uint32_t flags,
-                        uint32_t page_size, uint8_t *dst, ZSTD_DCtx **zctx)
+                        uint32_t page_size, uint8_t *dst, struct codecs *cs)
 {
     uint32_t codec = flags & (PFNMAP_ZLIB | PFNMAP_LZO | PFNMAP_SNAPPY | PFNMAP_ZSTD);
 
@@ -94,13 +127,8 @@ static int32_t one_page(const uint8_t *src, uint32_t size, uint32_t flags,
             return PFNMAP_E_LENGTH;
         memcpy(dst, src, page_size);
         return PFNMAP_OK;
-    case PFNMAP_ZLIB: {
-        uLongf len = page_size;
-        int rc = uncompress(dst, &len, src, size);
-        if (rc != Z_OK)
-            return rc == Z_BUF_ERROR ? PFNMAP_E_LENGTH : PFNMAP_E_CORRUPT;
-        return len == page_size ? PFNMAP_OK : PFNMAP_E_LENGTH;
-    }
+    case PFNMAP_ZLIB:
+        return inflate_page(cs, src, size, page_size, dst);
     case PFNMAP_LZO: {
         lzo_uint len = page_size;
         int rc = lzo1x_decompress_safe(src, size, dst, &len, NULL);
@@ -122,9 +150,9 @@ static int32_t one_page(const uint8_t *src, uint32_t size, uint32_t flags,
     }
     case PFNMAP_ZSTD: {
         size_t len;
-        if (*zctx == NULL && (*zctx = ZSTD_createDCtx()) == NULL)
+        if (cs->zstd == NULL && (cs->zstd = ZSTD_createDCtx()) == NULL)
             return PFNMAP_E_CORRUPT;
-        len = ZSTD_decompressDCtx(*zctx, dst, page_size, src, size);
+        len = ZSTD_decompressDCtx(cs->zstd, dst, page_size, src, size);
         if (ZSTD_isError(len))
             return PFNMAP_E_CORRUPT;
         return len == page_size ? PFNMAP_OK : PFNMAP_E_LENGTH;
@@ -143,12 +171,13 @@ int pfnmap_decompress(size_t n, const uint8_t *src, size_t src_len,
                       uint8_t *dst, size_t dst_len, int32_t *err)
 {
     static int lzo_ready;
-    ZSTD_DCtx *zctx = NULL;
+    struct codecs cs;
     size_t i;
     int failed = 0;
 
     if (page_size == 0 || n > dst_len / page_size)
         return -1;
+    memset(&cs, 0, sizeof(cs));
     if (!lzo_ready)
         lzo_ready = lzo_init() == LZO_E_OK;
     for (i = 0; i < n; i++) {
@@ -157,14 +186,16 @@ int pfnmap_decompress(size_t n, const uint8_t *src, size_t src_len,
         if (off > src_len || size > src_len - off)
             err[i] = PFNMAP_E_RANGE;
         else
-            err[i] = one_page(src + off, (uint32_t)size, flags[i], page_size, out, &zctx);
+            err[i] = one_page(src + off, (uint32_t)size, flags[i], page_size, out, &cs);
         if (err[i] != PFNMAP_OK) {
             memset(out, 0, page_size);
             failed++;
         }
     }
-    if (zctx)
-        ZSTD_freeDCtx(zctx);
+    if (cs.z_ready)
+        inflateEnd(&cs.z);
+    if (cs.zstd)
+        ZSTD_freeDCtx(cs.zstd);
     return failed;
 }
 

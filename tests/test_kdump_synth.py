@@ -403,3 +403,17 @@ def test_c_lookup_and_decompress_bounds():
     assert ffi.buffer(dst)[2 * PS:] == bytes(PS)
     assert lib.pfnmap_decompress(3, src, len(src), [0] * 3, [1] * 3, [0] * 3, PS, dst,
                                  2 * PS, err) == -1
+
+
+@pytest.mark.parametrize("raw,code", [(b"a" * 4096, 0), (b"a" * 4095, 4), (b"a" * 5000, 4)])
+def test_c_zlib_output_must_be_exactly_a_page(raw, code):
+    c = kdump_mod.c_helper()
+    if c is None:
+        pytest.fail("crash_ext_c._pfnmap is not built")
+    blob = zlib.compress(raw)
+    dst = c.ffi.new("uint8_t[]", PS)
+    err = c.ffi.new("int32_t[]", 1)
+    c.lib.pfnmap_decompress(1, blob, len(blob), [0], [len(blob)], [1], PS, dst, PS, err)
+    assert err[0] == code
+    page_, msg = kdump_mod._py_page(blob, len(blob), 1, PS)      # the fallback agrees
+    assert (msg is None) == (code == 0)
