@@ -405,8 +405,11 @@ def _ext_caps(cfg, b):
     for _ in range(_EXT_HOPS + 1):
         hdr = b.u32(where)
         if hdr is None:
-            cfg.problems.append("extended capability pointer at 0x%03x points to 0x%03x, beyond the "
-                                "%d-byte buffer" % (prev, where, b.n))
+            if prev is None:
+                cfg.problems.append("extended capability header at 0x100 is cut off: %d-byte buffer" % b.n)
+            else:
+                cfg.problems.append("extended capability pointer at 0x%03x points to 0x%03x, beyond "
+                                    "the %d-byte buffer" % (prev, where, b.n))
             return
         if hdr == 0:
             if prev is not None:

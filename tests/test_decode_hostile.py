@@ -194,3 +194,10 @@ def test_describe_mutated_devices_never_raise(src, edits, cut):
             b[off] = val
     lines = device_text.describe(config.decode(bytes(b[:cut])), bdf="0000:00:02.0")
     assert lines and lines[0].startswith("0000:00:02.0")
+
+
+@pytest.mark.parametrize("length", range(0x101, 0x104))
+def test_ext_header_cut_off(length):
+    cfg = config.decode(ROOT_PORT[:length])
+    assert any("0x100" in p and "cut off" in p for p in cfg.problems), cfg.problems
+    assert not any(p.startswith("internal") for p in cfg.problems)
