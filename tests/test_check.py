@@ -215,3 +215,33 @@ def test_synthetic_kdump_incomplete_and_split(tmp_path):
     nip = [f for f in res.findings if f.status is PageStatus.NOT_IN_PART]
     assert sorted(f.pfn for f in nip) == [0x480, 0x481]
     assert all("0x400-0x1000" in f.reason for f in nip)
+
+
+def test_eraseinfo_through_kdump_reader(tmp_path):
+    """eraseinfo text (makedumpfile's format: 'erase <expr> size <n>' / 'nullify') in a
+    kdump file reaches check(); a rule that follows pci_crash_buffer fails the check, and
+    'X' bytes over the pagemap make it unusable."""
+    from crash_ext_c.open import open_dump
+    buf = synth.fake_buffer(5 * PS - 100, seed=5)
+    pages, lines = synth.pci_crash_pages(buf, "A", BUF_PFNS, pagemap_addr=PM_ADDR)
+    lines = ["CRASHTIME=1"] + lines
+    text = "erase init_uts_ns.name.nodename size 65\nerase pci_crash_buffer nullify\n"
+    ok = synth.write_kdump(str(tmp_path / "ok.kdump"), pages, max_pfn=0x1000,
+                           vmcoreinfo_lines=lines, eraseinfo=text)
+    res = check(open_dump([ok]))
+    assert res.exit_code == 0 and res.eraseinfo == text
+    assert [f.harmless for f in res.findings if f.what == "eraseinfo"] == [True, True]
+    assert any("nullifies" in l for l in res.lines())
+    text = "erase pci_crash_buffer size %d\n" % (5 * PS - 100)
+    hit = synth.write_kdump(str(tmp_path / "hit.kdump"), pages, max_pfn=0x1000,
+                            vmcoreinfo_lines=lines, eraseinfo=text)
+    res = check(open_dump([hit]))
+    assert res.exit_code == 1 and "erase rule" in res.verdict
+    pm = dict(pages)
+    off = PM_ADDR % PS
+    pm[0x200] = pm[0x200][:off] + b"X" * 16 + pm[0x200][off + 16:]
+    gone = synth.write_kdump(str(tmp_path / "gone.kdump"), pm, max_pfn=0x1000,
+                             vmcoreinfo_lines=lines, eraseinfo="erase pci_crash_pagemap size 16\n")
+    res = check(open_dump([gone]))
+    assert res.exit_code == 1 and "unusable" in res.verdict and "0x58585858" in res.verdict
+    assert any(f.what == "eraseinfo" and not f.harmless for f in res.findings)
