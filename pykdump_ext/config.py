@@ -266,8 +266,8 @@ def _decode_into(cfg, b):
     if n == 0:
         cfg.problems.append("empty config space (0 bytes)")
         return
-    cfg.all_ff = all(x == 0xFF for x in cfg.raw)
-    cfg.all_zero = not any(cfg.raw)
+    cfg.all_ff = cfg.raw.count(0xFF) == n
+    cfg.all_zero = cfg.raw.count(0) == n
     if n not in (256, 4096):
         cfg.problems.append("config space is %d bytes (expected 256 or 4096)" % n)
     if n < 64:
@@ -279,7 +279,7 @@ def _decode_into(cfg, b):
     if cfg.all_zero:
         cfg.problems.append("every byte is zero: no config space was stored")
         return
-    cfg.ff_dwords = [off for off in range(0, n - 3, 4) if b.u32(off) == 0xFFFFFFFF]
+    cfg.ff_dwords = _ff_dwords(cfg.raw)
     if cfg.ff_dwords:
         shown = ", ".join("0x%03x" % o for o in cfg.ff_dwords[:_FF_SHOWN])
         more = " (+%d more)" % (len(cfg.ff_dwords) - _FF_SHOWN) if len(cfg.ff_dwords) > _FF_SHOWN else ""
@@ -299,6 +299,19 @@ def _decode_into(cfg, b):
             cfg.aer = _aer(cfg, b, c)
         elif c.id == R.EXT_CAP_ID_DPC and cfg.dpc is None:
             cfg.dpc = _dpc(cfg, b, c)
+
+
+def _ff_dwords(raw):
+    """Offsets of aligned 0xFFFFFFFF dwords (bytes.find keeps this fast on 4 KiB records)."""
+    out = []
+    pos = raw.find(b"\xff\xff\xff\xff")
+    while pos >= 0:
+        if pos % 4:
+            pos = raw.find(b"\xff\xff\xff\xff", pos + 4 - pos % 4)
+            continue
+        out.append(pos)
+        pos = raw.find(b"\xff\xff\xff\xff", pos + 4)
+    return out
 
 
 def _header(cfg, b):

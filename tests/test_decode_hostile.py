@@ -201,3 +201,11 @@ def test_ext_header_cut_off(length):
     cfg = config.decode(ROOT_PORT[:length])
     assert any("0x100" in p and "cut off" in p for p in cfg.problems), cfg.problems
     assert not any(p.startswith("internal") for p in cfg.problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([0x00, 0xFF, 0xFF, 0xFF, 0x01]), max_size=80))
+def test_ff_dword_offsets_match_a_plain_scan(vals):
+    raw = bytes(vals)
+    want = [o for o in range(0, len(raw) - 3, 4) if raw[o:o + 4] == b"\xff" * 4]
+    assert config._ff_dwords(raw) == want
