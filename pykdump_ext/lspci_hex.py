@@ -11,16 +11,22 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional
 
+from .errors import PcicrashError
+
 _DEV_RE = re.compile(r"^(?:([0-9a-fA-F]{4,6}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7]) ")
 _DATA_RE = re.compile(r"^([0-9a-fA-F]{2,8}): ((?:[0-9a-fA-F]{2} ?)*)$")
 _MAX = 4096
+
+
+class LspciTextError(PcicrashError, ValueError):
+    """Text that is not what lspci prints (a ValueError too, for callers that check input)."""
 
 
 def norm_bdf(bdf: str) -> str:
     """'bb:dd.f' or 'dddd:bb:dd.f' (any case) -> 'dddd:bb:dd.f' lower case."""
     m = _DEV_RE.match(bdf.strip() + " ")
     if not m:
-        raise ValueError("not a PCI address: %r" % bdf)
+        raise LspciTextError("not a PCI address: %r" % bdf, expected="bb:dd.f or dddd:bb:dd.f")
     dom, bus, dev, fn = m.groups()
     return "%04x:%02x:%02x.%d" % (int(dom or "0", 16), int(bus, 16), int(dev, 16), int(fn))
 
@@ -31,8 +37,8 @@ def hexdump(bdf: str, raw: bytes, title: Optional[str] = None) -> str:
     The first line is 'dddd:bb:dd.f' plus `title` (lspci prints the class and
     names there; `lspci -F` ignores it but needs the space after the address).
     """
-    head = norm_bdf(bdf) + " " + (title or "")
-    lines = [head.rstrip() + (" " if not title else "")]
+    # lspci -F needs the space after the address; the title must stay on its line
+    lines = [norm_bdf(bdf) + " " + " ".join((title or "").split())]
     data = bytes(raw[:_MAX])
     for off in range(0, len(data), 16):
         chunk = data[off:off + 16]
@@ -56,7 +62,7 @@ def parse_lspci_hex(text: str) -> Dict[str, bytes]:
         if cur is not None:
             out[cur] = bytes(buf[:hi])
 
-    for line in text.splitlines():
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.rstrip("\r")
         m = _DEV_RE.match(line)
         if m:
@@ -72,7 +78,8 @@ def parse_lspci_hex(text: str) -> Dict[str, bytes]:
             off = int(d.group(1), 16)
             for tok in d.group(2).split():
                 if off >= _MAX:
-                    raise ValueError("%s: offset 0x%x beyond 4096 bytes" % (cur, off))
+                    raise LspciTextError("line %d: %s: byte at offset 0x%x" % (lineno, cur, off),
+                                         expected="at most 4096 bytes per device")
                 buf[off] = int(tok, 16)
                 off += 1
             hi = max(hi, off)

@@ -154,3 +154,18 @@ def test_hexdump_layout_equals_lspci_xxxx(scenario, tmp_path):
         return [l for l in text.splitlines() if re.match(r"^[0-9a-f]{2,3}: ", l)]
     assert data_lines(ours) == data_lines(theirs)
     assert [l.split()[0] for l in theirs.splitlines() if l and not l[2:3] == ":" and not l[3:4] == ":"] == list(devs)
+
+
+def test_bad_text_raises_the_project_error():
+    from pykdump_ext.errors import PcicrashError
+    with pytest.raises(PcicrashError) as ei:
+        lspci_hex.parse_lspci_hex("00:02.0 x\nfff: 01 02\n")
+    assert "line 2" in str(ei.value) and "0x1000" in str(ei.value)
+    with pytest.raises(ValueError):
+        lspci_hex.norm_bdf("00:02")
+
+
+def test_hexdump_titles_cannot_break_the_format():
+    text = lspci_hex.hexdump("00:02.0", b"\x86\x80", title="  two\nlines  ")
+    assert text.splitlines()[0] == "0000:00:02.0 two lines"
+    assert lspci_hex.hexdump("00:02.0", b"", title="   ").splitlines()[0] == "0000:00:02.0 "
