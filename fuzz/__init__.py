@@ -1,0 +1,1 @@
+"""Fuzz harnesses for every parser boundary (see fuzz/README.md and docs/errors.md)."""

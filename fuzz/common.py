@@ -1,0 +1,347 @@
+"""The contract every harness checks, and the drivers that feed it.
+
+Contract (docs/errors.md):
+- the only exception bad input may cause is a pykdump_ext.errors.PcicrashError;
+  anything else (IndexError, struct.error, MemoryError, RecursionError, ...) is a bug;
+- a PcicrashError message is one line and names where (a path, a byte offset
+  or a physical address / buffer offset);
+- one input takes at most TIME_LIMIT seconds;
+- one input's peak Python allocation (tracemalloc) stays under
+  MEM_BASE + MEM_PER_BYTE * len(input): proportional to what was read, never
+  to a size field inside it.
+
+A harness module defines NAME, `target(data)` (parse `data`; may raise
+PcicrashError) and `seeds()` (list of bytes).  `check_one(target, data)`
+applies the contract and raises ContractViolation; `run(module, ...)` drives
+seeds plus deterministic mutations (the short run in tests/test_fuzz_short.py);
+`main(module)` runs atheris for long campaigns (`python fuzz/fuzz_X.py -runs=N`).
+"""
+
+import os
+import random
+import signal
+import struct
+import sys
+import time
+import traceback
+import tracemalloc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from pykdump_ext.errors import PcicrashError  # noqa: E402
+
+CORPUS = os.path.join(ROOT, "fuzz", "corpus")
+REGRESSIONS = os.path.join(ROOT, "tests", "data", "fuzz-regressions")
+TIME_LIMIT = 1.0                 # seconds per input
+MEM_BASE = 96 << 20              # bytes of peak Python allocation allowed per input ...
+MEM_PER_BYTE = 16                # ... plus this many per input byte
+MAX_INPUT = 1 << 20              # the drivers never build larger inputs
+USE_ALARM = True                 # off under atheris: libFuzzer's -timeout owns SIGALRM
+
+
+class ContractViolation(AssertionError):
+    """An input broke the contract: the message says how; `data` is the input."""
+
+    def __init__(self, kind, detail, data):
+        self.kind = kind
+        self.data = data
+        super().__init__("%s: %s (input of %d bytes)" % (kind, detail, len(data)))
+
+
+class _Timeout(BaseException):
+    """Raised by SIGALRM inside the target (BaseException: parsers must not catch it)."""
+
+
+def _alarm(signum, frame):
+    raise _Timeout()
+
+
+def mem_bound(data):
+    return MEM_BASE + MEM_PER_BYTE * len(data)
+
+
+def check_error(exc):
+    """None when `exc` is a PcicrashError honouring the message contract, else the complaint."""
+    msg = str(exc)
+    if not isinstance(exc, PcicrashError):
+        return "not a PcicrashError"
+    if "\n" in msg or "\r" in msg:
+        return "message is not one line: %r" % msg[:300]
+    if not msg.strip():
+        return "empty message"
+    if exc.path is None and exc.offset is None:
+        return "message names no location (path/offset): %r" % msg[:300]
+    return None
+
+
+def check_one(target, data, *, time_limit=TIME_LIMIT, memory=False):
+    """Run target(data) under the contract; returns 'ok' or 'error' (a PcicrashError).
+
+    Raises ContractViolation for an uncaught non-contract exception, a hang
+    (over `time_limit` s, by SIGALRM when in the main thread, else measured
+    afterwards) or, with `memory`, a tracemalloc peak over mem_bound(data)."""
+    use_alarm = USE_ALARM and time_limit and hasattr(signal, "setitimer") and \
+        signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, _alarm, None)
+    try:
+        import threading
+        use_alarm = use_alarm and threading.current_thread() is threading.main_thread()
+    except ImportError:
+        pass
+    if use_alarm:
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, time_limit * 1.5)
+    tracing = False
+    if memory:
+        tracing = not tracemalloc.is_tracing()
+        if tracing:
+            tracemalloc.start()
+        tracemalloc.reset_peak()
+    t0 = time.perf_counter()
+    outcome = "ok"
+    try:
+        target(data)
+    except _Timeout:
+        raise ContractViolation("hang", "over %.1f s" % (time_limit * 1.5), data) from None
+    except PcicrashError as exc:
+        problem = check_error(exc)
+        if problem:
+            raise ContractViolation("bad-error", "%s: %s" % (type(exc).__name__, problem),
+                                    data) from exc
+        outcome = "error"
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:     # noqa: B902 -- every other exception is a bug
+        tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        raise ContractViolation("uncaught", "%s: %s\n%s" % (type(exc).__name__, exc,
+                                                            "".join(tb[-6:])), data) from None
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        elapsed = time.perf_counter() - t0
+        if memory:
+            peak = tracemalloc.get_traced_memory()[1]
+            if tracing:
+                tracemalloc.stop()
+    if time_limit and elapsed > time_limit:
+        raise ContractViolation("slow", "%.2f s, bound %.1f s" % (elapsed, time_limit), data)
+    if memory and peak > mem_bound(data):
+        raise ContractViolation("memory", "tracemalloc peak %d bytes, bound %d"
+                                % (peak, mem_bound(data)), data)
+    return outcome
+
+
+# ------------------------------------------------------------------ inputs
+
+def corpus_dir(name):
+    return os.path.join(CORPUS, name)
+
+
+def corpus_files(name):
+    d = corpus_dir(name)
+    if not os.path.isdir(d):
+        return []
+    return [os.path.join(d, f) for f in sorted(os.listdir(d))]
+
+
+def load_corpus(name):
+    out = []
+    for p in corpus_files(name):
+        with open(p, "rb") as f:
+            out.append(f.read())
+    return out
+
+
+INTERESTING = (0, 1, 0x7f, 0x80, 0xff, 0x100, 0xfff, 0x1000, 0xffff, 0x10000, 0x7fffffff,
+               0x80000000, 0xffffffff, 1 << 32, (1 << 63) - 1, 1 << 63, (1 << 64) - 1)
+
+
+def mutate(data, rnd, pool=()):
+    """One deterministic mutation of `data` (bit flips, interesting integers, cuts, splices)."""
+    b = bytearray(data)
+    for _ in range(rnd.choice((1, 1, 1, 2, 3, 8))):
+        op = rnd.randrange(9)
+        if not b:
+            b += bytes(rnd.randrange(1, 64))
+            continue
+        i = rnd.randrange(len(b))
+        if op == 0:
+            b[i] ^= 1 << rnd.randrange(8)
+        elif op == 1:
+            b[i] = rnd.randrange(256)
+        elif op in (2, 3):                   # an interesting integer at an aligned offset
+            size, code = rnd.choice(((2, "H"), (4, "I"), (8, "Q")))
+            i -= i % size
+            if i + size <= len(b):
+                v = rnd.choice(INTERESTING) & ((1 << (8 * size)) - 1)
+                struct.pack_into(rnd.choice("<>") + code, b, i, v)
+        elif op == 4:                        # truncate
+            del b[rnd.randrange(len(b) + 1):]
+        elif op == 5:                        # delete a run
+            del b[i:i + rnd.randrange(1, 64)]
+        elif op == 6:                        # duplicate a run
+            j = rnd.randrange(len(b))
+            b[j:j] = b[i:i + rnd.randrange(1, 256)]
+        elif op == 7 and pool:               # splice from another seed
+            other = rnd.choice(pool)
+            if other:
+                j = rnd.randrange(len(other))
+                n = rnd.randrange(1, 512)
+                b[i:i + n] = other[j:j + n]
+        else:                                # small arithmetic on a byte
+            b[i] = (b[i] + rnd.choice((-1, 1, -16, 16))) & 0xff
+    return bytes(b[:MAX_INPUT])
+
+
+def run(module, *, mutations=200, seed=0, time_budget=None, memory_every=25, inputs=None):
+    """Seeds (plus `inputs`) then `mutations` mutated inputs; returns counts.
+
+    Deterministic for a given seed; stops early when `time_budget` seconds have
+    passed.  Every `memory_every`-th input runs under tracemalloc.  The first
+    contract violation is raised."""
+    rnd = random.Random(seed)
+    pool = list(module.seeds()) + list(inputs or ())
+    counts = {"inputs": 0, "ok": 0, "error": 0}
+    t0 = time.monotonic()
+
+    def one(data):
+        mem = memory_every and counts["inputs"] % memory_every == 0
+        counts[check_one(module.target, data, memory=mem)] += 1
+        counts["inputs"] += 1
+
+    for data in pool:
+        one(data)
+    for _ in range(mutations):
+        if time_budget is not None and time.monotonic() - t0 > time_budget:
+            break
+        base = rnd.choice(pool) if pool else b""
+        one(mutate(base, rnd, pool))
+    counts["seconds"] = round(time.monotonic() - t0, 2)
+    return counts
+
+
+# ------------------------------------------------------------------ atheris
+
+_INSTRUMENT = None
+
+
+def instrument():
+    """Call before the harness imports the parsers: they get coverage instrumentation."""
+    global _INSTRUMENT
+    try:
+        import atheris
+    except ImportError:
+        return
+    _INSTRUMENT = atheris.instrument_imports(include=["pykdump_ext", "crash_ext_c"])
+    _INSTRUMENT.__enter__()
+
+
+def main(module, argv=None):
+    """atheris entry point: `python fuzz/fuzz_X.py [libFuzzer args] [corpus dirs]`.
+
+    With no corpus directory on the command line the seed corpus is used.
+    Every 100th input is run under tracemalloc to check the memory bound."""
+    import atheris
+    global _INSTRUMENT, USE_ALARM
+    USE_ALARM = False
+    if _INSTRUMENT is not None:
+        _INSTRUMENT.__exit__(None, None, None)
+        _INSTRUMENT = None
+    argv = list(sys.argv if argv is None else argv)
+    if not any(not a.startswith("-") for a in argv[1:]):
+        d = corpus_dir(module.NAME)
+        if os.path.isdir(d):
+            argv.append(d)
+    n = [0]
+
+    def one(data):
+        n[0] += 1
+        check_one(module.target, data, memory=n[0] % 100 == 0)
+
+    atheris.Setup(argv, one)
+    atheris.Fuzz()
+
+
+# ------------------------------------------------------------------ in-memory files
+
+class BytesSource:
+    """`name`, `size`, `pread()` over bytes: what crash_ext_c.kdump.KdumpReader accepts."""
+
+    def __init__(self, data, name="<fuzz>"):
+        self.data = bytes(data)
+        self.name = name
+        self.size = len(self.data)
+
+    def pread(self, offset, size):
+        if size <= 0 or offset < 0 or offset >= self.size:
+            return b""
+        return self.data[offset:offset + size]
+
+    def close(self):
+        pass
+
+
+class MemFile:
+    """A path whose contents are `data`, for readers that only take paths.
+
+    memfd (no file system) when the platform has it, else a file in /dev/shm."""
+
+    def __init__(self, data, name="fuzz"):
+        self.fd = None
+        self.tmp = None
+        if hasattr(os, "memfd_create"):
+            self.fd = os.memfd_create(name)
+            os.write(self.fd, data) if data else None
+            self.path = "/proc/self/fd/%d" % self.fd
+        else:
+            import tempfile
+            d = "/dev/shm" if os.path.isdir("/dev/shm") else None
+            fd, self.tmp = tempfile.mkstemp(dir=d)
+            os.write(fd, data)
+            os.close(fd)
+            self.path = self.tmp
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)
+        if self.tmp:
+            os.unlink(self.tmp)
+
+
+def exercise_reader(reader, pfns=None, budget=64):
+    """Touch what a front end would: statuses, a few pages, read_phys, the capture.
+
+    `pfns` defaults to a spread over max_pfn.  Bounded: at most `budget` pages."""
+    from pykdump_ext.capture import load_capture
+    top = getattr(reader, "max_pfn", 0) or 0
+    if pfns is None:
+        pfns = sorted({0, 1, 2, 3, top // 2, max(top - 1, 0), top, top + 1})
+    pfns = list(pfns)[:budget]
+    reader.page_statuses(pfns)
+    got = reader.read_pages(pfns)
+    for v in got.values():
+        if isinstance(v, BaseException) and not isinstance(v, PcicrashError):
+            raise v
+        if isinstance(v, PcicrashError):
+            problem = check_error(v)
+            if problem:
+                raise AssertionError("read_pages returned a bad error: %s" % problem)
+        elif len(v) != reader.page_size:
+            raise AssertionError("page of %d bytes, page size %d" % (len(v), reader.page_size))
+    for pfn in pfns[:4]:
+        try:
+            reader.read_page(pfn)
+        except PcicrashError as exc:
+            problem = check_error(exc)
+            if problem:
+                raise AssertionError("read_page raised a bad error: %s" % problem)
+    cap = load_capture(reader)
+    if cap.state not in ("captured", "skipped", "absent", "partial", "corrupt"):
+        raise AssertionError("capture state %r" % cap.state)
+    if "\n" in cap.reason:
+        raise AssertionError("capture reason is not one line: %r" % cap.reason)
+    return cap

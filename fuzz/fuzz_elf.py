@@ -1,0 +1,36 @@
+"""ELF64 vmcores: ELF header, program headers (PN_XNUM, overlaps, -E tails, cut files),
+PT_NOTE walk (VMCOREINFO, ERASEINFO, device dumps), pages, and the capture.
+
+Input: the bytes of one ELF file (a memfd path: ElfReader only takes paths),
+opened through open_dump so the sniffing is covered too.
+
+    python fuzz/fuzz_elf.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fuzz import common  # noqa: E402
+
+if __name__ == "__main__":
+    common.instrument()
+
+from crash_ext_c.open import open_dump  # noqa: E402
+
+NAME = "elf"
+PFNS = (0, 1, 2, 3, 5, 8, 0x100, 0xa03, 0xa60)
+
+
+def target(data):
+    with common.MemFile(data, "fuzz.elf") as path:
+        with open_dump([path]) as r:
+            pfns = sorted(set(PFNS) | {r.max_pfn - 1, r.max_pfn})
+            common.exercise_reader(r, pfns)
+
+
+def seeds():
+    return common.load_corpus(NAME)
+
+
+if __name__ == "__main__":
+    common.main(sys.modules[__name__])

@@ -1,0 +1,93 @@
+"""The pci_crash pagemap (both layouts) and everything load_capture does after it.
+
+Input: a 16-byte control block then physical memory, 4 KiB pages at pfn 0, 1, ...:
+  [0:8]   PCI_CRASH_PAGEMAP (physical address)
+  [8]     PAGESIZE: 0 none, 1 4096, 2 16384, 3 65536, else the u32 at [12:16]
+  [9]     mask: memory page i (< 8) with bit i set is missing ...
+  [10]    ... with this PageStatus (index into PageStatus)
+  [11]    PCI_CRASH_VERSION
+  [12:16] PCI_CRASH_BUF_SZ (u32) / odd PAGESIZE
+At most 64 pages (256 KiB) of memory; pages past the input are OUTSIDE.
+
+    python fuzz/fuzz_pagemap.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+"""
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fuzz import common  # noqa: E402
+
+if __name__ == "__main__":
+    common.instrument()
+
+from pykdump_ext.capture import load_capture, read_pagemap  # noqa: E402
+from pykdump_ext.memory import PageDictReader, PageStatus  # noqa: E402
+
+NAME = "pagemap"
+PS = 4096
+MAX_PAGES = 64
+STATUSES = list(PageStatus)
+
+
+class MemReader(PageDictReader):
+    def __init__(self, pages, statuses, max_pfn, info):
+        super().__init__(pages, page_size=PS, vmcoreinfo=info, statuses=statuses,
+                         name="<fuzz memory>")
+        self.max_pfn = max_pfn
+
+    def page_status(self, pfn):
+        if pfn in self.pages:
+            return PageStatus.PRESENT
+        if pfn in self.statuses:
+            return self.statuses[pfn]
+        return PageStatus.OUTSIDE
+
+
+def pack(pm_addr, memory, *, pagesize=1, missing=0, status=0, version=1, buf_sz=0):
+    return struct.pack("<QBBBBI", pm_addr, pagesize, missing, status, version, buf_sz) + memory
+
+
+def reader_of(data):
+    if len(data) < 16:
+        data = data + bytes(16 - len(data))
+    pm_addr, psel, missing, status, version, buf_sz = struct.unpack_from("<QBBBBI", data)
+    mem = data[16:16 + MAX_PAGES * PS]
+    n = -(-len(mem) // PS)
+    mem = mem + bytes(n * PS - len(mem))
+    pages, statuses = {}, {}
+    for i in range(n):
+        if i < 8 and missing >> i & 1:
+            statuses[i] = STATUSES[status % len(STATUSES)]
+        else:
+            pages[i] = mem[i * PS:(i + 1) * PS]
+    info = {"PCI_CRASH_PAGEMAP": "0x%x" % pm_addr, "PCI_CRASH_VERSION": str(version),
+            "PCI_CRASH_BUF_SZ": str(buf_sz), "CRASHTIME": "1795241199"}
+    ps = {0: None, 1: 4096, 2: 16384, 3: 65536}.get(psel % 5, buf_sz)
+    if ps is not None:
+        info["PAGESIZE"] = str(ps)
+    return MemReader(pages, statuses, n, info)
+
+
+def target(data):
+    r = reader_of(data)
+    try:
+        read_pagemap(r)
+    except common.PcicrashError as exc:
+        problem = common.check_error(exc)
+        if problem:
+            raise AssertionError("read_pagemap: %s" % problem)
+    cap = load_capture(r)       # never raises
+    if "\n" in cap.reason or cap.state not in ("captured", "skipped", "absent", "partial",
+                                                "corrupt"):
+        raise AssertionError("capture %r: %r" % (cap.state, cap.reason))
+    if cap.state == "captured" and cap.records and cap.missing:
+        raise AssertionError("captured although pages are missing")
+
+
+def seeds():
+    return common.load_corpus(NAME)
+
+
+if __name__ == "__main__":
+    common.main(sys.modules[__name__])

@@ -1,0 +1,49 @@
+"""VMCOREINFO text: pykdump_ext.vmcoreinfo.parse/get_int, then the PCI_CRASH_* values
+through capture.read_pagemap/load_capture on an empty memory.
+
+    python fuzz/fuzz_vmcoreinfo.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fuzz import common  # noqa: E402
+
+if __name__ == "__main__":
+    common.instrument()
+
+from pykdump_ext import vmcoreinfo  # noqa: E402
+from pykdump_ext.capture import load_capture  # noqa: E402
+from pykdump_ext.errors import PcicrashError  # noqa: E402
+from pykdump_ext.memory import PageDictReader  # noqa: E402
+
+NAME = "vmcoreinfo"
+KEYS = (("PAGESIZE", 10), ("PCI_CRASH_PAGEMAP", 16), ("PCI_CRASH_VERSION", 10),
+        ("PCI_CRASH_BUF_SZ", 10), ("CRASHTIME", 10), ("SYMBOL(_stext)", 16))
+
+
+def target(data):
+    info = vmcoreinfo.parse(data, source="<fuzz>")
+    if not isinstance(info, dict):
+        raise AssertionError("parse returned %r" % type(info))
+    text = data.decode("latin-1")
+    info2 = vmcoreinfo.parse(text, source="<fuzz>")
+    for key, base in KEYS:
+        try:
+            vmcoreinfo.get_int(info, key, base=base, source="<fuzz>")
+        except PcicrashError as exc:
+            problem = common.check_error(exc)
+            if problem:
+                raise AssertionError(problem)
+    # the capture code must turn any PCI_CRASH_* value into a Capture, never raise
+    cap = load_capture(PageDictReader({}, vmcoreinfo=info2, name="<fuzz memory>"))
+    if "\n" in cap.reason:
+        raise AssertionError("capture reason not one line: %r" % cap.reason)
+
+
+def seeds():
+    return common.load_corpus(NAME)
+
+
+if __name__ == "__main__":
+    common.main(sys.modules[__name__])
