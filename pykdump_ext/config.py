@@ -143,6 +143,7 @@ class Dpc:
     rp_pio_syserror: Optional[int] = None
     rp_pio_exception: Optional[int] = None
     rp_pio_header_log: Tuple[int, ...] = ()
+    rp_pio_tlp: Optional[object] = None      # tlp.Tlp decoded from rp_pio_header_log
     rp_pio_errors: List[str] = field(default_factory=list)
     control_flags: List[str] = field(default_factory=list)
     status_flags: List[str] = field(default_factory=list)
@@ -647,6 +648,7 @@ def _dpc(cfg, b, cap):
         if log_size >= 4:
             d.rp_pio_header_log = tuple(v for v in (b.u32(off + R.DPC_RP_PIO_HEADER_LOG + 4 * i)
                                                     for i in range(4)) if v is not None)
+            d.rp_pio_tlp = _tlp.decode(d.rp_pio_header_log)
         if d.rp_pio_status:
             d.rp_pio_errors = [name for bit, name in sorted(R.DPC_RP_PIO_ERRORS.items())
                                if d.rp_pio_status & (1 << bit)]

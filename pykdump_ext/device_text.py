@@ -248,6 +248,8 @@ def _dpc_lines(cfg, domain) -> List[str]:
         out += [T2 + n for n in d.rp_pio_errors]
         if d.rp_pio_header_log and any(d.rp_pio_header_log):
             out.append(T2 + "HeaderLog: %s" % " ".join("%08x" % x for x in d.rp_pio_header_log))
+        if d.rp_pio_tlp is not None:
+            out += [T3 + l for l in d.rp_pio_tlp.lines(domain)]
     return out
 
 

@@ -130,3 +130,14 @@ def test_describe_every_real_device(scenario):
         assert sum(l.startswith("\tCapabilities:") for l in lines) == len(cfg.caps) + len(cfg.ext_caps)
         for e in (cfg.aer.uncor_errors + cfg.aer.cor_errors) if cfg.aer else ():
             assert any(e.name in l and e.short in l for l in lines)
+
+
+def test_describe_dpc_rp_pio_tlp():
+    from test_decode_tlp import wire_to_log
+    raw = bytearray(_with_dpc(0x0001 | 3 << 1 | 0 << 5 | 18 << 8, 0x0000, 1 << 18))
+    raw[0x1A0:0x1B0] = wire_to_log(CASES["mrd32"])       # RP PIO Header Log at DPC + 0x20
+    cfg = config.decode(bytes(raw))
+    assert cfg.dpc.rp_pio_tlp is not None and cfg.dpc.rp_pio_tlp.address == 0xFEBF1000
+    text = "\n".join(device_text.describe(cfg, bdf="0000:00:02.0"))
+    assert "CONTAINED: DPC triggered by RP PIO error" in text
+    assert "Memory Request Completion Timeout" in text and "Address 0xfebf1000 (32-bit)" in text
