@@ -198,7 +198,18 @@ def _not_in_part_reason(reader, pfn):
     return REASONS[PageStatus.NOT_IN_PART]
 
 
+def _incomplete(reader):
+    """The dump says it was cut (kdump status flag, or e_flags bit 0 of makedumpfile -E)."""
+    return bool(getattr(reader, "incomplete", False) or
+                (getattr(reader, "made_by_makedumpfile", False)
+                 and getattr(reader, "e_flags", 0) & 1))
+
+
 def _reason(reader, status, pfn):
+    if status is PageStatus.OUTSIDE and _incomplete(reader):
+        return ("in no memory range of this incomplete dump: makedumpfile -E writes each "
+                "PT_LOAD header only when it reaches that segment, so a cut (-L size limit, "
+                "full disk) leaves the later segments out entirely: most likely lost")
     if status is PageStatus.EXCLUDED:
         return _excluded_reason(reader)
     if status is PageStatus.NOT_IN_PART:

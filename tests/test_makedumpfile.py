@@ -99,8 +99,9 @@ def run_mdf(name, args, src, nout=1, *, stdout_file=False, want_rc=0):
 
 # ---------------------------------------------------------------- independent file facts
 
-def elf_file_offset(path, paddr):
-    """File offset of physical address `paddr` in an ELF64 core (PT_LOAD headers)."""
+def elf_file_offset(path, paddr, *, segment_start=False):
+    """File offset of physical address `paddr` in an ELF64 core (PT_LOAD headers), or of
+    the start of the segment holding it."""
     with open(path, "rb") as f:
         eh = f.read(64)
         phoff, = struct.unpack_from("<Q", eh, 32)
@@ -109,8 +110,18 @@ def elf_file_offset(path, paddr):
         for _ in range(phnum):
             p_type, _fl, off, _va, pa, fsz, _msz, _al = struct.unpack("<IIQQQQQQ", f.read(56))
             if p_type == 1 and pa <= paddr < pa + fsz:
-                return off + paddr - pa
+                return off if segment_start else off + paddr - pa
     raise AssertionError("0x%x not stored in %s" % (paddr, path))
+
+
+def elf_segment_offsets(path):
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        phoff, = struct.unpack_from("<Q", eh, 32)
+        phnum, = struct.unpack_from("<H", eh, 56)
+        f.seek(phoff)
+        phs = [struct.unpack("<IIQQQQQQ", f.read(56)) for _ in range(phnum)]
+    return sorted(p[2] for p in phs if p[0] == 1 and p[5])
 
 
 def kdump_layout(path):
@@ -395,6 +406,42 @@ def test_size_limit_cuts_pages_written_last(matrix):
         assert f.what == "pagemap" and f.status is S.LOST and f.pfn == pm_pfn
         verify(Run("L-zcut", src, [zcut], expect={S.LOST}), r, res,
                peer=peer_pages(zcut, src.pfns) if have_peer() else None)
+
+
+def test_size_limit_on_elf_output(matrix):
+    """makedumpfile -E -L: data is written segment by segment in program-header order, and a
+    segment's header only when it is reached: pages past the cut are LOST (segment header
+    written) or in no segment at all (OUTSIDE, which check explains as a cut)."""
+    _runs, sources = matrix
+    src = sources["aer-uncor"]
+    buf = sorted(p for p, (w, _i) in src.pfns.items() if w == "buffer")
+    pm_pfn = min(p for p, (w, _i) in src.pfns.items() if w == "pagemap")
+    (full,), _, _ = run_mdf("aer-uncor-E-d31", ["-E", "-d", "31"], src.path)
+    mid = buf[len(buf) // 2]
+    limit = elf_file_offset(full, mid * 4096) + 2048
+    (cut,), _, log = run_mdf("EL-d31-%d" % limit, ["-E", "-d", "31", "-L", str(limit)],
+                             src.path, want_rc=1)
+    assert "Size limit" in log
+    with open_dump([cut]) as r:
+        res = check(r)
+        # no libkdumpfile here: 0.5.1 dies of SIGBUS on a cut ELF file (it maps past EOF)
+        verify(Run("EL-cut", src, [cut], expect={S.LOST}), r, res)
+        lost = sorted(f.pfn for f in res.findings if f.status is S.LOST)
+        assert lost == [p for p in buf if p >= mid], res.lines()
+    # a cut before the capture's segment: its PT_LOAD header was never written
+    # (halfway through the segment before it: makedumpfile writes a segment's header a
+    # little ahead of its data)
+    seg = elf_file_offset(full, pm_pfn * 4096, segment_start=True)
+    prev = max(o for o in elf_segment_offsets(full) if o < seg)
+    limit = (prev + seg) // 2
+    (cut,), _, _ = run_mdf("EL-d31-%d" % limit, ["-E", "-d", "31", "-L", str(limit)],
+                           src.path, want_rc=1)
+    with open_dump([cut]) as r:
+        res = check(r)
+        assert res.exit_code == 1
+        (f,) = res.findings
+        assert f.what == "pagemap" and f.status is S.OUTSIDE and "incomplete" in f.reason
+        assert analyse(r).capture.state in ("partial", "corrupt")
 
 
 def test_split_parts_and_a_missing_part(matrix):
