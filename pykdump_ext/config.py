@@ -244,7 +244,7 @@ def _to_bytes(raw):
         return raw, None
     try:
         return bytes(raw), None
-    except Exception as exc:        # not bytes-like at all: decode nothing, say why
+    except Exception:        # not bytes-like at all: decode nothing, say why
         return b"", "input is not bytes (%s)" % type(raw).__name__
 
 
