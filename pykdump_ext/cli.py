@@ -93,10 +93,17 @@ def _run_check(reader, args, out):
 
 def execute(reader, args, out, *, kernel=None, err=None) -> int:
     """Run the options in `args` on `reader`, writing to `out`; returns the exit status."""
+    from .analysis import no_gc
+
+    err = err if err is not None else sys.stderr
+    with no_gc():
+        return _execute(reader, args, out, kernel, err)
+
+
+def _execute(reader, args, out, kernel, err):
     from . import render, report_json
     from .analysis import analyse, load_names
 
-    err = err if err is not None else sys.stderr
     rep = None
     try:
         if getattr(args, "check", False):

@@ -37,18 +37,14 @@ class Node:
     unreachable: Optional[str] = None        # UNREACH_* when the record is all 0xFF
     unreachable_why: str = ""
 
-    @property
-    def secondary(self):
-        return self.config.secondary_bus if self._is_type1() else None
+    secondary: Optional[int] = None      # bus range of a usable type-1 header
+    subordinate: Optional[int] = None
 
-    @property
-    def subordinate(self):
-        return self.config.subordinate_bus if self._is_type1() else None
-
-    def _is_type1(self):
+    def __post_init__(self):
         c = self.config
-        return (not c.all_ff and c.header_type == 1 and c.secondary_bus is not None
-                and c.subordinate_bus is not None)
+        if (not c.all_ff and c.header_type == 1 and c.secondary_bus is not None
+                and c.subordinate_bus is not None):
+            self.secondary, self.subordinate = c.secondary_bus, c.subordinate_bus
 
 
 @dataclass
@@ -56,6 +52,7 @@ class Topology:
     nodes: Dict[str, Node]
     roots: Dict[int, List[str]]           # domain -> bdfs with no parent, in bus/devfn order
     problems: List[str] = field(default_factory=list)
+    _by_sec: Optional[dict] = field(default=None, repr=False)
 
     def path_to(self, bdf) -> List[str]:
         """bdfs from the top (root port side) down to `bdf`, bounded by the node count."""
@@ -70,10 +67,12 @@ class Topology:
 
     def bridge_for_bus(self, domain, bus) -> Optional[str]:
         """The captured bridge whose secondary bus is `bus` (the parent port of that bus)."""
-        for n in self.nodes.values():
-            if n.domain == domain and n.secondary == bus:
-                return n.bdf
-        return None
+        if self._by_sec is None:
+            self._by_sec = {}
+            for n in sorted(self.nodes.values(), key=_sort_key, reverse=True):
+                if n.secondary is not None:
+                    self._by_sec[(n.domain, n.secondary)] = n.bdf
+        return self._by_sec.get((domain, bus))
 
     def walk(self, domain):
         """(depth, bdf) depth-first from the domain's roots; each node once."""
@@ -134,14 +133,18 @@ def build(devices) -> Topology:
                     problems.append("bridges %s [%02x-%02x] and %s [%02x-%02x] have overlapping "
                                     "bus ranges" % (a.bdf, a.secondary, a.subordinate,
                                                     b.bdf, b.secondary, b.subordinate))
+    by_sec = {}
+    for dom, bl in bridges.items():
+        for b in bl:
+            by_sec.setdefault((dom, b.secondary), []).append(b)
     for n in ordered:
-        cands = [b for b in bridges.get(n.domain, ()) if b is not n
-                 and b.secondary <= n.bus <= b.subordinate]
+        direct = [b for b in by_sec.get((n.domain, n.bus), ()) if b is not n]
+        cands = direct or [b for b in bridges.get(n.domain, ()) if b is not n
+                           and b.secondary <= n.bus <= b.subordinate]
         if not cands:
             continue
-        direct = [b for b in cands if b.secondary == n.bus]
-        best = min(direct or cands, key=lambda b: (b.subordinate - b.secondary, -b.secondary,
-                                                   _sort_key(b)))
+        best = min(cands, key=lambda b: (b.subordinate - b.secondary, -b.secondary,
+                                         _sort_key(b)))
         if not direct:
             problems.append("%s: no captured bridge has secondary bus %02x; placed below %s "
                             "whose range [%02x-%02x] encloses it"

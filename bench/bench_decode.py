@@ -1,0 +1,116 @@
+"""Capture at the producer's 24 MiB cap: load, decode, verdict and render, timed.
+
+6000 PCIe functions with AER (4096-byte config spaces) are built byte by byte
+into a buffer behind a layout-B pagemap whose pages are scattered, served by
+a PageDictReader; one endpoint carries an uncorrectable error reported to its
+root port.  Prints the figures; the target is under a second for load +
+analyse + summary + -a + -j.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_decode.py
+"""
+
+import argparse
+import io
+import pathlib
+import sys
+import time
+import tracemalloc
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import capture_builder as cb  # noqa: E402
+from pykdump_ext import capture, cli  # noqa: E402
+from pykdump_ext.analysis import analyse, no_gc  # noqa: E402
+
+
+def build(n):
+    """n functions: 32 root ports, each with endpoints below it on its own bus."""
+    ports = 32
+    rp_tmpl = {}
+    recs = []
+    ep = cb.config(0x1af4, 0x1041, port_type=cb.ENDPOINT, aer={})
+    bad = cb.config(0x1af4, 0x1041, port_type=cb.ENDPOINT, devsta=0x2,
+                    aer={"uncor_status": cb.UE_COMP_TIME, "fep": 14})
+    per = (n - ports) // ports
+    for p in range(ports):
+        bus = p + 1
+        rp_tmpl[p] = cb.config(0x1b36, 0x000c, klass=0x060400, port_type=cb.ROOT_PORT,
+                               bus_range=(bus, bus), dllla_capable=True, dllla=True,
+                               aer={"root_status": cb.ROOT_UNCOR_RCV | cb.ROOT_NONFATAL_MSG,
+                                    "src_uncor": bus << 8} if p == 7 else {})
+        recs.append(cb.record(0, 0, p // 8 + 1, p % 8, rp_tmpl[p]))
+    i = 0
+    while len(recs) < n:
+        p = i % ports
+        k = i // ports
+        cfg = bad if (p == 7 and k == 0) else ep
+        recs.append(cb.record(0, p + 1, k // 8, k % 8, cfg))
+        i += 1
+    return recs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=6000, help="functions (default 6000 = 24 MiB cap)")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    recs = build(args.n)
+    buf = cb.buffer(recs)
+    assert len(buf) <= capture.MAX_BUFFER, len(buf)
+    reader = cb.reader(buf, layout="B", buf_offset=0x40,
+                       buffer_pfns=[0x40000 + ((i * 7919) % 20000) for i in range(-(-len(buf) // 4096) + 1)])
+    t_build = time.perf_counter() - t0
+    print("built: %d functions, buffer %d bytes (%.1f MiB), %d pages, in %.2f s"
+          % (len(recs), len(buf), len(buf) / 2**20, -(-len(buf) // 4096), t_build))
+
+    times = {}
+    t = time.perf_counter()
+    cap = capture.load_capture(reader)
+    times["load (pagemap + buffer + record walk)"] = time.perf_counter() - t
+    assert cap.state == "captured" and len(cap.records) == args.n, cap.reason
+
+    t = time.perf_counter()
+    rep = analyse(reader)
+    times["load + decode + topology + paths + verdict"] = time.perf_counter() - t
+    assert rep.verdict.suspects[0].bdf == "0000:08:00.0", rep.verdict.lines
+    verdict = rep.verdict.lines[0]
+
+    parser = cli.make_parser()
+    for label, argv in (("render summary", []), ("render -a", ["-a"]), ("render -j", ["-j"]),
+                        ("render -x", ["-x"]), ("render -t", ["-t"])):
+        out = io.StringIO()
+        a = parser.parse_args(argv + ["x"])
+        from pykdump_ext import render, report_json
+        from pykdump_ext.analysis import load_names
+        t = time.perf_counter()
+        with no_gc():      # as cli.execute runs it
+            if a.json:
+                out.write(report_json.dumps(rep))
+            else:
+                out.write("\n".join(render.render_text(rep, a, names=load_names())))
+        times[label] = time.perf_counter() - t
+        times[label + " bytes"] = len(out.getvalue())
+    # memory in a second pass: tracemalloc slows allocation-heavy code several times
+    rep = None
+    tracemalloc.start()
+    analyse(reader)
+    _cur, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    for k, v in times.items():
+        if k.endswith("bytes"):
+            print("  %-45s %10.1f MB" % (k, v / 1e6))
+        else:
+            print("  %-45s %8.3f s" % (k, v))
+    core = (times["load + decode + topology + paths + verdict"] + times["render summary"]
+            + times["render -a"] + times["render -j"])
+    print("  %-45s %8.3f s  (target < 1 s)" % ("TOTAL analyse + summary + -a + -j", core))
+    print("  %-45s %8.1f MB" % ("peak traced memory of analyse()", peak / 1e6))
+    print("verdict: " + verdict)
+
+
+if __name__ == "__main__":
+    main()
