@@ -110,6 +110,7 @@ class Aer:
     first_error_pointer: int = 0
     header_log: Tuple[int, int, int, int] = (0, 0, 0, 0)   # dwords as lspci prints them
     tlp: Optional[object] = None        # tlp.Tlp, or None when the header log is all zero
+    header_log_expected: bool = False   # an unmasked error of a kind the kernel logs a TLP for
     root_command: Optional[int] = None  # root ports / root complex event collectors only
     root_status: Optional[int] = None
     err_src_cor: Optional[int] = None   # 16-bit requester IDs
@@ -595,6 +596,7 @@ def _aer(cfg, b, cap):
                                 % (name.replace("_", " "), off + (R.AER_UNCOR_STATUS if name[0] == "u"
                                                                    else R.AER_COR_STATUS)))
     if a.uncor_status != 0xFFFFFFFF:
+        a.header_log_expected = bool(a.uncor_status & ~a.uncor_mask & R.AER_LOG_TLP_MASK)
         a.uncor_errors = _errors(a.uncor_status, a.uncor_mask, a.uncor_severity,
                                  a.first_error_pointer, R.AER_UNCOR_ERRORS, True)
     if a.cor_status != 0xFFFFFFFF:

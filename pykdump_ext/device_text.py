@@ -204,8 +204,13 @@ def _aer_lines(cfg, domain) -> List[str]:
         "%s%s" % (n, _yn(a.cor_mask >> b & 1)) for b, n in cor)))
     out.append(T1 + "AERCap:\tFirst Error Pointer: 0x%02x, %s" % (a.first_error_pointer,
                                                                   R.flag_line(a.cap_control, R.AER_CAP_BITS)))
-    out.append(T1 + "HeaderLog: %s" % " ".join("%08x" % x for x in a.header_log)
-               + ("" if a.tlp is not None else "  (nothing logged)"))
+    note = ""
+    if a.tlp is None:
+        note = "  (nothing logged%s)" % (", although an error of a TLP-logging kind is set"
+                                         if a.header_log_expected else "")
+    elif not a.header_log_expected:
+        note = "  (no unmasked TLP-logging error set: the log may be older than the status bits)"
+    out.append(T1 + "HeaderLog: %s%s" % (" ".join("%08x" % x for x in a.header_log), note))
     if a.tlp is not None:
         out.append(T1 + "TLP header:")
         out += [T2 + l for l in a.tlp.lines(domain)]

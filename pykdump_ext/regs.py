@@ -594,6 +594,11 @@ AER_COR_ERRORS = {
 LSPCI39_UNCOR_BITS = (4, 5, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)
 LSPCI39_COR_BITS = (0, 6, 7, 8, 12, 13)
 
+# Uncorrectable errors after which the kernel's aer.c prints the logged TLP header
+# (its AER_LOG_TLP_MASKS): Poisoned TLP, Completer Abort, Unexpected Completion,
+# Malformed TLP, ECRC, Unsupported Request.
+AER_LOG_TLP_MASK = (1 << 12) | (1 << 15) | (1 << 16) | (1 << 18) | (1 << 19) | (1 << 20)
+
 AER_CAP_BITS = (
     (0x00000020, "ECRCGenCap"),
     (0x00000040, "ECRCGenEn"),

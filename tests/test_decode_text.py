@@ -141,3 +141,18 @@ def test_describe_dpc_rp_pio_tlp():
     text = "\n".join(device_text.describe(cfg, bdf="0000:00:02.0"))
     assert "CONTAINED: DPC triggered by RP PIO error" in text
     assert "Memory Request Completion Timeout" in text and "Address 0xfebf1000 (32-bit)" in text
+
+
+def test_header_log_expectation():
+    # 01:00.0 reports a Completion Timeout: not a kind the kernel logs a TLP header for
+    raw = bytearray(_with_header_log("0000:01:00.0", CASES["cpl_ur"]))
+    cfg = config.decode(bytes(raw))
+    assert not cfg.aer.header_log_expected
+    assert "may be older" in "\n".join(device_text.describe(cfg, bdf="0000:01:00.0"))
+    aer = cfg.aer.offset
+    raw[aer + regs.AER_UNCOR_STATUS:aer + regs.AER_UNCOR_STATUS + 4] = (1 << 16).to_bytes(4, "little")
+    cfg = config.decode(bytes(raw))              # Unexpected Completion: the header is the stray Cpl
+    assert cfg.aer.header_log_expected and cfg.aer.tlp.kind == "Cpl"
+    assert "may be older" not in "\n".join(device_text.describe(cfg, bdf="0000:01:00.0"))
+    raw[aer + regs.AER_UNCOR_MASK:aer + regs.AER_UNCOR_MASK + 4] = (1 << 16).to_bytes(4, "little")
+    assert not config.decode(bytes(raw)).aer.header_log_expected     # masked: nothing is logged
