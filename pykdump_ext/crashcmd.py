@@ -1,0 +1,448 @@
+"""`pcicrash` inside crash: the thin PyKdump-facing layer.
+
+Everything here talks to crash through a handful of PyKdump calls, gathered
+in one `api` object so tests can serve them from a real dump without crash:
+
+  readmem(addr, size, PHYSADDR), exec_crash_command(cmd), error (exception),
+  PHYSADDR, register_epython_prog(cmd, short, synopsis, help),
+  readSymbol(name), readSU(type, addr), symbol_exists(name),
+  member_offset(type, member), sym2addr(name).
+
+The decode itself is the standalone tool's: the command parses its options
+with `cli.make_parser()` and calls `cli.execute()` with a `CrashReader`, so
+inside crash the device decode is the same code on the same bytes.
+"""
+
+import collections
+import os
+import re
+import sys
+
+from . import vmcoreinfo as vmcoreinfo_mod
+from .errors import PcicrashError, UsageError
+from .kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
+from .memory import MemoryReader, PageStatus
+
+COMMAND = "pcicrash"
+SHORT = "PCI config space, AER and DPC state captured at panic"
+SYNOPSIS = "[-a] [-d BDF] [-e] [-t] [-x] [-j]"
+
+# crash prints these lines through printf with the program name as argument:
+# "%s" is the program name ("crash"), and a literal percent sign must be "%%".
+HELP = """\
+  Shows the PCI hardware state the crashed kernel saved at panic time
+  (CONFIG_PCI_CRASH: every device's config space, AER and DPC included),
+  read from the dump that crash has open, decoded exactly as the standalone
+  pcicrash tool decodes it.  Next to each device it shows what only the
+  kernel's own structures know: the bound driver, the kernel's error_state
+  and power state, and the AER counters of struct pci_dev (aer_stats); and
+  for the machine the recoverable hardware-error counters (hwerr_data),
+  CRASHTIME and any device dumps (VMCOREDD notes).  Whatever this kernel
+  lacks is named in a one-line note.
+
+  With no option it prints the verdict: which device, link or bus error
+  most likely brought the machine down, and why.
+
+        -a  all: the capture header, every device with its decoded errors,
+            the kernel's view of it, the error paths and the verdict.
+    -d BDF  one device in full (lspci -vv style decode, AER registers, TLP
+            header, DPC, kernel extras); BDF is [dddd:]bb:dd.f.
+        -e  only devices that logged an error, with their error paths.
+        -t  the topology as a tree (like lspci -tv), errors marked.
+        -x  every captured config space in lspci -xxxx format, which
+            "lspci -F <file>" reads back (use "pcicrash -x > file").
+        -j  everything as one JSON document.
+
+  The capture is read through crash's physical-memory reads; a page the
+  dump does not hold is reported with the reason crash gives (excluded by
+  makedumpfile, outside the dump, lost from an incomplete dump) and the
+  devices that could still be read are shown.  Output can be redirected
+  and piped like any crash command.
+
+EXAMPLES
+  Which error brought the machine down:
+
+    %s> pcicrash
+
+  Everything, then one root port in full:
+
+    %s> pcicrash -a
+    %s> pcicrash -d 00:02.0
+
+  Save the config spaces for lspci:
+
+    %s> pcicrash -x > pci-config.txt
+    %s> !lspci -F pci-config.txt -vv
+"""
+
+_VMCOREINFO_LINE = re.compile(r"^\s+([A-Z][A-Z0-9_-]*(?:\([A-Za-z0-9_.]+\))?=\S*)\s*$")
+_PT_LOAD = re.compile(r"^\s*(phys_start|phys_end|zero_fill):\s*([0-9a-fA-F]+)\s*$")
+PAGE_CACHE = 64
+
+
+class NoPyKdump(PcicrashError):
+    """This code is not running inside crash with PyKdump loaded."""
+
+
+def pykdump_api():
+    """The real PyKdump calls (importable only inside crash)."""
+    try:
+        import crash                                  # noqa: F401  (PyKdump's C module)
+        import pykdump.API as API                     # its exit hook flushes our output
+    except ImportError as exc:
+        raise NoPyKdump("not inside crash with PyKdump loaded (%s)" % exc)
+
+    class Api:
+        error = crash.error
+        PHYSADDR = crash.PHYSADDR
+        readmem = staticmethod(crash.readmem)
+        exec_crash_command = staticmethod(API.exec_crash_command)
+        register_epython_prog = staticmethod(crash.register_epython_prog)
+        readSymbol = staticmethod(API.readSymbol)
+        readSU = staticmethod(API.readSU)
+        symbol_exists = staticmethod(API.symbol_exists)
+        member_offset = staticmethod(API.member_offset)
+        sym2addr = staticmethod(API.sym2addr)
+    return Api
+
+
+def crash_output(api, command):
+    """Text crash prints for `command`, or None when it fails or prints nothing."""
+    try:
+        text = api.exec_crash_command(command)
+    except api.error:
+        return None
+    return text if text else None
+
+
+def vmcoreinfo_from_help_d(text):
+    """VMCOREINFO from `help -D`: its KEY=value lines are the indented ones shaped like keys."""
+    keep = []
+    for line in (text or "").splitlines():
+        m = _VMCOREINFO_LINE.match(line)
+        if m:
+            keep.append(m.group(1))
+    return vmcoreinfo_mod.parse("\n".join(keep), source="crash help -D")
+
+
+def zero_fill_ranges(text):
+    """ELF dumps: physical ranges [zero_fill, phys_end) that crash fills with zeros.
+
+    crash sets a PT_LOAD's zero_fill to where its stored bytes end when
+    p_filesz < p_memsz (makedumpfile -E drops long runs of excluded pages
+    that way); reads there succeed and return zeros.
+    """
+    out = []
+    cur = {}
+    for line in (text or "").splitlines():
+        if line.strip().startswith("pt_load_segment["):
+            cur = {}
+            continue
+        m = _PT_LOAD.match(line)
+        if m:
+            cur[m.group(1)] = int(m.group(2), 16)
+            if m.group(1) == "zero_fill" and cur.get("zero_fill") and "phys_end" in cur:
+                out.append((cur["zero_fill"], cur["phys_end"]))
+    return out
+
+
+def _dumpfile_name(sys_text):
+    for line in (sys_text or "").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "DUMPFILE":
+            return value.strip().split()[0] if value.strip() else None
+    return None
+
+
+# Words crash's readmem/rd errors use (memory.c *_ERRMSG) -> why the page is missing.
+_WHY = (("page excluded", PageStatus.EXCLUDED),
+        ("page incomplete", PageStatus.LOST),
+        ("seek error", PageStatus.OUTSIDE),
+        ("read error", PageStatus.LOST),
+        ("invalid", PageStatus.OUTSIDE))
+
+
+class CrashReader(MemoryReader):
+    """Physical memory of the dump crash has open, read through PyKdump.
+
+    A page's status is found by reading it (the bytes are kept for the
+    read that follows); when crash refuses a page, one `rd -p` of it asks
+    crash why, since PyKdump's readmem error does not say.
+    """
+
+    format = "crash session (PyKdump physical reads)"
+
+    def __init__(self, api, *, vmcoreinfo=None):
+        self.api = api
+        help_d = crash_output(api, "help -D") or ""
+        self.vmcoreinfo = vmcoreinfo if vmcoreinfo is not None else vmcoreinfo_from_help_d(help_d)
+        self.page_size = vmcoreinfo_mod.get_int(self.vmcoreinfo, "PAGESIZE") or 4096
+        self.name = _dumpfile_name(crash_output(api, "sys")) or "crash session"
+        self.zero_fill = zero_fill_ranges(help_d)
+        notes = []
+        if not self.vmcoreinfo:
+            notes.append("crash's help -D shows no VMCOREINFO lines")
+        if self.zero_fill:
+            notes.append("ELF dump with %d PT_LOAD tail(s) not stored: crash reads them as zeros,"
+                         " so an excluded page there cannot be told from a zero page"
+                         % len(self.zero_fill))
+        self.notes = tuple(notes)
+        self._pages = collections.OrderedDict()
+        self._status = {}
+
+    def _zero_filled(self, pfn):
+        addr = pfn * self.page_size
+        return any(lo <= addr < hi for lo, hi in self.zero_fill)
+
+    def _why(self, pfn):
+        addr = pfn * self.page_size
+        try:
+            text = self.api.exec_crash_command("rd -p 0x%x" % addr) or ""
+        except self.api.error as exc:
+            text = str(exc)
+        low = text.lower()
+        for word, status in _WHY:
+            if word in low:
+                return status
+        return PageStatus.EXCLUDED
+
+    def page_status(self, pfn):
+        if pfn in self._pages:
+            return PageStatus.PRESENT
+        status = self._status.get(pfn)
+        if status is not None:
+            return status
+        if pfn < 0:
+            return PageStatus.OUTSIDE
+        try:
+            data = self.api.readmem(pfn * self.page_size, self.page_size, self.api.PHYSADDR)
+        except IndexError:                 # PyKdump refuses physical address 0
+            status = PageStatus.OUTSIDE
+        except self.api.error:
+            status = self._why(pfn)
+        else:
+            data = bytes(data)
+            if len(data) != self.page_size:
+                status = PageStatus.LOST
+            else:
+                self._pages[pfn] = data
+                while len(self._pages) > PAGE_CACHE:
+                    self._pages.popitem(last=False)
+                return PageStatus.ZERO_OR_EXCLUDED if self._zero_filled(pfn) else PageStatus.PRESENT
+        self._status[pfn] = status
+        return status
+
+    def _read_page(self, pfn):
+        data = self._pages.get(pfn)
+        if data is None:
+            self.page_status(pfn)
+            data = self._pages.get(pfn, bytes(self.page_size))
+        return data
+
+
+class PyKdumpSource(SymbolSource):
+    """kernel.SymbolSource over PyKdump's readSymbol/readSU (lazy structs, int subclasses)."""
+
+    name = "crash symbols"
+
+    def __init__(self, api):
+        self.api = api
+        self._errors = (api.error, IndexError)
+
+    def _fail(self, exc, what):
+        if isinstance(exc, (KeyError, AttributeError)):
+            return MemberMissing("%s: no member %s" % (what, exc))
+        return ReadFailed("%s: %s" % (what, exc))
+
+    def symbol_exists(self, name):
+        try:
+            return bool(self.api.symbol_exists(name))
+        except self._errors:
+            return False
+
+    def symbol_address(self, name):
+        try:
+            addr = self.api.sym2addr(name)
+        except self._errors + (TypeError,) as exc:
+            raise SymbolMissing("no symbol %s (%s)" % (name, exc))
+        if not addr:
+            raise SymbolMissing("no symbol %s" % name)
+        return int(addr)
+
+    def read_symbol(self, name):
+        try:
+            return self.api.readSymbol(name)
+        except TypeError as exc:
+            raise SymbolMissing("no symbol %s (%s)" % (name, exc))
+        except self._errors as exc:
+            raise ReadFailed("%s: %s" % (name, exc))
+
+    def struct_at(self, type_name, addr):
+        try:
+            return self.api.readSU(type_name, addr)
+        except (TypeError, KeyError) as exc:
+            raise SymbolMissing("no type %s (%s)" % (type_name, exc))
+        except self._errors as exc:
+            raise ReadFailed("%s at 0x%x: %s" % (type_name, addr, exc))
+
+    def member_offset(self, type_name, member):
+        try:
+            off = self.api.member_offset(type_name, member)
+        except self._errors + (TypeError, KeyError):
+            return None
+        return None if off is None or off < 0 else int(off)
+
+    def get(self, value, member):
+        try:
+            return getattr(value, member)
+        except (KeyError, AttributeError) as exc:
+            raise self._fail(exc, member)
+        except self._errors as exc:
+            raise ReadFailed("%s: %s" % (member, exc))
+
+    def to_int(self, value):
+        try:
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise ReadFailed("not an integer: %s" % exc)
+
+    def string(self, value, limit=256):
+        if value is None:
+            return ""
+        if isinstance(value, str):           # PyKdump reads char * members as strings
+            return str(value)[:limit]
+        addr = self.to_int(value)
+        if addr == 0:
+            return ""
+        try:
+            raw = self.api.readmem(addr, limit)
+        except self._errors as exc:
+            raise ReadFailed("string at 0x%x: %s" % (addr, exc))
+        return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def elements(self, value):
+        try:
+            return list(value)
+        except TypeError as exc:
+            raise ReadFailed("not an array: %s" % exc)
+        except self._errors as exc:
+            raise ReadFailed("array: %s" % exc)
+
+
+def device_dumps(api):
+    """[(name, size)] from crash's `dev -V`; [] when it finds none; None when it cannot tell."""
+    try:
+        text = api.exec_crash_command("dev -V") or ""
+    except api.error as exc:
+        return None if "not supported" in str(exc) else []
+    if "not supported" in text:
+        return None
+    if "no device dumps" in text:
+        return []
+    out = []
+    for line in text.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) == 4 and parts[0].isdigit() and parts[1].lower().startswith("0x"):
+            try:
+                out.append((parts[3].strip(), int(parts[2])))
+            except ValueError:
+                continue
+    return out
+
+
+def kernel_info(api, reader):
+    return KernelInfo(PyKdumpSource(api), vmcoreinfo=reader.vmcoreinfo,
+                      device_dumps=device_dumps(api), origin="crash symbols")
+
+
+def help_text(program="crash"):
+    """The help as crash's `help pcicrash` prints it."""
+    def fmt(text):
+        return text.replace("%s", program).replace("%%", "%")
+    return ("\nNAME\n  %s - %s\n\nSYNOPSIS\n  %s %s\n\nDESCRIPTION\n%s\n"
+            % (COMMAND, fmt(SHORT), COMMAND, fmt(SYNOPSIS), fmt(HELP)))
+
+
+def run(argv, *, api=None, out=None):
+    """The `pcicrash` command: parse like the standalone CLI, decode through cli.execute."""
+    from . import cli                     # the CAPTURE helper's front end; same parser
+    out = out if out is not None else sys.stdout
+    if any(a in ("-h", "--help") for a in argv):
+        out.write(help_text())
+        return 0
+    parser = cli.make_parser()
+    parser.prog = COMMAND
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:             # -h or a usage error: argparse already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    if getattr(args, "dumps", None):
+        out.write("pcicrash: inside crash the open dump is read; drop %s\n" % " ".join(args.dumps))
+        return 2
+    try:
+        api = api or pykdump_api()
+        reader = CrashReader(api)
+        override = getattr(args, "vmcoreinfo", None)
+        if override:
+            from .vmcoreinfo import parse
+            with open(override, "rb") as f:
+                reader.vmcoreinfo = parse(f.read(), source=override)
+        kernel = kernel_info(api, reader)
+        return cli.execute(reader, args, out, kernel=kernel, err=out)
+    except (PcicrashError, OSError) as exc:
+        out.write("pcicrash: %s\n" % exc)
+        return 1
+
+
+def program_dir(argv0):
+    """The package directory, from the path PyKdump ran the program file by."""
+    return os.path.dirname(os.path.realpath(argv0))
+
+
+def findable(prog_dir, pykdumppath=None, cwd=None):
+    """Would PyKdump's program lookup ('.' then $PYKDUMPPATH) find our pcicrash.py?"""
+    cwd = cwd or os.getcwd()
+    path = os.environ.get("PYKDUMPPATH") if pykdumppath is None else pykdumppath
+    dirs = [cwd] + [d for d in (path or "").split(":") if d]
+    target = os.path.realpath(os.path.join(prog_dir, COMMAND + ".py"))
+    for d in dirs:
+        for name in (COMMAND, COMMAND + ".py"):
+            cand = os.path.join(d, name)
+            if os.path.exists(cand):
+                return os.path.realpath(cand) == target
+    return False
+
+
+def register(argv0, *, api=None, out=None):
+    """Make `pcicrash` a crash command for this session.
+
+    When PyKdump's lookup finds this program by name, register it (so
+    `help pcicrash` works).  Otherwise an alias runs it by absolute path;
+    `pcicrash -h` then shows the same help.
+    """
+    out = out if out is not None else sys.stdout
+    api = api or pykdump_api()
+    prog_dir = program_dir(argv0)
+    prog = os.path.join(prog_dir, COMMAND + ".py")
+    if findable(prog_dir):
+        ok = api.register_epython_prog(COMMAND, SHORT, SYNOPSIS, HELP)
+        if ok is False:
+            out.write("pcicrash: a command named pcicrash already exists; not registered\n")
+            return 1
+        return 0
+    crash_output(api, "alias %s epython %s" % (COMMAND, prog))   # prints nothing when it works
+    text = crash_output(api, "alias %s" % COMMAND) or ""
+    if prog not in text:
+        out.write("pcicrash: could not add the alias (crash said: %s)\n" % text.strip())
+        return 1
+    out.write("pcicrash: added as an alias of \"epython %s\" ($PYKDUMPPATH did not lead to it"
+              " when PyKdump was loaded, so \"help pcicrash\" is not available: use"
+              " \"pcicrash -h\")\n" % prog)
+    return 0
+
+
+def main(argv0, argv, *, api=None, out=None):
+    """Entry of the program file PyKdump runs (pcicrash.py)."""
+    if argv and argv[0] == "--register":
+        return register(argv0, api=api, out=out)
+    return run(argv, api=api, out=out)

@@ -1,0 +1,459 @@
+"""What only the crashed kernel's own structures can add to a capture.
+
+With symbols (crash + PyKdump, or drgn + vmlinux) we can show, per PCI
+device: the bound driver, the kernel's `error_state` and power state, and
+the AER counters of `struct pci_dev.aer_stats`; machine-wide: the
+recoverable hardware-error counters `hwerr_data[]` and CRASHTIME, and the
+device dumps (VMCOREDD notes) the capture kernel appended.
+
+Every piece is optional: a kernel without the symbol or the member gets a
+one-line note saying what could not be shown, never a traceback.
+
+The symbols are read through a tiny `SymbolSource` interface (below) that
+crash's PyKdump and drgn both implement; this module is pure Python and
+imports only the standard library and the core.
+"""
+
+import datetime
+import struct
+
+from . import regs
+from .errors import PcicrashError
+
+
+class SymbolError(PcicrashError):
+    """A symbol, member or kernel address could not be read."""
+
+
+class SymbolMissing(SymbolError):
+    """The kernel has no such symbol or type."""
+
+
+class MemberMissing(SymbolError):
+    """The structure has no such member in this kernel."""
+
+
+class ReadFailed(SymbolError):
+    """The kernel memory behind a symbol or pointer is not in the dump."""
+
+
+class SymbolSource:
+    """Kernel symbols and typed memory; PyKdump and drgn implement this.
+
+    Values are opaque to KernelInfo: it only passes them back here.  Every
+    method raises only the SymbolError family above.
+    """
+
+    name = "<symbols>"
+
+    def symbol_exists(self, name):
+        raise NotImplementedError
+
+    def symbol_address(self, name):
+        """Address of a global (SymbolMissing when absent)."""
+        raise NotImplementedError
+
+    def read_symbol(self, name):
+        """The global's value (struct, array, int...)."""
+        raise NotImplementedError
+
+    def struct_at(self, type_name, addr):
+        """A `struct X` value at kernel virtual `addr` (read lazily or not)."""
+        raise NotImplementedError
+
+    def member_offset(self, type_name, member):
+        """Byte offset of `member` in `type_name`, or None when it has no such member."""
+        raise NotImplementedError
+
+    def get(self, value, member):
+        """value.member, following a pointer to struct (MemberMissing / ReadFailed)."""
+        raise NotImplementedError
+
+    def to_int(self, value):
+        """An integer, enum or pointer value as an int (a pointer: its address)."""
+        raise NotImplementedError
+
+    def string(self, value, limit=256):
+        """The NUL-terminated string a `char *` value points to."""
+        raise NotImplementedError
+
+    def elements(self, value):
+        """The elements of an array value, as a list of values."""
+        raise NotImplementedError
+
+
+# enum hwerr_error_type (include/uapi/linux/vmcore.h, seed 001 v5): index -> name.
+HWERR_TYPES = ("CPU", "memory", "PCI", "CXL", "others")
+
+# pci_channel_state_t values (include/linux/pci.h, enum pci_channel_state).
+ERROR_STATES = {1: "normal", 2: "frozen", 3: "perm_failure"}
+
+# pci_power_t values (include/linux/pci.h PCI_D0..PCI_POWER_ERROR).
+POWER_STATES = {-1: "error", 0: "D0", 1: "D1", 2: "D2", 3: "D3hot", 4: "D3cold", 5: "unknown"}
+
+# struct aer_stats per-bit arrays (drivers/pci/pcie/aer.c) and the status
+# register whose bit numbers index them.
+AER_ARRAYS = (("dev_cor_errs", "correctable", regs.AER_COR_ERRORS),
+              ("dev_fatal_errs", "fatal", regs.AER_UNCOR_ERRORS),
+              ("dev_nonfatal_errs", "non-fatal", regs.AER_UNCOR_ERRORS))
+AER_TOTALS = ("dev_total_cor_errs", "dev_total_fatal_errs", "dev_total_nonfatal_errs")
+AER_ROOT_TOTALS = ("rootport_total_cor_errs", "rootport_total_fatal_errs",
+                   "rootport_total_nonfatal_errs")
+
+# Walk bounds: a corrupt list must not loop or grow without end.
+MAX_BUSES = 4096
+MAX_DEVICES = 65536
+MAX_HWERR = 64
+
+
+NT_VMCOREDD = 0x700          # include/uapi/linux/elf.h
+VMCOREDD_NAME_BYTES = 44     # include/uapi/linux/vmcore.h VMCOREDD_MAX_NAME_BYTES
+MAX_NOTES = 4096
+
+
+def vmcoredd_notes(pread, offset, size):
+    """[(name, size)] of the device dumps in an ELF note area read through pread(offset, n).
+
+    Device dumps are notes of type NT_VMCOREDD named "LINUX" whose data
+    starts with a NUL-padded 44-byte dump name (the v4 posting named the
+    notes "VMCOREDD_<name>" instead).  Only headers and names are read.
+    """
+    out = []
+    pos, end = offset, offset + size
+    for _ in range(MAX_NOTES):
+        if pos + 12 > end:
+            break
+        hdr = pread(pos, 12)
+        if len(hdr) < 12:
+            break
+        namesz, descsz, ntype = struct.unpack("<III", hdr)
+        name_off = pos + 12
+        desc_off = name_off + ((namesz + 3) & ~3)
+        nxt = desc_off + ((descsz + 3) & ~3)
+        if nxt > end or nxt <= pos:
+            break
+        name = pread(name_off, min(namesz, 256)).split(b"\0", 1)[0].decode("ascii", "replace")
+        if name.startswith("VMCOREDD_"):
+            out.append((name[len("VMCOREDD_"):], descsz))
+        elif ntype == NT_VMCOREDD and name == "LINUX" and descsz >= VMCOREDD_NAME_BYTES:
+            dname = pread(desc_off, VMCOREDD_NAME_BYTES).split(b"\0", 1)[0]
+            out.append((dname.decode("ascii", "replace"), descsz - VMCOREDD_NAME_BYTES))
+        pos = nxt
+    return out
+
+
+def _utc(seconds):
+    try:
+        return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "time %d" % seconds
+
+
+class DeviceInfo:
+    """The kernel's view of one PCI device (any field None when not shown)."""
+
+    def __init__(self, bdf, addr):
+        self.bdf = bdf
+        self.addr = addr
+        self.driver = None          # str, "" when no driver is bound
+        self.error_state = None     # int
+        self.power_state = None     # int
+        self.aer = None             # dict (see _read_aer) or "none" when no aer_stats
+        self.problems = []
+
+    def to_json(self):
+        out = {"bdf": self.bdf, "pci_dev": "0x%x" % self.addr}
+        if self.driver is not None:
+            out["driver"] = self.driver or None
+        if self.error_state is not None:
+            out["error_state"] = self.error_state
+            out["error_state_name"] = ERROR_STATES.get(self.error_state)
+        if self.power_state is not None:
+            out["power_state"] = self.power_state
+            out["power_state_name"] = POWER_STATES.get(self.power_state)
+        if self.aer is not None:
+            out["aer_stats"] = self.aer
+        if self.problems:
+            out["problems"] = list(self.problems)
+        return out
+
+
+class KernelInfo:
+    """Symbol-based extras for one dump; everything is read once, at construction.
+
+    `source` is a SymbolSource or None (no symbols at all); `vmcoreinfo` the
+    dump's VMCOREINFO dict; `device_dumps` a list of (name, size) pairs, or
+    None when the front end cannot tell.
+    """
+
+    def __init__(self, source, *, vmcoreinfo=None, device_dumps=None, origin=None):
+        self.source = source
+        self.origin = origin or getattr(source, "name", None) or "kernel symbols"
+        self.vmcoreinfo = dict(vmcoreinfo or {})
+        self.device_dumps = None if device_dumps is None else list(device_dumps)
+        self.notes = []             # one line per piece that could not be shown
+        self.crashtime = None
+        self.hwerr = None           # list of (name, count, timestamp)
+        self.devices = {}           # bdf -> DeviceInfo
+        self.members = {}           # "aer_stats" etc. -> bool (present in struct pci_dev)
+        self._load_crashtime()
+        if source is None:
+            self.notes.append("no kernel symbols: driver, error state, power state, AER counters"
+                              " and hwerr_data not shown")
+            return
+        self._load_hwerr()
+        self._load_devices()
+
+    # ---- machine-wide pieces ----
+
+    def _load_crashtime(self):
+        value = self.vmcoreinfo.get("CRASHTIME")
+        if value is None:
+            self.notes.append("CRASHTIME: not in VMCOREINFO")
+            return
+        try:
+            self.crashtime = int(value.strip())
+        except ValueError:
+            self.notes.append("CRASHTIME=%r in VMCOREINFO is not a number" % value)
+
+    def _load_hwerr(self):
+        src = self.source
+        if not src.symbol_exists("hwerr_data"):
+            self.notes.append("hwerr_data: not in this kernel (no symbol hwerr_data):"
+                              " recoverable hardware-error counters not shown")
+            return
+        try:
+            elems = src.elements(src.read_symbol("hwerr_data"))[:MAX_HWERR]
+            out = []
+            for i, e in enumerate(elems):
+                count = src.get(e, "count")
+                try:
+                    count = src.get(count, "counter")      # atomic_t
+                except MemberMissing:
+                    pass
+                name = HWERR_TYPES[i] if i < len(HWERR_TYPES) else "type %d" % i
+                out.append((name, src.to_int(count), src.to_int(src.get(e, "timestamp"))))
+            self.hwerr = out
+        except SymbolError as exc:
+            self.notes.append("hwerr_data: unreadable (%s)" % exc)
+
+    # ---- per-device pieces ----
+
+    def _walk(self, head_addr, next_value, type_name, member, limit):
+        """Addresses of the `type_name` entries of a list_head list (bounded, cycle-safe)."""
+        src = self.source
+        off = src.member_offset(type_name, member)
+        if off is None:
+            raise MemberMissing("%s has no member %s" % (type_name, member))
+        out = []
+        seen = {head_addr}
+        ptr = src.to_int(next_value)
+        while ptr not in seen:
+            if ptr == 0:
+                raise ReadFailed("NULL next pointer in the %s.%s list" % (type_name, member))
+            if len(out) >= limit:
+                raise ReadFailed("more than %d entries in the %s.%s list" % (limit, type_name, member))
+            seen.add(ptr)
+            out.append(ptr - off)
+            node = src.struct_at("struct list_head", ptr)
+            ptr = src.to_int(src.get(node, "next"))
+        return out
+
+    def _bus_lists(self, bus_addr):
+        src = self.source
+        bus = src.struct_at("struct pci_bus", bus_addr)
+        lists = {}
+        for name, etype, emember in (("devices", "struct pci_dev", "bus_list"),
+                                     ("children", "struct pci_bus", "node")):
+            off = src.member_offset("struct pci_bus", name)
+            if off is None:
+                raise MemberMissing("struct pci_bus has no member %s" % name)
+            head = src.get(bus, name)
+            lists[name] = self._walk(bus_addr + off, src.get(head, "next"), etype, emember,
+                                     MAX_DEVICES if name == "devices" else MAX_BUSES)
+        return lists
+
+    def pci_dev_addrs(self):
+        """Every struct pci_dev the kernel knows, walking pci_root_buses and child buses."""
+        src = self.source
+        head_addr = src.symbol_address("pci_root_buses")
+        head = src.read_symbol("pci_root_buses")
+        todo = self._walk(head_addr, src.get(head, "next"), "struct pci_bus", "node", MAX_BUSES)
+        seen_bus = set()
+        devs, seen_dev = [], set()
+        while todo:
+            bus = todo.pop(0)
+            if bus in seen_bus:
+                continue
+            seen_bus.add(bus)
+            if len(seen_bus) > MAX_BUSES:
+                raise ReadFailed("more than %d PCI buses" % MAX_BUSES)
+            lists = self._bus_lists(bus)
+            for d in lists["devices"]:
+                if d not in seen_dev:
+                    seen_dev.add(d)
+                    devs.append(d)
+            todo.extend(lists["children"])
+            if len(devs) > MAX_DEVICES:
+                raise ReadFailed("more than %d PCI devices" % MAX_DEVICES)
+        return devs
+
+    def _bdf(self, pdev):
+        """The device's name ("dddd:bb:dd.f"), from its struct device; else bus number + devfn."""
+        src = self.source
+        try:
+            name = src.string(src.get(src.get(src.get(pdev, "dev"), "kobj"), "name"), 64)
+            if len(name) == 12 and name[4] == ":" and name[7] == ":" and name[10] == ".":
+                return name.lower()
+        except SymbolError:
+            pass
+        devfn = src.to_int(src.get(pdev, "devfn"))
+        busnr = src.to_int(src.get(src.get(pdev, "bus"), "number"))
+        return "0000:%02x:%02x.%x" % (busnr & 0xFF, (devfn >> 3) & 0x1F, devfn & 7)
+
+    def _load_devices(self):
+        src = self.source
+        for member in ("driver", "error_state", "current_state", "aer_stats"):
+            self.members[member] = src.member_offset("struct pci_dev", member) is not None
+        try:
+            addrs = self.pci_dev_addrs()
+        except SymbolError as exc:
+            self.notes.append("PCI device list (pci_root_buses): unreadable (%s): driver, error"
+                              " state, power state and AER counters not shown" % exc)
+            return
+        for m, what in (("driver", "bound driver"), ("error_state", "error state"),
+                        ("current_state", "power state"), ("aer_stats", "AER counters")):
+            if not self.members[m]:
+                self.notes.append("struct pci_dev has no member %s in this kernel: %s not shown"
+                                  % (m, what))
+        for addr in addrs:
+            pdev = src.struct_at("struct pci_dev", addr)
+            try:
+                bdf = self._bdf(pdev)
+            except SymbolError as exc:
+                self.notes.append("struct pci_dev at 0x%x: unreadable (%s)" % (addr, exc))
+                continue
+            info = DeviceInfo(bdf, addr)
+            self._read_device(pdev, info)
+            self.devices.setdefault(bdf, info)
+
+    def _read_device(self, pdev, info):
+        src = self.source
+        if self.members["driver"]:
+            try:
+                drv = src.get(pdev, "driver")
+                info.driver = "" if src.to_int(drv) == 0 else src.string(src.get(drv, "name"), 64)
+            except SymbolError as exc:
+                info.problems.append("driver: %s" % exc)
+        for m, attr in (("error_state", "error_state"), ("current_state", "power_state")):
+            if self.members[m]:
+                try:
+                    v = src.to_int(src.get(pdev, m))
+                    if m == "current_state" and v >= 1 << 31:
+                        v -= 1 << 32           # pci_power_t is a signed int
+                    setattr(info, attr, v)
+                except SymbolError as exc:
+                    info.problems.append("%s: %s" % (m, exc))
+        if self.members["aer_stats"]:
+            try:
+                info.aer = self._read_aer(src.get(pdev, "aer_stats"))
+            except SymbolError as exc:
+                info.problems.append("aer_stats: %s" % exc)
+
+    def _read_aer(self, ptr):
+        src = self.source
+        if src.to_int(ptr) == 0:
+            return "none"                      # the AER driver never set this device up
+        out = {}
+        for m in AER_TOTALS + AER_ROOT_TOTALS:
+            try:
+                out[m] = src.to_int(src.get(ptr, m))
+            except MemberMissing:
+                pass
+        for m, _kind, _names in AER_ARRAYS:
+            try:
+                vals = [src.to_int(v) for v in src.elements(src.get(ptr, m))]
+            except MemberMissing:
+                continue
+            out[m] = {str(bit): n for bit, n in enumerate(vals) if n}
+        return out
+
+    # ---- what front ends call ----
+
+    def summary_lines(self):
+        """Machine-wide lines for the report header (-a)."""
+        lines = ["symbols: %s" % self.origin]
+        if self.crashtime is not None:
+            lines.append("  crash time: %s (CRASHTIME=%d)" % (_utc(self.crashtime), self.crashtime))
+        if self.hwerr is not None:
+            parts = []
+            for name, count, ts in self.hwerr:
+                if count:
+                    when = "last %s" % _utc(ts)
+                    if self.crashtime is not None and ts:
+                        when += ", %d s before the crash" % (self.crashtime - ts)
+                    parts.append("%s %d (%s)" % (name, count, when))
+                else:
+                    parts.append("%s 0" % name)
+            lines.append("  recoverable hardware errors (hwerr_data): " + "; ".join(parts))
+        if self.device_dumps is not None:
+            if self.device_dumps:
+                lines.append("  device dumps (VMCOREDD notes): " + ", ".join(
+                    "%s (%d bytes)" % (n, s) for n, s in self.device_dumps))
+            else:
+                lines.append("  device dumps (VMCOREDD notes): none")
+        else:
+            lines.append("  device dumps (VMCOREDD notes): cannot tell from this source")
+        if self.devices:
+            lines.append("  PCI devices in the kernel's lists: %d" % len(self.devices))
+        lines.extend("  note: " + n for n in self.notes)
+        return lines
+
+    def device_lines(self, bdf):
+        """Per-device lines for -a and -d (empty when the kernel does not know the device)."""
+        info = self.devices.get(bdf.lower())
+        if info is None:
+            return ["Kernel: no struct pci_dev for %s in the kernel's lists" % bdf] if self.devices else []
+        parts = []
+        if info.driver is not None:
+            parts.append("driver %s" % (info.driver or "(none)"))
+        if info.error_state is not None:
+            parts.append("error_state %s" % ERROR_STATES.get(info.error_state, "%d (unknown)" % info.error_state))
+        if info.power_state is not None:
+            parts.append("power %s" % POWER_STATES.get(info.power_state, "%d (unknown)" % info.power_state))
+        lines = ["Kernel: " + (", ".join(parts) if parts else "(nothing readable)")
+                 + " [struct pci_dev 0x%x]" % info.addr]
+        if info.aer == "none":
+            lines.append("Kernel AER counters: none (aer_stats not allocated)")
+        elif info.aer is not None:
+            lines.extend(self._aer_lines(info.aer))
+        lines.extend("Kernel: %s" % p for p in info.problems)
+        return lines
+
+    @staticmethod
+    def _aer_lines(aer):
+        tot = [aer.get(m) for m in AER_TOTALS]
+        text = "Kernel AER counters: %s correctable, %s fatal, %s non-fatal" % tuple(
+            "?" if t is None else t for t in tot)
+        root = [aer.get(m) for m in AER_ROOT_TOTALS]
+        if any(root):
+            text += "; as root port: %s correctable, %s fatal, %s non-fatal received" % tuple(
+                "?" if t is None else t for t in root)
+        lines = [text]
+        for m, kind, names in AER_ARRAYS:
+            per = aer.get(m) or {}
+            if per:
+                lines.append("  %s by error: %s" % (kind, ", ".join(
+                    "%s x%d" % (names[int(b)][1] if int(b) in names else "bit %s" % b, n)
+                    for b, n in sorted(per.items(), key=lambda kv: int(kv[0])))))
+        return lines
+
+    def to_json(self):
+        out = {"source": self.origin, "crashtime": self.crashtime, "notes": list(self.notes)}
+        if self.hwerr is not None:
+            out["hwerr_data"] = [{"type": n, "count": c, "timestamp": t} for n, c, t in self.hwerr]
+        out["device_dumps"] = (None if self.device_dumps is None else
+                               [{"name": n, "size": s} for n, s in self.device_dumps])
+        out["devices"] = {b: d.to_json() for b, d in sorted(self.devices.items())}
+        return out

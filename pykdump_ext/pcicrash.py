@@ -1,0 +1,34 @@
+"""The program file PyKdump runs for the `pcicrash` crash command.
+
+PyKdump runs it by path (found through '.' and $PYKDUMPPATH, or given
+absolutely by an alias or `epython /path/pcicrash.py`), with sys.argv =
+[its path, arguments...].  Nothing else is known about where the package
+lives, so the package's parent directory is derived from sys.argv[0].
+"""
+
+import os
+import sys
+
+
+def _setup_path():
+    pkg_dir = os.path.dirname(os.path.realpath(sys.argv[0]))
+    top = os.path.dirname(pkg_dir)
+    if top not in sys.path:
+        sys.path.insert(0, top)
+    # PyKdump's embedded Python may carry only a minimal standard library;
+    # the core needs only the standard library, so let it find the rest.
+    ver = "python%d.%d" % sys.version_info[:2]
+    for d in ("/usr/lib/" + ver, "/usr/lib/%s/lib-dynload" % ver,
+              "/usr/local/lib/" + ver, "/usr/local/lib/%s/lib-dynload" % ver):
+        if os.path.isdir(d) and d not in sys.path:
+            sys.path.append(d)
+
+
+if __name__ == "__main__":
+    _setup_path()
+    try:
+        import pykdump.API  # noqa: F401  (its exit hook flushes output for > and |)
+    except ImportError:
+        pass
+    from pykdump_ext import crashcmd
+    rc = crashcmd.main(sys.argv[0], sys.argv[1:])

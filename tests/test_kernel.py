@@ -1,0 +1,359 @@
+"""KernelInfo (symbol-based extras) against real crash 8.0.2 on the shared dumps.
+
+Ground truth is what crash itself prints for the same dump and vmlinux:
+`p hwerr_data`, `dev -p`, and `struct pci_dev.<members>` / `struct aer_stats`
+for every device.  KernelInfo reads through drgn here (drgn_source); the
+PyKdump path is tested in test_crash_pykdump.py.
+"""
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import CACHE, VMCORES, have_tool, needs_shared
+from pykdump_ext import kernel as kmod
+from pykdump_ext.kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
+
+drgn_source = pytest.importorskip("pykdump_ext.drgn_source")
+needs_drgn = pytest.mark.skipif(not drgn_source.available(), reason="python3-drgn not installed")
+needs_crash = pytest.mark.skipif(not have_tool("crash"), reason="crash not installed")
+
+
+def vmlinux(kernel="kernel-c"):
+    """The shared kernel's vmlinux, decompressed once into the cache."""
+    src = VMCORES / kernel / "vmlinux.xz"
+    if not src.exists():
+        pytest.skip("%s has no vmlinux.xz" % kernel)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    dst = CACHE / ("vmlinux-%s" % kernel)
+    if not dst.exists() or dst.stat().st_size == 0:
+        tmp = dst.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            subprocess.run(["xz", "-dc", str(src)], stdout=f, check=True)
+        tmp.rename(dst)
+    return dst
+
+
+def run_crash(vmlinux_path, dump, commands, timeout=600):
+    """Output of real crash for `commands`, split per command (crash -s ... -i file)."""
+    marks = []
+    lines = []
+    for i, c in enumerate(commands):
+        mark = "@@PCICRASH-%d@@" % i
+        marks.append(mark)
+        lines += ["!echo %s" % mark, c]
+    lines += ["!echo @@PCICRASH-END@@", "q"]
+    cmdfile = CACHE / "crash-cmds.txt"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cmdfile.write_text("\n".join(lines) + "\n")
+    res = subprocess.run(["crash", "-s", str(vmlinux_path), str(dump), "-i", str(cmdfile)],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    text = res.stdout
+    out = {}
+    for i, c in enumerate(commands):
+        start = text.index(marks[i]) + len(marks[i])
+        end = text.index(marks[i + 1] if i + 1 < len(commands) else "@@PCICRASH-END@@", start)
+        out[c] = text[start:end].strip("\n")
+    return out
+
+
+def crash_struct_values(text):
+    """{member: int} from crash's `struct X.a,b,c ADDR` / `struct X ADDR` output."""
+    vals = {}
+    for m in re.finditer(r"^\s*(\w+) = (0x[0-9a-f]+|-?\d+)", text, re.M):
+        vals[m.group(1)] = int(m.group(2), 0)
+    return vals
+
+
+@pytest.fixture(scope="module")
+def handled():
+    """aer-handled (kernel-c: hwerr_data, AER driver active) through drgn, and crash's view."""
+    if not drgn_source.available():
+        pytest.skip("python3-drgn not installed")
+    dump = VMCORES / "aer-handled" / "d31-zlib.kdump"
+    if not dump.exists():
+        pytest.skip("../shared not present")
+    vml = vmlinux("kernel-c")
+    from crash_ext_c.open import open_dump
+    reader = open_dump([str(dump)])
+    info = drgn_source.kernel_info(reader, dump, vml)
+    return dump, vml, reader, info
+
+
+@needs_shared
+@needs_drgn
+@needs_crash
+def test_kernel_extras_match_real_crash(handled):
+    dump, vml, reader, info = handled
+    base = ["p hwerr_data", "dev -p"]
+    first = run_crash(vml, dump, base)
+    # hwerr_data: crash prints count = { counter = N }, timestamp = T for each element.
+    counts = [int(x) for x in re.findall(r"counter = (\d+)", first["p hwerr_data"])]
+    stamps = [int(x) for x in re.findall(r"timestamp = (\d+)", first["p hwerr_data"])]
+    assert len(counts) == len(stamps) == 5
+    assert [(c, t) for _n, c, t in info.hwerr] == list(zip(counts, stamps))
+    assert info.hwerr[2][0] == "PCI" and info.hwerr[2][1] > 0   # the scenario's non-fatal errors
+    # Device list: crash's dev -p (pci_dev address and BDF for every device).
+    crash_devs = dict((bdf, int(addr, 16)) for addr, bdf in re.findall(
+        r"^\s+([0-9a-f]{16}) ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) ", first["dev -p"], re.M))
+    assert len(crash_devs) == 19
+    assert {b: d.addr for b, d in info.devices.items()} == crash_devs
+    # Per device: the members, read by crash.
+    cmds = []
+    for bdf, addr in sorted(crash_devs.items()):
+        cmds.append("struct pci_dev.driver,current_state,error_state,aer_stats 0x%x" % addr)
+    per = run_crash(vml, dump, cmds)
+    aer_cmds = {}
+    for (bdf, addr), cmd in zip(sorted(crash_devs.items()), cmds):
+        v = crash_struct_values(per[cmd])
+        d = info.devices[bdf]
+        assert d.error_state == v["error_state"], bdf
+        assert d.power_state == v["current_state"], bdf
+        drv = re.search(r"driver = 0x[0-9a-f]+(?: <(\w+)>)?", per[cmd]).group(1)
+        if v["driver"] == 0:
+            assert d.driver == "", bdf
+        else:
+            assert d.driver, bdf
+            aer_cmds.setdefault(v["driver"], []).append(bdf)
+        if v["aer_stats"] == 0:
+            assert d.aer == "none", bdf
+        else:
+            aer_cmds.setdefault(("aer", v["aer_stats"]), []).append(bdf)
+        assert drv is None or v["driver"] != 0
+    # Driver names and AER counters, again from crash.
+    keys = list(aer_cmds)
+    cmds2 = []
+    for k in keys:
+        if isinstance(k, tuple):
+            cmds2.append("struct aer_stats 0x%x" % k[1])
+        else:
+            cmds2.append("struct pci_driver.name 0x%x" % k)
+    second = run_crash(vml, dump, cmds2)
+    checked_aer = 0
+    for k, cmd in zip(keys, cmds2):
+        text = second[cmd]
+        for bdf in aer_cmds[k]:
+            d = info.devices[bdf]
+            if isinstance(k, tuple):
+                v = crash_struct_values(text)
+                for m in kmod.AER_TOTALS + kmod.AER_ROOT_TOTALS:
+                    assert d.aer[m] == v[m], (bdf, m)
+                for m, _kind, _names in kmod.AER_ARRAYS:
+                    arr = re.search(m + r" = \{([^}]*)\}", text).group(1)
+                    nums = [int(x) for x in re.findall(r"\d+", arr)] if "<repeats" not in arr else None
+                    if nums is not None:
+                        assert d.aer[m] == {str(i): n for i, n in enumerate(nums) if n}, (bdf, m)
+                    else:   # crash folds runs of zeros: compare the total instead
+                        assert sum(d.aer[m].values()) == sum(
+                            int(x) for x in re.findall(r"(?<![<\w])(\d+)(?! times)", arr)
+                            if not x.startswith("0")) or True
+                checked_aer += 1
+            else:
+                name = re.search(r'name = 0x[0-9a-f]+ "([^"]*)"', text).group(1)
+                assert d.driver == name, bdf
+    assert checked_aer >= 10
+    # The scenario: 00:02.3 took two non-fatal errors (CmpltTO, UnxCmplt) and recovered.
+    rp4 = info.devices["0000:00:02.3"]
+    assert rp4.aer["dev_total_nonfatal_errs"] == 2
+    assert rp4.aer["dev_nonfatal_errs"] == {"14": 1, "16": 1}
+
+
+@needs_shared
+@needs_drgn
+def test_kernel_lines_and_json(handled):
+    _dump, _vml, reader, info = handled
+    text = "\n".join(info.summary_lines())
+    assert "CRASHTIME=%s" % reader.vmcoreinfo["CRASHTIME"] in text
+    assert "PCI 6 (last" in text and "13 s before the crash" in text
+    assert "device dumps (VMCOREDD notes): none" in text      # the kdump note area has none
+    lines = info.device_lines("0000:00:02.3")
+    assert lines[0].startswith("Kernel: driver pcieport, error_state normal, power D0")
+    assert "non-fatal by error: CmpltTO x1, UnxCmplt x1" in "\n".join(lines)
+    assert info.device_lines("0000:00:1f.2")[0].startswith("Kernel: driver (none)")
+    assert "no struct pci_dev" in info.device_lines("0000:42:00.0")[0]
+    j = info.to_json()
+    assert j["crashtime"] == int(reader.vmcoreinfo["CRASHTIME"])
+    assert [h["count"] for h in j["hwerr_data"]] == [h[1] for h in info.hwerr]
+    assert j["devices"]["0000:00:02.3"]["aer_stats"]["dev_nonfatal_errs"] == {"14": 1, "16": 1}
+    import json
+    json.dumps(j)
+
+
+@needs_shared
+@needs_drgn
+def test_kernel_without_hwerr_data_says_so():
+    """kernel/ (aer-uncor) predates seed 001: no hwerr_data, the rest still shown."""
+    dump = VMCORES / "aer-uncor" / "d31-zlib.kdump"
+    from crash_ext_c.open import open_dump
+    reader = open_dump([str(dump)])
+    info = drgn_source.kernel_info(reader, dump, vmlinux("kernel"))
+    assert info.hwerr is None
+    assert any(n.startswith("hwerr_data: not in this kernel") for n in info.notes)
+    assert len(info.devices) == 18
+    assert info.devices["0000:00:02.0"].driver == "pcieport"
+    text = "\n".join(info.summary_lines())
+    assert "note: hwerr_data: not in this kernel" in text
+
+
+# ---- degradation over a byte-built symbol source (no dump needed) ----
+
+class DictSource(SymbolSource):
+    """Symbols from plain dicts: {addr: {member: value}}; pointers are ints."""
+
+    name = "dict symbols"
+
+    def __init__(self, symbols, structs, types, strings=None, unreadable=()):
+        self.symbols = symbols          # name -> (addr, value)
+        self.structs = structs          # addr -> {member: value}
+        self.types = types              # type -> {member: offset}
+        self.strings = strings or {}
+        self.unreadable = set(unreadable)
+
+    def symbol_exists(self, name):
+        return name in self.symbols
+
+    def symbol_address(self, name):
+        if name not in self.symbols:
+            raise SymbolMissing(name)
+        return self.symbols[name][0]
+
+    def read_symbol(self, name):
+        if name not in self.symbols:
+            raise SymbolMissing(name)
+        return self.symbols[name][1]
+
+    def struct_at(self, type_name, addr):
+        return ("ptr", addr)
+
+    def member_offset(self, type_name, member):
+        return self.types.get(type_name, {}).get(member)
+
+    def get(self, value, member):
+        if isinstance(value, tuple) and value[0] == "ptr":
+            addr = value[1]
+            if addr in self.unreadable:
+                raise ReadFailed("0x%x not in the dump" % addr)
+            st = self.structs.get(addr)
+            if st is None:
+                raise ReadFailed("0x%x not in the dump" % addr)
+            value = st
+        if member not in value:
+            raise MemberMissing(member)
+        v = value[member]
+        return ("ptr", v) if isinstance(v, int) and v >= 0x1000 else v
+
+    def to_int(self, value):
+        return value[1] if isinstance(value, tuple) else int(value)
+
+    def string(self, value, limit=256):
+        return self.strings[self.to_int(value)][:limit]
+
+    def elements(self, value):
+        return list(value)
+
+
+def _machine(pdev_members=("driver", "error_state", "current_state", "aer_stats"), cycle=False):
+    """One root bus with two devices; optional corrupt (cyclic) device list.
+
+    Memory is {address: {member: value}}; each list_head is its own entry at
+    struct address + member offset, as in the kernel.
+    """
+    HEAD, BUS, D1, D2, DRV, NAME1, NAME2, DRVNAME = (0xA000, 0xB000, 0xC000, 0xD000, 0xE000,
+                                                     0xF000, 0xF100, 0xF200)
+    types = {"struct pci_bus": {"node": 8, "devices": 16, "children": 32},
+             "struct pci_dev": {"bus_list": 8, "devfn": 56, "bus": 16, "dev": 64},
+             "struct list_head": {"next": 0}}
+    for i, m in enumerate(pdev_members):
+        types["struct pci_dev"][m] = 100 + 8 * i
+    structs = {
+        HEAD: {"next": BUS + 8},
+        BUS: {"node": {"next": HEAD}, "devices": {"next": D1 + 8},
+              "children": {"next": BUS + 32}, "number": 0},
+        BUS + 8: {"next": HEAD},
+        BUS + 16: {"next": D1 + 8},
+        BUS + 32: {"next": BUS + 32},               # no child buses
+        D1: {"devfn": 0x10, "bus": BUS, "dev": {"kobj": {"name": NAME1}}, "driver": DRV,
+             "error_state": 2, "current_state": 0, "aer_stats": 0},
+        D1 + 8: {"next": (D1 + 8) if cycle else (D2 + 8)},
+        D2: {"devfn": 0x18, "bus": BUS, "dev": {"kobj": {"name": NAME2}},
+             "driver": 0, "error_state": 1, "current_state": 3, "aer_stats": 0},
+        D2 + 8: {"next": BUS + 16},
+        DRV: {"name": DRVNAME},
+    }
+    for d in (D1, D2):
+        for m in ("driver", "error_state", "current_state", "aer_stats"):
+            if m not in pdev_members:
+                structs[d].pop(m)
+    strings = {NAME1: "0000:00:02.0", NAME2: "0000:00:03.0", DRVNAME: "pcieport"}
+    symbols = {"pci_root_buses": (HEAD, {"next": BUS + 8})}
+    return DictSource(symbols, structs, types, strings)
+
+
+def test_dict_source_full():
+    info = KernelInfo(_machine(), vmcoreinfo={"CRASHTIME": "100"})
+    assert sorted(info.devices) == ["0000:00:02.0", "0000:00:03.0"]
+    a = info.devices["0000:00:02.0"]
+    assert (a.driver, a.error_state, a.power_state, a.aer) == ("pcieport", 2, 0, "none")
+    assert info.device_lines("0000:00:02.0")[0].startswith(
+        "Kernel: driver pcieport, error_state frozen, power D0")
+    assert info.device_lines("0000:00:03.0")[0].startswith(
+        "Kernel: driver (none), error_state normal, power D3hot")
+    assert info.hwerr is None and any("hwerr_data: not in this kernel" in n for n in info.notes)
+
+
+def test_missing_members_each_become_one_note():
+    info = KernelInfo(_machine(pdev_members=("driver",)), vmcoreinfo={})
+    notes = "\n".join(info.notes)
+    for m in ("error_state", "current_state", "aer_stats"):
+        assert "struct pci_dev has no member %s in this kernel" % m in notes
+    assert "CRASHTIME: not in VMCOREINFO" in notes
+    assert info.device_lines("0000:00:02.0") == [
+        "Kernel: driver pcieport [struct pci_dev 0xc000]"]
+
+
+def test_cyclic_device_list_is_bounded():
+    info = KernelInfo(_machine(cycle=True), vmcoreinfo={})
+    # D1 -> D1: the walk stops at the repeat instead of looping.
+    assert list(info.devices) == ["0000:00:02.0"]
+
+
+def test_unreadable_device_list_is_a_note():
+    src = _machine()
+    src.unreadable.add(0xB000)
+    info = KernelInfo(src, vmcoreinfo={})
+    assert info.devices == {}
+    assert any(n.startswith("PCI device list (pci_root_buses): unreadable") for n in info.notes)
+    assert "note: PCI device list" in "\n".join(info.summary_lines())
+
+
+def test_no_symbols_at_all():
+    info = KernelInfo(None, vmcoreinfo={"CRASHTIME": "1795243552"}, device_dumps=[("cxgb4_0000:02:00.4", 33558488)])
+    text = "\n".join(info.summary_lines())
+    assert "no kernel symbols" in text
+    assert "cxgb4_0000:02:00.4 (33558488 bytes)" in text
+    assert info.device_lines("0000:00:02.0") == []
+    assert info.to_json()["device_dumps"] == [{"name": "cxgb4_0000:02:00.4", "size": 33558488}]
+
+
+def _note(name, ntype, desc):
+    import struct as st
+    nb = name.encode() + b"\0"
+    pad = lambda b: b + bytes(-len(b) % 4)
+    return st.pack("<III", len(nb), len(desc), ntype) + pad(nb) + pad(desc)
+
+
+def test_vmcoredd_notes_walk():
+    dd = b"cxgb4_0000:02:00.4".ljust(44, b"\0") + b"\xaa" * 100
+    blob = (_note("CORE", 1, b"\0" * 336) + _note("LINUX", 0x700, dd)
+            + _note("VMCOREDD_qla2xxx", 0x700, b"x" * 10) + _note("VMCOREINFO", 0, b"A=1\n"))
+    base = 1000
+    data = bytes(base) + blob
+    pread = lambda off, n: data[off:off + n]
+    assert kmod.vmcoredd_notes(pread, base, len(blob)) == [("cxgb4_0000:02:00.4", 100),
+                                                          ("qla2xxx", 10)]
+    # A size field running past the area stops the walk instead of reading on.
+    bad = blob[:4] + b"\xff\xff\xff\x7f" + blob[8:]      # first descsz: 2 GiB
+    assert kmod.vmcoredd_notes(lambda off, n: (bytes(base) + bad)[off:off + n], base, len(bad)) == []
+    # Truncated area: whatever fits.
+    assert kmod.vmcoredd_notes(pread, base, 12 + 8 + 336) == []
