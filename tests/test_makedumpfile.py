@@ -615,3 +615,19 @@ def test_config_erase_rule(matrix, rule):
         touched = [f for f in res.findings if f.what == "eraseinfo" and not f.harmless]
         assert bool(touched) is ERASE_RULES[rule], res.lines()
         assert res.exit_code == (1 if ERASE_RULES[rule] else 0)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_shared_dump_files(scenario):
+    """Every shipped dump (upstream snappy/zstd builds, the capture kernel's flattened
+    stream, the 90% -L cut, the split pair): --check agrees with what the scenario left."""
+    from conftest import dump_files
+    for paths in dump_files(scenario):
+        with open_dump([str(p) for p in paths]) as r:
+            res = check(r)
+            cap = analyse(r).capture
+            want = 1 if STATE[scenario] == "absent" else 0
+            assert res.exit_code == want, (paths, res.lines())
+            assert cap.state == STATE[scenario], (paths, cap.state)
+            if STATE[scenario] == "skipped":
+                assert res.pages_zero == res.num_pages and "skipped" in res.verdict
