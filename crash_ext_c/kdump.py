@@ -626,7 +626,12 @@ class KdumpReader(MemoryReader):
         for p in self.parts:
             notes.extend(p.notes)
         text = next((p.vmcoreinfo_text for p in self.parts if p.vmcoreinfo_text), None)
-        own = vmcoreinfo_mod.parse(text, source="%s VMCOREINFO" % first.path) if text else {}
+        own = {}
+        if text:
+            try:
+                own = vmcoreinfo_mod.parse(text, source="%s VMCOREINFO" % first.path)
+            except PcicrashError as exc:         # pages stay readable without it
+                notes.append("VMCOREINFO unusable: %s" % exc)
         if text is None:
             notes.append("%s: the header holds no VMCOREINFO" % first.path)
         self.dump_vmcoreinfo = own
@@ -662,7 +667,8 @@ class KdumpReader(MemoryReader):
         by_part = collections.defaultdict(list)
         gap_pfns = []
         for pfn in pfns:
-            if not isinstance(pfn, int) or pfn < 0 or pfn >= self.max_pfn:
+            if not isinstance(pfn, int) or isinstance(pfn, bool) or \
+                    pfn < 0 or pfn >= self.max_pfn:
                 result[pfn] = (PageStatus.OUTSIDE, None, None, None)
                 continue
             part = self._part_of(pfn)
@@ -723,6 +729,10 @@ class KdumpReader(MemoryReader):
                 return part.err("descriptor of page 0x%x lies past the end of the file (%d"
                                 " bytes)" % (pfn, part.size), pos,
                                 "a descriptor table inside the file")
+            if desc[0] == 0:
+                return part.err("descriptor of page 0x%x is empty (data offset 0) although"
+                                " the header does not mark the dump incomplete" % pfn, pos,
+                                "a page descriptor")
             return part.err("descriptor of page 0x%x points at %d bytes at 0x%x, outside the"
                             " file (%d bytes)" % (pfn, desc[1], desc[0], part.size), pos,
                             "page data inside the file")

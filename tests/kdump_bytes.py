@@ -77,7 +77,7 @@ def build_kdump(pages, *, max_mapnr, ram=None, ps=4096, version=6, dump_level=31
     for pfn in pages:
         bm1[pfn >> 3] |= 1 << (pfn & 7)
         bm2[pfn >> 3] |= 1 << (pfn & 7)
-    sub_hdr_size = 1
+    sub_hdr_size = -(-(128 + len(vmcoreinfo or b"") + len(eraseinfo or b"")) // ps)
     sub_off = ps
     text_off = ps + 128
     sub = bytearray(ps * sub_hdr_size)

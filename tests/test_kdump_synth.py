@@ -417,3 +417,24 @@ def test_c_zlib_output_must_be_exactly_a_page(raw, code):
     assert err[0] == code
     page_, msg = kdump_mod._py_page(blob, len(blob), 1, PS)      # the fallback agrees
     assert (msg is None) == (code == 0)
+
+
+def test_empty_descriptor_in_a_complete_dump(tmp_path):
+    pages = {p: page(p) for p in range(1, 20)}
+    blob, lay = build_kdump(pages, max_mapnr=64)
+    bad = bytearray(blob)
+    bad[lay.desc_of[4]:lay.desc_of[4] + 24] = bytes(24)
+    p = write(tmp_path, "z.kdump", bytes(bad))
+    r = KdumpReader(p)
+    assert r.page_status(4) is PageStatus.LOST
+    with pytest.raises(DumpFormatError) as exc:
+        r.read_page(4)
+    assert_names(exc, p, lay.desc_of[4])
+    assert "empty" in str(exc.value)
+
+
+def test_garbage_vmcoreinfo_is_a_note(tmp_path):
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300, vmcoreinfo=b"X" * 5000)
+    r = KdumpReader(write(tmp_path, "g.kdump", blob))
+    assert r.vmcoreinfo == {} and any("VMCOREINFO unusable" in n for n in r.notes)
+    assert r.read_page(1) == page(1)
