@@ -1,0 +1,50 @@
+"""load_capture through the real dump readers (open_dump) on the shipped dump files."""
+
+import pytest
+
+from conftest import SCENARIOS, dump_files, elf_vmcore, needs_shared, scenario_dir
+from pykdump_ext.capture import load_capture
+from test_capture import fixture_reader
+
+pytestmark = needs_shared
+
+
+def open_dump(paths):
+    from crash_ext_c.open import open_dump as od
+    return od([str(p) for p in paths])
+
+
+def same_capture(a, b):
+    assert (a.state, a.layout, a.reason) == (b.state, b.layout, b.reason)
+    assert [(r.bdf, r.offset, r.config) for r in a.records] == \
+        [(r.bdf, r.offset, r.config) for r in b.records]
+    if a.pagemap:
+        assert (a.pagemap.page_addrs, a.pagemap.buf_offset) == \
+            (b.pagemap.page_addrs, b.pagemap.buf_offset)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_dump_file_equals_the_extracted_fixture(name):
+    """The committed fixture pages (read with libkdumpfile) and our readers agree."""
+    with open_dump([scenario_dir(name) / "d31-zlib.kdump"]) as r:
+        same_capture(load_capture(r), load_capture(fixture_reader(name)))
+
+
+@pytest.mark.parametrize("paths", dump_files("aer-uncor") if (scenario_dir("aer-uncor")).exists()
+                         else [], ids=lambda p: "+".join(x.name for x in p))
+def test_every_format_of_aer_uncor_gives_the_same_capture(paths):
+    ref = load_capture(fixture_reader("aer-uncor"))
+    with open_dump(paths) as r:
+        same_capture(load_capture(r), ref)
+
+
+def test_raw_elf_vmcore_gives_the_same_capture():
+    with open_dump([elf_vmcore("aer-uncor")]) as r:
+        same_capture(load_capture(r), load_capture(fixture_reader("aer-uncor")))
+
+
+def test_lone_split_part_without_the_pagemap_is_partial():
+    with open_dump([scenario_dir("aer-uncor") / "d31-zlib-split.2"]) as r:
+        cap = load_capture(r)
+    assert cap.state == "partial"
+    assert "pagemap" in cap.reason and "split part" in cap.reason
