@@ -31,6 +31,7 @@ and page data are read only for the pages asked about, coalesced into runs.
 
 import collections
 import os
+from array import array
 import struct
 import zlib
 
@@ -230,7 +231,7 @@ class KdumpPart:
         self.size = src.size
         self.notes = []
         self._parse_header()
-        self._prefix = []             # stored pages in [start_pfn, chunk start), per chunk
+        self._prefix = array("q")     # stored pages in [start_pfn, chunk start), per chunk
         self._chunks = collections.OrderedDict()
         self._zero_off = -1           # -1: not looked for yet; None: no shared zero page
 
