@@ -29,7 +29,8 @@ def capture_lines(rep) -> List[str]:
         if cap.header.timestamp:
             line += ", captured %s" % cap.header.time_utc
     out.append(line)
-    out.append("  %s" % cap.reason)
+    if cap.state != "captured" or cap.untrusted:
+        out.append("  %s" % cap.reason)
     if pm is not None:
         out += ["  %s" % n for n in pm.notes]
     out += ["  note: %s" % n for n in list(cap.notes) + list(rep.reader_notes)]
@@ -89,12 +90,14 @@ def select(rep, args):
 
 
 def summary(rep, devs=None) -> List[str]:
-    out = capture_lines(rep)
+    """Verdict on top, then the capture, the error paths and one line per device."""
     if rep.capture.state in ("absent", "skipped") and not rep.devices:
-        out.append("Verdict: no PCI state from the panic (capture %s)" % rep.capture.state)
+        out = ["Verdict: no PCI state from the panic (capture %s)" % rep.capture.state]
+        out += capture_lines(rep)
         out += _kernel_summary(rep)
         return out
-    out += verdict_lines(rep)
+    out = verdict_lines(rep)
+    out += capture_lines(rep)
     out += path_lines(rep)
     devs = rep.devices if devs is None else devs
     out.append("Devices (%d of %d):" % (len(devs), len(rep.devices)))

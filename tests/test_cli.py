@@ -205,3 +205,17 @@ def test_main_usage_errors_exit_2():
     assert rc == 2 and "no DUMP given" in err
     rc, out, err = run_main("--bogus", "x")
     assert rc == 2 and "Traceback" not in err
+
+
+def test_json_doc_names_every_key():
+    """docs/json.md (and the report_json docstring) document every key the output has."""
+    from pykdump_ext import report_json
+    doc = (ROOT / "docs" / "json.md").read_text()
+    rc, out, _ = run(fixture_reader("aer-uncor"), "-j")
+    d = json.loads(out)
+    keys = set(d) | set(d["capture"]) | set(d["capture"]["pagemap"]) | set(d["capture"]["header"])
+    keys |= set(d["devices"][10]) | set(d["devices"][10]["aer"]) | set(d["error_paths"][0])
+    keys |= set(d["error_paths"][0]["hops"][0]) | set(d["verdict"]) | set(d["verdict"]["suspects"][0])
+    for k in sorted(keys):
+        assert '"%s"' % k in doc, k
+        assert '"%s"' % k in report_json.__doc__, k
