@@ -403,3 +403,45 @@ def test_capture_module_is_stdlib_only():
     mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
     mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert mods <= {"__future__", "bisect", "datetime", "struct", "dataclasses", "typing"}
+
+
+# --- hostile bytes ---------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_BASE = cb.buffer(cb.qemu_like_records())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.integers(0, len(_BASE) - 1), st.binary(min_size=1, max_size=8)),
+                      max_size=6),
+       cut=st.integers(40, len(_BASE)), layout=st.sampled_from("AB"),
+       missing=st.sets(st.integers(0, 7), max_size=3))
+def test_mutated_buffers_never_raise_and_stay_bounded(edits, cut, layout, missing):
+    """Overwritten bytes, a shortened buffer and missing pages: load_capture and the whole
+    analysis return a state and never raise; records stay within the buffer."""
+    from pykdump_ext.analysis import analyse
+    buf = bytearray(_BASE[:cut])
+    for off, data in edits:
+        buf[off:off + len(data)] = data[:max(0, len(buf) - off)]
+    r = cb.reader(bytes(buf), layout=layout, buf_offset=0x30 if layout == "B" else 0,
+                  missing={i: PageStatus.LOST for i in missing})
+    rep = analyse(r, names=None)
+    cap = rep.capture
+    assert cap.state in capmod.STATES and cap.reason
+    for rec in cap.records + cap.untrusted:
+        assert 0 <= rec.offset < len(buf) and len(rec.config) in (0, 256, 4096)
+    assert rep.verdict.lines
+
+
+@settings(max_examples=150, deadline=None)
+@given(head=st.binary(min_size=20, max_size=64), addrs=st.lists(st.integers(0, 2**64 - 1), max_size=4))
+def test_random_pagemaps_are_rejected_or_read_never_crash(head, addrs):
+    import struct as _s
+    pm = bytes(head) + b"".join(_s.pack("<Q", a) for a in addrs)
+    page = bytearray(4096)
+    page[0x80:0x80 + len(pm)] = pm
+    r = cb.Reader({0x200: bytes(page)}, vmcoreinfo={"PCI_CRASH_PAGEMAP": "0x200080",
+                                                   "PCI_CRASH_BUF_SZ": "100"})
+    cap = load_capture(r)
+    assert cap.state in capmod.STATES
