@@ -267,7 +267,7 @@ class KdumpPart:
             raise self.err("no kdump signature (found %r)" % head[:8], 0,
                            "%r or %r" % SIGNATURES)
         self.signature = head[:8].decode()
-        if len(head) < _HEADER[32]["size"] or len(head) < 12:
+        if len(head) < _HEADER[32]["size"]:
             raise self.err("header cut short at %d bytes" % len(head), len(head),
                            "a %d-byte disk_dump_header" % _HEADER[64]["size"])
         uts = [head[UTS_OFFSET + i * UTS_FIELD:UTS_OFFSET + (i + 1) * UTS_FIELD]
