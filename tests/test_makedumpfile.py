@@ -329,6 +329,7 @@ def verify(run, reader, res, *, peer=None):
     return statuses
 
 
+@pytest.mark.slow
 def test_matrix_check_and_analysis_agree_with_libkdumpfile(matrix):
     runs, _sources = matrix
     use_peer = have_peer()
