@@ -55,6 +55,7 @@ SCAN_CHUNKS = 256             # chunks read per request while counting ahead
 CACHED_CHUNKS = 64
 MAX_HEADER_VERSION = 6
 MIN_BLOCK, MAX_BLOCK = 1 << 10, 1 << 20
+MAX_SUB_BLOCKS = 1 << 12      # makedumpfile uses a few: VMCOREINFO, notes, eraseinfo
 MAX_TEXT = 1 << 22            # vmcoreinfo / eraseinfo larger than this is not text
 RUN_GAP = 1 << 16             # merge reads separated by less than this
 RUN_MAX = 1 << 23
@@ -317,9 +318,13 @@ class KdumpPart:
             self.notes.append("%s: header version %d is newer than %d; read as version %d"
                               % (self.path, self.version, MAX_HEADER_VERSION,
                                  MAX_HEADER_VERSION))
-        if self.sub_hdr_size < 0 or self.sub_hdr_size > self.size // bs:
+        if self.sub_hdr_size < 0 or self.sub_hdr_size > MAX_SUB_BLOCKS:
             raise self.err("sub-header of %d blocks" % self.sub_hdr_size, h["sub_hdr_size"],
-                           "at most the %d blocks of the file" % (self.size // bs))
+                           "0 to %d blocks" % MAX_SUB_BLOCKS)
+        if bs * (1 + self.sub_hdr_size) > self.size:
+            raise self.err("sub-header (%d blocks) runs past the end of the file (%d bytes)"
+                           % (self.sub_hdr_size, self.size), bs,
+                           "%d bytes of sub-header" % (bs * self.sub_hdr_size))
         self._parse_sub_header(head, h)
         self._place_bitmaps(h)
 
