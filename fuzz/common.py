@@ -37,6 +37,7 @@ REGRESSIONS = os.path.join(ROOT, "tests", "data", "fuzz-regressions")
 TIME_LIMIT = 1.0                 # seconds per input
 MEM_BASE = 96 << 20              # bytes of peak Python allocation allowed per input ...
 MEM_PER_BYTE = 16                # ... plus this many per input byte
+TRACE_SLOWDOWN = 5               # tracemalloc makes allocation-heavy code this much slower
 MAX_INPUT = 1 << 20              # the drivers never build larger inputs
 USE_ALARM = True                 # off under atheris: libFuzzer's -timeout owns SIGALRM
 
@@ -81,7 +82,10 @@ def check_one(target, data, *, time_limit=TIME_LIMIT, memory=False):
 
     Raises ContractViolation for an uncaught non-contract exception, a hang
     (over `time_limit` s, by SIGALRM when in the main thread, else measured
-    afterwards) or, with `memory`, a tracemalloc peak over mem_bound(data)."""
+    afterwards) or, with `memory`, a tracemalloc peak over mem_bound(data).  Under
+    tracemalloc the time bound is scaled by TRACE_SLOWDOWN (the bound is for plain runs)."""
+    if memory and time_limit:
+        time_limit *= TRACE_SLOWDOWN
     use_alarm = USE_ALARM and time_limit and hasattr(signal, "setitimer") and \
         signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, _alarm, None)
     try:

@@ -1,0 +1,259 @@
+"""Hand-made hostile inputs (issue 6): each fails with the documented error class and a
+one-line message naming where, keeps whatever could still be read, and stays inside the
+time and memory bounds of the fuzz contract (fuzz/common.py, docs/errors.md)."""
+
+import io
+import os
+import struct
+import sys
+import time
+
+import pytest
+
+import capture_builder as cb
+import kdump_bytes
+import synth
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT))
+from fuzz import common  # noqa: E402
+
+from crash_ext_c.kdump import KdumpReader  # noqa: E402
+from crash_ext_c.open import open_dump  # noqa: E402
+from pykdump_ext import cli, config, vmcoreinfo  # noqa: E402
+from pykdump_ext.capture import load_capture, read_pagemap  # noqa: E402
+from pykdump_ext.errors import CaptureError, DumpFormatError, PcicrashError  # noqa: E402
+from pykdump_ext.memory import PageStatus  # noqa: E402
+
+PM_ADDR = 0x200000 + 0x80
+
+
+def bounded(fn, size_hint=0):
+    """Run fn() under the fuzz contract's time and memory bounds; return its result or error."""
+    out = []
+
+    def target(_data):
+        try:
+            out.append(fn())
+        except PcicrashError as exc:
+            out.append(exc)
+            raise
+
+    common.check_one(target, bytes(size_hint), memory=True)
+    return out[0]
+
+
+def one_line_error(exc, *, cls=PcicrashError):
+    assert isinstance(exc, cls), exc
+    assert common.check_error(exc) is None, common.check_error(exc)
+    return str(exc)
+
+
+def run_cli(reader, *argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.execute(reader, cli.make_parser().parse_args(list(argv) + ["x"]), out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_main(argv, capsys):
+    code = cli.main(argv)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+# ---------------------------------------------------------------- pagemap: 2^32 pages
+
+@pytest.mark.parametrize("num_pages", [0xFFFFFFFF, 1 << 31])
+def test_pagemap_claiming_2_32_pages(num_pages):
+    buf = cb.buffer(cb.qemu_like_records())
+    r = cb.reader(buf, num_pages=num_pages)
+    exc = bounded(lambda: read_pagemap(r))
+    msg = one_line_error(exc, cls=CaptureError)
+    assert "num_pages %d" % num_pages in msg
+    assert exc.offset == PM_ADDR + 4 and "offset 0x%x" % (PM_ADDR + 4) in msg
+    cap = bounded(lambda: load_capture(r))
+    assert cap.state == "corrupt" and "num_pages" in cap.reason
+    # what could still be read is shown: the capture line, then the one-line error
+    code, out, err = run_cli(r)
+    assert code == cli.EXIT_INCOMPLETE
+    assert "Capture: corrupt" in out and "num_pages %d" % num_pages in out
+
+
+# ---------------------------------------------------------------- buffer: 2^32 devices
+
+def test_buffer_header_claiming_2_32_devices():
+    recs = cb.qemu_like_records()
+    r = cb.reader(cb.buffer(recs, device_count=0xFFFFFFFF))
+    cap = bounded(lambda: load_capture(r))
+    assert cap.state == "corrupt"
+    assert cap.header.device_count == 0xFFFFFFFF
+    assert any("device_count 4294967295 cannot fit" in p for p in cap.problems)
+    # every real record is still decoded, in order
+    assert [x.bdf for x in cap.records] == ["0000:00:00.0", "0000:00:02.0", "0000:00:02.1",
+                                            "0000:01:00.0", "0000:02:00.0", "0000:03:00.0",
+                                            "0000:04:00.0"]
+    code, out, _err = run_cli(r)
+    assert code == cli.EXIT_INCOMPLETE
+    assert "Most likely at fault: 0000:01:00.0" in out     # the verdict from what was read
+
+
+# ---------------------------------------------------------------- record: config_size 2^31
+
+def test_record_with_config_size_2_31():
+    recs = cb.qemu_like_records()
+    buf = bytearray(cb.buffer(recs))
+    off = 32 + sum(len(x) for x in recs[:3])            # record 3's 8-byte meta
+    struct.pack_into("<I", buf, off + 4, 1 << 31)
+    r = cb.reader(bytes(buf))
+    cap = bounded(lambda: load_capture(r), len(buf))
+    assert cap.state == "corrupt"
+    assert [x.bdf for x in cap.records] == ["0000:00:00.0", "0000:00:02.0", "0000:00:02.1"]
+    prob = [p for p in cap.problems if "config_size 2147483648" in p]
+    assert prob and "buffer offset 0x%x" % off in prob[0] and "\n" not in prob[0]
+    code, out, _err = run_cli(r, "-x")
+    assert code == cli.EXIT_INCOMPLETE
+    heads = [l for l in out.splitlines() if l.startswith("00: ")]
+    assert len(heads) == 3                                # the three good records, in hex
+
+
+# ---------------------------------------------------------------- capability loops
+
+def _looping(kind):
+    b = bytearray(cb.config(port_type=cb.ENDPOINT, aer={"uncor_status": cb.UE_COMP_TIME}))
+    if kind == "std-self":
+        b[0x41] = 0x40                                  # PCIe cap's next -> itself
+    elif kind == "std-two":
+        b[0x41] = 0x60
+        b[0x60], b[0x61] = 0x05, 0x40                   # MSI -> back to 0x40
+    elif kind == "ext-self":
+        struct.pack_into("<I", b, 0x100, 0x0001 | (2 << 16) | (0x100 << 20))
+    elif kind == "ext-two":
+        struct.pack_into("<I", b, 0x100, 0x0001 | (2 << 16) | (0x200 << 20))
+        struct.pack_into("<I", b, 0x200, 0x000B | (1 << 16) | (0x100 << 20))
+    return bytes(b)
+
+
+@pytest.mark.parametrize("kind", ["std-self", "std-two", "ext-self", "ext-two"])
+def test_capability_list_that_loops(kind):
+    raw = _looping(kind)
+    cfg = bounded(lambda: config.decode(raw), len(raw))
+    assert any("loop" in p or "cycle" in p for p in cfg.problems), cfg.problems
+    assert all("\n" not in p and "0x" in p for p in cfg.problems)
+    assert len(cfg.caps) <= 48 and len(cfg.ext_caps) <= 960
+    # the rest still decodes: IDs, the PCIe capability, and (std loops) AER
+    assert (cfg.vendor_id, cfg.device_id) == (0x1af4, 0x1041)
+    assert cfg.caps and cfg.caps[0].offset == 0x40 and cfg.pcie is not None
+    if kind.startswith("std"):
+        assert cfg.aer is not None and cfg.aer.uncor_status == cb.UE_COMP_TIME
+
+
+# ---------------------------------------------------------------- kdump: bitmap past EOF
+
+def _kdump(**kw):
+    pages, lines = synth.pci_crash_pages(cb.buffer(cb.qemu_like_records()), "A",
+                                         [4 + 2 * i for i in range(7)], pagemap_addr=0x1100)
+    info = synth.vmcoreinfo_text(["CRASHTIME=1795241199"] + lines)
+    return kdump_bytes.build_kdump(pages, max_mapnr=64, vmcoreinfo=info, **kw)[0]
+
+
+@pytest.mark.parametrize("blocks", [0x7FFFFFFF, 0xFFFFFFFF, 1000])
+def test_kdump_bitmap_larger_than_the_file(tmp_path, capsys, blocks):
+    raw = bytearray(_kdump())
+    struct.pack_into("<I", raw, 436, blocks)             # bitmap_blocks
+    exc = bounded(lambda: KdumpReader(common.BytesSource(bytes(raw), "hostile.kdump")), len(raw))
+    msg = one_line_error(exc, cls=DumpFormatError)
+    assert exc.offset == 436 and "bitmap" in msg and "hostile.kdump" in msg
+    assert "runs past the end of the file (%d bytes)" % len(raw) in msg
+    p = tmp_path / "hostile.kdump"
+    p.write_bytes(bytes(raw))
+    code, out, err = run_main([str(p)], capsys)
+    assert code == cli.EXIT_UNREADABLE and out == ""
+    assert err.count("\n") == 1 and err.startswith("pcicrash: %s, offset 0x1b4: bitmap" % p)
+
+
+# ---------------------------------------------------------------- flattened: overlapping records
+
+def test_flattened_records_overlap(tmp_path):
+    raw = _kdump()
+    garbage = bytes(b ^ 0x5A for b in raw[0x1000:0x3000])
+    # the sub-header/bitmaps first arrive garbled, then a later record rewrites them:
+    # makedumpfile -R keeps the later bytes, so must we
+    recs = [(0, raw[:0x1000]), (0x1000, garbage), (0x3000, raw[0x3000:]),
+            (0x1800, raw[0x1800:0x2800]), (0x1000, raw[0x1000:0x1800]),
+            (0x2800, raw[0x2800:0x3000])]
+    flat = kdump_bytes.flat_records(recs)
+    p = tmp_path / "overlap.flat"
+    p.write_bytes(flat)
+
+    def read():
+        with open_dump([str(p)]) as r:
+            return r.notes, load_capture(r), r.flat.pread(0, len(raw))
+    notes, cap, rebuilt = bounded(read, len(flat))
+    assert rebuilt == raw
+    assert any("overlap" in n for n in notes)
+    assert cap.state == "captured" and len(cap.records) == 7
+
+
+# ---------------------------------------------------------------- split: overlapping parts
+
+def test_split_parts_overlap(tmp_path, capsys):
+    a = tmp_path / "vmcore.1"
+    b = tmp_path / "vmcore.2"
+    a.write_bytes(_kdump(split=(0, 12)))
+    b.write_bytes(_kdump(split=(8, 64)))
+    exc = bounded(lambda: open_dump([str(b), str(a)]))
+    msg = one_line_error(exc, cls=DumpFormatError)
+    assert str(a) in msg and str(b) in msg and "overlap" in msg
+    assert "0x8-0x40" in msg and "0x0-0xc" in msg
+    code, out, err = run_main([str(a), str(b)], capsys)
+    assert code == cli.EXIT_UNREADABLE and err.count("\n") == 1
+    # each part on its own still gives what it holds
+    with open_dump([str(a)]) as r:
+        assert r.page_status(4) is PageStatus.PRESENT
+        assert r.page_status(14) is PageStatus.NOT_IN_PART
+        cap = load_capture(r)
+        assert cap.state == "partial" and cap.records
+
+
+# ---------------------------------------------------------------- VMCOREINFO: 10 MB, no newline
+
+TEN_MB = 10 << 20
+
+
+def test_vmcoreinfo_10mb_without_newline_text():
+    text = b"A" * TEN_MB
+    exc = bounded(lambda: vmcoreinfo.parse(text, source="big.txt"), len(text))
+    msg = one_line_error(exc)
+    assert "big.txt" in msg and "offset 0x%x" % vmcoreinfo.MAX_BYTES in msg
+    line = b"PAGESIZE=" + b"9" * (vmcoreinfo.MAX_LINE + 10)
+    exc = bounded(lambda: vmcoreinfo.parse(line, source="long.txt"), len(line))
+    assert "line of" in one_line_error(exc)
+
+
+def test_vmcoreinfo_10mb_file_on_the_command_line(tmp_path, capsys):
+    p = tmp_path / "vmcoreinfo.txt"
+    p.write_bytes(b"B" * TEN_MB)
+    d = tmp_path / "dump.kdump"
+    d.write_bytes(_kdump())
+    t0 = time.perf_counter()
+    code, out, err = run_main(["--vmcoreinfo", str(p), str(d)], capsys)
+    assert time.perf_counter() - t0 < common.TIME_LIMIT
+    assert code == cli.EXIT_UNREADABLE and err.count("\n") == 1 and str(p) in err
+    assert "larger than" in err
+
+
+def test_vmcoreinfo_10mb_in_a_kdump_header():
+    """size_vmcoreinfo of 10 MB (the text really there): the header's text is ignored
+    with a note; pages are still read."""
+    base = bytearray(_kdump())
+    text_at = len(base)
+    raw = base + b"C" * TEN_MB
+    struct.pack_into("<qQ", raw, 4096 + 32, text_at, TEN_MB)     # offset/size_vmcoreinfo
+
+    def read():
+        with KdumpReader(common.BytesSource(bytes(raw), "big.kdump")) as r:
+            return r.notes, r.vmcoreinfo, r.read_page(4), load_capture(r).state
+    notes, info, page, state = bounded(read, 0)        # bound: nothing sized by the 10 MB
+    assert any("vmcoreinfo of %d bytes" % TEN_MB in n for n in notes)
+    assert info == {} and state == "absent"
+    assert struct.unpack_from("<I", page)[0] == cb.PCIC
