@@ -31,9 +31,9 @@ and page data are read only for the pages asked about, coalesced into runs.
 
 import collections
 import os
-from array import array
 import struct
 import zlib
+from array import array
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
@@ -106,6 +106,14 @@ _MACHINES_32 = ("i386", "i486", "i586", "i686", "arm", "ppc", "mips", "s390", "s
 _MACHINES_64 = ("x86_64", "aarch64", "arm64", "ppc64", "s390x", "mips64", "sparc64",
                 "riscv64", "loongarch64", "ia64", "alpha", "parisc64")
 
+
+# Device dumps (Linux 4.18+) are ELF notes of type NT_VMCOREDD named "LINUX"
+# whose data starts with a 44-byte name (include/uapi/linux/vmcore.h); the
+# v4 posting of the series named the notes "VMCOREDD_<name>".
+NT_VMCOREDD = 0x700
+VMCOREDD_NAME_BYTES = 44
+MAX_NOTES = 1 << 16
+DeviceDump = collections.namedtuple("DeviceDump", "name offset size")
 
 # ---------------------------------------------------------------- C helper
 
@@ -411,6 +419,40 @@ class KdumpPart:
                            h["bitmap_blocks"], "a bitmap covering max_mapnr")
         self.desc_off = bs * (1 + self.sub_hdr_size + self.bitmap_blocks)
 
+    # -- ELF notes (sub-header version >= 4) ---------------------------------------
+
+    def device_dumps(self):
+        """[DeviceDump] of the VMCOREDD notes; headers and names only are read."""
+        out = []
+        if self.note_range is None:
+            return out
+        start, size = self.note_range
+        if start < 0 or start + size > self.size:
+            self.notes.append("%s: %s" % (self.path, self.err(
+                "ELF note area of %d bytes at 0x%x lies outside the file (%d bytes); ignored"
+                % (size, start, self.size), self.block_size, "notes inside the file")))
+            return out
+        pos, end = start, start + size
+        for _ in range(MAX_NOTES):
+            if pos + 12 > end:
+                break
+            namesz, descsz, ntype = struct.unpack(self.endian + "III", self.src.pread(pos, 12))
+            desc = pos + 12 + (namesz + 3 & ~3)
+            nxt = desc + (descsz + 3 & ~3)
+            if nxt > end:
+                self.notes.append("%s: ELF note at 0x%x runs past the note area; later notes"
+                                  " ignored" % (self.path, pos))
+                break
+            name = self.src.pread(pos + 12, min(namesz, 64)).split(b"\0", 1)[0]
+            if name.startswith(b"VMCOREDD_"):
+                out.append(DeviceDump(name[9:].decode("ascii", "replace"), desc, descsz))
+            elif ntype == NT_VMCOREDD and name == b"LINUX" and descsz >= VMCOREDD_NAME_BYTES:
+                dname = self.src.pread(desc, VMCOREDD_NAME_BYTES).split(b"\0", 1)[0]
+                out.append(DeviceDump(dname.decode("ascii", "replace"),
+                                      desc + VMCOREDD_NAME_BYTES, descsz - VMCOREDD_NAME_BYTES))
+            pos = nxt
+        return out
+
     # -- bitmap ----------------------------------------------------------------
 
     def _bitmap_bytes(self, second, start, size):
@@ -628,6 +670,7 @@ class KdumpReader(MemoryReader):
                            incomplete=self.incomplete, phys_base=self.phys_base,
                            block_size=self.page_size, max_mapnr=self.max_pfn,
                            parts=self.split_parts, utsname=dict(first.utsname))
+        self.device_dumps = first.device_dumps()
         notes = []
         for p in self.parts:
             notes.extend(p.notes)
@@ -651,6 +694,9 @@ class KdumpReader(MemoryReader):
         for lo, hi in self.missing_ranges:
             if len(self.parts) > 1 or self.parts[0].split:
                 notes.append("pfn 0x%x-0x%x are in a split part that was not given" % (lo, hi))
+        if self.device_dumps:
+            notes.append("device dumps in the notes: %s" % ", ".join(
+                "%s (%d bytes)" % (d.name, d.size) for d in self.device_dumps))
         self.notes = notes
         kind = "kdump-compressed" if first.signature == "KDUMP   " else "diskdump"
         self.format = "%s (%s), version %d, dump level %s%s%s" % (

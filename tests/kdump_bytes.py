@@ -53,7 +53,7 @@ def build_kdump(pages, *, max_mapnr, ram=None, ps=4096, version=6, dump_level=31
                 compress="zlib", vmcoreinfo=b"OSRELEASE=6.1.0-synth\nPAGESIZE=4096\n",
                 eraseinfo=None, split=None, incomplete=False, endian="<", word=64,
                 sub_layout=None, machine=None, signature=b"KDUMP   ", timestamp=1700000000,
-                excluded=()):
+                excluded=(), note=None):
     """Bytes of a kdump-compressed file, and a Layout.
 
     pages: {pfn: bytes} stored (all-zero pages share the zero page when
@@ -77,7 +77,8 @@ def build_kdump(pages, *, max_mapnr, ram=None, ps=4096, version=6, dump_level=31
     for pfn in pages:
         bm1[pfn >> 3] |= 1 << (pfn & 7)
         bm2[pfn >> 3] |= 1 << (pfn & 7)
-    sub_hdr_size = -(-(128 + len(vmcoreinfo or b"") + len(eraseinfo or b"")) // ps)
+    texts = (("vmcoreinfo", vmcoreinfo), ("note", note), ("eraseinfo", eraseinfo))
+    sub_hdr_size = -(-(128 + sum(len(t or b"") for _, t in texts)) // ps)
     sub_off = ps
     text_off = ps + 128
     sub = bytearray(ps * sub_hdr_size)
@@ -88,7 +89,7 @@ def build_kdump(pages, *, max_mapnr, ram=None, ps=4096, version=6, dump_level=31
                   start_pfn_64=split[0] if split else 0, end_pfn_64=split[1] if split else 0,
                   max_mapnr_64=max_mapnr)
     pos = text_off
-    for name, text in (("vmcoreinfo", vmcoreinfo), ("eraseinfo", eraseinfo)):
+    for name, text in texts:
         if text:
             fields["offset_" + name] = pos
             fields["size_" + name] = len(text)
@@ -176,3 +177,10 @@ def flat_records(recs, *, end=True, ftype=1, version=1):
     if end:
         out += struct.pack(">qq", -1, -1)
     return bytes(out)
+
+
+def elf_note(name, ntype, desc, endian="<"):
+    """One ELF note (name NUL-terminated, both parts padded to 4 bytes)."""
+    n = name + b"\0"
+    pad = lambda b: b + bytes(-len(b) % 4)
+    return struct.pack(endian + "III", len(n), len(desc), ntype) + pad(n) + pad(desc)

@@ -7,14 +7,15 @@ from hypothesis import strategies as st
 
 from crash_ext_c.flat import FlatReader
 from crash_ext_c.kdump import KdumpReader
-from kdump_bytes import build_kdump, flatten, page
+from kdump_bytes import build_kdump, elf_note, flatten, page
 from pykdump_ext.errors import PcicrashError
 
 PAGES = {p: page(p) for p in (1, 2, 5, 9, 30, 31, 70)}
 PAGES[3] = bytes(4096)
-BLOB, LAY = build_kdump(PAGES, max_mapnr=100, eraseinfo=b"erase x\n")
+NOTE = elf_note(b"LINUX", 0x700, b"nic".ljust(44, b"\0") + b"D" * 20)
+BLOB, LAY = build_kdump(PAGES, max_mapnr=100, eraseinfo=b"erase x\n", note=NOTE)
 # Offsets worth hitting: header fields, sub-header, bitmaps, descriptors, data.
-HOT = sorted(set(list(range(0, 16)) + list(range(404, 470)) + list(range(4096, 4200))
+HOT = sorted(set(list(range(0, 16)) + list(range(404, 470)) + list(range(4096, 4400))
                  + [LAY.bitmap_off + i for i in range(16)]
                  + [LAY.bitmap_off + LAY.half + i for i in range(16)]
                  + list(range(LAY.desc_off, LAY.desc_off + 24 * 9))
@@ -22,6 +23,7 @@ HOT = sorted(set(list(range(0, 16)) + list(range(404, 470)) + list(range(4096, 4
 
 
 def exercise(reader):
+    assert isinstance(reader.device_dumps, list)
     pfns = list(range(-1, 130))
     st_ = reader.page_statuses(pfns)
     assert len(st_) == len(pfns)

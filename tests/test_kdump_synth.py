@@ -438,3 +438,27 @@ def test_garbage_vmcoreinfo_is_a_note(tmp_path):
     r = KdumpReader(write(tmp_path, "g.kdump", blob))
     assert r.vmcoreinfo == {} and any("VMCOREINFO unusable" in n for n in r.notes)
     assert r.read_page(1) == page(1)
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_device_dumps_in_the_note_area(tmp_path, endian):
+    from kdump_bytes import elf_note
+    notes = (elf_note(b"CORE", 1, bytes(336), endian)
+             + elf_note(b"LINUX", 0x700, b"mlx5_core".ljust(44, b"\0") + b"D" * 100, endian)
+             + elf_note(b"VMCOREDD_ixgbe", 0x700, b"E" * 30, endian))
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300, note=notes, endian=endian,
+                          machine="x86_64" if endian == "<" else "s390x")
+    r = KdumpReader(write(tmp_path, "n.kdump", blob))
+    assert [(d.name, d.size) for d in r.device_dumps] == [("mlx5_core", 100), ("ixgbe", 30)]
+    raw = r.parts[0].src.pread(r.device_dumps[0].offset, 100)
+    assert raw == b"D" * 100
+    assert any("mlx5_core (100 bytes)" in n for n in r.notes)
+    assert r.read_page(1) == page(1)
+
+
+def test_note_area_outside_the_file_is_a_note(tmp_path):
+    blob, _ = build_kdump(sample_pages(), max_mapnr=300, note=b"\0" * 24)
+    bad = bytearray(blob)
+    struct.pack_into("<q", bad, 4096 + 48, 1 << 40)
+    r = KdumpReader(write(tmp_path, "n.kdump", bytes(bad)))
+    assert r.device_dumps == [] and any("note area" in n for n in r.notes)
