@@ -154,7 +154,9 @@ def _facts(rep):
             bdf=d.bdf, cfg=d.config,
             children=[rep.by_bdf[c].config for c in n.children],
             unreachable=n.unreachable, unreachable_why=n.unreachable_why,
-            parent_cfg=rep.by_bdf[n.parent].config if n.parent else None)
+            parent_cfg=rep.by_bdf[n.parent].config if n.parent else None,
+            clean=(not d.items and n.unreachable is None
+                   and not errpath.downstream_facing(d.config.pcie)))
     for p in rep.paths:
         f = facts.get(p.source_bdf)
         if f is None:

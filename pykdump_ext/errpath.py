@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from . import regs as R
 from .config import rid_to_bdf
 
 # PCI Status / Secondary Status names (as config.py reports them) that are errors.
@@ -31,7 +32,11 @@ ROOT_MESSAGES = (
     ("UERcvd", "uncor"),
     ("CERcvd", "cor"),
 )
-DOWNSTREAM_PORTS = ("Root Port", "Downstream Port")
+
+
+def downstream_facing(pcie) -> bool:
+    """A port whose link is the one to the devices below it (root/downstream port)."""
+    return pcie is not None and pcie.port_type in R.DOWNSTREAM_FACING
 
 
 def uncor_text(e) -> str:

@@ -61,6 +61,7 @@ Integers are plain JSON numbers (addresses too); docs/json.md repeats this.
 from __future__ import annotations
 
 import json
+import re
 
 SCHEMA = "pcicrash/1"
 
@@ -162,23 +163,24 @@ def to_dict(rep) -> dict:
     return out
 
 
+_SLOT = "\0pcicrash-config:%d"
+_SLOT_RE = re.compile(r'"\\u0000pcicrash-config:(\d+)"')
+
+
 def dumps(rep, devs=None) -> str:
     """Compact JSON text (pretty-print with jq or python -m json.tool).
 
-    The config hex strings (8 KiB per PCIe function) need no escaping, so they are
-    spliced in rather than scanned by the encoder: at 6000 devices that halves the time.
+    The config hex strings (8 KiB per PCIe function) need no escaping, so the encoder
+    only sees a placeholder for each and they are put in afterwards in one pass: at
+    6000 devices that is about half the time of encoding them.
     """
     d = to_dict(rep)
     if devs is not None:
         keep = {x.bdf for x in devs}
         d["devices"] = [x for x in d["devices"] if x["bdf"] in keep]
-    enc = json.JSONEncoder(separators=(",", ":")).encode
-    devices = d.pop("devices")
-    parts = []
-    for x in devices:
-        cfg = x.pop("config")
-        parts.append(enc(x)[:-1] + ',"config":"' + cfg + '"}')
-        x["config"] = cfg
-    d["devices"] = devices
-    head = enc({k: v for k, v in d.items() if k != "devices"})
-    return head[:-1] + ',"devices":[' + ",".join(parts) + "]}"
+    hexes = []
+    for x in d["devices"]:
+        hexes.append(x["config"])
+        x["config"] = _SLOT % (len(hexes) - 1)
+    text = json.dumps(d, separators=(",", ":"))
+    return _SLOT_RE.sub(lambda m: '"%s"' % hexes[int(m.group(1))], text)

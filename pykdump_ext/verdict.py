@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from .errpath import DEVSTA_ERRORS, DOWNSTREAM_PORTS, STATUS_ERRORS, cor_text, uncor_text
+from .errpath import DEVSTA_ERRORS, STATUS_ERRORS, cor_text, downstream_facing, uncor_text
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Facts:
     unreachable: Optional[str] = None       # topology.UNREACH_* for an all-0xFF record
     unreachable_why: str = ""
     parent_cfg: object = None
+    clean: bool = False     # no error status, not named, not a downstream port: no rule can hold
 
     @property
     def aer(self):
@@ -67,7 +68,7 @@ def _dpc(f):
 
 def _link_down(f):
     p = f.pcie
-    if p is None or p.port_type_name not in DOWNSTREAM_PORTS + ("PCI-Express to PCI/PCI-X Bridge",):
+    if not downstream_facing(p):
         return None
     if p.lnksta is None or not p.dll_active_reporting_capable or p.dll_link_active:
         return None
@@ -91,7 +92,7 @@ def _unreachable_link_down(f):
 def _downtrained(f):
     """Negotiated speed/width below what both ends of the link support."""
     p = f.pcie
-    if p is None or p.port_type_name not in DOWNSTREAM_PORTS or not p.has_link:
+    if not downstream_facing(p) or not p.has_link:
         return None
     if p.dll_active_reporting_capable and not p.dll_link_active:
         return None
@@ -225,6 +226,8 @@ def judge(facts: Dict[str, Facts], label: Callable[[str], str] = lambda b: b,
     """facts: {bdf: Facts}; label(bdf) -> 'bdf [vvvv:dddd] name' for the text lines."""
     suspects = []
     for bdf, f in facts.items():
+        if f.clean and not f.named:
+            continue
         hits = score(f)
         if not hits:
             continue
