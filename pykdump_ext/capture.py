@@ -468,6 +468,18 @@ def _sizes_for(gap):
     return out
 
 
+def _record_gaps(lo, hi):
+    """Sorted distances in [lo, hi] that whole records (264 and 4104 bytes) add up to;
+    enumerated directly: scanning every 8 bytes made each resync cost ~0.5 ms."""
+    out = set()
+    big, small = RECORD_META + 4096, RECORD_META + 256
+    for b in range(max(hi, 0) // big + 1):
+        for a in range(max(0, -(-(lo - b * big) // small)), (hi - b * big) // small + 1):
+            if a or b:
+                out.add(a * small + b * big)
+    return sorted(out)
+
+
 def _chain_ok(buf, off, limit=8):
     """A valid record header at `off` and up to `limit` valid ones after it (or the end,
     a zero tail, or another missing stretch)."""
@@ -475,6 +487,8 @@ def _chain_ok(buf, off, limit=8):
     for i in range(limit):
         if off == len(data) or (i and buf.holes_in(off, off + RECORD_META)):
             return True
+        if i and data[off:off + RECORD_META] == b"\xff" * RECORD_META:
+            return True                     # another 0xFF-filled record: resync there again
         if i and off >= buf.zero_from and not buf.holes_in(off, len(data)):
             return True                     # zero tail after at least one real record
         if not _meta_ok(buf, off) or off >= buf.zero_from:
@@ -500,10 +514,9 @@ def _resync(buf, off, ff_meta):
     found = []
     lo = max(end, off + RECORD_META + 256)
     hi = min(end + RECORD_META + 4096, len(buf.data))
-    for p in range(lo + (-(lo - off) % 8), hi + 1, 8):
-        counts = _sizes_for(p - off)
-        if counts and _chain_ok(buf, p):
-            found.append((p, counts))
+    for gap in _record_gaps(lo - off, hi - off):
+        if _chain_ok(buf, off + gap):
+            found.append((off + gap, _sizes_for(gap)))
     if not found:
         return None, None
     # small records: every real record after the gap qualifies; they must all lie on
@@ -513,6 +526,8 @@ def _resync(buf, off, ff_meta):
         chain.add(p)
         p += RECORD_META + _META.unpack_from(buf.data, p)[3]
     chain.add(p)        # where the chain ends: the buffer end or the zero tail
+    if buf.data[p:p + RECORD_META] == b"\xff" * RECORD_META:
+        found = [f for f in found if f[0] <= p]     # past the next 0xFF record: its own resync
     if any(q not in chain for q, _c in found[1:]):
         return None, None
     return found[0]
@@ -551,6 +566,7 @@ def _walk(buf, header, cap):
                 cap.problems.append("record %d at buffer offset 0x%x: its header is %s and the "
                                     "next record cannot be located; the walk stops"
                                     % (index, off, what))
+                corrupt = corrupt or not meta_holes     # records after it are unread
                 break
             if len(counts) == 1 and sum(counts[0]) == 1:
                 cs = 4096 if counts[0][1] else 256
@@ -696,6 +712,9 @@ def load_capture(reader) -> Capture:
                          ", ".join("page %d %s" % (i, st.value) for i, _p, st in cap.missing[:4])
                          + (", ..." if len(cap.missing) > 4 else ""),
                          len(cap.records), len(cap.untrusted)))
+        if not any(buf.data):
+            cap.reason += ("; every readable byte is zero: probably a capture that was armed "
+                           "but skipped")
     else:
         cap.reason = "%d devices captured" % len(cap.records)
         if cap.untrusted:

@@ -445,3 +445,8 @@ def test_random_pagemaps_are_rejected_or_read_never_crash(head, addrs):
                                                    "PCI_CRASH_BUF_SZ": "100"})
     cap = load_capture(r)
     assert cap.state in capmod.STATES
+
+
+def test_partial_zero_buffer_says_probably_skipped():
+    cap = load_capture(cb.reader(bytes(47024), missing={0: PageStatus.EXCLUDED}))
+    assert cap.state == "partial" and "probably a capture that was armed but skipped" in cap.reason
