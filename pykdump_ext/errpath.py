@@ -93,6 +93,10 @@ def status_items(cfg, *, link=False) -> List[str]:
     sst = [f for f in cfg.sec_status_flags if f in STATUS_ERRORS]
     if sst:
         out.append("SecStatus %s" % " ".join(f + "+" for f in sst))
+    ff = getattr(cfg, "ff_dwords", None)
+    if ff:
+        out.append("%d dword(s) read 0xffffffff (failed config reads?) from 0x%03x"
+                   % (len(ff), ff[0]))
     if link:
         lt = link_text(p)
         if lt:

@@ -226,3 +226,10 @@ def test_tree_and_paths_terminate_on_cyclic_numbers():
     rep = run(recs)
     lines = render.tree(rep)
     assert 1 <= len(lines) <= 10
+
+
+def test_failed_dword_reads_flagged_on_the_device_line():
+    cfg = bytearray(cb.config(port_type=cb.ENDPOINT, aer={}))
+    cfg[0x200:0x208] = b"\xff" * 8
+    rep = run([cb.record(0, 1, 0, 0, bytes(cfg))])
+    assert rep.devices[0].items == ["2 dword(s) read 0xffffffff (failed config reads?) from 0x200"]
