@@ -76,6 +76,8 @@ def target(data):
     cap = load_capture(r)
     if "\n" in cap.reason:
         raise AssertionError("reason not one line: %r" % cap.reason)
+    if cap.state == "captured" and any("walk stops" in p for p in cap.problems):
+        raise AssertionError("state captured although the walk stopped: %s" % cap.problems)
     for rec in cap.records:
         if len(rec.config) != rec.config_size or rec.config_size not in (256, 4096):
             raise AssertionError("record %s: %d config bytes, size %d"

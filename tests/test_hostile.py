@@ -257,3 +257,24 @@ def test_vmcoreinfo_10mb_in_a_kdump_header():
     assert any("vmcoreinfo of %d bytes" % TEN_MB in n for n in notes)
     assert info == {} and state == "absent"
     assert struct.unpack_from("<I", page)[0] == cb.PCIC
+
+
+# ---------------------------------------------------------------- 0xFF records between good ones
+
+@pytest.mark.parametrize("n", [5, 21, 2001])
+def test_alternating_ff_records_all_good_ones_decoded(n):
+    """Layout-B kernels 0xFF-fill unreachable devices; [good, 0xFF, good, 0xFF, ...] must
+    decode every good record (once a bug: the walk stopped or skipped them, still saying
+    "captured"), at a bounded cost per record."""
+    small = cb.config(size=256)
+    recs = [b"\xff" * 264 if i % 2 else cb.record(0, i >> 5, (i & 31), 0, small)
+            for i in range(n)]
+    buf = cb.buffer(recs)
+    r = cb.reader(buf, buffer_pfns=list(range(0x1000, 0x1000 + len(buf) // 4096 + 2)))
+    t0 = time.perf_counter()
+    cap = bounded(lambda: load_capture(r), len(buf))
+    assert time.perf_counter() - t0 < 0.5 + n * 200e-6
+    good = (n + 1) // 2
+    assert cap.state == "captured", cap.problems
+    assert len(cap.records) == good and len(cap.untrusted) == n - good
+    assert all(u.all_ff and u.config_size == 256 for u in cap.untrusted)
