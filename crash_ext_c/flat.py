@@ -15,6 +15,7 @@ The index holds one entry per record, nothing per page.
 """
 
 import bisect
+import heapq
 import os
 import struct
 from array import array
@@ -35,6 +36,36 @@ MAX_OFFSET = 1 << 62          # far beyond any real dump; keeps offset+size in r
 def is_flattened(head):
     """True when the first bytes of a file carry the flattened-format signature."""
     return head[:len(SIGNATURE) + 1] == SIGNATURE + b"\0"
+
+
+def _last_writer_wins(records):
+    """Disjoint, sorted (start, end, file offset) pieces where every byte comes from the
+    last record (in stream order) that covers it, as makedumpfile -R leaves it.
+
+    One sweep over the record boundaries with a heap of the covering records: O(n log n)
+    in the number of records (splicing a sorted list per record was O(n^2): minutes for
+    a few MB of tiny overlapping records)."""
+    bounds = sorted({p for s, e, _ in records for p in (s, e)})
+    by_start = sorted(range(len(records)), key=lambda i: records[i][0])
+    heap = []            # (-stream index, end): the latest record on top
+    segs = []
+    k = 0
+    for lo, hi in zip(bounds, bounds[1:]):
+        while k < len(by_start) and records[by_start[k]][0] <= lo:
+            i = by_start[k]
+            heapq.heappush(heap, (-i, records[i][1]))
+            k += 1
+        while heap and heap[0][1] <= lo:
+            heapq.heappop(heap)
+        if not heap:
+            continue                     # a hole: no record covers it
+        start, _end, foff = records[-heap[0][0]]
+        f = foff + lo - start
+        if segs and segs[-1][1] == lo and segs[-1][2] + lo - segs[-1][0] == f:
+            segs[-1] = (segs[-1][0], hi, segs[-1][2])
+        else:
+            segs.append((lo, hi, f))
+    return segs
 
 
 class FlatFile:
@@ -107,21 +138,7 @@ class FlatFile:
         if not overlap:
             segs = [records[i] for i in ordered]
         else:
-            segs = []        # kept sorted and disjoint; each record replaces what it covers
-            for start, end, foff in records:
-                i = bisect.bisect_left(segs, (start,)) - 1
-                if i < 0 or segs[i][1] <= start:
-                    i += 1
-                keep_before, keep_after = [], []
-                j = i
-                while j < len(segs) and segs[j][0] < end:
-                    s, e, f = segs[j]
-                    if s < start:
-                        keep_before.append((s, start, f))
-                    if e > end:
-                        keep_after.append((end, e, f + (end - s)))
-                    j += 1
-                segs[i:j] = keep_before + [(start, end, foff)] + keep_after
+            segs = _last_writer_wins(records)
             self.notes.append("%s: flattened records overlap; the later data wins, as with"
                               " makedumpfile -R" % self.path)
         self._starts = array("q", (s for s, _, _ in segs))

@@ -175,3 +175,37 @@ def test_real_flat_matches_makedumpfile_R(tmp_path):
     ref = out.read_bytes()
     f = FlatFile(src)
     assert f.size == len(ref) and f.pread(0, f.size) == ref
+
+
+from hypothesis import given, settings, HealthCheck  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(1, 400)), min_size=1, max_size=40))
+def test_random_overlaps_match_a_byte_model(tmp_path, recs):
+    """Whatever the overlaps, every byte is the last record's (the -R model)."""
+    model = bytearray()
+    records = []
+    for n, (off, size) in enumerate(recs):
+        data = bytes((n * 7 + i) & 0xff or 1 for i in range(size))
+        records.append((off, data))
+        if len(model) < off + size:
+            model += bytes(off + size - len(model))
+        model[off:off + size] = data
+    p = write(tmp_path, "r.flat", flat_records(records))
+    f = FlatFile(p)
+    assert f.size == len(model)
+    assert f.pread(0, f.size) == bytes(model)
+    assert f.pread(17, 501) == bytes(model[17:518])
+
+
+def test_many_small_overlapping_records(tmp_path):
+    """Tens of thousands of overlapping records (each covers part of the last)."""
+    recs = [(i * 3, bytes([i & 0xff]) * 8) for i in range(40000)]
+    p = write(tmp_path, "many.flat", flat_records(recs))
+    f = FlatFile(p)
+    assert f.size == 39999 * 3 + 8
+    assert f.pread(0, 6) == bytes([0, 0, 0, 1, 1, 1])
+    assert f.pread(f.size - 8, 8) == bytes([39999 & 0xff]) * 8
