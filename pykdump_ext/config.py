@@ -9,6 +9,7 @@ still be read.  Register layouts and bit names live in ``regs.py``.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
@@ -240,6 +241,78 @@ class _Buf:
         return None
 
 
+class _Block:
+    """Registers at fixed offsets from a base, read with one struct unpack.
+
+    `regs` is ((rel, fmt), ...) in ascending offset order, fmt a struct code
+    ("B", "H", "I").  read() returns one value per register, None for a
+    register that does not fit below `limit` (the same None a bounds-checked
+    single read gives).
+    """
+    __slots__ = ("struct", "size", "ends")
+
+    def __init__(self, regs):
+        fmt, pos, ends = "<", 0, []
+        for rel, code in regs:
+            assert rel >= pos, "registers overlap or are out of order"
+            fmt += "%dx%s" % (rel - pos, code) if rel > pos else code
+            pos = rel + struct.calcsize("<" + code)
+            ends.append(pos)
+        self.struct = struct.Struct(fmt)
+        self.size = pos
+        self.ends = tuple(ends)
+
+    def read(self, raw, off, limit):
+        if off + self.size <= limit:
+            return self.struct.unpack_from(raw, off)
+        have = raw[off:limit] if off < limit else b""
+        vals = list(self.struct.unpack(have + bytes(self.size - len(have))))
+        return [None if off + e > limit else v for v, e in zip(vals, self.ends)]
+
+
+# Standard header, fields every header type shares (class code as prog-if + 16-bit class)
+_HEADER = _Block(((R.VENDOR_ID, "H"), (R.DEVICE_ID, "H"), (R.COMMAND, "H"), (R.STATUS, "H"),
+                  (R.REVISION_ID, "B"), (R.REVISION_ID + 1, "B"), (R.REVISION_ID + 2, "H"),
+                  (R.CACHE_LINE_SIZE, "B"), (R.LATENCY_TIMER, "B"), (R.HEADER_TYPE, "B"), (R.BIST, "B"),
+                  (R.INTERRUPT_LINE, "B"), (R.INTERRUPT_PIN, "B")))
+_BARS = {t: _Block(tuple((R.BAR0 + 4 * i, "I") for i in range(n))) for t, n in R.BAR_COUNT.items()}
+_T0 = _Block(((R.T0_SUBSYSTEM_VENDOR_ID, "H"), (R.T0_SUBSYSTEM_ID, "H")))
+_T1 = _Block(((R.T1_PRIMARY_BUS, "B"), (R.T1_SECONDARY_BUS, "B"), (R.T1_SUBORDINATE_BUS, "B"),
+              (R.T1_SEC_STATUS, "H"), (R.T1_BRIDGE_CONTROL, "H")))
+_T2 = _Block(((R.T2_SEC_STATUS, "H"), (R.T2_PRIMARY_BUS, "B"), (R.T2_CARD_BUS, "B"),
+              (R.T2_SUBORDINATE_BUS, "B"), (R.T2_BRIDGE_CONTROL, "H"), (R.T2_SUBSYSTEM_VENDOR_ID, "H"),
+              (R.T2_SUBSYSTEM_ID, "H")))
+# PCI Express capability: Flags at +2 through Link Status 2 (ascending, contiguous)
+_EXP_REGS = (("devcap", R.EXP_DEVCAP, "I"), ("devctl", R.EXP_DEVCTL, "H"), ("devsta", R.EXP_DEVSTA, "H"),
+             ("lnkcap", R.EXP_LNKCAP, "I"), ("lnkctl", R.EXP_LNKCTL, "H"), ("lnksta", R.EXP_LNKSTA, "H"),
+             ("sltcap", R.EXP_SLTCAP, "I"), ("sltctl", R.EXP_SLTCTL, "H"), ("sltsta", R.EXP_SLTSTA, "H"),
+             ("rootctl", R.EXP_RTCTL, "H"), ("rootcap", R.EXP_RTCAP, "H"), ("rootsta", R.EXP_RTSTA, "I"),
+             ("devcap2", R.EXP_DEVCAP2, "I"), ("devctl2", R.EXP_DEVCTL2, "H"), ("devsta2", R.EXP_DEVSTA2, "H"),
+             ("lnkcap2", R.EXP_LNKCAP2, "I"), ("lnkctl2", R.EXP_LNKCTL2, "H"), ("lnksta2", R.EXP_LNKSTA2, "H"))
+_EXP = _Block(((R.EXP_FLAGS, "H"),) + tuple((rel, code) for _n, rel, code in _EXP_REGS))
+# AER: the six status/mask/control registers, header log, root registers, TLP prefix log
+_AER_MAIN = ("uncor_status", "uncor_mask", "uncor_severity", "cor_status", "cor_mask", "cap_control")
+_AER_MAIN_RELS = (R.AER_UNCOR_STATUS, R.AER_UNCOR_MASK, R.AER_UNCOR_SEVER, R.AER_COR_STATUS,
+                  R.AER_COR_MASK, R.AER_CAP)
+_AER = _Block(tuple((rel, "I") for rel in _AER_MAIN_RELS)
+              + tuple((R.AER_HEADER_LOG + 4 * i, "I") for i in range(4))
+              + ((R.AER_ROOT_COMMAND, "I"), (R.AER_ROOT_STATUS, "I"), (R.AER_ROOT_COR_SRC, "H"),
+                 (R.AER_ROOT_SRC, "H"))
+              + tuple((R.AER_TLP_PREFIX_LOG + 4 * i, "I") for i in range(4)))
+_DPC = _Block(((R.DPC_CAP, "H"), (R.DPC_CTL, "H"), (R.DPC_STATUS, "H"), (R.DPC_SOURCE_ID, "H"),
+               (R.DPC_RP_PIO_STATUS, "I"), (R.DPC_RP_PIO_MASK, "I"), (R.DPC_RP_PIO_SEVERITY, "I"),
+               (R.DPC_RP_PIO_SYSERROR, "I"), (R.DPC_RP_PIO_EXCEPTION, "I"))
+              + tuple((R.DPC_RP_PIO_HEADER_LOG + 4 * i, "I") for i in range(4)))
+# whole-buffer fills compared in one memcmp for the usual sizes
+_FILLS = {(v, n): bytes((v,)) * n for v in (0x00, 0xFF) for n in (256, 4096)}
+
+
+def _filled(raw, v):
+    """Every byte of `raw` is `v`."""
+    ref = _FILLS.get((v, len(raw)))
+    return raw == ref if ref is not None else raw.count(v) == len(raw)
+
+
 def _to_bytes(raw):
     if isinstance(raw, bytes):
         return raw, None
@@ -268,13 +341,13 @@ def _decode_into(cfg, b):
     if n == 0:
         cfg.problems.append("empty config space (0 bytes)")
         return
-    cfg.all_ff = cfg.raw.count(0xFF) == n
-    cfg.all_zero = cfg.raw.count(0) == n
+    cfg.all_ff = _filled(cfg.raw, 0xFF)
+    cfg.all_zero = _filled(cfg.raw, 0x00)
     if n not in (256, 4096):
         cfg.problems.append("config space is %d bytes (expected 256 or 4096)" % n)
     if n < 64:
         cfg.problems.append("standard header truncated at 0x%x (need 0x40 bytes)" % n)
-    _header(cfg, b)
+    _header(cfg, cfg.raw)
     if cfg.all_ff:
         cfg.problems.append("every byte reads 0xff: the device did not answer")
         return
@@ -292,15 +365,15 @@ def _decode_into(cfg, b):
         _ext_caps(cfg, b)
     for c in cfg.caps:
         if c.id == R.CAP_ID_EXP and cfg.pcie is None:
-            cfg.pcie = _pcie(cfg, b, c.offset)
+            cfg.pcie = _pcie(cfg, cfg.raw, c.offset)
         elif c.id == R.CAP_ID_SSVID and cfg.header_type == 1 and cfg.subsys_vendor_id is None:
             cfg.subsys_vendor_id = b.u16(c.offset + 4)
             cfg.subsys_id = b.u16(c.offset + 6)
     for c in cfg.ext_caps:
         if c.id == R.EXT_CAP_ID_AER and cfg.aer is None:
-            cfg.aer = _aer(cfg, b, c)
+            cfg.aer = _aer(cfg, cfg.raw, c)
         elif c.id == R.EXT_CAP_ID_DPC and cfg.dpc is None:
-            cfg.dpc = _dpc(cfg, b, c)
+            cfg.dpc = _dpc(cfg, cfg.raw, c)
 
 
 def _ff_dwords(raw):
@@ -316,28 +389,19 @@ def _ff_dwords(raw):
     return out
 
 
-def _header(cfg, b):
-    cfg.vendor_id = b.u16(R.VENDOR_ID)
-    cfg.device_id = b.u16(R.DEVICE_ID)
-    cfg.command = b.u16(R.COMMAND)
-    cfg.status = b.u16(R.STATUS)
-    cfg.revision = b.u8(R.REVISION_ID)
-    cc = b.u32(R.REVISION_ID)
-    cfg.class_code = None if cc is None else cc >> 8
-    cfg.cache_line = b.u8(R.CACHE_LINE_SIZE)
-    cfg.latency = b.u8(R.LATENCY_TIMER)
-    ht = b.u8(R.HEADER_TYPE)
+def _header(cfg, raw):
+    n = len(raw)
+    (cfg.vendor_id, cfg.device_id, cfg.command, cfg.status, cfg.revision, prog_if, klass,
+     cfg.cache_line, cfg.latency, ht, cfg.bist, cfg.interrupt_line, cfg.interrupt_pin) = _HEADER.read(raw, 0, n)
+    cfg.class_code = None if klass is None else klass << 8 | prog_if
     cfg.header_type_raw = ht
     if ht is not None:
         cfg.header_type = ht & R.HEADER_TYPE_MASK
         cfg.multifunction = bool(ht & R.HEADER_MULTIFUNCTION)
-    cfg.bist = b.u8(R.BIST)
     if cfg.command is not None:
         cfg.command_flags = R.flags(cfg.command, R.COMMAND_BITS)
     if cfg.status is not None:
         cfg.status_flags = R.flags(cfg.status, R.STATUS_BITS)
-    cfg.interrupt_line = b.u8(R.INTERRUPT_LINE)
-    cfg.interrupt_pin = b.u8(R.INTERRUPT_PIN)
     htype = cfg.header_type
     if htype is None or cfg.all_ff:
         return
@@ -345,26 +409,17 @@ def _header(cfg, b):
         cfg.problems.append("unknown header type 0x%02x at 0x00e" % htype)
         return
     cfg.is_bridge = htype in (1, 2)
-    cfg.bars = [v for v in (b.u32(R.BAR0 + 4 * i) for i in range(R.BAR_COUNT[htype])) if v is not None]
+    cfg.bars = [v for v in _BARS[htype].read(raw, 0, n) if v is not None]
     if htype == 0:
-        cfg.subsys_vendor_id = b.u16(R.T0_SUBSYSTEM_VENDOR_ID)
-        cfg.subsys_id = b.u16(R.T0_SUBSYSTEM_ID)
+        cfg.subsys_vendor_id, cfg.subsys_id = _T0.read(raw, 0, n)
     elif htype == 1:
-        cfg.primary_bus = b.u8(R.T1_PRIMARY_BUS)
-        cfg.secondary_bus = b.u8(R.T1_SECONDARY_BUS)
-        cfg.subordinate_bus = b.u8(R.T1_SUBORDINATE_BUS)
-        cfg.sec_status = b.u16(R.T1_SEC_STATUS)
-        cfg.bridge_control = b.u16(R.T1_BRIDGE_CONTROL)
+        (cfg.primary_bus, cfg.secondary_bus, cfg.subordinate_bus, cfg.sec_status,
+         cfg.bridge_control) = _T1.read(raw, 0, n)
         if cfg.bridge_control is not None:
             cfg.bridge_control_flags = R.flags(cfg.bridge_control, R.BRIDGE_CONTROL_BITS)
     else:
-        cfg.primary_bus = b.u8(R.T2_PRIMARY_BUS)
-        cfg.secondary_bus = b.u8(R.T2_CARD_BUS)
-        cfg.subordinate_bus = b.u8(R.T2_SUBORDINATE_BUS)
-        cfg.sec_status = b.u16(R.T2_SEC_STATUS)
-        cfg.bridge_control = b.u16(R.T2_BRIDGE_CONTROL)
-        cfg.subsys_vendor_id = b.u16(R.T2_SUBSYSTEM_VENDOR_ID)
-        cfg.subsys_id = b.u16(R.T2_SUBSYSTEM_ID)
+        (cfg.sec_status, cfg.primary_bus, cfg.secondary_bus, cfg.subordinate_bus, cfg.bridge_control,
+         cfg.subsys_vendor_id, cfg.subsys_id) = _T2.read(raw, 0, n)
         if cfg.bridge_control is not None:
             cfg.bridge_control_flags = R.flags(cfg.bridge_control, R.CARDBUS_CONTROL_BITS)
     if cfg.sec_status is not None:
@@ -456,8 +511,31 @@ def _ext_caps(cfg, b):
     cfg.problems.append("extended capability list longer than %d entries" % _EXT_HOPS)
 
 
-def _pcie(cfg, b, off):
-    flags = b.u16(off + R.EXP_FLAGS)
+# Which PCIe registers a function has: (condition on (port type, version, slot bit), names)
+_EXP_GROUPS = (
+    (lambda t, v, s: True, ("devcap", "devctl", "devsta")),
+    (lambda t, v, s: t not in R.NO_LINK_PORT_TYPES, ("lnkcap", "lnkctl", "lnksta")),
+    (lambda t, v, s: s and t in R.SLOT_PORT_TYPES, ("sltcap", "sltctl", "sltsta")),
+    (lambda t, v, s: t in R.ROOT_PORT_TYPES, ("rootctl", "rootcap", "rootsta")),
+    (lambda t, v, s: v >= 2, ("devcap2", "devctl2", "devsta2")),
+    (lambda t, v, s: v >= 2 and t not in R.NO_LINK_PORT_TYPES, ("lnkcap2", "lnkctl2", "lnksta2")),
+)
+_EXP_INDEX = {name: i + 1 for i, (name, _rel, _code) in enumerate(_EXP_REGS)}   # +1: Flags first
+_EXP_REL = {name: rel for name, rel, _code in _EXP_REGS}
+# (port type, version >= 2, slot bit) -> names of the registers present, in offset order
+_EXP_PRESENT = {}
+for _t in range(16):
+    for _v in (1, 2):
+        for _s in (False, True):
+            _EXP_PRESENT[_t, _v, _s] = tuple(n for cond, names in _EXP_GROUPS if cond(_t, _v, _s)
+                                             for n in names)
+
+
+def _pcie(cfg, raw, off):
+    # the capability sits in the 256-byte standard space: nothing beyond it belongs to it
+    limit = min(len(raw), 256)
+    vals = _EXP.read(raw, off, limit)
+    flags = vals[0]
     if flags is None:
         cfg.problems.append("PCI Express capability at 0x%02x truncated" % off)
         return None
@@ -467,33 +545,14 @@ def _pcie(cfg, b, off):
              slot_implemented=bool(flags & R.EXP_FLAGS_SLOT),
              interrupt_message=(flags & R.EXP_FLAGS_IRQ_MASK) >> R.EXP_FLAGS_IRQ_SHIFT)
     # Version 1 capabilities end after Root Status; lspci reads the v2 block when version > 1
-    end = off + (R.EXP_V2_SIZE if p.version >= 2 else R.EXP_V1_SIZE)
-    limit = min(b.n, 256)
-    cut = []
-
-    def rd(size, rel):
-        if off + rel >= end:
-            return None
-        if off + rel + size > limit:
-            if not cut:
-                cut.append(rel)
-                cfg.problems.append("PCI Express capability at 0x%02x: register +0x%02x lies "
-                                    "beyond 0x%x" % (off, rel, limit))
-            return None
-        return b.u16(off + rel) if size == 2 else b.u32(off + rel)
-
-    p.devcap, p.devctl, p.devsta = rd(4, R.EXP_DEVCAP), rd(2, R.EXP_DEVCTL), rd(2, R.EXP_DEVSTA)
+    for name in _EXP_PRESENT[ptype, 2 if p.version >= 2 else 1, p.slot_implemented]:
+        v = vals[_EXP_INDEX[name]]
+        if v is None:
+            cfg.problems.append("PCI Express capability at 0x%02x: register +0x%02x lies "
+                                "beyond 0x%x" % (off, _EXP_REL[name], limit))
+            break       # later registers lie further out
+        setattr(p, name, v)
     p.has_link = ptype not in R.NO_LINK_PORT_TYPES
-    if p.has_link:
-        p.lnkcap, p.lnkctl, p.lnksta = rd(4, R.EXP_LNKCAP), rd(2, R.EXP_LNKCTL), rd(2, R.EXP_LNKSTA)
-    if p.slot_implemented and ptype in R.SLOT_PORT_TYPES:
-        p.sltcap, p.sltctl, p.sltsta = rd(4, R.EXP_SLTCAP), rd(2, R.EXP_SLTCTL), rd(2, R.EXP_SLTSTA)
-    if ptype in R.ROOT_PORT_TYPES:
-        p.rootctl, p.rootcap, p.rootsta = rd(2, R.EXP_RTCTL), rd(2, R.EXP_RTCAP), rd(4, R.EXP_RTSTA)
-    if p.version >= 2:
-        p.devcap2, p.devctl2, p.devsta2 = rd(4, R.EXP_DEVCAP2), rd(2, R.EXP_DEVCTL2), rd(2, R.EXP_DEVSTA2)
-        if p.has_link:
-            p.lnkcap2, p.lnkctl2, p.lnksta2 = rd(4, R.EXP_LNKCAP2), rd(2, R.EXP_LNKCTL2), rd(2, R.EXP_LNKSTA2)
     if p.devcap is not None:
         p.max_payload_supported = 128 << (p.devcap & R.DEVCAP_PAYLOAD_MASK)
     if p.devctl is not None:
@@ -555,46 +614,39 @@ def _port_type(cfg):
     return cfg.pcie.port_type if cfg.pcie is not None else None
 
 
-def _aer(cfg, b, cap):
+def _aer(cfg, raw, cap):
     off = cap.offset
     a = Aer(offset=off, version=cap.version or 0)
-    regs = {}
-    for name, rel in (("uncor_status", R.AER_UNCOR_STATUS), ("uncor_mask", R.AER_UNCOR_MASK),
-                      ("uncor_severity", R.AER_UNCOR_SEVER), ("cor_status", R.AER_COR_STATUS),
-                      ("cor_mask", R.AER_COR_MASK), ("cap_control", R.AER_CAP)):
-        v = b.u32(off + rel)
-        if v is None:
-            cfg.problems.append("AER capability at 0x%03x truncated at +0x%02x" % (off, rel))
+    vals = _AER.read(raw, off, len(raw))
+    for i, name in enumerate(_AER_MAIN):
+        if vals[i] is None:
+            cfg.problems.append("AER capability at 0x%03x truncated at +0x%02x" % (off, _AER_MAIN_RELS[i]))
             return a
-        regs[name] = v
-        setattr(a, name, v)
+        setattr(a, name, vals[i])
+    log0, log1, log2, log3, root_command, root_status, src_cor, src_uncor = vals[6:14]
     a.first_error_pointer = a.cap_control & R.AER_CAP_FEP_MASK
     a.cap_flags = R.flags(a.cap_control, R.AER_CAP_BITS)
-    log = [b.u32(off + R.AER_HEADER_LOG + 4 * i) for i in range(4)]
+    log = (log0, log1, log2, log3)
     if None in log:
         cfg.problems.append("AER header log at 0x%03x truncated" % (off + R.AER_HEADER_LOG))
-        log = [x or 0 for x in log]
-    a.header_log = tuple(log)
-    a.tlp = _tlp.decode(a.header_log)
+        log = tuple(x or 0 for x in log)
+    a.header_log = log
+    a.tlp = _tlp.decode(log) if any(log) else None
     if a.cap_control & R.AER_CAP_TLP_PFX:
-        a.tlp_prefix_log = tuple(x for x in (b.u32(off + R.AER_TLP_PREFIX_LOG + 4 * i) for i in range(4))
-                                 if x is not None)
-    ptype = _port_type(cfg)
-    if ptype in R.ROOT_PORT_TYPES:
-        a.root_command = b.u32(off + R.AER_ROOT_COMMAND)
-        a.root_status = b.u32(off + R.AER_ROOT_STATUS)
-        a.err_src_cor = b.u16(off + R.AER_ROOT_COR_SRC)
-        a.err_src_uncor = b.u16(off + R.AER_ROOT_SRC)
-        if a.root_command is not None:
-            a.root_command_flags = R.flags(a.root_command, R.AER_ROOT_CMD_BITS)
-        if a.root_status is not None:
-            a.root_flags = R.flags(a.root_status, R.AER_ROOT_STATUS_BITS)
-            a.adv_err_int_msg = a.root_status >> R.AER_ROOT_MSG_NUM_SHIFT
-    for name in ("uncor_status", "cor_status"):
-        if regs[name] == 0xFFFFFFFF:
+        a.tlp_prefix_log = tuple(x for x in vals[14:18] if x is not None)
+    if cfg.pcie is not None and cfg.pcie.port_type in R.ROOT_PORT_TYPES:
+        a.root_command, a.root_status, a.err_src_cor, a.err_src_uncor = (root_command, root_status,
+                                                                         src_cor, src_uncor)
+        if root_command is not None:
+            a.root_command_flags = R.flags(root_command, R.AER_ROOT_CMD_BITS)
+        if root_status is not None:
+            a.root_flags = R.flags(root_status, R.AER_ROOT_STATUS_BITS)
+            a.adv_err_int_msg = root_status >> R.AER_ROOT_MSG_NUM_SHIFT
+    for name, value, rel in (("uncor status", a.uncor_status, R.AER_UNCOR_STATUS),
+                             ("cor status", a.cor_status, R.AER_COR_STATUS)):
+        if value == 0xFFFFFFFF:
             cfg.problems.append("AER %s at 0x%03x reads 0xffffffff: not decoded as errors"
-                                % (name.replace("_", " "), off + (R.AER_UNCOR_STATUS if name[0] == "u"
-                                                                   else R.AER_COR_STATUS)))
+                                % (name, off + rel))
     if a.uncor_status != 0xFFFFFFFF:
         a.header_log_expected = bool(a.uncor_status & ~a.uncor_mask & R.AER_LOG_TLP_MASK)
         a.uncor_errors = _errors(a.uncor_status, a.uncor_mask, a.uncor_severity,
@@ -606,26 +658,27 @@ def _aer(cfg, b, cap):
 
 def _errors(status, mask, severity, fep, table, uncor):
     out = []
-    for bit in range(32):
-        if not status & (1 << bit):
-            continue
+    while status:
+        low = status & -status          # lowest set bit first, as the bit numbers ascend
+        status ^= low
+        bit = low.bit_length() - 1
         short, kernel, name = table.get(bit, ("Bit%d" % bit, "", "Reserved bit %d" % bit))
         out.append(AerError(name=name, short=short, bit=bit,
-                             fatal=bool(uncor and severity & (1 << bit)),
-                             masked=bool(mask & (1 << bit)),
+                             fatal=bool(uncor and severity & low),
+                             masked=bool(mask & low),
                              first=bool(uncor and fep == bit),
                              kernel=kernel if kernel != short else ""))
     return out
 
 
-def _dpc(cfg, b, cap):
+def _dpc(cfg, raw, cap):
     off = cap.offset
     d = Dpc(offset=off, version=cap.version or 0)
-    vals = [b.u16(off + r) for r in (R.DPC_CAP, R.DPC_CTL, R.DPC_STATUS, R.DPC_SOURCE_ID)]
-    if None in vals:
+    vals = _DPC.read(raw, off, len(raw))
+    if None in vals[:4]:
         cfg.problems.append("DPC capability at 0x%03x truncated" % off)
         return d
-    d.capability, d.control, d.status, d.source_id = vals
+    d.capability, d.control, d.status, d.source_id = vals[:4]
     d.interrupt_message = d.capability & R.DPC_CAP_INT_MSG_MASK
     d.rp_extensions = bool(d.capability & R.DPC_CAP_RP_EXT)
     d.control_flags = R.flags(d.control, R.DPC_CTL_BITS)
@@ -641,15 +694,11 @@ def _dpc(cfg, b, cap):
             d.trigger_reason = R.DPC_TRIGGER_REASONS[reason]
     if d.rp_extensions:
         d.rp_pio_fep = (d.status >> R.DPC_STS_PIO_FEP_SHIFT) & R.DPC_STS_PIO_FEP_MASK
-        d.rp_pio_status = b.u32(off + R.DPC_RP_PIO_STATUS)
-        d.rp_pio_mask = b.u32(off + R.DPC_RP_PIO_MASK)
-        d.rp_pio_severity = b.u32(off + R.DPC_RP_PIO_SEVERITY)
-        d.rp_pio_syserror = b.u32(off + R.DPC_RP_PIO_SYSERROR)
-        d.rp_pio_exception = b.u32(off + R.DPC_RP_PIO_EXCEPTION)
+        (d.rp_pio_status, d.rp_pio_mask, d.rp_pio_severity, d.rp_pio_syserror,
+         d.rp_pio_exception) = vals[4:9]
         log_size = (d.capability >> R.DPC_CAP_RP_LOG_SHIFT) & 0xF
         if log_size >= 4:
-            d.rp_pio_header_log = tuple(v for v in (b.u32(off + R.DPC_RP_PIO_HEADER_LOG + 4 * i)
-                                                    for i in range(4)) if v is not None)
+            d.rp_pio_header_log = tuple(v for v in vals[9:13] if v is not None)
             d.rp_pio_tlp = _tlp.decode(d.rp_pio_header_log)
         if d.rp_pio_status:
             d.rp_pio_errors = [name for bit, name in sorted(R.DPC_RP_PIO_ERRORS.items())

@@ -8,6 +8,7 @@ digits and up to 4096 bytes per device; an empty line ends the device.
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Dict, Optional
 
@@ -31,6 +32,12 @@ def norm_bdf(bdf: str) -> str:
     return "%04x:%02x:%02x.%d" % (int(dom or "0", 16), int(bus, 16), int(dev, 16), int(fn))
 
 
+# "00: " .. "f0: " then "100: " .. "ff0: ": the offset column of each 16-byte line, and
+# where that line's bytes sit in bytes.hex(" ") text (3 characters a byte, no trailing space)
+_OFFSETS = tuple(("%02x: " if off < 0x100 else "%03x: ") % off for off in range(0, _MAX, 16))
+_LINE_SLICES = tuple(slice(3 * off, 3 * off + 47) for off in range(0, _MAX, 16))
+
+
 def hexdump(bdf: str, raw: bytes, title: Optional[str] = None) -> str:
     """One device in `lspci -xxxx` layout, ending with an empty line so dumps concatenate.
 
@@ -38,12 +45,12 @@ def hexdump(bdf: str, raw: bytes, title: Optional[str] = None) -> str:
     names there; `lspci -F` ignores it but needs the space after the address).
     """
     # lspci -F needs the space after the address; the title must stay on its line
-    lines = [norm_bdf(bdf) + " " + " ".join((title or "").split())]
+    head = norm_bdf(bdf) + " " + " ".join((title or "").split())
     data = bytes(raw[:_MAX])
-    for off in range(0, len(data), 16):
-        chunk = data[off:off + 16]
-        lines.append(("%02x: " if off < 0x100 else "%03x: ") % off + " ".join("%02x" % x for x in chunk))
-    return "\n".join(lines) + "\n\n"
+    # hex the whole space at once and cut it into lines (no Python loop per byte or line)
+    hx = data.hex(" ")
+    lines = map(operator.add, _OFFSETS, map(hx.__getitem__, _LINE_SLICES[:-(-len(data) // 16)]))
+    return "\n".join((head, *lines, "", ""))
 
 
 def parse_lspci_hex(text: str) -> Dict[str, bytes]:

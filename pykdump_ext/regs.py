@@ -742,11 +742,53 @@ SRIOV_NUM_VF = 0x10
 SRIOV_CTRL_VFE = 0x0001
 
 
+def _byte_lookups(table):
+    """A (mask, name) table as per-byte lookups: [(shift, names[256], line[256]), ...].
+
+    names[v] is the tuple of names whose bits are set in byte value v, line[v]
+    the 'Name+ Other-' text of that byte's entries.  Bytes without entries are
+    left out.  None when the table cannot be split this way (a mask spanning
+    two bytes, or masks out of ascending order, which would change the order).
+    """
+    masks = [m for m, _ in table]
+    if masks != sorted(masks) or any(m <= 0 or (m.bit_length() - 1) // 8 != ((m & -m).bit_length() - 1) // 8
+                                     for m in masks):
+        return None
+    out = []
+    for shift in range(0, max(masks).bit_length() if masks else 0, 8):
+        entries = [(m >> shift, n) for m, n in table if (m >> shift) and (m >> shift) < 256]
+        if entries:
+            out.append((shift,
+                        tuple(tuple(n for m, n in entries if v & m) for v in range(256)),
+                        tuple(" ".join(n + ("+" if v & m else "-") for m, n in entries) for v in range(256))))
+    return out
+
+
+# id(table) -> (table, lookups) for every (mask, name) table of this module
+_LOOKUPS = {id(t): (t, _byte_lookups(t)) for k, t in list(globals().items())
+            if k.endswith("_BITS") and isinstance(t, tuple) and t
+            and all(isinstance(e, tuple) and len(e) == 2 for e in t)}
+
+
+def _lookups(table):
+    ent = _LOOKUPS.get(id(table))
+    return ent[1] if ent is not None and ent[0] is table else None
+
+
 def flags(value, table):
     """Names of the bits of `value` set in a (mask, name) table, in table order."""
-    return [name for mask, name in table if value & mask]
+    lk = _lookups(table)
+    if lk is None:
+        return [name for mask, name in table if value & mask]
+    out = []
+    for shift, names, _line in lk:
+        out += names[(value >> shift) & 0xFF]
+    return out
 
 
 def flag_line(value, table):
     """lspci-style 'Name+ Other-' text for a (mask, name) table."""
-    return " ".join("%s%s" % (name, "+" if value & mask else "-") for mask, name in table)
+    lk = _lookups(table)
+    if lk is None:
+        return " ".join("%s%s" % (name, "+" if value & mask else "-") for mask, name in table)
+    return " ".join([line[(value >> shift) & 0xFF] for shift, _names, line in lk])
