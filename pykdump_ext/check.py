@@ -275,6 +275,23 @@ def _eraseinfo_findings(text):
 
 # ---------------------------------------------------------------- the check
 
+def _pagemap_page_findings(reader):
+    """Status of the page VMCOREINFO's PCI_CRASH_PAGEMAP points at, when the pagemap could
+    not be used: a page that is not simply stored explains why."""
+    try:
+        phys = int((reader.vmcoreinfo or {}).get("PCI_CRASH_PAGEMAP", ""), 16)
+        pfn = phys // reader.page_size
+        (st,) = reader.page_statuses([pfn])
+    except (ValueError, PcicrashError):
+        return []
+    if st is PageStatus.PRESENT:
+        return []
+    reason = _reason(reader, st, pfn)
+    if st is PageStatus.ZERO:
+        reason = "the pagemap page is a zero page: it held no pagemap when the dump was taken"
+    return [Finding("pagemap", st, reason, pfn=pfn, phys=pfn * reader.page_size)]
+
+
 def _pfn_span(addr, size, page_size):
     return list(range(addr // page_size, (addr + size - 1) // page_size + 1))
 
@@ -301,6 +318,7 @@ def check(reader) -> CheckResult:
             res.verdict = "FAIL: the pagemap is unusable: %s" % exc.message()
             if erase_findings and any(f.status is PageStatus.ERASED for f in erase_findings):
                 res.verdict += " (an erase rule touched it, see eraseinfo)"
+            res.findings.extend(_pagemap_page_findings(reader))
         res.findings.extend(erase_findings)
         return res
     except PageUnavailable as exc:   # a reader that raises instead of reporting a status
@@ -311,8 +329,12 @@ def check(reader) -> CheckResult:
         res.verdict = "ERROR: cannot read the dump: %s" % exc.message()
         return res
     if pm is None:
-        res.verdict = ("FAIL: no capture: VMCOREINFO has no PCI_CRASH lines (kernel without "
-                       "CONFIG_PCI_CRASH, or no buffer was allocated)")
+        if not reader.vmcoreinfo:
+            res.verdict = ("FAIL: the dump carries no VMCOREINFO, so the capture cannot be "
+                           "located (give the crashed kernel's VMCOREINFO with --vmcoreinfo FILE)")
+        else:
+            res.verdict = ("FAIL: no capture: VMCOREINFO has no PCI_CRASH lines (kernel without "
+                           "CONFIG_PCI_CRASH, or no buffer was allocated)")
         res.findings.extend(erase_findings)
         return res
 

@@ -245,3 +245,43 @@ def test_eraseinfo_through_kdump_reader(tmp_path):
     res = check(open_dump([gone]))
     assert res.exit_code == 1 and "unusable" in res.verdict and "0x58585858" in res.verdict
     assert any(f.what == "eraseinfo" and not f.harmless for f in res.findings)
+
+
+def test_no_vmcoreinfo_says_so():
+    res = check(PageDictReader({}, vmcoreinfo={}))
+    assert res.exit_code == 1 and "--vmcoreinfo" in res.verdict
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+ALL = list(PageStatus)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([0x200] + BUF_PFNS), st.sampled_from(ALL), max_size=6),
+       st.booleans(), st.sampled_from(["A", "B"]))
+def test_any_status_mix(statuses, zero, layout):
+    """Whatever the reader says about each capture page, check() names every page that is
+    not PRESENT exactly once and exits 1 exactly when a non-zero status hides one."""
+    statuses = {p: s for p, s in statuses.items() if s is not PageStatus.PRESENT}
+    res = check(_memory(layout=layout, statuses=statuses, zero_buffer=zero))
+    assert res.exit_code in (0, 1)
+    if 0x200 in statuses:           # pagemap page gone: nothing else can be looked at
+        assert res.exit_code == 1 and res.findings[0].pfn == 0x200
+        assert res.findings[0].status is statuses[0x200]
+        return
+    if "unusable" in res.verdict:   # read_pagemap rejected the addresses (e.g. OUTSIDE)
+        assert res.exit_code == 1 and any(s is PageStatus.OUTSIDE for s in statuses.values())
+        return
+    want_missing = {p for p, s in statuses.items()
+                    if s not in (PageStatus.ZERO, PageStatus.ZERO_OR_EXCLUDED)}
+    named = {f.pfn: f for f in res.findings if f.what == "buffer"}
+    for p in BUF_PFNS:
+        s = statuses.get(p, PageStatus.ZERO if zero else PageStatus.PRESENT)
+        if s is PageStatus.PRESENT:
+            assert p not in named
+        else:
+            assert named[p].status is s and named[p].index == BUF_PFNS.index(p)
+    assert {p for p, f in named.items() if not f.harmless} == want_missing
+    assert res.exit_code == (1 if want_missing else 0)
+    assert len(res.lines()) >= 1
