@@ -530,11 +530,12 @@ def test_split_parts_and_a_missing_part(matrix):
 # ---------------------------------------------------------------- the shipped lines
 
 def shipped_arg_lines():
-    """(file, makedumpfile arguments) for every active line of the shipped configuration."""
+    """(file, makedumpfile arguments) for every line of the shipped configuration: the
+    active ones and the commented-out alternatives (`#core_collector ...`, e.g. ssh's -F)."""
     out = []
     conf = FILTER_DIR / "kdump.conf"
     for line in conf.read_text().splitlines():
-        m = re.match(r"^\s*core_collector\s+makedumpfile\s+(.*)$", line)
+        m = re.match(r"^#?\s*core_collector\s+makedumpfile\s+(.*)$", line)
         if m:
             out.append(("kdump.conf", shlex.split(m.group(1))))
     default = FILTER_DIR / "kdump-tools" / "kdump-tools.default"
