@@ -36,8 +36,8 @@ from pykdump_ext.capture import read_pagemap
 from pykdump_ext.check import check
 from pykdump_ext.memory import PageStatus as S
 
-pytestmark = [needs_shared,
-              pytest.mark.skipif(not have_tool("makedumpfile"), reason="makedumpfile not installed")]
+# Tests that run makedumpfile get the `matrix` fixture, which skips without ../shared or
+# without makedumpfile; the others say what they need.
 
 MDF_CACHE = CACHE / "mdf"
 FILTER_DIR = ROOT / "makedumpfile_filter"
@@ -326,6 +326,8 @@ def build_matrix():
 def matrix():
     if not have_shared():
         pytest.skip("../shared/vmcores not present")
+    if not have_tool("makedumpfile"):
+        pytest.skip("makedumpfile not installed")
     return build_matrix()
 
 
@@ -666,6 +668,7 @@ def test_config_erase_rule(matrix, rule):
         assert res.exit_code == (1 if ERASE_RULES[rule] else 0)
 
 
+@needs_shared
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_shared_dump_files(scenario):
     """Every shipped dump (upstream snappy/zstd builds, the capture kernel's flattened
