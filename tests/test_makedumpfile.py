@@ -25,6 +25,7 @@ import shlex
 import shutil
 import struct
 import subprocess
+import sys
 
 import pytest
 
@@ -576,7 +577,7 @@ def test_cli_check_on_a_filtered_dump(matrix):
     by = {r.name: r for r in runs}
     from pykdump_ext import cli
     for name, code in (("aer-uncor-d31-lzo", 0), ("no-buffer-d31-zlib", 1)):
-        proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "pykdump_ext.cli",
+        proc = subprocess.run([sys.executable, "-m", "pykdump_ext.cli",
                                "--check"] + by[name].paths, capture_output=True, text=True,
                               cwd=str(ROOT))
         assert proc.returncode == code, (name, proc.stdout, proc.stderr)
