@@ -166,6 +166,7 @@ class ElfReader(MemoryReader):
         self.device_dumps = []
         self.eraseinfo = None
         own_info_text = None
+        set_aside = []      # broken notes: said in self.notes, the rest of the dump still read
         for off, size, where in notes_ph:
             if off + size > self.file_size:
                 raise self._err("PT_NOTE segment 0x%x+0x%x runs past the end of the file (%d bytes)"
@@ -174,13 +175,18 @@ class ElfReader(MemoryReader):
                 self.notes_list.append(note)
                 if note.name == "VMCOREINFO" and own_info_text is None:
                     if note.size > vmcoreinfo_mod.MAX_BYTES:
-                        raise self._err("VMCOREINFO note of %d bytes" % note.size, note.offset,
-                                        "at most %d bytes" % vmcoreinfo_mod.MAX_BYTES)
+                        set_aside.append(self._err(
+                            "VMCOREINFO note of %d bytes ignored" % note.size, note.offset,
+                            "at most %d bytes" % vmcoreinfo_mod.MAX_BYTES))
+                        own_info_text = b""
+                        continue
                     own_info_text = self._pread(note.size, note.offset)
                 elif note.name == "ERASEINFO" and self.eraseinfo is None:
                     if note.size > MAX_ERASEINFO:
-                        raise self._err("ERASEINFO note of %d bytes" % note.size, note.offset,
-                                        "at most %d bytes" % MAX_ERASEINFO)
+                        set_aside.append(self._err(
+                            "ERASEINFO note of %d bytes ignored" % note.size, note.offset,
+                            "at most %d bytes" % MAX_ERASEINFO))
+                        continue
                     self.eraseinfo = self._pread(note.size, note.offset).decode(
                         "utf-8", "replace").rstrip("\0")
                 elif note.name.startswith("VMCOREDD_"):
@@ -193,11 +199,15 @@ class ElfReader(MemoryReader):
                     self.device_dumps.append(DeviceDump(dname, note.offset + skip,
                                                         note.size - skip))
 
-        own = (vmcoreinfo_mod.parse(own_info_text, source="%s VMCOREINFO note" % self.path)
-               if own_info_text is not None else {})
+        own = {}
+        if own_info_text:
+            try:
+                own = vmcoreinfo_mod.parse(own_info_text, source="%s VMCOREINFO note" % self.path)
+            except PcicrashError as exc:
+                set_aside.append(exc)
         self.dump_vmcoreinfo = own
         self.vmcoreinfo = dict(override) if override is not None else own
-        notes = []
+        notes = [exc.message() for exc in set_aside]
         ps = vmcoreinfo_mod.get_int(self.vmcoreinfo, "PAGESIZE", source=self.path) or 4096
         if ps <= 0 or ps & (ps - 1) or ps > 1 << 24:
             raise self._err("PAGESIZE=%d in VMCOREINFO" % ps, None, "a power of two")
