@@ -82,7 +82,8 @@ class Finding:
             head = "buffer page %d (address unknown)" % self.index
         else:
             head = "buffer page %d pfn 0x%x (physical 0x%x)" % (self.index, self.pfn, self.phys)
-        tag = (self.status.name if self.status is not None else "RULE")
+        tag = (self.status.name if self.status is not None else
+               "RULE" if self.what == "eraseinfo" else "UNKNOWN")
         return "%s: %s%s: %s" % (head, tag, " (harmless)" if self.harmless else "", self.reason)
 
     def to_json(self):
@@ -386,9 +387,14 @@ def check(reader) -> CheckResult:
     bad = res.missing
     if not bad:
         res.exit_code = 0
-        if not pm.header_found:
+        if not pm.header_found and res.pages_zero == pm.num_pages:
+            res.verdict = ("OK: the pagemap and all %d buffer pages are in the dump; they are "
+                           "zero pages: the kernel skipped the capture (all-zero buffer)"
+                           % pm.num_pages)
+        elif not pm.header_found:
             res.verdict = ("OK: the pagemap and all %d buffer pages are in the dump; no 'PCIC' "
-                           "header: the kernel skipped the capture (all-zero buffer)"
+                           "header where the buffer starts: the capture was skipped (all-zero "
+                           "buffer) or its header is damaged (pcicrash without --check tells)"
                            % pm.num_pages)
         else:
             res.verdict = "OK: the pagemap and all %d buffer pages are in the dump" % pm.num_pages
