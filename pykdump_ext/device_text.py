@@ -83,15 +83,16 @@ def _bars(cfg) -> List[str]:
     return out
 
 
+# lspci's Status line: these flags, DEVSEL=, then the error flags and INTx last
+_STATUS_NAMES = dict(R.STATUS_BITS)
+_STATUS_HEAD = tuple((m, _STATUS_NAMES[m]) for m in (0x10, 0x20, 0x40, 0x80, 0x100))
+_STATUS_TAIL = tuple((m, _STATUS_NAMES[m]) for m in (0x800, 0x1000, 0x2000, 0x4000, 0x8000, 0x08))
+
+
 def _status_line(cfg):
     st = cfg.status
     devsel = R.STATUS_DEVSEL[(st >> R.STATUS_DEVSEL_SHIFT) & 3]
-    names = dict((m, n) for m, n in R.STATUS_BITS)
-    order = [0x10, 0x20, 0x40, 0x80, 0x100]
-    tail = [0x800, 0x1000, 0x2000, 0x4000, 0x8000, 0x08]
-    return "Status: %s DEVSEL=%s %s" % (
-        " ".join("%s%s" % (names[m], _yn(st & m)) for m in order), devsel,
-        " ".join("%s%s" % (names[m], _yn(st & m)) for m in tail))
+    return "Status: %s DEVSEL=%s %s" % (R.flag_line(st, _STATUS_HEAD), devsel, R.flag_line(st, _STATUS_TAIL))
 
 
 def _pcie_lines(cfg) -> List[str]:
@@ -194,14 +195,10 @@ def _aer_lines(cfg, domain) -> List[str]:
         out += [T2 + _err_line(e, False) for e in a.cor_errors]
     else:
         out.append(T1 + "Correctable errors: none (CESta 0x%08x)" % a.cor_status)
-    unc = [(b, n[0]) for b, n in sorted(R.AER_UNCOR_ERRORS.items())]
-    cor = [(b, n[0]) for b, n in sorted(R.AER_COR_ERRORS.items())]
-    out.append(T1 + "UEMsk:\t0x%08x %s" % (a.uncor_mask, " ".join(
-        "%s%s" % (n, _yn(a.uncor_mask >> b & 1)) for b, n in unc if b)))
-    out.append(T1 + "UESvrt:\t0x%08x %s" % (a.uncor_severity, " ".join(
-        "%s%s" % (n, _yn(a.uncor_severity >> b & 1)) for b, n in unc if b)))
-    out.append(T1 + "CEMsk:\t0x%08x %s" % (a.cor_mask, " ".join(
-        "%s%s" % (n, _yn(a.cor_mask >> b & 1)) for b, n in cor)))
+    out.append(T1 + "UEMsk:\t0x%08x %s" % (a.uncor_mask, R.flag_line(a.uncor_mask, R.AER_UNCOR_FLAG_BITS)))
+    out.append(T1 + "UESvrt:\t0x%08x %s" % (a.uncor_severity,
+                                             R.flag_line(a.uncor_severity, R.AER_UNCOR_FLAG_BITS)))
+    out.append(T1 + "CEMsk:\t0x%08x %s" % (a.cor_mask, R.flag_line(a.cor_mask, R.AER_COR_FLAG_BITS)))
     out.append(T1 + "AERCap:\tFirst Error Pointer: 0x%02x, %s" % (a.first_error_pointer,
                                                                   R.flag_line(a.cap_control, R.AER_CAP_BITS)))
     note = ""

@@ -590,6 +590,10 @@ AER_COR_ERRORS = {
     14: ("CorrIntErr", "CorrIntErr", "Corrected Internal Error"),
     15: ("HeaderOF", "HeaderOF", "Header Log Overflow"),
 }
+# The same bits as (mask, lspci name) tables, for the UEMsk/UESvrt and CEMsk flag lines
+# (bit 0 of the uncorrectable registers, a PCIe 1.0a leftover, is not shown there)
+AER_UNCOR_FLAG_BITS = tuple((1 << b, v[0]) for b, v in sorted(AER_UNCOR_ERRORS.items()) if b)
+AER_COR_FLAG_BITS = tuple((1 << b, v[0]) for b, v in sorted(AER_COR_ERRORS.items()))
 # The names lspci 3.9 (Debian 12) prints on its UESta/UEMsk/UESvrt and CESta lines
 LSPCI39_UNCOR_BITS = (4, 5, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)
 LSPCI39_COR_BITS = (0, 6, 7, 8, 12, 13)
@@ -764,31 +768,43 @@ def _byte_lookups(table):
     return out
 
 
-# id(table) -> (table, lookups) for every (mask, name) table of this module
-_LOOKUPS = {id(t): (t, _byte_lookups(t)) for k, t in list(globals().items())
-            if k.endswith("_BITS") and isinstance(t, tuple) and t
-            and all(isinstance(e, tuple) and len(e) == 2 for e in t)}
+def _compiled(lk):
+    """(flags(value), flag_line(value)) functions over byte lookups, unrolled for 1 or 2 bytes."""
+    if len(lk) == 1:
+        (s0, n0, l0), = lk
+        return (lambda v: list(n0[(v >> s0) & 0xFF]),
+                lambda v: l0[(v >> s0) & 0xFF])
+    if len(lk) == 2:
+        (s0, n0, l0), (s1, n1, l1) = lk
+        return (lambda v: [*n0[(v >> s0) & 0xFF], *n1[(v >> s1) & 0xFF]],
+                lambda v: l0[(v >> s0) & 0xFF] + " " + l1[(v >> s1) & 0xFF])
+    return (lambda v: [n for s, names, _l in lk for n in names[(v >> s) & 0xFF]],
+            lambda v: " ".join([line[(v >> s) & 0xFF] for s, _n, line in lk]))
 
 
-def _lookups(table):
-    ent = _LOOKUPS.get(id(table))
-    return ent[1] if ent is not None and ent[0] is table else None
+# id(table) -> (table, flags function, flag_line function) for the (mask, name) tables of
+# this module that split into byte lookups
+_FAST = {}
+for _k, _t in list(globals().items()):
+    if (_k.endswith("_BITS") and isinstance(_t, tuple) and _t
+            and all(isinstance(e, tuple) and len(e) == 2 for e in _t)):
+        _lk = _byte_lookups(_t)
+        if _lk:
+            _FAST[id(_t)] = (_t,) + _compiled(_lk)
+del _k, _t, _lk
 
 
 def flags(value, table):
     """Names of the bits of `value` set in a (mask, name) table, in table order."""
-    lk = _lookups(table)
-    if lk is None:
-        return [name for mask, name in table if value & mask]
-    out = []
-    for shift, names, _line in lk:
-        out += names[(value >> shift) & 0xFF]
-    return out
+    fast = _FAST.get(id(table))
+    if fast is not None and fast[0] is table:
+        return fast[1](value)
+    return [name for mask, name in table if value & mask]
 
 
 def flag_line(value, table):
     """lspci-style 'Name+ Other-' text for a (mask, name) table."""
-    lk = _lookups(table)
-    if lk is None:
-        return " ".join("%s%s" % (name, "+" if value & mask else "-") for mask, name in table)
-    return " ".join([line[(value >> shift) & 0xFF] for shift, _names, line in lk])
+    fast = _FAST.get(id(table))
+    if fast is not None and fast[0] is table:
+        return fast[2](value)
+    return " ".join("%s%s" % (name, "+" if value & mask else "-") for mask, name in table)
