@@ -343,6 +343,16 @@ def exercise_reader(reader, pfns=None, budget=64):
             problem = check_error(exc)
             if problem:
                 raise AssertionError("read_page raised a bad error: %s" % problem)
+    try:
+        from pykdump_ext.check import check
+    except ImportError:
+        check = None
+    if check is not None:       # --check: which capture pages the dump holds, and why not
+        res = check(reader)
+        for line in res.lines():
+            if "\n" in line:
+                raise AssertionError("--check line not one line: %r" % line)
+        res.to_json()
     cap = load_capture(reader)
     if cap.state not in ("captured", "skipped", "absent", "partial", "corrupt"):
         raise AssertionError("capture state %r" % cap.state)
