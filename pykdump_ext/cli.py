@@ -164,7 +164,14 @@ def main(argv=None) -> int:
                                          exc.strerror or exc))
             return EXIT_UNREADABLE
         with reader:
-            return execute(reader, args, sys.stdout)
+            try:
+                return execute(reader, args, sys.stdout)
+            except OSError as exc:      # the file went away or an I/O error while reading
+                if isinstance(exc, BrokenPipeError):
+                    raise
+                sys.stdout.flush()
+                _say(sys.stderr, "%s: %s" % (exc.filename or reader.name, exc.strerror or exc))
+                return EXIT_UNREADABLE
     except BrokenPipeError:
         # output piped into head/less that quit: not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
