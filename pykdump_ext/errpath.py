@@ -129,9 +129,13 @@ class ErrorPath:
     source_all_ff: bool = False
     hops: List[Hop] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    dpc: bool = False           # from a DPC Error Source ID, not the AER root registers
 
     def headline(self) -> str:
-        if self.current:
+        if self.dpc:
+            t = "port %s contained the link below it (DPC) after %s from %s" % (
+                self.root_port, self.message, self.source_bdf)
+        elif self.current:
             t = "root port %s received %s%s from %s" % (
                 self.root_port, self.message, " (multiple)" if self.multiple else "",
                 self.source_bdf)
@@ -183,7 +187,30 @@ def find_paths(devices, topo) -> List[ErrorPath]:
                            current=current, multiple=multiple)
             _fill_hops(ep, devices, topo, domain, rid)
             paths.append(ep)
+    paths += _dpc_paths(devices, topo)
     return paths
+
+
+# DPC trigger reasons whose DPC Error Source ID names the device that sent the message
+DPC_MESSAGE_REASONS = {1: "ERR_NONFATAL", 2: "ERR_FATAL"}
+
+
+def _dpc_paths(devices, topo):
+    out = []
+    for bdf in sorted(devices):
+        cfg = devices[bdf]
+        d = cfg.dpc
+        if cfg.all_ff or d is None or not d.triggered:
+            continue
+        kind = DPC_MESSAGE_REASONS.get(d.trigger_reason_code)
+        if kind is None:
+            continue
+        domain = topo.nodes[bdf].domain if bdf in topo.nodes else int(bdf[:4], 16)
+        ep = ErrorPath(root_port=bdf, message=kind, source_rid=d.source_id,
+                       source_bdf=rid_to_bdf(domain, d.source_id), current=True, dpc=True)
+        _fill_hops(ep, devices, topo, domain, d.source_id)
+        out.append(ep)
+    return out
 
 
 def _fill_hops(ep, devices, topo, domain, rid):

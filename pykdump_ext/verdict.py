@@ -43,7 +43,8 @@ class Facts:
 def _named_uncor(f):
     cur = [p for p in f.named if p.current and p.message != "ERR_COR"]
     if cur:
-        return "; ".join("root port %s received %s from it" % (p.root_port, p.message)
+        return "; ".join("%s %s received %s from it"
+                         % ("DPC port" if p.dpc else "root port", p.root_port, p.message)
                          for p in cur)
     return None
 

@@ -80,7 +80,7 @@ def config(vid=0x1af4, did=0x1041, *, size=4096, klass=0x020000, port_type=None,
             at = 0x148 if aer is not None else 0x100
             put(b, at, "I", 0x001D | (1 << 16))
             put(b, at + 0x04, "HH", 0x0000, 0x0001)
-            put(b, at + 0x08, "HH", dpc, dpc >> 16 if dpc > 0xFFFF else 0)
+            put(b, at + 0x08, "HH", dpc & 0xFFFF, dpc >> 16)    # status, error source ID
     for off, data in (extra_caps or {}).items():
         b[off:off + len(data)] = data
     return bytes(b)

@@ -233,3 +233,20 @@ def test_failed_dword_reads_flagged_on_the_device_line():
     cfg[0x200:0x208] = b"\xff" * 8
     rep = run([cb.record(0, 1, 0, 0, bytes(cfg))])
     assert rep.devices[0].items == ["2 dword(s) read 0xffffffff (failed config reads?) from 0x200"]
+
+
+def test_dpc_error_source_names_the_device_below_a_contained_port():
+    """A downstream port whose DPC triggered on ERR_FATAL (reason 2) names the sender in its
+    DPC Error Source ID; the sender (0xFF after containment) is the top suspect."""
+    dpc_port = cb.config(0x1b36, 0x000c, klass=0x060400, port_type=cb.ROOT_PORT,
+                         bus_range=(0x10, 0x10), dllla_capable=True, dllla=False,
+                         aer={}, dpc=0x0001 | (2 << 1) | (0x1000 << 16))
+    recs = [cb.record(0, 0, 3, 0, dpc_port), cb.record(0, 0x10, 0, 0, b"\xff" * 4096)]
+    rep = run(recs)
+    top = rep.verdict.suspects[0]
+    assert top.bdf == "0000:10:00.0"
+    assert "DPC port 0000:00:03.0 received ERR_FATAL" in top.evidence[0]
+    p = [p for p in rep.paths if p.dpc][0]
+    assert "contained" in p.headline() and p.hops[-1].bdf == "0000:10:00.0"
+    assert rep.verdict.suspects[1].bdf == "0000:00:03.0"
+    assert "DPC triggered" in rep.verdict.suspects[1].headline
