@@ -173,6 +173,12 @@ def _context(rep):
         out.append("no PCI state at panic: %s" % cap.reason)
     elif cap.state in ("partial", "corrupt"):
         out.append("capture %s: the verdict only uses what could be read" % cap.state)
+    spurious = [d.bdf for d in rep.devices if d.node.unreachable == topology.UNREACH_SPURIOUS]
+    if spurious:
+        out.append("%d device(s) recorded as all 0xFF although probably reachable (%s): the "
+                   "producer skipped them because their parent port cannot report link state"
+                   % (len(spurious), ", ".join(spurious[:4]) + (", ..." if len(spurious) > 4
+                                                                else "")))
     current = [p for p in rep.paths if p.current]
     cleared = [p for p in rep.paths if not p.current]
     if cleared and not current:

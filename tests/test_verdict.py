@@ -250,3 +250,9 @@ def test_dpc_error_source_names_the_device_below_a_contained_port():
     assert "contained" in p.headline() and p.hops[-1].bdf == "0000:10:00.0"
     assert rep.verdict.suspects[1].bdf == "0000:00:03.0"
     assert "DPC triggered" in rep.verdict.suspects[1].headline
+
+
+def test_spurious_skips_are_said_in_the_verdict_notes():
+    rep = run(cb.qemu_like_records(endpoint_ff=True, dllla_capable=False, dllla=False),
+              layout="B")
+    assert any("0000:01:00.0" in n and "probably reachable" in n for n in rep.verdict.notes)
