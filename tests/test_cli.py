@@ -219,3 +219,20 @@ def test_json_doc_names_every_key():
     for k in sorted(keys):
         assert '"%s"' % k in doc, k
         assert '"%s"' % k in report_json.__doc__, k
+
+
+@needs_shared
+@needs_lspci
+def test_console_script_hex_into_lspci_F_on_a_real_dump(tmp_path):
+    from test_lspci import normalise, run_lspci_f
+    rc, out, err = run_main("-x", scenario_dir("layoutB-aer") / "d31-zlib.kdump")
+    assert rc == 0 and err == ""
+    f = tmp_path / "x.txt"
+    f.write_text(out)
+    ours = lspci_hex.split_lspci_verbose(run_lspci_f(f, "-vvv", "-nn"))
+    truth = lspci_hex.split_lspci_verbose(
+        (scenario_dir("layoutB-aer") / "ground-truth" / "lspci-vvv-nn.txt").read_text())
+    raw = lspci_hex.parse_lspci_hex(out)
+    assert set(ours) == set(truth) and len(ours) == 18
+    for bdf in truth:
+        assert normalise(ours[bdf], raw[bdf]) == normalise(truth[bdf], raw[bdf]), bdf
