@@ -9,6 +9,7 @@ still be read.  Register layouts and bit names live in ``regs.py``.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -426,6 +427,15 @@ def _header(cfg, raw):
         cfg.sec_status_flags = R.flags(cfg.sec_status, R.SEC_STATUS_BITS)
 
 
+@functools.lru_cache(maxsize=1024)
+def _cap(cid, offset, version):
+    """A Cap (standard when `version` is None).  Caps are immutable, so equal ones are
+    shared: a small bounded cache saves the frozen-dataclass construction per device."""
+    if version is None:
+        return Cap(cid, offset, R.CAP_NAMES.get(cid, "Capability 0x%02x" % cid))
+    return Cap(cid, offset, R.EXT_CAP_NAMES.get(cid, "Extended Capability 0x%04x" % cid), version)
+
+
 def _std_caps(cfg, b):
     """Walk the standard capability list as lspci does (pointers masked to dwords)."""
     if cfg.status is None or not (cfg.status & R.STATUS_CAP_LIST):
@@ -461,7 +471,7 @@ def _std_caps(cfg, b):
         if cid == 0xFF:
             cfg.problems.append("capability list broken at 0x%02x (ID reads 0xff)" % where)
             return
-        cfg.caps.append(Cap(cid, where, R.CAP_NAMES.get(cid, "Capability 0x%02x" % cid)))
+        cfg.caps.append(_cap(cid, where, None))
         prev = where + 1
         where = b.u8(where + 1) & ~3
     cfg.problems.append("capability list longer than %d entries, stopped at 0x%02x" % (_STD_HOPS, prev))
@@ -493,8 +503,7 @@ def _ext_caps(cfg, b):
         seen.add(where)
         cid = hdr & 0xFFFF
         ver = (hdr >> R.EXT_CAP_VERSION_SHIFT) & 0xF
-        cfg.ext_caps.append(Cap(cid, where, R.EXT_CAP_NAMES.get(cid, "Extended Capability 0x%04x" % cid),
-                                ver))
+        cfg.ext_caps.append(_cap(cid, where, ver))
         nxt = (hdr >> R.EXT_CAP_NEXT_SHIFT) & ~3
         if nxt == 0:
             return
@@ -540,59 +549,67 @@ def _pcie(cfg, raw, off):
         cfg.problems.append("PCI Express capability at 0x%02x truncated" % off)
         return None
     ptype = (flags & R.EXP_FLAGS_TYPE_MASK) >> R.EXP_FLAGS_TYPE_SHIFT
-    p = Pcie(offset=off, version=flags & R.EXP_FLAGS_VERSION, port_type=ptype,
-             port_type_name=R.PORT_TYPE_NAMES.get(ptype, "Unknown type %d" % ptype),
-             slot_implemented=bool(flags & R.EXP_FLAGS_SLOT),
-             interrupt_message=(flags & R.EXP_FLAGS_IRQ_MASK) >> R.EXP_FLAGS_IRQ_SHIFT)
+    version = flags & R.EXP_FLAGS_VERSION
+    slot = bool(flags & R.EXP_FLAGS_SLOT)
     # Version 1 capabilities end after Root Status; lspci reads the v2 block when version > 1
-    for name in _EXP_PRESENT[ptype, 2 if p.version >= 2 else 1, p.slot_implemented]:
+    r = {}
+    for name in _EXP_PRESENT[ptype, 2 if version >= 2 else 1, slot]:
         v = vals[_EXP_INDEX[name]]
         if v is None:
             cfg.problems.append("PCI Express capability at 0x%02x: register +0x%02x lies "
                                 "beyond 0x%x" % (off, _EXP_REL[name], limit))
             break       # later registers lie further out
-        setattr(p, name, v)
-    p.has_link = ptype not in R.NO_LINK_PORT_TYPES
-    if p.devcap is not None:
-        p.max_payload_supported = 128 << (p.devcap & R.DEVCAP_PAYLOAD_MASK)
-    if p.devctl is not None:
-        p.dev_control_flags = R.flags(p.devctl, R.DEVCTL_BITS)
-        p.max_payload = 128 << ((p.devctl >> R.DEVCTL_PAYLOAD_SHIFT) & 7)
-        p.max_read_request = 128 << ((p.devctl >> R.DEVCTL_READRQ_SHIFT) & 7)
-    if p.devsta is not None:
-        p.dev_status_flags = R.flags(p.devsta, R.DEVSTA_BITS)
-    if p.lnkcap is not None:
-        p.link_cap_speed_code = p.lnkcap & R.LNKCAP_SPEED_MASK
+        r[name] = v
+    p = Pcie(offset=off, version=version, port_type=ptype,
+             port_type_name=R.PORT_TYPE_NAMES.get(ptype, "Unknown type %d" % ptype),
+             slot_implemented=slot,
+             interrupt_message=(flags & R.EXP_FLAGS_IRQ_MASK) >> R.EXP_FLAGS_IRQ_SHIFT,
+             has_link=ptype not in R.NO_LINK_PORT_TYPES, **r)
+    get = r.get
+    devcap, devctl, devsta = get("devcap"), get("devctl"), get("devsta")
+    lnkcap, lnkctl, lnksta = get("lnkcap"), get("lnkctl"), get("lnksta")
+    if devcap is not None:
+        p.max_payload_supported = 128 << (devcap & R.DEVCAP_PAYLOAD_MASK)
+    if devctl is not None:
+        p.dev_control_flags = R.flags(devctl, R.DEVCTL_BITS)
+        p.max_payload = 128 << ((devctl >> R.DEVCTL_PAYLOAD_SHIFT) & 7)
+        p.max_read_request = 128 << ((devctl >> R.DEVCTL_READRQ_SHIFT) & 7)
+    if devsta is not None:
+        p.dev_status_flags = R.flags(devsta, R.DEVSTA_BITS)
+    if lnkcap is not None:
+        p.link_cap_speed_code = lnkcap & R.LNKCAP_SPEED_MASK
         p.link_cap_speed = _speed(p.link_cap_speed_code)
-        p.link_cap_width = (p.lnkcap & R.LNKCAP_WIDTH_MASK) >> R.LNKCAP_WIDTH_SHIFT
-        p.port_number = p.lnkcap >> R.LNKCAP_PORT_SHIFT
-        p.dll_active_reporting_capable = bool(p.lnkcap & R.LNKCAP_DLLA)
-    if p.lnkctl is not None:
-        p.link_control_flags = R.flags(p.lnkctl, R.LNKCTL_BITS)
-    if p.lnksta is not None:
-        p.link_speed_code = p.lnksta & R.LNKSTA_SPEED_MASK
+        p.link_cap_width = (lnkcap & R.LNKCAP_WIDTH_MASK) >> R.LNKCAP_WIDTH_SHIFT
+        p.port_number = lnkcap >> R.LNKCAP_PORT_SHIFT
+        p.dll_active_reporting_capable = bool(lnkcap & R.LNKCAP_DLLA)
+    if lnkctl is not None:
+        p.link_control_flags = R.flags(lnkctl, R.LNKCTL_BITS)
+    if lnksta is not None:
+        p.link_speed_code = lnksta & R.LNKSTA_SPEED_MASK
         p.link_speed = _speed(p.link_speed_code)
-        p.link_width = (p.lnksta & R.LNKSTA_WIDTH_MASK) >> R.LNKSTA_WIDTH_SHIFT
-        p.link_status_flags = R.flags(p.lnksta, R.LNKSTA_BITS)
-        p.dll_link_active = bool(p.lnksta & R.LNKSTA_DL_ACT)
-        p.link_training = bool(p.lnksta & R.LNKSTA_TRAIN)
-    if p.lnkcap is not None and p.lnksta is not None:
+        p.link_width = (lnksta & R.LNKSTA_WIDTH_MASK) >> R.LNKSTA_WIDTH_SHIFT
+        p.link_status_flags = R.flags(lnksta, R.LNKSTA_BITS)
+        p.dll_link_active = bool(lnksta & R.LNKSTA_DL_ACT)
+        p.link_training = bool(lnksta & R.LNKSTA_TRAIN)
+    if lnkcap is not None and lnksta is not None:
         p.downtrained = link_up(p) and (
             (p.link_speed_code in R.LINK_SPEEDS and p.link_cap_speed_code in R.LINK_SPEEDS
              and p.link_speed_code < p.link_cap_speed_code)
             or (0 < p.link_width < p.link_cap_width))
-    if p.sltcap is not None:
-        p.slot_cap_flags = R.flags(p.sltcap, R.SLTCAP_BITS)
-        p.slot_number = p.sltcap >> R.SLTCAP_PSN_SHIFT
-    if p.sltctl is not None:
-        p.slot_control_flags = R.flags(p.sltctl, R.SLTCTL_BITS)
-    if p.sltsta is not None:
-        p.slot_status_flags = R.flags(p.sltsta, R.SLTSTA_BITS)
-    if p.rootctl is not None:
-        p.root_control_flags = R.flags(p.rootctl, R.RTCTL_BITS)
-    if p.rootsta is not None:
-        p.root_status_flags = R.flags(p.rootsta, R.RTSTA_BITS)
-        p.root_pme_requester = p.rootsta & R.RTSTA_PME_REQID_MASK
+    sltcap, sltctl, sltsta = get("sltcap"), get("sltctl"), get("sltsta")
+    rootctl, rootsta = get("rootctl"), get("rootsta")
+    if sltcap is not None:
+        p.slot_cap_flags = R.flags(sltcap, R.SLTCAP_BITS)
+        p.slot_number = sltcap >> R.SLTCAP_PSN_SHIFT
+    if sltctl is not None:
+        p.slot_control_flags = R.flags(sltctl, R.SLTCTL_BITS)
+    if sltsta is not None:
+        p.slot_status_flags = R.flags(sltsta, R.SLTSTA_BITS)
+    if rootctl is not None:
+        p.root_control_flags = R.flags(rootctl, R.RTCTL_BITS)
+    if rootsta is not None:
+        p.root_status_flags = R.flags(rootsta, R.RTSTA_BITS)
+        p.root_pme_requester = rootsta & R.RTSTA_PME_REQID_MASK
     return p
 
 
