@@ -170,13 +170,6 @@ def _read_span(reader, addr, size):
     return b"".join(out), holes
 
 
-def _status_of(reader, addr):
-    try:
-        return reader.page_status(addr // reader.page_size)
-    except PcicrashError:
-        return PageStatus.LOST
-
-
 # ---------------------------------------------------------------- pagemap
 
 @dataclass
@@ -406,7 +399,9 @@ def _assemble(reader, pm):
         spans.append((i, pfns))
         all_pfns.extend(pfns)
     statuses = dict(zip(all_pfns, reader.page_statuses(all_pfns)))
-    got = reader.read_pages([p for p in all_pfns if statuses[p].readable])
+    # ERASED pages read back, but with bytes a filter rule overwrote: treat as holes
+    got = reader.read_pages([p for p in all_pfns
+                             if statuses[p].readable and statuses[p] is not PageStatus.ERASED])
     chunks, holes, missing, page_stat = [], [], [], []
     for i, pfns in spans:
         base = i * kps - pm.buf_offset

@@ -450,3 +450,12 @@ def test_random_pagemaps_are_rejected_or_read_never_crash(head, addrs):
 def test_partial_zero_buffer_says_probably_skipped():
     cap = load_capture(cb.reader(bytes(47024), missing={0: PageStatus.EXCLUDED}))
     assert cap.state == "partial" and "probably a capture that was armed but skipped" in cap.reason
+
+
+def test_erased_buffer_page_is_a_hole_not_data():
+    """makedumpfile --config erase rules overwrite bytes: such a page is not capture data."""
+    recs = [cb.record(0, b, 0, 0, cb.config(did=b, port_type=cb.ENDPOINT, aer={}))
+            for b in range(1, 4)]
+    cap = load_capture(cb.reader(cb.buffer(recs), missing={1: PageStatus.ERASED}))
+    assert cap.state == "partial" and "erased" in cap.reason
+    assert [r.bus for r in cap.records] == [3] and len(cap.untrusted) == 2
