@@ -282,3 +282,25 @@ def test_rid_to_bdf():
     assert config.rid_to_bdf(0, 0x0100) == "0000:01:00.0"
     assert config.rid_to_bdf(0x1a, 0xFFFF) == "001a:ff:1f.7"
     assert config.rid_to_bdf(0, 0x00FA) == "0000:00:1f.2"
+
+
+def _bit_tables():
+    return [(k, v) for k, v in vars(regs).items()
+            if k.endswith("_BITS") and isinstance(v, tuple) and v and all(isinstance(e, tuple) for e in v)]
+
+
+def test_flag_lookups_match_the_tables():
+    """flags()/flag_line() answer from per-byte lookups; they must say what the (mask, name)
+    tables say bit by bit, for every table and for values using all 32 bits."""
+    tables = _bit_tables()
+    assert len(tables) > 20 and all(id(t) in regs._FAST for _k, t in tables)
+    rnd = random.Random(7)
+    values = [0, 0xFFFF, 0xFFFFFFFF] + [rnd.getrandbits(32) for _ in range(300)]
+    for name, table in tables:
+        for v in values:
+            assert regs.flags(v, table) == [n for m, n in table if v & m], (name, hex(v))
+            assert regs.flag_line(v, table) == " ".join(
+                n + ("+" if v & m else "-") for m, n in table), (name, hex(v))
+    # a table built elsewhere (not in regs) takes the plain path and says the same
+    own = ((0x8, "B"), (0x1, "A"))
+    assert regs.flags(0x9, own) == ["B", "A"] and regs.flag_line(0x1, own) == "B- A+"

@@ -209,3 +209,31 @@ def test_ff_dword_offsets_match_a_plain_scan(vals):
     raw = bytes(vals)
     want = [o for o in range(0, len(raw) - 3, 4) if raw[o:o + 4] == b"\xff" * 4]
     assert config._ff_dwords(raw) == want
+
+
+@pytest.mark.parametrize("block", ["_HEADER", "_T1", "_T2", "_EXP", "_AER", "_DPC"])
+def test_register_blocks_cut_like_single_reads(block):
+    """A register block read at any cut gives, register by register, what a bounds-checked
+    single read gives: the value when it fits below the limit, else None."""
+    blk = getattr(config, block)
+    fmts = blk.struct.format.lstrip("<")
+    sizes = {"B": 1, "H": 2, "I": 4}
+    regs_ = []          # (rel, size) from the struct format
+    pos, num = 0, ""
+    for ch in fmts:
+        if ch.isdigit():
+            num += ch
+        elif ch == "x":
+            pos += int(num or 1)
+            num = ""
+        else:
+            regs_.append((pos, sizes[ch]))
+            pos += sizes[ch]
+            num = ""
+    raw = bytes(range(7, 7 + 0x80)) * 4
+    for off in (0, 0x40, 0x101):
+        for limit in range(off, off + blk.size + 2):
+            got = list(blk.read(raw, off, limit))
+            want = [int.from_bytes(raw[off + r:off + r + n], "little") if off + r + n <= limit else None
+                    for r, n in regs_]
+            assert got == want, (block, off, limit)
