@@ -10,7 +10,6 @@ analyse + summary + -a + -j.
 """
 
 import argparse
-import io
 import pathlib
 import sys
 import time
@@ -33,7 +32,6 @@ def build(n):
     ep = cb.config(0x1af4, 0x1041, port_type=cb.ENDPOINT, aer={})
     bad = cb.config(0x1af4, 0x1041, port_type=cb.ENDPOINT, devsta=0x2,
                     aer={"uncor_status": cb.UE_COMP_TIME, "fep": 14})
-    per = (n - ports) // ports
     for p in range(ports):
         bus = p + 1
         rp_tmpl[p] = cb.config(0x1b36, 0x000c, klass=0x060400, port_type=cb.ROOT_PORT,

@@ -21,17 +21,9 @@ from . import regs as R
 from .config import rid_to_bdf
 
 # PCI Status / Secondary Status names (as config.py reports them) that are errors.
-# >SERR / <SERR are only the forwarding of an error message, shown but not errors by
-# themselves.
+# >SERR / <SERR only say an error message was forwarded: not errors of the device itself.
 STATUS_ERRORS = ("ParErr", ">TAbort", "<TAbort", "<MAbort", "<PERR")
-STATUS_FORWARD = (">SERR", "<SERR")
 DEVSTA_ERRORS = ("CorrErr", "NonFatalErr", "FatalErr", "UnsupReq")
-
-# Root Error Status flag -> (message, which Error Source register holds its requester ID)
-ROOT_MESSAGES = (
-    ("UERcvd", "uncor"),
-    ("CERcvd", "cor"),
-)
 
 
 def downstream_facing(pcie) -> bool:

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 import capture_builder as cb
-from conftest import DATA, needs_shared, scenario_dir
+from conftest import DATA
 from pykdump_ext import capture as capmod
 from pykdump_ext.capture import load_capture, read_pagemap
 from pykdump_ext.errors import CaptureError

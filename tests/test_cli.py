@@ -1,6 +1,5 @@
 """pcicrash CLI: views, JSON, exit codes, error messages; end to end through lspci -F."""
 
-import argparse
 import io
 import json
 import subprocess
