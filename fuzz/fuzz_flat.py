@@ -14,10 +14,44 @@ from fuzz import common  # noqa: E402
 if __name__ == "__main__":
     common.instrument()
 
+import struct  # noqa: E402
+
+from crash_ext_c.kdump import KdumpReader  # noqa: E402
 from crash_ext_c.open import open_dump  # noqa: E402
+from pykdump_ext.errors import PcicrashError  # noqa: E402
 
 NAME = "flat"
 PFNS = (0, 1, 2, 3, 5, 8, 0xa03, 0xa60)
+
+
+MAX_REBUILT = 4 << 20
+
+
+def rebuild(data):
+    """makedumpfile -R in a few lines (records written in stream order), or None when the
+    stream is not a complete, small flattened file.  The oracle for the differential."""
+    if len(data) < 4096 or data[:13] != b"makedumpfile\0" or \
+            struct.unpack_from(">q", data, 16)[0] != 1:
+        return None
+    out = bytearray()
+    pos = 4096
+    while pos + 16 <= len(data):
+        off, size = struct.unpack_from(">qq", data, pos)
+        if (off, size) == (-1, -1):
+            return bytes(out)
+        if off < 0 or size <= 0 or off + size > MAX_REBUILT or pos + 16 + size > len(data):
+            return None
+        if len(out) < off + size:
+            out += bytes(off + size - len(out))
+        out[off:off + size] = data[pos + 16:pos + 16 + size]
+        pos += 16 + size
+    return None
+
+
+def _view(r, pfns):
+    got = r.read_pages(pfns)
+    return r.page_statuses(pfns), {p: v if isinstance(v, bytes) else type(v).__name__
+                                   for p, v in got.items()}
 
 
 def target(data):
@@ -25,6 +59,19 @@ def target(data):
         with open_dump([path]) as r:
             pfns = sorted(set(PFNS) | {r.max_pfn - 1, r.max_pfn})
             common.exercise_reader(r, pfns)
+            flat_view = _view(r, pfns)
+    # differential: the same pages from the file makedumpfile -R would rebuild
+    image = rebuild(data)
+    if image is None:
+        return
+    try:
+        with KdumpReader(common.BytesSource(image, "<rebuilt>")) as k:
+            kd_view = _view(k, pfns)
+    except PcicrashError as exc:
+        raise AssertionError("flattened file opens, its rebuilt file does not: %s" % exc)
+    if flat_view != kd_view:
+        raise AssertionError("flattened and rebuilt files differ: %s / %s"
+                             % (flat_view[0], kd_view[0]))
 
 
 def seeds():

@@ -16,17 +16,48 @@ from fuzz import common  # noqa: E402
 if __name__ == "__main__":
     common.instrument()
 
+from crash_ext_c import kdump  # noqa: E402
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
+from pykdump_ext.errors import PcicrashError  # noqa: E402
 
 NAME = "kdump"
 # pfns of the seeds' captures (real dumps: pagemap 0xa03, buffer 0xa60..; synthetic: low pfns)
 PFNS = (0, 1, 2, 3, 5, 8, 0xa03, 0xa60, 0xa61, 0xa6b)
 
 
-def target(data):
+def _view(data, pfns=None):
+    """(pfns, statuses, {pfn: bytes or error class name}) as one reader sees them."""
     with KdumpReader(common.BytesSource(data, "<fuzz.kdump>")) as r:
-        pfns = sorted(set(PFNS) | {r.max_pfn - 1, r.max_pfn, r.max_pfn // 2})
-        common.exercise_reader(r, pfns)
+        if pfns is None:
+            pfns = sorted(set(PFNS) | {r.max_pfn - 1, r.max_pfn, r.max_pfn // 2})
+            common.exercise_reader(r, pfns)
+        got = r.read_pages(pfns)
+        return pfns, r.page_statuses(pfns), {
+            p: v if isinstance(v, bytes) else str(v) for p, v in got.items()}
+
+
+def target(data):
+    pfns, st_c, pages_c = _view(data)
+    if kdump.c_helper() is None:
+        return
+    # differential: the pure-Python bitmap and zlib paths must agree with the C helper
+    saved = kdump._C
+    kdump._C = False
+    try:
+        _, st_py, pages_py = _view(data, pfns)
+    except PcicrashError as exc:
+        raise AssertionError("opens with the C helper, not without: %s" % exc)
+    finally:
+        kdump._C = saved
+    if st_c != st_py:
+        raise AssertionError("page statuses differ, C %s, Python %s" % (st_c, st_py))
+    for p in pfns:
+        c, py = pages_c[p], pages_py[p]
+        if c == py or (isinstance(c, str) and isinstance(py, str)) or \
+                (isinstance(c, bytes) and "need the C helper" in str(py)):
+            continue
+        raise AssertionError("pfn 0x%x: C %r, Python %r" % (p, c if isinstance(c, str) else "bytes",
+                                                           py if isinstance(py, str) else "bytes"))
 
 
 def seeds():
