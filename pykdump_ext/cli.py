@@ -115,8 +115,12 @@ def _execute(reader, args, out, kernel, err):
             devs = render.select(rep, args)
         except LookupError as exc:
             _write(out, render.capture_lines(rep))
-            _say(err, "%s is not in the capture (%d devices captured)"
-                 % (exc.args[0], len(rep.devices)))
+            bad = [r for r in cap.untrusted if r.bdf == exc.args[0]]
+            if bad:
+                _say(err, "%s: its record is not trusted (%s)" % (exc.args[0], bad[0].note))
+            else:
+                _say(err, "%s is not in the capture (%d devices captured)"
+                     % (exc.args[0], len(rep.devices)))
             return EXIT_INCOMPLETE
         if args.json:
             filtered = bool(getattr(args, "device", None) or getattr(args, "errors", False))

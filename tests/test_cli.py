@@ -235,3 +235,10 @@ def test_console_script_hex_into_lspci_F_on_a_real_dump(tmp_path):
     assert set(ours) == set(truth) and len(ours) == 18
     for bdf in truth:
         assert normalise(ours[bdf], raw[bdf]) == normalise(truth[bdf], raw[bdf]), bdf
+
+
+def test_device_view_of_an_untrusted_record_says_why():
+    recs = cb.qemu_like_records()
+    r = cb.reader(cb.buffer(recs), missing={1: PageStatus.LOST})
+    rc, out, err = run(r, "-d", "00:02.0")     # header readable, config bytes in page 1
+    assert rc == 1 and "its record is not trusted" in err and "page 1" in err
