@@ -20,7 +20,9 @@ from fuzz import common  # noqa: E402
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext import render, report_json  # noqa: E402
+import io  # noqa: E402
+
+from pykdump_ext import cli, render, report_json  # noqa: E402
 from pykdump_ext.analysis import analyse_capture  # noqa: E402
 from pykdump_ext.capture import load_capture  # noqa: E402
 from pykdump_ext.memory import PageStatus  # noqa: E402
@@ -91,6 +93,14 @@ def target(data):
             raise AssertionError("render swallowed a bug: %s"
                                  % next(l for l in lines if "internal error" in l))
     report_json.dumps(rep)
+    # the command line: exit 0/1, at most one line on stderr, never "internal error"
+    for argv in ([], ["-j"], ["-e", "-t"]):
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.execute(r, cli.make_parser().parse_args(argv + ["dump"]), out, err=err)
+        if code not in (cli.EXIT_OK, cli.EXIT_INCOMPLETE) or err.getvalue().count("\n") > 1:
+            raise AssertionError("pcicrash %s: exit %d, stderr %r" % (argv, code, err.getvalue()))
+        if (code == cli.EXIT_OK) != (cap.state == "captured"):
+            raise AssertionError("exit %d for state %s" % (code, cap.state))
 
 
 def seeds():

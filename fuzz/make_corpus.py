@@ -131,10 +131,12 @@ def make_buffer():
     for sc in ("aer-uncor", "legacy-unaligned", "layoutB-aer"):
         meta, pages = _fixture(sc)
         buf, pm = _buffer_of(meta, pages)
-        put("buffer", sc + ".bin", pack(buf, layout_b=pm.layout == "B", analyse=True,
-                                        buf_offset=pm.buf_offset))
+        for analyse in (True, False):
+            put("buffer", "%s%s.bin" % (sc, "" if analyse else "-walk"),
+                pack(buf, layout_b=pm.layout == "B", analyse=analyse, buf_offset=pm.buf_offset))
     for name, buf in _small_buffers():
         put("buffer", name + ".bin", pack(buf))
+        put("buffer", name + "-walk.bin", pack(buf, analyse=False))
     b = list(_small_buffers())[0][1]
     put("buffer", "qemu-like-missing-page.bin", pack(b, missing=0b10))
     put("buffer", "qemu-like-B.bin", pack(b, layout_b=True, buf_offset=0x40))
