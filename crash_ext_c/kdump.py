@@ -22,13 +22,20 @@ diskdump.c):
 The struct layout depends on the dumped machine's word size (the utsname
 machine says which) and byte order (the header version says which).
 
-Laziness: only the header is read at open.  The 2nd bitmap is read in 4 KiB
-chunks; the running count of stored pages before each chunk is built once,
-in order, up to the furthest chunk asked about (a descriptor index needs
-every bit before it), and only a few chunks' bytes are cached.  Descriptors
-and page data are read only for the pages asked about, coalesced into runs.
+Laziness: only the header is read at open.  A descriptor index needs every
+bit of the 2nd bitmap before the page, so one pass reads the 2nd bitmap in
+order, once, up to the furthest page asked about, and keeps a running count
+per 512-byte block (4096 pfns): 4 bytes per block, 256 KiB for a 1 TiB
+machine, the only state that grows with the physical range.  After that a
+page is looked up by reading the one block that holds it.  The 1st bitmap
+(RAM or not) is read only for pages the 2nd says are not stored.  A bounded
+cache remembers the last pages classified (status + descriptor), so the
+pagemap read and the buffer read that follows do not classify them again.
+Descriptors and page data are read only for the pages asked about, coalesced
+into runs.
 """
 
+import bisect
 import collections
 import os
 import struct
@@ -49,10 +56,11 @@ STATUS_EXCLUDED_VMEMMAP = 0x10
 DL_EXCLUDE_ZERO = 0x1         # dump level bit: zero pages share one stored page
 
 DESC_SIZE = 24
-CHUNK_BYTES = 4096            # bitmap bytes per chunk: 32768 pfns
-CHUNK_BITS = CHUNK_BYTES * 8
-SCAN_CHUNKS = 256             # chunks read per request while counting ahead
-CACHED_CHUNKS = 64
+BLOCK_BYTES = 512             # bitmap bytes per running count: 4096 pfns
+BLOCK_BITS = BLOCK_BYTES * 8
+SCAN_BYTES = 1 << 20          # 2nd-bitmap bytes read per step of the counting pass
+SLICE_GAP = 4096              # bitmap slices closer than this are read together
+CLASS_CACHE = 1 << 14         # pfn classifications a reader remembers
 MAX_HEADER_VERSION = 6
 MIN_BLOCK, MAX_BLOCK = 1 << 10, 1 << 20
 MAX_SUB_BLOCKS = 1 << 12      # makedumpfile uses a few: VMCOREINFO, notes, eraseinfo
@@ -143,60 +151,53 @@ _C_ERRORS = {1: "stored size is 0 or larger than a page",
              5: "several compression flags set"}
 
 
+# Set bits of a non-negative int (int.bit_count is Python 3.10+; PyKdump may embed older).
+_bits = getattr(int, "bit_count", None) or (lambda x: bin(x).count("1"))
+
+
 def _popcount(buf):
     c = c_helper()
     if c:
         return c.lib.pfnmap_popcount(c.ffi.from_buffer(buf), len(buf))
-    return bin(int.from_bytes(buf, "little")).count("1")
+    return _bits(int.from_bytes(buf, "little"))
 
 
-class _Chunk:
-    """One 4 KiB chunk of both bitmaps plus per-word running counts of the 2nd."""
+def _block_counts(buf, run):
+    """Running counts at the end of each BLOCK_BYTES block of buf, starting from `run`."""
+    n = -(-len(buf) // BLOCK_BYTES)
+    c = c_helper()
+    if c:
+        out = c.ffi.new("uint64_t[]", n)
+        c.lib.pfnmap_block_counts(c.ffi.from_buffer(buf), len(buf), BLOCK_BYTES, run, out, n)
+        return c.ffi.unpack(out, n)
+    res = []
+    for i in range(0, len(buf), BLOCK_BYTES):
+        run += _bits(int.from_bytes(buf[i:i + BLOCK_BYTES], "little"))
+        res.append(run)
+    return res
 
-    __slots__ = ("bm1", "bm2", "cum", "_cbm1", "_cbm2")
 
-    def __init__(self, bm1, bm2):
-        self.bm1, self.bm2 = bm1, bm2
-        c = c_helper()
-        words = (len(bm2) + 7) // 8
-        if c:
-            self.cum = c.ffi.new("uint32_t[]", words + 1)
-            c.lib.pfnmap_prefix(c.ffi.from_buffer(bm2), len(bm2), self.cum, words + 1)
-            self._cbm2 = c.ffi.from_buffer(bm2)
-            self._cbm1 = c.ffi.from_buffer(bm1) if bm1 is not None else c.ffi.NULL
+def _rank(buf, bits, froms, bases):
+    """For each query: base + set bits of buf in [from, bit) when `bit` is set,
+    -1 when it is clear, -3 when it lies outside buf (pfnmap_rank)."""
+    n = len(bits)
+    c = c_helper()
+    if c:
+        ffi = c.ffi
+        out = ffi.new("int64_t[]", n)
+        c.lib.pfnmap_rank(ffi.from_buffer(buf), len(buf), ffi.new("uint64_t[]", bits),
+                          ffi.new("uint64_t[]", froms), ffi.new("int64_t[]", bases), n, out)
+        return ffi.unpack(out, n)
+    res = []
+    for b, f, base in zip(bits, froms, bases):
+        if b >= len(buf) * 8 or f > b:
+            res.append(-3)
+        elif not buf[b >> 3] >> (b & 7) & 1:
+            res.append(-1)
         else:
-            run, cum = 0, []
-            for w in range(words):
-                cum.append(run)
-                run += bin(int.from_bytes(bm2[w * 8:w * 8 + 8], "little")).count("1")
-            cum.append(run)
-            self.cum = cum
-
-    def lookup(self, bits):
-        """Index among stored pages of the chunk, or -1 excluded / -2 not RAM / -3 outside."""
-        c = c_helper()
-        n = len(bits)
-        if c:
-            cbits = c.ffi.new("uint64_t[]", bits)
-            out = c.ffi.new("int64_t[]", n)
-            c.lib.pfnmap_lookup(self._cbm2, self._cbm1, len(self.bm2), self.cum,
-                                (len(self.bm2) + 7) // 8 + 1, cbits, n, out)
-            return list(out)
-        res = []
-        bm1, bm2 = self.bm1, self.bm2
-        for b in bits:
-            byte, mask = b >> 3, 1 << (b & 7)
-            if byte >= len(bm2):
-                res.append(-3)
-            elif bm2[byte] & mask:
-                w = b >> 6
-                word = int.from_bytes(bm2[w * 8:w * 8 + 8], "little")
-                res.append(self.cum[w] + bin(word & ((1 << (b & 63)) - 1)).count("1"))
-            elif bm1 is None or bm1[byte] & mask:
-                res.append(-1)
-            else:
-                res.append(-2)
-        return res
+            word = int.from_bytes(buf[f >> 3:(b >> 3) + 1], "little") >> (f & 7)
+            res.append(base + _bits(word & ((1 << (b - f)) - 1)))
+    return res
 
 
 # ---------------------------------------------------------------- sources
@@ -240,8 +241,9 @@ class KdumpPart:
         self.size = src.size
         self.notes = []
         self._parse_header()
-        self._prefix = array("q")     # stored pages in [start_pfn, chunk start), per chunk
-        self._chunks = collections.OrderedDict()
+        self._counts = None           # array: set bits from block _k0 to each block start
+        self._k0 = self.start_pfn // BLOCK_BITS
+        self._below = 0               # set bits of block _k0 before start_pfn
         self._zero_off = -1           # -1: not looked for yet; None: no shared zero page
 
     # -- helpers -------------------------------------------------------------
@@ -459,46 +461,95 @@ class KdumpPart:
         base = self.bitmap_off + (self.bitmap_len if second and self.two_bitmaps else 0)
         return self.read_exact(base + start, size, "%s bitmap" % ("2nd" if second else "1st"))
 
-    def chunk(self, k):
-        ch = self._chunks.get(k)
-        if ch is not None:
-            self._chunks.move_to_end(k)
-            return ch
-        start = k * CHUNK_BYTES
-        size = min(CHUNK_BYTES, self.bitmap_len - start)
-        bm2 = self._bitmap_bytes(True, start, size)
-        bm1 = self._bitmap_bytes(False, start, size) if self.two_bitmaps else None
-        ch = self._chunks[k] = _Chunk(bm1, bm2)
-        if len(self._chunks) > CACHED_CHUNKS:
-            self._chunks.popitem(last=False)
-        return ch
+    def _start_counts(self):
+        # Counts never exceed the bits up to the end of the last block.
+        fits = self.max_mapnr + BLOCK_BITS < 1 << 32 and array("I").itemsize >= 4
+        self._counts = array("I" if fits else "Q", [0])
+        below = self.start_pfn - self._k0 * BLOCK_BITS
+        if below:
+            head = self._bitmap_bytes(True, self._k0 * BLOCK_BYTES, -(-below // 8))
+            self._below = _popcount(head[:below // 8]) + \
+                (_bits(head[-1] & (1 << (below & 7)) - 1) if below & 7 else 0)
 
-    def chunk_base(self, k):
-        """Stored pages in [start_pfn, k * CHUNK_BITS): counted once, in order."""
-        k0 = self.start_pfn // CHUNK_BITS
-        if not self._prefix:
-            first = self.chunk(k0)
-            below = self.start_pfn - k0 * CHUNK_BITS
-            bm2 = first.bm2
-            inside = bm2[:below // 8]
-            partial = bm2[below // 8] & ((1 << (below & 7)) - 1) if below & 7 else 0
-            self._prefix.append(-(_popcount(inside) + bin(partial).count("1")))
-        while len(self._prefix) <= k - k0:
-            j = k0 + len(self._prefix) - 1       # next chunk to count
-            n = min(SCAN_CHUNKS, k - j)
-            start = j * CHUNK_BYTES
-            data = self._bitmap_bytes(True, start, min(n * CHUNK_BYTES, self.bitmap_len - start))
-            run = self._prefix[-1]
-            for i in range(n):
-                run += _popcount(data[i * CHUNK_BYTES:(i + 1) * CHUNK_BYTES])
-                self._prefix.append(run)
-        return self._prefix[k - k0]
+    def _count_through(self, pfns):
+        """Extend the counting pass over the 2nd bitmap up to the block of the last of
+        `pfns` (sorted, all in blocks not counted yet), ranking them from the bytes in
+        hand: {pfn: descriptor index or -1 clear}."""
+        counts, k0, below = self._counts, self._k0, self._below
+        last = pfns[-1] // BLOCK_BITS
+        out = {}
+        i = 0
+        while i < len(pfns):
+            s = k0 + len(counts) - 1                 # first block not counted yet
+            e = min(last + 1, s + SCAN_BYTES // BLOCK_BYTES)
+            lo = s * BLOCK_BYTES
+            data = self._bitmap_bytes(True, lo, min(e * BLOCK_BYTES, self.bitmap_len) - lo)
+            counts.extend(_block_counts(data, counts[-1]))
+            j = bisect.bisect_left(pfns, e * BLOCK_BITS, i)
+            group = pfns[i:j]
+            out.update(zip(group, _rank(
+                data, [p - s * BLOCK_BITS for p in group],
+                [(p // BLOCK_BITS - s) * BLOCK_BITS for p in group],
+                [counts[p // BLOCK_BITS - k0] - below for p in group])))
+            i = j
+        return out
+
+    def _rank_slices(self, pfns, with_index):
+        """{pfn: descriptor index (0 without `with_index`) or -1 clear} for sorted pfns
+        whose block start is counted: reads only the blocks that hold them."""
+        blocks = sorted({p // BLOCK_BITS for p in pfns})
+        pieces, where = [], {}          # where[block] = bit offset of the block in buf
+        pos = 0
+        i = 0
+        gap = SLICE_GAP // BLOCK_BYTES
+        while i < len(blocks):
+            j = i
+            while j + 1 < len(blocks) and blocks[j + 1] - blocks[j] <= gap and \
+                    (blocks[j + 1] - blocks[i]) * BLOCK_BYTES < SCAN_BYTES:
+                j += 1
+            lo = blocks[i] * BLOCK_BYTES
+            data = self._bitmap_bytes(True, lo, min((blocks[j] + 1) * BLOCK_BYTES,
+                                                    self.bitmap_len) - lo)
+            for b in blocks[i:j + 1]:
+                where[b] = pos * 8 + (b - blocks[i]) * BLOCK_BITS
+            pieces.append(data)
+            pos += len(data)
+            i = j + 1
+        buf = b"".join(pieces)
+        bits, froms, bases = [], [], []
+        for p in pfns:
+            b = p // BLOCK_BITS
+            at = where[b] + p - b * BLOCK_BITS
+            bits.append(at)
+            if with_index:
+                froms.append(where[b])
+                bases.append(self._counts[b - self._k0] - self._below)
+            else:
+                froms.append(at)
+                bases.append(0)
+        return dict(zip(pfns, _rank(buf, bits, froms, bases)))
+
+    def _ram_bits(self, pfns):
+        """{pfn: 1st-bitmap bit} for sorted pfns, reading only the bytes around them."""
+        out = {}
+        i = 0
+        while i < len(pfns):
+            j = i
+            lo = pfns[i] >> 3
+            while j + 1 < len(pfns) and (pfns[j + 1] >> 3) - (pfns[j] >> 3) <= SLICE_GAP and \
+                    (pfns[j + 1] >> 3) - lo < SCAN_BYTES:
+                j += 1
+            data = self._bitmap_bytes(False, lo, (pfns[j] >> 3) + 1 - lo)
+            for p in pfns[i:j + 1]:
+                out[p] = data[(p >> 3) - lo] >> (p & 7) & 1
+            i = j + 1
+        return out
 
     def count_stored(self, start, end):
         """Set bits of the 2nd bitmap in [start, end): one streaming pass, not cached."""
         total, pos = 0, start
         while pos < end:
-            n = min(end - pos, SCAN_CHUNKS * CHUNK_BITS)
+            n = min(end - pos, SCAN_BYTES * 8)
             lo, hi = pos // 8, -(-(pos + n) // 8)
             data = bytearray(self._bitmap_bytes(True, lo, hi - lo))
             if pos & 7:
@@ -512,25 +563,37 @@ class KdumpPart:
     def descriptor_indices(self, pfns, with_index=True):
         """{pfn: descriptor index (>= 0) or -1 excluded / -2 not RAM}, pfns inside the part.
 
-        Without `with_index` a stored page maps to 0 and no counting is done
+        Pages in blocks the counting pass has passed are looked up in their
+        block; the others extend the pass, which ranks them on the way.
+        Without `with_index` a stored page maps to 0 and nothing is counted
         (pfns of a missing split part only need their bits)."""
-        by_chunk = collections.defaultdict(list)
-        for pfn in pfns:
-            by_chunk[pfn // CHUNK_BITS].append(pfn)
+        pfns = sorted(set(pfns))
+        if not pfns:
+            return {}
+        if with_index:
+            if self._counts is None:
+                self._start_counts()
+            reach = (self._k0 + len(self._counts) - 1) * BLOCK_BITS   # counted below this
+            cut = bisect.bisect_left(pfns, reach)
+            rank = self._rank_slices(pfns[:cut], True) if cut else {}
+            if cut < len(pfns):
+                rank.update(self._count_through(pfns[cut:]))
+        else:
+            rank = self._rank_slices(pfns, False)
         out = {}
-        for k in sorted(by_chunk):
-            group = by_chunk[k]
-            base = None
-            res = self.chunk(k).lookup([p - k * CHUNK_BITS for p in group])
-            for pfn, r in zip(group, res):
-                if r >= 0 and not with_index:
-                    out[pfn] = 0
-                elif r >= 0:
-                    if base is None:
-                        base = self.chunk_base(k)
-                    out[pfn] = base + r
-                else:
-                    out[pfn] = -2 if r == -3 else r
+        clear = []
+        for p in pfns:
+            r = rank[p]
+            if r >= 0:
+                out[p] = r
+            elif r == -1 and self.two_bitmaps:
+                clear.append(p)
+            else:       # one bitmap (old diskdump): not stored is all it can say
+                out[p] = -1 if r == -1 else -2
+        if clear:
+            ram = self._ram_bits(clear)
+            for p in clear:
+                out[p] = -1 if ram[p] else -2
         return out
 
     # -- descriptors -------------------------------------------------------------
@@ -603,6 +666,9 @@ class KdumpReader(MemoryReader):
         if isinstance(paths_or_files, (str, bytes, os.PathLike)) or \
                 hasattr(paths_or_files, "pread"):
             paths_or_files = [paths_or_files]
+        # pfn -> classification of the last CLASS_CACHE pages looked at (LRU):
+        # read_pagemap asks the statuses of the pages load_capture then reads.
+        self._seen = collections.OrderedDict()
         self.parts = []
         try:
             for item in paths_or_files:
@@ -707,7 +773,6 @@ class KdumpReader(MemoryReader):
     # -- lookup ------------------------------------------------------------------
 
     def _part_of(self, pfn):
-        import bisect
         i = bisect.bisect_right(self._starts, pfn) - 1
         if i >= 0 and pfn < self.parts[i].end_pfn:
             return self.parts[i]
@@ -716,13 +781,34 @@ class KdumpReader(MemoryReader):
     def _classify(self, pfns):
         """{pfn: (status, part, descriptor-or-None, descriptor file offset)}."""
         result = {}
-        by_part = collections.defaultdict(list)
-        gap_pfns = []
+        seen = self._seen
+        todo = []
         for pfn in pfns:
             if not isinstance(pfn, int) or isinstance(pfn, bool) or \
                     pfn < 0 or pfn >= self.max_pfn:
                 result[pfn] = (PageStatus.OUTSIDE, None, None, None)
                 continue
+            hit = seen.get(pfn)
+            if hit is None:
+                todo.append(pfn)
+            else:
+                seen.move_to_end(pfn)
+                result[pfn] = hit
+        if todo:
+            fresh = self._classify_new(todo)
+            result.update(fresh)
+            if len(fresh) <= CLASS_CACHE:     # a bigger scan would only flush the cache
+                seen.update(fresh)
+                while len(seen) > CLASS_CACHE:
+                    seen.popitem(last=False)
+        return result
+
+    def _classify_new(self, pfns):
+        """_classify() for valid pfns, from the bitmaps and descriptors."""
+        result = {}
+        by_part = collections.defaultdict(list)
+        gap_pfns = []
+        for pfn in pfns:
             part = self._part_of(pfn)
             if part is None:
                 gap_pfns.append(pfn)

@@ -1,8 +1,9 @@
 /* pfnmap: the hot loops of the kdump-compressed reader.
  *
  * (a) Descriptor index of a page = number of dumpable pages before it.
- *     The caller hands one chunk of the 2nd bitmap; pfnmap_prefix() counts
- *     set bits per 64-bit word once, after which each lookup is O(1).
+ *     One pass over the 2nd bitmap keeps a running count per block
+ *     (pfnmap_block_counts); a lookup then reads the block that holds the
+ *     page and adds the set bits before it (pfnmap_rank).
  * (b) Batch decompression of many pages in one call, with a result code
  *     per page so that one corrupt page does not hide the others.
  */
@@ -13,16 +14,6 @@
 #include <zstd.h>
 
 #include "pfnmap.h"
-
-/* Bitmap bit n lives in byte n / 8, bit n % 8 (LSB first), whatever the host. */
-static uint64_t load_word(const uint8_t *buf, size_t nbytes, size_t word)
-{
-    uint64_t v = 0;
-    size_t start = word * 8, i;
-    for (i = 0; i < 8 && start + i < nbytes; i++)
-        v |= (uint64_t)buf[start + i] << (8 * i);
-    return v;
-}
 
 uint64_t pfnmap_popcount(const uint8_t *buf, size_t nbytes)
 {
@@ -38,45 +29,61 @@ uint64_t pfnmap_popcount(const uint8_t *buf, size_t nbytes)
     return total;
 }
 
-/* cum[i] = set bits in words [0, i); needs ncum >= words + 1. */
-int pfnmap_prefix(const uint8_t *buf, size_t nbytes, uint32_t *cum, size_t ncum)
+/* Set bits of bit positions [from, to) of buf; the caller checks to <= nbytes * 8. */
+static uint64_t count_range(const uint8_t *buf, uint64_t from, uint64_t to)
 {
-    size_t words = (nbytes + 7) / 8, i;
-    uint32_t run = 0;
-    if (ncum < words + 1)
-        return -1;
-    for (i = 0; i < words; i++) {
-        cum[i] = run;
-        run += (uint32_t)__builtin_popcountll(load_word(buf, nbytes, i));
-    }
-    cum[words] = run;
-    return 0;
+    uint64_t total = 0, lo = from >> 3, hi = to >> 3;
+    if (from >= to)
+        return 0;
+    if (lo == hi)          /* both ends inside one byte */
+        return (uint64_t)__builtin_popcount(buf[lo] & (0xffu << (from & 7))
+                                            & ((1u << (to & 7)) - 1));
+    total += (uint64_t)__builtin_popcount(buf[lo] & (0xffu << (from & 7)) & 0xffu);
+    total += pfnmap_popcount(buf + lo + 1, (size_t)(hi - lo - 1));
+    if (to & 7)
+        total += (uint64_t)__builtin_popcount(buf[hi] & ((1u << (to & 7)) - 1));
+    return total;
 }
 
-/* For each bit position: its index among the set bits of bm2 (>= 0), or a
- * PFNMAP_* code.  bm1 may be NULL (then a clear bm2 bit reads EXCLUDED). */
-int pfnmap_lookup(const uint8_t *bm2, const uint8_t *bm1, size_t nbytes,
-                  const uint32_t *cum, size_t ncum,
-                  const uint64_t *bits, size_t n, int64_t *out)
+/* Running counts, one per block: out[i] = run + set bits in
+ * buf[0, min((i + 1) * block_bytes, nbytes)).  This is the one counting pass
+ * over the 2nd bitmap; the counts let a later lookup read one block only.
+ * Returns the number of blocks written, or -1 if out is too small. */
+int64_t pfnmap_block_counts(const uint8_t *buf, size_t nbytes, size_t block_bytes,
+                            uint64_t run, uint64_t *out, size_t nout)
 {
-    size_t words = (nbytes + 7) / 8, i;
-    if (ncum < words + 1)
+    size_t blocks, i;
+    if (block_bytes == 0)
         return -1;
+    blocks = nbytes / block_bytes + (nbytes % block_bytes != 0);
+    if (nout < blocks)
+        return -1;
+    for (i = 0; i < blocks; i++) {
+        size_t lo = i * block_bytes;
+        size_t len = nbytes - lo < block_bytes ? nbytes - lo : block_bytes;
+        run += pfnmap_popcount(buf + lo, len);
+        out[i] = run;
+    }
+    return (int64_t)blocks;
+}
+
+/* Batch rank (bitmap bit -> descriptor index).  For query i, bit[i] and
+ * from[i] are bit positions in buf (LSB first in each byte):
+ *   out[i] = base[i] + set bits in [from[i], bit[i])   when bit[i] is set,
+ *            PFNMAP_CLEAR                               when it is clear,
+ *            PFNMAP_OUT_RANGE   when bit[i] is outside buf or from[i] > bit[i]. */
+int pfnmap_rank(const uint8_t *buf, size_t nbytes, const uint64_t *bit,
+                const uint64_t *from, const int64_t *base, size_t n, int64_t *out)
+{
+    size_t i;
     for (i = 0; i < n; i++) {
-        uint64_t b = bits[i];
-        size_t byte = (size_t)(b >> 3);
-        unsigned bit = (unsigned)(b & 7);
-        if (b >= (uint64_t)nbytes * 8) {
+        uint64_t b = bit[i];
+        if (b >= (uint64_t)nbytes * 8 || from[i] > b)
             out[i] = PFNMAP_OUT_RANGE;
-        } else if (bm2[byte] & (1u << bit)) {
-            size_t w = (size_t)(b >> 6);
-            uint64_t below = load_word(bm2, nbytes, w) & ((UINT64_C(1) << (b & 63)) - 1);
-            out[i] = (int64_t)cum[w] + __builtin_popcountll(below);
-        } else if (bm1 == NULL || (bm1[byte] & (1u << bit))) {
-            out[i] = PFNMAP_EXCLUDED;
-        } else {
-            out[i] = PFNMAP_NOT_RAM;
-        }
+        else if (!(buf[b >> 3] & (1u << (b & 7))))
+            out[i] = PFNMAP_CLEAR;
+        else
+            out[i] = base[i] + (int64_t)count_range(buf, from[i], b);
     }
     return 0;
 }

@@ -8,9 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Result of pfnmap_lookup() for one bit position. */
-#define PFNMAP_EXCLUDED   (-1)   /* clear in the 2nd bitmap, set in the 1st */
-#define PFNMAP_NOT_RAM    (-2)   /* clear in both bitmaps */
+/* Results of pfnmap_rank() other than an index. */
+#define PFNMAP_CLEAR      (-1)   /* the bit is clear (page not stored) */
 #define PFNMAP_OUT_RANGE  (-3)   /* bit position outside the given bytes */
 
 /* Compression flags of a page descriptor (makedumpfile diskdump_mod.h). */
@@ -28,10 +27,10 @@
 #define PFNMAP_E_FLAGS       5   /* unknown or several compression flags */
 
 uint64_t pfnmap_popcount(const uint8_t *buf, size_t nbytes);
-int pfnmap_prefix(const uint8_t *buf, size_t nbytes, uint32_t *cum, size_t ncum);
-int pfnmap_lookup(const uint8_t *bm2, const uint8_t *bm1, size_t nbytes,
-                  const uint32_t *cum, size_t ncum,
-                  const uint64_t *bits, size_t n, int64_t *out);
+int64_t pfnmap_block_counts(const uint8_t *buf, size_t nbytes, size_t block_bytes,
+                            uint64_t run, uint64_t *out, size_t nout);
+int pfnmap_rank(const uint8_t *buf, size_t nbytes, const uint64_t *bit,
+                const uint64_t *from, const int64_t *base, size_t n, int64_t *out);
 int pfnmap_decompress(size_t n, const uint8_t *src, size_t src_len,
                       const uint64_t *src_off, const uint32_t *src_size,
                       const uint32_t *flags, uint32_t page_size,

@@ -1,5 +1,6 @@
 """KdumpReader on byte-built kdump-compressed files (no ../shared needed)."""
 
+import collections
 import os
 import random
 import struct
@@ -8,7 +9,7 @@ import zlib
 import pytest
 
 from crash_ext_c import kdump as kdump_mod
-from crash_ext_c.kdump import CHUNK_BITS, KdumpReader
+from crash_ext_c.kdump import BLOCK_BITS, BLOCK_BYTES, SLICE_GAP, KdumpReader
 from kdump_bytes import build_kdump, page
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
 from pykdump_ext.memory import MemoryReader, PageStatus
@@ -84,9 +85,9 @@ def test_without_zero_exclusion_zero_pages_are_present(tmp_path):
 
 
 def test_uncompressed_and_many_chunks(tmp_path, backend):
-    """Pages spread over several 4 KiB bitmap chunks: descriptor counting crosses them."""
+    """Pages spread over many bitmap blocks: descriptor counting crosses them."""
     rnd = random.Random(7)
-    max_mapnr = 3 * CHUNK_BITS + 1234
+    max_mapnr = 24 * BLOCK_BITS + 1234
     pfns = sorted(rnd.sample(range(max_mapnr), 300))
     pages = {p: page(p) for p in pfns}
     blob, _ = build_kdump(pages, max_mapnr=max_mapnr, compress=None)
@@ -113,8 +114,8 @@ class CountingSource:
 
 def test_lazy_bitmap_reads(tmp_path):
     """Reading one early page reads a sliver of a big bitmap; later pages never re-read it."""
-    max_mapnr = 64 * CHUNK_BITS          # 256 KiB per bitmap
-    pages = {10: page(10), 40 * CHUNK_BITS + 5: page(11), 63 * CHUNK_BITS: page(12)}
+    max_mapnr = 512 * BLOCK_BITS         # 256 KiB per bitmap
+    pages = {10: page(10), 320 * BLOCK_BITS + 5: page(11), 504 * BLOCK_BITS: page(12)}
     blob, lay = build_kdump(pages, max_mapnr=max_mapnr)
     src = CountingSource(blob)
     r = KdumpReader([src])
@@ -124,18 +125,18 @@ def test_lazy_bitmap_reads(tmp_path):
         return sum(max(0, min(o + n, hi) - max(o, lo)) for o, n in src.reads)
 
     assert r.read_page(10) == pages[10]
-    assert bitmap_bytes() <= 2 * 4096
+    assert bitmap_bytes() <= BLOCK_BYTES
     for pfn in sorted(pages):
         assert r.read_page(pfn) == pages[pfn]
     once = bitmap_bytes()
     for _ in range(3):
         for pfn in sorted(pages, reverse=True):
             assert r.read_page(pfn) == pages[pfn]
-    # Counting walks the 2nd bitmap once; repeats hit the chunk cache / prefix.
+    # Counting walks the 2nd bitmap once; repeats hit the classification cache.
     assert bitmap_bytes() == once
-    # The 2nd bitmap is streamed once for the counts, plus both bitmaps of the
-    # three chunks looked at.
-    assert once <= lay.half + 3 * 2 * 4096
+    # The 2nd bitmap is streamed once (up to the last page) for the counts;
+    # stored pages never need the 1st bitmap.
+    assert once <= 505 * BLOCK_BYTES
 
 
 @pytest.mark.parametrize("version", [1, 2, 3, 4, 5, 6])
@@ -378,17 +379,18 @@ def test_c_lookup_and_decompress_bounds():
         pytest.fail("crash_ext_c._pfnmap is not built")
     ffi, lib = c.ffi, c.lib
     bm2 = bytes([0b10110001]) + bytes(7) + bytes([0xff])
-    bm1 = bytes([0xff]) * 8 + bytes([0xff])
-    words = (len(bm2) + 7) // 8
-    cum = ffi.new("uint32_t[]", words + 1)
-    assert lib.pfnmap_prefix(bm2, len(bm2), cum, words + 1) == 0
-    assert lib.pfnmap_prefix(bm2, len(bm2), cum, words) == -1     # too small: refused
-    bits = [0, 1, 4, 5, 7, 64, 71, 72, 1 << 40]
-    out = ffi.new("int64_t[]", len(bits))
-    lib.pfnmap_lookup(bm2, bm1, len(bm2), cum, words + 1, bits, len(bits), out)
-    assert list(out) == [0, -1, 1, 2, 3, 4, 11, -3, -3]
-    lib.pfnmap_lookup(bm2, b"\0" * 9, len(bm2), cum, words + 1, [1], 1, out)
-    assert out[0] == -2
+    # running counts per 4-byte block; too small an output is refused
+    out = ffi.new("uint64_t[]", 3)
+    assert lib.pfnmap_block_counts(bm2, len(bm2), 4, 10, out, 3) == 3
+    assert list(out) == [14, 14, 22]
+    assert lib.pfnmap_block_counts(bm2, len(bm2), 4, 0, out, 2) == -1
+    assert lib.pfnmap_block_counts(bm2, len(bm2), 0, 0, out, 3) == -1
+    # rank: set bit -> base + set bits in [from, bit); clear -> -1; outside -> -3
+    bits = [0, 1, 4, 5, 7, 64, 71, 72, 1 << 40, 5]
+    froms = [0, 0, 0, 0, 0, 0, 64, 0, 0, 6]
+    res = ffi.new("int64_t[]", len(bits))
+    lib.pfnmap_rank(bm2, len(bm2), bits, froms, [100] * len(bits), len(bits), res)
+    assert list(res) == [100, -1, 101, 102, 103, 104, 107, -3, -3, -3]
     # decompression: a good zlib page, a stored page, a slice outside the source,
     # and a destination too small for the batch.
     raw = page(5)
@@ -462,3 +464,126 @@ def test_note_area_outside_the_file_is_a_note(tmp_path):
     struct.pack_into("<q", bad, 4096 + 48, 1 << 40)
     r = KdumpReader(write(tmp_path, "n.kdump", bytes(bad)))
     assert r.device_dumps == [] and any("note area" in n for n in r.notes)
+
+
+# ------------------------------------------------------------- bitmap I/O and translation
+
+def test_rank_and_block_counts_c_python_and_brute_force_agree():
+    """pfnmap_rank / pfnmap_block_counts, their pure-Python twins and a bit-by-bit count."""
+    c = kdump_mod.c_helper()
+    if c is None:
+        pytest.fail("crash_ext_c._pfnmap is not built")
+    rnd = random.Random(3)
+    for density in (0.02, 0.5, 0.97):
+        n = rnd.randrange(1, 3 * BLOCK_BYTES)
+        buf = bytes(sum(1 << b for b in range(8) if rnd.random() < density) for _ in range(n))
+        bit = [(buf[i >> 3] >> (i & 7)) & 1 for i in range(n * 8)]
+        queries = [(rnd.randrange(n * 8 + 20), rnd.randrange(n * 8 + 20), rnd.randrange(1000))
+                   for _ in range(400)]
+        want = [-3 if b >= n * 8 or f > b else -1 if not bit[b] else base + sum(bit[f:b])
+                for b, f, base in queries]
+        args = ([q[0] for q in queries], [q[1] for q in queries], [q[2] for q in queries])
+        assert kdump_mod._rank(buf, *args) == want
+        run = rnd.randrange(1 << 40)
+        counts = [run + sum(bit[:min((i + 1) * BLOCK_BYTES, n) * 8])
+                  for i in range(-(-n // BLOCK_BYTES))]
+        assert kdump_mod._block_counts(buf, run) == counts
+        kdump_mod._C = False
+        try:
+            assert kdump_mod._rank(buf, *args) == want
+            assert kdump_mod._block_counts(buf, run) == counts
+        finally:
+            kdump_mod._C = None
+
+
+@pytest.mark.parametrize("bounds", [[(0, 5003), (5003, 13000), (13000, 30000)],
+                                    [(4100, 9000), (20000, 30000)]])
+def test_split_parts_starting_inside_blocks(tmp_path, backend, bounds):
+    """Parts whose start_pfn is not on a counted-block boundary number their pages right."""
+    rnd = random.Random(11)
+    max_mapnr = 30000
+    stored = sorted(rnd.sample(range(max_mapnr), 900))
+    pages = {p: page(p) for p in stored}
+    ram = set(range(0, 25000))
+    paths = []
+    for i, (lo, hi) in enumerate(bounds):
+        blob, _ = build_kdump(pages, max_mapnr=max_mapnr, split=(lo, hi), ram=ram)
+        paths.append(write(tmp_path, "s.%d" % i, blob))
+    r = KdumpReader(paths)
+    probe = stored + rnd.sample(range(max_mapnr), 600)
+    rnd.shuffle(probe)
+    got = r.read_pages(probe)
+    for p in probe:
+        inside = any(lo <= p < hi for lo, hi in bounds)
+        if p in pages and inside:
+            assert got[p] == pages[p], hex(p)
+        else:
+            assert isinstance(got[p], PageUnavailable)
+            want = (PageStatus.NOT_IN_PART if p in pages else
+                    PageStatus.EXCLUDED if p in ram else PageStatus.OUTSIDE)
+            assert got[p].status is want, hex(p)
+
+
+class CountingFile:
+    """A file as a pread() source that adds up the bytes read from given ranges."""
+
+    def __init__(self, path):
+        self.name = str(path)
+        self.size = os.path.getsize(path)
+        self._f = open(path, "rb")
+        self.ranges = {}
+        self.got = collections.Counter()
+
+    def pread(self, offset, size):
+        data = os.pread(self._f.fileno(), size, offset)
+        for name, (lo, hi) in self.ranges.items():
+            self.got[name] += max(0, min(offset + len(data), hi) - max(offset, lo))
+        self.got["all"] += len(data)
+        return data
+
+    def close(self):
+        self._f.close()
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_bitmap_io_across_pagemap_and_two_buffer_reads(tmp_path, monkeypatch, cache):
+    """The project rule, measured: read_pagemap + read_pages twice read the 2nd bitmap
+    about once (the counting pass) plus one 512-byte block per page looked up again,
+    and the 1st bitmap only for pages that are not stored."""
+    import synth
+    from pykdump_ext.capture import load_capture, read_pagemap
+    if not cache:
+        monkeypatch.setattr(kdump_mod, "CLASS_CACHE", 0)
+    path, pages, _lines, buf = synth.scattered_capture_dump(
+        str(tmp_path / "big.kdump"), max_pfn=1 << 25, buf_pages=700)
+    src = CountingFile(path)
+    r = KdumpReader([src])
+    part = r.parts[0]
+    half = part.bitmap_len
+    src.ranges = {"bm1": (part.bitmap_off, part.bitmap_off + half),
+                  "bm2": (part.bitmap_off + half, part.bitmap_off + 2 * half)}
+    pm = read_pagemap(r)
+    pfns = [a // PS for a in pm.page_addrs]
+    assert len(pfns) == 700 and all(p in pages for p in pfns)
+    # the counting pass (once, up to the furthest page) + the blocks of pages asked
+    # about before the pass had reached them (below the pagemap)
+    slices = len(pfns) * BLOCK_BYTES
+    assert src.got["bm2"] <= half + slices
+    per_call = min(half // 4, len(pfns) * (BLOCK_BYTES + SLICE_GAP))
+    for _ in range(2):
+        before = dict(src.got)
+        got = r.read_pages(pfns)
+        assert all(got[p] == pages[p] for p in pfns)
+        bm2 = src.got["bm2"] - before["bm2"]
+        # each lookup reads its own block (near ones together), never the bitmap again
+        assert bm2 == 0 if cache else bm2 <= per_call
+    assert src.got["bm1"] <= 4 * 4096            # buffer pages are stored: no 1st bitmap
+    # the running counts: one per 4096 pfns up to the furthest page, nothing per page
+    assert len(part._counts) <= (1 << 25) // BLOCK_BITS + 1
+    before = src.got["bm2"]
+    # load_capture reads the pagemap again, then the buffer's statuses and pages:
+    # all classified already, or a few block lookups each without the cache
+    cap = load_capture(r)
+    assert cap.state == "captured" and len(cap.records) > 0
+    assert src.got["bm2"] - before == 0 if cache else src.got["bm2"] - before <= 5 * per_call
+    r.close()
