@@ -169,3 +169,20 @@ def test_hexdump_titles_cannot_break_the_format():
     text = lspci_hex.hexdump("00:02.0", b"\x86\x80", title="  two\nlines  ")
     assert text.splitlines()[0] == "0000:00:02.0 two lines"
     assert lspci_hex.hexdump("00:02.0", b"", title="   ").splitlines()[0] == "0000:00:02.0 "
+
+
+@pytest.mark.parametrize("length", [1, 15, 16, 17, 255, 256, 257, 4095, 4096, 5000])
+def test_hexdump_any_length_reads_back(length):
+    """Lines of 16 bytes (the last one shorter), offsets as lspci prints them, at most 4096
+    bytes, and parse_lspci_hex gives the bytes back."""
+    raw = bytes((i * 37 + 11) & 0xFF for i in range(length))
+    text = lspci_hex.hexdump("0003:0a:1f.7", bytearray(raw), title="t")
+    assert text.endswith("\n\n") and text.startswith("0003:0a:1f.7 t\n")
+    lines = text.split("\n")[1:-2]
+    kept = min(length, 4096)
+    assert len(lines) == -(-kept // 16)
+    for i, line in enumerate(lines):
+        off = 16 * i
+        want = " ".join("%02x" % x for x in raw[off:min(off + 16, kept)])
+        assert line == ("%02x: " if off < 0x100 else "%03x: ") % off + want
+    assert lspci_hex.parse_lspci_hex(text) == {"0003:0a:1f.7": raw[:kept]}
