@@ -27,8 +27,8 @@ COMMAND = "pcicrash"
 SHORT = "PCI config space, AER and DPC state captured at panic"
 SYNOPSIS = "[-a] [-d BDF] [-e] [-t] [-x] [-j]"
 
-# crash prints these lines through printf with the program name as argument:
-# "%s" is the program name ("crash"), and a literal percent sign must be "%%".
+# crash prints each help string as a printf format (with at most two program
+# name arguments): no "%s" here, and a literal percent sign must be "%%".
 HELP = """\
   Shows the PCI hardware state the crashed kernel saved at panic time
   (CONFIG_PCI_CRASH: every device's config space, AER and DPC included),
@@ -62,17 +62,17 @@ HELP = """\
 EXAMPLES
   Which error brought the machine down:
 
-    %s> pcicrash
+    crash> pcicrash
 
   Everything, then one root port in full:
 
-    %s> pcicrash -a
-    %s> pcicrash -d 00:02.0
+    crash> pcicrash -a
+    crash> pcicrash -d 00:02.0
 
   Save the config spaces for lspci:
 
-    %s> pcicrash -x > pci-config.txt
-    %s> !lspci -F pci-config.txt -vv
+    crash> pcicrash -x > pci-config.txt
+    crash> !lspci -F pci-config.txt -vv
 """
 
 _VMCOREINFO_LINE = re.compile(r"^\s+([A-Z][A-Z0-9_-]*(?:\([A-Za-z0-9_.]+\))?=\S*)\s*$")
@@ -103,7 +103,32 @@ def pykdump_api():
         symbol_exists = staticmethod(API.symbol_exists)
         member_offset = staticmethod(API.member_offset)
         sym2addr = staticmethod(API.sym2addr)
+        # optional: where crash writes its error messages (to keep probes quiet)
+        crash_set_error = staticmethod(getattr(crash, "crash_set_error", None) or (lambda f: f))
     return Api
+
+
+class quiet_errors:
+    """Send crash's own error messages to /dev/null while probing (when PyKdump allows it)."""
+
+    def __init__(self, api):
+        self.setter = getattr(api, "crash_set_error", None)
+
+    def __enter__(self):
+        self.old = None
+        if self.setter is not None:
+            try:
+                self.old = self.setter("/dev/null")
+            except Exception:          # an older PyKdump: messages stay visible
+                self.setter = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.setter is not None and self.old and self.old != "/dev/null":
+            try:
+                self.setter(self.old)
+            except Exception:
+                pass
 
 
 def crash_output(api, command):
@@ -123,6 +148,35 @@ def vmcoreinfo_from_help_d(text):
         if m:
             keep.append(m.group(1))
     return vmcoreinfo_mod.parse("\n".join(keep), source="crash help -D")
+
+
+_MAX_MAPNR = re.compile(r"^\s*max_mapnr(?:_64)?:\s*(\d+)")
+
+
+def dump_extent(text):
+    """What `help -D` says about which physical pages the dump covers.
+
+    kdump-compressed: max_mapnr (crash refuses any pfn at or above it with a
+    seek error); ELF: the PT_LOAD physical ranges.  Returns (max_pfn or None,
+    [(start, end)] physical ranges).
+    """
+    max_pfn = None
+    ranges = []
+    cur = {}
+    for line in (text or "").splitlines():
+        m = _MAX_MAPNR.match(line)
+        if m and max_pfn is None:
+            max_pfn = int(m.group(1))
+            continue
+        if line.strip().startswith("pt_load_segment["):
+            cur = {}
+            continue
+        m = _PT_LOAD.match(line)
+        if m:
+            cur[m.group(1)] = int(m.group(2), 16)
+            if m.group(1) == "phys_end" and "phys_start" in cur:
+                ranges.append((cur["phys_start"], cur["phys_end"]))
+    return max_pfn, ranges
 
 
 def zero_fill_ranges(text):
@@ -175,10 +229,12 @@ class CrashReader(MemoryReader):
     def __init__(self, api, *, vmcoreinfo=None):
         self.api = api
         help_d = crash_output(api, "help -D") or ""
+        self.help_d = help_d
         self.vmcoreinfo = vmcoreinfo if vmcoreinfo is not None else vmcoreinfo_from_help_d(help_d)
         self.page_size = vmcoreinfo_mod.get_int(self.vmcoreinfo, "PAGESIZE") or 4096
         self.name = _dumpfile_name(crash_output(api, "sys")) or "crash session"
         self.zero_fill = zero_fill_ranges(help_d)
+        self.max_pfn, self.ranges = dump_extent(help_d)
         notes = []
         if not self.vmcoreinfo:
             notes.append("crash's help -D shows no VMCOREINFO lines")
@@ -194,10 +250,20 @@ class CrashReader(MemoryReader):
         addr = pfn * self.page_size
         return any(lo <= addr < hi for lo, hi in self.zero_fill)
 
+    def _outside(self, pfn):
+        """True when help -D already shows crash would refuse the page (no command needed)."""
+        if self.max_pfn is not None and pfn >= self.max_pfn:
+            return True
+        addr = pfn * self.page_size
+        return bool(self.ranges) and not any(lo <= addr < hi for lo, hi in self.ranges)
+
     def _why(self, pfn):
+        if self._outside(pfn):
+            return PageStatus.OUTSIDE
         addr = pfn * self.page_size
         try:
-            text = self.api.exec_crash_command("rd -p 0x%x" % addr) or ""
+            with quiet_errors(self.api):
+                text = self.api.exec_crash_command("rd -p 0x%x" % addr) or ""
         except self.api.error as exc:
             text = str(exc)
         low = text.lower()
@@ -212,7 +278,7 @@ class CrashReader(MemoryReader):
         status = self._status.get(pfn)
         if status is not None:
             return status
-        if pfn < 0:
+        if pfn < 0 or self._outside(pfn):
             return PageStatus.OUTSIDE
         try:
             data = self.api.readmem(pfn * self.page_size, self.page_size, self.api.PHYSADDR)
@@ -247,7 +313,10 @@ class PyKdumpSource(SymbolSource):
 
     def __init__(self, api):
         self.api = api
-        self._errors = (api.error, IndexError)
+        # PyKdump raises crash.error for unreadable memory, IndexError at NULL, and
+        # assorted others from its type layer: any of them means "could not read".
+        self._errors = (api.error, IndexError, ArithmeticError, SystemError, ValueError,
+                        LookupError, RuntimeError, OSError)
 
     def _fail(self, exc, what):
         if isinstance(exc, (KeyError, AttributeError)):
@@ -298,7 +367,7 @@ class PyKdumpSource(SymbolSource):
         except (KeyError, AttributeError) as exc:
             raise self._fail(exc, member)
         except self._errors as exc:
-            raise ReadFailed("%s: %s" % (member, exc))
+            raise ReadFailed("%s: %s: %s" % (member, type(exc).__name__, exc))
 
     def to_int(self, value):
         try:
@@ -329,10 +398,22 @@ class PyKdumpSource(SymbolSource):
             raise ReadFailed("array: %s" % exc)
 
 
-def device_dumps(api):
-    """[(name, size)] from crash's `dev -V`; [] when it finds none; None when it cannot tell."""
+_VMCOREDD_COUNT = re.compile(r"^\s*num_vmcoredd_notes:\s*(\d+)", re.M)
+
+
+def device_dumps(api, help_d=None):
+    """[(name, size)] from crash's `dev -V`; [] when it finds none; None when it cannot tell.
+
+    `help -D` already says how many device dumps crash found; `dev -V` (whose
+    "none found" is an error message on the console) is run only when it
+    says some, or says nothing.
+    """
+    m = _VMCOREDD_COUNT.search(help_d or "")
+    if m and int(m.group(1)) == 0:
+        return []
     try:
-        text = api.exec_crash_command("dev -V") or ""
+        with quiet_errors(api):
+            text = api.exec_crash_command("dev -V") or ""
     except api.error as exc:
         return None if "not supported" in str(exc) else []
     if "not supported" in text:
@@ -352,13 +433,13 @@ def device_dumps(api):
 
 def kernel_info(api, reader):
     return KernelInfo(PyKdumpSource(api), vmcoreinfo=reader.vmcoreinfo,
-                      device_dumps=device_dumps(api), origin="crash symbols")
+                      device_dumps=device_dumps(api, reader.help_d), origin="crash symbols")
 
 
-def help_text(program="crash"):
+def help_text():
     """The help as crash's `help pcicrash` prints it."""
     def fmt(text):
-        return text.replace("%s", program).replace("%%", "%")
+        return text.replace("%%", "%")
     return ("\nNAME\n  %s - %s\n\nSYNOPSIS\n  %s %s\n\nDESCRIPTION\n%s\n"
             % (COMMAND, fmt(SHORT), COMMAND, fmt(SYNOPSIS), fmt(HELP)))
 

@@ -385,7 +385,7 @@ class KernelInfo:
         """Machine-wide lines for the report header (-a)."""
         lines = ["symbols: %s" % self.origin]
         if self.crashtime is not None:
-            lines.append("  crash time: %s (CRASHTIME=%d)" % (_utc(self.crashtime), self.crashtime))
+            lines.append("crash time: %s (CRASHTIME=%d)" % (_utc(self.crashtime), self.crashtime))
         if self.hwerr is not None:
             parts = []
             for name, count, ts in self.hwerr:
@@ -396,18 +396,18 @@ class KernelInfo:
                     parts.append("%s %d (%s)" % (name, count, when))
                 else:
                     parts.append("%s 0" % name)
-            lines.append("  recoverable hardware errors (hwerr_data): " + "; ".join(parts))
+            lines.append("recoverable hardware errors (hwerr_data): " + "; ".join(parts))
         if self.device_dumps is not None:
             if self.device_dumps:
-                lines.append("  device dumps (VMCOREDD notes): " + ", ".join(
+                lines.append("device dumps (VMCOREDD notes): " + ", ".join(
                     "%s (%d bytes)" % (n, s) for n, s in self.device_dumps))
             else:
-                lines.append("  device dumps (VMCOREDD notes): none")
+                lines.append("device dumps (VMCOREDD notes): none")
         else:
-            lines.append("  device dumps (VMCOREDD notes): cannot tell from this source")
+            lines.append("device dumps (VMCOREDD notes): cannot tell from this source")
         if self.devices:
-            lines.append("  PCI devices in the kernel's lists: %d" % len(self.devices))
-        lines.extend("  note: " + n for n in self.notes)
+            lines.append("PCI devices in the kernel's lists: %d" % len(self.devices))
+        lines.extend("note: " + n for n in self.notes)
         return lines
 
     def device_lines(self, bdf):

@@ -58,6 +58,16 @@ def run_crash(vmlinux_path, dump, commands, timeout=600):
     return out
 
 
+def gdb_array(text):
+    """Integers of a gdb array print, expanding "N <repeats K times>"."""
+    out = []
+    for tok in text.split(","):
+        m = re.match(r"\s*(-?\d+)(?: <repeats (\d+) times>)?\s*$", tok)
+        assert m, tok
+        out += [int(m.group(1))] * int(m.group(2) or 1)
+    return out
+
+
 def crash_struct_values(text):
     """{member: int} from crash's `struct X.a,b,c ADDR` / `struct X ADDR` output."""
     vals = {}
@@ -141,13 +151,8 @@ def test_kernel_extras_match_real_crash(handled):
                     assert d.aer[m] == v[m], (bdf, m)
                 for m, _kind, _names in kmod.AER_ARRAYS:
                     arr = re.search(m + r" = \{([^}]*)\}", text).group(1)
-                    nums = [int(x) for x in re.findall(r"\d+", arr)] if "<repeats" not in arr else None
-                    if nums is not None:
-                        assert d.aer[m] == {str(i): n for i, n in enumerate(nums) if n}, (bdf, m)
-                    else:   # crash folds runs of zeros: compare the total instead
-                        assert sum(d.aer[m].values()) == sum(
-                            int(x) for x in re.findall(r"(?<![<\w])(\d+)(?! times)", arr)
-                            if not x.startswith("0")) or True
+                    nums = gdb_array(arr)
+                    assert d.aer[m] == {str(i): n for i, n in enumerate(nums) if n}, (bdf, m)
                 checked_aer += 1
             else:
                 name = re.search(r'name = 0x[0-9a-f]+ "([^"]*)"', text).group(1)

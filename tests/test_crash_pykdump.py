@@ -1,0 +1,526 @@
+"""The PyKdump layer (crashcmd, pcicrash.py) on real dumps, with a stand-in for PyKdump.
+
+The stand-in is the only fake here and serves PyKdump's calls from a real
+dump: readmem(PHYSADDR) through the standalone reader (crash_ext_c.open),
+readSymbol/readSU/member_offset/sym2addr through drgn on the same dump and
+vmlinux (PyKdump-style lazy int-subclass structs, KeyError for an unknown
+member), and exec_crash_command through real crash 8.0.2 (`crash -s
+vmlinux DUMP`), whose `help -D`, `sys`, `dev -V` and `rd -p` output the
+layer parses.  The command's output must equal the standalone tool's on
+the same dump, byte for byte apart from the lines naming the source.
+"""
+
+import contextlib
+import io
+import json
+import os
+import re
+import runpy
+import subprocess
+import sys
+import types
+
+import pytest
+
+from conftest import CACHE, ROOT, VMCORES, have_tool, needs_shared
+from pykdump_ext import crashcmd
+from pykdump_ext.memory import PageStatus
+
+drgn = pytest.importorskip("drgn")
+from test_kernel import run_crash, vmlinux  # noqa: E402  (after the skip)
+
+needs_crash = pytest.mark.skipif(not have_tool("crash"), reason="crash not installed")
+PROG = ROOT / "pykdump_ext" / "pcicrash.py"
+KVADDR, PHYSADDR = 1, 2
+
+
+class CrashError(Exception):
+    """Stands in for crash.error."""
+
+
+class SmartString(str):
+    """PyKdump returns char * members as str subclasses."""
+
+
+class StructResult(int):
+    """PyKdump's lazy struct: an int (its address); members read on access."""
+
+    def __new__(cls, prog, typ, addr):
+        self = int.__new__(cls, addr)
+        self._prog, self._type = prog, typ
+        return self
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            drgn.offsetof(self._type, name)
+        except (LookupError, ValueError):
+            raise KeyError(name)
+        try:
+            obj = drgn.Object(self._prog, self._type, address=int(self)).member_(name)
+            return _convert(self._prog, obj)
+        except drgn.FaultError as exc:
+            raise CrashError("readmem error at addr 0x%x" % exc.address)
+
+
+class TPtr(int):
+    """PyKdump's pointer: an int; member access dereferences a pointer to struct."""
+
+    def __new__(cls, value, prog, target):
+        self = int.__new__(cls, value)
+        self._prog, self._target = prog, target
+        return self
+
+    def __getattr__(self, name):
+        if name.startswith("_") or self._target is None:
+            raise AttributeError(name)
+        if int(self) == 0:
+            raise IndexError("NULL pointer")
+        return getattr(StructResult(self._prog, self._target, int(self)), name)
+
+
+def _strip(t):
+    while t.kind == drgn.TypeKind.TYPEDEF:
+        t = t.type
+    return t.unqualified()
+
+
+def _convert(prog, obj):
+    t = _strip(obj.type_)
+    k = t.kind
+    if k in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION):
+        return StructResult(prog, t, obj.address_)
+    if k == drgn.TypeKind.POINTER:
+        val = obj.value_()
+        tgt = _strip(t.type)
+        if tgt.kind == drgn.TypeKind.INT and "char" in (tgt.name or ""):
+            return SmartString(obj.string_().decode("utf-8", "replace") if val else "")
+        su = tgt if tgt.kind in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION) else None
+        return TPtr(val, prog, su)
+    if k == drgn.TypeKind.ARRAY:
+        return [_convert(prog, obj[i]) for i in range(t.length or 0)]
+    return int(obj.value_())
+
+
+class StandIn:
+    """PyKdump's calls over a real dump (see the module docstring)."""
+
+    error = CrashError
+    PHYSADDR = PHYSADDR
+
+    def __init__(self, dump, vml, reader):
+        self.dump, self.vml, self.reader = dump, vml, reader
+        self.prog = drgn.Program()
+        self.prog.set_core_dump(str(dump))
+        try:
+            self.prog.load_debug_info([str(vml)])
+        except drgn.MissingDebugInfoError:
+            pass
+        self.outputs = {}
+        self.aliases = {}
+        self.registered = []
+        self.commands = []
+        self.reads = 0
+
+    def prefetch(self, commands):
+        self.outputs.update(run_crash(self.vml, self.dump, commands))
+
+    # crash module
+    def readmem(self, addr, size, mtype=KVADDR):
+        self.reads += 1
+        if mtype == PHYSADDR:
+            if addr == 0:
+                raise IndexError("physical address 0")
+            from pykdump_ext.errors import PageUnavailable
+            try:
+                return self.reader.read_phys(addr, size)
+            except PageUnavailable:
+                raise CrashError("readmem error at addr 0x%x" % addr)
+        try:
+            return self.prog.read(addr, size)
+        except drgn.FaultError:
+            raise CrashError("readmem error at addr 0x%x" % addr)
+
+    def register_epython_prog(self, cmd, short, synopsis, help_text):
+        assert all(isinstance(s, str) for s in (cmd, short, synopsis, help_text))
+        if cmd in [r[0] for r in self.registered]:
+            return False
+        self.registered.append((cmd, short, synopsis, help_text))
+        self.aliases.pop(cmd, None)
+        return True
+
+    # pykdump.API
+    def exec_crash_command(self, cmd):
+        self.commands.append(cmd)
+        words = cmd.split()
+        if words[0] == "alias":                       # crash's alias table, emulated
+            if len(words) > 2:
+                if words[1] in [r[0] for r in self.registered]:
+                    raise CrashError("alias: %s is a command" % words[1])
+                self.aliases[words[1]] = " ".join(words[2:])
+                return ""
+            if words[1] in self.aliases:
+                return "ORIGIN   ALIAS    COMMAND\nruntime  %s  %s\n" % (words[1], self.aliases[words[1]])
+            raise CrashError("alias: %s: no such alias" % words[1])
+        if cmd not in self.outputs:
+            self.prefetch([cmd])
+        text = self.outputs[cmd]
+        first = text.strip().split("\n", 1)[0]
+        if not text.strip() or first.startswith(words[0] + ": "):
+            raise CrashError(text.strip() or "%s: no output" % cmd)
+        return text + "\n"
+
+    def readSymbol(self, name):
+        try:
+            obj = self.prog[name]
+        except (KeyError, LookupError):
+            raise TypeError("There's no symbol <%s>" % name)
+        return _convert(self.prog, obj)
+
+    def readSU(self, type_name, addr):
+        return StructResult(self.prog, _strip(self.prog.type(type_name)), addr)
+
+    def symbol_exists(self, name):
+        try:
+            self.prog.symbol(name)
+            return True
+        except LookupError:
+            return False
+
+    def member_offset(self, type_name, member):
+        try:
+            return drgn.offsetof(self.prog.type(type_name), member)
+        except (LookupError, ValueError):
+            return -1
+
+    def sym2addr(self, name):
+        try:
+            return self.prog.symbol(name).address
+        except LookupError:
+            return 0
+
+    def modules(self):
+        crash = types.ModuleType("crash")
+        for n in ("error", "PHYSADDR", "readmem", "register_epython_prog"):
+            setattr(crash, n, getattr(self, n))
+        api = types.ModuleType("pykdump.API")
+        for n in ("exec_crash_command", "readSymbol", "readSU", "symbol_exists",
+                  "member_offset", "sym2addr"):
+            setattr(api, n, getattr(self, n))
+        pkg = types.ModuleType("pykdump")
+        pkg.API = api
+        return {"crash": crash, "pykdump": pkg, "pykdump.API": api}
+
+
+def run_program(standin, args, env=None):
+    """Run pcicrash.py the way PyKdump does (by path, sys.argv = [path, args...])."""
+    saved_argv, saved_env = sys.argv, dict(os.environ)
+    out = io.StringIO()
+    mods = standin.modules()
+    saved_mods = {k: sys.modules.get(k) for k in mods}
+    try:
+        sys.modules.update(mods)
+        sys.argv = [str(PROG)] + list(args)
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            runpy.run_path(str(PROG), run_name="__main__")
+    finally:
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for k, v in saved_mods.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    return out.getvalue()
+
+
+def standalone(reader, dump, vml, args):
+    from pykdump_ext import cli, drgn_source
+    out = io.StringIO()
+    ns = cli.make_parser().parse_args(list(args))
+    kernel = drgn_source.kernel_info(reader, dump, vml)
+    cli.execute(reader, ns, out, kernel=kernel, err=out)
+    return out.getvalue()
+
+
+SOURCE_LINES = re.compile(r"^(pcicrash: |  note: |  symbols: )")
+
+
+def comparable(text):
+    """Output without the lines that name the source (reader format, its notes, symbol origin)."""
+    return [l for l in text.split("\n") if not SOURCE_LINES.match(l)]
+
+
+def comparable_json(text):
+    j = json.loads(text)
+    for k in ("format", "reader_notes", "source"):
+        j.pop(k, None)
+    if j.get("kernel"):
+        j["kernel"].pop("source", None)
+    return j
+
+
+CASES = [("aer-handled", "kernel-c", "d31-zlib.kdump"),
+         ("aer-uncor", "kernel", "d31-zlib.kdump"),
+         ("legacy-unaligned", "kernel", "d31-zlib.kdump"),
+         ("cor-only", "kernel", "d31-zlib.kdump")]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
+def session(request):
+    scen, kern, fname = request.param
+    dump = VMCORES / scen / fname
+    if not dump.exists():
+        pytest.skip("../shared not present")
+    if not have_tool("crash"):
+        pytest.skip("crash not installed")
+    from crash_ext_c.open import open_dump
+    vml = vmlinux(kern)
+    reader = open_dump([str(dump)])
+    st = StandIn(dump, vml, reader)
+    st.prefetch(["help -D", "sys", "dev -V"])
+    return scen, dump, vml, reader, st
+
+
+@needs_shared
+@needs_crash
+def test_vmcoreinfo_from_real_help_d(session):
+    _scen, _dump, _vml, reader, st = session
+    info = crashcmd.vmcoreinfo_from_help_d(st.outputs["help -D"])
+    assert info == reader.vmcoreinfo
+    assert len(info) >= 100 and "CRASHTIME" in info
+
+
+@needs_shared
+@needs_crash
+def test_reader_reads_the_same_bytes(session):
+    _scen, _dump, _vml, reader, st = session
+    cr = crashcmd.CrashReader(st)
+    assert cr.name == str(_dump)
+    assert cr.page_size == reader.page_size
+    from pykdump_ext.vmcoreinfo import get_int
+    pm = get_int(reader.vmcoreinfo, "PCI_CRASH_PAGEMAP", base=16)
+    if pm is not None:
+        assert cr.read_phys(pm, 64) == reader.read_phys(pm, 64)
+
+
+OPTIONS = [[], ["-a"], ["-e"], ["-t"], ["-x"], ["-j"], ["-a", "-j"]]
+
+
+@needs_shared
+@needs_crash
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: " ".join(o) or "default")
+def test_command_output_equals_standalone(session, opts):
+    scen, dump, vml, reader, st = session
+    mine = run_program(st, opts)
+    ref = standalone(reader, dump, vml, opts)
+    assert "Traceback" not in mine
+    if "-j" in opts:
+        assert comparable_json(mine) == comparable_json(ref)
+    else:
+        assert comparable(mine) == comparable(ref)
+        if "-x" in opts:
+            assert mine == ref                       # hex dumps carry no source line at all
+
+
+@needs_shared
+@needs_crash
+def test_device_option_equals_standalone(session):
+    scen, dump, vml, reader, st = session
+    from pykdump_ext.capture import load_capture
+    cap = load_capture(reader)
+    bdfs = [r.bdf for r in cap.records][:3] or ["0000:00:02.0"]
+    for bdf in bdfs + [bdfs[0][5:]]:                 # also the short bb:dd.f form
+        mine = run_program(st, ["-d", bdf])
+        ref = standalone(reader, dump, vml, ["-d", bdf])
+        assert comparable(mine) == comparable(ref), bdf
+
+
+@needs_shared
+@needs_crash
+def test_kernel_extras_shown_or_noted(session):
+    scen, dump, vml, reader, st = session
+    text = run_program(st, ["-a"])
+    if scen == "aer-handled":
+        assert "recoverable hardware errors (hwerr_data): CPU 0; memory 0; PCI 6" in text
+        assert "Kernel: driver pcieport, error_state normal, power D0" in text
+        assert "non-fatal by error: CmpltTO x1, UnxCmplt x1" in text
+    else:
+        assert "note: hwerr_data: not in this kernel" in text
+    assert "device dumps (VMCOREDD notes): none" in text      # crash: no device dumps found
+    assert "CRASHTIME=%s" % reader.vmcoreinfo["CRASHTIME"] in text
+
+
+# ---- registration and program lookup ----
+
+@needs_shared
+@needs_crash
+def test_register_when_pykdumppath_leads_to_it(session):
+    _scen, _dump, _vml, _reader, st = session
+    st.registered.clear()
+    env = dict(os.environ, PYKDUMPPATH="/nonexistent:%s" % PROG.parent)
+    out = run_program(st, ["--register"], env=env)
+    assert out == ""
+    (cmd, short, synopsis, help_text), = st.registered
+    assert cmd == "pcicrash" and synopsis == crashcmd.SYNOPSIS
+    # crash prints help strings through printf with at most two arguments.
+    assert "%s" not in help_text and re.sub("%%", "", help_text).count("%") == 0
+    for opt in ("-a", "-d BDF", "-e", "-t", "-x", "-j"):
+        assert re.search(r"^\s+%s\s" % re.escape(opt), help_text, re.M), opt
+    # a second registration is refused, not duplicated
+    out = run_program(st, ["--register"], env=env)
+    assert "already exists" in out and len(st.registered) == 1
+
+
+@needs_shared
+@needs_crash
+def test_alias_when_pykdumppath_does_not(session, tmp_path):
+    _scen, _dump, _vml, _reader, st = session
+    st.registered.clear()
+    st.aliases.clear()
+    env = {k: v for k, v in os.environ.items() if k != "PYKDUMPPATH"}
+    cwd = os.getcwd()
+    os.chdir(tmp_path)                         # '.' must not hold pcicrash.py either
+    try:
+        out = run_program(st, ["--register"], env=env)
+    finally:
+        os.chdir(cwd)
+    assert st.registered == []
+    assert st.aliases["pcicrash"] == "epython %s" % os.path.realpath(PROG)
+    assert "pcicrash -h" in out
+    # -h prints the same help crash would show for `help pcicrash`
+    text = run_program(st, ["-h"])
+    assert text.startswith("\nNAME\n  pcicrash - ") and "SYNOPSIS\n  pcicrash [-a]" in text
+
+
+def test_findable_follows_pykdump_lookup(tmp_path):
+    pkg = PROG.parent
+    assert crashcmd.findable(str(pkg), pykdumppath=str(pkg), cwd=str(tmp_path))
+    assert not crashcmd.findable(str(pkg), pykdumppath="", cwd=str(tmp_path))
+    # another pcicrash earlier in the path shadows ours: registering would run that one
+    other = tmp_path / "pcicrash.py"
+    other.write_text("print('other')\n")
+    assert not crashcmd.findable(str(pkg), pykdumppath=str(pkg), cwd=str(tmp_path))
+    assert crashcmd.findable(str(pkg), pykdumppath=str(pkg), cwd=str(pkg))
+
+
+def test_crashrc_lines_point_at_this_package():
+    res = subprocess.run([sys.executable, "-m", "pykdump_ext", "--crashrc",
+                          "--extend", "/usr/lib/crash/extensions/mpykdump.so"],
+                         cwd="/", env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                         capture_output=True, text=True, check=True)
+    lines = [l for l in res.stdout.splitlines() if l and not l.startswith("#")]
+    assert lines == ["extend /usr/lib/crash/extensions/mpykdump.so",
+                     "epython %s --register" % os.path.realpath(PROG)]
+
+
+# ---- page statuses through crash ----
+
+class _Fail:
+    """A minimal api whose reads fail like crash's, for the status mapping."""
+
+    error = CrashError
+    PHYSADDR = PHYSADDR
+
+    def __init__(self, rd_text):
+        self.rd_text = rd_text
+
+    def readmem(self, addr, size, mtype):
+        if addr == 0:
+            raise IndexError("0")
+        raise CrashError("readmem error at addr 0x%x" % addr)
+
+    def exec_crash_command(self, cmd):
+        if cmd.startswith("rd -p"):
+            raise CrashError(self.rd_text)
+        if cmd == "help -D":
+            return "    PAGESIZE=4096\n    CRASHTIME=1\n"
+        raise CrashError("%s: failed" % cmd.split()[0])
+
+
+@pytest.mark.parametrize("msg,status", [
+    ('rd: page excluded: physical address: 5000  type: "64-bit PHYSADDR"', PageStatus.EXCLUDED),
+    ('rd: seek error: physical address: 1000000000  type: "64-bit PHYSADDR"', PageStatus.OUTSIDE),
+    ('rd: page incomplete: physical address: 5000  type: "64-bit PHYSADDR"', PageStatus.LOST),
+    ('rd: read error: physical address: 5000  type: "64-bit PHYSADDR"', PageStatus.LOST),
+])
+def test_unreadable_pages_get_crash_reason(msg, status):
+    r = crashcmd.CrashReader(_Fail(msg))
+    assert r.page_status(5) is status
+    assert r.page_status(0) is PageStatus.OUTSIDE          # PyKdump refuses address 0
+    from pykdump_ext.errors import PageUnavailable
+    with pytest.raises(PageUnavailable):
+        r.read_phys(0x5000, 16)
+
+
+def test_zero_fill_ranges_from_help_d():
+    text = """     pt_load_segment[0]:
+            file_offset: 2000
+             phys_start: 100000
+               phys_end: a000000
+              zero_fill: 9f00000
+     pt_load_segment[1]:
+            file_offset: e22000
+             phys_start: 1000
+               phys_end: 9fc00
+              zero_fill: 0
+"""
+    assert crashcmd.zero_fill_ranges(text) == [(0x9f00000, 0xa000000)]
+
+
+def test_device_dumps_from_dev_v():
+    class Api:
+        error = CrashError
+
+        def __init__(self, text=None, exc=None):
+            self.text, self.exc = text, exc
+
+        def exec_crash_command(self, cmd):
+            if self.exc:
+                raise CrashError(self.exc)
+            return self.text
+    listing = ("INDEX  OFFSET             SIZE       NAME\n"
+               "  0    0x0000000000001254 33558488   cxgb4_0000:02:00.4\n"
+               "  1    0x0000000002002294 33558488   cxgb4_0000:04:00.4\n")
+    assert crashcmd.device_dumps(Api(listing)) == [("cxgb4_0000:02:00.4", 33558488),
+                                                   ("cxgb4_0000:04:00.4", 33558488)]
+    assert crashcmd.device_dumps(Api(exc="dev: no device dumps found in this dumpfile")) == []
+    assert crashcmd.device_dumps(Api(exc="dev: -V option not supported on this dumpfile type")) is None
+
+
+def test_dump_extent_from_help_d():
+    kd = "           max_mapnr: 131034\n        max_mapnr_64: 131034 (0x1ffda)\n"
+    assert crashcmd.dump_extent(kd) == (131034, [])
+    elf = """     pt_load_segment[0]:
+            file_offset: 2000
+             phys_start: 14400000
+               phys_end: 15220000
+              zero_fill: 0
+     pt_load_segment[1]:
+             phys_start: 1000
+               phys_end: 9fc00
+              zero_fill: 0
+"""
+    assert crashcmd.dump_extent(elf) == (None, [(0x14400000, 0x15220000), (0x1000, 0x9fc00)])
+
+
+def test_pages_beyond_the_dump_need_no_crash_command():
+    class Api:
+        error = CrashError
+        PHYSADDR = PHYSADDR
+
+        def exec_crash_command(self, cmd):
+            if cmd == "help -D":
+                return "    PAGESIZE=4096\n           max_mapnr: 100\n"
+            assert not cmd.startswith("rd"), cmd
+            raise CrashError("%s: failed" % cmd)
+
+        def readmem(self, addr, size, mtype):
+            raise AssertionError("no read expected at 0x%x" % addr)
+    r = crashcmd.CrashReader(Api())
+    assert r.page_statuses([100, 1 << 40]) == [PageStatus.OUTSIDE, PageStatus.OUTSIDE]
