@@ -52,6 +52,7 @@ SKIPPED_REASON = ("capture armed but skipped (no AER error at panic, capture=aer
                   "no root port had Uncorrectable Error Received set, so the buffer "
                   "stayed all zero")
 
+_ALL_FF = {n: b"\xff" * n for n in RECORD_CONFIG_SIZES}
 _HDR = struct.Struct("<IIIIQII")
 _META = struct.Struct("<HBBI")
 
@@ -371,7 +372,14 @@ class _Buffer:
         self.data = data
         self.holes = holes            # sorted [(start, end, page_index, pfn, status)]
         self._starts = [h[0] for h in holes]
-        self.zero_from = len(data.rstrip(b"\0"))   # everything from here on is zero
+        self._zero_from = None
+
+    @property
+    def zero_from(self):
+        """Offset from which every byte is zero (computed once, only when asked)."""
+        if self._zero_from is None:
+            self._zero_from = len(self.data.rstrip(b"\0"))
+        return self._zero_from
 
     def holes_in(self, start, end):
         if not self.holes:
@@ -421,7 +429,7 @@ def _assemble(reader, pm):
             else:
                 bad = bad or (p, d.status if isinstance(d, PageUnavailable) else statuses[p])
                 parts.append(bytes(rps))
-        page = b"".join(parts)
+        page = parts[0] if len(parts) == 1 else b"".join(parts)
         if kps < rps:     # reader pages larger than kernel pages: take our slice
             off = pm.page_addrs[i] % rps
             page = page[off:off + kps]
@@ -605,7 +613,7 @@ def _walk(buf, header, cap):
             break
         cfg = data[off + RECORD_META:end]
         rec = Record(bdf=bdf, domain=domain, bus=bus, devfn=devfn, config=cfg, offset=off,
-                     all_ff=cfg.count(0xFF) == cs, config_size=cs, index=index)
+                     all_ff=cfg == _ALL_FF[cs], config_size=cs, index=index)
         h = buf.holes_in(off + RECORD_META, end)
         if h:
             rec.trusted = False
