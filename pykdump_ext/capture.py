@@ -123,6 +123,7 @@ class Capture:
     header: Optional[Header] = None
     records: List[Record] = field(default_factory=list)     # trusted records only
     problems: List[str] = field(default_factory=list)
+    # (page index, pfn or None, PageStatus or Unreadable): buffer pages not read
     missing: List[Tuple[int, int, PageStatus]] = field(default_factory=list)
     untrusted: List[Record] = field(default_factory=list)   # records touching missing pages
     notes: List[str] = field(default_factory=list)          # informational, not problems
@@ -138,6 +139,29 @@ def bdf_of(domain, bus, devfn):
 
 
 # ---------------------------------------------------------------- raw reads
+
+class Unreadable:
+    """Stands in for a PageStatus where the dump says it holds the page but reading it
+    failed (corrupt compressed data, a descriptor pointing outside the file): the
+    reader's DumpFormatError, with its file offset, is kept and shown."""
+    readable = False
+
+    def __init__(self, exc):
+        self.exc = exc
+        self.value = "stored but unreadable (%s)" % exc.message()
+
+    def __repr__(self):
+        return "<Unreadable %s>" % self.value
+
+
+def _why_missing(value, fallback):
+    """The status of a read_pages() value that is not page bytes."""
+    if isinstance(value, PageUnavailable):
+        return value.status
+    if isinstance(value, PcicrashError):
+        return Unreadable(value)
+    return fallback
+
 
 def _kernel_page_size(reader):
     ps = get_int(reader.vmcoreinfo or {}, "PAGESIZE", source=reader.name)
@@ -165,8 +189,7 @@ def _read_span(reader, addr, size):
         if isinstance(data, (bytes, bytearray, memoryview)) and len(data) == rps:
             out.append(bytes(data[lo - pfn * rps:hi - pfn * rps]))
         else:
-            status = data.status if isinstance(data, PageUnavailable) else PageStatus.LOST
-            holes.append((lo - addr, hi - addr, pfn, status))
+            holes.append((lo - addr, hi - addr, pfn, _why_missing(data, PageStatus.LOST)))
             out.append(bytes(hi - lo))
     return b"".join(out), holes
 
@@ -243,7 +266,8 @@ def read_pagemap(reader) -> Optional[Pagemap]:
         st = holes[0][3]
         exc = CaptureError("%s: its page 0x%x is %s; nothing of the capture can be located"
                            % (where, holes[0][2], st.value), path=reader.name, offset=phys)
-        exc.page_status = st
+        if not isinstance(st, Unreadable):      # missing (partial), not damaged (corrupt)
+            exc.page_status = st
         raise exc
     magic, num_pages, buf_size, off16 = struct.unpack_from("<IIQI", fixed)
     if magic != PAGEMAP_MAGIC:
@@ -310,6 +334,9 @@ def read_pagemap(reader) -> Optional[Pagemap]:
             continue
         first, fholes = _read_span(reader, addrs[0], kps)
         if fholes:
+            if isinstance(fholes[0][3], Unreadable):
+                notes.append("layout %s: first buffer page 0x%x is %s"
+                             % (c.layout, fholes[0][2], fholes[0][3].value))
             continue
         if (c.buf_offset + 4 <= kps
                 and struct.unpack_from("<I", first, c.buf_offset)[0] == HEADER_MAGIC):
@@ -427,7 +454,7 @@ def _assemble(reader, pm):
             if isinstance(d, (bytes, bytearray)) and len(d) == rps:
                 parts.append(bytes(d))
             else:
-                bad = bad or (p, d.status if isinstance(d, PageUnavailable) else statuses[p])
+                bad = bad or (p, _why_missing(d, statuses[p]))
                 parts.append(bytes(rps))
         page = parts[0] if len(parts) == 1 else b"".join(parts)
         if kps < rps:     # reader pages larger than kernel pages: take our slice

@@ -467,3 +467,40 @@ def test_erased_buffer_page_is_a_hole_not_data():
     cap = load_capture(cb.reader(cb.buffer(recs), missing={1: PageStatus.ERASED}))
     assert cap.state == "partial" and "erased" in cap.reason
     assert [r.bus for r in cap.records] == [3] and len(cap.untrusted) == 2
+
+
+class _CorruptPages(cb.Reader):
+    """A reader whose stored pages `bad` fail to read with a DumpFormatError value, as a
+    kdump reader reports corrupt compressed data (status still PRESENT)."""
+
+    def __init__(self, base, bad):
+        super().__init__(base.pages, page_size=base.page_size, vmcoreinfo=base.vmcoreinfo,
+                         statuses=base.statuses, max_pfn=base.max_pfn)
+        self.bad = set(bad)
+
+    def read_pages(self, pfns):
+        from pykdump_ext.errors import DumpFormatError
+        out = super().read_pages(pfns)
+        for p in pfns:
+            if p in self.bad:
+                out[p] = DumpFormatError("compressed data is corrupt", path="x.kdump",
+                                         offset=0x1234, expected="one page of zlib data")
+        return out
+
+
+def test_stored_but_unreadable_buffer_page_is_named_with_the_readers_message():
+    recs = [cb.record(0, b, 0, 0, cb.config(did=b, port_type=cb.ENDPOINT, aer={}))
+            for b in range(1, 4)]
+    base = cb.reader(cb.buffer(recs), buffer_pfns=[0x5000, 0x5001, 0x5002, 0x5003])
+    cap = load_capture(_CorruptPages(base, {0x5001}))
+    assert cap.state == "partial"
+    assert "stored but unreadable" in cap.reason and "offset 0x1234" in cap.reason
+    assert "present" not in cap.reason and "lost" not in cap.reason
+    assert [r.bus for r in cap.records] == [3]
+
+
+def test_stored_but_unreadable_pagemap_page_is_corrupt_not_incomplete():
+    base = cb.reader(cb.buffer(cb.qemu_like_records()))
+    cap = load_capture(_CorruptPages(base, {0x200080 // 4096}))
+    assert cap.state == "corrupt"
+    assert "stored but unreadable" in cap.reason and "incomplete" not in cap.reason
