@@ -504,3 +504,20 @@ def test_stored_but_unreadable_pagemap_page_is_corrupt_not_incomplete():
     cap = load_capture(_CorruptPages(base, {0x200080 // 4096}))
     assert cap.state == "corrupt"
     assert "stored but unreadable" in cap.reason and "incomplete" not in cap.reason
+
+
+def test_reader_raising_for_one_page_costs_only_that_page():
+    from pykdump_ext.errors import DumpFormatError
+    recs = [cb.record(0, b, 0, 0, cb.config(did=b, port_type=cb.ENDPOINT, aer={}))
+            for b in range(1, 4)]
+    r = cb.reader(cb.buffer(recs), buffer_pfns=[0x5000, 0x5001, 0x5002, 0x5003])
+    orig = r._read_page
+
+    def bad(pfn):
+        if pfn == 0x5001:
+            raise DumpFormatError("short read", path="x", offset=9)
+        return orig(pfn)
+    r._read_page = bad
+    cap = load_capture(r)
+    assert cap.state == "partial" and "short read" in cap.reason
+    assert [x.bus for x in cap.records] == [3]
