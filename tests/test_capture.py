@@ -521,3 +521,11 @@ def test_reader_raising_for_one_page_costs_only_that_page():
     cap = load_capture(r)
     assert cap.state == "partial" and "short read" in cap.reason
     assert [x.bus for x in cap.records] == [3]
+
+
+def test_capture_timestamp_far_from_crashtime_is_noted():
+    buf = cb.buffer(records3(), timestamp=1_600_000_000 * 10**9)
+    cap = load_capture(cb.reader(buf))
+    assert cap.state == "captured"
+    assert any("CRASHTIME" in n and "may not be from this panic" in n for n in cap.notes)
+    assert cap.header.time_utc.startswith("2020-09-13")

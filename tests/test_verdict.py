@@ -256,3 +256,26 @@ def test_spurious_skips_are_said_in_the_verdict_notes():
     rep = run(cb.qemu_like_records(endpoint_ff=True, dllla_capable=False, dllla=False),
               layout="B")
     assert any("0000:01:00.0" in n and "probably reachable" in n for n in rep.verdict.notes)
+
+
+def test_tree_per_domain_and_paths_stay_in_their_domain():
+    from pykdump_ext import render
+    rp = cb.config(0x1b36, 0x000c, klass=0x060400, port_type=cb.ROOT_PORT, bus_range=(1, 1),
+                   dllla_capable=True, dllla=True,
+                   aer={"root_status": cb.ROOT_UNCOR_RCV | cb.ROOT_FIRST_FATAL | cb.ROOT_FATAL_MSG,
+                        "src_uncor": 0x0100})
+    ep = cb.config(port_type=cb.ENDPOINT, aer={"uncor_status": cb.UE_MALF_TLP, "fep": 18,
+                                               "uncor_severity": cb.UE_MALF_TLP})
+    clean_ep = cb.config(port_type=cb.ENDPOINT, aer={})
+    recs = [cb.record(0, 0, 2, 0, cb.config(0x1b36, 0x000c, klass=0x060400,
+                                            port_type=cb.ROOT_PORT, bus_range=(1, 1), aer={})),
+            cb.record(0, 1, 0, 0, clean_ep),
+            cb.record(1, 0, 2, 0, rp), cb.record(1, 1, 0, 0, ep)]
+    rep = run(recs)
+    lines = render.tree(rep)
+    assert lines[0].startswith("-[0000:00]---02.0-[01]----00.0")
+    assert lines[1].startswith("-[0001:00]---02.0-[01]----00.0")
+    p = [p for p in rep.paths if p.current][0]
+    assert p.message == "ERR_FATAL" and p.source_bdf == "0001:01:00.0"
+    assert [h.bdf for h in p.hops] == ["0001:00:02.0", "0001:01:00.0"]
+    assert rep.verdict.suspects[0].bdf == "0001:01:00.0"
