@@ -627,8 +627,10 @@ def _walk(buf, header, cap):
                 n = {a + b for a, b in counts}
                 cap.problems.append(
                     "buffer offsets 0x%x-0x%x: record headers %s; %s record(s) there cannot be "
-                    "read; the walk resumes at the valid record at 0x%x"
-                    % (off, nxt, what, "/".join(str(x) for x in sorted(n)), nxt))
+                    "read; %s"
+                    % (off, nxt, what, "/".join(str(x) for x in sorted(n)),
+                       "they run to the end of the buffer" if nxt >= len(data) else
+                       "the walk resumes at the valid record at 0x%x" % nxt))
                 cap.untrusted.append(Record(
                     bdf="????:??:??.?", domain=-1, bus=-1, devfn=-1, config=b"", offset=off,
                     all_ff=ff_meta, config_size=0, index=index, trusted=False,

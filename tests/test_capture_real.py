@@ -48,3 +48,30 @@ def test_lone_split_part_without_the_pagemap_is_partial():
         cap = load_capture(r)
     assert cap.state == "partial"
     assert "pagemap" in cap.reason and "split part" in cap.reason
+
+
+def test_real_dump_cut_inside_the_buffer_is_partial(tmp_path):
+    """A kdump-compressed file cut short (disk full) in the middle of the buffer's page data:
+    the records before the cut decode and equal the full capture, the rest are named."""
+    src = scenario_dir("aer-uncor") / "d31-zlib.kdump"
+    full = load_capture(fixture_reader("aer-uncor"))
+    pfn = full.pagemap.page_addrs[6] // 4096
+    # file offset of that page's data, from the dump's own page descriptor (KdumpReader
+    # internals: parts / descriptor_indices / descriptors)
+    with open_dump([src]) as r:
+        part = r.parts[0]
+        idx = part.descriptor_indices([pfn])[pfn]
+        cut = part.descriptors([idx])[idx][1][0]
+    dst = tmp_path / "cut.kdump"
+    with open(src, "rb") as f:
+        dst.write_bytes(f.read(cut))
+    with open_dump([dst]) as r:
+        cap = load_capture(r)
+    assert cap.state == "partial"
+    assert [m[0] for m in cap.missing] == list(range(6, 12))
+    assert 0 < len(cap.records) < len(full.records)
+    assert [(x.bdf, x.config) for x in cap.records] == \
+        [(x.bdf, x.config) for x in full.records[:len(cap.records)]]
+    assert cap.untrusted and all(x.offset + 8 > 6 * 4096 - 8 or "page 6" in x.note
+                                 for x in cap.untrusted)
+    assert any("end of the buffer" in p for p in cap.problems)
