@@ -109,3 +109,21 @@ def test_mutations_are_deterministic():
     a = [common.mutate(b"seed bytes" * 10, random.Random(5)) for _ in range(3)]
     b = [common.mutate(b"seed bytes" * 10, random.Random(5)) for _ in range(3)]
     assert a == b
+
+
+@pytest.mark.parametrize("name", sorted(HARNESSES))
+def test_atheris_entry_point(name, tmp_path):
+    """`python fuzz/fuzz_X.py` (the long-campaign entry point) runs under atheris."""
+    pytest.importorskip("atheris")
+    import shutil
+    import subprocess
+    work = tmp_path / name
+    shutil.copytree(common.corpus_dir(name), work)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    res = subprocess.run([sys.executable, str(ROOT / "fuzz" / ("fuzz_%s.py" % name)), "-runs=40",
+                          "-timeout=5", "-seed=1", "-artifact_prefix=%s/" % tmp_path, str(work)],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    import re
+    done = re.search(r"Done (\d+) runs", res.stderr)
+    assert done and int(done.group(1)) >= 40, res.stderr[-2000:]
