@@ -139,8 +139,20 @@ def device_dumps(reader):
 
 
 def kernel_info(reader, dump_path, vmlinux):
-    """KernelInfo for the standalone CLI's --vmlinux: symbols through drgn, the rest from `reader`."""
-    source = DrgnSource.open(dump_path, vmlinux)
+    """KernelInfo for the standalone CLI's --vmlinux: symbols through drgn, the rest from `reader`.
+
+    When drgn cannot read this dump (it opens ELF and, through libkdumpfile,
+    kdump-compressed files; not flattened files or split sets) the capture
+    is still shown: the KernelInfo then carries one note saying why there
+    are no kernel extras.
+    """
     dumps = device_dumps(reader)
-    return KernelInfo(source, vmcoreinfo=getattr(reader, "vmcoreinfo", {}),
-                      device_dumps=dumps, origin=source.name)
+    info = getattr(reader, "vmcoreinfo", {})
+    try:
+        source = DrgnSource.open(dump_path, vmlinux)
+    except PcicrashError as exc:
+        k = KernelInfo(None, vmcoreinfo=info, device_dumps=dumps, origin="drgn")
+        k.notes[-1] = ("no kernel symbols: %s; driver, error state, power state, AER counters"
+                       " and hwerr_data not shown" % exc)
+        return k
+    return KernelInfo(source, vmcoreinfo=info, device_dumps=dumps, origin=source.name)

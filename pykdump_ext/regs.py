@@ -761,10 +761,16 @@ def _byte_lookups(table):
     out = []
     for shift in range(0, max(masks).bit_length() if masks else 0, 8):
         entries = [(m >> shift, n) for m, n in table if (m >> shift) and (m >> shift) < 256]
-        if entries:
-            out.append((shift,
-                        tuple(tuple(n for m, n in entries if v & m) for v in range(256)),
-                        tuple(" ".join(n + ("+" if v & m else "-") for m, n in entries) for v in range(256))))
+        if not entries:
+            continue
+        used = 0
+        for m, _n in entries:
+            used |= m
+        # only the bits the entries use matter: work out each distinct pattern once
+        pattern = [v & used for v in range(256)]
+        names = {p: tuple(n for m, n in entries if p & m) for p in set(pattern)}
+        lines = {p: " ".join([n + ("+" if p & m else "-") for m, n in entries]) for p in names}
+        out.append((shift, tuple(map(names.__getitem__, pattern)), tuple(map(lines.__getitem__, pattern))))
     return out
 
 
@@ -782,22 +788,30 @@ def _compiled(lk):
             lambda v: " ".join([line[(v >> s) & 0xFF] for s, _n, line in lk]))
 
 
-# id(table) -> (table, flags function, flag_line function) for the (mask, name) tables of
-# this module that split into byte lookups
+# The (mask, name) tables of this module by id; their lookups are built on first use (so
+# importing stays cheap) into _FAST: id -> (table, flags function, flag_line function),
+# or (table, None, None) for a table that does not split into bytes.
+_TABLES = {id(t): t for k, t in list(globals().items())
+           if k.endswith("_BITS") and isinstance(t, tuple) and t
+           and all(isinstance(e, tuple) and len(e) == 2 for e in t)}
 _FAST = {}
-for _k, _t in list(globals().items()):
-    if (_k.endswith("_BITS") and isinstance(_t, tuple) and _t
-            and all(isinstance(e, tuple) and len(e) == 2 for e in _t)):
-        _lk = _byte_lookups(_t)
-        if _lk:
-            _FAST[id(_t)] = (_t,) + _compiled(_lk)
-del _k, _t, _lk
+
+
+def _build(table):
+    """Build and keep the _FAST entry of `table`; None for a table not of this module."""
+    if _TABLES.get(id(table)) is not table:
+        return None
+    lk = _byte_lookups(table)
+    fast = _FAST[id(table)] = (table,) + (_compiled(lk) if lk else (None, None))
+    return fast
 
 
 def flags(value, table):
     """Names of the bits of `value` set in a (mask, name) table, in table order."""
     fast = _FAST.get(id(table))
-    if fast is not None and fast[0] is table:
+    if fast is None or fast[0] is not table:
+        fast = _build(table)
+    if fast is not None and fast[1] is not None:
         return fast[1](value)
     return [name for mask, name in table if value & mask]
 
@@ -805,6 +819,8 @@ def flags(value, table):
 def flag_line(value, table):
     """lspci-style 'Name+ Other-' text for a (mask, name) table."""
     fast = _FAST.get(id(table))
-    if fast is not None and fast[0] is table:
+    if fast is None or fast[0] is not table:
+        fast = _build(table)
+    if fast is not None and fast[2] is not None:
         return fast[2](value)
     return " ".join("%s%s" % (name, "+" if value & mask else "-") for mask, name in table)

@@ -531,3 +531,51 @@ def test_pages_beyond_the_dump_need_no_crash_command():
             raise AssertionError("no read expected at 0x%x" % addr)
     r = crashcmd.CrashReader(Api())
     assert r.page_statuses([100, 1 << 40]) == [PageStatus.OUTSIDE, PageStatus.OUTSIDE]
+
+
+class _Holes:
+    """A reader whose chosen pages are missing (excluded), otherwise the real dump's."""
+
+    def __new__(cls, inner, holes):
+        from pykdump_ext.memory import MemoryReader
+
+        class Holes(MemoryReader):
+            name = inner.name
+            page_size = inner.page_size
+            vmcoreinfo = inner.vmcoreinfo
+            format = inner.format
+
+            def page_status(self, pfn):
+                return PageStatus.EXCLUDED if pfn in holes else inner.page_status(pfn)
+
+            def _read_page(self, pfn):
+                return inner._read_page(pfn)
+        return Holes()
+
+
+@needs_shared
+@needs_crash
+def test_missing_buffer_pages_same_as_standalone(session):
+    """Buffer pages crash cannot read come out as page statuses, as in the standalone tool."""
+    scen, dump, vml, reader, st = session
+    from pykdump_ext.capture import read_pagemap
+    pm = read_pagemap(reader)
+    if pm is None or len(pm.page_addrs) < 3:
+        pytest.skip("no multi-page capture in %s" % scen)
+    holes = {pm.page_addrs[1] // reader.page_size, pm.page_addrs[-1] // reader.page_size}
+    holed = _Holes(reader, holes)
+    st2 = StandIn(dump, vml, holed)
+    st2.outputs = st.outputs                            # same crash, same dump
+    for opts in ([], ["-a"], ["-j"]):
+        mine = run_program(st2, opts)
+        ref = standalone(holed, dump, vml, opts)
+        assert "Traceback" not in mine
+        if "-j" in opts:
+            assert comparable_json(mine) == comparable_json(ref)
+            missing = json.loads(mine)["capture"]["missing_pages"]
+            assert len(missing) == 2
+        else:
+            assert comparable(mine) == comparable(ref)
+    text = run_program(st2, [])
+    assert "missing buffer pages: 1 (pfn 0x%x, excluded by filtering)" % min(holes) in text \
+        or "excluded by filtering" in text
