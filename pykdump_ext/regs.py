@@ -7,7 +7,11 @@ support engineer sees the words lspci would print; the kernel's AER names are
 kept beside them where they differ.
 
 Tables only: a flag table is a tuple of (mask, name); a field is (offset, size).
+flags() and flag_line() at the end answer from per-byte lookups of these tables.
 """
+
+import itertools
+import operator
 
 # --- Type 0/1/2 common header -------------------------------------------------
 
@@ -761,17 +765,36 @@ def _byte_lookups(table):
     out = []
     for shift in range(0, max(masks).bit_length() if masks else 0, 8):
         entries = [(m >> shift, n) for m, n in table if (m >> shift) and (m >> shift) < 256]
-        if not entries:
-            continue
-        used = 0
-        for m, _n in entries:
-            used |= m
-        # only the bits the entries use matter: work out each distinct pattern once
-        pattern = [v & used for v in range(256)]
-        names = {p: tuple(n for m, n in entries if p & m) for p in set(pattern)}
-        lines = {p: " ".join([n + ("+" if p & m else "-") for m, n in entries]) for p in names}
-        out.append((shift, tuple(map(names.__getitem__, pattern)), tuple(map(lines.__getitem__, pattern))))
+        if entries:
+            out.append((shift,) + _byte_table(entries))
     return out
+
+
+def _nibble_table(entries):
+    """names[16], line[16] of (mask, name) entries whose masks lie in bits 3:0."""
+    return ([tuple(n for m, n in entries if v & m) for v in range(16)],
+            [" ".join([n + ("+" if v & m else "-") for m, n in entries]) for v in range(16)])
+
+
+def _byte_table(entries):
+    """names[256], line[256] of (mask, name) entries of one byte, in entry order.
+
+    Built as low nibble x high nibble (16 + 16 patterns, then 256 joins) so that
+    building stays cheap; an entry whose mask spans both nibbles gets the plain
+    256-value build."""
+    lo = [(m, n) for m, n in entries if m < 0x10]
+    hi = [(m >> 4, n) for m, n in entries if m >= 0x10]
+    if any(m & 0xF for m, _n in entries if m >= 0x10):
+        return (tuple(tuple(n for m, n in entries if v & m) for v in range(256)),
+                tuple(" ".join([n + ("+" if v & m else "-") for m, n in entries]) for v in range(256)))
+    lo_names, lo_lines = _nibble_table(lo)
+    hi_names, hi_lines = _nibble_table(hi)
+    if lo and hi:
+        lo_lines = [a + " " for a in lo_lines]
+    # value v = hi << 4 | lo: the low-nibble list repeats 16 times, each high entry 16 times
+    names = tuple(map(operator.add, lo_names * 16, itertools.chain.from_iterable([b] * 16 for b in hi_names)))
+    lines = tuple(map(operator.add, lo_lines * 16, itertools.chain.from_iterable([b] * 16 for b in hi_lines)))
+    return names, lines
 
 
 def _compiled(lk):
