@@ -177,26 +177,34 @@ def _block_counts(buf, run):
     return res
 
 
-def _rank(buf, bits, froms, bases):
-    """For each query: base + set bits of buf in [from, bit) when `bit` is set,
-    -1 when it is clear, -3 when it lies outside buf (pfnmap_rank)."""
+def _rank(buf, bits, bases=None):
+    """For each bit position of buf (seen as BLOCK_BITS blocks): bases[k] + set bits
+    from the start of its block k when set (0 when set and no bases: a bit test),
+    -1 when clear, -3 when outside buf or bases (pfnmap_rank)."""
     n = len(bits)
+    nbase = len(bases) if bases is not None else 0
     c = c_helper()
     if c:
         ffi = c.ffi
         out = ffi.new("int64_t[]", n)
-        c.lib.pfnmap_rank(ffi.from_buffer(buf), len(buf), ffi.new("uint64_t[]", bits),
-                          ffi.new("uint64_t[]", froms), ffi.new("int64_t[]", bases), n, out)
+        c.lib.pfnmap_rank(ffi.from_buffer(buf), len(buf), BLOCK_BITS,
+                          ffi.new("int64_t[]", bases) if bases is not None else ffi.NULL,
+                          nbase, ffi.new("uint64_t[]", bits), n, out)
         return ffi.unpack(out, n)
     res = []
-    for b, f, base in zip(bits, froms, bases):
-        if b >= len(buf) * 8 or f > b:
+    nbits = len(buf) * 8
+    for b in bits:
+        k = b // BLOCK_BITS
+        if b >= nbits or (bases is not None and k >= nbase):
             res.append(-3)
         elif not buf[b >> 3] >> (b & 7) & 1:
             res.append(-1)
+        elif bases is None:
+            res.append(0)
         else:
-            word = int.from_bytes(buf[f >> 3:(b >> 3) + 1], "little") >> (f & 7)
-            res.append(base + _bits(word & ((1 << (b - f)) - 1)))
+            f = k * BLOCK_BITS
+            word = int.from_bytes(buf[f >> 3:(b >> 3) + 1], "little")
+            res.append(bases[k] + _bits(word & ((1 << (b - f)) - 1)))
     return res
 
 
@@ -474,10 +482,10 @@ class KdumpPart:
     def _count_through(self, pfns):
         """Extend the counting pass over the 2nd bitmap up to the block of the last of
         `pfns` (sorted, all in blocks not counted yet), ranking them from the bytes in
-        hand: {pfn: descriptor index or -1 clear}."""
+        hand: [descriptor index or -1 clear] in the order of pfns."""
         counts, k0, below = self._counts, self._k0, self._below
         last = pfns[-1] // BLOCK_BITS
-        out = {}
+        out = []
         i = 0
         while i < len(pfns):
             s = k0 + len(counts) - 1                 # first block not counted yet
@@ -486,20 +494,18 @@ class KdumpPart:
             data = self._bitmap_bytes(True, lo, min(e * BLOCK_BYTES, self.bitmap_len) - lo)
             counts.extend(_block_counts(data, counts[-1]))
             j = bisect.bisect_left(pfns, e * BLOCK_BITS, i)
-            group = pfns[i:j]
-            out.update(zip(group, _rank(
-                data, [p - s * BLOCK_BITS for p in group],
-                [(p // BLOCK_BITS - s) * BLOCK_BITS for p in group],
-                [counts[p // BLOCK_BITS - k0] - below for p in group])))
+            first = s * BLOCK_BITS
+            out.extend(_rank(data, [p - first for p in pfns[i:j]],
+                             [n - below for n in counts[s - k0:e - k0]]))
             i = j
         return out
 
-    def _rank_slices(self, pfns, with_index):
-        """{pfn: descriptor index (0 without `with_index`) or -1 clear} for sorted pfns
-        whose block start is counted: reads only the blocks that hold them."""
+    def _rank_slices(self, pfns, with_index, second=True):
+        """[descriptor index (0 without `with_index`) or -1 clear] for sorted pfns (whose
+        block start is counted, for an index), reading only the blocks that hold them.
+        `second=False` asks the 1st bitmap instead: 0 RAM, -1 not RAM."""
         blocks = sorted({p // BLOCK_BITS for p in pfns})
-        pieces, where = [], {}          # where[block] = bit offset of the block in buf
-        pos = 0
+        pieces, where, firsts = [], {}, []   # where[block] = its block number in buf
         i = 0
         gap = SLICE_GAP // BLOCK_BYTES
         while i < len(blocks):
@@ -508,42 +514,19 @@ class KdumpPart:
                     (blocks[j + 1] - blocks[i]) * BLOCK_BYTES < SCAN_BYTES:
                 j += 1
             lo = blocks[i] * BLOCK_BYTES
-            data = self._bitmap_bytes(True, lo, min((blocks[j] + 1) * BLOCK_BYTES,
-                                                    self.bitmap_len) - lo)
+            data = self._bitmap_bytes(second, lo, min((blocks[j] + 1) * BLOCK_BYTES,
+                                                      self.bitmap_len) - lo)
             for b in blocks[i:j + 1]:
-                where[b] = pos * 8 + (b - blocks[i]) * BLOCK_BITS
-            pieces.append(data)
-            pos += len(data)
+                where[b] = len(firsts) + b - blocks[i]
+            firsts.extend(range(blocks[i], blocks[j] + 1))
+            pieces.append(data)      # whole blocks, except at the end of the bitmap
             i = j + 1
-        buf = b"".join(pieces)
-        bits, froms, bases = [], [], []
-        for p in pfns:
-            b = p // BLOCK_BITS
-            at = where[b] + p - b * BLOCK_BITS
-            bits.append(at)
-            if with_index:
-                froms.append(where[b])
-                bases.append(self._counts[b - self._k0] - self._below)
-            else:
-                froms.append(at)
-                bases.append(0)
-        return dict(zip(pfns, _rank(buf, bits, froms, bases)))
-
-    def _ram_bits(self, pfns):
-        """{pfn: 1st-bitmap bit} for sorted pfns, reading only the bytes around them."""
-        out = {}
-        i = 0
-        while i < len(pfns):
-            j = i
-            lo = pfns[i] >> 3
-            while j + 1 < len(pfns) and (pfns[j + 1] >> 3) - (pfns[j] >> 3) <= SLICE_GAP and \
-                    (pfns[j + 1] >> 3) - lo < SCAN_BYTES:
-                j += 1
-            data = self._bitmap_bytes(False, lo, (pfns[j] >> 3) + 1 - lo)
-            for p in pfns[i:j + 1]:
-                out[p] = data[(p >> 3) - lo] >> (p & 7) & 1
-            i = j + 1
-        return out
+        bits = [where[p // BLOCK_BITS] * BLOCK_BITS + p % BLOCK_BITS for p in pfns]
+        bases = None
+        if with_index:
+            counts, k0, below = self._counts, self._k0, self._below
+            bases = [counts[b - k0] - below for b in firsts]
+        return _rank(b"".join(pieces), bits, bases)
 
     def count_stored(self, start, end):
         """Set bits of the 2nd bitmap in [start, end): one streaming pass, not cached."""
@@ -575,25 +558,19 @@ class KdumpPart:
                 self._start_counts()
             reach = (self._k0 + len(self._counts) - 1) * BLOCK_BITS   # counted below this
             cut = bisect.bisect_left(pfns, reach)
-            rank = self._rank_slices(pfns[:cut], True) if cut else {}
+            res = self._rank_slices(pfns[:cut], True) if cut else []
             if cut < len(pfns):
-                rank.update(self._count_through(pfns[cut:]))
+                res += self._count_through(pfns[cut:])
         else:
-            rank = self._rank_slices(pfns, False)
-        out = {}
-        clear = []
-        for p in pfns:
-            r = rank[p]
-            if r >= 0:
-                out[p] = r
-            elif r == -1 and self.two_bitmaps:
-                clear.append(p)
-            else:       # one bitmap (old diskdump): not stored is all it can say
-                out[p] = -1 if r == -1 else -2
-        if clear:
-            ram = self._ram_bits(clear)
-            for p in clear:
-                out[p] = -1 if ram[p] else -2
+            res = self._rank_slices(pfns, False)
+        out = dict(zip(pfns, res))
+        if min(res) < -1:           # outside the bytes read (cannot happen in a checked file)
+            out.update((p, -2) for p, r in zip(pfns, res) if r < -1)
+        if self.two_bitmaps:        # one bitmap (old diskdump): not stored is all it says
+            clear = [p for p, r in zip(pfns, res) if r == -1]
+            if clear:
+                ram = self._rank_slices(clear, False, second=False)
+                out.update(zip(clear, [-1 if r == 0 else -2 for r in ram]))
         return out
 
     # -- descriptors -------------------------------------------------------------
@@ -782,13 +759,16 @@ class KdumpReader(MemoryReader):
         """{pfn: (status, part, descriptor-or-None, descriptor file offset)}."""
         result = {}
         seen = self._seen
+        # A scan bigger than the cache would only flush it: neither asked nor kept.
+        cached = len(pfns) <= CLASS_CACHE
         todo = []
+        top = self.max_pfn
         for pfn in pfns:
-            if not isinstance(pfn, int) or isinstance(pfn, bool) or \
-                    pfn < 0 or pfn >= self.max_pfn:
+            if type(pfn) is not int and (not isinstance(pfn, int) or isinstance(pfn, bool)) \
+                    or pfn < 0 or pfn >= top:
                 result[pfn] = (PageStatus.OUTSIDE, None, None, None)
                 continue
-            hit = seen.get(pfn)
+            hit = seen.get(pfn) if cached else None
             if hit is None:
                 todo.append(pfn)
             else:
@@ -797,7 +777,7 @@ class KdumpReader(MemoryReader):
         if todo:
             fresh = self._classify_new(todo)
             result.update(fresh)
-            if len(fresh) <= CLASS_CACHE:     # a bigger scan would only flush the cache
+            if cached:
                 seen.update(fresh)
                 while len(seen) > CLASS_CACHE:
                     seen.popitem(last=False)
@@ -808,12 +788,17 @@ class KdumpReader(MemoryReader):
         result = {}
         by_part = collections.defaultdict(list)
         gap_pfns = []
-        for pfn in pfns:
-            part = self._part_of(pfn)
-            if part is None:
-                gap_pfns.append(pfn)
-            else:
-                by_part[id(part)].append(pfn)
+        if len(self.parts) == 1:
+            lo, hi = self.parts[0].start_pfn, self.parts[0].end_pfn
+            by_part[id(self.parts[0])] = [p for p in pfns if lo <= p < hi]
+            gap_pfns = [p for p in pfns if not lo <= p < hi]
+        else:
+            for pfn in pfns:
+                part = self._part_of(pfn)
+                if part is None:
+                    gap_pfns.append(pfn)
+                else:
+                    by_part[id(part)].append(pfn)
         if gap_pfns:
             # Every part carries the whole bitmaps: a page of a missing part
             # that is not RAM or was filtered out says so, not NOT_IN_PART.

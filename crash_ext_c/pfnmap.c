@@ -15,7 +15,8 @@
 
 #include "pfnmap.h"
 
-uint64_t pfnmap_popcount(const uint8_t *buf, size_t nbytes)
+static inline __attribute__((always_inline))
+uint64_t popcount_loop(const uint8_t *buf, size_t nbytes)
 {
     uint64_t total = 0;
     size_t i = 0;
@@ -27,6 +28,32 @@ uint64_t pfnmap_popcount(const uint8_t *buf, size_t nbytes)
     for (; i < nbytes; i++)
         total += (uint64_t)__builtin_popcount(buf[i]);
     return total;
+}
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+/* Baseline x86-64 has no POPCNT instruction: gcc then counts with a bit-trick
+ * routine, ~10x slower over a 32 MiB bitmap.  Use the instruction when the
+ * CPU has it. */
+__attribute__((target("popcnt")))
+static uint64_t popcount_hw(const uint8_t *buf, size_t nbytes)
+{
+    return popcount_loop(buf, nbytes);
+}
+#define HAVE_POPCOUNT_HW 1
+#endif
+
+uint64_t pfnmap_popcount(const uint8_t *buf, size_t nbytes)
+{
+#ifdef HAVE_POPCOUNT_HW
+    static int hw = -1;
+    if (hw < 0) {
+        __builtin_cpu_init();
+        hw = __builtin_cpu_supports("popcnt") ? 1 : 0;
+    }
+    if (hw)
+        return popcount_hw(buf, nbytes);
+#endif
+    return popcount_loop(buf, nbytes);
 }
 
 /* Set bits of bit positions [from, to) of buf; the caller checks to <= nbytes * 8. */
@@ -67,23 +94,31 @@ int64_t pfnmap_block_counts(const uint8_t *buf, size_t nbytes, size_t block_byte
     return (int64_t)blocks;
 }
 
-/* Batch rank (bitmap bit -> descriptor index).  For query i, bit[i] and
- * from[i] are bit positions in buf (LSB first in each byte):
- *   out[i] = base[i] + set bits in [from[i], bit[i])   when bit[i] is set,
- *            PFNMAP_CLEAR                               when it is clear,
- *            PFNMAP_OUT_RANGE   when bit[i] is outside buf or from[i] > bit[i]. */
-int pfnmap_rank(const uint8_t *buf, size_t nbytes, const uint64_t *bit,
-                const uint64_t *from, const int64_t *base, size_t n, int64_t *out)
+/* Batch rank (bitmap bit -> descriptor index).  buf is seen as blocks of
+ * block_bits bits (a multiple of 8); base[k] is the index of the first set
+ * bit of block k.  For query i:
+ *   out[i] = base[k] + set bits from the start of block k to bit[i]   when set,
+ *            0                when set and base is NULL (a plain bit test),
+ *            PFNMAP_CLEAR     when clear,
+ *            PFNMAP_OUT_RANGE when bit[i] is outside buf or block k has no base.
+ * Returns 0, or -1 for a bad block_bits. */
+int pfnmap_rank(const uint8_t *buf, size_t nbytes, uint64_t block_bits,
+                const int64_t *base, size_t nbase,
+                const uint64_t *bit, size_t n, int64_t *out)
 {
     size_t i;
+    if (block_bits == 0 || block_bits % 8)
+        return -1;
     for (i = 0; i < n; i++) {
-        uint64_t b = bit[i];
-        if (b >= (uint64_t)nbytes * 8 || from[i] > b)
+        uint64_t b = bit[i], k = b / block_bits;
+        if (b >= (uint64_t)nbytes * 8 || (base != NULL && k >= nbase))
             out[i] = PFNMAP_OUT_RANGE;
         else if (!(buf[b >> 3] & (1u << (b & 7))))
             out[i] = PFNMAP_CLEAR;
+        else if (base == NULL)
+            out[i] = 0;
         else
-            out[i] = base[i] + (int64_t)count_range(buf, from[i], b);
+            out[i] = base[k] + (int64_t)count_range(buf, k * block_bits, b);
     }
     return 0;
 }

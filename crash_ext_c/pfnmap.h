@@ -29,8 +29,9 @@
 uint64_t pfnmap_popcount(const uint8_t *buf, size_t nbytes);
 int64_t pfnmap_block_counts(const uint8_t *buf, size_t nbytes, size_t block_bytes,
                             uint64_t run, uint64_t *out, size_t nout);
-int pfnmap_rank(const uint8_t *buf, size_t nbytes, const uint64_t *bit,
-                const uint64_t *from, const int64_t *base, size_t n, int64_t *out);
+int pfnmap_rank(const uint8_t *buf, size_t nbytes, uint64_t block_bits,
+                const int64_t *base, size_t nbase,
+                const uint64_t *bit, size_t n, int64_t *out);
 int pfnmap_decompress(size_t n, const uint8_t *src, size_t src_len,
                       const uint64_t *src_off, const uint32_t *src_size,
                       const uint32_t *flags, uint32_t page_size,

@@ -385,12 +385,18 @@ def test_c_lookup_and_decompress_bounds():
     assert list(out) == [14, 14, 22]
     assert lib.pfnmap_block_counts(bm2, len(bm2), 4, 0, out, 2) == -1
     assert lib.pfnmap_block_counts(bm2, len(bm2), 0, 0, out, 3) == -1
-    # rank: set bit -> base + set bits in [from, bit); clear -> -1; outside -> -3
-    bits = [0, 1, 4, 5, 7, 64, 71, 72, 1 << 40, 5]
-    froms = [0, 0, 0, 0, 0, 0, 64, 0, 0, 6]
+    # rank over 16-bit blocks: set bit -> base of its block + set bits before it in
+    # the block; clear -> -1; outside the bytes or the bases -> -3; no bases: bit test
+    bits = [0, 1, 4, 5, 7, 15, 64, 71, 72, 1 << 40]
     res = ffi.new("int64_t[]", len(bits))
-    lib.pfnmap_rank(bm2, len(bm2), bits, froms, [100] * len(bits), len(bits), res)
-    assert list(res) == [100, -1, 101, 102, 103, 104, 107, -3, -3, -3]
+    assert lib.pfnmap_rank(bm2, len(bm2), 16, [100, 200, 300, 400, 500], 5, bits, len(bits),
+                           res) == 0
+    assert list(res) == [100, -1, 101, 102, 103, -1, 500, 507, -3, -3]
+    lib.pfnmap_rank(bm2, len(bm2), 16, [100, 200, 300, 400], 4, bits, len(bits), res)
+    assert res[6] == -3                         # block 4 has no base
+    lib.pfnmap_rank(bm2, len(bm2), 16, ffi.NULL, 0, bits, len(bits), res)
+    assert list(res) == [0, -1, 0, 0, 0, -1, 0, 0, -3, -3]
+    assert lib.pfnmap_rank(bm2, len(bm2), 12, ffi.NULL, 0, bits, len(bits), res) == -1
     # decompression: a good zlib page, a stored page, a slice outside the source,
     # and a destination too small for the batch.
     raw = page(5)
@@ -478,19 +484,27 @@ def test_rank_and_block_counts_c_python_and_brute_force_agree():
         n = rnd.randrange(1, 3 * BLOCK_BYTES)
         buf = bytes(sum(1 << b for b in range(8) if rnd.random() < density) for _ in range(n))
         bit = [(buf[i >> 3] >> (i & 7)) & 1 for i in range(n * 8)]
-        queries = [(rnd.randrange(n * 8 + 20), rnd.randrange(n * 8 + 20), rnd.randrange(1000))
-                   for _ in range(400)]
-        want = [-3 if b >= n * 8 or f > b else -1 if not bit[b] else base + sum(bit[f:b])
-                for b, f, base in queries]
-        args = ([q[0] for q in queries], [q[1] for q in queries], [q[2] for q in queries])
-        assert kdump_mod._rank(buf, *args) == want
+        blocks = -(-n // BLOCK_BYTES)
+        bases = [rnd.randrange(1 << 40) for _ in range(blocks)]
+        qbits = [rnd.randrange(n * 8 + 20) for _ in range(400)] + [n * 8 - 1, 0]
+        want = [-3 if b >= n * 8 else -1 if not bit[b] else
+                bases[b // BLOCK_BITS] + sum(bit[b // BLOCK_BITS * BLOCK_BITS:b])
+                for b in qbits]
+        want_test = [-3 if b >= n * 8 else 0 if bit[b] else -1 for b in qbits]
+        short = bases[:-1]       # the last block has no base: -3 there
+        want_short = [-3 if b // BLOCK_BITS >= len(short) else w
+                      for b, w in zip(qbits, want)]
+        cases = [((qbits, bases), want), ((qbits,), want_test), ((qbits, short), want_short)]
+        for args, expect in cases:
+            assert kdump_mod._rank(buf, *args) == expect
         run = rnd.randrange(1 << 40)
         counts = [run + sum(bit[:min((i + 1) * BLOCK_BYTES, n) * 8])
                   for i in range(-(-n // BLOCK_BYTES))]
         assert kdump_mod._block_counts(buf, run) == counts
         kdump_mod._C = False
         try:
-            assert kdump_mod._rank(buf, *args) == want
+            for args, expect in cases:
+                assert kdump_mod._rank(buf, *args) == expect
             assert kdump_mod._block_counts(buf, run) == counts
         finally:
             kdump_mod._C = None
