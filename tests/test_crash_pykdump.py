@@ -544,6 +544,7 @@ class _Holes:
             page_size = inner.page_size
             vmcoreinfo = inner.vmcoreinfo
             format = inner.format
+            parts = getattr(inner, "parts", None)
 
             def page_status(self, pfn):
                 return PageStatus.EXCLUDED if pfn in holes else inner.page_status(pfn)
@@ -577,5 +578,5 @@ def test_missing_buffer_pages_same_as_standalone(session):
         else:
             assert comparable(mine) == comparable(ref)
     text = run_program(st2, [])
-    assert "missing buffer pages: 1 (pfn 0x%x, excluded by filtering)" % min(holes) in text \
-        or "excluded by filtering" in text
+    for pfn in holes:
+        assert "(pfn 0x%x, excluded by filtering)" % pfn in text
