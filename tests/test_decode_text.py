@@ -156,3 +156,45 @@ def test_header_log_expectation():
     assert "may be older" not in "\n".join(device_text.describe(cfg, bdf="0000:01:00.0"))
     raw[aer + regs.AER_UNCOR_MASK:aer + regs.AER_UNCOR_MASK + 4] = (1 << 16).to_bytes(4, "little")
     assert not config.decode(bytes(raw)).aer.header_log_expected     # masked: nothing is logged
+
+
+@needs_ids
+def test_pciids_every_entry_of_the_system_file():
+    """Vendor blocks are read lazily: every vendor, device, subsystem and class line of the
+    system file, read here line by line, is what the lookups answer."""
+    ids = pciids.PciIds.load(SYSTEM_IDS.path)
+    vid = did = cls = sub = None
+    n = 0
+    for line in open(SYSTEM_IDS.path, encoding="utf-8", errors="replace").read().split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("C "):
+            vid, cls, sub = None, int(line[2:4], 16), None
+        elif not line.startswith("\t"):
+            vid, cls = int(line[:4], 16), None
+            assert ids.vendor(vid) == line[4:].strip()
+        elif not line.startswith("\t\t"):
+            if cls is not None:
+                sub = int(line[1:3], 16)
+                assert ids.klass(cls << 16 | sub << 8) == line[3:].strip()
+            else:
+                did = int(line[1:5], 16)
+                assert ids.device(vid, did) == line[5:].strip(), line
+        elif cls is not None:
+            assert ids.prog_if(cls << 16 | sub << 8 | int(line[2:4], 16)) == line[4:].strip()
+        else:
+            assert ids.subsystem(vid, did, int(line[2:6], 16), int(line[7:11], 16)) == line[11:].strip()
+        n += 1
+    assert n > 10000
+
+
+def test_pciids_malformed_lines_name_nothing(tmp_path):
+    f = tmp_path / "pci.ids"
+    f.write_text("1af4  Red Hat, Inc.\n\t\n\t\t\n\tzzzz  bad device\n\t1041  Virtio\n"
+                 "\t\t1af4  short subsystem\n\t\t1af4 1100  QEMU\r\n"
+                 "C zz  bad class\n\t00  lost subclass\nC 02  Network controller\n\t\n\t00  Ethernet\n")
+    ids = pciids.PciIds.load(str(f))
+    assert ids.device(0x1AF4, 0x1041) == "Virtio"
+    assert ids.subsystem(0x1AF4, 0x1041, 0x1AF4, 0x1100) == "QEMU"
+    assert ids.klass(0x020000) == "Ethernet" and ids.klass(0x000000) is None
+    assert len(ids) == 1
