@@ -238,6 +238,9 @@ class CrashReader(MemoryReader):
         notes = []
         if not self.vmcoreinfo:
             notes.append("crash's help -D shows no VMCOREINFO lines")
+        if re.search(r"^\s*flags:.*\bZERO_EXCLUDED\b", help_d, re.M):
+            notes.append("crash has zero_excluded on: pages the dump does not hold read as zeros,"
+                         " so a missing buffer page cannot be told from a zero one")
         if self.zero_fill:
             notes.append("ELF dump with %d PT_LOAD tail(s) not stored: crash reads them as zeros,"
                          " so an excluded page there cannot be told from a zero page"

@@ -580,3 +580,16 @@ def test_missing_buffer_pages_same_as_standalone(session):
     text = run_program(st2, [])
     for pfn in holes:
         assert "(pfn 0x%x, excluded by filtering)" % pfn in text
+
+
+def test_zero_excluded_session_is_noted():
+    class Api(_Fail):
+        def exec_crash_command(self, cmd):
+            if cmd == "help -D":
+                return ("    PAGESIZE=4096\n             flags: 1d6 (KDUMP_CMPRS_LOCAL|ERROR_EXCLUDED|"
+                        "ZERO_EXCLUDED|LZO_SUPPORTED)\n")
+            raise CrashError("%s: failed" % cmd)
+    r = crashcmd.CrashReader(Api(""))
+    assert any("zero_excluded on" in n for n in r.notes)
+    r2 = crashcmd.CrashReader(_Fail(""))
+    assert not any("zero_excluded" in n for n in r2.notes)
