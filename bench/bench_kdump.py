@@ -1,5 +1,8 @@
 """Figures for the kdump-compressed reader: open, status and read times on
-the real dumps, and C (crash_ext_c._pfnmap) versus Python decompression.
+the real dumps, C (crash_ext_c._pfnmap) versus Python decompression, and
+the bytes read from each part of a 1 TiB synthetic dump (2^28 pfns, 6000
+scattered buffer pages) by capture.read_pagemap and two read_pages() of the
+buffer, with and without the reader's classification cache.
 
     PYTHONPATH=. .venv/bin/python bench/bench_kdump.py [DUMP_DIR]
 """
@@ -98,8 +101,75 @@ def codec_figures(d):
               % (label, n, t * 1e3, t / n * 1e6, n * ps / t / 1e6))
 
 
+class _CountingFile:
+    """pread() over a file, adding up the bytes that fall in named ranges."""
+
+    def __init__(self, path):
+        self.name, self.size = path, os.path.getsize(path)
+        self._fd = os.open(path, os.O_RDONLY)
+        self.ranges, self.got, self.calls = {}, {}, 0
+
+    def pread(self, offset, size):
+        data = os.pread(self._fd, size, offset)
+        self.calls += 1
+        for name, (lo, hi) in self.ranges.items():
+            self.got[name] = self.got.get(name, 0) + max(
+                0, min(offset + len(data), hi) - max(offset, lo))
+        return data
+
+    def close(self):
+        os.close(self._fd)
+
+
+def io_figures(bits=28, buf_pages=6000):
+    """Bytes of each bitmap read by read_pagemap + read_pages twice, 1 TiB synthetic dump."""
+    root = os.path.join(HERE, "..")
+    sys.path.insert(0, os.path.join(root, "tests"))
+    import synth
+    from pykdump_ext.capture import read_pagemap
+    cache = os.environ.get("PCICRASH_CACHE", os.path.join(root, ".cache"))
+    path = os.path.join(cache, "synthetic-2^%d-%dpages.kdump" % (bits, buf_pages))
+    if not os.path.exists(path):        # same file as bench_readers.py makes
+        os.makedirs(cache, exist_ok=True)
+        synth.scattered_capture_dump(path + ".tmp", max_pfn=1 << bits, buf_pages=buf_pages)
+        os.rename(path + ".tmp", path)
+    print("%-30s %-16s %7s %10s %10s %10s %8s" % (
+        "2^%d pfns, %d buffer pages" % (bits, buf_pages), "step", "preads", "2nd bitmap",
+        "1st bitmap", "all bytes", "ms"))
+    saved = kdump_mod.CLASS_CACHE
+    for label, size in (("with cache", saved), ("without cache", 0)):
+        kdump_mod.CLASS_CACHE = size
+        src = _CountingFile(path)
+        r = KdumpReader([src])
+        p = r.parts[0]
+        src.ranges = {"bm1": (p.bitmap_off, p.bitmap_off + p.bitmap_len),
+                      "bm2": (p.bitmap_off + p.bitmap_len, p.bitmap_off + 2 * p.bitmap_len),
+                      "all": (0, p.size)}
+        pfns = []
+
+        def pagemap():
+            pfns.extend(a // r.page_size for a in read_pagemap(r).page_addrs)
+
+        for step, fn in (("read_pagemap", pagemap),
+                         ("read_pages", lambda: r.read_pages(pfns)),
+                         ("read_pages again", lambda: r.read_pages(pfns))):
+            src.got, src.calls = {}, 0
+            t = time.perf_counter()
+            fn()
+            t = time.perf_counter() - t
+            print("%-30s %-16s %7d %10d %10d %10d %8.1f" % (
+                label, step, src.calls, src.got.get("bm2", 0), src.got.get("bm1", 0),
+                src.got.get("all", 0), t * 1e3))
+        print("%-30s running counts: %d entries of %d bytes (2nd bitmap: %d bytes)"
+              % ("", len(p._counts), p._counts.itemsize, p.bitmap_len))
+        r.close()
+    kdump_mod.CLASS_CACHE = saved
+
+
 if __name__ == "__main__":
     d = sys.argv[1] if len(sys.argv) > 1 else DEFAULT
     reader_figures(d)
     print()
     codec_figures(d)
+    print()
+    io_figures()

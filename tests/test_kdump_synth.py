@@ -601,3 +601,26 @@ def test_bitmap_io_across_pagemap_and_two_buffer_reads(tmp_path, monkeypatch, ca
     assert cap.state == "captured" and len(cap.records) > 0
     assert src.got["bm2"] - before == 0 if cache else src.got["bm2"] - before <= 5 * per_call
     r.close()
+
+
+def test_classification_cache_is_bounded_and_agrees(tmp_path, monkeypatch):
+    monkeypatch.setattr(kdump_mod, "CLASS_CACHE", 50)
+    pages = {p: page(p) for p in range(0, 400, 3)}
+    pages[9] = ZERO
+    blob, lay = build_kdump(pages, max_mapnr=400, ram=set(range(300)))
+    path = write(tmp_path, "c.kdump", blob)
+    src = CountingFile(path)
+    r = KdumpReader([src])
+    want = KdumpReader(path).page_statuses(range(400))     # one scan: not cached
+    for start in range(0, 400, 20):
+        assert r.page_statuses(range(start, start + 20)) == want[start:start + 20]
+        assert len(r._seen) <= 50
+    # repeated small requests are answered from the cache: no bitmap or descriptor reads
+    src.ranges = {"tables": (lay.bitmap_off, lay.data_off)}
+    assert r.page_statuses(range(360, 400)) == want[360:]
+    assert r.read_pages(range(360, 400))[360] == pages[360]
+    assert src.got["tables"] == 0
+    # a scan bigger than the cache neither uses nor flushes it
+    keep = list(r._seen)
+    assert r.page_statuses(range(400)) == want
+    assert list(r._seen) == keep
