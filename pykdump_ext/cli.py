@@ -74,7 +74,8 @@ def _say(err, message):
 
 
 def _write(out, lines):
-    out.write("".join(l + "\n" for l in lines))
+    if lines:
+        out.write("\n".join(lines) + "\n")
 
 
 def _run_check(reader, args, out):
