@@ -6,6 +6,7 @@ for every device.  KernelInfo reads through drgn here (drgn_source); the
 PyKdump path is tested in test_crash_pykdump.py.
 """
 
+import os
 import re
 import subprocess
 
@@ -36,26 +37,25 @@ def vmlinux(kernel="kernel-c"):
 
 
 def run_crash(vmlinux_path, dump, commands, timeout=600):
-    """Output of real crash for `commands`, split per command (crash -s ... -i file)."""
-    marks = []
-    lines = []
-    for i, c in enumerate(commands):
-        mark = "@@PCICRASH-%d@@" % i
-        marks.append(mark)
-        lines += ["!echo %s" % mark, c]
-    lines += ["!echo @@PCICRASH-END@@", "q"]
-    cmdfile = CACHE / "crash-cmds.txt"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    cmdfile.write_text("\n".join(lines) + "\n")
-    res = subprocess.run(["crash", "-s", str(vmlinux_path), str(dump), "-i", str(cmdfile)],
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-    text = res.stdout
-    out = {}
-    for i, c in enumerate(commands):
-        start = text.index(marks[i]) + len(marks[i])
-        end = text.index(marks[i + 1] if i + 1 < len(commands) else "@@PCICRASH-END@@", start)
-        out[c] = text[start:end].strip("\n")
-    return out
+    """Output of real crash for each of `commands` ({command: text}), in one crash session.
+
+    Each command's output is redirected to its own file (crash writes error
+    messages there too), so nothing depends on how crash buffers stdout.
+    """
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="pcicrash-crash-") as tmp:
+        lines = ["%s > %s/out-%d.txt" % (c, tmp, i) for i, c in enumerate(commands)] + ["q"]
+        cmdfile = os.path.join(tmp, "cmds")
+        with open(cmdfile, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        subprocess.run(["crash", "-s", str(vmlinux_path), str(dump), "-i", cmdfile],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        out = {}
+        for i, c in enumerate(commands):
+            path = os.path.join(tmp, "out-%d.txt" % i)
+            with open(path) as f:
+                out[c] = f.read().strip("\n")
+        return out
 
 
 def gdb_array(text):
