@@ -593,3 +593,19 @@ def test_zero_excluded_session_is_noted():
     assert any("zero_excluded on" in n for n in r.notes)
     r2 = crashcmd.CrashReader(_Fail(""))
     assert not any("zero_excluded" in n for n in r2.notes)
+
+
+def test_crash_side_imports_only_the_standard_library():
+    """Inside crash only the pure-Python part exists: no cffi helper, no drgn, no site packages."""
+    code = (
+        "import sys\n"
+        "sys.path.insert(0, %r)\n"
+        "import pykdump_ext.crashcmd, pykdump_ext.kernel, pykdump_ext.cli, pykdump_ext.analysis\n"
+        "import pykdump_ext.render, pykdump_ext.report_json\n"
+        "mods = {m.split('.')[0] for m in sys.modules}\n"
+        "extra = sorted(m for m in mods if m not in sys.stdlib_module_names"
+        " and m not in sys.builtin_module_names and m != 'pykdump_ext' and not m.startswith('_'))\n"
+        "print(','.join(extra))\n" % str(ROOT))
+    res = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == ""
