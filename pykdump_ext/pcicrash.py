@@ -30,5 +30,14 @@ if __name__ == "__main__":
         import pykdump.API  # noqa: F401  (its exit hook flushes output for > and |)
     except ImportError:
         pass
-    from pykdump_ext import crashcmd
-    rc = crashcmd.main(sys.argv[0], sys.argv[1:])
+    try:
+        from pykdump_ext import crashcmd
+        # the whole decode chain, so a missing standard module is named up front
+        from pykdump_ext import analysis, cli, render, report_json  # noqa: F401
+    except ImportError as exc:
+        # PyKdump built from a Python source tree ships a minimal standard library.
+        print("pcicrash: PyKdump's Python %d.%d cannot import %s: add that Python's full"
+              " standard library (its Lib directory) to $PYKDUMPPATH before loading PyKdump"
+              % (sys.version_info[0], sys.version_info[1], exc.name or exc))
+    else:
+        crashcmd.main(sys.argv[0], sys.argv[1:])

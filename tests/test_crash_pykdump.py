@@ -609,3 +609,21 @@ def test_crash_side_imports_only_the_standard_library():
     res = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == ""
+
+
+def test_minimal_stdlib_gets_one_clear_line():
+    """PyKdump built from a Python source tree ships a minimal stdlib (no json, dataclasses)."""
+    code = (
+        "import sys, runpy\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name in ('json', 'dataclasses'):\n"
+        "            raise ModuleNotFoundError('No module named %%r' %% name, name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "sys.argv = [%r, '-a']\n"
+        "runpy.run_path(%r, run_name='__main__')\n" % (str(PROG), str(PROG)))
+    res = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    assert re.match(r"pcicrash: PyKdump's Python 3\.\d+ cannot import (json|dataclasses): ",
+                    res.stdout)
