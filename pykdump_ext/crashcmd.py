@@ -104,31 +104,49 @@ def pykdump_api():
         member_offset = staticmethod(API.member_offset)
         sym2addr = staticmethod(API.sym2addr)
         # optional: where crash writes its error messages (to keep probes quiet)
-        crash_set_error = staticmethod(getattr(crash, "crash_set_error", None) or (lambda f: f))
+        crash_set_error = staticmethod(getattr(crash, "crash_set_error", None))
     return Api
 
 
-class quiet_errors:
-    """Send crash's own error messages to /dev/null while probing (when PyKdump allows it)."""
+def run_quietly(api, command):
+    """(output, error text) of a crash command whose error message we want, not on the console.
 
-    def __init__(self, api):
-        self.setter = getattr(api, "crash_set_error", None)
-
-    def __enter__(self):
-        self.old = None
-        if self.setter is not None:
+    PyKdump raises crash.error carrying crash's message, which crash also
+    prints; where PyKdump can point crash's error output elsewhere
+    (crash_set_error) the message goes to a temporary file and is read back.
+    """
+    import tempfile
+    setter = getattr(api, "crash_set_error", None)
+    fd, path = tempfile.mkstemp(prefix="pcicrash-err-")
+    os.close(fd)
+    old = None
+    try:
+        if setter is not None:
             try:
-                self.old = self.setter("/dev/null")
-            except Exception:          # an older PyKdump: messages stay visible
-                self.setter = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.setter is not None and self.old and self.old != "/dev/null":
-            try:
-                self.setter(self.old)
-            except Exception:
-                pass
+                old = setter(path)
+            except Exception:          # an older PyKdump: the message stays on the console
+                setter = None
+        try:
+            out, err = api.exec_crash_command(command) or "", ""
+        except api.error as exc:
+            out, err = "", str(exc)
+        finally:
+            if setter is not None and old:
+                try:
+                    setter(old)
+                except Exception:
+                    pass
+        try:
+            with open(path, errors="replace") as f:
+                err = (err + "\n" + f.read(4096)).strip()
+        except OSError:
+            pass
+        return out, err
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def crash_output(api, command):
@@ -264,12 +282,8 @@ class CrashReader(MemoryReader):
         if self._outside(pfn):
             return PageStatus.OUTSIDE
         addr = pfn * self.page_size
-        try:
-            with quiet_errors(self.api):
-                text = self.api.exec_crash_command("rd -p 0x%x" % addr) or ""
-        except self.api.error as exc:
-            text = str(exc)
-        low = text.lower()
+        out, err = run_quietly(self.api, "rd -p 0x%x" % addr)
+        low = (out + "\n" + err).lower()
         for word, status in _WHY:
             if word in low:
                 return status
@@ -414,11 +428,11 @@ def device_dumps(api, help_d=None):
     m = _VMCOREDD_COUNT.search(help_d or "")
     if m and int(m.group(1)) == 0:
         return []
-    try:
-        with quiet_errors(api):
-            text = api.exec_crash_command("dev -V") or ""
-    except api.error as exc:
-        return None if "not supported" in str(exc) else []
+    text, err = run_quietly(api, "dev -V")
+    if "not supported" in err:
+        return None
+    if err and not text:
+        return []
     if "not supported" in text:
         return None
     if "no device dumps" in text:

@@ -627,3 +627,33 @@ def test_minimal_stdlib_gets_one_clear_line():
     assert "Traceback" not in res.stdout + res.stderr
     assert re.match(r"pcicrash: PyKdump's Python 3\.\d+ cannot import (json|dataclasses): ",
                     res.stdout)
+
+
+def test_probe_reads_crash_message_from_redirected_error_output():
+    """Real PyKdump: with crash_set_error(file) the message goes to the file, crash.error is empty."""
+    class Api:
+        error = CrashError
+        PHYSADDR = PHYSADDR
+
+        def __init__(self):
+            self.errfile = None
+
+        def crash_set_error(self, path):
+            old, self.errfile = self.errfile, path
+            return old or "/dev/tty"
+
+        def exec_crash_command(self, cmd):
+            if cmd == "help -D":
+                return "    PAGESIZE=4096\n"
+            if cmd.startswith("rd -p"):
+                with open(self.errfile, "a") as f:
+                    f.write('rd: page incomplete: physical address: 5000  type: "64-bit PHYSADDR"\n')
+                raise CrashError("")
+            raise CrashError("")
+
+        def readmem(self, addr, size, mtype):
+            raise CrashError("readmem error at addr 0x%x" % addr)
+    api = Api()
+    r = crashcmd.CrashReader(api)
+    assert r.page_status(5) is PageStatus.LOST
+    assert api.errfile == "/dev/tty"                  # crash's error output restored
