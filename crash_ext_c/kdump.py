@@ -43,7 +43,7 @@ import zlib
 from array import array
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
-from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
+from pykdump_ext.errors import PageCutOff, DumpFormatError, PageUnavailable, PcicrashError
 from pykdump_ext.memory import MemoryReader, PageStatus
 
 SIGNATURES = (b"KDUMP   ", b"DISKDUMP")
@@ -848,17 +848,28 @@ class KdumpReader(MemoryReader):
         if status is PageStatus.LOST and part is not None and \
                 not part.status & STATUS_INCOMPLETE:
             # The header says complete: the file itself is broken here.
-            if desc is None:
-                return part.err("descriptor of page 0x%x lies past the end of the file (%d"
-                                " bytes)" % (pfn, part.size), pos,
-                                "a descriptor table inside the file")
-            if desc[0] == 0:
+            if desc is not None and desc[0] == 0:
                 return part.err("descriptor of page 0x%x is empty (data offset 0) although"
                                 " the header does not mark the dump incomplete" % pfn, pos,
                                 "a page descriptor")
-            return part.err("descriptor of page 0x%x points at %d bytes at 0x%x, outside the"
-                            " file (%d bytes)" % (pfn, desc[1], desc[0], part.size), pos,
-                            "page data inside the file")
+            # Tables that run past the end of the file: a copy cut short.
+            if desc is None:
+                what = "descriptor of page 0x%x lies past the end of the file (%d bytes)" \
+                    % (pfn, part.size)
+                expected = "a descriptor table inside the file"
+            else:
+                what = "descriptor of page 0x%x points at %d bytes at 0x%x, outside the file" \
+                    " (%d bytes)" % (pfn, desc[1], desc[0], part.size)
+                expected = "page data inside the file"
+            err = part.err(what + ": the file was cut short (full disk or partial copy)",
+                           pos, expected)
+            cut = "%s: the file ends at %d bytes, before data its tables list: a copy cut" \
+                " short (full disk, interrupted transfer); pages past the cut are lost" \
+                % (part.path, part.size)
+            if cut not in self.notes:
+                self.notes.append(cut)
+            return PageCutOff(err.what, pfn=pfn, status=status, path=part.path, offset=pos,
+                              expected=expected)
         where = part.path if part is not None else self.name
         return PageUnavailable("page 0x%x (physical 0x%x) is %s"
                                % (pfn, pfn * self.page_size, status.value),

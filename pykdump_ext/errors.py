@@ -46,6 +46,15 @@ class PageUnavailable(PcicrashError):
         super().__init__(what, path=path, offset=offset, expected=expected)
 
 
+class PageCutOff(PageUnavailable, DumpFormatError):
+    """A page the dump's tables promise but whose bytes lie past the end of the file.
+
+    Both a missing page (status LOST: the file was cut, by a full disk or a
+    partial copy, without makedumpfile marking it incomplete) and a format
+    error naming where the file ends; callers that want either catch it.
+    """
+
+
 class CaptureError(PcicrashError):
     """The pci_crash pagemap or buffer is inconsistent (offset = physical address or buffer offset)."""
 
