@@ -450,7 +450,8 @@ def device_dumps(api, help_d=None):
 
 def kernel_info(api, reader):
     return KernelInfo(PyKdumpSource(api), vmcoreinfo=reader.vmcoreinfo,
-                      device_dumps=device_dumps(api, reader.help_d), origin="crash symbols")
+                      device_dumps=device_dumps(api, reader.help_d), origin="crash symbols",
+                      lazy=True)
 
 
 def help_text():

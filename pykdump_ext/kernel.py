@@ -187,7 +187,7 @@ class KernelInfo:
     None when the front end cannot tell.
     """
 
-    def __init__(self, source, *, vmcoreinfo=None, device_dumps=None, origin=None):
+    def __init__(self, source, *, vmcoreinfo=None, device_dumps=None, origin=None, lazy=False):
         self.source = source
         self.origin = origin or getattr(source, "name", None) or "kernel symbols"
         self.vmcoreinfo = dict(vmcoreinfo or {})
@@ -197,13 +197,22 @@ class KernelInfo:
         self.hwerr = None           # list of (name, count, timestamp)
         self.devices = {}           # bdf -> DeviceInfo
         self.members = {}           # "aer_stats" etc. -> bool (present in struct pci_dev)
+        self._loaded = False
         self._load_crashtime()
         if source is None:
             self.notes.append("no kernel symbols: driver, error state, power state, AER counters"
                               " and hwerr_data not shown")
-            return
-        self._load_hwerr()
-        self._load_devices()
+            self._loaded = True
+        elif not lazy:
+            self.load()
+
+    def load(self):
+        """Read the symbol-based pieces (once); lazy instances do it on first use."""
+        if not self._loaded:
+            self._loaded = True
+            self._load_hwerr()
+            self._load_devices()
+        return self
 
     # ---- machine-wide pieces ----
 
@@ -383,6 +392,7 @@ class KernelInfo:
 
     def summary_lines(self):
         """Machine-wide lines for the report header (-a)."""
+        self.load()
         lines = ["symbols: %s" % self.origin]
         if self.crashtime is not None:
             lines.append("crash time: %s (CRASHTIME=%d)" % (_utc(self.crashtime), self.crashtime))
@@ -412,6 +422,7 @@ class KernelInfo:
 
     def device_lines(self, bdf):
         """Per-device lines for -a and -d (empty when the kernel does not know the device)."""
+        self.load()
         info = self.devices.get(bdf.lower())
         if info is None:
             return ["Kernel: no struct pci_dev for %s in the kernel's lists" % bdf] if self.devices else []
@@ -450,6 +461,7 @@ class KernelInfo:
         return lines
 
     def to_json(self):
+        self.load()
         out = {"source": self.origin, "crashtime": self.crashtime, "notes": list(self.notes)}
         if self.hwerr is not None:
             out["hwerr_data"] = [{"type": n, "count": c, "timestamp": t} for n, c, t in self.hwerr]

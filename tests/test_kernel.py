@@ -385,3 +385,16 @@ def test_vmcoredd_notes_walk():
     assert kmod.vmcoredd_notes(lambda off, n: (bytes(base) + bad)[off:off + n], base, len(bad)) == []
     # Truncated area: whatever fits.
     assert kmod.vmcoredd_notes(pread, base, 12 + 8 + 336) == []
+
+
+def test_lazy_reads_nothing_until_asked():
+    class Boom(SymbolSource):
+        def __getattribute__(self, name):
+            if name in ("symbol_exists", "read_symbol", "struct_at", "member_offset", "get"):
+                raise AssertionError("symbol access before it was needed: %s" % name)
+            return object.__getattribute__(self, name)
+    info = KernelInfo(Boom(), vmcoreinfo={"CRASHTIME": "5"}, lazy=True)
+    assert info.crashtime == 5
+    info2 = KernelInfo(_machine(), vmcoreinfo={}, lazy=True)
+    assert info2.devices == {}
+    assert info2.device_lines("0000:00:02.0")[0].startswith("Kernel: driver pcieport")
