@@ -6,7 +6,7 @@ in one `api` object so tests can serve them from a real dump without crash:
   readmem(addr, size, PHYSADDR), exec_crash_command(cmd), error (exception),
   PHYSADDR, register_epython_prog(cmd, short, synopsis, help),
   readSymbol(name), readSU(type, addr), symbol_exists(name),
-  member_offset(type, member), sym2addr(name).
+  member_offset(type, member), sym2addr(name); optionally crash_set_error(path).
 
 The decode itself is the standalone tool's: the command parses its options
 with `cli.make_parser()` and calls `cli.execute()` with a `CrashReader`, so
@@ -491,6 +491,12 @@ def run(argv, *, api=None, out=None):
     except (PcicrashError, OSError) as exc:
         out.write("pcicrash: %s\n" % exc)
         return 1
+    except Exception as exc:              # a bug: one line, as in the standalone CLI
+        if os.environ.get("PCICRASH_DEBUG"):
+            raise
+        out.write("pcicrash: internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)\n"
+                  % (type(exc).__name__, exc))
+        return 3
 
 
 def program_dir(argv0):

@@ -657,3 +657,17 @@ def test_probe_reads_crash_message_from_redirected_error_output():
     r = crashcmd.CrashReader(api)
     assert r.page_status(5) is PageStatus.LOST
     assert api.errfile == "/dev/tty"                  # crash's error output restored
+
+
+def test_a_bug_is_one_line_not_a_traceback(monkeypatch):
+    class Api(_Fail):
+        def exec_crash_command(self, cmd):
+            if cmd == "help -D":
+                return "    PAGESIZE=4096\n"
+            raise CrashError("%s: failed" % cmd)
+    from pykdump_ext import cli
+    monkeypatch.setattr(cli, "execute", lambda *a, **k: 1 // 0)
+    monkeypatch.delenv("PCICRASH_DEBUG", raising=False)
+    out = io.StringIO()
+    assert crashcmd.run(["-a"], api=Api(""), out=out) == cli.EXIT_INTERNAL
+    assert out.getvalue().startswith("pcicrash: internal error: ZeroDivisionError")
