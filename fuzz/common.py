@@ -228,6 +228,12 @@ def run(module, *, mutations=200, seed=0, time_budget=None, memory_every=25, inp
 # ------------------------------------------------------------------ atheris
 
 _INSTRUMENT = None
+PARSER_MODULES = ("crash_ext_c.kdump", "crash_ext_c.flat", "crash_ext_c.elf", "crash_ext_c.open",
+                  "pykdump_ext.vmcoreinfo", "pykdump_ext.capture", "pykdump_ext.check",
+                  "pykdump_ext.config", "pykdump_ext.tlp", "pykdump_ext.regs",
+                  "pykdump_ext.device_text", "pykdump_ext.lspci_hex", "pykdump_ext.analysis",
+                  "pykdump_ext.topology", "pykdump_ext.errpath", "pykdump_ext.verdict",
+                  "pykdump_ext.render", "pykdump_ext.report_json")
 
 
 def instrument():
@@ -239,6 +245,14 @@ def instrument():
         return
     _INSTRUMENT = atheris.instrument_imports(include=["pykdump_ext", "crash_ext_c"])
     _INSTRUMENT.__enter__()
+    # the readers and the capture code are also imported lazily (open_dump picks the
+    # reader, exercise_reader loads check/capture): import them now, instrumented
+    import importlib
+    for name in PARSER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def main(module, argv=None):
