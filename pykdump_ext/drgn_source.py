@@ -1,10 +1,19 @@
 """The kernel.SymbolSource interface over drgn (vmlinux + dump), for the standalone CLI.
 
-drgn (python3-drgn, system python3) reads the dump itself (libkdumpfile for
-kdump-compressed files, its own ELF reader otherwise); we only use it for
-symbols and typed kernel-virtual reads.  Importing this module never
-requires drgn: `available()` says whether it can be used.
+drgn (python3-drgn, system python3) gives types, symbols and the kernel's
+page-table walk.  Memory comes from our own reader when the architecture
+is one we know how to describe to drgn (x86_64: a stub ELF core carrying
+only the VMCOREINFO note, then the reader's physical pages and the kernel
+image mapping as drgn memory segments), so every format the reader opens
+works (flattened, split sets, incomplete dumps) and the kernel extras read
+the very bytes the capture is decoded from.  Otherwise drgn opens the dump
+itself (ELF; kdump-compressed through libkdumpfile).  Importing this module
+never requires drgn: `available()` says whether it can be used.
 """
+
+import os
+import struct
+import tempfile
 
 from .errors import PcicrashError
 from .kernel import (KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource,
@@ -30,6 +39,43 @@ def _wrap(exc, what):
 
 _ERRORS = (LookupError, AttributeError, ValueError, TypeError, OverflowError) + (
     (drgn.FaultError, drgn.ObjectAbsentError) if drgn is not None else ())
+
+
+# How drgn is told about an architecture: ELF e_machine, the VMCOREINFO key
+# that identifies it, and the kernel image mapping (virtual start, the
+# VMCOREINFO number giving phys = virt - start + that number, image size key).
+ARCHES = (
+    dict(name="x86_64", e_machine=62, key="SYMBOL(init_top_pgt)",
+         image_start=0xffffffff80000000, phys_key="NUMBER(phys_base)",
+         size_key="NUMBER(KERNEL_IMAGE_SIZE)", default_size=1 << 30),
+)
+PHYS_LIMIT = 1 << 52          # physical address space covered by the reader segment
+U64 = (1 << 64) - 1
+
+
+def _note(name, ntype, desc):
+    nb = name.encode() + b"\0"
+    return (struct.pack("<III", len(nb), len(desc), ntype) + nb + bytes(-len(nb) % 4)
+            + desc + bytes(-len(desc) % 4))
+
+
+def stub_core(vmcoreinfo, e_machine):
+    """Bytes of an ELF64 core holding only a VMCOREINFO note and one empty PT_LOAD."""
+    text = "".join("%s=%s\n" % kv for kv in vmcoreinfo.items()).encode()
+    notes = _note("VMCOREINFO", 0, text)
+    phnum, note_off = 2, 64 + 56 * 2
+    ehdr = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, bytes(7),
+                       4, e_machine, 1, 0, 64, 0, 0, 64, 56, phnum, 64, 0, 0)
+    ph_note = struct.pack("<IIQQQQQQ", 4, 0, note_off, 0, 0, len(notes), len(notes), 4)
+    ph_load = struct.pack("<IIQQQQQQ", 1, 7, note_off + len(notes), 0, 0, 0, PHYS_LIMIT, 4096)
+    return ehdr + ph_note + ph_load + notes
+
+
+def _arch(vmcoreinfo):
+    for a in ARCHES:
+        if a["key"] in vmcoreinfo and a["phys_key"] in vmcoreinfo:
+            return a
+    return None
 
 
 class DrgnSource(SymbolSource):
@@ -62,6 +108,58 @@ class DrgnSource(SymbolSource):
         except (OSError, ValueError) as exc:
             raise PcicrashError("drgn cannot load %s: %s" % (vmlinux, exc), path=str(vmlinux))
         return cls(prog, name="drgn, %s" % vmlinux)
+
+    @classmethod
+    def over_reader(cls, reader, vmlinux):
+        """A source whose memory is `reader`'s; None when the architecture is not one we describe."""
+        if drgn is None:
+            raise PcicrashError("drgn is not installed (python3-drgn): --vmlinux needs it")
+        info = getattr(reader, "vmcoreinfo", {}) or {}
+        arch = _arch(info)
+        if arch is None:
+            return None
+        prog = drgn.Program()
+        fd, path = tempfile.mkstemp(prefix="pcicrash-core-")
+        try:
+            os.write(fd, stub_core(info, arch["e_machine"]))
+            os.close(fd)
+            prog.set_core_dump(path)
+        except (ValueError, OSError) as exc:
+            raise PcicrashError("drgn rejects the VMCOREINFO: %s" % exc, path=reader.name)
+        finally:
+            os.unlink(path)
+        from .errors import PageUnavailable
+
+        def read_phys(addr, count, offset, physical):
+            try:
+                return reader.read_phys(addr, count)
+            except PageUnavailable as exc:
+                raise drgn.FaultError(exc.message(), addr)
+
+        delta = int(info[arch["phys_key"]], 0) & U64
+        start = arch["image_start"]
+
+        def read_image(addr, count, offset, physical):
+            return read_phys((addr - start + delta) & U64, count, 0, True)
+
+        size = int(info.get(arch["size_key"], arch["default_size"]), 0)
+        prog.add_memory_segment(0, PHYS_LIMIT, read_phys, physical=True)
+        prog.add_memory_segment(start, size, read_image, physical=False)
+        src = cls(prog, name="drgn, %s" % vmlinux)
+        src._load(vmlinux)
+        return src
+
+    def _load(self, vmlinux):
+        try:
+            self.prog.load_debug_info([str(vmlinux)])
+        except drgn.MissingDebugInfoError as exc:
+            try:
+                self.prog.type("struct pci_dev")
+            except LookupError:
+                raise PcicrashError("no kernel debug info from %s: %s" % (vmlinux, exc),
+                                    path=str(vmlinux))
+        except (OSError, ValueError) as exc:
+            raise PcicrashError("drgn cannot load %s: %s" % (vmlinux, exc), path=str(vmlinux))
 
     def symbol_exists(self, name):
         try:
@@ -149,7 +247,7 @@ def kernel_info(reader, dump_path, vmlinux):
     dumps = device_dumps(reader)
     info = getattr(reader, "vmcoreinfo", {})
     try:
-        source = DrgnSource.open(dump_path, vmlinux)
+        source = DrgnSource.over_reader(reader, vmlinux) or DrgnSource.open(dump_path, vmlinux)
     except PcicrashError as exc:
         k = KernelInfo(None, vmcoreinfo=info, device_dumps=dumps, origin="drgn")
         k.notes[-1] = ("no kernel symbols: %s; driver, error state, power state, AER counters"

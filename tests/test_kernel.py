@@ -398,3 +398,34 @@ def test_lazy_reads_nothing_until_asked():
     info2 = KernelInfo(_machine(), vmcoreinfo={}, lazy=True)
     assert info2.devices == {}
     assert info2.device_lines("0000:00:02.0")[0].startswith("Kernel: driver pcieport")
+
+
+@needs_shared
+@needs_drgn
+def test_every_reader_format_gives_the_same_kernel_view():
+    """Symbols through drgn, memory through our reader: flattened and split sets work too."""
+    from crash_ext_c.open import open_dump
+    d = VMCORES / "aer-uncor"
+    vml = vmlinux("kernel")
+
+    def view(paths):
+        reader = open_dump([str(p) for p in paths])
+        info = drgn_source.kernel_info(reader, paths[0], vml)
+        return {b: x.to_json() for b, x in info.devices.items()}, info.notes
+    ref, ref_notes = view([d / "d31-zlib.kdump"])
+    assert len(ref) == 18
+    for paths in ([d / "d31-zlib.flat"], [d / "d31-zlib-split.1", d / "d31-zlib-split.2"],
+                  [d / "d31-zstd.kdump"]):
+        got, notes = view(paths)
+        assert got == ref, paths
+        assert notes == ref_notes, paths
+
+
+def test_stub_core_is_an_elf_core_with_our_vmcoreinfo(tmp_path):
+    info = {"OSRELEASE": "6.1.192-pcicrash", "PAGESIZE": "4096", "NUMBER(phys_base)": "-664797184",
+            "SYMBOL(init_top_pgt)": "ffffffffbb40a000", "CRASHTIME": "1795243552"}
+    path = tmp_path / "stub.core"
+    path.write_bytes(drgn_source.stub_core(info, 62))
+    from crash_ext_c.elf import ElfReader
+    r = ElfReader(str(path))
+    assert r.vmcoreinfo == info
