@@ -236,6 +236,25 @@ def device_dumps(reader):
     return None
 
 
+def check_match(source, vmcoreinfo, vmlinux):
+    """Refuse a vmlinux that is not the dump's kernel: its init_uts_ns must read VMCOREINFO's OSRELEASE.
+
+    With the wrong vmlinux every symbol address is wrong and the "values"
+    would be whatever lies there, so nothing is shown instead.
+    """
+    want = (vmcoreinfo or {}).get("OSRELEASE")
+    if not want:
+        return
+    try:
+        uts = source.read_symbol("init_uts_ns")
+        got = source.string(source.get(source.get(uts, "name"), "release"), 65)
+    except Exception as exc:                    # drgn/our errors alike: it does not match
+        got = "unreadable (%s)" % exc
+    if got != want:
+        raise PcicrashError("%s is not this dump's kernel (its init_uts_ns reads %r,"
+                            " VMCOREINFO says OSRELEASE=%s)" % (vmlinux, got, want))
+
+
 def kernel_info(reader, dump_path, vmlinux):
     """KernelInfo for the standalone CLI's --vmlinux: symbols through drgn, the rest from `reader`.
 
@@ -248,6 +267,7 @@ def kernel_info(reader, dump_path, vmlinux):
     info = getattr(reader, "vmcoreinfo", {})
     try:
         source = DrgnSource.over_reader(reader, vmlinux) or DrgnSource.open(dump_path, vmlinux)
+        check_match(source, info, vmlinux)
     except PcicrashError as exc:
         k = KernelInfo(None, vmcoreinfo=info, device_dumps=dumps, origin="drgn")
         k.notes[-1] = ("no kernel symbols: %s; driver, error state, power state, AER counters"

@@ -429,3 +429,16 @@ def test_stub_core_is_an_elf_core_with_our_vmcoreinfo(tmp_path):
     from crash_ext_c.elf import ElfReader
     r = ElfReader(str(path))
     assert r.vmcoreinfo == info
+
+
+@needs_shared
+@needs_drgn
+def test_wrong_vmlinux_is_refused_not_misread():
+    """kernel-c's vmlinux on an aer-uncor dump: every address would be wrong; say so instead."""
+    from crash_ext_c.open import open_dump
+    dump = VMCORES / "aer-uncor" / "d31-zlib.kdump"
+    reader = open_dump([str(dump)])
+    info = drgn_source.kernel_info(reader, dump, vmlinux("kernel-c"))
+    assert info.devices == {} and info.hwerr is None
+    assert "is not this dump's kernel" in info.notes[-1]
+    assert "OSRELEASE=%s" % reader.vmcoreinfo["OSRELEASE"] in info.notes[-1]
