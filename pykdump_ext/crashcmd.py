@@ -77,7 +77,7 @@ EXAMPLES
 
 _VMCOREINFO_LINE = re.compile(r"^\s+([A-Z][A-Z0-9_-]*(?:\([A-Za-z0-9_.]+\))?=\S*)\s*$")
 _PT_LOAD = re.compile(r"^\s*(phys_start|phys_end|zero_fill):\s*([0-9a-fA-F]+)\s*$")
-PAGE_CACHE = 64
+PAGE_CACHE = 6400        # pages kept after a status probe: a 24 MiB capture is read once
 
 
 class NoPyKdump(PcicrashError):

@@ -671,3 +671,27 @@ def test_a_bug_is_one_line_not_a_traceback(monkeypatch):
     out = io.StringIO()
     assert crashcmd.run(["-a"], api=Api(""), out=out) == cli.EXIT_INTERNAL
     assert out.getvalue().startswith("pcicrash: internal error: ZeroDivisionError")
+
+
+@needs_shared
+@needs_crash
+def test_each_page_is_read_once(session):
+    """Status probes keep the bytes: a capture page costs crash one physical read."""
+    scen, dump, vml, reader, st = session
+    counts = {}
+    orig = st.readmem
+
+    def readmem(addr, size, mtype=KVADDR):
+        if mtype == PHYSADDR:
+            counts[addr // reader.page_size] = counts.get(addr // reader.page_size, 0) + 1
+        return orig(addr, size, mtype)
+    st.readmem = readmem
+    try:
+        cr = crashcmd.CrashReader(st)
+        from pykdump_ext.capture import load_capture
+        cap = load_capture(cr)
+    finally:
+        del st.readmem
+    assert counts, "nothing read"
+    assert max(counts.values()) == 1, {hex(p): n for p, n in counts.items() if n > 1}
+    assert cap.state == load_capture(reader).state
