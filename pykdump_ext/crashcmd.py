@@ -478,6 +478,9 @@ def run(argv, *, api=None, out=None):
     if getattr(args, "dumps", None):
         out.write("pcicrash: inside crash the open dump is read; drop %s\n" % " ".join(args.dumps))
         return 2
+    if getattr(args, "vmlinux", None):
+        out.write("pcicrash: inside crash the session's own vmlinux gives the symbols; drop --vmlinux\n")
+        return 2
     try:
         api = api or pykdump_api()
         reader = CrashReader(api)

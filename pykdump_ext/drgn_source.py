@@ -255,7 +255,7 @@ def check_match(source, vmcoreinfo, vmlinux):
                             " VMCOREINFO says OSRELEASE=%s)" % (vmlinux, got, want))
 
 
-def kernel_info(reader, dump_path, vmlinux):
+def kernel_info(reader, dump_path, vmlinux, *, lazy=False):
     """KernelInfo for the standalone CLI's --vmlinux: symbols through drgn, the rest from `reader`.
 
     When drgn cannot read this dump (it opens ELF and, through libkdumpfile,
@@ -273,4 +273,4 @@ def kernel_info(reader, dump_path, vmlinux):
         k.notes[-1] = ("no kernel symbols: %s; driver, error state, power state, AER counters"
                        " and hwerr_data not shown" % exc)
         return k
-    return KernelInfo(source, vmcoreinfo=info, device_dumps=dumps, origin=source.name)
+    return KernelInfo(source, vmcoreinfo=info, device_dumps=dumps, origin=source.name, lazy=lazy)
