@@ -19,7 +19,7 @@ import re
 import sys
 
 from . import vmcoreinfo as vmcoreinfo_mod
-from .errors import PcicrashError, UsageError
+from .errors import PcicrashError
 from .kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
 from .memory import MemoryReader, PageStatus
 

@@ -22,7 +22,7 @@ import types
 
 import pytest
 
-from conftest import CACHE, ROOT, VMCORES, have_tool, needs_shared
+from conftest import ROOT, VMCORES, have_tool, needs_shared
 from pykdump_ext import crashcmd
 from pykdump_ext.memory import PageStatus
 
