@@ -905,8 +905,22 @@ class KdumpReader(MemoryReader):
 
     def _decompress(self, items):
         """Read the data of PRESENT pages in coalesced runs, then decompress in one call."""
-        part = items[0][1]
         ps = self.page_size
+        out = {}
+        ok = []
+        for it in items:
+            # a stored size of 0 or beyond a page is corrupt: never read what it claims
+            pfn, part, desc, _pos = it
+            if 0 < desc[1] <= ps:
+                ok.append(it)
+            else:
+                out[pfn] = part.err("page 0x%x: %s (%d stored bytes at 0x%x, flags 0x%x)"
+                                    % (pfn, _C_ERRORS[1], desc[1], desc[0], desc[2]),
+                                    desc[0], "%d bytes of page data" % ps)
+        if not ok:
+            return out
+        items = ok
+        part = items[0][1]
         order = sorted(range(len(items)), key=lambda n: items[n][2][0])
         src = bytearray()
         rel = [0] * len(items)
@@ -928,7 +942,6 @@ class KdumpReader(MemoryReader):
                 rel[n] = base + items[n][2][0] - lo
             i = j + 1
         codes = self._codec([it[2] for it in items], rel, bytes(src), ps)
-        out = {}
         for n, (pfn, _, desc, pos) in enumerate(items):
             page, code = codes[n]
             if code:
