@@ -22,7 +22,7 @@ from array import array
 
 from pykdump_ext.errors import DumpFormatError, PcicrashError
 
-from .kdump import KdumpReader
+from .kdump import STATUS_INCOMPLETE, KdumpReader
 
 SIGNATURE = b"makedumpfile"
 HEADER_SIZE = 4096
@@ -104,14 +104,16 @@ class FlatFile:
             self.notes.append("%s: flattened-format version %d (this reader knows %d)"
                               % (self.path, version, VERSION_FLAT))
         self.version = version
+        self.cut_at = None          # where a stream cut short (full disk) ends
         records = []                # (virtual start, virtual end, file offset), stream order
         pos = HEADER_SIZE
         while True:
             raw = os.pread(self._fd, RECORD.size, pos)
             if len(raw) < RECORD.size:
-                raise self._err("flattened stream ends without its end record (%d of %d"
-                                " header bytes)" % (len(raw), RECORD.size), pos,
-                                "a record header or the end record (-1, -1)")
+                self._cut(pos, "flattened stream ends without its end record (%d of %d"
+                               " header bytes)" % (len(raw), RECORD.size),
+                          "a record header or the end record (-1, -1)")
+                break
             off, size = RECORD.unpack(raw)
             if (off, size) == END:
                 break
@@ -120,16 +122,27 @@ class FlatFile:
                                 "offset >= 0 and size > 0, or the end record (-1, -1)")
             data = pos + RECORD.size
             if data + size > self.file_size:
-                raise self._err("record of %d bytes for offset 0x%x runs past the end of the"
-                                " file (%d bytes)" % (size, off, self.file_size), pos,
-                                "the record's data inside the file")
+                have = max(self.file_size - data, 0)
+                if have:
+                    records.append((off, off + have, data))
+                self._cut(pos, "record of %d bytes for offset 0x%x runs past the end of the"
+                               " file (%d bytes): %d bytes kept" % (size, off, self.file_size, have),
+                          "the record's data inside the file")
+                pos = self.file_size
+                break
             records.append((off, off + size, data))
             pos = data + size
-        if pos + RECORD.size < self.file_size:
+        if self.cut_at is None and pos + RECORD.size < self.file_size:
             self.notes.append("%s: %d bytes after the end record are ignored"
                               % (self.path, self.file_size - pos - RECORD.size))
         self.records = len(records)
         self._build(records)
+
+    def _cut(self, pos, what, expected):
+        """A stream cut short (full disk, interrupted copy): keep what came before."""
+        self.cut_at = pos
+        self.notes.append("%s; the stream was cut there (full disk or interrupted transfer):"
+                          " what it had not reached is lost" % self._err(what, pos, expected))
 
     def _build(self, records):
         """Disjoint, sorted segments of the rebuilt file; later records win."""
@@ -184,5 +197,13 @@ class FlatReader(KdumpReader):
     def __init__(self, path, *, vmcoreinfo=None):
         self.flat = FlatFile(path)
         super().__init__([self.flat], vmcoreinfo=vmcoreinfo)
+        if self.flat.cut_at is not None:
+            # pages the stream never delivered are lost, as in an incomplete (-L) dump
+            for part in self.parts:
+                part.status |= STATUS_INCOMPLETE
+            self.incomplete = True
+            self.header["incomplete"] = True
         self.notes = list(self.flat.notes) + list(self.notes)
         self.format = "flattened %s, %d records" % (self.format, self.flat.records)
+        if self.flat.cut_at is not None:
+            self.format += ", stream cut at 0x%x" % self.flat.cut_at

@@ -13,7 +13,7 @@ import pytest
 import capture_builder as cb
 import kdump_bytes
 import synth
-from conftest import ROOT
+from conftest import ROOT, VMCORES, needs_shared
 
 sys.path.insert(0, str(ROOT))
 from fuzz import common  # noqa: E402
@@ -355,3 +355,54 @@ def test_descriptor_with_huge_stored_size_is_not_read(tmp_path, size):
     msg = one_line_error(err, cls=DumpFormatError)
     assert "stored size is 0 or larger than a page" in msg and "%d stored bytes" % size in msg
     assert got[5] == kdump_bytes.page(5)
+
+
+# ---------------------------------------------------------------- flattened stream cut short
+
+def _flat_in_order():
+    pages = {p: kdump_bytes.page(p) for p in range(20, 60)}
+    cap_pages, lines = synth.pci_crash_pages(cb.buffer(cb.qemu_like_records()), "A",
+                                             [4 + 2 * i for i in range(7)], pagemap_addr=0x1100)
+    pages.update(cap_pages)
+    info = synth.vmcoreinfo_text(["CRASHTIME=1795241199"] + lines)
+    raw, _ = kdump_bytes.build_kdump(pages, max_mapnr=64, vmcoreinfo=info)
+    return kdump_bytes.flatten(raw, chunk=4096, shuffle=False), pages
+
+
+@pytest.mark.parametrize("keep", [0.97, 0.8, 0.6])
+def test_flattened_stream_cut_short(tmp_path, keep):
+    """makedumpfile -F streamed to a disk that filled up: no end record, the last record
+    cut.  Once refused as a whole; now what the stream delivered is read, the rest is
+    LOST, and the reader says where the stream was cut."""
+    flat, pages = _flat_in_order()
+    cut = int(len(flat) * keep)
+    p = tmp_path / "cut.flat"
+    p.write_bytes(flat[:cut])
+
+    def read():
+        with open_dump([str(p)]) as r:
+            return (r.notes, r.incomplete, r.format, r.page_statuses(sorted(pages)),
+                    r.read_pages(sorted(pages)), load_capture(r))
+    notes, incomplete, fmt, statuses, got, cap = bounded(read, cut)
+    said = [n for n in notes if "stream was cut" in n]
+    assert said and "offset 0x" in said[0] and "\n" not in said[0]
+    assert incomplete and "stream cut at" in fmt
+    read_ok = [pfn for pfn in sorted(pages) if got[pfn] == pages[pfn]]
+    lost = [pfn for pfn, st in zip(sorted(pages), statuses) if st is PageStatus.LOST]
+    assert read_ok and lost and set(read_ok) | set(lost) == set(pages)
+    for pfn in lost:
+        assert isinstance(got[pfn], PcicrashError) and got[pfn].status is PageStatus.LOST
+    assert cap.state == "captured" and len(cap.records) == 7    # low pfns came first
+
+
+@needs_shared
+def test_real_flattened_stream_cut_in_half(tmp_path):
+    """The capture kernel's own `makedumpfile -F` stream of aer-uncor, cut at half its size:
+    the capture is still read in full."""
+    data = (VMCORES / "aer-uncor" / "d31-zlib.flat").read_bytes()
+    p = tmp_path / "half.flat"
+    p.write_bytes(data[:len(data) // 2])
+    with open_dump([str(p)]) as r:
+        cap = load_capture(r)
+        assert r.incomplete and any("stream was cut" in n for n in r.notes)
+    assert cap.state == "captured" and len(cap.records) == 18
