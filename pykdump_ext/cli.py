@@ -65,6 +65,9 @@ def make_parser():
     p.add_argument("--vmcoreinfo", metavar="FILE",
                    help="VMCOREINFO text file to use instead of the dump's own "
                         "(like makedumpfile -i)")
+    p.add_argument("--vmlinux", metavar="FILE",
+                   help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
+                        "error and power state, AER counters, hwerr_data) through drgn")
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
     return p
 
@@ -169,8 +172,13 @@ def main(argv=None) -> int:
                                          exc.strerror or exc))
             return EXIT_UNREADABLE
         with reader:
+            kernel = None
+            if getattr(args, "vmlinux", None):
+                # optional (python3-drgn); problems become one note in the kernel section
+                from .drgn_source import kernel_info
+                kernel = kernel_info(reader, args.dumps[0], args.vmlinux, lazy=True)
             try:
-                return execute(reader, args, sys.stdout)
+                return execute(reader, args, sys.stdout, kernel=kernel)
             except OSError as exc:      # the file went away or an I/O error while reading
                 if isinstance(exc, BrokenPipeError):
                     raise

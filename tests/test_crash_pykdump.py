@@ -695,3 +695,12 @@ def test_each_page_is_read_once(session):
     assert counts, "nothing read"
     assert max(counts.values()) == 1, {hex(p): n for p, n in counts.items() if n > 1}
     assert cap.state == load_capture(reader).state
+
+
+def test_crash_command_refuses_dump_and_vmlinux_arguments():
+    out = io.StringIO()
+    assert crashcmd.run(["/tmp/vmcore"], api=_Fail(""), out=out) == 2
+    assert "inside crash the open dump is read" in out.getvalue()
+    out = io.StringIO()
+    assert crashcmd.run(["--vmlinux", "/tmp/vmlinux"], api=_Fail(""), out=out) == 2
+    assert "drop --vmlinux" in out.getvalue()

@@ -9,10 +9,11 @@ PyKdump path is tested in test_crash_pykdump.py.
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
-from conftest import CACHE, VMCORES, have_tool, needs_shared
+from conftest import CACHE, ROOT, VMCORES, have_tool, needs_shared
 from pykdump_ext import kernel as kmod
 from pykdump_ext.kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
 
@@ -442,3 +443,26 @@ def test_wrong_vmlinux_is_refused_not_misread():
     assert info.devices == {} and info.hwerr is None
     assert "is not this dump's kernel" in info.notes[-1]
     assert "OSRELEASE=%s" % reader.vmcoreinfo["OSRELEASE"] in info.notes[-1]
+
+
+@needs_shared
+@needs_drgn
+def test_cli_vmlinux_option_shows_kernel_lines():
+    """The standalone CLI with --vmlinux: the kernel lines crash shows, from the dump file."""
+    dump = VMCORES / "aer-handled" / "d31-zlib.kdump"
+    vml = vmlinux("kernel-c")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "pykdump_ext.cli"] + list(a),
+                                    capture_output=True, text=True, env=env, timeout=300)
+    res = run("--vmlinux", str(vml), "-d", "00:02.3", str(dump))
+    assert res.returncode == 0, res.stderr
+    assert "\tKernel: driver pcieport, error_state normal, power D0" in res.stdout
+    assert "non-fatal by error: CmpltTO x1, UnxCmplt x1" in res.stdout
+    res = run("--vmlinux", str(vml), str(dump))
+    assert "recoverable hardware errors (hwerr_data): CPU 0; memory 0; PCI 6" in res.stdout
+    # without --vmlinux: no kernel section at all
+    assert "Kernel:" not in run(str(dump)).stdout
+    # a file that is no vmlinux: one note, the capture still shown
+    res = run("--vmlinux", "/etc/hostname", str(dump))
+    assert res.returncode == 0 and "Devices (19 of 19)" in res.stdout
+    assert "note: no kernel symbols: /etc/hostname" in res.stdout
