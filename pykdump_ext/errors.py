@@ -17,12 +17,15 @@ class PcicrashError(Exception):
         self.expected = expected
         super().__init__(self.message())
 
+    # What `offset` counts: a byte offset in `path`, unless a subclass says otherwise.
+    offset_label = "offset"
+
     def where(self):
         parts = []
         if self.path is not None:
             parts.append(str(self.path))
         if self.offset is not None:
-            parts.append("offset 0x%x" % self.offset)
+            parts.append("%s 0x%x" % (self.offset_label, self.offset))
         return ", ".join(parts)
 
     def message(self):
@@ -56,7 +59,9 @@ class PageCutOff(PageUnavailable, DumpFormatError):
 
 
 class CaptureError(PcicrashError):
-    """The pci_crash pagemap or buffer is inconsistent (offset = physical address or buffer offset)."""
+    """The pci_crash pagemap or buffer is inconsistent; `offset` is a physical address."""
+
+    offset_label = "physical address"
 
 
 class UsageError(PcicrashError):

@@ -217,7 +217,8 @@ def render_text(rep, args, names=None) -> List[str]:
     if getattr(args, "tree", False):
         out += tree(rep, devs if filtered else None)
     if getattr(args, "all", False) or getattr(args, "device", None):
-        out += capture_lines(rep) + verdict_lines(rep) + [""]
+        # The kernel's own context (CRASHTIME, hwerr_data, device dumps) heads the full view too.
+        out += capture_lines(rep) + verdict_lines(rep) + _kernel_summary(rep) + [""]
         out += full(rep, devs, names)
     if getattr(args, "hex", False):
         out += hexdumps(devs)

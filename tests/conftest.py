@@ -41,18 +41,32 @@ def dump_files(name):
     return out
 
 
+def _decompressed(src, name, tool):
+    """`src` decompressed once into the cache as `name` (`tool` is zstd or xz)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    dst = CACHE / name
+    if not dst.exists() or dst.stat().st_size == 0:
+        tmp = dst.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            subprocess.run([tool, "-dc", str(src)], stdout=f, check=True)
+        tmp.rename(dst)
+    return dst
+
+
 def elf_vmcore(name="aer-uncor"):
     """Path of the scenario's raw ELF vmcore, decompressed once into the cache."""
     src = scenario_dir(name) / "vmcore.elf.zst"
     if not src.exists():
         pytest.skip("%s has no raw ELF vmcore" % name)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    dst = CACHE / ("%s-vmcore.elf" % name)
-    if not dst.exists() or dst.stat().st_size == 0:
-        tmp = dst.with_suffix(".tmp")
-        subprocess.run(["zstd", "-q", "-d", "-f", str(src), "-o", str(tmp)], check=True)
-        tmp.rename(dst)
-    return dst
+    return _decompressed(src, "%s-vmcore.elf" % name, "zstd")
+
+
+def vmlinux(kernel="kernel-c"):
+    """A shared kernel's vmlinux (DWARF), decompressed once into the cache."""
+    src = VMCORES / kernel / "vmlinux.xz"
+    if not src.exists():
+        pytest.skip("%s has no vmlinux.xz" % kernel)
+    return _decompressed(src, "vmlinux-%s" % kernel, "xz")
 
 
 def have_tool(name):

@@ -27,7 +27,7 @@ pytestmark = [
 
 drgn = pytest.importorskip("drgn")
 from test_crash_pykdump import comparable, comparable_json, standalone  # noqa: E402
-from test_kernel import vmlinux  # noqa: E402
+from conftest import vmlinux  # noqa: E402
 
 OPTIONS = [[], ["-a"], ["-d", "00:02.0"], ["-e"], ["-t"], ["-x"], ["-j"]]
 CASES = [("aer-handled", "kernel-c", ["d31-zlib.kdump"]),

@@ -70,7 +70,7 @@ def test_pagemap_claiming_2_32_pages(num_pages):
     exc = bounded(lambda: read_pagemap(r))
     msg = one_line_error(exc, cls=CaptureError)
     assert "num_pages %d" % num_pages in msg
-    assert exc.offset == PM_ADDR + 4 and "offset 0x%x" % (PM_ADDR + 4) in msg
+    assert exc.offset == PM_ADDR + 4 and "physical address 0x%x" % (PM_ADDR + 4) in msg
     cap = bounded(lambda: load_capture(r))
     assert cap.state == "corrupt" and "num_pages" in cap.reason
     # what could still be read is shown: the capture line, then the one-line error

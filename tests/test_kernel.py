@@ -13,28 +13,13 @@ import sys
 
 import pytest
 
-from conftest import CACHE, ROOT, VMCORES, have_tool, needs_shared
+from conftest import CACHE, ROOT, VMCORES, have_tool, needs_shared, vmlinux
 from pykdump_ext import kernel as kmod
 from pykdump_ext.kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
 
 drgn_source = pytest.importorskip("pykdump_ext.drgn_source")
 needs_drgn = pytest.mark.skipif(not drgn_source.available(), reason="python3-drgn not installed")
 needs_crash = pytest.mark.skipif(not have_tool("crash"), reason="crash not installed")
-
-
-def vmlinux(kernel="kernel-c"):
-    """The shared kernel's vmlinux, decompressed once into the cache."""
-    src = VMCORES / kernel / "vmlinux.xz"
-    if not src.exists():
-        pytest.skip("%s has no vmlinux.xz" % kernel)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    dst = CACHE / ("vmlinux-%s" % kernel)
-    if not dst.exists() or dst.stat().st_size == 0:
-        tmp = dst.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            subprocess.run(["xz", "-dc", str(src)], stdout=f, check=True)
-        tmp.rename(dst)
-    return dst
 
 
 def run_crash(vmlinux_path, dump, commands, timeout=600):
@@ -460,6 +445,11 @@ def test_cli_vmlinux_option_shows_kernel_lines():
     assert "non-fatal by error: CmpltTO x1, UnxCmplt x1" in res.stdout
     res = run("--vmlinux", str(vml), str(dump))
     assert "recoverable hardware errors (hwerr_data): CPU 0; memory 0; PCI 6" in res.stdout
+    # the full view carries the same kernel context (CRASHTIME, hwerr_data) above the devices
+    res = run("--vmlinux", str(vml), "-a", str(dump))
+    head = res.stdout.split("\n0000:00:00.0 ")[0]
+    assert "recoverable hardware errors (hwerr_data): CPU 0; memory 0; PCI 6" in head
+    assert "(CRASHTIME=1795243552)" in head   # aer-handled/vmcoreinfo.txt
     # without --vmlinux: no kernel section at all
     assert "Kernel:" not in run(str(dump)).stdout
     # a file that is no vmlinux: one note, the capture still shown

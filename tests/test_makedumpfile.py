@@ -29,6 +29,7 @@ import sys
 
 import pytest
 
+from conftest import vmlinux as conftest_vmlinux
 from conftest import CACHE, ROOT, SCENARIOS, elf_vmcore, have_shared, have_tool, needs_shared, \
     scenario_dir
 from crash_ext_c.open import open_dump
@@ -587,19 +588,6 @@ def test_cli_check_on_a_filtered_dump(matrix):
 
 # ---------------------------------------------------------------- --config erase rules
 
-def vmlinux_of(kernel_dir="kernel"):
-    """The scenario kernel's vmlinux (DWARF), decompressed once into the cache."""
-    src = scenario_dir("aer-uncor").parent / kernel_dir / "vmlinux.xz"
-    dst = MDF_CACHE / ("vmlinux-%s" % kernel_dir)
-    if not dst.exists():
-        MDF_CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            subprocess.run(["xz", "-dc", str(src)], stdout=f, check=True)
-        tmp.rename(dst)
-    return dst
-
-
 ERASE_RULES = {
     # rule -> does it overwrite capture bytes?
     "erase pci_crash_buffer size pci_crash_buffer_size": True,   # the data the pointer points at
@@ -647,7 +635,7 @@ def test_config_erase_rule(matrix, rule):
     src = sources["aer-uncor"]
     conf = MDF_CACHE / ("erase-%s.conf" % hashlib.sha1(rule.encode()).hexdigest()[:8])
     conf.write_text("[vmlinux]\n%s\n" % rule)
-    vmlinux = vmlinux_of("kernel")
+    vmlinux = conftest_vmlinux("kernel")
     (out,), rc, log = run_mdf("erase-%s" % conf.stem, ["-c", "-d", "31", "-x", str(vmlinux),
                                                         "--config", str(conf)],
                               src.path, want_rc=None)
