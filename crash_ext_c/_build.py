@@ -5,32 +5,29 @@ directly builds the module in place (handy while developing).
 """
 
 import os
+import re
 
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
+
+def cdef_from_header(path):
+    """pfnmap.h as cffi wants it: its PFNMAP_* constants (values left to the compiler)
+    and its prototypes, so the header stays the one declaration of the interface."""
+    out = []
+    for line in open(path):
+        code = line.split("/*")[0].rstrip()
+        define = re.match(r"#define (PFNMAP_\w+)\s+\S", code)
+        if define:
+            out.append("#define %s ..." % define.group(1))
+        elif code and not code.startswith("#") and not code.lstrip().startswith("*"):
+            out.append(code)
+    return "\n".join(out)
+
+
 ffibuilder = FFI()
-ffibuilder.cdef("""
-    #define PFNMAP_CLEAR ...
-    #define PFNMAP_OUT_RANGE ...
-    #define PFNMAP_ZLIB ...
-    #define PFNMAP_LZO ...
-    #define PFNMAP_SNAPPY ...
-    #define PFNMAP_ZSTD ...
-    #define PFNMAP_OK ...
-    uint64_t pfnmap_popcount(const uint8_t *buf, size_t nbytes);
-    int64_t pfnmap_block_counts(const uint8_t *buf, size_t nbytes, size_t block_bytes,
-                                uint64_t run, uint64_t *out, size_t nout);
-    int pfnmap_rank(const uint8_t *buf, size_t nbytes, uint64_t block_bits,
-                    const int64_t *base, size_t nbase,
-                    const uint64_t *bit, size_t n, int64_t *out);
-    int pfnmap_decompress(size_t n, const uint8_t *src, size_t src_len,
-                          const uint64_t *src_off, const uint32_t *src_size,
-                          const uint32_t *flags, uint32_t page_size,
-                          uint8_t *dst, size_t dst_len, int32_t *err);
-    const char *pfnmap_codec_error(int32_t code);
-""")
+ffibuilder.cdef(cdef_from_header(os.path.join(HERE, "pfnmap.h")))
 ffibuilder.set_source(
     "crash_ext_c._pfnmap",
     '#include "pfnmap.h"',

@@ -69,5 +69,18 @@ def vmlinux(kernel="kernel-c"):
     return _decompressed(src, "vmlinux-%s" % kernel, "xz")
 
 
+# libkdumpfile and drgn (Debian python3-libkdumpfile, python3-drgn) belong to the system
+# python3; peers run there in a child process, so a peer's abort cannot take pytest down.
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def have_system_module(name):
+    try:
+        return subprocess.run([SYSTEM_PYTHON, "-c", "import %s" % name],
+                              capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
 def have_tool(name):
     return shutil.which(name) is not None

@@ -19,6 +19,7 @@ import subprocess
 
 import pytest
 
+from conftest import SYSTEM_PYTHON, have_system_module
 from conftest import SCENARIOS, elf_vmcore, needs_shared, scenario_dir
 from test_elf import make_e_dump
 from test_formats import capture_pfns
@@ -27,7 +28,6 @@ from crash_ext_c.open import open_dump
 from pykdump_ext import vmcoreinfo
 from pykdump_ext.memory import PageStatus as S
 
-SYSTEM_PYTHON = "/usr/bin/python3"
 
 PEER = r"""
 import hashlib, json, sys
@@ -51,11 +51,7 @@ json.dump(out, sys.stdout)
 
 
 def have_peer():
-    try:
-        return subprocess.run([SYSTEM_PYTHON, "-c", "import kdumpfile"],
-                              capture_output=True).returncode == 0
-    except OSError:
-        return False
+    return have_system_module("kdumpfile")
 
 
 needs_peer = pytest.mark.skipif(not have_peer(), reason="python3-libkdumpfile not installed")

@@ -29,6 +29,7 @@ import sys
 
 import pytest
 
+from conftest import SYSTEM_PYTHON, have_system_module
 from conftest import vmlinux as conftest_vmlinux
 from conftest import CACHE, ROOT, SCENARIOS, elf_vmcore, have_shared, have_tool, needs_shared, \
     scenario_dir
@@ -43,7 +44,6 @@ from pykdump_ext.memory import PageStatus as S
 
 MDF_CACHE = CACHE / "mdf"
 FILTER_DIR = ROOT / "makedumpfile_filter"
-SYSTEM_PYTHON = "/usr/bin/python3"
 ZEROS_SHA = hashlib.sha1(bytes(4096)).hexdigest()
 
 # Debian's build has zlib and lzo; -p/-z would silently write uncompressed pages.
@@ -171,11 +171,7 @@ json.dump(out, sys.stdout)
 
 
 def have_peer():
-    try:
-        return subprocess.run([SYSTEM_PYTHON, "-c", "import kdumpfile"],
-                              capture_output=True).returncode == 0
-    except OSError:
-        return False
+    return have_system_module("kdumpfile")
 
 
 def peer_pages(path, pfns):
