@@ -7,8 +7,9 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 # Build: gcc, Python headers, compression libraries for the C page helper.
 # Peers and test tools: makedumpfile, crash, pciutils (lspci -F), pci.ids,
-# libkdumpfile and drgn (Python bindings are for the system python3), zstd/xz.
-PKGS="gcc python3 python3-dev python3-venv python3-pip python3-cffi libffi-dev
+# libkdumpfile and drgn (Python bindings are for the system python3), zstd/xz,
+# readelf (binutils) for the ELF reader tests.
+PKGS="gcc binutils python3 python3-dev python3-venv python3-pip python3-cffi libffi-dev
       zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
       makedumpfile crash pciutils pci.ids python3-libkdumpfile python3-drgn zstd xz-utils"
 $SUDO apt-get update
