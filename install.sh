@@ -13,7 +13,7 @@ PKGS="gcc binutils python3 python3-dev python3-venv python3-pip python3-cffi lib
       zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
       makedumpfile crash pciutils pci.ids python3-libkdumpfile python3-drgn zstd xz-utils"
 $SUDO apt-get update
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends $PKGS
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y $PKGS
 # The Debian peers live in the system python3's dist-packages: the venv sees them.
 /usr/bin/python3 -m venv --system-site-packages .venv
 .venv/bin/pip install --quiet --upgrade pip
