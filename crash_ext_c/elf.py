@@ -330,7 +330,7 @@ class ElfReader(MemoryReader):
         for pfn in order:
             try:
                 out[pfn] = self.read_page(pfn)
-            except PageUnavailable as exc:
+            except PcicrashError as exc:      # the MemoryReader.read_pages contract
                 out[pfn] = exc
         return {p: out[p] for p in pfns}
 

@@ -240,6 +240,19 @@ def _source(item):
 
 # ---------------------------------------------------------------- one file
 
+def _runs(values, max_gap, unit, max_bytes):
+    """Index ranges (i, j) of sorted `values` that one read each serves: neighbours at
+    most `max_gap` apart, a range spanning under `max_bytes` (`unit` bytes per step)."""
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] - values[j] <= max_gap and \
+                (values[j + 1] - values[i]) * unit < max_bytes:
+            j += 1
+        yield i, j
+        i = j + 1
+
+
 class KdumpPart:
     """One kdump-compressed file: its header, bitmaps and descriptor table."""
 
@@ -506,13 +519,7 @@ class KdumpPart:
         `second=False` asks the 1st bitmap instead: 0 RAM, -1 not RAM."""
         blocks = sorted({p // BLOCK_BITS for p in pfns})
         pieces, where, firsts = [], {}, []   # where[block] = its block number in buf
-        i = 0
-        gap = SLICE_GAP // BLOCK_BYTES
-        while i < len(blocks):
-            j = i
-            while j + 1 < len(blocks) and blocks[j + 1] - blocks[j] <= gap and \
-                    (blocks[j + 1] - blocks[i]) * BLOCK_BYTES < SCAN_BYTES:
-                j += 1
+        for i, j in _runs(blocks, SLICE_GAP // BLOCK_BYTES, BLOCK_BYTES, SCAN_BYTES):
             lo = blocks[i] * BLOCK_BYTES
             data = self._bitmap_bytes(second, lo, min((blocks[j] + 1) * BLOCK_BYTES,
                                                       self.bitmap_len) - lo)
@@ -520,7 +527,6 @@ class KdumpPart:
                 where[b] = len(firsts) + b - blocks[i]
             firsts.extend(range(blocks[i], blocks[j] + 1))
             pieces.append(data)      # whole blocks, except at the end of the bitmap
-            i = j + 1
         bits = [where[p // BLOCK_BITS] * BLOCK_BITS + p % BLOCK_BITS for p in pfns]
         bases = None
         if with_index:
@@ -580,13 +586,7 @@ class KdumpPart:
         fmt = self.endian + "qIIQ"
         out = {}
         idx = sorted(set(indices))
-        i = 0
-        per_gap = RUN_GAP // DESC_SIZE
-        while i < len(idx):
-            j = i
-            while j + 1 < len(idx) and idx[j + 1] - idx[j] <= per_gap and \
-                    (idx[j + 1] - idx[i]) * DESC_SIZE < RUN_MAX:
-                j += 1
+        for i, j in _runs(idx, RUN_GAP // DESC_SIZE, DESC_SIZE, RUN_MAX):
             lo = self.desc_off + idx[i] * DESC_SIZE
             hi = self.desc_off + (idx[j] + 1) * DESC_SIZE
             data = self.src.pread(lo, min(hi, self.size) - lo) if lo < self.size else b""
@@ -597,7 +597,6 @@ class KdumpPart:
                     out[n] = (pos, struct.unpack_from(fmt, data, rel))
                 else:
                     out[n] = (pos, None)
-            i = j + 1
         return out
 
     def zero_offset(self):

@@ -154,21 +154,6 @@ class Unreadable:
         return "<Unreadable %s>" % self.value
 
 
-def _read_pages(reader, pfns):
-    """reader.read_pages(), but a reader that raises for one bad page (instead of returning
-    the error as that page's value) costs only that page, not the batch."""
-    try:
-        return reader.read_pages(pfns)
-    except PcicrashError:
-        out = {}
-        for p in pfns:
-            try:
-                out[p] = reader.read_page(p)
-            except PcicrashError as exc:
-                out[p] = exc
-        return out
-
-
 def _why_missing(value, fallback):
     """The status of a read_pages() value that is not page bytes."""
     if isinstance(value, PageUnavailable):
@@ -194,7 +179,7 @@ def _read_span(reader, addr, size):
     rps = reader.page_size
     first, last = addr // rps, (addr + size - 1) // rps
     pfns = list(range(first, last + 1))
-    got = _read_pages(reader, pfns)
+    got = reader.read_pages(pfns)
     out = []
     holes = []
     for pfn in pfns:
@@ -450,7 +435,7 @@ def _assemble(reader, pm):
         all_pfns.extend(pfns)
     statuses = dict(zip(all_pfns, reader.page_statuses(all_pfns)))
     # ERASED pages read back, but with bytes a filter rule overwrote: treat as holes
-    got = _read_pages(reader, [p for p in all_pfns
+    got = reader.read_pages([p for p in all_pfns
                                if statuses[p].readable and statuses[p] is not PageStatus.ERASED])
     chunks, holes, missing, page_stat = [], [], [], []
     for i, pfns in spans:

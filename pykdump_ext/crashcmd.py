@@ -179,22 +179,28 @@ def dump_extent(text):
     [(start, end)] physical ranges).
     """
     max_pfn = None
-    ranges = []
-    cur = {}
     for line in (text or "").splitlines():
         m = _MAX_MAPNR.match(line)
-        if m and max_pfn is None:
+        if m:
             max_pfn = int(m.group(1))
-            continue
+            break
+    ranges = [(seg["phys_start"], seg["phys_end"]) for seg, field in _pt_load_fields(text)
+              if field == "phys_end" and "phys_start" in seg]
+    return max_pfn, ranges
+
+
+def _pt_load_fields(text):
+    """(fields of the segment so far, name just read) for each field line of the
+    `pt_load_segment[N]` blocks crash prints in `help -D` for an ELF dump."""
+    cur = {}
+    for line in (text or "").splitlines():
         if line.strip().startswith("pt_load_segment["):
             cur = {}
             continue
         m = _PT_LOAD.match(line)
         if m:
             cur[m.group(1)] = int(m.group(2), 16)
-            if m.group(1) == "phys_end" and "phys_start" in cur:
-                ranges.append((cur["phys_start"], cur["phys_end"]))
-    return max_pfn, ranges
+            yield cur, m.group(1)
 
 
 def zero_fill_ranges(text):
@@ -204,18 +210,8 @@ def zero_fill_ranges(text):
     p_filesz < p_memsz (makedumpfile -E drops long runs of excluded pages
     that way); reads there succeed and return zeros.
     """
-    out = []
-    cur = {}
-    for line in (text or "").splitlines():
-        if line.strip().startswith("pt_load_segment["):
-            cur = {}
-            continue
-        m = _PT_LOAD.match(line)
-        if m:
-            cur[m.group(1)] = int(m.group(2), 16)
-            if m.group(1) == "zero_fill" and cur.get("zero_fill") and "phys_end" in cur:
-                out.append((cur["zero_fill"], cur["phys_end"]))
-    return out
+    return [(seg["zero_fill"], seg["phys_end"]) for seg, field in _pt_load_fields(text)
+            if field == "zero_fill" and seg["zero_fill"] and "phys_end" in seg]
 
 
 def _dumpfile_name(sys_text):

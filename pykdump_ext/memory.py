@@ -8,7 +8,7 @@ page sets all implement it; the analysis only ever talks to this.
 
 import enum
 
-from .errors import PageUnavailable
+from .errors import PageUnavailable, PcicrashError
 
 
 class PageStatus(enum.Enum):
@@ -68,12 +68,16 @@ class MemoryReader:
         return self._read_page(pfn)
 
     def read_pages(self, pfns):
-        """{pfn: bytes or PageUnavailable} for many pages; readers may batch."""
+        """{pfn: bytes, or the PcicrashError that page raised} for many pages.
+
+        A bad page costs only itself: PageUnavailable for a page not in the
+        dump, DumpFormatError for one the file holds broken.  Readers may batch.
+        """
         out = {}
         for pfn in pfns:
             try:
                 out[pfn] = self.read_page(pfn)
-            except PageUnavailable as exc:
+            except PcicrashError as exc:
                 out[pfn] = exc
         return out
 

@@ -101,17 +101,25 @@ def run_mdf(name, args, src, nout=1, *, stdout_file=False, want_rc=0):
 
 # ---------------------------------------------------------------- independent file facts
 
+def elf_loads(f):
+    """(file offset, vaddr, paddr, filesz) of each PT_LOAD of the ELF64 core open as `f`."""
+    eh = f.read(64)
+    phoff, = struct.unpack_from("<Q", eh, 32)
+    phnum, = struct.unpack_from("<H", eh, 56)
+    f.seek(phoff)
+    table = f.read(56 * phnum)
+    for n in range(phnum):
+        p_type, _fl, off, va, pa, fsz, _msz, _al = struct.unpack_from("<IIQQQQQQ", table, 56 * n)
+        if p_type == 1:
+            yield off, va, pa, fsz
+
+
 def elf_file_offset(path, paddr, *, segment_start=False):
     """File offset of physical address `paddr` in an ELF64 core (PT_LOAD headers), or of
     the start of the segment holding it."""
     with open(path, "rb") as f:
-        eh = f.read(64)
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phnum, = struct.unpack_from("<H", eh, 56)
-        f.seek(phoff)
-        for _ in range(phnum):
-            p_type, _fl, off, _va, pa, fsz, _msz, _al = struct.unpack("<IIQQQQQQ", f.read(56))
-            if p_type == 1 and pa <= paddr < pa + fsz:
+        for off, _va, pa, fsz in elf_loads(f):
+            if pa <= paddr < pa + fsz:
                 return off if segment_start else off + paddr - pa
     raise AssertionError("0x%x not stored in %s" % (paddr, path))
 
@@ -595,13 +603,8 @@ ERASE_RULES = {
 def elf_read_virt(path, vaddr, size):
     """Bytes at kernel virtual address `vaddr` of an ELF core (PT_LOAD p_vaddr)."""
     with open(path, "rb") as f:
-        eh = f.read(64)
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phnum, = struct.unpack_from("<H", eh, 56)
-        f.seek(phoff)
-        for _ in range(phnum):
-            p_type, _fl, off, va, _pa, fsz, _msz, _al = struct.unpack("<IIQQQQQQ", f.read(56))
-            if p_type == 1 and va <= vaddr and vaddr + size <= va + fsz:
+        for off, va, _pa, fsz in list(elf_loads(f)):
+            if va <= vaddr and vaddr + size <= va + fsz:
                 f.seek(off + vaddr - va)
                 return f.read(size)
     raise AssertionError("0x%x not in %s" % (vaddr, path))
