@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from . import config as _config
-from . import errpath, topology, verdict
+from . import errpath, link, topology, verdict
 from .capture import Capture, Record, load_capture
 
 _NAMES = {}
@@ -42,6 +42,7 @@ class Device:
     device_name: Optional[str] = None
     class_name: Optional[str] = None
     items: List[str] = field(default_factory=list)    # errpath.status_items
+    duplicate: Optional[str] = None     # the BDF an earlier record already carries
 
     @property
     def ids(self) -> str:
@@ -85,6 +86,16 @@ class Report:
         d = self.by_bdf.get(bdf)
         return d.label if d else "%s (not captured)" % bdf
 
+    @property
+    def links(self) -> Dict[str, link.LinkState]:
+        """bdf -> the link state concluded from all the evidence (link.py)."""
+        return self.topology.links if self.topology is not None else {}
+
+    @property
+    def duplicates(self) -> List[Device]:
+        """Records that carry a BDF an earlier record already has (shown as 'bdf#2', ...)."""
+        return [d for d in self.devices if d.duplicate]
+
 
 @contextlib.contextmanager
 def no_gc():
@@ -120,15 +131,21 @@ def _analyse_capture(cap, *, kernel, names):
         names = load_names()
     rep = Report(source=cap.source, format="", capture=cap, kernel=kernel)
     decoded = []
-    seen = set()
+    count = {}
     for r in cap.records:
-        if r.bdf in seen:
-            continue       # duplicates are reported by topology.build
-        seen.add(r.bdf)
-        decoded.append((r, _config.decode(r.config)))
-    rep.topology = topology.build((r.bdf, r.domain, r.bus, r.devfn, c) for r, c in decoded)
-    for r, c in decoded:
-        d = Device(bdf=r.bdf, record=r, config=c, node=rep.topology.nodes[r.bdf])
+        # a record repeating an earlier BDF is kept under 'bdf#2' (which one is right is unknown)
+        k = count[r.bdf] = count.get(r.bdf, 0) + 1
+        key = r.bdf if k == 1 else "%s#%d" % (r.bdf, k)
+        decoded.append((key, r, _config.decode(r.config)))
+    rep.topology = topology.build(((k, r.domain, r.bus, r.devfn, c) for k, r, c in decoded),
+                                  explain=False)
+    configs = {k: c for k, _r, c in decoded}
+    rep.paths = errpath.find_paths(configs, rep.topology)
+    topology.explain_unreachable(rep.topology, link.assess(rep.topology, rep.paths),
+                                 layout=cap.layout)
+    first = {}
+    for key, r, c in decoded:
+        d = Device(bdf=key, record=r, config=c, node=rep.topology.nodes[key])
         if names is not None and not c.all_ff and c.vendor_id is not None:
             d.vendor_name = names.vendor(c.vendor_id)
             d.device_name = names.device(c.vendor_id, c.device_id)
@@ -136,14 +153,22 @@ def _analyse_capture(cap, *, kernel, names):
         d.items = errpath.status_items(c)
         if d.node.unreachable:
             d.items = ["no answer (all 0xFF): %s" % d.node.unreachable_why]
+        if key != r.bdf:
+            d.duplicate = r.bdf
+            d.items.insert(0, "duplicate: record %d carries the BDF of record %d; shown as %s"
+                           % (r.index, first[r.bdf].index, key))
+        first.setdefault(r.bdf, r)
         rep.devices.append(d)
         rep.by_bdf[d.bdf] = d
-    configs = {d.bdf: d.config for d in rep.devices}
-    rep.paths = errpath.find_paths(configs, rep.topology)
     rep.verdict = verdict.judge(_facts(rep), rep.label, context=_context(rep))
     if not rep.devices and cap.state != "captured":
-        rep.verdict.lines = ["No verdict: no device could be read (capture %s)" % cap.state]
+        rep.verdict.lines = [no_verdict_line(cap)]
     return rep
+
+
+def no_verdict_line(cap) -> str:
+    """The one sentence every view gives when the capture has no device to judge."""
+    return "No verdict: no PCI state from the panic (capture %s)" % cap.state
 
 
 def _facts(rep):
@@ -154,6 +179,7 @@ def _facts(rep):
             bdf=d.bdf, cfg=d.config,
             children=[rep.by_bdf[c].config for c in n.children],
             unreachable=n.unreachable, unreachable_why=n.unreachable_why,
+            link=rep.links.get(d.bdf),
             parent_cfg=rep.by_bdf[n.parent].config if n.parent else None,
             clean=(not d.items and n.unreachable is None
                    and not errpath.downstream_facing(d.config.pcie)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from . import regs as R
-from .config import Config, link_up, rid_to_bdf
+from .config import Config, rid_to_bdf
 
 T1, T2, T3 = "\t", "\t\t", "\t\t\t"
 
@@ -95,7 +95,7 @@ def _status_line(cfg):
     return "Status: %s DEVSEL=%s %s" % (R.flag_line(st, _STATUS_HEAD), devsel, R.flag_line(st, _STATUS_TAIL))
 
 
-def _pcie_lines(cfg) -> List[str]:
+def _pcie_lines(cfg, link=None) -> List[str]:
     p = cfg.pcie
     out = []
     head = "Express (v%d) %s" % (p.version, p.port_type_name)
@@ -124,17 +124,16 @@ def _pcie_lines(cfg) -> List[str]:
     if p.lnksta is not None:
         sp = p.link_speed
         wd = "x%d" % p.link_width
-        if p.link_cap_speed_code is not None and p.link_speed_code != p.link_cap_speed_code:
+        if (p.link_cap_speed_code in R.LINK_SPEEDS and p.link_speed_code != p.link_cap_speed_code):
             sp += " (capable %s)" % p.link_cap_speed
-        if p.link_cap_width is not None and p.link_width != p.link_cap_width:
+        if p.link_cap_width and p.link_width != p.link_cap_width:
             wd += " (capable x%d)" % p.link_cap_width
         out.append(T1 + "LnkSta:\tSpeed %s, Width %s, %s" % (sp, wd, R.flag_line(p.lnksta, R.LNKSTA_BITS)))
-        if p.dll_active_reporting_capable:
-            state = "up (DL_Active)" if p.dll_link_active else "DOWN (Data Link Layer not active)"
-        else:
-            state = ("%s (port does not report DL_Active; judged from width/speed)"
-                     % ("up" if link_up(p) else "not trained"))
-        out.append(T2 + "link %s" % state)
+        if link is not None:
+            out.append(T2 + "link %s" % link.text())
+        elif p.dll_active_reporting_capable:
+            out.append(T2 + "link: LnkSta DLActive%s (alone, not a conclusion)"
+                       % _yn(p.dll_link_active))
         if p.downtrained:
             out.append(T2 + "DOWNTRAINED: running %s x%d, capable of %s x%d" % (
                 p.link_speed, p.link_width, p.link_cap_speed, p.link_cap_width))
@@ -255,7 +254,7 @@ def _dpc_lines(cfg, domain) -> List[str]:
     return out
 
 
-def _cap_lines(cfg, c, domain) -> List[str]:
+def _cap_lines(cfg, c, domain, link=None) -> List[str]:
     """Body of one 'Capabilities:' heading (first element is the heading text)."""
     b = cfg.raw
 
@@ -267,7 +266,7 @@ def _cap_lines(cfg, c, domain) -> List[str]:
 
     if c.version is None:   # standard
         if c.id == R.CAP_ID_EXP and cfg.pcie is not None and cfg.pcie.offset == c.offset:
-            return _pcie_lines(cfg)
+            return _pcie_lines(cfg, link)
         if c.id == R.CAP_ID_PM:
             csr = u16(c.offset + R.PM_CSR)
             if csr is not None:
@@ -311,20 +310,21 @@ def _cap_lines(cfg, c, domain) -> List[str]:
     return [c.name]
 
 
-def describe(config: Config, *, bdf: str, names=None) -> List[str]:
+def describe(config: Config, *, bdf: str, names=None, link=None) -> List[str]:
     """Full human decode of one device: lspci -vv-like headings plus AER/TLP/DPC/link verdicts.
 
-    `bdf` is 'dddd:bb:dd.f'; `names` a pciids.PciIds (or None: numbers only).
+    `bdf` is 'dddd:bb:dd.f'; `names` a pciids.PciIds (or None: numbers only); `link` the
+    device's link.LinkState (the conclusion from all the evidence) when known.
     """
     out: List[str] = []
     try:
-        _describe(config, bdf, names, out)
+        _describe(config, bdf, names, out, link)
     except Exception as exc:    # a text bug must not hide the rest of the report
         out.append(T1 + "(decode text incomplete: internal error %s: %s)" % (type(exc).__name__, exc))
     return out
 
 
-def _describe(config, bdf, names, out):
+def _describe(config, bdf, names, out, link=None):
     cfg = config
     domain = _domain(bdf)
     out.append(_title(cfg, bdf, names))
@@ -360,7 +360,7 @@ def _describe(config, bdf, names, out):
         table = R.BRIDGE_CONTROL_BITS if cfg.header_type == 1 else R.CARDBUS_CONTROL_BITS
         out.append(T1 + "BridgeCtl: " + R.flag_line(cfg.bridge_control, table))
     for c in cfg.caps + cfg.ext_caps:
-        body = _cap_lines(cfg, c, domain)
+        body = _cap_lines(cfg, c, domain, link)
         tag = "%02x" % c.offset if c.version is None else "%03x v%d" % (c.offset, c.version)
         out.append(T1 + "Capabilities: [%s] %s" % (tag, body[0]))
         out += [T1 + l for l in body[1:]]

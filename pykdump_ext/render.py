@@ -117,20 +117,20 @@ def _kernel_summary(rep):
     return ["Kernel:"] + ["  " + l for l in lines] if lines else []
 
 
-def _describe(d, names):
+def _describe(d, names, link=None):
     try:
         from .device_text import describe
     except ImportError:
         describe = None
     if describe is None:
         return [d.label] + ["\t" + i for i in d.items]
-    return list(describe(d.config, bdf=d.bdf, names=names))
+    return list(describe(d.config, bdf=d.bdf, names=names, link=link))
 
 
 def full(rep, devs, names=None) -> List[str]:
     out = []
     for d in devs:
-        out += _describe(d, names)
+        out += _describe(d, names, rep.links.get(d.bdf))
         if d.items:
             out.append("\tpcicrash: " + "; ".join(d.items))
         if rep.kernel is not None:
@@ -150,31 +150,65 @@ def hexdumps(devs) -> List[str]:
 
 # --- tree (-t), drawn like `lspci -tv` ---------------------------------------------
 
+TREE_FLAG = "!"       # after a device number in -t: the device shows error status (-e's set)
+
+
+def _tree_note(d) -> str:
+    """The first error item of a flagged device, short enough for a tree line."""
+    if d.node.unreachable:
+        return "no answer: %s" % {"spurious skip": "skipped, probably reachable",
+                                  "link down": "link down"}.get(d.node.unreachable,
+                                                                "reason unknown")
+    more = " (+%d more)" % (len(d.items) - 1) if len(d.items) > 1 else ""
+    return d.items[0] + more
+
+
 def tree(rep, devs=None) -> List[str]:
+    """lspci -tv's drawing; a device with error status gets TREE_FLAG after its number (and its
+    first error at the end of its line when it ends one); with `devs`, the path to each of
+    them is kept.  A bus range known only by inference (the bridge's record is all 0xFF)
+    is drawn with a '?'."""
     topo = rep.topology
     out = []
     if topo is None:
         return out
-    keep = None if devs is None else {d.bdf for d in devs}
+    visible = None
+    if devs is not None:
+        visible = set()
+        for d in devs:
+            b = d.bdf
+            while b is not None and b not in visible and b in topo.nodes:
+                visible.add(b)
+                b = topo.nodes[b].parent
 
     def name(bdf):
         d = rep.by_bdf[bdf]
-        return "%s %s" % (d.name, d.ids)
+        t = "%s %s" % (d.name, d.ids)
+        return t + ("  %s %s" % (TREE_FLAG * 2, _tree_note(d)) if d.has_error else "")
 
     def show_dev(cur, pad, bdf, depth):
         n = topo.nodes[bdf]
-        text = "%02x.%x" % (n.devfn >> 3, n.devfn & 7)
+        d = rep.by_bdf[bdf]
+        text = "%02x.%x%s" % (n.devfn >> 3, n.devfn & 7, TREE_FLAG if d.has_error else "")
         cur, pad = cur + text, pad + " " * len(text)
-        if n.secondary is not None and depth < 64:
+        if n.secondary is not None:
             r = ("-[%02x]-" % n.secondary if n.secondary == n.subordinate
                  else "-[%02x-%02x]-" % (n.secondary, n.subordinate))
-            show_bus(cur + r, pad + " " * len(r), n.children, depth + 1)
+        elif n.inferred_buses is not None:
+            lo, hi = n.inferred_buses
+            r = "-[%02x?]-" % lo if lo == hi else "-[%02x-%02x?]-" % (lo, hi)
+        else:
+            r = None
+        if r is not None and depth < 64:
+            kids = [k for k in n.children if visible is None or k in visible]
+            if not kids and d.has_error:
+                out.append(cur + r + "-  " + name(bdf))     # a bridge with errors, drawn named
+            else:
+                show_bus(cur + r, pad + " " * len(r), kids, depth + 1)
         else:
             out.append(cur + "  " + name(bdf))
 
     def show_bus(cur, pad, kids, depth):
-        if keep is not None:
-            kids = [k for k in kids if _keeps(k)]
         if not kids:
             out.append(cur + "-")
         elif len(kids) == 1:
@@ -185,23 +219,11 @@ def tree(rep, devs=None) -> List[str]:
                 line = cur + "-+-" if i == 0 else pad + " " + ("\\-" if last else "+-")
                 show_dev(line, pad + " " + (" " if last else "|") + " ", k, depth)
 
-    def _keeps(bdf):
-        # a device is drawn when it or anything below it is selected
-        stack, seen = [bdf], set()
-        while stack:
-            b = stack.pop()
-            if b in seen:
-                continue
-            seen.add(b)
-            if b in keep:
-                return True
-            stack.extend(topo.nodes[b].children)
-        return False
-
     for domain in sorted(topo.roots):
         by_bus = {}
         for b in topo.roots[domain]:
-            by_bus.setdefault(topo.nodes[b].bus, []).append(b)
+            if visible is None or b in visible:
+                by_bus.setdefault(topo.nodes[b].bus, []).append(b)
         for bus in sorted(by_bus):
             head = "-[%04x:%02x]" % (domain, bus)
             show_bus(head, " " * len(head), by_bus[bus], 0)

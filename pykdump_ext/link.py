@@ -1,0 +1,165 @@
+"""Link state as a conclusion from all the evidence, computed once per analysis.
+
+Pure.  The Data Link Layer Link Active bit (LnkSta DLActive) alone is not the
+state of a link: it means something only when the port says it reports it
+(LnkCap bit 20, LLActRep), and real ports (QEMU's root ports, firmware and
+silicon bugs) claim LLActRep+ yet never set it.  So the register is held
+against what else the capture shows:
+
+- for: a captured device below the port answered config reads (its record is
+  not all 0xFF); an error message from a device below crossed the link (a root
+  port's Error Source names it while the status bit is still set); the
+  register itself (DLActive+ on a port that reports it).
+- against: the register (DLActive- on a port that reports it), DPC triggered
+  at the port (DPC disables the link), a Surprise Down error logged by it.
+
+Evidence that the link carried traffic wins over the register; when they
+disagree the text says so.  A device that is not a downstream-facing port
+answered its own config reads, so its (upstream) link carried them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional
+
+from . import regs as R
+
+UP, DOWN, UNKNOWN = "up", "down", "unknown"
+
+
+@dataclass
+class LinkState:
+    bdf: str
+    downstream: bool                  # the port's link to the devices below it
+    conclusion: str                   # UP / DOWN / UNKNOWN
+    capable: bool                     # LnkCap LLActRep (the port reports DLActive)
+    dl_active: Optional[bool]         # LnkSta DLActive as read; None when LnkSta unreadable
+    evidence_up: List[str] = field(default_factory=list)
+    evidence_down: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)    # neither for nor against
+    answered_below: Optional[str] = None    # first captured device below that answered
+    empty_slot: bool = False          # a slot whose presence detect says no card (SltSta PresDet-)
+
+    @property
+    def register_disagrees(self) -> bool:
+        """The port reports link state, says DL inactive, and other evidence says up."""
+        return self.capable and self.dl_active is False and self.conclusion == UP
+
+    @property
+    def register_says_down(self) -> bool:
+        """DLActive reads 0 (what a layout-B producer tests before reading the device below)."""
+        return self.dl_active is False
+
+    def text(self) -> str:
+        """One sentence: the conclusion, and how sure it is."""
+        if not self.downstream:
+            return "up (this device answered config reads over it)"
+        if self.conclusion == UP:
+            why = " and ".join(self.evidence_up)
+            if self.register_disagrees:
+                return ("up: LnkSta says DL inactive, but %s: the port's link reporting is "
+                        "unreliable" % why)
+            return "up (%s)" % why
+        if self.conclusion == DOWN and self.empty_slot:
+            return "none: the slot is empty (%s)" % "; ".join(self.evidence_down)
+        if self.conclusion == DOWN:
+            return "DOWN (%s)" % "; ".join(self.evidence_down)
+        return "unknown (%s)" % "; ".join(self.evidence_down + self.notes)
+
+
+def _register(p):
+    if p.lnksta is None:
+        return None
+    return bool(p.dll_link_active)
+
+
+def _below(topo) -> Dict[str, str]:
+    """bdf -> the first captured device below it that answered (children before parents)."""
+    order = []
+    for dom in sorted(topo.roots):
+        order += [b for _d, b in topo.walk(dom)]
+    below: Dict[str, str] = {}
+    for b in reversed(order):
+        n = topo.nodes[b]
+        if n.parent is None:
+            continue
+        mine = b if not n.config.all_ff else below.get(b)
+        if mine is not None:
+            below[n.parent] = mine     # reversed order: the first child in devfn order wins
+    return below
+
+
+def _crossed(topo, paths) -> Dict[str, List[str]]:
+    """port bdf -> error messages from a device below it that crossed its link."""
+    out: Dict[str, List[str]] = {}
+    for p in paths:
+        if not p.current or p.dpc:
+            continue
+        bus = p.source_rid >> 8
+        for h in p.hops:
+            n = topo.nodes.get(h.bdf)
+            if n is None or h.bdf == p.source_bdf or n.secondary is None:
+                continue
+            if n.secondary <= bus <= n.subordinate and bus != n.bus:
+                out.setdefault(h.bdf, []).append(
+                    "%s from %s crossed it (root port %s's Error Source)"
+                    % (p.message, p.source_bdf, p.root_port))
+    return out
+
+
+def assess(topo, paths: Iterable = ()) -> Dict[str, LinkState]:
+    """LinkState of every captured PCIe device with a readable Link Status, by bdf."""
+    below = _below(topo)
+    crossed = _crossed(topo, paths)
+    out: Dict[str, LinkState] = {}
+    for b, n in topo.nodes.items():
+        c = n.config
+        p = c.pcie if not c.all_ff else None
+        if p is None or p.lnksta is None or not p.has_link:
+            continue
+        reg = _register(p)
+        ds = p.port_type in R.DOWNSTREAM_FACING
+        st = LinkState(bdf=b, downstream=ds, conclusion=UNKNOWN,
+                       capable=bool(p.dll_active_reporting_capable), dl_active=reg,
+                       answered_below=below.get(b))
+        out[b] = st
+        if not ds:
+            st.conclusion = UP
+            st.evidence_up.append("the device answered config reads")
+            continue
+        if st.answered_below:
+            st.evidence_up.append("%s below answered" % st.answered_below)
+        st.evidence_up += crossed.get(b, [])
+        if st.capable and reg:
+            st.evidence_up.append("LnkSta DLActive+")
+        if st.capable and reg is False:
+            st.evidence_down.append("LnkSta DLActive- on a port that reports link state "
+                                    "(LnkCap LLActRep+)")
+        if c.dpc is not None and c.dpc.triggered:
+            st.evidence_down.append("DPC triggered: the port disabled its link")
+        a = c.aer
+        if a is not None and any(e.bit == 5 and not e.masked for e in a.uncor_errors):
+            st.evidence_down.append("the port logged a Surprise Down error")
+        if p.slot_implemented and p.sltsta is not None and not st.answered_below \
+                and "PresDet" not in (p.slot_status_flags or []):
+            st.empty_slot = True
+            st.evidence_down.insert(0, "SltSta PresDet-: no card in the slot")
+        independent_up = bool(st.answered_below or crossed.get(b))
+        if st.evidence_down and (c.dpc is not None and c.dpc.triggered):
+            st.conclusion = DOWN       # containment happens after the traffic that caused it
+        elif independent_up or (st.capable and reg):
+            st.conclusion = UP
+        elif st.evidence_down:
+            st.conclusion = DOWN
+            if n.children:
+                st.evidence_down.append("no device below answered")
+            else:
+                st.evidence_down.append("nothing captured below")
+        else:
+            if not st.capable:
+                st.notes.append("the port cannot report link state (LnkCap LLActRep-), "
+                                "so DLActive%s means nothing" % ("+" if reg else "-"))
+            st.notes.append("no device below answered" if n.children
+                            else "nothing captured below")
+    return out
