@@ -160,6 +160,11 @@ def _analyse_capture(cap, *, kernel, names):
         first.setdefault(r.bdf, r)
         rep.devices.append(d)
         rep.by_bdf[d.bdf] = d
+    for p in rep.paths:
+        for h in p.hops:
+            d = rep.by_bdf.get(h.bdf)
+            if d is not None and d.node.unreachable:
+                h.items = ["record all 0xFF: " + d.node.unreachable_why]
     rep.verdict = verdict.judge(_facts(rep), rep.label, context=_context(rep))
     if not rep.devices and cap.state != "captured":
         rep.verdict.lines = [no_verdict_line(cap)]
@@ -168,7 +173,9 @@ def _analyse_capture(cap, *, kernel, names):
 
 def no_verdict_line(cap) -> str:
     """The one sentence every view gives when the capture has no device to judge."""
-    return "No verdict: no PCI state from the panic (capture %s)" % cap.state
+    if cap.state in ("skipped", "absent"):
+        return "no PCI state from the panic (capture %s): no device to judge" % cap.state
+    return "no device could be read (capture %s): no device to judge" % cap.state
 
 
 def _facts(rep):
@@ -191,20 +198,57 @@ def _facts(rep):
     return facts
 
 
+SKIPPED_ADVICE = ("to capture at every panic, boot the kernel with pci_crash.capture=always: the "
+                  "default pci_crash.capture=aer captures only when a root port has received "
+                  "an uncorrectable error message, which correctable errors and devices "
+                  "whose error reporting is disabled (no SERR# in Command/Bridge Control, "
+                  "DevCtl report enables off) never send")
+
+_SERR_CMD, _SERR_BCTL = 0x0100, 0x0002
+_DEVCTL_NFE_FE = 0x0006
+
+
+def reporting_disabled(rep) -> List[tuple]:
+    """(bdf, why) of captured PCIe functions that cannot signal an uncorrectable error
+    (DevCtl Non-Fatal/Fatal Reporting off and Command SERR# off) and of switch/bridge ports
+    that do not forward error messages from below (Bridge Control SERR# off)."""
+    out = []
+    for d in rep.devices:
+        c = d.config
+        p = c.pcie
+        if c.all_ff or p is None or p.devctl is None or c.command is None:
+            continue
+        if not p.devctl & _DEVCTL_NFE_FE and not c.command & _SERR_CMD:
+            out.append((d.bdf, "DevCtl NonFatalErr- FatalErr-, Command SERR-"))
+        elif (c.bridge_control is not None and c.header_type == 1 and not p.port_type == 4
+              and not c.bridge_control & _SERR_BCTL):
+            out.append((d.bdf, "BridgeCtl SERR-: error messages from below are not forwarded"))
+    return out
+
+
 def _context(rep):
     """Lines that qualify the verdict: capture state, handled errors."""
     cap = rep.capture
     out = []
     if cap.state in ("skipped", "absent"):
         out.append("no PCI state at panic: %s" % cap.reason)
+    if cap.state == "skipped":
+        out.append(SKIPPED_ADVICE)
     elif cap.state in ("partial", "corrupt"):
         out.append("capture %s: the verdict only uses what could be read" % cap.state)
     spurious = [d.bdf for d in rep.devices if d.node.unreachable == topology.UNREACH_SPURIOUS]
     if spurious:
-        out.append("%d device(s) recorded as all 0xFF although probably reachable (%s): the "
-                   "producer skipped them because their parent port cannot report link state"
-                   % (len(spurious), ", ".join(spurious[:4]) + (", ..." if len(spurious) > 4
-                                                                else "")))
+        out.append("%d device(s) recorded as all 0xFF although probably reachable (%s): a "
+                   "layout-B producer skips a device when the port above it reads DLActive-, "
+                   "and these ports cannot report link state or other evidence says their "
+                   "link was up" % (len(spurious), ", ".join(spurious[:8]) + (
+                       ", ..." if len(spurious) > 8 else "")))
+    quiet = reporting_disabled(rep)
+    if quiet:
+        out.append("error reporting looks disabled on %s: an uncorrectable error there sends "
+                   "no message to its root port (so pci_crash.capture=aer would not capture "
+                   "it)" % "; ".join("%s (%s)" % q for q in quiet[:8])
+                   + ("; ..." if len(quiet) > 8 else ""))
     current = [p for p in rep.paths if p.current]
     cleared = [p for p in rep.paths if not p.current]
     if cleared and not current:

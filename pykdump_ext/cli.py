@@ -29,8 +29,9 @@ EXIT_HELP = """exit status:
      (--check: every capture page is in the dump)
   1  no complete capture: state absent (no PCI_CRASH lines in VMCOREINFO),
      skipped (armed, no AER error at panic), partial (buffer pages missing)
-     or corrupt (bad header/records); or -d names a device the capture does
-     not hold.  Everything that could be read is still shown.
+     or corrupt (bad header/records); two records carry the same BDF; or -d
+     names a device the capture does not hold.  Everything that could be
+     read is still shown.
   2  usage error, or the dump / VMCOREINFO file cannot be read
   3  internal error (a bug; set PCICRASH_DEBUG=1 for the traceback)
 """
@@ -49,12 +50,19 @@ def make_parser():
     view = p.add_argument_group("views (default: summary with the verdict on top)")
     view.add_argument("-a", "--all", action="store_true",
                       help="every captured device decoded in full (lspci -vv style)")
-    view.add_argument("-d", "--device", metavar="BDF",
-                      help="only this device, decoded in full (bb:dd.f or dddd:bb:dd.f)")
+    view.add_argument("-d", "--device", metavar="BDF", action="append",
+                      help="this device decoded in full; BDF in lspci's -s syntax "
+                           "[[[[<domain>]:]<bus>]:][<slot>][.[<func>]] (1:00.0, 01:, *:*.3); "
+                           "repeat for several (a union)")
+    view.add_argument("-s", "--slot", metavar="SLOT", action="append",
+                      help="only devices at this address (lspci -s syntax, repeatable: a union); "
+                           "combines with every view")
     view.add_argument("-e", "--errors", action="store_true",
                       help="only devices with error status (combines with the other views)")
     view.add_argument("-t", "--tree", action="store_true",
-                      help="device tree, drawn like lspci -tv")
+                      help="device tree, drawn like lspci -tv; '!' after a device number marks "
+                           "error status (the -e set), '!! <error>' ends its line; a bus range "
+                           "with '?' is inferred (its bridge's record is all 0xFF)")
     view.add_argument("-x", "--hex", action="store_true",
                       help="config space of every captured device in lspci -xxxx format "
                            "(feed it to lspci -F FILE)")
@@ -68,6 +76,8 @@ def make_parser():
     p.add_argument("--vmlinux", metavar="FILE",
                    help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
                         "error and power state, AER counters, hwerr_data) through drgn")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also the reader's reasoning (pagemap layout validation, ...)")
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
     return p
 
@@ -114,12 +124,15 @@ def _execute(reader, args, out, kernel, err):
             return _run_check(reader, args, out)
         rep = analyse(reader, kernel=kernel)
         cap = rep.capture
-        status = EXIT_OK if cap.state == "captured" else EXIT_INCOMPLETE
+        status = EXIT_OK if cap.state == "captured" and not rep.duplicates else EXIT_INCOMPLETE
         try:
             devs = render.select(rep, args)
         except LookupError as exc:
             _write(out, render.capture_lines(rep))
-            bad = [r for r in cap.untrusted if r.bdf == exc.args[0]]
+            specs = exc.args[1] if len(exc.args) > 1 else []
+            bad = [r for r in cap.untrusted
+                   if r.bdf == exc.args[0] or any(s.matches(r.domain, r.bus, r.devfn)
+                                                  for s in specs)]
             if bad:
                 _say(err, "%s: its record is not trusted (%s)" % (exc.args[0], bad[0].note))
             else:
@@ -127,12 +140,14 @@ def _execute(reader, args, out, kernel, err):
                      % (exc.args[0], len(rep.devices)))
             return EXIT_INCOMPLETE
         if args.json:
-            filtered = bool(getattr(args, "device", None) or getattr(args, "errors", False))
-            out.write(report_json.dumps(rep, devs if filtered else None) + "\n")
+            out.write(report_json.dumps(rep, devs if render.filtered(args) else None) + "\n")
         else:
             _write(out, render.render_text(rep, args, names=load_names()))
             if cap.state != "captured" and (args.hex or args.tree):
                 _say(err, "capture %s: %s" % (cap.state, cap.reason))
+            if rep.duplicates and (args.hex or args.tree):
+                _say(err, "%d record(s) repeat another record's BDF: %s"
+                     % (len(rep.duplicates), ", ".join(d.bdf for d in rep.duplicates[:8])))
         return status
     except UsageError as exc:
         _say(err, exc.message())

@@ -9,32 +9,51 @@ from __future__ import annotations
 
 from typing import List
 
-from . import lspci_hex
-from .errors import UsageError
+from . import lspci_hex, slots
 
 
-def capture_lines(rep) -> List[str]:
+def plural(n: int, word: str) -> str:
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def capture_time(h) -> str:
+    """The header's capture time, or why it is not one (clock not set)."""
+    if h.clock_set:
+        return "captured %s" % h.time_utc
+    return ("capture clock not set (timestamp %.3f s after 1970-01-01: a time before 2000 is "
+            "taken as a real-time clock that was never set)" % (h.timestamp / 1e9))
+
+
+def capture_lines(rep, verbose: bool = False) -> List[str]:
+    """The capture state line and its notes; verbose adds the reader's reasoning (which
+    pagemap layout and why the other was rejected)."""
     cap = rep.capture
     src = rep.source + (" (%s)" % rep.format if rep.format else "")
     out = ["pcicrash: %s" % src] if src.strip() else []
     pm = cap.pagemap
     line = "Capture: %s" % cap.state
     if pm is not None:
-        line += ", pagemap layout %s at 0x%x, %d pages, buffer %d bytes" % (
-            pm.layout, pm.phys_addr, pm.num_pages, pm.buf_size)
+        line += ", pagemap layout %s at 0x%x, %s, buffer %d bytes" % (
+            pm.layout, pm.phys_addr, plural(pm.num_pages, "page"), pm.buf_size)
         if pm.buf_offset:
             line += " at +0x%x" % pm.buf_offset
     if cap.header is not None:
-        line += ", %d devices" % cap.header.device_count
+        line += ", %s" % plural(cap.header.device_count, "device")
         if cap.header.timestamp:
-            line += ", captured %s" % cap.header.time_utc
+            line += ", " + capture_time(cap.header)
     out.append(line)
     if cap.state != "captured" or cap.untrusted:
         out.append("  %s" % cap.reason)
     if pm is not None:
-        out += ["  %s" % n for n in pm.notes]
+        # notes[0] is the layout validation: the reader's reasoning, unless it is ambiguous
+        first = pm.notes[:1] if verbose or any("ambiguous" in n for n in pm.notes[:1]) else []
+        out += ["  %s" % n for n in first + pm.notes[1:]]
     out += ["  note: %s" % n for n in list(cap.notes) + list(rep.reader_notes)]
     out += ["  problem: %s" % p for p in cap.problems if p != cap.reason]
+    for d in getattr(rep, "duplicates", ()):
+        out.append("  problem: record %d at buffer offset 0x%x carries %s, the BDF of an earlier "
+                   "record: both are shown, this one as %s" % (d.record.index, d.record.offset,
+                                                               d.duplicate, d.bdf))
     if cap.missing:
         out.append("  missing buffer pages: " + ", ".join(
             "%d (pfn %s, %s)" % (i, "0x%x" % p if p is not None else "?", st.value)
@@ -72,32 +91,32 @@ def device_line(d) -> str:
     return "  %s  %s" % (d.label, flags) if d.items else "  %s" % d.label
 
 
+def filtered(args) -> bool:
+    """Do the options select a subset of the devices (-d, -s, -e)?"""
+    return bool(getattr(args, "device", None) or getattr(args, "slot", None)
+                or getattr(args, "errors", False))
+
+
 def select(rep, args):
-    """Devices the options ask for, in buffer order (-d one, -e only with errors)."""
+    """Devices the options ask for, in buffer order (-d/-s by address in lspci's -s syntax,
+    each repeatable: a union; -e only with errors).  LookupError(spec) when -d matches none."""
     devs = rep.devices
-    if getattr(args, "device", None):
-        try:
-            want = lspci_hex.norm_bdf(args.device)
-        except ValueError:
-            raise UsageError("-d %s: not a PCI address" % args.device,
-                             expected="bb:dd.f or dddd:bb:dd.f") from None
-        devs = [d for d in devs if d.bdf == want]
-        if not devs:
-            raise LookupError(want)
+    specs = slots.from_args(args)
+    if specs:
+        devs = slots.select(devs, specs)
+        if not devs and getattr(args, "device", None):
+            raise LookupError(", ".join(s.name for s in specs), specs)
     if getattr(args, "errors", False):
         devs = [d for d in devs if d.has_error]
     return devs
 
 
-def summary(rep, devs=None) -> List[str]:
+def summary(rep, devs=None, verbose: bool = False) -> List[str]:
     """Verdict on top, then the capture, the error paths and one line per device."""
-    if rep.capture.state in ("absent", "skipped") and not rep.devices:
-        out = ["Verdict: no PCI state from the panic (capture %s)" % rep.capture.state]
-        out += capture_lines(rep)
-        out += _kernel_summary(rep)
-        return out
     out = verdict_lines(rep)
-    out += capture_lines(rep)
+    out += capture_lines(rep, verbose)
+    if rep.capture.state in ("absent", "skipped") and not rep.devices:
+        return out + _kernel_summary(rep)
     out += path_lines(rep)
     devs = rep.devices if devs is None else devs
     out.append("Devices (%d of %d):" % (len(devs), len(rep.devices)))
@@ -144,7 +163,7 @@ def full(rep, devs, names=None) -> List[str]:
 
 def hexdumps(devs) -> List[str]:
     # One multi-line element per device: splitting 80 MB of hex into lines costs more than the dump.
-    return [lspci_hex.hexdump(d.bdf, d.record.config, "%s %s" % (d.ids, d.name))[:-1]
+    return [lspci_hex.hexdump(d.record.bdf, d.record.config, "%s %s" % (d.ids, d.name))[:-1]
             for d in devs]
 
 
@@ -233,17 +252,18 @@ def tree(rep, devs=None) -> List[str]:
 def render_text(rep, args, names=None) -> List[str]:
     """The text output the options ask for.  Raises UsageError / LookupError for -d."""
     devs = select(rep, args)
-    filtered = bool(getattr(args, "device", None) or getattr(args, "errors", False))
+    some = filtered(args)
+    verbose = bool(getattr(args, "verbose", False))
     out = []
     views = [getattr(args, k, False) for k in ("tree", "all", "device", "hex")]
     if getattr(args, "tree", False):
-        out += tree(rep, devs if filtered else None)
+        out += tree(rep, devs if some else None)
     if getattr(args, "all", False) or getattr(args, "device", None):
         # The kernel's own context (CRASHTIME, hwerr_data, device dumps) heads the full view too.
-        out += capture_lines(rep) + verdict_lines(rep) + _kernel_summary(rep) + [""]
+        out += capture_lines(rep, verbose) + verdict_lines(rep) + _kernel_summary(rep) + [""]
         out += full(rep, devs, names)
     if getattr(args, "hex", False):
         out += hexdumps(devs)
     if not any(views):
-        out = summary(rep, devs if filtered else None)
+        out = summary(rep, devs if some else None, verbose)
     return out
