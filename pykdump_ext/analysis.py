@@ -55,9 +55,9 @@ class Device:
     def name(self) -> str:
         if self.config.all_ff:
             return "(no answer: config space all 0xFF)"
-        parts = [p for p in (self.vendor_name, self.device_name) if p]
-        if parts:
-            return " ".join(parts)
+        if self.vendor_name:
+            # as lspci -nn says a device pci.ids does not name: "<vendor> Device [vvvv:dddd]"
+            return "%s %s" % (self.vendor_name, self.device_name or "Device")
         return self.class_name or "class %06x" % (self.config.class_code or 0)
 
     @property

@@ -68,12 +68,6 @@ class LinkState:
         return "unknown (%s)" % "; ".join(self.evidence_down + self.notes)
 
 
-def _register(p):
-    if p.lnksta is None:
-        return None
-    return bool(p.dll_link_active)
-
-
 def _below(topo) -> Dict[str, str]:
     """bdf -> the first captured device below it that answered (children before parents)."""
     order = []
@@ -108,58 +102,91 @@ def _crossed(topo, paths) -> Dict[str, List[str]]:
     return out
 
 
+def _model(cfg):
+    return (cfg.vendor_id, cfg.device_id)
+
+
 def assess(topo, paths: Iterable = ()) -> Dict[str, LinkState]:
-    """LinkState of every captured PCIe device with a readable Link Status, by bdf."""
+    """LinkState of every captured PCIe device with a readable Link Status, by bdf.
+
+    A register (DLActive-, SltSta PresDet-) is not believed on a port whose model reads the
+    same on another port whose link demonstrably carried traffic (QEMU's ports do both)."""
     below = _below(topo)
     crossed = _crossed(topo, paths)
     out: Dict[str, LinkState] = {}
+    presence = {}
+    dl_liars: Dict[tuple, List[str]] = {}
+    pres_liars: Dict[tuple, List[str]] = {}
     for b, n in topo.nodes.items():
         c = n.config
         p = c.pcie if not c.all_ff else None
         if p is None or p.lnksta is None or not p.has_link:
             continue
-        reg = _register(p)
-        ds = p.port_type in R.DOWNSTREAM_FACING
-        st = LinkState(bdf=b, downstream=ds, conclusion=UNKNOWN,
-                       capable=bool(p.dll_active_reporting_capable), dl_active=reg,
-                       answered_below=below.get(b))
+        st = LinkState(bdf=b, downstream=p.port_type in R.DOWNSTREAM_FACING,
+                       conclusion=UNKNOWN, capable=bool(p.dll_active_reporting_capable),
+                       dl_active=bool(p.dll_link_active), answered_below=below.get(b))
         out[b] = st
-        if not ds:
+        if not st.downstream:
+            continue
+        worked = bool(st.answered_below or crossed.get(b))
+        if p.slot_implemented and p.sltsta is not None:
+            presence[b] = "PresDet" in (p.slot_status_flags or [])
+            if worked and not presence[b]:
+                pres_liars.setdefault(_model(c), []).append(b)
+        if worked and st.capable and not st.dl_active:
+            dl_liars.setdefault(_model(c), []).append(b)
+    for b, st in out.items():
+        c = topo.nodes[b].config
+        if not st.downstream:
             st.conclusion = UP
             st.evidence_up.append("the device answered config reads")
             continue
-        if st.answered_below:
-            st.evidence_up.append("%s below answered" % st.answered_below)
-        st.evidence_up += crossed.get(b, [])
-        if st.capable and reg:
-            st.evidence_up.append("LnkSta DLActive+")
-        if st.capable and reg is False:
-            st.evidence_down.append("LnkSta DLActive- on a port that reports link state "
-                                    "(LnkCap LLActRep+)")
-        if c.dpc is not None and c.dpc.triggered:
-            st.evidence_down.append("DPC triggered: the port disabled its link")
-        a = c.aer
-        if a is not None and any(e.bit == 5 and not e.masked for e in a.uncor_errors):
-            st.evidence_down.append("the port logged a Surprise Down error")
-        if p.slot_implemented and p.sltsta is not None and not st.answered_below \
-                and "PresDet" not in (p.slot_status_flags or []):
-            st.empty_slot = True
-            st.evidence_down.insert(0, "SltSta PresDet-: no card in the slot")
-        independent_up = bool(st.answered_below or crossed.get(b))
-        if st.evidence_down and (c.dpc is not None and c.dpc.triggered):
-            st.conclusion = DOWN       # containment happens after the traffic that caused it
-        elif independent_up or (st.capable and reg):
-            st.conclusion = UP
-        elif st.evidence_down:
-            st.conclusion = DOWN
-            if n.children:
-                st.evidence_down.append("no device below answered")
-            else:
-                st.evidence_down.append("nothing captured below")
-        else:
-            if not st.capable:
-                st.notes.append("the port cannot report link state (LnkCap LLActRep-), "
-                                "so DLActive%s means nothing" % ("+" if reg else "-"))
-            st.notes.append("no device below answered" if n.children
-                            else "nothing captured below")
+        _conclude(st, topo.nodes[b], crossed.get(b, []), presence.get(b),
+                  dl_liars.get(_model(c)), pres_liars.get(_model(c)))
     return out
+
+
+def _same_model(c, seen, what):
+    return ("%s, but ports of the same model [%04x:%04x] (%s) read that on links that worked"
+            % (what, c.vendor_id or 0, c.device_id or 0, ", ".join(seen[:3])))
+
+
+def _conclude(st, n, crossed, present, dl_liars, pres_liars):
+    c = n.config
+    if st.answered_below:
+        st.evidence_up.append("%s below answered" % st.answered_below)
+    st.evidence_up += crossed
+    if st.capable and st.dl_active:
+        st.evidence_up.append("LnkSta DLActive+")
+    dpc = c.dpc is not None and c.dpc.triggered
+    if dpc:
+        st.evidence_down.append("DPC triggered: the port disabled its link")
+    a = c.aer
+    if a is not None and any(e.bit == 5 and not e.masked for e in a.uncor_errors):
+        st.evidence_down.append("the port logged a Surprise Down error")
+    if st.capable and not st.dl_active:
+        what = "LnkSta DLActive- on a port that reports link state (LnkCap LLActRep+)"
+        if dl_liars and st.bdf not in dl_liars:
+            st.notes.append(_same_model(c, dl_liars, what))
+        elif not dl_liars:
+            st.evidence_down.append(what)
+    if present is False and not st.answered_below:
+        what = "SltSta PresDet-: no card in the slot"
+        if pres_liars:
+            st.notes.append(_same_model(c, pres_liars, "SltSta PresDet-"))
+        else:
+            st.empty_slot = True
+            st.evidence_down.insert(0, what)
+    if dpc:
+        st.conclusion = DOWN       # containment comes after the traffic that caused it
+    elif st.answered_below or crossed or (st.capable and st.dl_active):
+        st.conclusion = UP
+    elif st.evidence_down:
+        st.conclusion = DOWN
+    else:
+        if not st.capable:
+            st.notes.append("the port cannot report link state (LnkCap LLActRep-), so "
+                            "DLActive%s means nothing" % ("+" if st.dl_active else "-"))
+    if st.conclusion != UP:
+        (st.evidence_down if st.conclusion == DOWN else st.notes).append(
+            "no device below answered" if n.children else "nothing captured below")

@@ -183,15 +183,18 @@ def build(devices, *, layout: Optional[str] = None, explain: bool = True) -> Top
     for dom, bl in bridges.items():
         for b in bl:
             by_sec.setdefault((dom, b.secondary), []).append(b)
-    for (dom, sec), bl in by_sec.items():
-        if len(bl) == 2:
-            pr.add(("samesec", dom, sec), "bridges %s and %s both claim secondary bus %02x"
-                   % (bl[0].bdf, bl[1].bdf, sec), "", "")
-        elif len(bl) > 2:
-            names = ", ".join(b.bdf for b in bl[:MAX_NAMED]) + (", ..." if len(bl) > MAX_NAMED
-                                                                 else "")
-            pr.add(("samesec", dom, sec), "%d bridges claim secondary bus %02x: %s"
-                   % (len(bl), sec, names), "", "")
+    claimed = [(dom, sec, bl) for (dom, sec), bl in sorted(by_sec.items()) if len(bl) > 1]
+    for dom, sec, bl in claimed:
+        names = ", ".join(b.bdf for b in bl[:MAX_NAMED]) + (", ..." if len(bl) > MAX_NAMED
+                                                             else "")
+        one = ("bridges %s and %s both claim secondary bus %02x" % (bl[0].bdf, bl[1].bdf, sec)
+               if len(bl) == 2 else "%d bridges claim secondary bus %02x: %s"
+               % (len(bl), sec, names))
+        if len(claimed) <= 3:
+            pr.add(("samesec", dom, sec), one, "", "")
+        else:
+            pr.add("samesec", one, "%(n)d secondary buses are claimed by more than one bridge: "
+                   "%(names)s", "%02x (%s)" % (sec, names))
     _overlaps(bridges, pr)
     # the parent of each device: the narrowest bridge whose secondary bus is the device's bus,
     # else the narrowest whose range encloses it (one pass per domain over 256 bus numbers)
