@@ -165,10 +165,18 @@ def _analyse_capture(cap, *, kernel, names):
             d = rep.by_bdf.get(h.bdf)
             if d is not None and d.node.unreachable:
                 h.items = ["record all 0xFF: " + d.node.unreachable_why]
+            ls = rep.links.get(h.bdf)
+            if ls is not None:     # the register readout becomes the concluded link state
+                h.items = [_link_item(i, ls) if i.startswith("link ") else i for i in h.items]
     rep.verdict = verdict.judge(_facts(rep), rep.label, context=_context(rep))
     if not rep.devices and cap.state != "captured":
         rep.verdict.lines = [no_verdict_line(cap)]
     return rep
+
+
+def _link_item(item, ls):
+    head = item.split(", DLActive")[0].split(", training")[0]
+    return "%s, %s%s" % (head, ls.short(), ", training" if ", training" in item else "")
 
 
 def no_verdict_line(cap) -> str:

@@ -51,6 +51,14 @@ class LinkState:
         """DLActive reads 0 (what a layout-B producer tests before reading the device below)."""
         return self.dl_active is False
 
+    def short(self) -> str:
+        """A few words for a line that lists other facts (error path hops)."""
+        if self.conclusion == UP:
+            return "up, although LnkSta reads DLActive-" if self.register_disagrees else "up"
+        if self.conclusion == DOWN:
+            return "no link (slot empty)" if self.empty_slot else "DOWN"
+        return "link state unknown"
+
     def text(self) -> str:
         """One sentence: the conclusion, and how sure it is."""
         if not self.downstream:
