@@ -101,7 +101,7 @@ def _run_check(reader, args, out):
         import json
         out.write(json.dumps(res.to_json(), indent=1) + "\n")
     else:
-        _write(out, res.lines())
+        _write(out, res.lines(verbose=bool(getattr(args, "verbose", False))))
     return res.exit_code
 
 

@@ -490,3 +490,13 @@ def test_two_bridges_on_one_bus_keep_the_old_sentence():
                   names=None)
     assert rep.topology.problems == [
         "bridges 0000:00:02.0 and 0000:00:03.0 both claim secondary bus 01"]
+
+
+def test_check_wording_and_reasoning_behind_verbose():
+    from test_cli import run
+    rc, out, _ = run(fixture_reader("legacy-unaligned"), "--check")
+    assert rc == 0 and "1 buffer page (1880 bytes)" in out and "1 buffer pages" not in out
+    assert "its buffer page are in the dump" in out
+    assert "layout B rejected" not in out
+    rc, out, _ = run(fixture_reader("legacy-unaligned"), "--check", "-v")
+    assert "layout B rejected" in out
