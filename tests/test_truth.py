@@ -500,3 +500,9 @@ def test_check_wording_and_reasoning_behind_verbose():
     assert "layout B rejected" not in out
     rc, out, _ = run(fixture_reader("legacy-unaligned"), "--check", "-v")
     assert "layout B rejected" in out
+
+
+def test_kernel_crash_time_of_an_unset_clock():
+    from pykdump_ext.kernel import _utc
+    assert _utc(5) == "clock not set (5 s after 1970-01-01)"
+    assert _utc(1795241199) == "2026-11-21 06:06:39 UTC"
