@@ -40,6 +40,7 @@ class LinkState:
     notes: List[str] = field(default_factory=list)    # neither for nor against
     answered_below: Optional[str] = None    # first captured device below that answered
     empty_slot: bool = False          # a slot whose presence detect says no card (SltSta PresDet-)
+    register_distrusted: bool = False  # DLActive- not believed: the model reads it on working links
 
     @property
     def register_disagrees(self) -> bool:
@@ -136,7 +137,9 @@ def assess(topo, paths: Iterable = ()) -> Dict[str, LinkState]:
         out[b] = st
         if not st.downstream:
             continue
-        worked = bool(st.answered_below or crossed.get(b))
+        # a device below answered at the panic, as the register was read: a register that
+        # says otherwise is wrong (an error message that crossed earlier proves less)
+        worked = bool(st.answered_below)
         if p.slot_implemented and p.sltsta is not None:
             presence[b] = "PresDet" in (p.slot_status_flags or [])
             if worked and not presence[b]:
@@ -150,7 +153,8 @@ def assess(topo, paths: Iterable = ()) -> Dict[str, LinkState]:
             st.evidence_up.append("the device answered config reads")
             continue
         _conclude(st, topo.nodes[b], crossed.get(b, []), presence.get(b),
-                  dl_liars.get(_model(c)), pres_liars.get(_model(c)))
+                  [x for x in dl_liars.get(_model(c), ()) if x != b],
+                  [x for x in pres_liars.get(_model(c), ()) if x != b])
     return out
 
 
@@ -174,9 +178,12 @@ def _conclude(st, n, crossed, present, dl_liars, pres_liars):
         st.evidence_down.append("the port logged a Surprise Down error")
     if st.capable and not st.dl_active:
         what = "LnkSta DLActive- on a port that reports link state (LnkCap LLActRep+)"
-        if dl_liars and st.bdf not in dl_liars:
+        if st.answered_below:
+            pass                    # register_disagrees says it
+        elif dl_liars:
             st.notes.append(_same_model(c, dl_liars, what))
-        elif not dl_liars:
+            st.register_distrusted = True
+        else:
             st.evidence_down.append(what)
     if present is False and not st.answered_below:
         what = "SltSta PresDet-: no card in the slot"
@@ -185,9 +192,17 @@ def _conclude(st, n, crossed, present, dl_liars, pres_liars):
         else:
             st.empty_slot = True
             st.evidence_down.insert(0, what)
+    trusted_down = st.capable and not st.dl_active and not st.register_distrusted
     if dpc:
         st.conclusion = DOWN       # containment comes after the traffic that caused it
-    elif st.answered_below or crossed or (st.capable and st.dl_active):
+    elif st.answered_below or (st.capable and st.dl_active):
+        st.conclusion = UP
+    elif crossed and trusted_down:
+        # the message crossed before the panic; the register is the state at the panic
+        st.notes += st.evidence_down + ["%s: the link was up when it was sent and may have gone "
+                                        "down after" % " and ".join(crossed)]
+        st.evidence_down = []
+    elif crossed:
         st.conclusion = UP
     elif st.evidence_down:
         st.conclusion = DOWN

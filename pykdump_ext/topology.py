@@ -389,14 +389,19 @@ def _reason_from_port(parent, ls, layout):
     if ls.conclusion == link.DOWN and ls.downstream:
         return UNREACH_LINK_DOWN, "parent port %s: link %s" % (parent.bdf, ls.text())
     if ls.register_says_down and layout != "A":
-        if not ls.capable:
+        if not ls.capable or ls.register_distrusted:
             return UNREACH_SPURIOUS, (
-                "parent port %s cannot report link state (LnkCap LLActRep-), so its DLActive- "
-                "means nothing: the producer skipped a device that was probably reachable"
-                % parent.bdf)
-        return UNREACH_SPURIOUS, (
-            "parent port %s: link %s; the producer skipped a device that was probably reachable"
-            % (parent.bdf, ls.text()))
+                "parent port %s %s, so its DLActive- means nothing%s: the producer skipped a "
+                "device that was probably reachable"
+                % (parent.bdf, "cannot report link state (LnkCap LLActRep-)" if not ls.capable
+                   else "is of a model that reads DLActive- on links that worked",
+                   " (%s)" % " and ".join(ls.evidence_up) if ls.evidence_up else ""))
+        if ls.conclusion == link.UP:
+            return UNREACH_SPURIOUS, (
+                "parent port %s: link %s; the producer skipped a device that was probably "
+                "reachable" % (parent.bdf, ls.text()))
+        return UNREACH_UNKNOWN, ("the producer skipped it because parent port %s read "
+                                 "DLActive-; link %s" % (parent.bdf, ls.text()))
     if ls.register_says_down:
         return UNREACH_UNKNOWN, ("it did not answer config reads; parent port %s: link %s"
                                  % (parent.bdf, ls.text()))
