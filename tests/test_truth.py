@@ -502,3 +502,11 @@ def test_kernel_crash_time_of_an_unset_clock():
     from pykdump_ext.kernel import _utc
     assert _utc(5) == "clock not set (5 s after 1970-01-01)"
     assert _utc(1795241199) == "2026-11-21 06:06:39 UTC"
+
+
+def test_tree_flags_are_documented():
+    from pykdump_ext import cli
+    text = " ".join(cli.make_parser().format_help().split())
+    assert "'!' after a device number marks error status" in text
+    readme = (DATA.parent.parent / "README.md").read_text()
+    assert "`!` after a device number marks error status" in readme
