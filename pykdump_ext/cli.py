@@ -143,11 +143,14 @@ def _execute(reader, args, out, kernel, err):
             out.write(report_json.dumps(rep, devs if render.filtered(args) else None) + "\n")
         else:
             _write(out, render.render_text(rep, args, names=load_names()))
-            if cap.state != "captured" and (args.hex or args.tree):
-                _say(err, "capture %s: %s" % (cap.state, cap.reason))
-            if rep.duplicates and (args.hex or args.tree):
-                _say(err, "%d record(s) repeat another record's BDF: %s"
-                     % (len(rep.duplicates), ", ".join(d.bdf for d in rep.duplicates[:8])))
+            said = []       # stdout stays pure data: what is wrong goes to stderr, one line
+            if cap.state != "captured":
+                said.append("capture %s: %s" % (cap.state, cap.reason))
+            if rep.duplicates:
+                said.append("%d record(s) repeat another record's BDF: %s"
+                            % (len(rep.duplicates), ", ".join(d.bdf for d in rep.duplicates[:8])))
+            if said and (args.hex or args.tree):
+                _say(err, "; ".join(said))
         return status
     except UsageError as exc:
         _say(err, exc.message())
