@@ -145,7 +145,8 @@ class X86_64(Translator):
             raise VtopError(vaddr, "outside the kernel image and VMCOREINFO has no "
                             "SYMBOL(init_top_pgt) to walk the page tables")
         table = self.pgt
-        names = ("PGD", "P4D", "PUD", "PMD", "PTE")[5 - self.levels:]
+        names = ("PGD", "P4D", "PUD", "PMD", "PTE") if self.levels == 5 else \
+            ("PGD", "PUD", "PMD", "PTE")
         shifts = (48, 39, 30, 21, 12)[5 - self.levels:]
         for name, shift in zip(names, shifts):
             entry = self._entry(table, (vaddr >> shift) & 0x1FF, vaddr, name)
@@ -321,17 +322,23 @@ class KernelMemory:
         return bytes(out)
 
     def prefetch(self, vaddr: int, size: int) -> None:
-        """Batch-read the pages under [vaddr, vaddr+size); failures surface on read()."""
+        self.prefetch_ranges([(vaddr, size)])
+
+    def prefetch_ranges(self, ranges) -> None:
+        """Batch-read the pages under [vaddr, vaddr+size) ranges; failures surface on read()."""
         ps = self.page_size
-        first = (vaddr & MASK64) - (vaddr % ps)
+        vpages = set()
+        for vaddr, size in ranges:
+            v = (vaddr & MASK64) - (vaddr % ps)
+            while v < vaddr + size and v <= MASK64:
+                vpages.add(v)
+                v += ps
         pfns = []
-        v = first
-        while v < vaddr + size and v <= MASK64:
+        for v in sorted(vpages):
             try:
                 pfns.append(self._phys_page(v) // ps)
             except (VtopError, Unreadable):
                 pass
-            v += ps
         self.mem.prefetch(pfns)
 
     def u64(self, vaddr: int) -> int:
