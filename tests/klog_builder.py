@@ -83,15 +83,17 @@ class Memory:
         self.pages = {}
 
     def write(self, paddr, data):
-        data = bytes(data)
-        ps = self.ps
-        while data:
-            pfn, off = divmod(paddr, ps)
+        data = memoryview(bytes(data))
+        ps, pos = self.ps, 0
+        while pos < len(data):
+            pfn, off = divmod(paddr + pos, ps)
+            take = min(ps - off, len(data) - pos)
+            if not any(data[pos:pos + take]) and pfn not in self.pages:
+                pos += take                    # all zeros on a page not yet there: leave it out
+                continue
             page = self.pages.setdefault(pfn, bytearray(ps))
-            take = min(ps - off, len(data))
-            page[off:off + take] = data[:take]
-            data = data[take:]
-            paddr += take
+            page[off:off + take] = data[pos:pos + take]
+            pos += take
 
     def read(self, paddr, size):
         out = bytearray()

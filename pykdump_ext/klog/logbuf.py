@@ -58,11 +58,11 @@ class _Layout:
         self.dict_len = opt("dict_len")
         if self.dict_len is None and std:
             self.dict_len = 12
-        if self.dict_len is not None and self.dict_len + 2 > self.hdr:
+        if self.dict_len is not None and not 0 <= self.dict_len <= self.hdr - 2:
             self.dict_len = None
         self.levels = std                      # facility at 14, flags:5 level:3 at 15
         self.caller_id = opt("caller_id")
-        if self.caller_id is not None and self.caller_id + 4 > self.hdr:
+        if self.caller_id is not None and not 0 <= self.caller_id <= self.hdr - 4:
             self.caller_id = None
 
 

@@ -23,12 +23,14 @@ block), at most once per descriptor slot.
 
 from __future__ import annotations
 
+import struct
 from typing import Dict, List, Optional
 
 from .damage import Damage, Missing, need
 from .physmem import Unreadable
 from .records import KernelLog, LogRecord
-from .vtop import MASK64, KernelMemory, VtopError, symbol
+from ..errors import PcicrashError
+from .vtop import MASK64, KernelMemory, VtopError, number, symbol
 
 ID_BITS = 62                      # 64-bit state_var: 2 state bits on top
 ID_MASK = (1 << ID_BITS) - 1
@@ -66,22 +68,43 @@ class Layout:
         self.head_lpos = o("prb_data_ring.head_lpos")
         self.tail_lpos = o("prb_data_ring.tail_lpos")
         self.counter = o("atomic_long_t.counter")
-        opt = lambda k: (int(info[k]) if info.get(k, "").strip().isdigit() else None)
+        def opt(key):          # optional entries: absent or unusable means "not there"
+            try:
+                v = number(info, key)
+            except PcicrashError:
+                return None
+            return v if v is not None and 0 <= v < 1 << 16 else None
         self.caller_id = opt("OFFSET(printk_info.caller_id)")
         self.dev_info = opt("OFFSET(printk_info.dev_info)")
         self.subsys = opt("OFFSET(dev_printk_info.subsystem)")
         self.subsys_len = opt("LENGTH(printk_info_subsystem)")
         self.device = opt("OFFSET(dev_printk_info.device)")
         self.device_len = opt("LENGTH(printk_info_device)")
-        for name in ("state_var", "text_lpos"):
-            if getattr(self, name) + 8 > self.desc_size:
-                raise Missing("OFFSET(prb_desc.%s) lies past SIZE(prb_desc)" % name)
+        # every field read must lie inside the struct VMCOREINFO sizes
+        c = self.counter + 8
+        if max(self.desc_ring + max(self.count_bits + 4, self.descs + 8, self.infos + 8,
+                                    self.head_id + c, self.tail_id + c),
+               self.text_ring + max(self.size_bits + 4, self.data + 8, self.head_lpos + c,
+                                    self.tail_lpos + c)) > self.rb_size:
+            raise Missing("an OFFSET(prb_desc_ring.* / prb_data_ring.*) lies past "
+                          "SIZE(printk_ringbuffer)=%d" % self.rb_size)
+        if max(self.state_var + c, self.text_lpos + max(self.lpos_begin, self.lpos_next) + 8) \
+                > self.desc_size:
+            raise Missing("an OFFSET(prb_desc.* / prb_data_blk_lpos.*) lies past "
+                          "SIZE(prb_desc)=%d" % self.desc_size)
         if max(self.seq + 8, self.ts + 8, self.text_len + 2) > self.info_size:
-            raise Missing("an OFFSET(printk_info.*) lies past SIZE(printk_info)")
+            raise Missing("an OFFSET(printk_info.*) lies past SIZE(printk_info)=%d"
+                          % self.info_size)
+        if self.caller_id is not None and self.caller_id + 4 > self.info_size:
+            self.caller_id = None
+
+
+_FMT = {8: struct.Struct("<Q").unpack_from, 4: struct.Struct("<I").unpack_from,
+        2: struct.Struct("<H").unpack_from}
 
 
 def _u(buf: bytes, off: int, size: int = 8) -> int:
-    return int.from_bytes(buf[off:off + size], "little")
+    return _FMT[size](buf, off)[0]
 
 
 def _cstr(buf: bytes, off: Optional[int], length: Optional[int]) -> str:
@@ -189,12 +212,27 @@ class _Walk:
         slots = [i % self.count for i in ids]
         _prefetch_slots(km, self.descs, lay.desc_size, slots, lay.desc_size)
         blocks = []        # (id, slot, begin index, next index)
+        ps = km.page_size
+        bad_page, bad_why = None, ""
         for id_, slot in zip(ids, slots):
             at = self.descs + slot * lay.desc_size
             try:
+                if bad_page is not None and (at // ps == bad_page or
+                                             (at + lay.desc_size - 1) // ps == bad_page):
+                    raise Unreadable(0, 0, "")     # same missing page: no second read
                 d = km.read(at, lay.desc_size)
             except (VtopError, Unreadable) as exc:
-                dmg.add("descriptor unreadable", "id %d at 0x%x: %s" % (id_, at, _where(exc)))
+                if bad_page is None or not bad_why or \
+                        at // ps != bad_page and (at + lay.desc_size - 1) // ps != bad_page:
+                    bad_why = _where(exc)
+                    bad_page = (at + lay.desc_size - 1) // ps
+                    try:
+                        km.read(at, 1)
+                    except (VtopError, Unreadable):
+                        bad_page = at // ps         # the descriptor's first page is the gap
+                why = bad_why
+                dmg.add("descriptor unreadable",
+                        lambda: "id %d at 0x%x: %s" % (id_, at, why))
                 self.unreadable_run += 1
                 if self.unreadable_run >= self.give_up_after:
                     self.gave_up = True
@@ -282,8 +320,7 @@ def _record(lay, inf, seq, raw) -> LogRecord:
     if lay.caller_id == lay.text_len + 4:     # u16 text_len; u8 facility; u8 flags:5, level:3
         facility = inf[lay.text_len + 2]
         level = inf[lay.text_len + 3] >> 5
-    caller = _u(inf, lay.caller_id, 4) if lay.caller_id is not None and \
-        lay.caller_id + 4 <= lay.info_size else None
+    caller = _u(inf, lay.caller_id, 4) if lay.caller_id is not None else None
     subsystem = device = ""
     if lay.dev_info is not None and lay.subsys is not None:
         subsystem = _cstr(inf, lay.dev_info + lay.subsys, lay.subsys_len)

@@ -312,6 +312,12 @@ class KernelMemory:
     def read(self, vaddr: int, size: int) -> bytes:
         """`size` bytes at kernel-virtual `vaddr`; VtopError or Unreadable when not there."""
         ps = self.page_size
+        off = vaddr % ps
+        if off + size <= ps and vaddr >= 0:            # the common case: one page
+            p = self._vcache.get(vaddr - off)
+            if p is None:
+                p = self._phys_page(vaddr - off)
+            return self.mem.read(p + off, size)
         out = bytearray()
         v = vaddr & MASK64
         while len(out) < size:
