@@ -161,13 +161,15 @@ def read_prb(km: KernelMemory, info: Dict[str, str], log: KernelLog) -> None:
     for start in range(0, n, CHUNK):
         ids = [(tail + i) & ID_MASK for i in range(start, min(n, start + CHUNK))]
         walk.chunk(ids, log.records)
-        if walk.gave_up:
-            left = n - start - len(ids)
+        if walk.gave_up is not False:
+            left = (head - walk.gave_up) & ID_MASK
             if left > 0:
-                walk.dmg.add("descriptors not examined after %d unreadable in a row"
-                             % walk.unreadable_run,
-                             "ids %d..%d" % (ids[-1] + 1, head), None)
-                walk.dmg.lost += left - 1
+                log.notes.append("printk_ringbuffer: %d descriptors (ids %d..%d) not examined: "
+                                 "the %d before them were unreadable in a row, the descriptor "
+                                 "array is taken to be missing from there on"
+                                 % (left, (walk.gave_up + 1) & ID_MASK, head,
+                                    walk.unreadable_run))
+                walk.dmg.lost += left
             break
     dmg, states = walk.dmg, walk.states
     if states:
@@ -201,8 +203,9 @@ class _Walk:
         self.prev_next = None          # lpos where the previous data block ended
         self.unreadable_run = 0
         # a missing stretch of the descriptor array this long means the rest is gone too
-        self.give_up_after = max(4096, 64 * km.page_size // lay.desc_size)
-        self.gave_up = False
+        self.give_up_after = max(1024, 16 * km.page_size // lay.desc_size)
+        self.bad_pages: Dict[int, str] = {}    # virtual page -> why it cannot be read
+        self.gave_up = False           # or the id where the walk stopped
 
     def _skip(self, state):
         self.states[state] = self.states.get(state, 0) + 1
@@ -212,30 +215,28 @@ class _Walk:
         slots = [i % self.count for i in ids]
         _prefetch_slots(km, self.descs, lay.desc_size, slots, lay.desc_size)
         blocks = []        # (id, slot, begin index, next index)
-        ps = km.page_size
-        bad_page, bad_why = None, ""
+        ps, dsz, bad = km.page_size, lay.desc_size, self.bad_pages
         for id_, slot in zip(ids, slots):
-            at = self.descs + slot * lay.desc_size
-            try:
-                if bad_page is not None and (at // ps == bad_page or
-                                             (at + lay.desc_size - 1) // ps == bad_page):
-                    raise Unreadable(0, 0, "")     # same missing page: no second read
-                d = km.read(at, lay.desc_size)
-            except (VtopError, Unreadable) as exc:
-                if bad_page is None or not bad_why or \
-                        at // ps != bad_page and (at + lay.desc_size - 1) // ps != bad_page:
-                    bad_why = _where(exc)
-                    bad_page = (at + lay.desc_size - 1) // ps
-                    try:
+            at = self.descs + slot * dsz
+            why = bad.get(at // ps) or bad.get((at + dsz - 1) // ps)
+            if why is None:
+                try:
+                    d = km.read(at, dsz)
+                except (VtopError, Unreadable) as exc:
+                    why = _where(exc)
+                    try:                       # which of its (at most 2) pages is the gap
                         km.read(at, 1)
+                        gap = (at + dsz - 1) // ps
                     except (VtopError, Unreadable):
-                        bad_page = at // ps         # the descriptor's first page is the gap
-                why = bad_why
+                        gap = at // ps
+                    if len(bad) < 4096:
+                        bad[gap] = why
+            if why is not None:
                 dmg.add("descriptor unreadable",
                         lambda: "id %d at 0x%x: %s" % (id_, at, why))
                 self.unreadable_run += 1
                 if self.unreadable_run >= self.give_up_after:
-                    self.gave_up = True
+                    self.gave_up = id_
                     return self._finish(blocks, out)
                 continue
             self.unreadable_run = 0
