@@ -465,7 +465,7 @@ class Arm64Kernel:
             self.page_offset = (-(1 << (va_bits - 1))) & MASK64
             kimage_vaddr = ((-(1 << va_bits)) & MASK64) + (128 << 20)
         self.img = kimage_vaddr + kaslr                  # _text
-        block = 2 << 20 if page == 4096 else 512 << 20   # the image is mapped with blocks
+        block = {4096: 2 << 20, 16384: 32 << 20, 65536: 512 << 20}[page]   # level-2 blocks
         # where the image was loaded: same offset in a block as its virtual address
         self.img_phys = -(-(phys_offset + 0x2000000) // block) * block + self.img % block
         self.kimage_voffset = (self.img - self.img_phys) & MASK64

@@ -374,3 +374,45 @@ def test_never_raises_on_empty_or_odd_readers():
     log = read_kernel_log(PageDictReader({}, vmcoreinfo={"SYMBOL(prb)": "ffffffff81000000",
                                                          "NUMBER(phys_base)": "0"}))
     assert log.records == [] and not log.complete
+
+
+# --------------------------------------------------------------------- through crash's memory
+
+class _CrashApi:
+    """PyKdump's physical readmem over a dump reader, crash's own `help -D` / `sys` text."""
+    PHYSADDR = 1
+
+    class error(Exception):
+        pass
+
+    def __init__(self, reader, outputs):
+        self.reader, self.outputs = reader, outputs
+
+    def readmem(self, addr, size, mtype):
+        from pykdump_ext.errors import PageUnavailable
+        try:
+            return self.reader.read_phys(addr, size)
+        except PageUnavailable:
+            raise self.error("readmem error at addr 0x%x" % addr)
+
+    def exec_crash_command(self, cmd):
+        return self.outputs[cmd] + "\n"
+
+
+def test_inside_crash_same_log_through_crash_reader():
+    """The crash command's reader (PyKdump physical reads, VMCOREINFO from the real crash's
+    help -D) gives the same log: the reader only uses the MemoryReader interface."""
+    from conftest import VMCORES, vmlinux
+    if not have_tool("crash") or not (VMCORES / "aer-uncor" / "d31-zlib.kdump").exists():
+        pytest.skip("crash or ../shared not present")
+    from test_kernel import run_crash
+    from pykdump_ext import crashcmd
+    dump = VMCORES / "aer-uncor" / "d31-zlib.kdump"
+    outputs = run_crash(vmlinux("kernel"), dump, ["help -D", "sys"])
+    with open_dump([str(dump)]) as reader:
+        cr = crashcmd.CrashReader(_CrashApi(reader, outputs))
+        assert cr.vmcoreinfo == reader.vmcoreinfo
+        direct = read_kernel_log(reader)
+        via = read_kernel_log(cr)
+    assert via.records == direct.records and via.complete and via.pfns == direct.pfns
+    assert len(via.records) > 300

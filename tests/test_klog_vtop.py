@@ -83,7 +83,8 @@ def test_x86_without_page_table_symbol_still_reads_the_image():
 
 
 ARM = [(4096, 48, True), (4096, 39, True), (65536, 48, True), (65536, 52, True),
-       (65536, 42, True), (4096, 48, False), (4096, 39, False), (65536, 42, False)]
+       (65536, 42, True), (4096, 48, False), (4096, 39, False), (65536, 42, False),
+       (16384, 47, True), (16384, 48, True), (16384, 36, False)]
 
 
 @pytest.mark.parametrize("page,va_bits,flipped", ARM,

@@ -312,8 +312,9 @@ class KernelMemory:
     def read(self, vaddr: int, size: int) -> bytes:
         """`size` bytes at kernel-virtual `vaddr`; VtopError or Unreadable when not there."""
         ps = self.page_size
+        vaddr &= MASK64
         off = vaddr % ps
-        if off + size <= ps and vaddr >= 0:            # the common case: one page
+        if off + size <= ps:                           # the common case: one page
             p = self._vcache.get(vaddr - off)
             if p is None:
                 p = self._phys_page(vaddr - off)
@@ -335,8 +336,10 @@ class KernelMemory:
         ps = self.page_size
         vpages = set()
         for vaddr, size in ranges:
-            v = (vaddr & MASK64) - (vaddr % ps)
-            while v < vaddr + size and v <= MASK64:
+            vaddr &= MASK64                  # a pointer near 2^64 plus an index wraps
+            end = min(vaddr + max(size, 0), MASK64 + 1)
+            v = vaddr - vaddr % ps
+            while v < end:
                 vpages.add(v)
                 v += ps
         pfns = []
