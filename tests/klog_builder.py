@@ -88,9 +88,6 @@ class Memory:
         while pos < len(data):
             pfn, off = divmod(paddr + pos, ps)
             take = min(ps - off, len(data) - pos)
-            if not any(data[pos:pos + take]) and pfn not in self.pages:
-                pos += take                    # all zeros on a page not yet there: leave it out
-                continue
             page = self.pages.setdefault(pfn, bytearray(ps))
             page[off:off + take] = data[pos:pos + take]
             pos += take

@@ -416,3 +416,29 @@ def test_inside_crash_same_log_through_crash_reader():
         via = read_kernel_log(cr)
     assert via.records == direct.records and via.complete and via.pfns == direct.pfns
     assert len(via.records) > 300
+
+
+@needs_mdf
+def test_cut_dump_gives_the_log_up_to_the_cut(tmp_path):
+    """makedumpfile -L / a full disk: the pages written last are lost.  The records before
+    the cut are what makedumpfile reads from the whole dump, up to there; one note."""
+    k = kb.X86Kernel()
+    prb = kb.Prb(9, 15)                      # 32 KiB of text: not wrapped, log order = pfn order
+    recs = records(300, odd=False)
+    for r in recs:
+        prb.add(r)
+    addrs = k.place_prb(prb)
+    whole = kdump_file(tmp_path, k, "whole.kdump")
+    full = makedumpfile_text(tmp_path, whole)
+    pages = k.mem.frozen()
+    cut_pfn = k.v2p(addrs["data"]) // 4096 + 2
+    keep = sorted(pages).index(cut_pfn)
+    cut = pathlib.Path(synth.write_kdump(tmp_path / "cut.kdump", pages, max_pfn=k.max_pfn(),
+                                         vmcoreinfo_lines=k.lines, phys_base=k.phys_base,
+                                         incomplete_after=keep))
+    log = ours(cut)
+    text = dmesg_bytes(log.records)
+    assert text and full.startswith(text) and len(text) < len(full)
+    assert not log.complete and len(log.notes) == 1
+    assert "text data unreadable" in log.notes[0] and "lost (incomplete dump)" in log.notes[0]
+    assert "pfn 0x%x" % cut_pfn in log.notes[0]

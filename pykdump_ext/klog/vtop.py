@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 from ..errors import PcicrashError
+from ..vmcoreinfo import get_int
 from .physmem import PhysMem, Unreadable
 
 MASK64 = (1 << 64) - 1
@@ -55,21 +56,10 @@ class VtopError(Exception):
 
 
 def number(info: Dict[str, str], key: str) -> Optional[int]:
-    """NUMBER()/SYMBOL() style value: decimal or 0x-hex (arm64 writes hex NUMBERs)."""
-    value = info.get(key)
-    if value is None:
-        return None
-    v = value.strip()
-    try:
-        if key.startswith("SYMBOL(") or key == "KERNELOFFSET":
-            return int(v, 16)
-        neg = v.startswith("-")
-        body = v[1:] if neg else v
-        n = int(body, 16) if body[:2].lower() == "0x" else int(body, 10)
-        return -n if neg else n
-    except ValueError:
-        raise PcicrashError("%s=%r is not a number" % (key, value), path="VMCOREINFO",
-                            expected="an integer") from None
+    """A VMCOREINFO integer: SYMBOL()/KERNELOFFSET in hex, NUMBER()s decimal or 0x-hex
+    (arm64 writes its NUMBERs in hex); None when absent, PcicrashError when not a number."""
+    hexa = key.startswith("SYMBOL(") or key == "KERNELOFFSET"
+    return get_int(info, key, base=16 if hexa else 0)
 
 
 def symbol(info: Dict[str, str], name: str) -> Optional[int]:
