@@ -97,6 +97,10 @@ class ProgramReader(MemoryReader):
         self.page_size = vmcoreinfo_mod.get_int(self.vmcoreinfo, "PAGESIZE") or 4096
         path = getattr(prog, "core_dump_path", None)
         self.name = str(path) if path else "drgn program"
+        if prog.flags & self.drgn.ProgramFlags.IS_LIVE:
+            self.name = "live kernel (drgn)"
+            self.notes = ("live kernel: pci_crash fills its buffer only at panic, so an empty"
+                          " or absent capture here is expected; kernel structures are current",)
         self._pages: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()
         self._status: Dict[int, PageStatus] = {}
 

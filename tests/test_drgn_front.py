@@ -268,3 +268,34 @@ print(json.dumps(dict(agree=sum(a.readable == b.readable for a, b in pairs), tot
     assert "EXCLUDED" in res["theirs"] and "PRESENT" in res["theirs"]
     assert res["agree"] == res["total"]
     assert res["bytes_equal"] and res["compared"] > 0
+
+
+def test_live_program_says_capture_comes_at_panic():
+    """A live kernel's program (drgn -k) gets a note that the buffer fills only at panic."""
+    drgn = pytest.importorskip("drgn")
+    from crash_ext_c.open import open_dump
+    from pykdump_ext.analysis import analyse
+    from pykdump_ext.drgn import ProgramReader
+
+    own = open_dump([str(VMCORES / "cor-only" / "d31-zlib.kdump")])
+    text = "".join("%s=%s\n" % kv for kv in own.vmcoreinfo.items()).encode()
+
+    class Live:                       # what ProgramReader asks of a drgn.Program
+        flags = drgn.ProgramFlags.IS_LIVE | drgn.ProgramFlags.IS_LINUX_KERNEL
+
+        def __getitem__(self, name):
+            if name != "VMCOREINFO":
+                raise KeyError(name)
+            return type("Obj", (), {"string_": lambda self: text})()
+
+        def read(self, addr, size, physical):
+            assert physical
+            try:
+                return own.read_phys(addr, size)
+            except Exception as exc:
+                raise drgn.FaultError(str(exc), addr)
+
+    rep = analyse(ProgramReader(Live()), names=None)
+    assert rep.source == "live kernel (drgn)"
+    assert any("only at panic" in n for n in rep.reader_notes)
+    assert rep.capture.state == "skipped"
