@@ -20,6 +20,7 @@ differ from ours), the lines lspci takes from sysfs or the OS (none appear with
 -F, listed for live output), and region sizes (`[size=..]`: sysfs only).
 Names from the ID database are dropped from "Subsystem:" lines (libpci may take
 them from the udev hwdb, we from pci.ids): the [vvvv:dddd] numbers are compared.
+Grouped flags "PME(D0+,D1-)" are the tokens PME-D0+ PME-D1-.
 A line holding two registers ("McastCap: ...\t\tMcastCtl: ...", an lspci
 missing newline) counts as two lines.
 """
@@ -37,6 +38,7 @@ _SIZE = re.compile(r" \[size=[0-9]+[KMGT]?\]")
 _LABEL = re.compile(r"^([A-Za-z0-9<>][A-Za-z0-9 _#./()\-]*?):(?=\s|$)")
 _FLAG = re.compile(r"(?<![\w\-])([<>]?[A-Za-z0-9][\w.\-/()<>#]*?)([+-])(?=[\s,;)]|$)")
 _KV = re.compile(r"(?<![\w\-])([<>]?[A-Za-z][\w.\-/]*)=([^\s,;]*)")
+_DEV = re.compile(r"^(?:[0-9a-f]{4,}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] ")
 _CAP = re.compile(r"^Capabilities: \[([0-9a-f]+(?: v\d+)?)\] ?(.*)$")
 
 
@@ -48,7 +50,7 @@ def split_devices(text: str) -> Dict[str, List[str]]:
         if not line.strip():
             cur = None
             continue
-        if not line.startswith("\t"):
+        if _DEV.match(line):
             cur = out.setdefault(line.split(" ", 1)[0], [])
             continue
         if cur is not None:
@@ -102,7 +104,12 @@ def tokens(lines: Iterable[str]) -> Counter:
     return out
 
 
+_GROUP = re.compile(r"(\w+)\(((?:[\w.]+[+-],?)+)\)")
+
+
 def _line_tokens(out, section, path, text):
+    # "PME(D0+,D1-)" names flags of PME: PME-D0+ PME-D1-
+    text = _GROUP.sub(lambda m: " ".join("%s-%s" % (m.group(1), f) for f in m.group(2).split(",")), text)
     for k, v in _KV.findall(text):
         out[(section, path, k), v] += 1
     for k, v in _FLAG.findall(_KV.sub(" ", text)):

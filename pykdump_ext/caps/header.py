@@ -212,7 +212,10 @@ def text(h: CapResult, class_code: Optional[int]) -> List[str]:
     pin = g("InterruptPin").value if g("InterruptPin") else 0
     irq = g("InterruptLine").value if g("InterruptLine") else 0
     if pin or irq:
-        out.append("\tInterrupt: pin %s routed to IRQ %d" % (chr(ord("A") + pin - 1) if pin else "?", irq))
+        # lspci prints the byte 'A' + pin - 1 as a character; a pin beyond D is invalid and
+        # shown as that character only while it is a printable one
+        ch = (0x40 + pin) & 0xFF
+        out.append("\tInterrupt: pin %s routed to IRQ %d" % (chr(ch) if pin and 0x21 <= ch < 0x7F else "?", irq))
     bist = g("BIST")
     if bist is not None and bist["Capable"]:
         out.append("\tBIST is running" if bist["Start"] else "\tBIST result: %02x" % bist["Code"])

@@ -48,7 +48,7 @@ RTCTL = Register("RootCtl", 0x1C, 2, "ErrCorrectable@0 ErrNon-Fatal@1 ErrFatal@2
 RTCAP = Register("RootCap", 0x1E, 2, "CRSVisible@0")
 RTSTA = Register("RootSta", 0x20, 4, "ReqID@0:16 PMEStatus@16 PMEPending@17")
 DEVCAP2 = Register("DevCap2", 0x24, 4, "TimeoutRange@0:4 TimeoutDis@4 ARIFwd@5 Routing@6 32bit@7 64bit@8 "
-                   "128bitCAS@9 NROPrPrP@10 LTR@11 TPHComp@12:2 LNCLS@14:2 10BitTagComp@16 "
+                   "128bitCAS@9 NROPrPrP@10 LTR@11 TPHComp@12 ExtTPHComp@13 LNCLS@14:2 10BitTagComp@16 "
                    "10BitTagReq@17 OBFF@18:2 ExtFmt@20 EETLPPrefix@21 MaxEETLPPrefixes@22:2 "
                    "EmergencyPowerReduction@24:2 EmergencyPowerReductionInit@26 FRS@31")
 DEVCTL2 = Register("DevCtl2", 0x28, 2, "Timeout@0:4 TimeoutDis@4 ARIFwd@5 ReqEn@6 EgressBlck@7 IDOReq@8 "
@@ -170,11 +170,14 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
         out += _link(g("LnkCap"), g("LnkCtl"), g("LnkSta"), t)
     if g("SltSta") is not None:
         out += _slot(g("SltCap"), g("SltCtl"), g("SltSta"))
-    if g("RootSta") is not None:
-        rc, rl, rs = g("RootCap"), g("RootCtl"), g("RootSta")
-        out += ["\tRootCap: " + rc.flag("CRSVisible"),
-                "\tRootCtl: " + rl.flag("ErrCorrectable", "ErrNon-Fatal", "ErrFatal", "PMEIntEna", "CRSVisible"),
-                "\tRootSta: PME ReqID %04x, %s" % (rs["ReqID"], rs.flag("PMEStatus", "PMEPending"))]
+    rc, rl, rs = g("RootCap"), g("RootCtl"), g("RootSta")
+    if rc is not None:      # (a register past the 256-byte space is left out with a problem)
+        out.append("\tRootCap: " + rc.flag("CRSVisible"))
+    if rl is not None:
+        out.append("\tRootCtl: " + rl.flag("ErrCorrectable", "ErrNon-Fatal", "ErrFatal", "PMEIntEna",
+                                            "CRSVisible"))
+    if rs is not None:
+        out.append("\tRootSta: PME ReqID %04x, %s" % (rs["ReqID"], rs.flag("PMEStatus", "PMEPending")))
     if g("DevSta2") is not None:
         out += _dev2(g("DevCap2"), g("DevCtl2"), t, ctx)
     if g("LnkSta2") is not None:
@@ -262,7 +265,7 @@ def _dev2(cap, ctl, t, ctx) -> List[str]:
     if t == ROOT_PORT:
         s += " LN System CLS %s," % LNCLS[cap["LNCLS"]]
     if t in (ROOT_PORT, ENDPOINT):
-        s += " " + TPH_COMP[cap["TPHComp"]]
+        s += " " + TPH_COMP[(cap.value >> 12) & 3]
     if t in (ROOT_PORT, DOWNSTREAM):
         s += " " + cap.flag("ARIFwd")
     out.append(s)

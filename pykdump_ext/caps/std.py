@@ -10,7 +10,7 @@ from .model import CapResult, Register, read_regs
 from .registry import Ctx, capability, named, text_for
 
 AGP_STATUS = Register("Status", 0x04, 4, "Rate@0:3 AGP3@3 FW@4 64bit@5 HTrans@6 GART64@7 ITACoh@8 SBA@9 "
-                      "Cal@10:3 ArqSz@13:3 Iso@17 RQ@24:8")
+                      "Cal@10:3 ArqSz@13:3 Iso@16 RQ@24:8")
 AGP_COMMAND = Register("Command", 0x08, 4, "Rate@0:3 FW@4 64bit@5 GART64@7 AGP@8 SBA@9 Cal@10:3 ArqSz@13:3 "
                        "RQ@24:8")
 AGP_VER = Register("Version", 0x02, 1, "Rev@0:4 Ver@4:4")

@@ -76,6 +76,7 @@ def text_evndr(c: CapResult, ctx: Ctx) -> List[str]:
     return ["Vendor Specific Information: ID=%04x Rev=%d Len=%03x <?>" % (h["ID"], h["Rev"], h["Len"])]
 
 
+RANGE_FIELDS = "Valid@0 Active@1 Type@2:3 Class@5:3 Interleave@8:5 Timeout@13:3"
 # CXL DVSECs (CXL 2.0 chapter 8.1), by DVSEC ID: registers at offsets from the capability
 CXL_DEVICE = (Register("CXLCap", 0x0A, 2, "Cache@0 IO@1 Mem@2 MemHWInit@3 HDMCount@4:2 Viral@14"),
               Register("CXLCtl", 0x0C, 2, "Cache@0 IO@1 Mem@2 CacheSFCov@3:5 CacheSFGran@8:3 "
@@ -83,9 +84,9 @@ CXL_DEVICE = (Register("CXLCap", 0x0A, 2, "Cache@0 IO@1 Mem@2 MemHWInit@3 HDMCou
               Register("CXLSta", 0x0E, 2, "Viral@14"),
               Register("CXLSta2", 0x12, 2, "ResetComplete@1 ResetError@2 PMComplete@15"),
               Register("CXLCap2", 0x16, 2, "CacheUnit@0:4 CacheSize@8:8"),
-              Register("Range1SizeHi", 0x18, 4), Register("Range1SizeLo", 0x1C, 4),
+              Register("Range1SizeHi", 0x18, 4), Register("Range1SizeLo", 0x1C, 4, RANGE_FIELDS),
               Register("Range1BaseHi", 0x20, 4), Register("Range1BaseLo", 0x24, 4),
-              Register("Range2SizeHi", 0x28, 4), Register("Range2SizeLo", 0x2C, 4),
+              Register("Range2SizeHi", 0x28, 4), Register("Range2SizeLo", 0x2C, 4, RANGE_FIELDS),
               Register("Range2BaseHi", 0x30, 4), Register("Range2BaseLo", 0x34, 4))
 CXL_PORT = (Register("CXLPortSta", 0x0A, 2, "PMComplete@0"),
             Register("CXLPortCtl", 0x0C, 2, "UnmaskSBR@0 UnmaskLinkDisable@1 AltMem@2 AltBME@3 "
