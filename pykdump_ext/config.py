@@ -366,19 +366,16 @@ def _decode_into(cfg, b, devfn=None):
     if n > R.EXT_CAP_START:
         _ext_caps(cfg, b)
     cfg.header = _hdr.decode(cfg.raw)
-    bars = cfg.header.info.get("bars", ())
-    ctx = Ctx(header_type=cfg.header_type, vendor_id=cfg.vendor_id, device_id=cfg.device_id,
-              has_mem_bar=any(x["space"] == "memory" for x in bars), devfn=devfn)
+    has_mem_bar = cfg.header.info.get("has_mem_bar", False)
+    ctx = Ctx(cfg.header_type, cfg.vendor_id, cfg.device_id, None, 0, has_mem_bar, devfn)
     raw = cfg.raw
     std = []
     for c in cfg.caps:
         r = _caps.decode_cap(raw, "std", c.id, c.offset, None, ctx, end=256)
         std.append(r)
         if c.id == R.CAP_ID_EXP and cfg.pcie is None and "Flags" in r.regs:
-            cfg.pcie = _pcie(cfg, r)
-            ctx = Ctx(header_type=ctx.header_type, vendor_id=ctx.vendor_id, device_id=ctx.device_id,
-                      has_mem_bar=ctx.has_mem_bar, devfn=devfn, port_type=cfg.pcie.port_type,
-                      pcie_version=cfg.pcie.version)
+            cfg.pcie = _typed(r, _pcie, cfg)
+            ctx = ctx._replace(port_type=cfg.pcie.port_type, pcie_version=cfg.pcie.version)
         elif c.id == R.CAP_ID_SSVID and cfg.header_type == 1 and cfg.subsys_vendor_id is None:
             cfg.subsys_vendor_id = b.u16(c.offset + 4)
             cfg.subsys_id = b.u16(c.offset + 6)
@@ -388,11 +385,20 @@ def _decode_into(cfg, b, devfn=None):
     for c in cfg.ext_caps:
         r = _caps.decode_cap(raw, "ext", c.id, c.offset, c.version, ctx)
         cfg.capabilities.append(r)
-        cfg.problems += r.problems
         if c.id == R.EXT_CAP_ID_AER and cfg.aer is None:
-            cfg.aer = _aer(cfg, r)
+            cfg.aer = _typed(r, _aer, cfg)
         elif c.id == R.EXT_CAP_ID_DPC and cfg.dpc is None:
-            cfg.dpc = _dpc(cfg, r)
+            cfg.dpc = _typed(r, _dpc, cfg)
+        cfg.problems += r.problems      # after the typed view, which may add to them
+
+
+def _typed(c: CapResult, build, cfg):
+    """The typed view of a decoded capability, built once per (shared, read-only) result:
+    what it depends on beyond the registers (the port type) is part of the result's key."""
+    t = c.typed
+    if t is None:
+        t = c.typed = build(cfg, c)
+    return t
 
 
 def _ff_dwords(raw):
@@ -643,7 +649,7 @@ def _aer(cfg, c: CapResult) -> Aer:
     for name, value, rel in (("uncor status", a.uncor_status, R.AER_UNCOR_STATUS),
                              ("cor status", a.cor_status, R.AER_COR_STATUS)):
         if value == 0xFFFFFFFF:
-            cfg.problems.append("AER %s at 0x%03x reads 0xffffffff: not decoded as errors"
+            c.problems.append("AER %s at 0x%03x reads 0xffffffff: not decoded as errors"
                                 % (name, off + rel))
     if a.uncor_status != 0xFFFFFFFF:
         a.header_log_expected = bool(a.uncor_status & ~a.uncor_mask & R.AER_LOG_TLP_MASK)

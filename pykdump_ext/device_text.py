@@ -159,7 +159,31 @@ def _dpc_lines(cfg, domain, body) -> List[str]:
 
 
 def _cap_lines(cfg, c, domain, names) -> List[str]:
-    """Heading text and body lines of one decoded capability (body lines one tab deep)."""
+    """Heading text and body lines of one decoded capability (body lines one tab deep).
+
+    A result is shared by every function with the same capability bytes and context, and
+    its text depends only on it, the PCI domain and the names: made once per those."""
+    memo = c.__dict__.setdefault("_text", {})
+    key = (domain, names)
+    got = memo.get(key)
+    if got is None:
+        got = memo[key] = _cap_text(cfg, c, domain, names)
+    return got
+
+
+def _cap_block(cfg, c, domain, names) -> List[str]:
+    """The 'Capabilities: [..]' line and its body, indented as in a device."""
+    memo = c.__dict__.setdefault("_block", {})
+    key = (domain, names)
+    got = memo.get(key)
+    if got is None:
+        body = _cap_lines(cfg, c, domain, names)
+        tag = "%02x" % c.offset if c.kind == "std" else "%03x v%d" % (c.offset, c.version or 0)
+        got = memo[key] = [T1 + "Capabilities: [%s] %s" % (tag, body[0])] + [T1 + l for l in body[1:]]
+    return got
+
+
+def _cap_text(cfg, c, domain, names) -> List[str]:
     lines = _caps.text(c, cfg.ctx)
     head, body = lines[0], lines[1:]
     if c.kind == "std":
@@ -207,12 +231,12 @@ def _describe(config, bdf, names, out):
             cfg.header_type, R.HEADER_TYPES.get(cfg.header_type, "unknown"),
             ", multi-function" if cfg.multifunction else ""))
     if cfg.header is not None:
-        out += _header.text(cfg.header, cfg.class_code)
+        h = cfg.header.__dict__.get("_text")
+        if h is None:       # shared by functions with equal header bytes (class code included)
+            h = cfg.header.__dict__["_text"] = _header.text(cfg.header, cfg.class_code)
+        out += h
     for c in cfg.capabilities:
-        body = _cap_lines(cfg, c, domain, names)
-        tag = "%02x" % c.offset if c.kind == "std" else "%03x v%d" % (c.offset, c.version or 0)
-        out.append(T1 + "Capabilities: [%s] %s" % (tag, body[0]))
-        out += [T1 + l for l in body[1:]]
+        out += _cap_block(cfg, c, domain, names)
     if cfg.problems:
         out.append(T1 + "Problems:")
         out += [T2 + p for p in cfg.problems]

@@ -62,8 +62,23 @@ LAYOUT = {0: COMMON + BARS + (ROM0, MIN_GNT, MAX_LAT),
           2: COMMON + BARS[:1] + (CB_SEC_STATUS, CB_BUS) + CB_WINDOWS + (CB_BRIDGE_CTL, CB_LEGACY)}
 
 
+_CACHE: dict = {}
+_HEADER_BYTES = 0x48        # every register above lies below this
+
+
 def decode(raw: bytes) -> CapResult:
-    """The header as a CapResult (kind "hdr", id = layout); registers beyond the bytes are left out."""
+    """The header as a CapResult (kind "hdr", id = layout); registers beyond the bytes are left
+    out.  Equal header bytes share one result (read-only), bounded."""
+    key = raw[:_HEADER_BYTES]
+    c = _CACHE.get(key)
+    if c is None:
+        if len(_CACHE) >= 8192:
+            _CACHE.clear()
+        c = _CACHE[key] = _decode(key)
+    return c
+
+
+def _decode(raw: bytes) -> CapResult:
     a = Access(raw)
     ht = a.u8(0x0E)
     layout = None if ht is None else ht & 0x7F
@@ -75,7 +90,8 @@ def decode(raw: bytes) -> CapResult:
         else:
             c.regs[s.name] = r
     if layout in LAYOUT:
-        c.info.update(bars=_bars(c, layout), rom=_rom(c))
+        bars = _bars(c, layout)
+        c.info.update(bars=bars, rom=_rom(c), has_mem_bar=any(b["space"] == "memory" for b in bars))
         if layout == 1:
             c.info["windows"] = _windows(c)
     return c

@@ -10,15 +10,15 @@ shares results between functions whose capability bytes and context are equal
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .access import Access
 from .model import CapResult
 
 
-@dataclass(frozen=True)
-class Ctx:
-    """What a decoder may need beyond its own bytes: the device around it."""
+class Ctx(NamedTuple):
+    """What a decoder may need beyond its own bytes: the device around it (a NamedTuple:
+    it is part of every cache key, and tuples hash fast)."""
     header_type: Optional[int] = None
     vendor_id: Optional[int] = None
     device_id: Optional[int] = None
@@ -134,3 +134,11 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
     if s is None and c.kind == "std":
         return ["Capability ID %#02x [%04x]" % (c.id, c.info.get("flags_word", 0))]
     return [c.name]
+
+
+def clear_caches() -> None:
+    """Forget every shared result (the next decode starts cold, as a new process would)."""
+    from . import header, model
+    _CACHE.clear()
+    header._CACHE.clear()
+    model._FIELD_CACHE.clear()
