@@ -174,7 +174,7 @@ def test_coverage_figures_and_json(capsys):
             print("  %-55s %5d/%5d" % (name, k - per_cap_miss[name], k))
     assert tok_miss == 0
     assert jf_miss == 0
-    assert line - line_miss >= 0.94 * line      # exact lines: measured 94.8%
+    assert line_miss <= 1     # exact lines: all but lspci 3.9's DOESta line (PEER_BUGS)
 
 
 def _cap_name(lines, section):
@@ -232,11 +232,13 @@ def test_mutated_registers_decode_like_lspci(path, tmp_path):
     bad = []
     for bdf, lines in theirs.items():
         cfg, mine = ours(bdf, variants[lspci_hex.norm_bdf(bdf)])
-        miss = compare(lines, mine, cfg)[0]
+        miss, _n, lmiss, _ln = compare(lines, mine, cfg)
         if miss:
             bad.append((bdf, sorted(miss.items())[:6]))
+        LINE_MISMATCHES.extend((path.name, bdf, l) for (_s, l) in lmiss)
     MUTATION_MISMATCHES[path.name] = bad
     assert not bad, bad[:5]
 
 
 MUTATION_MISMATCHES = {}
+LINE_MISMATCHES = []

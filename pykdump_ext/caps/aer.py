@@ -35,11 +35,13 @@ PREFIX_LOG = tuple(Register("TLPPrefixLog%d" % i, 0x38 + 4 * i, 4) for i in rang
 MAIN = (UESTA, UEMSK, UESVRT, CESTA, CEMSK, AERCAP) + HEADER_LOG
 ROOT = (ROOTCMD, ROOTSTA, SRC_COR, SRC_UNCOR)
 ROOT_TYPES = (4, 10)
-UNCOR_LINES = (("DLP", "SDES", "TLP", "FCP", "CmpltTO", "CmpltAbrt", "UnxCmplt", "RxOF", "MalfTLP"),
-               ("ECRC", "UnsupReq", "ACSViol", "UncorrIntErr", "BlockedTLP", "AtomicOpBlocked",
-                "TLPBlockedErr"),
-               ("PoisonTLPBlocked", "DMWrReqBlocked", "IDECheck", "MisIDETLP", "PCRC_CHECK", "TLPXlatBlocked"))
-COR_NAMES = ("RxErr", "BadTLP", "BadDLLP", "Rollover", "Timeout", "AdvNonFatalErr", "CorrIntErr", "HeaderOF")
+# lspci 3.9's lines name the bits up to ACSViol (uncorrectable) and AdvNonFatalErr
+# (correctable); the later revisions' bits follow on a line of their own
+UNCOR_LINES = (("DLP", "SDES", "TLP", "FCP", "CmpltTO", "CmpltAbrt", "UnxCmplt", "RxOF", "MalfTLP", "ECRC",
+                "UnsupReq", "ACSViol"),
+               ("UncorrIntErr", "BlockedTLP", "AtomicOpBlocked", "TLPBlockedErr", "PoisonTLPBlocked",
+                "DMWrReqBlocked", "IDECheck", "MisIDETLP", "PCRC_CHECK", "TLPXlatBlocked"))
+COR_LINES = (("RxErr", "BadTLP", "BadDLLP", "Rollover", "Timeout", "AdvNonFatalErr"), ("CorrIntErr", "HeaderOF"))
 
 
 @capability("ext", 0x0001, "Advanced Error Reporting", span=0x48)
@@ -63,10 +65,10 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
         return out
     for name in ("UESta", "UEMsk", "UESvrt"):
         r = c.r(name)
-        out += ["\t%s:\t%s" % (name, r.flag(*UNCOR_LINES[0])), "\t\t" + r.flag(*UNCOR_LINES[1]),
-                "\t\t" + r.flag(*UNCOR_LINES[2])]
+        out += ["\t%s:\t%s" % (name, r.flag(*UNCOR_LINES[0])), "\t\t" + r.flag(*UNCOR_LINES[1])]
     for name in ("CESta", "CEMsk"):
-        out.append("\t%s:\t%s" % (name, c.r(name).flag(*COR_NAMES)))
+        r = c.r(name)
+        out += ["\t%s:\t%s" % (name, r.flag(*COR_LINES[0])), "\t\t" + r.flag(*COR_LINES[1])]
     cap = c.r("AERCap")
     out += ["\tAERCap:\tFirst Error Pointer: %02x, %s" % (cap["FirstErrorPointer"], cap.flag(
                 "ECRCGenCap", "ECRCGenEn", "ECRCChkCap", "ECRCChkEn")),

@@ -73,15 +73,19 @@ def decode_ltr(a: Access, c: CapResult, ctx: Ctx) -> None:
     if read_regs(c, a, c.offset, LTR):
         for key, r in zip(("max_snoop_ns", "max_no_snoop_ns"), LTR):
             v = c.r(r.name)
-            c.info[key] = v["Value"] * ltr_scale(v["Scale"])
+            # scales 6 and 7 are reserved (lspci 3.9 shifts past 32 bits for them)
+            c.info[key] = v["Value"] * ltr_scale(v["Scale"]) if v["Scale"] <= 5 else None
 
 
 @text_for("ext", 0x0018)
 def text_ltr(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "max_no_snoop_ns" in c.info:
-        out += ["\tMax snoop latency: %dns" % c.info["max_snoop_ns"],
-                "\tMax no snoop latency: %dns" % c.info["max_no_snoop_ns"]]
+    for key, r in zip(("max_snoop_ns", "max_no_snoop_ns"), LTR):
+        if key not in c.info:
+            break
+        v = c.r(r.name)
+        out.append("\t%s: %s" % (r.name, "%dns" % c.info[key] if c.info[key] is not None else
+                                  "<reserved scale %d, value %d>" % (v["Scale"], v["Value"])))
     return out
 
 
@@ -251,10 +255,10 @@ def text_rcec(c: CapResult, ctx: Ctx) -> List[str]:
                 dev += 1
         out.append("\tRCiEPBitmap: RCiEP at Device(s): " + ", ".join(parts))
     else:
-        out.append("\tRCiEPBitmap: [none]")
+        out.append("\tRCiEPBitmap: 00000000 [none]")
     if (c.version or 0) >= 2:
         b = c.r("AssociatedBusNumbers")
-        out.append("\tAssociatedBusNumbers: " + ("[none]" if (b["Last"], b["Next"]) == (0, 0xFF)
+        out.append("\tAssociatedBusNumbers: " + ("ff-00 [none]" if (b["Last"], b["Next"]) == (0, 0xFF)
                                                  else "%02x-%02x" % (b["Next"], b["Last"])))
     return out
 

@@ -90,8 +90,7 @@ def _decode(raw: bytes) -> CapResult:
         else:
             c.regs[s.name] = r
     if layout in LAYOUT:
-        bars = _bars(c, layout)
-        c.info.update(bars=bars, rom=_rom(c), has_mem_bar=any(b["space"] == "memory" for b in bars))
+        c.info.update(bars=_bars(c, layout), rom=_rom(c))
         if layout == 1:
             c.info["windows"] = _windows(c)
     return c
@@ -113,6 +112,7 @@ def _bars(c: CapResult, layout: int) -> List[dict]:
                 i += 1
                 base[i - 1] = x | (vals[i] << 32)
         i += 1
+    c.info["has_mem_bar"] = any(b and not b & 1 for b in base)    # lspci's test, on the joined BARs
     out = []
     for i in range(cnt):
         flg = vals[i]
@@ -257,11 +257,9 @@ def text(h: CapResult, class_code: Optional[int]) -> List[str]:
                 out.append("\t" + w["error"])
                 continue
             width = (w["bits"] + 3) // 4
-            s = "\t%s:" % w["label"]
-            if w["enabled"]:
-                s += " %0*x-%0*x%s" % (width, w["base"], width, w["limit"], size_text(w["size"]))
-            else:
-                s += " [disabled]"
+            # as lspci -vvv: the range even when empty (base above limit), then why
+            s = "\t%s: %0*x-%0*x" % (w["label"], width, w["base"], width, w["limit"])
+            s += size_text(w["size"]) if w["enabled"] else " [disabled]"
             out.append(s + " [%d-bit]" % w["bits"])
         ss = g("Secondary status")
         if ss is not None:
@@ -306,10 +304,10 @@ def _cardbus_text(h, cmdv) -> List[str]:
         if b is None or l is None:
             continue
         base, limit = b.value, (l.value + 0xFFF) & 0xFFFFFFFF
-        if base <= limit:
-            out.append("\tMemory window %d: %08x-%08x%s%s" % (
-                i, base, limit, "" if cmdv & 2 else " [disabled]",
-                " (prefetchable)" if bcv & (0x100 << i) else ""))
+        # as lspci -vvv: every window, also an empty one (base above limit)
+        out.append("\tMemory window %d: %08x-%08x%s%s" % (
+            i, base, limit, "" if cmdv & 2 else " [disabled]",
+            " (prefetchable)" if bcv & (0x100 << i) else ""))
     for i in range(2):
         b, l = g("IOBase%d" % i), g("IOLimit%d" % i)
         if b is None or l is None:
@@ -320,8 +318,7 @@ def _cardbus_text(h, cmdv) -> List[str]:
             limit &= 0xFFFF
         base &= ~3 & 0xFFFFFFFF
         limit = ((limit & ~3) + 3) & 0xFFFFFFFF
-        if base <= limit:
-            out.append("\tI/O window %d: %08x-%08x%s" % (i, base, limit, "" if cmdv & 1 else " [disabled]"))
+        out.append("\tI/O window %d: %08x-%08x%s" % (i, base, limit, "" if cmdv & 1 else " [disabled]"))
     ss = g("Secondary status")
     if ss is not None and ss["SERR"]:
         out.append("\tSecondary status: SERR")
