@@ -10,7 +10,7 @@ Adding a capability: one module here (its Register tables, a decoder under
 and its name in the import line below.
 """
 
-from . import aer, dpc, ecaps, ht, iov, msi, pcie, pm, std, vc, vendor  # noqa: F401  (registers)
+from . import aer, dpc, ecaps, ht, ide, iov, msi, pcie, phy, pm, std, vc, vendor  # noqa: F401  (registers)
 from .access import Access  # noqa: F401
 from .model import CapResult, Reg, Register  # noqa: F401
 from .registry import REGISTRY, Ctx, decode_cap, text  # noqa: F401

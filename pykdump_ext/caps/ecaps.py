@@ -270,5 +270,4 @@ named("ext", {0x0000: "Null", 0x0004: "Power Budgeting <?>", 0x0006: "Root Compl
               0x001A: "Protocol Multiplexing <?>", 0x001C: "LN Requester <?>",
               0x0020: "PCI Express over M_PHY <?>", 0x0021: "FRS Queueing <?>",
               0x0022: "Readiness Time Reporting <?>", 0x0025: "Data Link Feature <?>",
-              0x0026: "Physical Layer 16.0 GT/s <?>", 0x0027: "Lane Margining at the Receiver <?>",
               0x0028: "Hierarchy ID <?>", 0x0029: "Native PCIe Enclosure Management <?>"})

@@ -25,7 +25,7 @@ SLOT_TYPES = (ROOT_PORT, DOWNSTREAM, PCIE_BRIDGE)     # lspci shows "(Slot±)" a
 NO_LINK = (RCIEP, RCEC)
 ROOT_TYPES = (ROOT_PORT, RCEC)
 
-FLAGS = Register("Flags", 0x02, 2, "Version@0:4 Type@4:4 Slot@8 IntMsg@9:5")
+FLAGS = Register("Flags", 0x02, 2, "Version@0:4 Type@4:4 Slot@8 IntMsg@9:5 FlitMode@15")
 DEVCAP = Register("DevCap", 0x04, 4, "MaxPayload@0:3 PhantFunc@3:2 ExtTag@5 L0s@6:3 L1@9:3 AttnBtn@12 "
                   "AttnInd@13 PwrInd@14 RBE@15 PwrVal@18:8 PwrScl@26:2 FLReset@28")
 DEVCTL = Register("DevCtl", 0x08, 2, "CorrErr@0 NonFatalErr@1 FatalErr@2 UnsupReq@3 RlxdOrd@4 "
@@ -35,7 +35,7 @@ DEVSTA = Register("DevSta", 0x0A, 2, "CorrErr@0 NonFatalErr@1 FatalErr@2 UnsupRe
 LNKCAP = Register("LnkCap", 0x0C, 4, "Speed@0:4 Width@4:6 ASPM@10:2 L0s@12:3 L1@15:3 ClockPM@18 "
                   "Surprise@19 LLActRep@20 BwNot@21 ASPMOptComp@22 Port@24:8")
 LNKCTL = Register("LnkCtl", 0x10, 2, "ASPM@0:2 RCB@3 Disabled@4 Retrain@5 CommClk@6 ExtSynch@7 "
-                  "ClockPM@8 AutWidDis@9 BWInt@10 AutBWInt@11")
+                  "ClockPM@8 AutWidDis@9 BWInt@10 AutBWInt@11 FltModeDis@13")
 LNKSTA = Register("LnkSta", 0x12, 2, "Speed@0:4 Width@4:6 TrErr@10 Train@11 SlotClk@12 DLActive@13 "
                   "BWMgmt@14 ABWMgmt@15")
 SLTCAP = Register("SltCap", 0x14, 4, "AttnBtn@0 PwrCtrl@1 MRL@2 AttnInd@3 PwrInd@4 Surprise@5 HotPlug@6 "
@@ -60,7 +60,7 @@ LNKCTL2 = Register("LnkCtl2", 0x30, 2, "TargetSpeed@0:4 EnterCompliance@4 SpeedD
                    "TransmitMargin@7:3 EnterModifiedCompliance@10 ComplianceSOS@11 CompliancePreset@12:4")
 LNKSTA2 = Register("LnkSta2", 0x32, 2, "DeEmphasis@0 EqualizationComplete@1 EqualizationPhase1@2 "
                    "EqualizationPhase2@3 EqualizationPhase3@4 LinkEqualizationRequest@5 Retimer@6 "
-                   "2Retimers@7 CrosslinkRes@8:2 DownstreamComp@12:3 DRS@15")
+                   "2Retimers@7 CrosslinkRes@8:2 FltMode@10 DownstreamComp@12:3 DRS@15")
 
 TIMEOUT_RANGES = {0: "Not Supported", 1: "Range A", 2: "Range B", 3: "Range AB", 6: "Range BC",
                   7: "Range ABC", 14: "Range BCD", 15: "Range ABCD"}
@@ -182,6 +182,12 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
         out += _dev2(g("DevCap2"), g("DevCtl2"), t, ctx)
     if g("LnkSta2") is not None:
         out += _link2(g("LnkCap2"), g("LnkCtl2"), g("LnkSta2"), t, ctx)
+    # Flit mode (PCIe 6.0): lspci 3.9 shows none of it; newer lspci words it so
+    flit = [x for x in (("FLIT Mode Supported", f["FlitMode"]),
+                        ("FltModeDis", g("LnkCtl") is not None and g("LnkCtl")["FltModeDis"]),
+                        ("FltMode", g("LnkSta2") is not None and g("LnkSta2")["FltMode"])) if x[1]]
+    if flit:
+        out.append("\tFlit: " + " ".join(n + "+" for n, _v in flit))
     return out
 
 
