@@ -136,7 +136,7 @@ def _analyse_capture(cap, *, kernel, names):
         # a record repeating an earlier BDF is kept under 'bdf#2' (which one is right is unknown)
         k = count[r.bdf] = count.get(r.bdf, 0) + 1
         key = r.bdf if k == 1 else "%s#%d" % (r.bdf, k)
-        decoded.append((key, r, _config.decode(r.config)))
+        decoded.append((key, r, _config.decode(r.config, devfn=r.devfn)))
     rep.topology = topology.build(((k, r.domain, r.bus, r.devfn, c) for k, r, c in decoded),
                                   explain=False)
     configs = {k: c for k, _r, c in decoded}
