@@ -70,7 +70,8 @@ def run(dump, opt):
         _pid, status, usage = os.wait4(p.pid, 0)
         size = out.tell()
     wall = time.monotonic() - t
-    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), size
+    return (wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+            os.waitstatus_to_exitcode(status), size)
 
 
 def main():
@@ -79,17 +80,17 @@ def main():
              ("5840 records, every BDF twice", duplicates())]
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
-        print("%-36s %-8s %8s %9s %5s %12s" % ("capture", "option", "wall s", "peak MiB",
-                                                "exit", "output bytes"))
+        print("%-36s %-8s %7s %6s %9s %5s %12s" % ("capture", "option", "wall s", "cpu s",
+                                                    "peak MiB", "exit", "output bytes"))
         for i, (name, recs) in enumerate(cases):
             dump = Path(tmp) / ("case%d.kdump" % i)
             write_dump(dump, recs)
             for opt in ("-j", "-a", "--check"):
-                wall, mib, rc, size = run(dump, opt)
+                wall, cpu, mib, rc, size = run(dump, opt)
                 ok = wall < LIMIT_S and mib < LIMIT_MIB and rc in (0, 1, 2)
                 bad += not ok
-                print("%-36s %-8s %8.2f %9.0f %5d %12d%s" % (name, opt, wall, mib, rc, size,
-                                                             "" if ok else "  OVER LIMIT"))
+                print("%-36s %-8s %7.2f %6.2f %9.0f %5d %12d%s"
+                      % (name, opt, wall, cpu, mib, rc, size, "" if ok else "  OVER LIMIT"))
     print("limits: %.0f s, %d MiB, exit 0/1/2: %s" % (LIMIT_S, LIMIT_MIB,
                                                       "all within" if not bad else
                                                       "%d over" % bad))
