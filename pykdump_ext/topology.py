@@ -269,55 +269,56 @@ def _infer_hidden_bridges(nodes, orphans, pr):
     move them below the all-0xFF record on P's secondary bus that must lead to them.  Linux
     numbers buses depth-first in device order, so between two readable sibling bridges the
     unreadable ones own the buses in between, in device order; placed only when that leaves
-    one choice (one candidate, or as many candidates as buses)."""
+    one choice (one candidate, or as many candidates as buses).  A candidate owning several
+    buses has the lowest as its secondary, and the rest are placed below it the same way."""
     if not orphans:
         return
-    on_bus = {}
+    on_sec = {}
     for n in nodes.values():
-        if n.parent in orphans:
-            on_bus.setdefault(n.parent, []).append(n)
-    for pb, devs in orphans.items():
-        p = nodes[pb]
-        sibs = sorted((n for n in on_bus.get(pb, ()) if n.bus == p.secondary),
-                      key=lambda n: n.devfn)
+        if n.parent in orphans and n.bus == nodes[n.parent].secondary:
+            on_sec.setdefault(n.parent, []).append(n)
+    work = [(pb, nodes[pb].secondary, nodes[pb].subordinate, devs, on_sec.get(pb, []))
+            for pb, devs in orphans.items()]
+    while work:         # each step leaves fewer buses: ends
+        pb, sec, sub, devs, sibs = work.pop()
+        sibs = sorted(sibs, key=lambda n: n.devfn)
         known = [n for n in sibs if n.secondary is not None]
         hidden = [n for n in sibs if n.config.all_ff]
-        buses = sorted({n.bus for n in devs})
         gaps = {}
-        for bus in buses:
+        for bus in sorted({n.bus for n in devs}):
             lo = max((k.devfn for k in known if k.subordinate < bus), default=-1)
             hi = min((k.devfn for k in known if k.secondary > bus), default=256)
             gaps.setdefault((lo, hi), []).append(bus)
         for (lo, hi), gb in gaps.items():
             cands = [h for h in hidden if lo < h.devfn < hi]
             if len(cands) == 1:
-                owner = {bus: cands[0] for bus in gb}
+                owned = {id(cands[0]): (cands[0], gb)}
             elif cands and len(cands) == len(gb):
-                owner = dict(zip(gb, cands))
+                owned = {id(h): (h, [bus]) for h, bus in zip(cands, gb)}
             else:
                 for bus in gb:
                     pr.add(("enclosed", pb), "bus %02x: no readable bridge has it as secondary "
                            "bus; its devices are placed below %s whose range [%02x-%02x] "
-                           "encloses it" % (bus, pb, p.secondary, p.subordinate),
+                           "encloses it" % (bus, pb, sec, sub),
                            "buses %%(names)s: no readable bridge has them as secondary bus; "
                            "their devices are placed below %s whose range [%02x-%02x] encloses "
-                           "them" % (pb, p.secondary, p.subordinate), "%02x" % bus)
+                           "them" % (pb, sec, sub), "%02x" % bus)
                 continue
-            for bus in gb:
-                h = owner[bus]
-                lo_b, hi_b = h.inferred_buses or (bus, bus)
-                h.inferred_buses = (min(lo_b, bus), max(hi_b, bus))
-            for n in devs:
-                if n.bus in owner:
-                    n.parent = owner[n.bus].bdf
-            for h in {id(v): v for v in owner.values()}.values():
-                lo_b, hi_b = h.inferred_buses
+            for h, hb in owned.values():
+                h.inferred_buses = (hb[0], hb[-1])
+                mine = [n for n in devs if hb[0] <= n.bus <= hb[-1]]
+                for n in mine:
+                    n.parent = h.bdf
                 pr.add("inferred", "%s (record all 0xFF) is taken as the bridge to bus %s: no "
                        "readable bridge claims it and bus numbers go depth-first in device order "
-                       "(inferred)" % (h.bdf, _range(lo_b, hi_b)),
+                       "(inferred)" % (h.bdf, _range(hb[0], hb[-1])),
                        "%(n)d all-0xFF records are taken as the bridges to the buses no readable "
                        "bridge claims (inferred from depth-first bus numbering): %(names)s",
-                       "%s -> bus %s" % (h.bdf, _range(lo_b, hi_b)))
+                       "%s -> bus %s" % (h.bdf, _range(hb[0], hb[-1])))
+                deeper = [n for n in mine if n.bus != hb[0]]
+                if deeper:
+                    work.append((h.bdf, hb[0], hb[-1], deeper,
+                                 [n for n in mine if n.bus == hb[0]]))
 
 
 def _range(lo, hi):

@@ -264,6 +264,19 @@ def test_layout_b_every_spurious_skip_is_probably_reachable():
     assert top.bdf == "0000:01:00.0" and "down" not in " ".join(top.evidence).lower()
 
 
+def test_unreadable_switch_upstream_port_and_everything_below_placed_right():
+    """layoutB-aer with the whole switch unreadable (02:00.0 and everything below): two levels
+    of inferred bridges, the same tree as the guest's lspci -tv."""
+    truth = tree_parents((CAPTURES / "layoutB-aer.lspci-tv.txt").read_text().splitlines())
+    rep = analyse(built_from("layoutB-aer", ff={"0000:02:00.0"} | set(SWITCH_BELOW)),
+                  names=None)
+    lines = render.tree(rep)
+    assert tree_parents(lines) == truth
+    assert any("00.0!-[03-05?]-" in l for l in lines)
+    assert rep.by_bdf["0000:03:01.0"].node.parent == "0000:02:00.0"
+    assert rep.by_bdf["0000:05:00.0"].node.parent == "0000:03:01.0"
+
+
 def test_ambiguous_hidden_bridge_is_said_not_guessed():
     """Two unreadable records on bus 03 but only bus 05 populated below them: which one leads
     there is unknown, so 05:00.0 stays below the enclosing bridge with a note."""
