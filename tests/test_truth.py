@@ -14,7 +14,7 @@ import struct
 import pytest
 
 import capture_builder as cb
-from conftest import DATA
+from conftest import DATA, have_tool
 from pykdump_ext import link, render, slots, topology
 from pykdump_ext.analysis import analyse
 from pykdump_ext.capture import load_capture
@@ -528,3 +528,26 @@ def test_tree_flags_are_documented():
     assert "'!' after a device number marks error status" in text
     readme = (DATA.parent.parent / "README.md").read_text()
     assert "`!` after a device number marks error status" in readme
+
+
+@pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
+def test_duplicate_bdf_tree_is_what_lspci_F_draws_from_our_hex(tmp_path):
+    """The installed lspci, fed our -x of the duplicated capture, draws the same tree (both
+    records at 03:00.0, each bridge with its own child)."""
+    import subprocess
+    rc, hexout, _ = run_view(duplicated(), "-x")
+    f = tmp_path / "dup.txt"
+    f.write_text(hexout)
+    peer = subprocess.run(["lspci", "-F", str(f), "-tv"], capture_output=True, text=True,
+                          timeout=60).stdout.splitlines()
+    rc, ours, _ = run_view(duplicated(), "-t")
+    strip = [re.sub(r"#\d+", "", l) for l in ours.splitlines()]
+
+    def drawing(lines):      # each line up to where the name begins, without our marks
+        out = []
+        for line in lines:
+            m = _NAME.search(line)
+            out.append((line if m is None else line[:m.end(1)]).replace("!", ""))
+        return out
+    assert drawing(strip) == drawing(peer)
+    assert sum("00.0-[05]----00.0" in l for l in drawing(peer)) == 1
