@@ -106,7 +106,7 @@ def expand(args: Iterable[str]) -> List[str]:
 
 
 def _split_key(path):
-    """(identity, start_pfn) of a kdump --split part, or None (not one, or unreadable)."""
+    """(identity, (start_pfn, end_pfn)) of a kdump --split part, or None (not one, or unreadable)."""
     from crash_ext_c.kdump import SIGNATURES, KdumpPart
     try:
         src = open_source(path)
@@ -118,7 +118,8 @@ def _split_key(path):
         part = KdumpPart(src)
         if not part.split:
             return None
-        return (part.identity, part.block_size, part.max_mapnr, part.dump_level), part.start_pfn
+        return ((part.identity, part.block_size, part.max_mapnr, part.dump_level),
+                (part.start_pfn, part.end_pfn))
     except (PcicrashError, OSError):
         return None
     finally:
@@ -127,7 +128,8 @@ def _split_key(path):
 
 def plan(args: Iterable[str]) -> List[Task]:
     """Tasks for the dumps named by `args`: split parts with the same header (utsname,
-    time stamp, page size, max_mapnr, dump level) become one task."""
+    time stamp, page size, max_mapnr, dump level) whose pfn ranges follow each other
+    become one task (two sets with equal headers stay apart by their ranges)."""
     files = expand(args)
     groups = collections.OrderedDict()      # identity -> [(start_pfn, path)]
     tasks, slot = [], {}
@@ -136,19 +138,36 @@ def plan(args: Iterable[str]) -> List[Task]:
         if k is None:
             tasks.append(Task([p]))
             continue
-        ident, start = k
+        ident, rng = k
         if ident not in groups:
             groups[ident] = []
             slot[ident] = len(tasks)
             tasks.append(None)             # placeholder keeps the order of first sight
-        groups[ident].append((start, p))
+        groups[ident].append((rng, p))
     for ident, members in groups.items():
         members.sort()
-        t = Task([p for _, p in members])
-        if len(members) == 1:
-            t.note = "a --split part without the other parts of its dump"
-        tasks[slot[ident]] = t
-    return tasks
+        chains = []                        # [[end_pfn, [paths]]]
+        for (start, end), p in members:
+            nxt = [c for c in chains if c[0] == start]
+            # several sets with equal headers: keep a part with its namesakes (vmcore.N)
+            nxt.sort(key=lambda c: _stem(c[1][-1]) != _stem(p))
+            if nxt:
+                nxt[0][0] = end
+                nxt[0][1].append(p)
+            else:
+                chains.append([end, [p]])
+        made = []
+        for _end, paths in chains:
+            t = Task(paths)
+            if len(paths) == 1:
+                t.note = "a --split part without the other parts of its dump"
+            made.append(t)
+        tasks[slot[ident]] = made
+    return [t for item in tasks for t in (item if isinstance(item, list) else [item])]
+
+
+def _stem(path):
+    return path.rsplit(".", 1)[0]
 
 
 # ------------------------------------------------------------------ one dump
@@ -379,8 +398,11 @@ def run(tasks: List[Task], out_path: str, *, workers: Optional[int] = None,
 
 
 def _pool(n):
-    # spawn: workers start clean (no copy of the parent's fsspec event loop or threads)
-    return cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+    # fork where there is fork: no re-import of the caller's main module (spawn would),
+    # and fsspec resets its event loop in a forked child itself
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx)
 
 
 def _run_local(todo, workers, emit):
