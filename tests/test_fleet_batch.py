@@ -27,7 +27,7 @@ def records(path):
 def report_part(rec):
     """The `pcicrash -j` part of a record."""
     extra = {"batch", "parts", "path", "size", "bytes_read", "requests", "seconds", "exit",
-             "exit_class", "error", "plan_note", "fleet"}
+             "exit_class", "error", "plan_note", "worker", "fleet"}
     return {k: v for k, v in rec.items() if k not in extra}
 
 

@@ -14,8 +14,8 @@ front: batch ("pcicrash-batch/1"), parts (the files of the dump), path (the
 first), size (bytes of all parts), bytes_read (bytes the readers fetched:
 from disk, or over the network for remote dumps), requests (reads / ranged
 requests), seconds, exit (the exit status `pcicrash` would give),
-exit_class, error (the one-line message or null), fleet (the facts the
-summary counts: fleet_facts()).
+exit_class, error (the one-line message or null), plan_note, worker
+(host:pid that read it), fleet (the facts the summary counts: fleet_facts()).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import glob
 import json
 import multiprocessing
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -234,12 +235,17 @@ def _place(rep, bdf):
     return root, slot
 
 
+_WORKER = "%s:%d" % (socket.gethostname(), os.getpid())
+
+
 def process_task(task: Task) -> str:
     """One dump -> one JSON record (a line without its newline).  Never raises."""
     from ..analysis import analyse
     from .. import report_json
     from crash_ext_c.open import open_dump
 
+    global _WORKER
+    _WORKER = "%s:%d" % (socket.gethostname(), os.getpid())      # this process (forked)
     t0 = time.perf_counter()
     srcs, report, facts = [], None, None
     code, error = 3, None
@@ -274,7 +280,7 @@ def process_task(task: Task) -> str:
            "requests": sum(getattr(s, "reads", 0) for s in srcs),
            "seconds": round(time.perf_counter() - t0, 6),
            "exit": code, "exit_class": EXIT_CLASS[code], "error": error, "plan_note": task.note,
-           "fleet": facts}
+           "worker": _WORKER, "fleet": facts}
     if report is None:
         report = {"schema": report_json.SCHEMA, "source": task.parts[0], "format": None,
                   "reader_notes": [], "capture": None, "devices": [], "topology": None,

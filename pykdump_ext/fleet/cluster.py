@@ -25,13 +25,13 @@ CHUNK = 16            # dumps per Dask task: scheduling costs ~1 ms a task, a sm
 
 
 def run_on_dask(tasks: List[Task], scheduler: str, emit: Callable[[str], None], *,
-                chunk: int = CHUNK, retries: int = 1) -> None:
+                chunk: int = CHUNK, retries: int = 1, connect_timeout: str = "30s") -> None:
     distributed = need("distributed", "--scheduler (Dask)")
     chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
     if not chunks:
         return
     try:
-        client = distributed.Client(scheduler, timeout="30s", set_as_default=False)
+        client = distributed.Client(scheduler, timeout=connect_timeout, set_as_default=False)
     except Exception as exc:
         from ..errors import UsageError
         raise UsageError("cannot reach the Dask scheduler at %s: %s: %s"
@@ -39,7 +39,7 @@ def run_on_dask(tasks: List[Task], scheduler: str, emit: Callable[[str], None], 
     try:
         futures = client.map(process_chunk, chunks, pure=False, retries=retries)
         which = {f.key: c for f, c in zip(futures, chunks)}
-        for fut in distributed.as_completed(futures):
+        for fut in distributed.as_completed(futures, loop=client.loop):
             try:
                 lines = fut.result()
             except Exception as exc:       # e.g. KilledWorker: the chunk took workers down
