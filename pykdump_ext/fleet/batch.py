@@ -38,7 +38,8 @@ from ..errors import CaptureError, PcicrashError
 BATCH_SCHEMA = "pcicrash-batch/1"
 # the exit statuses of cli.py, by name
 EXIT_CLASS = {0: "ok", 1: "incomplete", 2: "unreadable", 3: "internal"}
-IN_FLIGHT = 8          # tasks queued per worker: enough to keep it busy, bounded memory
+IN_FLIGHT = 4          # chunks queued per worker: enough to keep it busy, bounded memory
+CHUNK = 16             # most tasks per chunk
 KEY_PREFIX = '{"batch":"%s","parts":' % BATCH_SCHEMA
 
 
@@ -408,31 +409,41 @@ def _pool(n):
     # and fsspec resets its event loop in a forked child itself
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    if ctx.get_start_method() == "fork":
+        from ..analysis import load_names
+        load_names()        # pci.ids parsed once here, shared by every forked worker
     return cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx)
 
 
 def _run_local(todo, workers, emit):
-    """A local process pool, at most IN_FLIGHT tasks per worker queued.  A worker that
-    dies (a crash in native code) breaks the pool: its tasks are run again one by one
-    in a fresh worker, and the one that kills that too gets an error record."""
-    queue = collections.deque(todo)
+    """A local process pool fed chunks of tasks (small dumps take about a millisecond:
+    one task each would cost more in messages than in work), at most IN_FLIGHT
+    chunks per worker queued.  A worker that dies (a crash in native code) breaks the
+    pool: the tasks it had are run again one by one in a fresh worker, and the one
+    that kills that too gets an error record."""
+    size = max(1, min(CHUNK, len(todo) // (workers * IN_FLIGHT) or 1))
+    queue = collections.deque(todo[i:i + size] for i in range(0, len(todo), size))
     pool = _pool(workers)
     running = {}
     try:
         while queue or running:
             while queue and len(running) < workers * IN_FLIGHT:
-                t = queue.popleft()
-                running[pool.submit(process_task, t)] = t
+                chunk = queue.popleft()
+                running[pool.submit(process_chunk, chunk)] = chunk
             finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
             broken = []
             for fut in finished:
-                t = running.pop(fut)
+                chunk = running.pop(fut)
                 try:
-                    emit(fut.result())
+                    lines = fut.result()
                 except cf.process.BrokenProcessPool:
-                    broken.append(t)
+                    broken.extend(chunk)
+                    continue
+                for line in lines:
+                    emit(line)
             if broken:
-                broken += list(running.values())
+                for chunk in running.values():
+                    broken.extend(chunk)
                 running.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 for t in broken:
