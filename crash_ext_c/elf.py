@@ -30,7 +30,7 @@ from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
 from pykdump_ext.memory import MemoryReader, PageStatus
 
-from .source import open_source
+from .source import close_source, open_source
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS64 = 2
@@ -338,9 +338,6 @@ class ElfReader(MemoryReader):
         return segs[0].offset + (pfn * self.page_size - segs[0].paddr) if segs else -1
 
     def close(self):
-        src = getattr(self, "_src", None)
+        src, self._src = getattr(self, "_src", None), None
         if src is not None:
-            self._src = None
-            close = getattr(src, "close", None)
-            if close:
-                close()
+            close_source(src)

@@ -22,7 +22,7 @@ from array import array
 from pykdump_ext.errors import DumpFormatError
 
 from .kdump import STATUS_INCOMPLETE, KdumpReader
-from .source import open_source
+from .source import close_source, open_source
 
 SIGNATURE = b"makedumpfile"
 HEADER_SIZE = 4096
@@ -180,12 +180,9 @@ class FlatFile:
         return bytes(out)
 
     def close(self):
-        src = getattr(self, "_src", None)
+        src, self._src = getattr(self, "_src", None), None
         if src is not None:
-            self._src = None
-            close = getattr(src, "close", None)
-            if close:
-                close()
+            close_source(src)
 
 
 class FlatReader(KdumpReader):

@@ -46,7 +46,7 @@ from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import PageCutOff, DumpFormatError, PageUnavailable, PcicrashError
 from pykdump_ext.memory import MemoryReader, PageStatus
 
-from .source import is_source, open_source
+from .source import close_source, is_source, open_source
 
 SIGNATURES = (b"KDUMP   ", b"DISKDUMP")
 
@@ -602,9 +602,7 @@ class KdumpPart:
         return self._zero_off
 
     def close(self):
-        close = getattr(self.src, "close", None)
-        if close:
-            close()
+        close_source(self.src)
 
 
 # ---------------------------------------------------------------- reader

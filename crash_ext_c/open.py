@@ -12,7 +12,7 @@ import os
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import DumpFormatError, PcicrashError
 
-from .source import is_source, open_source
+from .source import close_source, is_source, open_source
 
 ELF = "elf"
 KDUMP = "kdump"
@@ -37,9 +37,7 @@ def sniff(path):
     try:
         return _sniff_source(src)
     finally:
-        close = getattr(src, "close", None)
-        if close:
-            close()
+        close_source(src)
 
 
 def _sniff_source(src):
@@ -95,9 +93,7 @@ def open_dump(paths, *, vmcoreinfo=None):
         return _open(srcs, kinds, override, vmcoreinfo)
     except BaseException:
         for s in srcs:
-            close = getattr(s, "close", None)
-            if close:
-                close()
+            close_source(s)
         raise
 
 

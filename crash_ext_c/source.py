@@ -60,6 +60,13 @@ def is_url(path) -> bool:
         not path.startswith("file://")
 
 
+def close_source(src) -> None:
+    """Close a source if it can be closed (caller-made sources may have no close())."""
+    close = getattr(src, "close", None)
+    if close is not None:
+        close()
+
+
 def open_source(item):
     """`item` itself when it is a source; a RangeSource for a URL; else a FileSource."""
     if is_source(item):

@@ -41,6 +41,16 @@ def _wait_port(port, proc, what, timeout=20.0):
     raise RuntimeError("%s did not listen on 127.0.0.1:%d" % (what, port))
 
 
+def _stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Nginx:
     """nginx serving `root` on 127.0.0.1; paths in `fail_ranges` answer 500 to ranged GETs."""
 
@@ -100,13 +110,7 @@ http {
         return len(got), sum(e[3] for e in got)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc)
 
 
 class Moto:
@@ -120,7 +124,8 @@ class Moto:
         self.errlog = open(os.path.join(str(workdir), "moto.log"), "wb")
         env = dict(os.environ, MOTO_ENABLE_RECORDING="True")
         self.proc = subprocess.Popen(cmd + ["-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=self.errlog, stderr=subprocess.STDOUT, env=env)
+                                     stdout=self.errlog, stderr=subprocess.STDOUT, env=env,
+                                     cwd=str(workdir))    # its recorder writes a file there
         _wait_port(self.port, self.proc, "moto_server")
 
     def client(self):
@@ -150,13 +155,7 @@ class Moto:
         return out
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc)
         self.errlog.close()
 
 

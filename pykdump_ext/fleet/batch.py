@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
-from crash_ext_c.source import is_url, open_source
+from crash_ext_c.source import close_source, is_url, open_source
 from ..errors import CaptureError, PcicrashError
 
 BATCH_SCHEMA = "pcicrash-batch/1"
@@ -125,7 +125,7 @@ def _split_key(path):
     except (PcicrashError, OSError):
         return None
     finally:
-        src.close()
+        close_source(src)
 
 
 def plan(args: Iterable[str]) -> List[Task]:
@@ -272,8 +272,8 @@ def process_task(task: Task) -> str:
     finally:
         for s in srcs:
             try:
-                s.close()
-            except Exception:
+                close_source(s)
+            except Exception:      # closing a broken connection must not lose the record
                 pass
     rec = {"batch": BATCH_SCHEMA, "parts": list(task.parts), "path": task.parts[0],
            "size": sum(getattr(s, "size", 0) for s in srcs) if srcs else None,
