@@ -207,3 +207,19 @@ def test_failing_range_vanished_and_cut_objects_are_one_error_record_each(
     assert cut["exit"] == 2 and "past the end of the file" in cut["error"], cut["error"]
     ok = recs["s3://dumps/fleet/ok.kdump"]
     assert ok["exit"] < 2 and ok["fleet"] is not None and 0 < ok["bytes_read"] < ok["size"]
+
+
+@pytest.mark.skipif(not have_shared(), reason="../shared/vmcores not present")
+def test_plain_pcicrash_reads_a_url(http, served):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    url, local = "%s/aer-uncor/d31-zlib.kdump" % http.url, served[1]["aer-uncor/d31-zlib.kdump"]
+    run_ = lambda *a: subprocess.run([sys.executable, "-m", "pykdump_ext"] + list(a),
+                                     capture_output=True, text=True, cwd=str(ROOT))
+    for opt in ("-j", "-a", "--check"):
+        remote, mine = run_(opt, url), run_(opt, local)
+        assert remote.returncode == mine.returncode == 0, remote.stderr
+        assert remote.stdout.replace(url, local) == mine.stdout
+    p = run_("-j", "%s/broken.kdump" % http.url)
+    assert p.returncode == 2 and "ranged read of bytes" in p.stderr and "Traceback" not in p.stderr
