@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import fleet_gen
+import synth
 from conftest import ROOT
 from pykdump_ext.fleet import summary
 from pykdump_ext.fleet.batch import plan, process_task, run
@@ -103,3 +104,14 @@ def test_optional_packages_stay_optional(fleet, tmp_path):
         p = cli(*args, block=blocked)
         assert p.returncode == 2, (args, p.stderr)
         assert what in p.stderr and "pcicrash[fleet]" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_set_read_later_replaces_its_part_read_alone(tmp_path):
+    pages = {5: b"\x11" * 4096, 900: b"\x22" * 4096}
+    a = synth.write_kdump(str(tmp_path / "x"), pages, max_pfn=1024, split=[512])
+    out = tmp_path / "out.jsonl"
+    run(plan([a[0]]), str(out), workers=1)              # the first part came alone
+    run(plan(a), str(out), workers=1)                   # then the set
+    assert len(out.read_text().splitlines()) == 2
+    s = summary.summarize([str(out)])
+    assert s.dumps == 1 and s.of("state")["absent"].dumps == [a[0]]

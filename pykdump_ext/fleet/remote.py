@@ -91,6 +91,9 @@ class RangeSource:
                           % (lo, hi - 1, type(exc).__name__, exc), self.name) from None
         self.reads += 1
         self.bytes_read += len(data)
+        if len(data) > hi - lo:        # the server ignored the range: never take a whole object
+            raise OSError(errno.EIO, "ranged read of bytes %d-%d got %d bytes: the server "
+                          "ignores Range requests" % (lo, hi - 1, len(data)), self.name)
         return bytes(data)
 
     def pread(self, offset: int, size: int) -> bytes:

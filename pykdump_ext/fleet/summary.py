@@ -78,9 +78,10 @@ def _values(rec) -> Dict[str, List[str]]:
 
 
 def read_records(paths: Iterable[str]) -> (List[dict], int):
-    """Records of the JSONL files, the last one per dump winning; and how many lines
-    were not records (a cut last line, other text)."""
+    """Records of the JSONL files, the last one per dump (per part) winning; and how many
+    lines were not records (a cut last line, other text)."""
     by_key = collections.OrderedDict()
+    owner = {}          # part -> key of the record that holds it
     bad = 0
     for path in paths:
         try:
@@ -98,8 +99,12 @@ def read_records(paths: Iterable[str]) -> (List[dict], int):
                 except ValueError:
                     bad += 1
                     continue
-                by_key.pop(key, None)
+                # a later record of the same dump, or of a set holding one of its
+                # parts (a split part read alone before its siblings came), wins
+                for part in key:
+                    by_key.pop(owner.pop(part, None), None)
                 by_key[key] = rec
+                owner.update((part, key) for part in key)
     return list(by_key.values()), bad
 
 
