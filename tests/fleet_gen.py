@@ -81,8 +81,8 @@ def machine_buffer(ep, err, port, slot):
     return cb.buffer(recs)
 
 
-def write_machine(path, *, ep, err, port, slot, kernel, state, seed=0):
-    """One dump; returns its Truth."""
+def write_machine(path, *, ep, err, port, slot, kernel, state, seed=0, elf=False):
+    """One dump (kdump-compressed, or an ELF vmcore with `elf`); returns its Truth."""
     rng = random.Random(seed)
     t = Truth(path=str(path), state=state, kernel=kernel)
     lines = ["CRASHTIME=1795241199"]
@@ -106,8 +106,12 @@ def write_machine(path, *, ep, err, port, slot, kernel, state, seed=0):
             t.error = err
             t.root_port = "0000:00:%02x.%d" % port
             t.slot = slot
-    synth.write_kdump(str(path), pages, max_pfn=MAX_PFN, vmcoreinfo_lines=lines,
-                      release=kernel)
+    if elf:
+        synth.write_elf(str(path), pages, loads=[(0, MAX_PFN * PAGE, MAX_PFN * PAGE)],
+                        vmcoreinfo_lines=lines, release=kernel)
+    else:
+        synth.write_kdump(str(path), pages, max_pfn=MAX_PFN, vmcoreinfo_lines=lines,
+                          release=kernel)
     return t
 
 

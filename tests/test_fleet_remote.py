@@ -15,6 +15,7 @@ pytest.importorskip("s3fs", reason="the fleet extra (pip install '.[fleet]')")
 pytest.importorskip("aiohttp", reason="the fleet extra (pip install '.[fleet]')")
 pytest.importorskip("moto", reason="the fleet extra (pip install '.[fleet]')")
 
+import fleet_gen
 import synth
 from conftest import CACHE, VMCORES, have_shared
 from fleet_servers import NGINX, Moto, Nginx, range_bytes
@@ -46,9 +47,12 @@ def big_dump():
     return path
 
 
-def local_files():
+def local_files(tmp):
     """{served name: local path} of what the servers hold."""
-    files = {"big.kdump": str(big_dump())}
+    elf = os.path.join(str(tmp), "machine.elf")
+    fleet_gen.write_machine(elf, ep=fleet_gen.ENDPOINTS[0], err="MalfTLP", port=(3, 0), slot=7,
+                            kernel="6.6.30-fleet", state="captured", elf=True)
+    files = {"big.kdump": str(big_dump()), "machine.elf": elf}
     if have_shared():
         for scen, name in SHARED:
             files["%s/%s" % (scen, name)] = str(VMCORES / scen / name)
@@ -60,7 +64,7 @@ def local_files():
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("docroot")
-    files = local_files()
+    files = local_files(tmp_path_factory.mktemp("made"))
     for name, path in files.items():
         os.makedirs(os.path.dirname(str(root / name)), exist_ok=True)
         os.symlink(path, str(root / name))
@@ -95,10 +99,11 @@ def s3(served, tmp_path_factory):
 
 
 def report(path):
+    """(the -j report, the reader's first source: what it read)"""
     with open_dump(path) as r:
         rep = analyse(r)
-        src = r.parts[0].src if hasattr(r, "parts") else None
-        return report_json.to_dict(rep), r
+        src = r.parts[0].src if hasattr(r, "parts") else r._src
+        return report_json.to_dict(rep), src
 
 
 def same_as_local(url, local):
@@ -142,13 +147,21 @@ def test_split_set_over_s3_found_by_glob_and_grouped(s3, served):
     assert remote["verdict"] == local["verdict"]
 
 
+def test_elf_vmcore_over_http_and_s3_reports_as_local(http, s3, served):
+    local = served[1]["machine.elf"]
+    for url in ("%s/machine.elf" % http.url, "s3://dumps/machine.elf"):
+        same_as_local(url, local)
+        rep, src = report(url)
+        assert rep["capture"]["state"] == "captured"
+        assert 0 < src.bytes_read < 400 * 1024        # of a 16 MiB vmcore
+
+
 # ------------------------------------------------------------------ 1 TiB: bytes and requests
 
 def test_1tib_dump_over_http_costs_the_server_under_40_mib(http, served):
     url = "%s/big.kdump" % http.url
     before = http.seen("/big.kdump")
-    remote, r = report(url)
-    src = r.parts[0].src
+    remote, src = report(url)
     n, sent = server_seen(http, "/big.kdump", before[0] + src.reads + 1)
     n, sent = n - before[0], sent - before[1]
     assert remote["capture"]["state"] == "captured" and len(remote["devices"]) > 5000
@@ -164,13 +177,13 @@ def test_1tib_dump_over_http_costs_the_server_under_40_mib(http, served):
 def test_1tib_dump_over_s3_costs_the_server_under_40_mib(s3, served):
     size = os.path.getsize(served[1]["big.kdump"])
     s3.start_recording()
-    remote, r = report("s3://dumps/big.kdump")
+    remote, src = report("s3://dumps/big.kdump")
     seen = [x for x in s3.recorded() if x[1].endswith("/dumps/big.kdump")]
     gets = [x for x in seen if x[0] == "GET"]
     assert all(x[2] for x in gets)                # every GET is a ranged one
     asked = sum(range_bytes(x[2], size) for x in gets)
     assert 32 * MiB < asked < 40 * MiB, asked
-    assert asked == r.parts[0].src.bytes_read
+    assert asked == src.bytes_read
     assert len(seen) <= 64, len(seen)
     local, _ = report(served[1]["big.kdump"])
     assert remote["devices"] == local["devices"] and remote["verdict"] == local["verdict"]
