@@ -9,6 +9,7 @@ bytes and requests the 1 TiB synthetic dump costs over HTTP.
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -26,13 +27,22 @@ from pykdump_ext.fleet.batch import plan, run  # noqa: E402
 SAMPLE = 60          # dumps run one process each, for the baseline
 
 
+def _cpu():
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime, c.ru_utime + c.ru_stime
+
+
 def batch(tasks, out, **kw):
+    """Wall seconds; CPU seconds of this process and of its (local pool) workers."""
     if os.path.exists(out):
         os.unlink(out)
+    c0 = _cpu()
     t = time.perf_counter()
     res = run(tasks, out, **kw)
     dt = time.perf_counter() - t
+    c1 = _cpu()
     assert res.written == len(tasks), res
+    batch.cpu = (c1[0] - c0[0], c1[1] - c0[1])
     return dt
 
 
@@ -51,7 +61,9 @@ def main():
         print("generated %d dumps in %.1f s" % (n, time.perf_counter() - t))
         tasks = plan([os.path.join(work, "dumps")])
         out = os.path.join(work, "out.jsonl")
-        print("%-40s %8s %10s %8s" % ("run", "seconds", "dumps/s", "ratio"))
+        print("load average before: %s" % open("/proc/loadavg").read().split()[0])
+        print("%-40s %8s %10s %8s  %s" % ("run", "seconds", "dumps/s", "ratio",
+                                          "CPU ms/dump (batch process + workers)"))
         # baseline: a process per dump, as a shell loop over pcicrash -j would
         t = time.perf_counter()
         for task in tasks[:SAMPLE]:
@@ -62,7 +74,9 @@ def main():
                                         "", base, "1.00"))
         for w in (1, 2):
             dt = batch(tasks, out, workers=w)
-            print("%-40s %8.2f %10.1f %8.2f" % ("--jsonl -P %d" % w, dt, n / dt, n / dt / base))
+            print("%-40s %8.2f %10.1f %8.2f  %.2f + %.2f" % (
+                "--jsonl -P %d" % w, dt, n / dt, n / dt / base, batch.cpu[0] / n * 1e3,
+                batch.cpu[1] / n * 1e3))
         try:
             import distributed
         except ImportError:
@@ -79,6 +93,9 @@ def main():
               " median %d; analysis per dump: median %.2f ms"
               % (statistics.median(got), max(got), statistics.median(sizes),
                  statistics.median(reqs), statistics.median(secs) * 1e3))
+        print("load average after: %s (2 cores: above 2 the workers wait for a CPU, so "
+              "dumps/s says more about the machine than about the batch)"
+              % open("/proc/loadavg").read().split()[0])
         remote_figures(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
