@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import dataclasses
 import glob
 import json
 import multiprocessing
@@ -174,21 +175,43 @@ def _stem(path):
 
 # ------------------------------------------------------------------ one dump
 
-def fleet_facts(rep, reader) -> dict:
+@dataclass
+class Culprit:
+    """The device the verdict blames, as the summary counts it."""
+    bdf: str
+    score: int
+    ids: Optional[str]              # "vvvv:dddd", None when not captured / all 0xFF
+    subsystem: Optional[str]        # subsystem "vvvv:dddd"
+    name: Optional[str]
+    errors: List[str]               # error kinds: AER short names, "DPC", "link down"
+    root_port: Optional[str]
+    slot: Optional[int]             # physical slot number of the port it sits behind
+
+
+@dataclass
+class FleetFacts:
+    osrelease: Optional[str]
+    state: str
+    missing: List[str]              # page statuses that made the capture partial
+    culprit: Optional[Culprit] = None
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def fleet_facts(rep, reader) -> FleetFacts:
     """What the summary counts, from the typed Report: kernel release, capture state,
     which page statuses made it partial, and the device the verdict blames."""
     cap = rep.capture
-    facts = {"osrelease": (getattr(reader, "vmcoreinfo", None) or {}).get("OSRELEASE"),
-             "state": cap.state,
-             "missing": sorted({st.value for _i, _p, st in cap.missing}),
-             "culprit": None}
+    facts = FleetFacts(osrelease=(getattr(reader, "vmcoreinfo", None) or {}).get("OSRELEASE"),
+                       state=cap.state, missing=sorted({st.value for _i, _p, st in cap.missing}))
     sus = rep.verdict.suspects if rep.verdict else []
     if sus:
-        facts["culprit"] = _culprit(rep, sus[0])
+        facts.culprit = _culprit(rep, sus[0])
     return facts
 
 
-def _culprit(rep, s) -> dict:
+def _culprit(rep, s) -> Culprit:
     d = rep.by_bdf.get(s.bdf)
     c = d.config if d is not None else None
     ok = c is not None and not c.all_ff and c.vendor_id is not None
@@ -204,12 +227,12 @@ def _culprit(rep, s) -> dict:
     if not kinds:
         kinds = list(s.rules[:1])
     root, slot = _place(rep, s.bdf)
-    return {"bdf": s.bdf, "score": s.score,
-            "ids": "%04x:%04x" % (c.vendor_id, c.device_id) if ok else None,
-            "subsystem": "%04x:%04x" % (c.subsys_vendor_id, c.subsys_id)
-            if ok and c.subsys_vendor_id is not None else None,
-            "name": d.name if d is not None else None,
-            "errors": kinds, "root_port": root, "slot": slot}
+    return Culprit(bdf=s.bdf, score=s.score,
+                   ids="%04x:%04x" % (c.vendor_id, c.device_id) if ok else None,
+                   subsystem="%04x:%04x" % (c.subsys_vendor_id, c.subsys_id)
+                   if ok and c.subsys_vendor_id is not None else None,
+                   name=d.name if d is not None else None,
+                   errors=kinds, root_port=root, slot=slot)
 
 
 def _place(rep, bdf):
@@ -256,7 +279,7 @@ def process_task(task: Task) -> str:
         with open_dump(srcs) as reader:
             rep = analyse(reader)
             report = report_json.to_dict(rep)
-            facts = fleet_facts(rep, reader)
+            facts = fleet_facts(rep, reader).to_json()
         cap = rep.capture
         code = 0 if cap.state == "captured" else 1
         if code:
