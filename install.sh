@@ -22,3 +22,9 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y $PKGS
 .venv/bin/pip install --quiet -e '.[test]'
 # the fleet extras: fsspec/s3fs/gcsfs/aiohttp, Dask, pyarrow; moto's S3 server for the tests
 .venv/bin/pip install --quiet -e '.[test,fleet,fleet-test]'
+# drgn front end: the newest drgn from PyPI (with drgn.commands) beside Debian's
+# 0.0.22, in a venv of its own (two drgns cannot share one); pcicrash registers
+# there as a drgn plugin.
+/usr/bin/python3 -m venv .venv-drgn
+.venv-drgn/bin/pip install --quiet --upgrade pip
+.venv-drgn/bin/pip install --quiet drgn -e .

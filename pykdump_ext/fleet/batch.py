@@ -9,7 +9,7 @@ the batch.  OUT is appended to: dumps already in it are skipped, and a last
 line cut short by an interrupted run is dropped and its dump done again.
 
 Record (one line of OUT): the `pcicrash -j` report (report_json, schema
-pcicrash/1; null fields when the dump could not be read) with these keys in
+report_json.SCHEMA; null fields when the dump could not be read) with these keys in
 front: batch ("pcicrash-batch/1"), parts (the files of the dump), path (the
 first), size (bytes of all parts), bytes_read (bytes the readers fetched:
 from disk, or over the network for remote dumps), requests (reads / ranged
@@ -322,10 +322,11 @@ def process_chunk(tasks: List[Task]) -> List[str]:
 
 def error_record(task: Task, message: str, code: int = 3) -> str:
     """The record of a task whose worker died (the task itself never ran to its end)."""
+    from ..report_json import SCHEMA
     rec = {"batch": BATCH_SCHEMA, "parts": list(task.parts), "path": task.parts[0],
            "size": None, "bytes_read": 0, "requests": 0, "seconds": 0.0, "exit": code,
            "exit_class": EXIT_CLASS[code], "error": message, "fleet": None,
-           "schema": "pcicrash/1", "source": task.parts[0], "capture": None}
+           "schema": SCHEMA, "source": task.parts[0], "capture": None}
     return json.dumps(rec, separators=(",", ":"))
 
 
