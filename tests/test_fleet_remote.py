@@ -236,3 +236,31 @@ def test_plain_pcicrash_reads_a_url(http, served):
         assert remote.stdout.replace(url, local) == mine.stdout
     p = run_("-j", "%s/broken.kdump" % http.url)
     assert p.returncode == 2 and "ranged read of bytes" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_dask_workers_read_dumps_from_s3(s3, tmp_path):
+    """The batch on a Dask LocalCluster whose workers read the dumps from the S3 server:
+    the same records as a local batch over the same files."""
+    distributed = pytest.importorskip("distributed")
+    truth = fleet_gen.write_fleet(tmp_path / "f", 24, seed=3)
+    c = s3.client()
+    for t in truth:
+        c.upload_file(t.path, "dumps", "dask/" + os.path.basename(t.path))
+    env = {k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                                      "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    out, ref = tmp_path / "s3.jsonl", tmp_path / "local.jsonl"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None, silence_logs=50,
+                                  env=env) as cl:
+        res = run(plan(["s3://dumps/dask/"]), str(out), scheduler=cl.scheduler_address)
+    assert res.written == 24 and res.errors == 0
+    run(plan([str(tmp_path / "f")]), str(ref), workers=1)
+    name = lambda r: os.path.basename(r["path"])
+    got = {name(r): r for r in map(json.loads, open(out))}
+    want = {name(r): r for r in map(json.loads, open(ref))}
+    assert sorted(got) == sorted(want)
+    for k, r in got.items():
+        assert r["fleet"] == want[k]["fleet"] and r["exit"] == want[k]["exit"]
+        assert r["devices"] == want[k]["devices"]
+        assert 0 < r["bytes_read"] <= 2 * 64 * 1024 and r["requests"] >= 1
+    assert len({r["worker"] for r in got.values()}) == 2
