@@ -199,9 +199,10 @@ def test_failing_range_vanished_and_cut_objects_are_one_error_record_each(
     c.upload_file(small, "dumps", "fleet/ok.kdump")
     c.upload_file(small, "dumps", "fleet/gone.kdump")
     c.upload_file(small, "dumps", "fleet/cut.kdump")
+    c.put_object(Bucket="dumps", Key="fleet/README.txt", Body=b"dumps of week 49\n")
     args = ["%s/broken.kdump" % http.url, "%s/no-such.kdump" % http.url, "s3://dumps/fleet/"]
     tasks = plan(args)
-    assert len(tasks) == 5
+    assert len(tasks) == 5                        # the listing's README.txt is no dump
     # after planning, while the batch has not read them
     c.delete_object(Bucket="dumps", Key="fleet/gone.kdump")
     with open(small, "rb") as f:

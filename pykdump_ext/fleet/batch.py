@@ -68,30 +68,41 @@ class Outcome:
 def _looks_like_dump(path) -> bool:
     """In a directory or glob: skip files that are plainly something else (a non-empty
     file without a dump signature); empty or unreadable ones stay, to be reported."""
-    from crash_ext_c.open import SIGNATURES
     try:
         with open(path, "rb") as f:
             head = f.read(16)
     except OSError:
         return True
+    return _signed(head)
+
+
+def _signed(head) -> bool:
+    from crash_ext_c.open import SIGNATURES
     return not head or any(head.startswith(m) for m, _ in SIGNATURES)
 
 
 def expand(args: Iterable[str]) -> List[str]:
     """Dump files named by DUMP (a file, kept as given), DIR (every dump file below it)
     or GLOB; local paths or URLs.  Order kept, duplicates dropped."""
+    return [p for p, _listed in _expand(args)]
+
+
+def _expand(args):
+    """[(path, listed)]: `listed` for remote objects found by listing a prefix or glob,
+    which plan() keeps only when they start with a dump signature."""
     out, seen = [], set()
 
-    def add(p):
+    def add(p, listed=False):
         if p not in seen:
             seen.add(p)
-            out.append(p)
+            out.append((p, listed))
 
     for a in args:
         if is_url(a):
             from .remote import list_urls
-            for u in list_urls(a):
-                add(u)
+            urls = list_urls(a)
+            for u in urls:
+                add(u, listed=urls != [a])
         elif os.path.isdir(a):
             for root, dirs, files in os.walk(a):
                 dirs.sort()
@@ -108,15 +119,22 @@ def expand(args: Iterable[str]) -> List[str]:
     return out
 
 
+NOT_A_DUMP = "not a dump"
+
+
 def _split_key(path):
-    """(identity, (start_pfn, end_pfn)) of a kdump --split part, or None (not one, or unreadable)."""
+    """(identity, (start_pfn, end_pfn)) of a kdump --split part; NOT_A_DUMP when the file
+    has no dump signature; None otherwise (another dump, or unreadable: the task says)."""
     from crash_ext_c.kdump import SIGNATURES, KdumpPart
     try:
         src = open_source(path)
     except (PcicrashError, OSError):
         return None
     try:
-        if src.pread(0, 8) not in SIGNATURES:
+        head = src.pread(0, 16)
+        if not _signed(head):
+            return NOT_A_DUMP
+        if head[:8] not in SIGNATURES:
             return None
         part = KdumpPart(src)
         if not part.split:
@@ -133,12 +151,13 @@ def plan(args: Iterable[str]) -> List[Task]:
     """Tasks for the dumps named by `args`: split parts with the same header (utsname,
     time stamp, page size, max_mapnr, dump level) whose pfn ranges follow each other
     become one task (two sets with equal headers stay apart by their ranges)."""
-    files = expand(args)
     groups = collections.OrderedDict()      # identity -> [(start_pfn, path)]
     tasks, slot = [], {}
-    for p in files:
+    for p, listed in _expand(args):
         k = _split_key(p)
-        if k is None:
+        if k == NOT_A_DUMP and listed:
+            continue                       # an object beside the dumps (notes, logs)
+        if k is None or k == NOT_A_DUMP:
             tasks.append(Task([p]))
             continue
         ident, rng = k

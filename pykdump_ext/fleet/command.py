@@ -44,6 +44,14 @@ def run(args, say) -> int:
     except PcicrashError as exc:
         say(exc.message())
         return 2
+    except KeyboardInterrupt:
+        return 130                  # OUT holds every record finished so far: rerun resumes
+    except Exception as exc:        # a bug: one line unless asked for the traceback
+        if os.environ.get("PCICRASH_DEBUG"):
+            raise
+        say("internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)"
+            % (type(exc).__name__, exc))
+        return 3
 
 
 def _batch(args, say) -> int:
