@@ -87,6 +87,37 @@ class Translator:
                             % (level, paddr, exc.why)) from None
 
 
+PROBE_LIMIT = 1 << 30          # relocated pre-4.10 kernels load within the first GiB
+PROBE_ALIGN = 2 << 20          # CONFIG_PHYSICAL_ALIGN
+
+
+def probe_phys_base(mem: PhysMem, info: Dict[str, str]) -> Optional[int]:
+    """phys_base at which init_uts_ns's release field holds OSRELEASE (new_utsname: 65-byte
+    sysname, nodename, release), trying 0 first; only that page is kept in mem.pfns."""
+    uts, release = symbol(info, "init_uts_ns"), info.get("OSRELEASE", "").strip()
+    if uts is None or not release or not X86_START_KERNEL_MAP <= uts < 1 << 64:
+        return None
+    name_off = number(info, "OFFSET(uts_namespace.name)")
+    offsets = [name_off] if name_off is not None else [0, 4, 8]   # after a 4-byte kref
+    want = release.encode()[:64] + b"\0"
+    ps = mem.page_size
+    reader = mem.reader
+    for base in range(0, PROBE_LIMIT, PROBE_ALIGN):
+        for off in offsets:
+            paddr = uts - X86_START_KERNEL_MAP + base + off + 2 * 65
+            if paddr % ps + len(want) > ps:
+                continue
+            try:
+                page = reader.read_page(paddr // ps)
+            except PcicrashError:
+                continue
+            at = paddr % ps
+            if page[at:at + len(want)] == want:
+                mem.page(paddr // ps)            # the one page that told: kept for triage
+                return base
+    return None
+
+
 class X86_64(Translator):
     arch = "x86_64"
 
@@ -94,10 +125,17 @@ class X86_64(Translator):
         super().__init__(mem)
         self.phys_base = number(info, "NUMBER(phys_base)")
         self.assumed = []
-        if self.phys_base is None:
-            self.phys_base = 0
-            self.assumed.append("NUMBER(phys_base) missing: phys_base 0 assumed (kernel "
-                                "image where it was linked)")
+        if self.phys_base is None:          # kernels before 4.10 export only SYMBOL(phys_base)
+            found = probe_phys_base(mem, info)
+            if found is None:
+                self.phys_base = 0
+                self.assumed.append("NUMBER(phys_base) missing and init_uts_ns does not hold "
+                                    "OSRELEASE at any 2 MiB-aligned phys_base below 1 GiB: "
+                                    "phys_base 0 assumed (kernel image where it was linked)")
+            else:
+                self.phys_base = found
+                self.assumed.append("NUMBER(phys_base) missing: phys_base 0x%x found by "
+                                    "init_uts_ns holding OSRELEASE there" % found)
         size = number(info, "NUMBER(KERNEL_IMAGE_SIZE)")
         if size is None:
             size = X86_IMAGE_SIZE_KASLR if "KERNELOFFSET" in info else X86_IMAGE_SIZE_NOKASLR
