@@ -62,6 +62,15 @@ def number(info: Dict[str, str], key: str) -> Optional[int]:
     return get_int(info, key, base=16 if hexa else 0)
 
 
+def _release(info: Dict[str, str]):
+    """(major, minor) of OSRELEASE, (0, 0) when it does not start with them."""
+    parts = info.get("OSRELEASE", "").split(".")
+    try:
+        return int(parts[0]), int("".join(c for c in parts[1][:3] if c.isdigit()) or 0)
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
 def symbol(info: Dict[str, str], name: str) -> Optional[int]:
     return number(info, "SYMBOL(%s)" % name)
 
@@ -209,6 +218,11 @@ class Arm64(Translator):
         self.va_bits = va_bits
         t1sz = number(info, "NUMBER(TCR_EL1_T1SZ)")
         self.vabits_actual = 64 - t1sz if t1sz and 12 <= t1sz <= 28 else va_bits
+        mem_section = symbol(info, "mem_section")
+        if t1sz is None and va_bits == 52 and mem_section is not None:
+            # 5.4-5.8 with 52-bit VA on 48-bit hardware: the linear map (where mem_section
+            # lives) starts at -(1 << 48) instead of -(1 << 52)
+            self.vabits_actual = 48 if mem_section & (1 << 51) else 52
         self.kimage_voffset = number(info, "NUMBER(kimage_voffset)")
         phys_offset = number(info, "NUMBER(PHYS_OFFSET)")
         if phys_offset is None:
@@ -221,8 +235,8 @@ class Arm64(Translator):
         page_end = (-(1 << (min(va_bits, 48) - 1))) & MASK64
         if stext is not None:
             self.flipped = stext > page_end
-        else:       # 5.4 flipped the layout; VMCOREINFO of 5.9+ has TCR_EL1_T1SZ
-            self.flipped = t1sz is not None
+        else:       # 5.4 flipped the layout (VMCOREINFO of 5.9+ also has TCR_EL1_T1SZ)
+            self.flipped = t1sz is not None or _release(info) >= (5, 4)
             self.assumed.append("SYMBOL(_stext) missing: %s arm64 memory layout assumed"
                                 % ("5.4+" if self.flipped else "pre-5.4"))
         if self.flipped:
