@@ -376,6 +376,9 @@ def test_never_raises_on_empty_or_odd_readers():
     log = read_kernel_log(PageDictReader({}, vmcoreinfo={"SYMBOL(prb)": "ffffffff81000000",
                                                          "NUMBER(phys_base)": "0"}))
     assert log.records == [] and not log.complete
+    odd = PageDictReader({})
+    odd.page_size = 0
+    assert "no usable page size" in read_kernel_log(odd).notes[0]
 
 
 # --------------------------------------------------------------------- through crash's memory
