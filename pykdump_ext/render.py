@@ -92,8 +92,12 @@ def select(rep, args):
 def summary(rep, devs=None) -> List[str]:
     """Verdict on top, then the capture, the error paths and one line per device."""
     if rep.capture.state in ("absent", "skipped") and not rep.devices:
-        out = ["Verdict: no PCI state from the panic (capture %s)" % rep.capture.state]
+        if rep.kernel_log is not None:       # the verdict comes from the kernel log
+            out = verdict_lines(rep)
+        else:
+            out = ["Verdict: no PCI state from the panic (capture %s)" % rep.capture.state]
         out += capture_lines(rep)
+        out += _log_summary(rep)
         out += _kernel_summary(rep)
         return out
     out = verdict_lines(rep)
@@ -102,8 +106,31 @@ def summary(rep, devs=None) -> List[str]:
     devs = rep.devices if devs is None else devs
     out.append("Devices (%d of %d):" % (len(devs), len(rep.devices)))
     out += [device_line(d) for d in devs]
+    out += _log_summary(rep)
     out += _kernel_summary(rep)
     return out
+
+
+def _log_summary(rep):
+    if rep.kernel_log is None:
+        return []
+    from .klog.view import summary_lines
+    return summary_lines(rep.kernel_log)
+
+
+def log_timeline(rep, args) -> List[str]:
+    """`-l`: the kernel log's PCI events as a timeline (-d BDF: that device's only)."""
+    if rep.kernel_log is None:
+        return ["Kernel log: not read (this build has no kernel log reader)"]
+    from .klog.view import timeline
+    bdf = None
+    if getattr(args, "device", None):
+        try:
+            bdf = lspci_hex.norm_bdf(args.device)
+        except ValueError:
+            raise UsageError("-d %s: not a PCI address" % args.device,
+                             expected="bb:dd.f or dddd:bb:dd.f") from None
+    return timeline(rep.kernel_log, bdf)
 
 
 def _kernel_summary(rep):
@@ -210,10 +237,14 @@ def tree(rep, devs=None) -> List[str]:
 
 def render_text(rep, args, names=None) -> List[str]:
     """The text output the options ask for.  Raises UsageError / LookupError for -d."""
+    out = []
+    if getattr(args, "log", False):
+        out += log_timeline(rep, args)
+        if getattr(args, "device", None):
+            return out                   # -l -d BDF: that device's log events only
     devs = select(rep, args)
     filtered = bool(getattr(args, "device", None) or getattr(args, "errors", False))
-    out = []
-    views = [getattr(args, k, False) for k in ("tree", "all", "device", "hex")]
+    views = [getattr(args, k, False) for k in ("tree", "all", "device", "hex", "log")]
     if getattr(args, "tree", False):
         out += tree(rep, devs if filtered else None)
     if getattr(args, "all", False) or getattr(args, "device", None):
