@@ -51,7 +51,8 @@ Top-level object::
       "verdict": {"lines": [str], "notes": [str],
                   "suspects": [{"bdf": str, "score": int, "headline": str,
                                 "evidence": [str], "rules": [str], "errors": [str],
-                                "captured": bool}]},
+                                "captured": bool}],
+                  "panic": null | {"line", "message", "time", "pci": bool|null, "why", "bdf"}},
       "kernel": null | object,       # the crash front end's kernel-side data (to_json())
       "kernel_log": null | object    # the kernel log's events and panic (klog/view.py to_json)
     }
