@@ -120,6 +120,8 @@ def match_line(line: str, aliases: Optional[Dict[str, str]] = None) -> Optional[
     if pat is None:
         if gid is not None:
             return LineMatch("ghes_line", {}, bdf, drv, ifname, gid)
+        if ifname and bdf is not None:       # "ixgbe 0000:05:00.0 eth2: ...": eth2 is 05:00.0
+            return LineMatch("alias", {"target": bdf}, bdf, drv, ifname, gid)
         return None
     return LineMatch(pat.kind, _decode(pat, mm), bdf, drv, ifname, gid)
 
@@ -190,7 +192,7 @@ class EventParser:
         self._dpc: Dict[str, _Group] = {}      # bdf -> open DPC containment
         self._ghes: Optional[_Group] = None
         self._oops: Optional[_Group] = None
-        self._last_dev: Optional[str] = None   # device of the last AER detail/DPC line
+        self._pio: set = set()                 # DPC ports whose RP PIO lines are being printed
 
     # output
     def _emit(self, ev: Event):
@@ -233,9 +235,10 @@ class EventParser:
             f = g.ev.fields
             if "PCIe" in str(f.get("section", "")):
                 g.ev.kind = "ghes_pcie"
-                corrected = f.get("severity") == "corrected"
-                if "status" in f:
-                    f["errors"] = bit_names(f["status"] & ~f.get("mask", 0), corrected)
+                if f.get("severity") == "corrected" and "cor_status" in f:
+                    f["errors"] = bit_names(f["cor_status"] & ~f.get("cor_mask", 0), True)
+                elif "status" in f:
+                    f["errors"] = bit_names(f["status"] & ~f.get("mask", 0), False)
             self._emit(g.ev)
 
     def _close_oops(self):
@@ -263,6 +266,9 @@ class EventParser:
             return
         if m.bdf is None and dict_device.startswith("+pci:"):
             m.bdf = pt.norm_bdf(dict_device[5:]) if _is_bdf(dict_device[5:]) else None
+        if m.ifname and m.bdf is not None and m.kind != "alias" and m.ifname not in self.aliases:
+            self._alias(t, seq, line, LineMatch("alias", {"target": m.bdf}, m.bdf, m.driver,
+                                                m.ifname, None))
         handler = _HANDLERS.get(m.kind, EventParser._single)
         handler(self, t, seq, line, m)
 
@@ -274,12 +280,11 @@ class EventParser:
         ev = self._new(t, seq, line, m)
         if m.kind == "driver_timeout" and ev.bdf is None and m.fields.get("ifname") in self.aliases:
             ev.bdf = self.aliases[m.fields["ifname"]]
-        if m.kind in ("panic", "sysrq", "nmi_serr", "nmi_iock"):
-            self._close_oops() if m.kind != "panic" else None
         self._emit(ev)
 
     def _alias(self, t, seq, line, m):
-        if m.ifname and len(self.aliases) < MAX_ALIASES and "target" in m.fields:
+        if m.ifname and "target" in m.fields and (m.ifname in self.aliases
+                                                   or len(self.aliases) < MAX_ALIASES):
             self.aliases[m.ifname] = m.fields["target"]
 
     # AER
@@ -339,7 +344,7 @@ class EventParser:
                 d[k] = f[k]
         if "severity" not in g.ev.fields:
             g.ev.fields["severity"] = f.get("severity")
-        self._last_dev = m.bdf
+        self._pio.discard(m.bdf)
 
     def _aer_status(self, t, seq, line, m):
         if m.bdf in self._dpc and m.kind == "aer_cper_status":
@@ -361,7 +366,7 @@ class EventParser:
 
     def _aer_bit(self, t, seq, line, m):
         bdf = m.bdf
-        if bdf in self._dpc:
+        if bdf in self._pio:
             return self._dpc_line(t, seq, line, m)
         g = self._aer
         if g is None:
@@ -385,7 +390,7 @@ class EventParser:
                 d["reported_first"] = True
 
     def _aer_tlp(self, t, seq, line, m):
-        if m.bdf in self._dpc:
+        if m.bdf in self._pio:
             return self._dpc_line(t, seq, line, m)
         g = self._aer_group(t, seq, line, m)
         g.add_raw(line)
@@ -404,6 +409,10 @@ class EventParser:
         d = self._detail(g, m.bdf, create=False)
         if d is not None:
             d.update(m.fields)
+            if "sevmask" in m.fields and "status" in d and d.get("severity") is None:
+                fatal = d["status"] & ~d.get("mask", 0) & m.fields["sevmask"]
+                d["severity"] = "fatal" if fatal else "nonfatal"
+                g.ev.fields.setdefault("severity", d["severity"])
 
     def _cant_recover(self, t, seq, line, m):
         g = self._aer
@@ -425,7 +434,10 @@ class EventParser:
             g.ev.fields["recovery"] = res
             g.ev.fields["recovery_by"] = m.bdf
             self._close_dpc(m.bdf)
-            return
+            self._pio.discard(m.bdf)
+            a = self._aer          # the AER lines DPC printed for the same containment
+            if a is None or a.ev.time < g.ev.time or a.ev.fields.get("recovery") is not None:
+                return
         g = self._aer
         if g is not None and g.ev.fields.get("recovery") is None:
             g.add_raw(line)
@@ -449,7 +461,7 @@ class EventParser:
         else:
             ev.fields["trigger"] = regs.DPC_TRIGGER_REASONS.get(code)
         ev.fields["source_bdf"] = _rid_bdf(m.fields["source"], (m.bdf or "0000")[:4])
-        if m.bdf is not None:
+        if m.bdf is not None and len(self._dpc) < MAX_DETAILS:
             self._dpc[m.bdf] = _Group(ev)
         else:
             self._emit(ev)
@@ -463,6 +475,7 @@ class EventParser:
         if m.kind == "dpc_reason":
             f["reason"] = m.fields.get("reason")
         elif m.kind == "dpc_rp_pio":
+            self._pio.add(m.bdf)
             f["rp_pio_status"], f["rp_pio_mask"] = m.fields["status"], m.fields["mask"]
             f["rp_pio_errors"] = [regs.DPC_RP_PIO_ERRORS.get(b, "bit%d" % b) for b in range(32)
                                   if (m.fields["status"] & ~m.fields["mask"]) >> b & 1]
@@ -491,8 +504,9 @@ class EventParser:
         f = g.ev.fields
         if m.kind == "ghes_device":
             g.ev.bdf = m.fields["target"]
-        elif m.kind in ("aer_cper_status",):
-            f["status"], f["mask"] = m.fields["status"], m.fields["mask"]
+        elif m.kind == "aer_cper_status":
+            which = "cor_" if m.fields.get("which") == "cor" else ""
+            f[which + "status"], f[which + "mask"] = m.fields["status"], m.fields["mask"]
         elif m.kind == "aer_tlp":
             f["tlp"] = tlp_fields((m.fields["d0"], m.fields["d1"], m.fields["d2"], m.fields["d3"]))
         elif m.kind in ("ghes_severity", "ghes_section", "ghes_ids", "ghes_port", "ghes_cmdsta",
@@ -512,7 +526,7 @@ class EventParser:
 
     def _rip(self, t, seq, line, m):
         g = self._oops
-        if g is not None and "rip" not in g.ev.fields:
+        if g is not None and "rip" not in g.ev.fields and t - g.ev.time < 2:
             g.add_raw(line)
             g.ev.fields["rip"] = m.fields["where"]
 
