@@ -314,7 +314,8 @@ def test_reader_reads_the_same_bytes(session):
         assert cr.read_phys(pm, 64) == reader.read_phys(pm, 64)
 
 
-OPTIONS = [[], ["-a"], ["-e"], ["-t"], ["-x"], ["-j"], ["-a", "-j"]]
+OPTIONS = [[], ["-a"], ["-e"], ["-t"], ["-x"], ["-l"], ["-l", "-d", "01:00.0"], ["-j"],
+           ["-a", "-j"]]
 
 
 @needs_shared
