@@ -209,7 +209,7 @@ class EventParser:
         f["details"] = g.details
         if g.details:
             d0 = g.details[0]
-            g.ev.bdf = d0["bdf"]
+            g.ev.bdf = d0["bdf"] or f.get("source")
             for k in ("severity", "type", "agent", "status", "mask", "errors", "first_error",
                       "tlp", "vendor_id", "device_id"):
                 if k in d0 and k not in ("severity",):

@@ -32,14 +32,14 @@ def _aer(ev: Event) -> str:
         parts.append("reported by %s" % ev.reporter)
     elif f.get("source") and f["source"] != ev.bdf:
         parts.append("message from %s" % f["source"])
-    more = [d["bdf"] for d in f.get("details", ())[1:]]
+    more = [d["bdf"] or "(no device named)" for d in f.get("details", ())[1:]]
     if more:
         parts.append("also at " + ", ".join(more))
     t = f.get("tlp")
     if t and t.get("kind"):
         parts.append("TLP %s" % "; ".join(t.get("decoded", ())[:2]))
     for c in f.get("cant_recover", ()):
-        parts.append("%s can't recover (%s)" % (c["bdf"], c["why"]))
+        parts.append("%s can't recover (%s)" % (c["bdf"] or "a device", c["why"]))
     if f.get("recovery"):
         parts.append("recovery %s (%s)" % (f["recovery"], f.get("recovery_by")))
     elif sev != "correctable":
