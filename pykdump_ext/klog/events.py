@@ -116,6 +116,8 @@ def match_line(line: str, aliases: Optional[Dict[str, str]] = None) -> Optional[
     if g is not None:
         gid, msg = g.group("gid") or "", g.group("msg")
         table = pt.GHES_PATTERNS + pt.PATTERNS
+    elif not ifname and pt.ANY_KEY.search(msg) is None:
+        return None                   # no pattern's key in it: no pattern can match
     pat, mm = _first_match(table, msg, drv, bdf is not None)
     if pat is None:
         if gid is not None:

@@ -286,3 +286,7 @@ PANIC_CAUSES: Tuple[Tuple["re.Pattern", Optional[bool], str], ...] = tuple(
         (r"soft ?lockup|hard ?LOCKUP|hung[_ ]task|RCU Stall", None, "a watchdog fired"),
         (r"[Mm]achine check|MCE", None, "machine check"),
     ))
+
+# One search for any key of either table: a line with none of them is not looked at further.
+ANY_KEY = re.compile("|".join(sorted({re.escape(p.key) for p in PATTERNS + GHES_PATTERNS},
+                                     key=len, reverse=True)))
