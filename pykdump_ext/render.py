@@ -72,15 +72,22 @@ def device_line(d) -> str:
     return "  %s  %s" % (d.label, flags) if d.items else "  %s" % d.label
 
 
+def wanted_bdf(args):
+    """-d BDF normalised ('dddd:bb:dd.f'), None without -d; UsageError when not a BDF."""
+    if not getattr(args, "device", None):
+        return None
+    try:
+        return lspci_hex.norm_bdf(args.device)
+    except ValueError:
+        raise UsageError("-d %s: not a PCI address" % args.device,
+                         expected="bb:dd.f or dddd:bb:dd.f") from None
+
+
 def select(rep, args):
     """Devices the options ask for, in buffer order (-d one, -e only with errors)."""
     devs = rep.devices
     if getattr(args, "device", None):
-        try:
-            want = lspci_hex.norm_bdf(args.device)
-        except ValueError:
-            raise UsageError("-d %s: not a PCI address" % args.device,
-                             expected="bb:dd.f or dddd:bb:dd.f") from None
+        want = wanted_bdf(args)
         devs = [d for d in devs if d.bdf == want]
         if not devs:
             raise LookupError(want)
@@ -123,14 +130,7 @@ def log_timeline(rep, args) -> List[str]:
     if rep.kernel_log is None:
         return ["Kernel log: not read (this build has no kernel log reader)"]
     from .klog.view import timeline
-    bdf = None
-    if getattr(args, "device", None):
-        try:
-            bdf = lspci_hex.norm_bdf(args.device)
-        except ValueError:
-            raise UsageError("-d %s: not a PCI address" % args.device,
-                             expected="bb:dd.f or dddd:bb:dd.f") from None
-    return timeline(rep.kernel_log, bdf)
+    return timeline(rep.kernel_log, wanted_bdf(args))
 
 
 def _kernel_summary(rep):
