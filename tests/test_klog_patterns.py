@@ -243,3 +243,19 @@ def test_pci_crash_lines_and_cmdline():
 def test_odd_lines_never_raise(line):
     match_line(line)
     events("[    1.000000] %s\n[    2.000000] pcieport 0000:00:02.0:    [ 3] x\n" % line)
+
+
+def test_pci_panic_with_a_capture_keeps_the_suspect_and_compares():
+    """A byte-built capture (root port 00:02.0 <- ERR_NONFATAL CmpltTO from 01:00.0) with a
+    log whose fatal AER report for the same device came just before the panic."""
+    import capture_builder as cb
+    from pykdump_ext.analysis import analyse
+    log = V5_FATAL.replace("00040000", "%08x" % cb.UE_COMP_TIME) \
+        .replace("[18] MalfTLP", "[14] CmpltTO")
+    rep = analyse(cb.reader(cb.buffer(cb.qemu_like_records())), names=None,
+                  log=KernelLog(records=records_from_dmesg_text(log)))
+    v = rep.verdict
+    assert v.panic.pci is True and v.panic.bdf == "0000:01:00.0"
+    assert v.lines[0].startswith("Panic: a PCI error")
+    assert any(l.startswith("Most likely at fault: 0000:01:00.0") for l in v.lines)
+    assert any("0000:01:00.0: log and registers agree: %s" % uncor(14) in l for l in v.lines)
