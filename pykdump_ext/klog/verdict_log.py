@@ -60,8 +60,10 @@ def _recovery(d: DeviceLog) -> str:
 
 def device_text(d: DeviceLog, label) -> str:
     n = len(d.events)
-    when = "at %s" % _t(d.first) if n == 1 else "%d events, %s to %s" % (
-        n, _t(d.first), "[%12.6f]" % d.last)
+    what = "%d AER report%s" % (d.reports, "s" if d.reports != 1 else "") if d.reports == n \
+        else "%d event%s" % (n, "s" if n != 1 else "")
+    when = "%s at %s" % (what, _t(d.first)) if n == 1 else "%s, %s to %s" % (
+        what, _t(d.first), "[%12.6f]" % d.last)
     rec = _recovery(d)
     return "%s: %s, %s%s" % (label(d), _errors(d), when, "; " + rec if rec else "")
 
