@@ -185,7 +185,8 @@ def apply(rep, s: LogSummary, names=None) -> None:
     if s.aer_off and rep.devices:
         v.notes.append("the kernel log holds no AER reports: %s" % s.aer_off)
     if not s.log.complete or s.log.notes:
-        v.notes += ["kernel log: %s" % n for n in s.log.notes] or ["kernel log incomplete"]
+        v.notes += [n if n.startswith("kernel log") else "kernel log: " + n
+                    for n in s.log.notes] or ["kernel log incomplete"]
     if s.capture_filter:
         note = ("capture limited by pci_crash.devices=%s (%s): only PCI bridges and the devices "
                 "that filter selects were captured; other devices are not in it"

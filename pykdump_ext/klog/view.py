@@ -102,7 +102,7 @@ def header(s: LogSummary) -> str:
 def timeline(s: LogSummary, bdf: Optional[str] = None) -> List[str]:
     """`-l`: the PCI events (and the panic, oops, pci_crash lines) in log order."""
     out = [header(s)]
-    out += ["  note: %s" % n for n in s.log.notes]
+    out += ["  %s" % _note(n) for n in s.log.notes]
     if s.aer_off:
         out.append("  note: %s: the log holds no AER reports" % s.aer_off)
     shown = [e for e in s.events if e.kind not in ("cmdline", "alias", "pci_crash_rebuild")
@@ -122,8 +122,13 @@ def summary_lines(s: LogSummary) -> List[str]:
     if kinds:
         out.append("  events: " + ", ".join("%s %d" % (k, n) for n, k in kinds[:SUMMARY_KINDS])
                    + (", ..." if len(kinds) > SUMMARY_KINDS else ""))
-    out += ["  note: %s" % n for n in s.log.notes]
+    out += ["  %s" % _note(n) for n in s.log.notes]
     return out
+
+
+def _note(n: str) -> str:
+    """A reader note as a line ("kernel log: ..." notes keep their own prefix)."""
+    return n if n.startswith("kernel log") else "note: " + n
 
 
 def event_json(ev: Event) -> dict:
