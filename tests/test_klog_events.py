@@ -268,3 +268,40 @@ def test_log_view_and_summary():
             for i in injections("vanilla-aer"):
                 assert any(i["bdf_guest"] in l and ERRORS[i["error"]][1] in l
                            for l in text.splitlines()), i
+
+
+class _Hide:
+    """A real dump reader with some of its pages reported as excluded by filtering."""
+
+    def __new__(cls, inner, hidden):
+        from pykdump_ext.memory import MemoryReader, PageStatus
+
+        class Hidden(MemoryReader):
+            name, page_size, vmcoreinfo = inner.name, inner.page_size, inner.vmcoreinfo
+            format = inner.format
+
+            def page_status(self, pfn):
+                return PageStatus.EXCLUDED if pfn in hidden else inner.page_status(pfn)
+
+            def _read_page(self, pfn):
+                return inner.read_page(pfn)
+        return Hidden()
+
+
+@needs_shared
+def test_check_and_verdict_say_when_log_pages_are_missing():
+    from crash_ext_c.open import open_dump
+    from pykdump_ext.check import check
+    from pykdump_ext.klog.reader import read_kernel_log
+    with open_dump([str(VMCORES / "vanilla-aer" / "d31-zlib.kdump")]) as r:
+        whole = read_kernel_log(r)
+        assert check(r).kernel_log_complete is True
+        # hide the highest page the reader read (the text data ring, not its descriptors)
+        bad = _Hide(r, {max(whole.pfns)})
+        res = check(bad)
+        rep = analyse(bad)
+    assert res.kernel_log_complete is False
+    assert any("kernel log: INCOMPLETE" in l or "NOT READABLE" in l for l in res.lines())
+    assert rep.kernel_log.log.complete is False
+    assert any(n.startswith("kernel log") for n in rep.verdict.notes)
+    assert len(rep.kernel_log.log.records) < len(whole.records)
