@@ -259,3 +259,23 @@ def test_pci_panic_with_a_capture_keeps_the_suspect_and_compares():
     assert v.lines[0].startswith("Panic: a PCI error")
     assert any(l.startswith("Most likely at fault: 0000:01:00.0") for l in v.lines)
     assert any("0000:01:00.0: log and registers agree: %s" % uncor(14) in l for l in v.lines)
+
+
+def test_multiple_report_counts_each_error_device():
+    text = """\
+[   60.000001] pcieport 0000:00:1c.0: AER: Multiple Uncorrected (Non-Fatal) error message received from 0000:01:00.0
+[   60.000002] nvme 0000:01:00.0: PCIe Bus Error: severity=Uncorrected (Non-Fatal), type=Transaction Layer, (Requester ID)
+[   60.000003] nvme 0000:01:00.0:   device [144d:a808] error status/mask=00004000/00000000
+[   60.000004] nvme 0000:01:00.0:    [14] CmpltTO                (First)
+[   60.000005] nvme 0000:01:00.1: PCIe Bus Error: severity=Uncorrected (Non-Fatal), type=Transaction Layer, (Requester ID)
+[   60.000006] nvme 0000:01:00.1:   device [144d:a808] error status/mask=00100000/00000000
+[   60.000007] nvme 0000:01:00.1:    [20] UnsupReq               (First)
+[   60.000008] pcieport 0000:00:1c.0: AER: device recovery failed
+"""
+    s = summarise(KernelLog(records=records_from_dmesg_text(text)))
+    ev, = [e for e in s.events if e.kind == "aer"]
+    assert ev.fields["multiple"] and [d["bdf"] for d in ev.fields["details"]] == \
+        ["0000:01:00.0", "0000:01:00.1"]
+    by = {d.bdf: d for d in s.devices}
+    assert by["0000:01:00.0"].errors == [uncor(14)] and by["0000:01:00.1"].errors == [uncor(20)]
+    assert by["0000:01:00.0"].failed == by["0000:01:00.1"].failed == 1

@@ -121,27 +121,34 @@ def _devices(events: List[Event]) -> List[DeviceLog]:
     for ev in events:
         if not ev.pci or ev.bdf is None or ev.kind in ("recovery", "cant_recover"):
             continue
-        d = by.get(ev.bdf)
-        if d is None:
-            if len(by) >= 4096:
-                continue
-            d = by[ev.bdf] = DeviceLog(bdf=ev.bdf)
-        d.events.append(ev)
-        d.score = max(d.score, _weight(ev))
         f = ev.fields
-        if ev.kind in ("aer", "ghes_pcie"):
+        # an AER report names each error device in a detail (a "Multiple" report may hold
+        # several); everything else is about ev.bdf
+        parts = [d for d in f.get("details", ()) if d.get("bdf")] if ev.kind == "aer" else []
+        for part in parts or [f]:
+            bdf = part.get("bdf") or ev.bdf
+            d = by.get(bdf)
+            if d is None:
+                if len(by) >= 4096:
+                    continue
+                d = by[bdf] = DeviceLog(bdf=bdf)
+            d.events.append(ev)
+            d.score = max(d.score, _weight(ev))
+            if ev.kind not in ("aer", "ghes_pcie"):
+                continue
             d.reports += 1
-            if f.get("severity"):
-                d.severities.append(f["severity"])
-            for e in f.get("errors", ()):
+            sev = part.get("severity") or f.get("severity")
+            if sev:
+                d.severities.append(sev)
+            for e in part.get("errors", ()):
                 if e not in d.errors:
                     d.errors.append(e)
             if f.get("recovery") == "successful":
                 d.recovered += 1
             elif f.get("recovery") == "failed":
                 d.failed += 1
-            if d.ids is None and f.get("vendor_id") is not None:
-                d.ids = "[%04x:%04x]" % (f["vendor_id"], f["device_id"])
+            if d.ids is None and part.get("vendor_id") is not None:
+                d.ids = "[%04x:%04x]" % (part["vendor_id"], part["device_id"])
     return sorted(by.values(), key=lambda d: (-d.score, d.first, d.bdf))
 
 
