@@ -279,3 +279,12 @@ def test_multiple_report_counts_each_error_device():
     by = {d.bdf: d for d in s.devices}
     assert by["0000:01:00.0"].errors == [uncor(14)] and by["0000:01:00.1"].errors == [uncor(20)]
     assert by["0000:01:00.0"].failed == by["0000:01:00.1"].failed == 1
+
+
+def test_event_count_is_bounded_and_said(monkeypatch):
+    from pykdump_ext.klog import events as ev_mod
+    monkeypatch.setattr(ev_mod, "MAX_EVENTS", 10)
+    text = "".join("[%5d.000000] pcieport 0000:00:1c.0: pciehp: Slot(1): Link Down\n" % i
+                   for i in range(25))
+    s = summarise(KernelLog(records=records_from_dmesg_text(text)))
+    assert len(s.events) == 10 and s.dropped == 15

@@ -212,11 +212,11 @@ class EventParser:
         if g.details:
             d0 = g.details[0]
             g.ev.bdf = d0["bdf"] or f.get("source")
-            for k in ("severity", "type", "agent", "status", "mask", "errors", "first_error",
-                      "tlp", "vendor_id", "device_id"):
-                if k in d0 and k not in ("severity",):
+            for k in ("type", "agent", "status", "mask", "errors", "first_error", "tlp",
+                      "vendor_id", "device_id"):
+                if k in d0:
                     f[k] = d0[k]
-            if "severity" not in f and "severity" in d0:
+            if f.get("severity") is None and d0.get("severity") is not None:
                 f["severity"] = d0["severity"]
         elif g.ev.bdf is None:
             g.ev.bdf = f.get("source")
@@ -462,7 +462,12 @@ class EventParser:
             ev.fields["trigger"] = regs.DPC_TRIGGER_EXTENSIONS.get(ext, "extension %d" % ext)
         else:
             ev.fields["trigger"] = regs.DPC_TRIGGER_REASONS.get(code)
-        ev.fields["source_bdf"] = _rid_bdf(m.fields["source"], (m.bdf or "0000")[:4])
+        # the Source ID register names the sender of a received ERR_NONFATAL/ERR_FATAL only;
+        # other triggers (an error of the port itself, RP PIO, software) leave it 0
+        if code in (1, 2) or m.bdf is None:
+            ev.fields["source_bdf"] = _rid_bdf(m.fields["source"], (m.bdf or "0000")[:4])
+        else:
+            ev.fields["source_bdf"] = m.bdf
         if m.bdf is not None and len(self._dpc) < MAX_DETAILS:
             self._dpc[m.bdf] = _Group(ev)
         else:
@@ -586,9 +591,11 @@ _HANDLERS = {
 }
 
 
-def parse_events(records: Iterable[LogRecord]) -> List[Event]:
-    """Every PCI (and panic/oops/pci_crash/command-line) event in `records`, in log order."""
-    p = EventParser()
+def parse_events(records: Iterable[LogRecord], parser: Optional[EventParser] = None) -> List[Event]:
+    """Every PCI (and panic/oops/pci_crash/command-line) event in `records`, in log order.
+    `parser`: an EventParser to use (its `dropped` then says how many events past
+    MAX_EVENTS were not kept)."""
+    p = parser if parser is not None else EventParser()
     for r in records:
         p.feed(r)
     return p.finish()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from . import patterns as pt
-from .events import Event, parse_events
+from .events import Event, EventParser, parse_events
 from .records import KernelLog
 
 NEAR = 10.0        # seconds: how close before the panic an error counts as its trigger
@@ -70,6 +70,7 @@ class LogSummary:
     capture_filter: Optional[str] = None   # pci_crash devices= other than "all", and its source
     capture_filter_source: str = ""
     aer_off: Optional[str] = None          # why the kernel logged no AER reports, when it says
+    dropped: int = 0                       # events past events.MAX_EVENTS, not kept
 
     @property
     def pci_events(self) -> List[Event]:
@@ -215,10 +216,11 @@ def _classify(events: List[Event]) -> Panic:
 
 
 def summarise(log: KernelLog, events: Optional[List[Event]] = None) -> LogSummary:
-    events = parse_events(log.records) if events is None else events
+    parser = EventParser()
+    events = parse_events(log.records, parser) if events is None else events
     counts = collections.Counter(e.kind for e in events)
     s = LogSummary(log=log, events=events, panic=_classify(events), devices=_devices(events),
-                   counts=dict(counts))
+                   counts=dict(counts), dropped=parser.dropped)
     cl = next((e for e in events if e.kind == "cmdline"), None)
     if cl is not None:
         s.cmdline = cl.fields.get("cmdline", "")

@@ -187,6 +187,9 @@ def apply(rep, s: LogSummary, names=None) -> None:
     if not s.log.complete or s.log.notes:
         v.notes += [n if n.startswith("kernel log") else "kernel log: " + n
                     for n in s.log.notes] or ["kernel log incomplete"]
+    if s.dropped:
+        v.notes.append("kernel log: %d events past the first %d were not kept: counts and "
+                       "ranking cover the first %d only" % (s.dropped, len(s.events), len(s.events)))
     if s.capture_filter:
         note = ("capture limited by pci_crash.devices=%s (%s): only PCI bridges and the devices "
                 "that filter selects were captured; other devices are not in it"

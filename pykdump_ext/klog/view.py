@@ -103,6 +103,8 @@ def timeline(s: LogSummary, bdf: Optional[str] = None) -> List[str]:
     """`-l`: the PCI events (and the panic, oops, pci_crash lines) in log order."""
     out = [header(s)]
     out += ["  %s" % _note(n) for n in s.log.notes]
+    if s.dropped:
+        out.append("  note: %d more events not kept (limit %d)" % (s.dropped, len(s.events)))
     if s.aer_off:
         out.append("  note: %s: the log holds no AER reports" % s.aer_off)
     shown = [e for e in s.events if e.kind not in ("cmdline", "alias", "pci_crash_rebuild")
@@ -151,7 +153,7 @@ def to_json(s: Optional[LogSummary]) -> Optional[dict]:
     return {
         "format": log.format, "records": len(log.records), "complete": log.complete,
         "notes": list(log.notes), "cmdline": s.cmdline, "params": dict(s.params),
-        "capture_filter": s.capture_filter, "aer_off": s.aer_off,
+        "capture_filter": s.capture_filter, "aer_off": s.aer_off, "events_dropped": s.dropped,
         "counts": dict(s.counts),
         "events": [event_json(e) for e in s.events],
         "devices": [{"bdf": d.bdf, "ids": d.ids, "reports": d.reports, "errors": list(d.errors),
