@@ -77,8 +77,8 @@ def counts_line(s: LogSummary, *, before_panic: bool = False) -> str:
     n_aer = sum(d.reports for d in devs)
     if not s.pci_events:
         return "no PCI error events in the kernel log"
-    return "%d PCI event(s) %s: %d AER report(s) at %d device(s), %d with " \
-           "uncorrectable errors, %d not recovered" % (
+    return "%d PCI event(s) %s: %d AER report(s) at %d device(s); %d device(s) with " \
+           "uncorrectable errors, %d of them not recovered" % (
                len(s.pci_events), where, n_aer, len(devs), len(unc), len(failed))
 
 
