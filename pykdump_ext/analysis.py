@@ -140,7 +140,7 @@ def _analyse_capture(cap, *, kernel, names, log=None):
         if r.bdf in seen:
             continue       # duplicates are reported by topology.build
         seen.add(r.bdf)
-        decoded.append((r, _config.decode(r.config)))
+        decoded.append((r, _config.decode(r.config, devfn=r.devfn)))
     rep.topology = topology.build((r.bdf, r.domain, r.bus, r.devfn, c) for r, c in decoded)
     for r, c in decoded:
         d = Device(bdf=r.bdf, record=r, config=c, node=rep.topology.nodes[r.bdf])
@@ -161,7 +161,8 @@ def _analyse_capture(cap, *, kernel, names, log=None):
     if log is not None:
         from .klog import judge, verdict_log
         rep.kernel_log = judge.summarise(log)
-        verdict_log.apply(rep, rep.kernel_log, names)
+        if log.records:                  # a log that could not be read says nothing of the panic
+            verdict_log.apply(rep, rep.kernel_log, names)
     return rep
 
 

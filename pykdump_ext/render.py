@@ -99,7 +99,7 @@ def select(rep, args):
 def summary(rep, devs=None) -> List[str]:
     """Verdict on top, then the capture, the error paths and one line per device."""
     if rep.capture.state in ("absent", "skipped") and not rep.devices:
-        if rep.kernel_log is not None:       # the verdict comes from the kernel log
+        if rep.kernel_log is not None and rep.kernel_log.log.records:   # verdict from the log
             out = verdict_lines(rep)
         else:
             out = ["Verdict: no PCI state from the panic (capture %s)" % rep.capture.state]
@@ -109,11 +109,11 @@ def summary(rep, devs=None) -> List[str]:
         return out
     out = verdict_lines(rep)
     out += capture_lines(rep)
+    out += _log_summary(rep)
     out += path_lines(rep)
     devs = rep.devices if devs is None else devs
     out.append("Devices (%d of %d):" % (len(devs), len(rep.devices)))
     out += [device_line(d) for d in devs]
-    out += _log_summary(rep)
     out += _kernel_summary(rep)
     return out
 

@@ -162,13 +162,3 @@ def to_json(s: Optional[LogSummary]) -> Optional[dict]:
         "panic": panic_json(s),
     }
 
-
-def log_check_lines(log) -> List[str]:
-    """--check: whether the kernel log's pages are in the dump (klog.records.KernelLog)."""
-    what = "%s, %d records, %d pages read" % (log.format or "format unknown", len(log.records),
-                                              len(log.pfns))
-    if log.complete and log.records:
-        return ["kernel log: OK: every page of it is in the dump (%s)" % what]
-    out = ["kernel log: %s (%s)" % ("INCOMPLETE: records lost" if log.records else
-                                     "NOT READABLE", what)]
-    return out + ["  " + _note(n) for n in log.notes]
