@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import List
 
 from . import lspci_hex, slots
+from .errors import UsageError
 
 
 def plural(n: int, word: str) -> str:
@@ -97,6 +98,19 @@ def filtered(args) -> bool:
                 or getattr(args, "errors", False))
 
 
+def wanted_bdf(args):
+    """The one exact -d address, normalised ('dddd:bb:dd.f'); None without -d.  UsageError
+    when -d is not an address, or not a single exact one (the -l timeline takes one)."""
+    vals = getattr(args, "device", None)
+    if not vals:
+        return None
+    specs = [slots.parse(v, "-d") for v in ([vals] if isinstance(vals, str) else vals)]
+    if len(specs) != 1 or not specs[0].exact:
+        raise UsageError("-d %s: -l shows one device's log events: give one exact address"
+                         % ", ".join(s.spec for s in specs), expected="bb:dd.f or dddd:bb:dd.f")
+    return specs[0].name
+
+
 def select(rep, args):
     """Devices the options ask for, in buffer order (-d/-s by address in lspci's -s syntax,
     each repeatable: a union; -e only with errors).  LookupError(spec) when -d matches none."""
@@ -115,6 +129,7 @@ def summary(rep, devs=None, verbose: bool = False) -> List[str]:
     """Verdict on top, then the capture, the error paths and one line per device."""
     out = verdict_lines(rep)
     out += capture_lines(rep, verbose)
+    out += _log_summary(rep)
     if rep.capture.state in ("absent", "skipped") and not rep.devices:
         return out + _kernel_summary(rep)
     out += path_lines(rep)
@@ -123,6 +138,21 @@ def summary(rep, devs=None, verbose: bool = False) -> List[str]:
     out += [device_line(d) for d in devs]
     out += _kernel_summary(rep)
     return out
+
+
+def _log_summary(rep):
+    if rep.kernel_log is None:
+        return []
+    from .klog.view import summary_lines
+    return summary_lines(rep.kernel_log)
+
+
+def log_timeline(rep, args) -> List[str]:
+    """`-l`: the kernel log's PCI events as a timeline (-d BDF: that device's only)."""
+    if rep.kernel_log is None:
+        return ["Kernel log: not read (this build has no kernel log reader)"]
+    from .klog.view import timeline
+    return timeline(rep.kernel_log, wanted_bdf(args))
 
 
 def _kernel_summary(rep):
@@ -251,11 +281,15 @@ def tree(rep, devs=None) -> List[str]:
 
 def render_text(rep, args, names=None) -> List[str]:
     """The text output the options ask for.  Raises UsageError / LookupError for -d."""
+    out = []
+    if getattr(args, "log", False):
+        out += log_timeline(rep, args)
+        if getattr(args, "device", None):
+            return out                   # -l -d BDF: that device's log events only
     devs = select(rep, args)
     some = filtered(args)
     verbose = bool(getattr(args, "verbose", False))
-    out = []
-    views = [getattr(args, k, False) for k in ("tree", "all", "device", "hex")]
+    views = [getattr(args, k, False) for k in ("tree", "all", "device", "hex", "log")]
     if getattr(args, "tree", False):
         out += tree(rep, devs if some else None)
     if getattr(args, "all", False) or getattr(args, "device", None):
