@@ -73,7 +73,7 @@ RCLINK_ESD = Register("Desc", 0x04, 4, "EltType@0:8 NumLinks@8:8 ComponentID@16:
 ELT_TYPES = ("Config", "Egress", "Internal")
 
 
-@capability("ext", 0x0005, "Root Complex Link", span=0x100)
+@capability("ext", 0x0005, "Root Complex Link", span=0x1000)   # up to 255 links
 def decode_rclink(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not a.has(c.offset + 4, 12) or not read_regs(c, a, c.offset, (RCLINK_ESD,)):
         return
