@@ -154,3 +154,22 @@ def test_sharing_key_covers_every_byte_a_decoder_reads():
                                    end=limit)
                 assert json.dumps(report_json.cap_dict(fresh), default=str) == want, (kind, hex(cid), hex(pos))
                 base = decode_cap(raw, kind, cid, start, None if kind == "std" else 1, Ctx(), end=limit)
+
+
+def test_vc_arbitration_tables_are_decoded():
+    """The VC Arbitration Table (4 bits a phase) and a Port Arbitration Table (PATEntryBits a
+    phase), which lspci shows as '<?>', are read at their offsets for the selected WRR."""
+    body = bytearray(0x200)
+    struct.pack_into("<I", body, 0x00, 1 << 10)            # +4 Caps: PATEntryBits=1 -> 2 bits, 1 VC
+    struct.pack_into("<I", body, 0x04, 0x02 | 4 << 24)     # +8 Arb: WRR32, VAT at +0x40
+    struct.pack_into("<H", body, 0x08, 1 << 1)             # +0xc Ctrl: ArbSelect=WRR32
+    struct.pack_into("<I", body, 0x0C, 0x02 | 8 << 24)     # +0x10 VC0 Caps: WRR32, PAT at +0x80
+    struct.pack_into("<I", body, 0x10, 1 << 17 | 0xFF)     # +0x14 VC0 Ctrl: ArbSelect=WRR32
+    body[0x3C:0x3C + 16] = bytes(range(16))                # VAT: 32 phases x 4 bits
+    body[0x7C:0x7C + 8] = bytes((0x1B,) * 8)               # PAT: 32 phases x 2 bits: 3,2,1,0,...
+    cfg = config.decode(_with_cap("ext", 0x0002, bytes(body)))
+    vc = cfg.capability("ext", 0x0002)
+    assert vc.info["vc_arbitration_table"][:4] == [0, 0, 1, 0]
+    assert vc.entries[0].info["port_arbitration_table"][:4] == [3, 2, 1, 0]
+    text = "\n".join(device_text.describe(cfg, bdf="0000:01:00.0"))
+    assert "Port Arbitration Table (port by phase) 0-31: 3 2 1 0" in text
