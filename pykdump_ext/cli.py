@@ -73,6 +73,8 @@ def make_parser():
                    help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
                         "error and power state, AER counters, hwerr_data) through drgn")
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
+    from .fleet.command import add_options      # --jsonl, --summarize (docs/fleet.md)
+    add_options(p)
     return p
 
 
@@ -168,6 +170,9 @@ def _execute(reader, args, out, kernel, err):
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    from .fleet import command as fleet
+    if fleet.wanted(args):
+        return fleet.run(args, lambda m: _say(sys.stderr, m))
     if not args.dumps:
         parser.print_usage(sys.stderr)
         _say(sys.stderr, "no DUMP given")
