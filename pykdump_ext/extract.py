@@ -1,0 +1,335 @@
+"""`pcicrash --extract OUT DUMP...`: a triage extract, a kdump-compressed file holding only
+the pages the analysis reads.
+
+The analysis runs once over the dump through a RecordingReader: the capture
+(pagemap, buffer), the kernel log, and with --vmlinux the kernel structures
+drgn reads.  Every page it touched is written to OUT as the source holds it
+(bytes copied unchanged when the compression matches), with VMCOREINFO in
+the sub-header's note area and one "PCICRASH" note saying what OUT is and
+where it came from; nothing else.  OUT is then opened again and every page
+compared with the source before it is called done.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from . import __version__
+from .errors import PcicrashError
+from .memory import PageStatus
+from .recording import RecordingReader
+
+CODEC_OPTIONS = (("-c", "zlib"), ("-l", "lzo"), ("-p", "snappy"), ("-z", "zstd"))
+
+
+@dataclass
+class ExtractResult:
+    path: str
+    size: int
+    source: str
+    source_size: int
+    codec: str
+    pfns: List[int] = field(default_factory=list)      # every page in the 2nd bitmap
+    stored: int = 0
+    zero: int = 0
+    lost: int = 0
+    copied: int = 0               # stored bytes taken from the source unchanged
+    recompressed: int = 0
+    not_kept: Dict[str, int] = field(default_factory=dict)   # status -> pages asked, not storable
+    log_pfns: int = 0             # pages the kernel-log reader reported reading
+    support_pfns: int = 0         # pages only makedumpfile's own reads need (page tables...)
+    makedumpfile: str = ""        # whether makedumpfile --dump-dmesg reads the extract
+    report: object = None
+    exit_code: int = 0
+
+    def lines(self) -> List[str]:
+        out = ["pcicrash: wrote triage extract %s: %d bytes (source %s: %d bytes)"
+               % (self.path, self.size, self.source, self.source_size),
+               "  %d pages: %d stored (%d copied unchanged, %d compressed %s), %d zero, %d lost"
+               % (len(self.pfns), self.stored, self.copied, self.recompressed, self.codec,
+                  self.zero, self.lost)]
+        if self.support_pfns or self.makedumpfile:
+            out.append("  makedumpfile --dump-dmesg %s (%d pages added for its own reads:"
+                       " page tables, mem_section, utsname)" % (self.makedumpfile,
+                                                                 self.support_pfns))
+        if self.not_kept:
+            out.append("  asked about but not in the source (kept as not stored): %s"
+                       % ", ".join("%d %s" % (n, s) for s, n in sorted(self.not_kept.items())))
+        v = getattr(self.report, "verdict", None)
+        if v is not None and v.lines:
+            out.append("  " + v.lines[0])
+        return out
+
+
+def record(reader, *, vmlinux=None, dump_path=None):
+    """(Report, RecordingReader): the full analysis run over `reader`, every view's data
+    produced (the JSON form loads every lazy part), with the pages it touched noted."""
+    from . import report_json
+    from .analysis import analyse
+    rec = RecordingReader(reader)
+    kernel = None
+    if vmlinux:
+        from .drgn_source import kernel_info
+        kernel = kernel_info(rec, dump_path, vmlinux, lazy=True)
+    rep = analyse(rec, kernel=kernel)
+    report_json.dumps(rep)              # kernel extras and anything else read lazily
+    return rep, rec
+
+
+def log_pfns(rep) -> set:
+    """Pages the kernel-log reader says it read (KernelLog.pfns), if the report has a log."""
+    for name in ("kernel_log", "klog", "log"):
+        klog = getattr(rep, name, None)
+        pfns = getattr(klog, "pfns", None)
+        if pfns is not None:
+            return set(pfns)
+    return set()
+
+
+# ---- what makedumpfile itself reads on top of the analysis' pages
+#
+# `makedumpfile --dump-dmesg` starts with its own initialisation (release check
+# in init_uts_ns, online nodes, the mem_section array) and turns every
+# kernel-virtual address into a physical one by walking the swapper page table
+# (x86_64 vtop4_x86_64: kernel-image addresses too).  Which pages that touches
+# depends on its version and the architecture, so the extract asks makedumpfile
+# itself: it runs on the extract, names the excluded page and the read it was
+# part of, those pages come from the source, and again, until it reads the log
+# or asks for nothing new.  They are kernel metadata (page tables, mem_section,
+# node mask, utsname, printk ring), never user or file pages.
+
+X86_START_KERNEL_MAP = 0xFFFFFFFF80000000
+X86_ENTRY_ADDR = 0x000FFFFFFFFFF000
+MDF_TRIES = 64                # makedumpfile runs at most
+MDF_MAX_PAGES = 1 << 16       # pages makedumpfile may add in all
+_MDF_EXCLUDED = re.compile(r"pfn\(([0-9a-f]+)\) is excluded")
+_MDF_READMEM = re.compile(r"readmem: type_addr: (\d+), addr:([0-9a-f]+), size:(\d+)")
+MDF_VADDR, MDF_PADDR = 0, 1   # makedumpfile's type_addr values
+
+
+def _num(info, key, base=0):
+    v = info.get(key)
+    if v is None:
+        return None
+    try:
+        return int(v.strip(), base)
+    except ValueError:
+        return None
+
+
+def vtop_pages(reader, info, vaddr):
+    """(physical address or None, pfns of the page-table pages read) for an x86_64 kernel
+    `vaddr`, walked as makedumpfile walks it (4 or 5 levels from init_top_pgt)."""
+    pgt = _num(info, "SYMBOL(init_top_pgt)", 16) or _num(info, "SYMBOL(init_level4_pgt)", 16)
+    phys_base = _num(info, "NUMBER(phys_base)", 10)
+    if pgt is None or phys_base is None or pgt < X86_START_KERNEL_MAP:
+        return None, []
+    ps = reader.page_size
+    levels = 5 if _num(info, "NUMBER(pgtable_l5_enabled)", 10) else 4
+    mask = X86_ENTRY_ADDR & ~((_num(info, "NUMBER(sme_mask)", 10) or 0) & (1 << 64) - 1)
+    table = pgt - X86_START_KERNEL_MAP + phys_base
+    tables = []
+    for shift in (48, 39, 30, 21, 12)[5 - levels:]:
+        at = table + 8 * (vaddr >> shift & 0x1FF)
+        tables.append(at // ps)
+        try:
+            entry = int.from_bytes(reader.read_phys(at, 8), "little")
+        except PcicrashError:
+            return None, tables
+        if not entry & 1:
+            return None, tables
+        if shift == 12 or (shift in (30, 21) and entry & 0x80):
+            size = 1 << shift
+            return (entry & mask & ~(size - 1)) + (vaddr & (size - 1)), tables
+        table = entry & mask
+    return None, tables
+
+
+def _mdf_ranges(text, reader, info):
+    """pfns that makedumpfile's complaint `text` names: each excluded page, and every page
+    of the read it belonged to (with the page-table pages that translate it)."""
+    ps = reader.page_size
+    out = {int(m, 16) for m in _MDF_EXCLUDED.findall(text)}
+    for kind, addr, size in _MDF_READMEM.findall(text):
+        addr, size = int(addr, 16), min(int(size), MDF_MAX_PAGES * ps)
+        if int(kind) == MDF_PADDR:
+            out.update(range(addr // ps, (addr + max(size, 1) - 1) // ps + 1))
+        elif int(kind) == MDF_VADDR:
+            for v in range(addr & ~(ps - 1), addr + max(size, 1), ps):
+                phys, tables = vtop_pages(reader, info, v)
+                out.update(tables)
+                if phys is not None:
+                    out.add(phys // ps)
+    return out
+
+
+def makedumpfile_reads(path, reader, info):
+    """(ok, pfns, last message): run `makedumpfile --dump-dmesg` on the extract at `path`;
+    ok when it printed the log, else the pages it said it could not read (from `reader`)."""
+    import shutil
+    import subprocess
+    import tempfile
+    exe = shutil.which("makedumpfile")
+    if exe is None:
+        return None, set(), "makedumpfile is not installed"
+    with tempfile.TemporaryDirectory(prefix="pcicrash-mdf-") as tmp:
+        out = os.path.join(tmp, "dmesg")
+        try:
+            r = subprocess.run([exe, "--dump-dmesg", str(path), out], capture_output=True,
+                               text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, set(), "makedumpfile did not run: %s" % exc
+    text = r.stdout + r.stderr
+    if r.returncode == 0:
+        return True, set(), ""
+    last = next((l for l in text.splitlines() if l.strip()), "exit %d" % r.returncode)
+    return False, _mdf_ranges(text, reader, info), last
+
+
+def _marker(paths, source, result_pages, codec, vmcoreinfo_from, analysis, support, mdf):
+    size = sum(_size(p) for p in paths)
+    lines = [
+        "PCICRASH_EXTRACT=1",
+        "MADE_BY=%s" % __version__,
+        "MADE_AT=%s" % datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%S UTC"),
+        "SOURCE=%s" % " ".join(os.path.abspath(p) for p in paths),
+        "SOURCE_FORMAT=%s" % getattr(source, "format", "?"),
+        "SOURCE_SIZE=%d" % size,
+        "PAGES=%d" % result_pages,
+        "PAGES_ANALYSIS=%d" % analysis,
+        "PAGES_MAKEDUMPFILE=%d" % support,
+        "MAKEDUMPFILE_DUMP_DMESG=%s" % mdf,
+        "COMPRESSION=%s" % codec,
+        "VMCOREINFO_FROM=%s" % (vmcoreinfo_from or "the dump"),
+    ]
+    return ("\n".join(l.replace("\n", " ") for l in lines) + "\n").encode()
+
+
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def plan(source, pfns, codec):
+    """{pfn: Page | ZERO | LOST} for the pages asked about, and counters."""
+    from crash_ext_c.kdump_write import LOST, ZERO, compress_page, stored_page
+    pages = {}
+    counts = dict(copied=0, recompressed=0, not_kept={})
+    top = getattr(source, "max_pfn", None)
+    wanted = sorted(p for p in pfns if top is None or p < top)
+    statuses = dict(zip(wanted, source.page_statuses(wanted)))
+    kdump_source = hasattr(source, "stored_pages")
+    readable = [p for p in wanted if statuses[p].readable and statuses[p] is not PageStatus.ZERO]
+    got = source.read_pages(readable)
+    for pfn in wanted:
+        st = statuses[pfn]
+        if st is PageStatus.ZERO:
+            pages[pfn] = ZERO
+        elif st is PageStatus.LOST:
+            pages[pfn] = LOST
+        elif st.readable:
+            data = got.get(pfn)
+            if not isinstance(data, bytes):
+                counts["not_kept"]["unreadable"] = counts["not_kept"].get("unreadable", 0) + 1
+                continue
+            if not kdump_source and not any(data):
+                pages[pfn] = ZERO         # what makedumpfile -d 1 makes of an all-zero page
+                continue
+            page = stored_page(source, pfn, codec)
+            if page is not None:
+                counts["copied"] += 1
+            else:
+                page = compress_page(codec, data)
+                counts["recompressed"] += 1
+            pages[pfn] = page
+        elif st is not PageStatus.EXCLUDED and st is not PageStatus.OUTSIDE:
+            counts["not_kept"][st.value] = counts["not_kept"].get(st.value, 0) + 1
+    return pages, counts
+
+
+def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
+                 makedumpfile_check=True) -> ExtractResult:
+    """Analyse the dump in `paths`, write the triage extract to `out`, check it, return a summary."""
+    from crash_ext_c.kdump_write import CODECS, source_codec, source_layout, write_kdump
+    from crash_ext_c.open import open_dump
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [str(p) for p in paths]
+    if os.path.abspath(str(out)) in {os.path.abspath(p) for p in paths}:
+        raise PcicrashError("the extract would overwrite its own source", path=str(out))
+    with open_dump(paths, vmcoreinfo=vmcoreinfo) as source:
+        rep, rec = record(source, vmlinux=vmlinux, dump_path=paths[0])
+        klog = log_pfns(rep)
+        codec = codec or source_codec(source)
+        if codec not in CODECS:
+            raise PcicrashError("unknown compression %r" % codec,
+                                expected=", ".join(sorted(CODECS)))
+        wanted = rec.pfns | klog
+        override = None
+        if vmcoreinfo is not None:
+            override = "".join("%s=%s\n" % kv for kv in source.vmcoreinfo.items()).encode()
+
+        def write(support):
+            pages, counts = plan(source, wanted | support, codec)
+            marker = _marker(paths, source, len(pages), codec, vmcoreinfo,
+                             len(wanted), len(support), mdf)
+            layout, chunks = source_layout(source, codec, marker, vmcoreinfo_text=override)
+            layout.incomplete = bool(getattr(source, "incomplete", False))
+            return write_kdump(str(out), layout, pages, chunks), pages, counts
+
+        support, mdf = set(), "not tried"
+        written, pages, counts = write(support)
+        if makedumpfile_check:
+            for _ in range(MDF_TRIES):
+                ok, more, why = makedumpfile_reads(out, source, source.vmcoreinfo or {})
+                more -= wanted | support
+                if ok is None or ok or not more or len(support | more) > MDF_MAX_PAGES:
+                    mdf = ("reads it" if ok else "not installed" if ok is None else
+                           "cannot read it: %s" % why)
+                    break
+                support |= more
+                written, pages, counts = write(support)
+            if mdf == "not tried":
+                mdf = "still asks for more pages after %d runs" % MDF_TRIES
+            written, pages, counts = write(support)      # the marker says how it went
+        verify(str(out), source, pages)
+    cap = rep.capture
+    res = ExtractResult(path=str(out), size=written.size, source=" ".join(paths),
+                        source_size=sum(_size(p) for p in paths), codec=codec,
+                        pfns=written.pfns, stored=written.stored, zero=written.zero,
+                        lost=written.lost, copied=counts["copied"],
+                        recompressed=counts["recompressed"], not_kept=counts["not_kept"],
+                        log_pfns=len(klog), support_pfns=len(support), makedumpfile=mdf,
+                        report=rep,
+                        exit_code=0 if cap.state == "captured" else 1)
+    return res
+
+
+def verify(path, source, pages):
+    """Open the written extract and compare every page with the source: the same bytes for
+    every stored or zero page, LOST where the source lost it, nothing else stored."""
+    from crash_ext_c.kdump import KdumpReader
+    from crash_ext_c.kdump_write import LOST
+    with KdumpReader(path) as ext:
+        want = sorted(pages)
+        readable = [p for p in want if pages[p] != LOST]
+        mine, theirs = ext.read_pages(readable), source.read_pages(readable)
+        for pfn in readable:
+            if not isinstance(mine[pfn], bytes) or mine[pfn] != theirs[pfn]:
+                raise PcicrashError("page 0x%x of the extract does not read back as the"
+                                    " source's (%s)" % (pfn, mine[pfn] if not isinstance(
+                                        mine[pfn], bytes) else "different bytes"), path=path)
+        for pfn in want:
+            if pages[pfn] == LOST and ext.page_status(pfn) is not PageStatus.LOST:
+                raise PcicrashError("page 0x%x should read as lost" % pfn, path=path)
+        stored = ext.parts[0].count_stored(0, ext.max_pfn)
+        if stored != len(pages):
+            raise PcicrashError("the extract's bitmap holds %d pages, %d were written"
+                                % (stored, len(pages)), path=path)
