@@ -68,6 +68,8 @@ def make_parser():
     p.add_argument("--vmlinux", metavar="FILE",
                    help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
                         "error and power state, AER counters, hwerr_data) through drgn")
+    from .extract import add_options as _extract_options
+    _extract_options(p)
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
     return p
 
@@ -152,6 +154,10 @@ def _execute(reader, args, out, kernel, err):
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    from .extract import dispatch as _extract_dispatch
+    status = _extract_dispatch(args, parser)    # --extract, --install-units; --example sets DUMP
+    if status is not None:
+        return status
     if not args.dumps:
         parser.print_usage(sys.stderr)
         _say(sys.stderr, "no DUMP given")

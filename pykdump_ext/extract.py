@@ -43,6 +43,7 @@ class ExtractResult:
     log_pfns: int = 0             # pages the kernel-log reader reported reading
     support_pfns: int = 0         # pages only makedumpfile's own reads need (page tables...)
     makedumpfile: str = ""        # whether makedumpfile --dump-dmesg reads the extract
+    crash: str = ""               # whether crash --minimal opens it (with --vmlinux)
     report: object = None
     exit_code: int = 0
 
@@ -52,10 +53,10 @@ class ExtractResult:
                "  %d pages: %d stored (%d copied unchanged, %d compressed %s), %d zero, %d lost"
                % (len(self.pfns), self.stored, self.copied, self.recompressed, self.codec,
                   self.zero, self.lost)]
-        if self.support_pfns or self.makedumpfile:
-            out.append("  makedumpfile --dump-dmesg %s (%d pages added for its own reads:"
-                       " page tables, mem_section, utsname)" % (self.makedumpfile,
-                                                                 self.support_pfns))
+        if self.makedumpfile:
+            out.append("  makedumpfile --dump-dmesg %s; crash --minimal %s (%d pages added for"
+                       " their own reads: page tables, mem_section, utsname...)"
+                       % (self.makedumpfile, self.crash, self.support_pfns))
         if self.not_kept:
             out.append("  asked about but not in the source (kept as not stored): %s"
                        % ", ".join("%d %s" % (n, s) for s, n in sorted(self.not_kept.items())))
@@ -109,6 +110,9 @@ MDF_MAX_PAGES = 1 << 16       # pages makedumpfile may add in all
 _MDF_EXCLUDED = re.compile(r"pfn\(([0-9a-f]+)\) is excluded")
 _MDF_READMEM = re.compile(r"readmem: type_addr: (\d+), addr:([0-9a-f]+), size:(\d+)")
 MDF_VADDR, MDF_PADDR = 0, 1   # makedumpfile's type_addr values
+# what makedumpfile 1.7 says of any kernel newer than it knows, whether it then works or not
+_MDF_WARNINGS = ("The kernel version is not supported.",
+                 "The makedumpfile operation may be incomplete.")
 
 
 def _num(info, key, base=0):
@@ -167,6 +171,66 @@ def _mdf_ranges(text, reader, info):
     return out
 
 
+def _probe(write, source, wanted, support, reads, tries):
+    """(pages `reads` needs beyond `wanted` and `support`, how it went): write a zlib copy
+    of the extract, let the peer read it, add the pages it names, again.  zlib: Debian's
+    makedumpfile has no snappy/zstd, and the pages a peer needs do not depend on it."""
+    import tempfile
+    support = set(support)
+    with tempfile.TemporaryDirectory(prefix="pcicrash-probe-") as tmp:
+        probe = os.path.join(tmp, "probe.kdump")
+        for _ in range(tries):
+            write(probe, support, "zlib")
+            ok, more, why = reads(probe)
+            more -= wanted | support
+            if ok is None:
+                return support, "not checked (%s)" % why
+            if ok:
+                return support, "reads it"
+            if not more or len(support | more) > MDF_MAX_PAGES:
+                return support, "cannot read it: %s" % why
+            support |= more
+    return support, "still asks for more pages after %d runs" % tries
+
+
+CRASH_TRIES = 16
+_CRASH_EXCLUDED = re.compile(r"page excluded: (kernel virtual|physical) address: ([0-9a-f]+)")
+
+
+def crash_reads(path, vmlinux, reader, info):
+    """(ok, pfns, why): `crash --minimal VMLINUX path` opens the extract and runs `log`; else
+    the page it stopped at (crash names one excluded address per run)."""
+    import shutil
+    import subprocess
+    import tempfile
+    exe = shutil.which("crash")
+    if exe is None:
+        return None, set(), "crash is not installed"
+    with tempfile.NamedTemporaryFile("w", suffix=".crash") as cmds:
+        cmds.write("log\nq\n")
+        cmds.flush()
+        try:
+            # -d 1: in minimal mode crash says why it gives up only when debugging
+            r = subprocess.run([exe, "-d", "1", "--minimal", "-i", cmds.name, str(vmlinux),
+                                str(path)], capture_output=True, text=True, timeout=300,
+                               stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return False, set(), "crash did not run: %s" % exc
+    text = r.stdout + r.stderr
+    m = _CRASH_EXCLUDED.search(text)
+    if m is None:
+        ok = "crash> q" in text or "crash> log" in text
+        err = next((l.strip() for l in text.splitlines() if l.startswith("crash:")),
+                   "exit %d" % r.returncode)
+        return ok, set(), err
+    addr = int(m.group(2), 16)
+    ps = reader.page_size
+    if m.group(1) == "physical":
+        return False, {addr // ps}, m.group(0)
+    return False, _mdf_ranges("readmem: type_addr: %d, addr:%x, size:1" % (MDF_VADDR, addr),
+                              reader, info), m.group(0)
+
+
 def makedumpfile_reads(path, reader, info):
     """(ok, pfns, last message): run `makedumpfile --dump-dmesg` on the extract at `path`;
     ok when it printed the log, else the pages it said it could not read (from `reader`)."""
@@ -186,8 +250,11 @@ def makedumpfile_reads(path, reader, info):
     text = r.stdout + r.stderr
     if r.returncode == 0:
         return True, set(), ""
-    last = next((l for l in text.splitlines() if l.strip()), "exit %d" % r.returncode)
-    return False, _mdf_ranges(text, reader, info), last
+    first = next((l.strip() for l in text.splitlines() if l.strip() and l.strip() not in
+                  _MDF_WARNINGS), "exit %d" % r.returncode)
+    if not _MDF_EXCLUDED.search(text):         # failing for another reason than a page
+        return False, set(), first
+    return False, _mdf_ranges(text, reader, info), first
 
 
 def _marker(paths, source, result_pages, codec, vmcoreinfo_from, analysis, support, mdf):
@@ -203,7 +270,7 @@ def _marker(paths, source, result_pages, codec, vmcoreinfo_from, analysis, suppo
         "PAGES=%d" % result_pages,
         "PAGES_ANALYSIS=%d" % analysis,
         "PAGES_MAKEDUMPFILE=%d" % support,
-        "MAKEDUMPFILE_DUMP_DMESG=%s" % mdf,
+        "PEERS_CHECKED=makedumpfile --dump-dmesg %s" % mdf,
         "COMPRESSION=%s" % codec,
         "VMCOREINFO_FROM=%s" % (vmcoreinfo_from or "the dump"),
     ]
@@ -276,29 +343,25 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
         if vmcoreinfo is not None:
             override = "".join("%s=%s\n" % kv for kv in source.vmcoreinfo.items()).encode()
 
-        def write(support):
+        def write(path, support, codec, mdf="not tried"):
             pages, counts = plan(source, wanted | support, codec)
             marker = _marker(paths, source, len(pages), codec, vmcoreinfo,
                              len(wanted), len(support), mdf)
             layout, chunks = source_layout(source, codec, marker, vmcoreinfo_text=override)
             layout.incomplete = bool(getattr(source, "incomplete", False))
-            return write_kdump(str(out), layout, pages, chunks), pages, counts
+            return write_kdump(str(path), layout, pages, chunks), pages, counts
 
-        support, mdf = set(), "not tried"
-        written, pages, counts = write(support)
+        support, mdf, crash = set(), "not tried", "not tried (needs --vmlinux)"
+        info = source.vmcoreinfo or {}
         if makedumpfile_check:
-            for _ in range(MDF_TRIES):
-                ok, more, why = makedumpfile_reads(out, source, source.vmcoreinfo or {})
-                more -= wanted | support
-                if ok is None or ok or not more or len(support | more) > MDF_MAX_PAGES:
-                    mdf = ("reads it" if ok else "not installed" if ok is None else
-                           "cannot read it: %s" % why)
-                    break
-                support |= more
-                written, pages, counts = write(support)
-            if mdf == "not tried":
-                mdf = "still asks for more pages after %d runs" % MDF_TRIES
-            written, pages, counts = write(support)      # the marker says how it went
+            support, mdf = _probe(write, source, wanted, support,
+                                  lambda path: makedumpfile_reads(path, source, info), MDF_TRIES)
+            if vmlinux:
+                support, crash = _probe(write, source, wanted, support,
+                                        lambda path: crash_reads(path, vmlinux, source, info),
+                                        CRASH_TRIES)
+        written, pages, counts = write(out, support, codec, "%s; crash --minimal %s"
+                                       % (mdf, crash))
         verify(str(out), source, pages)
     cap = rep.capture
     res = ExtractResult(path=str(out), size=written.size, source=" ".join(paths),
@@ -307,6 +370,7 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
                         lost=written.lost, copied=counts["copied"],
                         recompressed=counts["recompressed"], not_kept=counts["not_kept"],
                         log_pfns=len(klog), support_pfns=len(support), makedumpfile=mdf,
+                        crash=crash,
                         report=rep,
                         exit_code=0 if cap.state == "captured" else 1)
     return res
@@ -333,3 +397,77 @@ def verify(path, source, pages):
         if stored != len(pages):
             raise PcicrashError("the extract's bitmap holds %d pages, %d were written"
                                 % (stored, len(pages)), path=path)
+
+
+# ---- command line: --extract, --example, --install-units
+
+EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples",
+                       "aer-uncor.triage.kdump")
+
+
+def add_options(p) -> None:
+    g = p.add_argument_group(
+        "triage extract (docs/extract.md)",
+        "--extract writes a kdump-compressed file holding only the pages the analysis reads")
+    g.add_argument("--extract", metavar="OUT",
+                   help="write the triage extract of DUMP to OUT (pages compressed as in the "
+                        "source unless -c/-l/-p/-z or --compress says otherwise)")
+    for flag, codec in CODEC_OPTIONS:
+        g.add_argument(flag, dest="codec", action="store_const", const=codec,
+                       help="with --extract: compress pages with %s (makedumpfile %s)"
+                            % (codec, flag))
+    g.add_argument("--compress", dest="codec", choices=("zlib", "lzo", "snappy", "zstd", "none"),
+                   help="with --extract: page compression by name")
+    g.add_argument("--example", action="store_true",
+                   help="run on the triage extract shipped with pcicrash (lab dump aer-uncor) "
+                        "instead of a DUMP")
+    g.add_argument("--install-units", action="store_true",
+                   help="install the systemd units that triage every new dump in /var/crash "
+                        "(makedumpfile_filter/systemd/README.md)")
+    g.add_argument("--root", metavar="DIR", default="/",
+                   help="with --install-units: install below DIR instead of /")
+
+
+def dispatch(args, parser) -> Optional[int]:
+    """Run --extract / --install-units and return the exit status; None to go on (for
+    --example: with the shipped extract as DUMP)."""
+    import sys
+    say = lambda msg: sys.stderr.write("pcicrash: %s\n" % msg)      # noqa: E731
+    if getattr(args, "install_units", False):
+        from makedumpfile_filter.units import install
+        try:
+            for line in install(args.root):
+                print(line)
+        except (OSError, PcicrashError) as exc:
+            say("cannot install the units: %s" % exc)
+            return 2
+        return 0
+    if getattr(args, "example", False):
+        if args.dumps:
+            parser.print_usage(sys.stderr)
+            say("--example takes no DUMP (it is the shipped extract)")
+            return 2
+        if not os.path.exists(EXAMPLE):
+            say("the example extract is not installed (%s)" % EXAMPLE)
+            return 2
+        args.dumps = [EXAMPLE]
+    if getattr(args, "codec", None) and not getattr(args, "extract", None):
+        say("-c/-l/-p/-z/--compress choose the compression of --extract OUT")
+        return 2
+    if not getattr(args, "extract", None):
+        return None
+    if not args.dumps:
+        parser.print_usage(sys.stderr)
+        say("--extract OUT needs the DUMP to extract from")
+        return 2
+    try:
+        res = make_extract(args.dumps, args.extract, codec=args.codec,
+                           vmcoreinfo=args.vmcoreinfo, vmlinux=args.vmlinux)
+    except PcicrashError as exc:
+        say(exc.message())
+        return 2
+    except OSError as exc:
+        say("%s: %s" % (exc.filename or args.extract, exc.strerror or exc))
+        return 2
+    print("\n".join(res.lines()))
+    return res.exit_code
