@@ -124,7 +124,10 @@ def compress_page(codec: str, page: bytes) -> Page:
 def _pack_fields(buf, table, endian, values, since=None, version=HEADER_VERSION):
     for name, (off, code) in table.items():
         if name in values and (since is None or version >= since[name]):
-            struct.pack_into(endian + code, buf, off, values[name])
+            v = values[name]
+            if code.isupper():          # unsigned field: a negative phys_base wraps, as in C
+                v &= (1 << 8 * struct.calcsize(code)) - 1
+            struct.pack_into(endian + code, buf, off, v)
 
 
 def _bitmap_bytes(max_mapnr, bs):

@@ -42,6 +42,8 @@ class ExtractResult:
     not_kept: Dict[str, int] = field(default_factory=dict)   # status -> pages asked, not storable
     log_pfns: int = 0             # pages the kernel-log reader reported reading
     support_pfns: int = 0         # pages only makedumpfile's own reads need (page tables...)
+    analysis: set = field(default_factory=set)   # pfns the analysis touched (+ the log's)
+    support: set = field(default_factory=set)    # pfns the peers' own reads added
     makedumpfile: str = ""        # whether makedumpfile --dump-dmesg reads the extract
     crash: str = ""               # whether crash --minimal opens it (with --vmlinux)
     report: object = None
@@ -370,7 +372,7 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
                         lost=written.lost, copied=counts["copied"],
                         recompressed=counts["recompressed"], not_kept=counts["not_kept"],
                         log_pfns=len(klog), support_pfns=len(support), makedumpfile=mdf,
-                        crash=crash,
+                        crash=crash, analysis=set(wanted), support=set(support),
                         report=rep,
                         exit_code=0 if cap.state == "captured" else 1)
     return res
