@@ -425,7 +425,7 @@ def add_options(p) -> None:
                         "instead of a DUMP")
     g.add_argument("--install-units", action="store_true",
                    help="install the systemd units that triage every new dump in /var/crash "
-                        "(makedumpfile_filter/systemd/README.md)")
+                        "(docs/extract.md)")
     g.add_argument("--root", metavar="DIR", default="/",
                    help="with --install-units: install below DIR instead of /")
 
