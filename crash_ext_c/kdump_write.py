@@ -298,22 +298,19 @@ def source_codec(reader) -> str:
     return "none" if comp == "none" else "zlib"     # ELF, or mixed split parts
 
 
-def stored_page(reader, pfn: int, codec: str) -> Optional[Page]:
-    """The page as the kdump source stores it, when that is what `codec` would store;
-    None when it has to be compressed anew (ELF source, another codec)."""
+def stored_page(reader, pfns, codec: str) -> Dict[int, Page]:
+    """{pfn: Page} of those `pfns` the kdump source stores as `codec` would store them:
+    copied as they are.  The others (ELF source, another codec) are compressed anew."""
     raw = getattr(reader, "stored_pages", None)
     if raw is None:
-        return None
-    got = raw([pfn]).get(pfn)
-    if got is None:
-        return None
-    flags, data, page_flags = got
+        return {}
     want = CODECS[codec]
+    same = source_codec(reader) == codec
     # a page makedumpfile left uncompressed (it did not shrink) is what the same codec
     # would leave too; a compressed one only matches its own codec
-    if flags == want or (flags == 0 and source_codec(reader) == codec):
-        return Page(flags, data, page_flags)
-    return None
+    return {pfn: Page(flags, data, page_flags)
+            for pfn, (flags, data, page_flags) in raw(list(pfns)).items()
+            if flags == want or (flags == 0 and same)}
 
 
 def _text_note(reader, override_text):

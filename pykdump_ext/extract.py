@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -286,40 +287,49 @@ def _size(path):
         return 0
 
 
-def plan(source, pfns, codec):
-    """{pfn: Page | ZERO | LOST} for the pages asked about, and counters."""
+def plan(source, pfns, codec, memo=None):
+    """{pfn: Page | ZERO | LOST} for the pages asked about, and counters.  `memo` (a dict
+    kept by the caller) saves reading a page again when the same set grows."""
     from crash_ext_c.kdump_write import LOST, ZERO, compress_page, stored_page
+    memo = {} if memo is None else memo
+    top = getattr(source, "max_pfn", None)
+    todo = sorted(p for p in pfns if (top is None or p < top) and (p, codec) not in memo)
+    if todo:
+        statuses = dict(zip(todo, source.page_statuses(todo)))
+        readable = [p for p in todo if statuses[p].readable and statuses[p] is not PageStatus.ZERO]
+        got = source.read_pages(readable)
+        raw = stored_page(source, readable, codec)
+        kdump_source = hasattr(source, "stored_pages")
+        for pfn in todo:
+            st = statuses[pfn]
+            if st is PageStatus.ZERO:
+                memo[pfn, codec] = (ZERO, "zero")
+            elif st is PageStatus.LOST:
+                memo[pfn, codec] = (LOST, "lost")
+            elif st.readable:
+                data = got.get(pfn)
+                if not isinstance(data, bytes):
+                    memo[pfn, codec] = (None, "unreadable")
+                elif not kdump_source and not any(data):
+                    memo[pfn, codec] = (ZERO, "zero")   # what makedumpfile -d 1 makes of it
+                elif pfn in raw:
+                    memo[pfn, codec] = (raw[pfn], "copied")
+                else:
+                    memo[pfn, codec] = (compress_page(codec, data), "recompressed")
+            elif st in (PageStatus.EXCLUDED, PageStatus.OUTSIDE):
+                memo[pfn, codec] = (None, None)          # the extract says the same
+            else:
+                memo[pfn, codec] = (None, st.value)
     pages = {}
     counts = dict(copied=0, recompressed=0, not_kept={})
-    top = getattr(source, "max_pfn", None)
-    wanted = sorted(p for p in pfns if top is None or p < top)
-    statuses = dict(zip(wanted, source.page_statuses(wanted)))
-    kdump_source = hasattr(source, "stored_pages")
-    readable = [p for p in wanted if statuses[p].readable and statuses[p] is not PageStatus.ZERO]
-    got = source.read_pages(readable)
-    for pfn in wanted:
-        st = statuses[pfn]
-        if st is PageStatus.ZERO:
-            pages[pfn] = ZERO
-        elif st is PageStatus.LOST:
-            pages[pfn] = LOST
-        elif st.readable:
-            data = got.get(pfn)
-            if not isinstance(data, bytes):
-                counts["not_kept"]["unreadable"] = counts["not_kept"].get("unreadable", 0) + 1
-                continue
-            if not kdump_source and not any(data):
-                pages[pfn] = ZERO         # what makedumpfile -d 1 makes of an all-zero page
-                continue
-            page = stored_page(source, pfn, codec)
-            if page is not None:
-                counts["copied"] += 1
-            else:
-                page = compress_page(codec, data)
-                counts["recompressed"] += 1
+    for pfn in pfns:
+        page, how = memo.get((pfn, codec), (None, None))
+        if page is not None:
             pages[pfn] = page
-        elif st is not PageStatus.EXCLUDED and st is not PageStatus.OUTSIDE:
-            counts["not_kept"][st.value] = counts["not_kept"].get(st.value, 0) + 1
+            if how in ("copied", "recompressed"):
+                counts[how] += 1
+        elif how is not None:
+            counts["not_kept"][how] = counts["not_kept"].get(how, 0) + 1
     return pages, counts
 
 
@@ -345,13 +355,18 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
         if vmcoreinfo is not None:
             override = "".join("%s=%s\n" % kv for kv in source.vmcoreinfo.items()).encode()
 
+        memo = {}
+        ram = tempfile.TemporaryFile()      # the 1st bitmap, read from the dump once
+        for chunk in source_layout(source, codec, b"", vmcoreinfo_text=override)[1]:
+            ram.write(chunk)
+
         def write(path, support, codec, mdf="not tried"):
-            pages, counts = plan(source, wanted | support, codec)
+            pages, counts = plan(source, wanted | support, codec, memo)
             marker = _marker(paths, source, len(pages), codec, vmcoreinfo,
                              len(wanted), len(support), mdf)
-            layout, chunks = source_layout(source, codec, marker, vmcoreinfo_text=override)
+            layout, _ = source_layout(source, codec, marker, vmcoreinfo_text=override)
             layout.incomplete = bool(getattr(source, "incomplete", False))
-            return write_kdump(str(path), layout, pages, chunks), pages, counts
+            return write_kdump(str(path), layout, pages, _replay(ram)), pages, counts
 
         support, mdf, crash = set(), "not tried", "not tried (needs --vmlinux)"
         info = source.vmcoreinfo or {}
@@ -364,6 +379,7 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
                                         CRASH_TRIES)
         written, pages, counts = write(out, support, codec, "%s; crash --minimal %s"
                                        % (mdf, crash))
+        ram.close()
         verify(str(out), source, pages)
     cap = rep.capture
     res = ExtractResult(path=str(out), size=written.size, source=" ".join(paths),
@@ -376,6 +392,15 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
                         report=rep,
                         exit_code=0 if cap.state == "captured" else 1)
     return res
+
+
+def _replay(f, chunk=1 << 20):
+    f.seek(0)
+    while True:
+        data = f.read(chunk)
+        if not data:
+            return
+        yield data
 
 
 def verify(path, source, pages):
