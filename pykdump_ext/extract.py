@@ -253,8 +253,9 @@ def makedumpfile_reads(path, reader, info):
     text = r.stdout + r.stderr
     if r.returncode == 0:
         return True, set(), ""
-    first = next((l.strip() for l in text.splitlines() if l.strip() and l.strip() not in
-                  _MDF_WARNINGS), "exit %d" % r.returncode)
+    said = [l.strip() for l in text.splitlines() if l.strip() and l.strip() not in _MDF_WARNINGS]
+    first = next((l for l in said if "Can't" in l), said[0] if said else
+                 "exit %d" % r.returncode)
     if not _MDF_EXCLUDED.search(text):         # failing for another reason than a page
         return False, set(), first
     return False, _mdf_ranges(text, reader, info), first
