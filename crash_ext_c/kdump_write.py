@@ -32,6 +32,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, NamedTuple, Optional, Union
 
+from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import PcicrashError
 
 from .kdump import (_HEADER, _SUB, _SUB_SINCE, _SUB_SIZE, COMPRESSION_FLAGS, DESC_SIZE,
@@ -348,7 +349,7 @@ def source_layout(reader, codec: str, marker: bytes, *, vmcoreinfo_text=None):
     elif hasattr(reader, "segments"):
         word, endian, sub_layout = 64, getattr(reader, "_end", "<"), 64
         header = _elf_header(reader)
-        phys_base = _number(reader.vmcoreinfo.get("NUMBER(phys_base)"))
+        phys_base = vmcoreinfo_number(reader.vmcoreinfo, "NUMBER(phys_base)")
         dump_level = None
         max_mapnr = reader.max_pfn
         chunks = _segment_ram_chunks(reader.segments, reader.page_size, max_mapnr)
@@ -370,10 +371,11 @@ def source_layout(reader, codec: str, marker: bytes, *, vmcoreinfo_text=None):
     return lay, chunks
 
 
-def _number(text):
+def vmcoreinfo_number(info, key, base=10):
+    """VMCOREINFO number (SYMBOL()s are hex), 0 when absent or not a number."""
     try:
-        return int(text, 0) if text is not None else 0
-    except ValueError:
+        return vmcoreinfo_mod.get_int(info, key, base=base) or 0
+    except PcicrashError:
         return 0
 
 
@@ -411,7 +413,7 @@ def _elf_header(reader):
     for i, s in enumerate(uts):
         head[12 + 65 * i:12 + 65 * i + len(s)] = s
     ts_off, _ = h["timestamp"]
-    struct.pack_into(e + "qq", head, ts_off, _number(info.get("CRASHTIME")), 0)
+    struct.pack_into(e + "qq", head, ts_off, vmcoreinfo_number(info, "CRASHTIME"), 0)
     cpus = sum(1 for n in getattr(reader, "notes_list", ()) if n.name == "CORE"
                and n.type == NT_PRSTATUS)
     struct.pack_into(e + "i", head, h["nr_cpus"], cpus)
@@ -421,11 +423,11 @@ def _elf_header(reader):
 def _init_uts_ns(reader):
     """The six utsname fields of init_uts_ns (x86_64 kernel image address), or None."""
     info = reader.vmcoreinfo
-    addr = _number(info.get("SYMBOL(init_uts_ns)"))
+    addr = vmcoreinfo_number(info, "SYMBOL(init_uts_ns)", 16)
     release = (info.get("OSRELEASE") or "").encode()
     if not addr or not release or addr < KERNEL_IMAGE_START:
         return None
-    phys = addr - KERNEL_IMAGE_START + _number(info.get("NUMBER(phys_base)"))
+    phys = addr - KERNEL_IMAGE_START + vmcoreinfo_number(info, "NUMBER(phys_base)")
     try:
         raw = reader.read_phys(phys, 64 + 6 * 65)
     except PcicrashError:

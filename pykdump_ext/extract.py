@@ -118,26 +118,17 @@ _MDF_WARNINGS = ("The kernel version is not supported.",
                  "The makedumpfile operation may be incomplete.")
 
 
-def _num(info, key, base=0):
-    v = info.get(key)
-    if v is None:
-        return None
-    try:
-        return int(v.strip(), base)
-    except ValueError:
-        return None
-
-
 def vtop_pages(reader, info, vaddr):
     """(physical address or None, pfns of the page-table pages read) for an x86_64 kernel
     `vaddr`, walked as makedumpfile walks it (4 or 5 levels from init_top_pgt)."""
-    pgt = _num(info, "SYMBOL(init_top_pgt)", 16) or _num(info, "SYMBOL(init_level4_pgt)", 16)
-    phys_base = _num(info, "NUMBER(phys_base)", 10)
-    if pgt is None or phys_base is None or pgt < X86_START_KERNEL_MAP:
+    from crash_ext_c.kdump_write import vmcoreinfo_number as num
+    pgt = num(info, "SYMBOL(init_top_pgt)", 16) or num(info, "SYMBOL(init_level4_pgt)", 16)
+    phys_base = num(info, "NUMBER(phys_base)")
+    if pgt < X86_START_KERNEL_MAP:
         return None, []
     ps = reader.page_size
-    levels = 5 if _num(info, "NUMBER(pgtable_l5_enabled)", 10) else 4
-    mask = X86_ENTRY_ADDR & ~((_num(info, "NUMBER(sme_mask)", 10) or 0) & (1 << 64) - 1)
+    levels = 5 if num(info, "NUMBER(pgtable_l5_enabled)") else 4
+    mask = X86_ENTRY_ADDR & ~(num(info, "NUMBER(sme_mask)") & (1 << 64) - 1)
     table = pgt - X86_START_KERNEL_MAP + phys_base
     tables = []
     for shift in (48, 39, 30, 21, 12)[5 - levels:]:

@@ -130,6 +130,14 @@ def test_extract_keeps_only_the_listed_pages_byte_identical(extracts, key):
 
 
 @needs_shared
+def test_elf_source_header_is_what_makedumpfile_wrote_for_the_same_crash(extracts):
+    _, res = extracts("aer-uncor/vmcore.elf")
+    with KdumpReader(res.path) as x, KdumpReader(scenario_dir("aer-uncor") / "d31-zlib.kdump") as k:
+        assert x.utsname == k.utsname              # read from the kernel's init_uts_ns
+        assert (x.phys_base, x.max_pfn) == (k.phys_base, k.max_pfn)
+
+
+@needs_shared
 @needs_peer
 @pytest.mark.parametrize("key", ["aer-uncor/d31-zlib.kdump", "aer-uncor/d31-zlib-truncated.kdump",
                                  "aer-uncor/vmcore.elf", "aer-uncor/d31-zstd.kdump",
