@@ -450,7 +450,13 @@ class KdumpPart:
     # -- ELF notes (sub-header version >= 4) ---------------------------------------
 
     def elf_notes(self):
-        """[(name bytes, type, data offset, data size)] of the ELF notes in the note area."""
+        """[(name bytes, type, data offset, data size)] of the ELF notes in the note area
+        (walked once)."""
+        if getattr(self, "_elf_notes", None) is None:
+            self._elf_notes = self._walk_elf_notes()
+        return self._elf_notes
+
+    def _walk_elf_notes(self):
         out = []
         if self.note_range is None:
             return out
@@ -491,9 +497,13 @@ class KdumpPart:
     def extract_marker(self):
         """{KEY: value} of a pcicrash triage extract's marker note, or None (an ordinary dump)."""
         for name, _ntype, desc, descsz in self.elf_notes():
-            if name == EXTRACT_NOTE_NAME and descsz <= MAX_TEXT:
-                return vmcoreinfo_mod.parse(self.src.pread(desc, descsz),
-                                            source="%s %s note" % (self.path, name.decode()))
+            if name == EXTRACT_NOTE_NAME:
+                try:
+                    return vmcoreinfo_mod.parse(self.src.pread(desc, min(descsz, MAX_TEXT)),
+                                                source="%s %s note" % (self.path, name.decode()))
+                except PcicrashError as exc:      # a damaged marker: still an extract
+                    self.notes.append("%s: %s" % (self.path, exc.message()))
+                    return {}
         return None
 
     # -- bitmap ----------------------------------------------------------------

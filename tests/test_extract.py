@@ -338,3 +338,14 @@ def test_example_command_on_a_fresh_clone_without_shared(tmp_path):
                                str(scenario_dir("aer-uncor") / "d31-zlib.kdump")],
                               capture_output=True, text=True, timeout=120)
         assert full.stdout.splitlines()[0] == first
+
+
+def test_a_damaged_marker_note_costs_a_note_not_the_dump(tmp_path):
+    src, _ = _synthetic(tmp_path, extra_notes=[("PCICRASH", 1, b"SOURCE=" + b"x" * 5000)])
+    with KdumpReader(src) as r:
+        assert r.extract_of == {}
+        assert any("PCICRASH note" in n and "5007 characters" in n for n in r.notes), r.notes
+        assert r.read_pages([0x300])[0x300] is not None
+    plain, _ = _synthetic(tmp_path / "p" if (tmp_path / "p").mkdir() is None else tmp_path)
+    with KdumpReader(plain) as r:
+        assert r.extract_of is None and "triage extract" not in r.format
