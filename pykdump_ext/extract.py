@@ -238,7 +238,7 @@ def makedumpfile_reads(path, reader, info):
         out = os.path.join(tmp, "dmesg")
         try:
             r = subprocess.run([exe, "--dump-dmesg", str(path), out], capture_output=True,
-                               text=True, timeout=120)
+                               text=True, timeout=120, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, set(), "makedumpfile did not run: %s" % exc
     text = r.stdout + r.stderr

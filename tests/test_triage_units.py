@@ -100,6 +100,30 @@ def test_triage_both_layouts_a_late_dump_and_a_broken_one(tmp_path):
     assert len(new) == 1 and str(busy / "dump.202611230000") in new[0] and "Verdict:" in new[0]
 
 
+@needs_shared
+def test_triage_with_a_vmlinux_per_release(tmp_path):
+    from conftest import vmlinux
+    root = tmp_path / "crash"
+    d = root / "202611210606"
+    d.mkdir(parents=True)
+    os.symlink(scenario_dir("aer-uncor") / "d31-zlib.kdump", d / "dump.202611210606")
+    kernels = tmp_path / "dbg"
+    kernels.mkdir()
+    os.symlink(vmlinux("kernel"), kernels / "vmlinux-6.1.192-pcicrash")   # its OSRELEASE
+    log = tmp_path / "journal.txt"
+    env = dict(os.environ, PCICRASH=str(_wrapper(tmp_path, ":")), PCICRASH_TRIAGE_LOG=str(log),
+               PYTHONPATH=str(ROOT), PCICRASH_VMLINUX=str(kernels / "vmlinux-{release}"))
+    r = subprocess.run([sys.executable, str(SCRIPT), str(root)], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    js = json.loads((d / "pcicrash.json").read_text())
+    assert js["kernel"] and js["kernel"]["source"].startswith("drgn")
+    from crash_ext_c.kdump import KdumpReader
+    with KdumpReader(d / "pcicrash-triage.kdump") as x:
+        assert "crash --minimal reads it" in x.extract_of["PEERS_CHECKED"]
+    assert "Verdict:" in log.read_text()
+
+
 def test_no_dump_directory_is_one_line_not_a_failure(tmp_path):
     log = tmp_path / "journal.txt"
     r = _run(tmp_path / "absent", "pcicrash", log)
