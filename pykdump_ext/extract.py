@@ -71,7 +71,8 @@ class ExtractResult:
 
 def record(reader, *, vmlinux=None, dump_path=None):
     """(Report, RecordingReader): the full analysis run over `reader`, every view's data
-    produced (the JSON form loads every lazy part), with the pages it touched noted."""
+    produced (the JSON form loads every lazy part), the kernel log read (pcicrash --dmesg)
+    when the analysis did not, with the pages it all touched noted."""
     from . import report_json
     from .analysis import analyse
     rec = RecordingReader(reader)
@@ -81,17 +82,30 @@ def record(reader, *, vmlinux=None, dump_path=None):
         kernel = kernel_info(rec, dump_path, vmlinux, lazy=True)
     rep = analyse(rec, kernel=kernel)
     report_json.dumps(rep)              # kernel extras and anything else read lazily
+    rec.kernel_log = report_log(rep)
+    if rec.kernel_log is None:
+        try:
+            from .klog.reader import read_kernel_log
+        except ImportError:             # an installation without the log reader
+            pass
+        else:
+            rec.kernel_log = read_kernel_log(rec)
     return rep, rec
 
 
-def log_pfns(rep) -> set:
-    """Pages the kernel-log reader says it read (KernelLog.pfns), if the report has a log."""
+def report_log(rep):
+    """The KernelLog the analysis read into the report, if it did."""
     for name in ("kernel_log", "klog", "log"):
         klog = getattr(rep, name, None)
-        pfns = getattr(klog, "pfns", None)
-        if pfns is not None:
-            return set(pfns)
-    return set()
+        if getattr(klog, "pfns", None) is not None:
+            return klog
+    return None
+
+
+def log_pfns(rec) -> set:
+    """Pages the kernel-log reader says it read (KernelLog.pfns)."""
+    klog = getattr(rec, "kernel_log", None)
+    return set(getattr(klog, "pfns", None) or ())
 
 
 # ---- what makedumpfile itself reads on top of the analysis' pages
@@ -337,7 +351,7 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
         raise PcicrashError("the extract would overwrite its own source", path=str(out))
     with open_dump(paths, vmcoreinfo=vmcoreinfo) as source:
         rep, rec = record(source, vmlinux=vmlinux, dump_path=paths[0])
-        klog = log_pfns(rep)
+        klog = log_pfns(rec)
         codec = codec or source_codec(source)
         if codec not in CODECS:
             raise PcicrashError("unknown compression %r" % codec,

@@ -16,6 +16,8 @@ class RecordingReader(MemoryReader):
     """Wraps `inner`; `read` holds the pfns whose bytes were asked for, `asked` those whose
     status was (a status answer is part of what the analysis sees, too)."""
 
+    kernel_log = None       # the KernelLog read through it, when the caller keeps one
+
     def __init__(self, inner: MemoryReader):
         self.inner = inner
         self.read: Set[int] = set()

@@ -198,6 +198,17 @@ def test_makedumpfile_dump_dmesg_prints_the_same_log(extracts, key, tmp_path):
         assert rc == 0, log
         assert log == ref_log and b"Linux version" in log
         assert res.makedumpfile == "reads it"
+        # pcicrash's own log reader: the same bytes from the extract as from the dump
+        assert _our_dmesg([res.path]) == _our_dmesg(paths) == log
+
+
+def _our_dmesg(paths):
+    from pykdump_ext.cli import execute, make_parser
+    import io
+    out = io.StringIO()
+    with open_dump([str(p) for p in paths]) as r:
+        execute(r, make_parser().parse_args(["--dmesg", str(paths[0])]), out, err=io.StringIO())
+    return out.getvalue().encode("utf-8", "surrogateescape")
 
 
 @needs_shared
