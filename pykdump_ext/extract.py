@@ -120,8 +120,6 @@ def log_pfns(rec) -> set:
 # or asks for nothing new.  They are kernel metadata (page tables, mem_section,
 # node mask, utsname, printk ring), never user or file pages.
 
-X86_START_KERNEL_MAP = 0xFFFFFFFF80000000
-X86_ENTRY_ADDR = 0x000FFFFFFFFFF000
 MDF_TRIES = 64                # makedumpfile runs at most
 MDF_MAX_PAGES = 1 << 16       # pages makedumpfile may add in all
 _MDF_EXCLUDED = re.compile(r"pfn\(([0-9a-f]+)\) is excluded")
@@ -133,32 +131,20 @@ _MDF_WARNINGS = ("The kernel version is not supported.",
 
 
 def vtop_pages(reader, info, vaddr):
-    """(physical address or None, pfns of the page-table pages read) for an x86_64 kernel
-    `vaddr`, walked as makedumpfile walks it (4 or 5 levels from init_top_pgt)."""
-    from crash_ext_c.kdump_write import vmcoreinfo_number as num
-    pgt = num(info, "SYMBOL(init_top_pgt)", 16) or num(info, "SYMBOL(init_level4_pgt)", 16)
-    phys_base = num(info, "NUMBER(phys_base)")
-    if pgt < X86_START_KERNEL_MAP:
-        return None, []
-    ps = reader.page_size
-    levels = 5 if num(info, "NUMBER(pgtable_l5_enabled)") else 4
-    mask = X86_ENTRY_ADDR & ~(num(info, "NUMBER(sme_mask)") & (1 << 64) - 1)
-    table = pgt - X86_START_KERNEL_MAP + phys_base
-    tables = []
-    for shift in (48, 39, 30, 21, 12)[5 - levels:]:
-        at = table + 8 * (vaddr >> shift & 0x1FF)
-        tables.append(at // ps)
-        try:
-            entry = int.from_bytes(reader.read_phys(at, 8), "little")
-        except PcicrashError:
-            return None, tables
-        if not entry & 1:
-            return None, tables
-        if shift == 12 or (shift in (30, 21) and entry & 0x80):
-            size = 1 << shift
-            return (entry & mask & ~(size - 1)) + (vaddr & (size - 1)), tables
-        table = entry & mask
-    return None, tables
+    """(physical address or None, pfns of the page-table pages read) for a kernel `vaddr`,
+    translated as makedumpfile does: on x86_64 a page-table walk for every address,
+    kernel-image ones too (vtop4_x86_64).  The walk is the log reader's (klog/vtop.py)."""
+    from .klog.physmem import PhysMem
+    from .klog.vtop import X86_64, VtopError, translator
+    mem = PhysMem(reader)
+    try:
+        tr = translator(mem, info)
+        if isinstance(tr, X86_64):
+            tr._in_image = lambda v: False
+        phys = tr.vtop(vaddr)
+    except (VtopError, PcicrashError):
+        phys = None
+    return phys, sorted(mem.pfns)
 
 
 def _mdf_ranges(text, reader, info):

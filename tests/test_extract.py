@@ -108,6 +108,10 @@ def test_extract_keeps_only_the_listed_pages_byte_identical(extracts, key):
                          for b in range(8) if byte >> b & 1}
             assert in_bitmap == set(res.pfns)
             assert in_bitmap <= listed, sorted(in_bitmap - listed)[:10]
+            # the kernel log's pages are kept (the ones the source has)
+            log = rec.kernel_log.pfns
+            assert log and {p for p in log if src.page_status(p).readable or
+                            src.page_status(p) is S.LOST} <= in_bitmap
             # the analysis sees the same status for every page it touched
             src_st = dict(zip(sorted(rec.pfns), src.page_statuses(sorted(rec.pfns))))
             ext_st = dict(zip(sorted(rec.pfns), ext.page_statuses(sorted(rec.pfns))))
