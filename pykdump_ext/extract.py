@@ -61,7 +61,7 @@ class ExtractResult:
                        " their own reads: page tables, mem_section, utsname...)"
                        % (self.makedumpfile, self.crash, self.support_pfns))
         if self.not_kept:
-            out.append("  asked about but not in the source (kept as not stored): %s"
+            out.append("  asked about, not stored (the source does not hold them): %s"
                        % ", ".join("%d %s" % (n, s) for s, n in sorted(self.not_kept.items())))
         v = getattr(self.report, "verdict", None)
         if v is not None and v.lines:
