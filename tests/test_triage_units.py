@@ -32,9 +32,9 @@ def _wrapper(tmp_path, on_first_call):
     return w
 
 
-def _run(root, pcicrash, log):
+def _run(root, pcicrash, log, settle="0"):
     env = dict(os.environ, PCICRASH=str(pcicrash), PCICRASH_TRIAGE_LOG=str(log),
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT), PCICRASH_TRIAGE_SETTLE=settle)
     return subprocess.run([sys.executable, str(SCRIPT), str(root)], env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -112,7 +112,8 @@ def test_triage_with_a_vmlinux_per_release(tmp_path):
     os.symlink(vmlinux("kernel"), kernels / "vmlinux-6.1.192-pcicrash")   # its OSRELEASE
     log = tmp_path / "journal.txt"
     env = dict(os.environ, PCICRASH=str(_wrapper(tmp_path, ":")), PCICRASH_TRIAGE_LOG=str(log),
-               PYTHONPATH=str(ROOT), PCICRASH_VMLINUX=str(kernels / "vmlinux-{release}"))
+               PYTHONPATH=str(ROOT), PCICRASH_VMLINUX=str(kernels / "vmlinux-{release}"),
+               PCICRASH_TRIAGE_SETTLE="0")
     r = subprocess.run([sys.executable, str(SCRIPT), str(root)], env=env, capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr
@@ -121,6 +122,20 @@ def test_triage_with_a_vmlinux_per_release(tmp_path):
     from crash_ext_c.kdump import KdumpReader
     with KdumpReader(d / "pcicrash-triage.kdump") as x:
         assert "crash --minimal reads it" in x.extract_of["PEERS_CHECKED"]
+    assert "Verdict:" in log.read_text()
+
+
+def test_a_dump_written_a_moment_ago_is_waited_for(tmp_path):
+    import time
+    d = tmp_path / "crash" / "127.0.0.1-2026-11-21-06:06:39"
+    d.mkdir(parents=True)
+    shutil.copy(ROOT / "pykdump_ext/examples/aer-uncor.triage.kdump", d / "vmcore")  # mtime: now
+    log = tmp_path / "journal.txt"
+    t0 = time.time()
+    r = _run(tmp_path / "crash", _wrapper(tmp_path, ":"), log, settle="2")
+    assert r.returncode == 0, r.stderr
+    assert time.time() - t0 >= 1.5
+    assert os.stat(d / "pcicrash.done").st_mtime - os.stat(d / "vmcore").st_mtime >= 1.5
     assert "Verdict:" in log.read_text()
 
 
