@@ -364,3 +364,21 @@ def test_a_damaged_marker_note_costs_a_note_not_the_dump(tmp_path):
     plain, _ = _synthetic(tmp_path / "p" if (tmp_path / "p").mkdir() is None else tmp_path)
     with KdumpReader(plain) as r:
         assert r.extract_of is None and "triage extract" not in r.format
+
+
+def test_vmcoreinfo_file_is_what_the_extract_carries(tmp_path):
+    src, _ = _synthetic(tmp_path)
+    with open_dump([src]) as r:
+        info = dict(r.vmcoreinfo)
+    info["OSRELEASE"] = "6.1.0-from-file"
+    f = tmp_path / "vmcoreinfo.txt"
+    f.write_text("".join("%s=%s\n" % kv for kv in info.items()))
+    res = make_extract([src], tmp_path / "x.kdump", vmcoreinfo=str(f), makedumpfile_check=False)
+    with KdumpReader(res.path) as x:
+        assert x.vmcoreinfo == info
+        assert x.extract_of["VMCOREINFO_FROM"] == str(f)
+    with open_dump([src], vmcoreinfo=str(f)) as r:
+        full = json.loads(report_json.dumps(analyse(r)))
+    with open_dump([res.path]) as r:
+        ext = json.loads(report_json.dumps(analyse(r)))
+    assert ext["capture"] == full["capture"] and ext["devices"] == full["devices"]
