@@ -360,7 +360,8 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
             layout.incomplete = bool(getattr(source, "incomplete", False))
             return write_kdump(str(path), layout, pages, _replay(ram)), pages, counts
 
-        support, mdf, crash = set(), "not tried", "not tried (needs --vmlinux)"
+        support, mdf, crash = set(), "not tried (--analysis-pages-only)", \
+            "not tried (needs --vmlinux)"
         info = source.vmcoreinfo or {}
         if makedumpfile_check:
             support, mdf = _probe(write, source, wanted, support,
@@ -437,6 +438,9 @@ def add_options(p) -> None:
                             % (codec, flag))
     g.add_argument("--compress", dest="codec", choices=("zlib", "lzo", "snappy", "zstd", "none"),
                    help="with --extract: page compression by name")
+    g.add_argument("--analysis-pages-only", action="store_true",
+                   help="with --extract: keep only the pages the analysis reads, not the ones "
+                        "makedumpfile --dump-dmesg and crash --minimal need for themselves")
     g.add_argument("--example", action="store_true",
                    help="run on the triage extract shipped with pcicrash (lab dump aer-uncor) "
                         "instead of a DUMP")
@@ -481,7 +485,8 @@ def dispatch(args, parser) -> Optional[int]:
         return 2
     try:
         res = make_extract(args.dumps, args.extract, codec=args.codec,
-                           vmcoreinfo=args.vmcoreinfo, vmlinux=args.vmlinux)
+                           vmcoreinfo=args.vmcoreinfo, vmlinux=args.vmlinux,
+                           makedumpfile_check=not args.analysis_pages_only)
     except PcicrashError as exc:
         say(exc.message())
         return 2

@@ -134,6 +134,24 @@ def test_extract_keeps_only_the_listed_pages_byte_identical(extracts, key):
 
 
 @needs_shared
+def test_analysis_pages_only_is_exactly_what_the_analysis_touched(tmp_path, capsys):
+    from pykdump_ext.cli import main
+    src = scenario_dir("aer-handled") / "d31-zlib.kdump"
+    out = tmp_path / "x.kdump"
+    assert main(["--extract", str(out), "--analysis-pages-only", str(src)]) == 0
+    assert "not tried (--analysis-pages-only)" in capsys.readouterr().out
+    with open_dump([src]) as s:
+        _, rec = record(s)
+        keep = {p for p, st in zip(sorted(rec.pfns), s.page_statuses(sorted(rec.pfns)))
+                if st.readable or st is S.LOST}
+    with KdumpReader(out) as x:
+        bm = x.parts[0]._bitmap_bytes(True, 0, -(-x.max_pfn // 8))
+        stored = {i * 8 + b for i, byte in enumerate(bm) if byte for b in range(8) if byte >> b & 1}
+    assert stored == keep
+    assert report([out]) == report([src])
+
+
+@needs_shared
 def test_elf_source_header_is_what_makedumpfile_wrote_for_the_same_crash(extracts):
     _, res = extracts("aer-uncor/vmcore.elf")
     with KdumpReader(res.path) as x, KdumpReader(scenario_dir("aer-uncor") / "d31-zlib.kdump") as k:
