@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -57,9 +58,10 @@ class ExtractResult:
                % (len(self.pfns), self.stored, self.copied, self.recompressed, self.codec,
                   self.zero, self.lost)]
         if self.makedumpfile:
-            out.append("  makedumpfile --dump-dmesg %s; crash --minimal %s (%d pages added for"
-                       " their own reads: page tables, mem_section, utsname...)"
-                       % (self.makedumpfile, self.crash, self.support_pfns))
+            out.append("  makedumpfile --dump-dmesg %s; crash --minimal %s%s"
+                       % (self.makedumpfile, self.crash,
+                          " (%d pages added for their own reads: page tables, mem_section,"
+                          " utsname...)" % self.support_pfns if self.support_pfns else ""))
         if self.not_kept:
             out.append("  asked about, not stored (the source does not hold them): %s"
                        % ", ".join("%d %s" % (n, s) for s, n in sorted(self.not_kept.items())))
@@ -454,13 +456,11 @@ def add_options(p) -> None:
 def dispatch(args, parser) -> Optional[int]:
     """Run --extract / --install-units and return the exit status; None to go on (for
     --example: with the shipped extract as DUMP)."""
-    import sys
     say = lambda msg: sys.stderr.write("pcicrash: %s\n" % msg)      # noqa: E731
     if getattr(args, "install_units", False):
         from makedumpfile_filter.units import install
         try:
-            for line in install(args.root):
-                print(line)
+            _print(install(args.root))
         except (OSError, PcicrashError) as exc:
             say("cannot install the units: %s" % exc)
             return 2
@@ -493,5 +493,21 @@ def dispatch(args, parser) -> Optional[int]:
     except OSError as exc:
         say("%s: %s" % (exc.filename or args.extract, exc.strerror or exc))
         return 2
-    print("\n".join(res.lines()))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:     # a bug: one line unless asked for the traceback
+        if os.environ.get("PCICRASH_DEBUG"):
+            raise
+        say("internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)"
+            % (type(exc).__name__, exc))
+        return 3
+    _print(res.lines())
     return res.exit_code
+
+
+def _print(lines):
+    try:
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:          # piped into head: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
