@@ -36,7 +36,8 @@ from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import PcicrashError
 
 from .kdump import (_HEADER, _SUB, _SUB_SINCE, _SUB_SIZE, COMPRESSION_FLAGS, DESC_SIZE,
-                    DL_EXCLUDE_ZERO, STATUS_INCOMPLETE, c_helper)
+                    DL_EXCLUDE_ZERO, EXTRACT_NOTE_NAME, EXTRACT_NOTE_TYPE, STATUS_INCOMPLETE,
+                    c_helper)
 
 SIGNATURE = b"KDUMP   "
 HEADER_VERSION = 6            # what makedumpfile 1.6+ writes
@@ -361,7 +362,6 @@ def source_layout(reader, codec: str, marker: bytes, *, vmcoreinfo_text=None):
     if info:
         vmci = (note_desc_offset(b"VMCOREINFO"), len(info))
         notes += elf_note(b"VMCOREINFO", 0, info, endian)
-    from .kdump import EXTRACT_NOTE_NAME, EXTRACT_NOTE_TYPE
     notes += elf_note(EXTRACT_NOTE_NAME, EXTRACT_NOTE_TYPE, marker, endian)
     lay = KdumpLayout(block_size=reader.page_size, max_mapnr=max_mapnr, header=header,
                       codec=codec, endian=endian, word=word, sub_layout=sub_layout,

@@ -443,3 +443,25 @@ def test_writer_round_trip(tmp_path_factory, kinds, codec, max_mapnr):
         probe = [p for p in (0, 799, 800, 4999, 5000) if p not in pages]
         for p, s_ in zip(probe, r.page_statuses(probe)):
             assert s_ is (S.EXCLUDED if p < 800 else S.OUTSIDE), p
+
+
+@pytest.mark.parametrize("word,endian,sub_layout", [(64, ">", None), (32, "<", "32pack"),
+                                                    (32, "<", "32pad"), (32, ">", "32pack")])
+def test_word_size_and_byte_order_of_the_source_are_kept(tmp_path, word, endian, sub_layout):
+    import kdump_bytes
+    buf = synth.fake_buffer(2 * 4096 + 10, seed=9)
+    pages, lines = synth.pci_crash_pages(buf, "A", [0x40, 0x41, 0x42], pagemap_addr=0x20100)
+    pages.update({p: kdump_bytes.page(p) for p in range(0x60, 0x70)})
+    text = synth.vmcoreinfo_text(lines)
+    raw, _ = kdump_bytes.build_kdump(pages, max_mapnr=0x400, vmcoreinfo=text, word=word,
+                                     endian=endian, sub_layout=sub_layout)
+    src = tmp_path / "src.kdump"
+    src.write_bytes(raw)
+    res = make_extract([src], tmp_path / "x.kdump", makedumpfile_check=False)
+    with KdumpReader(str(src)) as s, KdumpReader(res.path) as x:
+        assert (x.parts[0].word, x.parts[0].endian) == (word, endian)
+        assert x.parts[0].sub_layout == s.parts[0].sub_layout
+        assert x.utsname == s.utsname and x.vmcoreinfo == s.vmcoreinfo
+        assert x.read_pages(res.pfns) == s.read_pages(res.pfns)
+        assert res.copied == res.stored > 0
+    assert report([res.path]) == report([src])
