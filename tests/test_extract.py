@@ -19,7 +19,7 @@ from conftest import (VMCORES, elf_vmcore, have_shared, have_tool, needs_shared,
                       vmlinux)
 from test_libkdumpfile import needs_peer, peer_read
 import synth
-from crash_ext_c.kdump import COMPRESSION_FLAGS, KdumpReader
+from crash_ext_c.kdump import KdumpReader
 from crash_ext_c.kdump_write import CODECS
 from crash_ext_c.open import open_dump
 from pykdump_ext import report_json
