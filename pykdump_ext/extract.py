@@ -142,6 +142,8 @@ def vtop_pages(reader, info, vaddr):
     try:
         tr = translator(mem, info)
         if isinstance(tr, X86_64):
+            # after __init__ (which needs it to place init_top_pgt): from here on every
+            # address is walked, as vtop4_x86_64 does, instead of the image shortcut
             tr._in_image = lambda v: False
         phys = tr.vtop(vaddr)
     except (VtopError, PcicrashError):
