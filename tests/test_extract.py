@@ -161,10 +161,10 @@ def test_elf_source_header_is_what_makedumpfile_wrote_for_the_same_crash(extract
 
 @needs_shared
 @needs_peer
-@pytest.mark.parametrize("key", ["aer-uncor/d31-zlib.kdump", "aer-uncor/d31-zlib-truncated.kdump",
-                                 "aer-uncor/vmcore.elf", "aer-uncor/d31-zstd.kdump",
-                                 "aer-handled/d31-zlib.kdump"])
+@pytest.mark.parametrize("key", sorted(SOURCES))
 def test_libkdumpfile_reads_the_same_bytes_and_nothing_else(extracts, key):
+    # the extract is a plain kdump file even when its source was flattened or split,
+    # which libkdumpfile 0.5.1 cannot be given
     paths, res = extracts(key)
     kept = sorted(res.pfns)
     others = [p for p in range(0, 0x20000, 997) if p not in res.pfns]
