@@ -75,6 +75,8 @@ def make_parser():
     from .extract import add_options as _extract_options
     _extract_options(p)
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
+    from .fleet.command import add_options      # --jsonl, --summarize (docs/fleet.md)
+    add_options(p)
     return p
 
 
@@ -174,6 +176,9 @@ def main(argv=None) -> int:
     status = _extract_dispatch(args, parser)    # --extract, --install-units; --example sets DUMP
     if status is not None:
         return status
+    from .fleet import command as fleet
+    if fleet.wanted(args):
+        return fleet.run(args, lambda m: _say(sys.stderr, m))
     if not args.dumps:
         parser.print_usage(sys.stderr)
         _say(sys.stderr, "no DUMP given")
