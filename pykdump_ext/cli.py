@@ -172,18 +172,18 @@ def _execute(reader, args, out, kernel, err):
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    from .extract import dispatch as _extract_dispatch
-    status = _extract_dispatch(args, parser)    # --extract, --install-units; --example sets DUMP
-    if status is not None:
-        return status
-    from .fleet import command as fleet
-    if fleet.wanted(args):
-        return fleet.run(args, lambda m: _say(sys.stderr, m))
-    if not args.dumps:
-        parser.print_usage(sys.stderr)
-        _say(sys.stderr, "no DUMP given")
-        return EXIT_UNREADABLE
     try:
+        from .extract import dispatch as _extract_dispatch
+        status = _extract_dispatch(args, parser)    # --extract, --install-units; --example: DUMP
+        if status is not None:
+            return status
+        from .fleet import command as fleet
+        if fleet.wanted(args):
+            return fleet.run(args, lambda m: _say(sys.stderr, m))
+        if not args.dumps:
+            parser.print_usage(sys.stderr)
+            _say(sys.stderr, "no DUMP given")
+            return EXIT_UNREADABLE
         try:
             from crash_ext_c.open import open_dump
         except ImportError as exc:

@@ -462,7 +462,9 @@ def dispatch(args, parser) -> Optional[int]:
     if getattr(args, "install_units", False):
         from makedumpfile_filter.units import install
         try:
-            _print(install(args.root))
+            print("\n".join(install(args.root)))
+        except BrokenPipeError:
+            raise
         except (OSError, PcicrashError) as exc:
             say("cannot install the units: %s" % exc)
             return 2
@@ -495,21 +497,6 @@ def dispatch(args, parser) -> Optional[int]:
     except OSError as exc:
         say("%s: %s" % (exc.filename or args.extract, exc.strerror or exc))
         return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:     # a bug: one line unless asked for the traceback
-        if os.environ.get("PCICRASH_DEBUG"):
-            raise
-        say("internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)"
-            % (type(exc).__name__, exc))
-        return 3
-    _print(res.lines())
+    # a closed pipe, ^C and bugs: cli.main's handlers
+    print("\n".join(res.lines()))
     return res.exit_code
-
-
-def _print(lines):
-    try:
-        sys.stdout.write("\n".join(lines) + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:          # piped into head: not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
