@@ -59,6 +59,9 @@ def make_parser():
     view.add_argument("-x", "--hex", action="store_true",
                       help="config space of every captured device in lspci -xxxx format "
                            "(feed it to lspci -F FILE)")
+    view.add_argument("-l", "--log", action="store_true",
+                      help="the PCI events of the kernel log (AER, DPC, hot-plug, link, driver "
+                           "resets, APEI, NMI, panic) as a decoded timeline; -d BDF: one device's")
     view.add_argument("-j", "--json", action="store_true",
                       help="the whole report as JSON (schema: docs/json.md)")
     p.add_argument("--check", action="store_true",
@@ -136,7 +139,7 @@ def _execute(reader, args, out, kernel, err):
         cap = rep.capture
         status = EXIT_OK if cap.state == "captured" else EXIT_INCOMPLETE
         try:
-            devs = render.select(rep, args)
+            devs = [] if args.log and args.device and not args.json else render.select(rep, args)
         except LookupError as exc:
             _write(out, render.capture_lines(rep))
             bad = [r for r in cap.untrusted if r.bdf == exc.args[0]]
