@@ -25,7 +25,8 @@ from .errors import PcicrashError
 from .memory import PageStatus
 from .recording import RecordingReader
 
-CODEC_OPTIONS = (("-c", "zlib"), ("-l", "lzo"), ("-p", "snappy"), ("-z", "zstd"))
+# makedumpfile's -c/-l/-p/-z; -l is pcicrash's log view, so lzo is --lzo
+CODEC_OPTIONS = (("-c", "zlib"), ("--lzo", "lzo"), ("-p", "snappy"), ("-z", "zstd"))
 
 
 @dataclass
@@ -435,11 +436,11 @@ def add_options(p) -> None:
         "--extract writes a kdump-compressed file holding only the pages the analysis reads")
     g.add_argument("--extract", metavar="OUT",
                    help="write the triage extract of DUMP to OUT (pages compressed as in the "
-                        "source unless -c/-l/-p/-z or --compress says otherwise)")
+                        "source unless -c/--lzo/-p/-z or --compress says otherwise)")
     for flag, codec in CODEC_OPTIONS:
         g.add_argument(flag, dest="codec", action="store_const", const=codec,
                        help="with --extract: compress pages with %s (makedumpfile %s)"
-                            % (codec, flag))
+                            % (codec, "-l" if flag == "--lzo" else flag))
     g.add_argument("--compress", dest="codec", choices=("zlib", "lzo", "snappy", "zstd", "none"),
                    help="with --extract: page compression by name")
     g.add_argument("--analysis-pages-only", action="store_true",
@@ -479,7 +480,7 @@ def dispatch(args, parser) -> Optional[int]:
             return 2
         args.dumps = [EXAMPLE]
     if getattr(args, "codec", None) and not getattr(args, "extract", None):
-        say("-c/-l/-p/-z/--compress choose the compression of --extract OUT")
+        say("-c/--lzo/-p/-z/--compress choose the compression of --extract OUT")
         return 2
     if not getattr(args, "extract", None):
         return None
