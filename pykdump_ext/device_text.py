@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from . import regs as R
+from . import style
 from .config import Config, link_up, rid_to_bdf
 
 T1, T2, T3 = "\t", "\t\t", "\t\t\t"
@@ -130,14 +131,15 @@ def _pcie_lines(cfg) -> List[str]:
             wd += " (capable x%d)" % p.link_cap_width
         out.append(T1 + "LnkSta:\tSpeed %s, Width %s, %s" % (sp, wd, R.flag_line(p.lnksta, R.LNKSTA_BITS)))
         if p.dll_active_reporting_capable:
-            state = "up (DL_Active)" if p.dll_link_active else "DOWN (Data Link Layer not active)"
+            state = ("up (DL_Active)" if p.dll_link_active
+                     else style.current().error("DOWN (Data Link Layer not active)"))
         else:
             state = ("%s (port does not report DL_Active; judged from width/speed)"
                      % ("up" if link_up(p) else "not trained"))
         out.append(T2 + "link %s" % state)
         if p.downtrained:
-            out.append(T2 + "DOWNTRAINED: running %s x%d, capable of %s x%d" % (
-                p.link_speed, p.link_width, p.link_cap_speed, p.link_cap_width))
+            out.append(T2 + style.current().warn("DOWNTRAINED: running %s x%d, capable of %s x%d" % (
+                p.link_speed, p.link_width, p.link_cap_speed, p.link_cap_width)))
     if p.sltcap is not None:
         out.append(T1 + "SltCap:\t%s, Slot #%d" % (R.flag_line(p.sltcap, R.SLTCAP_BITS), p.slot_number))
     if p.sltctl is not None:
@@ -179,7 +181,8 @@ def _err_line(e, uncor):
     if e.first:
         parts.append("FIRST ERROR")
     k = " (kernel: %s)" % e.kernel if e.kernel else ""
-    return "[%2d] %-16s %s%s: %s" % (e.bit, e.short, e.name, k, ", ".join(parts))
+    return style.current().paint("error" if uncor and not e.masked else "warn",
+                                 "[%2d] %-16s %s%s: %s" % (e.bit, e.short, e.name, k, ", ".join(parts)))
 
 
 def _aer_lines(cfg, domain) -> List[str]:
@@ -239,9 +242,9 @@ def _dpc_lines(cfg, domain) -> List[str]:
                                                   R.flag_line(d.control, R.DPC_CTL_BITS)))
     out.append(T1 + "DpcSta:\t0x%04x %s" % (d.status, R.flag_line(d.status, R.DPC_STS_BITS)))
     if d.triggered:
-        out.append(T2 + "CONTAINED: DPC triggered by %s; source %s" % (
+        out.append(T2 + style.current().error("CONTAINED: DPC triggered by %s; source %s" % (
             d.trigger_reason, rid_to_bdf(domain, d.source_id)
-            if d.trigger_reason_code in (1, 2) else "0x%04x" % d.source_id))
+            if d.trigger_reason_code in (1, 2) else "0x%04x" % d.source_id)))
     else:
         out.append(T2 + "not triggered")
     if d.rp_extensions and d.rp_pio_status is not None:

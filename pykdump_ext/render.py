@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import List
 
-from . import lspci_hex
+from . import badges, lspci_hex, style
 from .errors import UsageError
 
 
@@ -18,7 +18,7 @@ def capture_lines(rep) -> List[str]:
     src = rep.source + (" (%s)" % rep.format if rep.format else "")
     out = ["pcicrash: %s" % src] if src.strip() else []
     pm = cap.pagemap
-    line = "Capture: %s" % cap.state
+    line = "Capture: %s" % (cap.state if cap.state == "captured" else style.current().warn(cap.state))
     if pm is not None:
         line += ", pagemap layout %s at 0x%x, %d pages, buffer %d bytes" % (
             pm.layout, pm.phys_addr, pm.num_pages, pm.buf_size)
@@ -49,7 +49,9 @@ def capture_lines(rep) -> List[str]:
 
 def verdict_lines(rep) -> List[str]:
     v = rep.verdict
-    out = ["Verdict: " + v.lines[0]] + ["         " + l.strip() for l in v.lines[1:]]
+    S, fault = style.current(), bool(v.suspects)
+    out = [S.verdict("Verdict: " + v.lines[0], fault=fault)] + [
+        "         " + S.verdict(l.strip(), fault=fault) for l in v.lines[1:]]
     out += ["  note: %s" % n for n in v.notes]
     return out
 
@@ -57,7 +59,7 @@ def verdict_lines(rep) -> List[str]:
 def path_lines(rep) -> List[str]:
     out = []
     for p in rep.paths:
-        out.append("  " + p.headline())
+        out.append("  " + style.current().paint("error" if p.current else "warn", p.headline()))
         for depth, h in enumerate(p.hops):
             items = "; ".join(h.items) if h.items else "no error status"
             if not h.captured:
@@ -68,8 +70,14 @@ def path_lines(rep) -> List[str]:
 
 
 def device_line(d) -> str:
-    flags = "; ".join(d.items) if d.items else "-"
-    return "  %s  %s" % (d.label, flags) if d.items else "  %s" % d.label
+    return "  %s  %s" % (d.label, _flags(d)) if d.items else "  %s" % d.label
+
+
+def _flags(d) -> str:
+    """A device's error items, coloured by how serious they are when the style is on."""
+    text = "; ".join(d.items)
+    S = style.current()
+    return S.paint(badges.severity(badges.device_badges(d)) or "warn", text) if S.on else text
 
 
 def select(rep, args):
@@ -92,7 +100,8 @@ def select(rep, args):
 def summary(rep, devs=None) -> List[str]:
     """Verdict on top, then the capture, the error paths and one line per device."""
     if rep.capture.state in ("absent", "skipped") and not rep.devices:
-        out = ["Verdict: no PCI state from the panic (capture %s)" % rep.capture.state]
+        out = [style.current().warn("Verdict: no PCI state from the panic (capture %s)"
+                                    % rep.capture.state)]
         out += capture_lines(rep)
         out += _kernel_summary(rep)
         return out
@@ -132,7 +141,7 @@ def full(rep, devs, names=None) -> List[str]:
     for d in devs:
         out += _describe(d, names)
         if d.items:
-            out.append("\tpcicrash: " + "; ".join(d.items))
+            out.append("\tpcicrash: " + _flags(d))
         if rep.kernel is not None:
             try:
                 out += ["\t" + l for l in rep.kernel.device_lines(d.bdf)]
@@ -159,7 +168,8 @@ def tree(rep, devs=None) -> List[str]:
 
     def name(bdf):
         d = rep.by_bdf[bdf]
-        return "%s %s" % (d.name, d.ids)
+        text = "%s %s" % (d.name, d.ids)
+        return style.current().paint("error", text) if d.items else text
 
     def show_dev(cur, pad, bdf, depth):
         n = topo.nodes[bdf]

@@ -175,7 +175,9 @@ def _path_view(rep, path, rules, top):
                 lt = link_text(below.config.pcie)     # upstream end of the link
             box.link = lt or "link state not reported"
             r = rules.get(h.bdf, ())
-            box.link_cls = ("down" if "link_down" in r else
+            dead = below is not None and below.node is not None and \
+                below.node.unreachable == "link down"
+            box.link_cls = ("down" if "link_down" in r or dead else
                             "downtrained" if "downtrained" in r or (p is not None and p.downtrained)
                             else "ok")
             box.link_y = y
