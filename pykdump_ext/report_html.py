@@ -102,6 +102,7 @@ class Panel:
     badges: list
     sev: Optional[str]
     filter_text: str
+    err: bool                     # error status, or named by the verdict ("errors only")
     items: List[str]
     evidence: List[str]
     score: Optional[int]
@@ -127,6 +128,7 @@ class TreeRow:
     badges: list
     sev: Optional[str]
     filter_text: str
+    err: bool
     parent: Optional[str] = None
 
 
@@ -178,8 +180,7 @@ def _path_view(rep, path, rules, top):
             dead = below is not None and below.node is not None and \
                 below.node.unreachable == "link down"
             box.link_cls = ("down" if "link_down" in r or dead else
-                            "downtrained" if "downtrained" in r or (p is not None and p.downtrained)
-                            else "ok")
+                            "downtrained" if "downtrained" in r else "ok")
             box.link_y = y
             y += GAP
         boxes.append(box)
@@ -285,7 +286,7 @@ def build(rep, names=None, *, now=None) -> dict:
                 kl = ["kernel: unavailable (%s)" % exc]
         panels.append(Panel(
             bdf=d.bdf, ids=d.ids, name=d.name, badges=b, sev=severity(b),
-            filter_text=_filter_text(d), items=list(d.items),
+            filter_text=_filter_text(d), err=bool(d.items or r), items=list(d.items),
             evidence=list(r[1].evidence) if r else [], score=r[1].score if r else None,
             rank=r[0] if r else None, uncor=uncor, cor=cor, aer_regs=regs,
             tlp=_tlp_table(d.config, d.record.domain),
@@ -308,7 +309,7 @@ def build(rep, names=None, *, now=None) -> dict:
                            else "[%02x-%02x]" % (n.secondary, n.subordinate))
                 b = badge_of[bdf]
                 rows.append(TreeRow(depth, bdf, d.ids, d.name, bus, b, severity(b),
-                                    _filter_text(d), n.parent))
+                                    _filter_text(d), bool(d.items or bdf in rank), n.parent))
             tree.append(("%04x" % dom, [rows[i:i + CHUNK] for i in range(0, len(rows), CHUNK)]))
 
     facts = Facts()
@@ -376,7 +377,7 @@ def build(rep, names=None, *, now=None) -> dict:
         "tree": tree,
         "panel_chunks": [panels[i:i + CHUNK] for i in range(0, len(panels), CHUNK)],
         "n_devices": len(panels),
-        "n_errors": sum(1 for p in panels if p.sev),
+        "n_errors": sum(1 for p in panels if p.err),
         "events": _events(klog, rep.by_bdf),
         "klog_notes": list(getattr(klog, "notes", None) or ()),
         "geo": {"box_w": BOX_W, "line_h": LINE_H, "pad": PAD, "left": LEFT, "gap": GAP},

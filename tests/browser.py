@@ -63,14 +63,15 @@ def emulate(drv, scheme=None, media=None):
     drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": media or "", "features": feats})
 
 
-def requested_urls(drv):
-    """URLs the page asked for since the last call (CDP Network.requestWillBeSent)."""
-    urls = []
+def requests(drv):
+    """(url, document url) of every request since the last call (CDP Network.requestWillBeSent):
+    the document url says which page asked (the browser's own pages show up too)."""
+    out = []
     for entry in drv.get_log("performance"):
         msg = json.loads(entry["message"])["message"]
         if msg.get("method") == "Network.requestWillBeSent":
-            urls.append(msg["params"]["request"]["url"])
-    return urls
+            out.append((msg["params"]["request"]["url"], msg["params"].get("documentURL", "")))
+    return out
 
 
 def console_errors(drv):
