@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -188,26 +189,28 @@ def _path_view(rep, path, rules, top):
                     source=path.source_bdf, hops=boxes, height=y + 4)
 
 
+_NOT = {0: re.compile(rb"[^\x00]"), 0xFF: re.compile(rb"[^\xff]")}
+
+
 def _hexdump(raw: bytes) -> str:
     """Offset and 16 bytes a line, as lspci -xxxx; runs of all-zero (or all-0xff) lines are
     one line saying so, which keeps a mostly empty 4 KiB extended space short."""
     out = []
     n = len(raw)
-    hx = raw.hex(" ")
     fmt = "%02x: " if n <= 256 else "%03x: "
     off = 0
     while off < n:
         row = raw[off:off + 16]
-        if len(row) == 16 and row.count(row[0]) == 16 and row[0] in (0, 0xFF):
-            end = off + 16
-            while end < n and raw[end:end + 16] == row:
-                end += 16
+        fill = row[0]
+        if len(row) == 16 and fill in _NOT and row.count(fill) == 16:
+            m = _NOT[fill].search(raw, off)
+            end = n if m is None else m.start() & ~15
             if end - off > 16:
-                out.append((fmt % off).rstrip(": ") + "-%03x: %02x (all %d bytes)"
-                           % (end - 1, row[0], end - off))
+                out.append("%s-%03x: %02x (all %d bytes)" % (fmt[:-2] % off, end - 1, fill,
+                                                           end - off))
                 off = end
                 continue
-        out.append(fmt % off + hx[3 * off:3 * off + 3 * len(row) - 1])
+        out.append(fmt % off + row.hex(" "))
         off += 16
     return "\n".join(out)
 
