@@ -282,3 +282,34 @@ def test_colour_of_full_decode_and_tree_strips_to_plain():
             assert "\x1b[" not in plain.getvalue()
             assert ANSI.sub("", colour.getvalue()) == plain.getvalue(), opts
             assert "\x1b[1;31m" in colour.getvalue(), opts
+
+
+@needs_shared
+def test_tlp_header_table_matches_the_injected_headers():
+    """aer-tlp: QEMU injected real TLP headers; scenario.json says what each field is."""
+    import json
+    from crash_ext_c.open import open_dump
+    scen = VMCORES / "aer-tlp"
+    with open_dump([str(scen / "d31-zlib.kdump")]) as r:
+        text = report_html.render(analyse(r))
+    injected = [i for i in json.loads((scen / "scenario.json").read_text())["injections"]
+                if i.get("tlp_header")]
+    assert len(injected) >= 3
+    for inj in injected:
+        h = inj["tlp_header"]
+        panel = re.search(r'<details class="dev[^"]*" id="dev-%s".*?</details>'
+                          % re.escape(inj["bdf_guest"]), text, re.S).group(0)
+        rows = dict(re.findall(r'<tr><th>([^<]+)</th><td class="mono">([^<]*)</td></tr>', panel))
+        assert rows["Header log"] == " ".join(h["header_log_dwords"]).lower(), inj["bdf_guest"]
+        f = h["fields"]
+        if "requester_id" in f:
+            assert rows["Requester"] == "0000:" + f["requester_id"]
+        if "tag" in f:
+            assert int(rows["Tag"], 16) == int(f["tag"], 16)
+        if "address" in f:
+            assert int(rows["Address"].split()[0], 16) == int(f["address"], 16)
+        if "target" in f:
+            assert rows["Target"] == "0000:" + f["target"]
+        if "register_offset" in f:
+            assert int(rows["Register"], 16) == int(f["register_offset"], 16)
+        assert int(rows["Length (DW)"]) == f.get("length_dw", int(rows["Length (DW)"]))
