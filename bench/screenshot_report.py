@@ -5,7 +5,7 @@ the 6000-function synthetic capture of bench_decode.py.
 
 Writes, per report: the top of the page (verdict, capture facts, error path),
 the top of the page in dark mode, the failing device's panel opened, the
-page with the filter box used (6000 functions: "errors only"), and the print
+topology tree, the page with the filter box used (6000 functions: "errors only"), and the print
 layout's first screen.  Needs Debian chromium + chromium-driver and selenium.
 """
 
@@ -67,6 +67,9 @@ def shoot(drv, html_path, prefix, out, *, filter_text=None, errors_only=False):
     drv.execute_script("location.hash = arguments[0];", "dev-" + bdf if bdf else "devices")
     time.sleep(0.3)
     save("panel")
+    drv.execute_script("location.hash = 'topology';")
+    time.sleep(0.3)
+    save("tree")
     drv.execute_script("location.hash = ''; window.scrollTo(0, 0);")
     box = drv.find_element(By.ID, "filter")
     if filter_text:

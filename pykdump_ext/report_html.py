@@ -161,8 +161,10 @@ def _path_view(rep, path, rules, top):
         hgt = PAD * 2 + LINE_H * (2 + len(shown))
         if not h.captured:
             cls = "missing"
-        elif h.bdf == focus:
+        elif h.bdf == focus and (h.bdf == top or path.current or (d is not None and d.items)):
             cls = "fail"
+        elif h.bdf == focus:
+            cls = "src"         # named by a cleared Error Source register, no status of its own
         elif d is not None and (d.has_error and severity(device_badges(d, rules.get(h.bdf, ())))):
             cls = "err"
         else:
