@@ -390,35 +390,58 @@ def build(rep, names=None, *, now=None) -> dict:
 
 
 def _panic(rep, klog):
-    """The panic line, when the kernel-log work put one on the verdict (or the log)."""
+    """The panic from the kernel log (klog's Panic on the verdict or the log summary):
+    {line, time, pci, why, bdf}, or None when the report has none."""
     for holder in (rep.verdict, klog):
         p = getattr(holder, "panic", None) if holder is not None else None
-        if p:
-            if isinstance(p, str):
-                return p
-            for attr in ("text", "raw", "line", "message"):
-                t = getattr(p, attr, None)
-                if isinstance(t, str) and t:
-                    return t
-            return str(p)
+        if p is None:
+            continue
+        if isinstance(p, str):
+            return {"line": p, "time": None, "pci": None, "why": "", "bdf": None}
+        line = getattr(p, "line", None)
+        if not isinstance(line, str) or not line:
+            continue
+        t = getattr(p, "time", None)
+        return {"line": line.strip(), "time": "%.6f" % t if isinstance(t, (int, float)) else None,
+                "pci": getattr(p, "pci", None), "why": str(getattr(p, "why", "") or ""),
+                "bdf": getattr(p, "bdf", None)}
     return None
 
 
+MAX_EVENTS = 5000        # timeline entries; a log is bounded, this keeps the page quick
+TL_W, TL_H = 1000, 46    # the timeline strip (px)
+
+
 def _events(klog, by_bdf):
+    """The kernel's PCI events (klog LogSummary.pci_events, else .events), in log order,
+    with an x position on the timeline strip."""
+    evs = getattr(klog, "pci_events", None)
+    if evs is None:
+        evs = getattr(klog, "events", None)
+    evs = list(evs or ())
     out = []
-    for ev in list(getattr(klog, "events", None) or ()):
+    times = [e.time for e in evs if isinstance(getattr(e, "time", None), (int, float))]
+    lo, hi = (min(times), max(times)) if times else (0.0, 0.0)
+    span = (hi - lo) or 1.0
+    for ev in evs[:MAX_EVENTS]:
         t = getattr(ev, "time", None)
         fields = getattr(ev, "fields", None) or {}
+        raw = getattr(ev, "raw", "") or ""
         bdf = getattr(ev, "bdf", None) or ""
+        kind = str(getattr(ev, "kind", "") or "")
+        sev = str(fields.get("severity", "")) if hasattr(fields, "get") else ""
+        timed = isinstance(t, (int, float))
         out.append({
-            "time": "%.6f" % t if isinstance(t, (int, float)) else (str(t) if t is not None else ""),
-            "bdf": bdf, "captured": bdf in by_bdf,
-            "kind": str(getattr(ev, "kind", "") or ""),
+            "time": "%.6f" % t if timed else (str(t) if t is not None else ""),
+            "x": round(10 + (TL_W - 20) * (t - lo) / span, 1) if timed else None,
+            "bdf": bdf, "captured": bdf in by_bdf, "kind": kind,
+            "bad": kind == "panic" or sev in ("fatal", "nonfatal", "uncorrectable"),
             "fields": [(str(k), str(x)) for k, x in (fields.items() if hasattr(fields, "items")
                                                     else ())],
-            "raw": str(getattr(ev, "raw", "") or ""),
+            "raw": raw if isinstance(raw, str) else "\n".join(str(x) for x in raw),
         })
-    return out
+    return {"list": out, "more": max(0, len(evs) - MAX_EVENTS),
+            "lo": "%.6f" % lo, "hi": "%.6f" % hi, "w": TL_W, "h": TL_H}
 
 
 def render(rep, names=None, *, now=None) -> str:

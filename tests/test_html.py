@@ -121,23 +121,33 @@ def test_hexdump_keeps_bytes_and_folds_empty_runs():
 
 
 def test_kernel_log_events_and_panic_shown_when_present():
+    """The kernel-log work's shapes (klog.judge.LogSummary: pci_events of Events with a list
+    of raw lines; verdict.panic a Panic), stood in by plain objects."""
     rep = built_report()
     assert "Kernel PCI events" not in report_html.render(rep)
-    ev = types.SimpleNamespace(time=5.677693, bdf="0000:01:00.0", kind="aer-uncorrectable",
-                               fields={"severity": "Uncorrected (Non-Fatal)"},
-                               raw="pcieport 0000:00:02.0: AER: Uncorrected (Non-Fatal) error")
-    other = types.SimpleNamespace(time=6.0, bdf="0000:09:00.0", kind="link-down", fields={},
-                                  raw="pcieport 0000:09:00.0: link down")
-    rep.kernel_log = types.SimpleNamespace(events=[ev, other], notes=["2 records lost"])
-    rep.verdict.panic = "Kernel panic - not syncing: sysrq triggered crash"
+    ev = types.SimpleNamespace(time=5.677693, bdf="0000:01:00.0", kind="aer",
+                               fields={"severity": "nonfatal", "errors": "CmpltTO"},
+                               raw=["pcieport 0000:00:02.0: AER: Uncorrected (Non-Fatal) error",
+                                    "virtio-pci 0000:01:00.0:    [14] CmpltTO"])
+    other = types.SimpleNamespace(time=6.0, bdf="0000:09:00.0", kind="link_down", fields={},
+                                  raw=["pcieport 0000:09:00.0: link down"])
+    panic = types.SimpleNamespace(line="Kernel panic - not syncing: sysrq triggered crash\n",
+                                  time=6.5, pci=False, why="sysrq crash request", bdf=None)
+    rep.kernel_log = types.SimpleNamespace(pci_events=[ev, other], events=[ev, other],
+                                           notes=["2 records lost"], panic=panic)
+    rep.verdict.panic = panic
     text = report_html.render(rep)
-    assert 'id="timeline"' in text
-    assert "[5.677693]" in text and "aer-uncorrectable" in text and "severity=" in text
-    assert 'href="#dev-0000:01:00.0"' in text.split('id="timeline"')[1]
-    assert "0000:09:00.0" in text.split('id="timeline"')[1]     # not captured: named, no link
-    assert 'href="#dev-0000:09:00.0"' not in text
+    tl = text.split('id="timeline"')[1]
+    assert "[5.677693]" in tl and "<b>aer</b>" in tl and "severity=" in tl
+    assert "AER: Uncorrected (Non-Fatal) error\nvirtio-pci 0000:01:00.0:    [14] CmpltTO" in tl
+    assert 'href="#dev-0000:01:00.0"' in tl
+    assert "0000:09:00.0" in tl and 'href="#dev-0000:09:00.0"' not in tl   # not captured
+    assert len(re.findall(r'<line class="tick', tl)) == 2
+    assert 'class="tick bad" x1="10.0"' in tl and 'class="tick" x1="990.0"' in tl
     assert "2 records lost" in text
-    assert re.search(r'<div class="panic" id="panic">Kernel panic - not syncing: sysrq', text)
+    assert re.search(r'<div class="panic" id="panic">\[6.500000\] Kernel panic - not syncing: '
+                     r'sysrq triggered crash</div>', text)
+    assert "not a PCI error: sysrq crash request" in text
 
 
 def test_escaping_of_dump_controlled_text():
