@@ -365,6 +365,7 @@ def build(rep, names=None, *, now=None) -> dict:
             facts.lists.append(("Kernel", kls, ""))
 
     paths = [_path_view(rep, p, rules, top) for p in rep.paths]
+    panic = _panic(rep, klog)
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return {
         "version": __version__,
@@ -372,10 +373,12 @@ def build(rep, names=None, *, now=None) -> dict:
         "source": rep.source,
         "verdict_lines": [l.strip() for l in v.lines] if v is not None else [],
         "verdict_notes": list(v.notes) if v is not None else [],
-        "fault": bool(suspects),
+        "fault": bool(suspects) or bool(panic and panic["pci"]),
+        "clean": not suspects and bool(rep.devices) and cap.state == "captured" and not
+        (panic and panic["pci"] is not False and klog is not None),
         "top": top,
         "suspects": [(i + 1, s) for i, s in enumerate(suspects[:8])],
-        "panic": _panic(rep, klog),
+        "panic": panic,
         "state": cap.state,
         "facts": facts,
         "paths": paths,
@@ -408,6 +411,19 @@ def _panic(rep, klog):
     return None
 
 
+def _scalar_fields(fields):
+    """(name, text) of an event's fields that read as one value (numbers, words, lists of
+    them); nested records are left to the raw lines shown below them."""
+    out = []
+    for k, x in (fields.items() if hasattr(fields, "items") else ()):
+        if isinstance(x, (list, tuple)) and all(isinstance(y, (str, int, float)) for y in x):
+            x = ", ".join(str(y) for y in x)
+        if x is None or isinstance(x, (dict, list, tuple, set)):
+            continue
+        out.append((str(k), str(x)))
+    return out
+
+
 MAX_EVENTS = 5000        # timeline entries; a log is bounded, this keeps the page quick
 TL_W, TL_H = 1000, 46    # the timeline strip (px)
 
@@ -436,8 +452,7 @@ def _events(klog, by_bdf):
             "x": round(10 + (TL_W - 20) * (t - lo) / span, 1) if timed else None,
             "bdf": bdf, "captured": bdf in by_bdf, "kind": kind,
             "bad": kind == "panic" or sev in ("fatal", "nonfatal", "uncorrectable"),
-            "fields": [(str(k), str(x)) for k, x in (fields.items() if hasattr(fields, "items")
-                                                    else ())],
+            "fields": _scalar_fields(fields),
             "raw": raw if isinstance(raw, str) else "\n".join(str(x) for x in raw),
         })
     return {"list": out, "more": max(0, len(evs) - MAX_EVENTS),

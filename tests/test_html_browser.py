@@ -201,3 +201,24 @@ def test_the_checks_see_a_load_when_there_is_one(drv, tmp_path):
     import time
     time.sleep(0.5)
     assert "http://127.0.0.1:9/x.png" in [u for u, _d in browser.requests(drv)]
+
+
+def test_report_without_a_capture(drv, tmp_path):
+    """no-buffer (no PCI_CRASH lines): verdict and facts only, and the page still runs clean."""
+    from crash_ext_c.open import open_dump
+    from pykdump_ext import report_html
+    from pykdump_ext.analysis import analyse
+    with open_dump([str(VMCORES / "no-buffer" / "d31-zlib.kdump")]) as reader:
+        rep = analyse(reader)
+    assert rep.capture.state == "absent" and not rep.devices
+    f = tmp_path / "absent.html"
+    report_html.write(rep, str(f))
+    drv.get("about:blank")
+    browser.requests(drv), browser.console_errors(drv)
+    drv.get(f.as_uri())
+    assert [e.text for e in drv.find_elements(By.CSS_SELECTOR, "#verdict .vline")] == \
+        [l.strip() for l in rep.verdict.lines]
+    assert drv.find_element(By.CSS_SELECTOR, ".state").text == "absent"
+    assert drv.find_elements(By.CSS_SELECTOR, "details.dev") == []
+    assert browser.console_errors(drv) == []
+    assert [u for u, doc in browser.requests(drv) if doc == f.as_uri()] == [f.as_uri()]
