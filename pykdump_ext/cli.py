@@ -114,8 +114,11 @@ def _html(rep, args, out, err):
     """Write the HTML report; True when it is the only output asked for."""
     from . import report_html
     from .analysis import load_names
-    size = report_html.write(rep, args.html, out, names=load_names())
     only = not any(getattr(args, k, None) for k in ("all", "device", "errors", "tree", "hex", "json"))
+    if args.html == "-" and not only:
+        raise UsageError("--html - writes the report to stdout, where the other view goes too",
+                         expected="--html FILE, or --html - alone")
+    size = report_html.write(rep, args.html, out, names=load_names())
     if only and args.html != "-":
         _say(err, "HTML report written to %s (%d devices, %.1f MB)"
              % (args.html, len(rep.devices), size / 1e6))

@@ -173,6 +173,18 @@ def test_cli_html_writes_file_and_says_so(tmp_path):
     assert "-[0000:00]-" in out.getvalue()
 
 
+def test_cli_html_to_stdout_alone_only():
+    reader = cb.reader(cb.buffer(cb.qemu_like_records()))
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.execute(reader, cli.make_parser().parse_args(["--html", "-", "x"]), out,
+                       err=err) == 0
+    assert out.getvalue().startswith("<!DOCTYPE html>") and err.getvalue() == ""
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.execute(reader, cli.make_parser().parse_args(["--html", "-", "-j", "x"]), out,
+                       err=err) == 2
+    assert out.getvalue() == "" and "--html - writes the report to stdout" in err.getvalue()
+
+
 def test_cli_html_unwritable_is_one_line(tmp_path):
     args = cli.make_parser().parse_args(["--html", str(tmp_path / "no" / "r.html"), "x"])
     out, err = io.StringIO(), io.StringIO()
