@@ -222,3 +222,22 @@ def test_report_without_a_capture(drv, tmp_path):
     assert drv.find_elements(By.CSS_SELECTOR, "details.dev") == []
     assert browser.console_errors(drv) == []
     assert [u for u, doc in browser.requests(drv) if doc == f.as_uri()] == [f.as_uri()]
+
+
+def test_print(page):
+    """Printing opens the panels of devices with errors (and closes them after); the PDF of the
+    small real reports is a few pages."""
+    import base64
+    import re
+    scen, rep, _inj, d, _f = page
+    named = {s.bdf for s in rep.verdict.suspects}
+    want = sorted(x.bdf for x in rep.devices if x.items or x.bdf in named)
+    open_now = "return Array.from(document.querySelectorAll('details.dev[open]')).map(p => p.dataset.bdf).sort()"
+    d.execute_script("window.dispatchEvent(new Event('beforeprint'))")
+    assert d.execute_script(open_now) == want
+    d.execute_script("window.dispatchEvent(new Event('afterprint'))")
+    assert d.execute_script(open_now) == []
+    pdf = base64.b64decode(d.execute_cdp_cmd("Page.printToPDF", {})["data"])
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert 2 <= pages <= 12, pages
+    assert d.execute_script(open_now) == []
