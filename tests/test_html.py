@@ -335,3 +335,36 @@ def test_tlp_header_table_matches_the_injected_headers():
         if "register_offset" in f:
             assert int(rows["Register"], 16) == int(f["register_offset"], 16)
         assert int(rows["Length (DW)"]) == f.get("length_dw", int(rows["Length (DW)"]))
+
+
+@pytest.mark.parametrize("case", ["bad-magic", "cut", "count", "twice", "ff", "kernel-broken"])
+def test_damaged_captures_still_render(case):
+    """Whatever the capture state, the page renders, says the state and why, and keeps what
+    could be read."""
+    recs = cb.qemu_like_records(endpoint_ff=(case == "ff"))
+    if case == "twice":
+        recs = recs + recs[1:2]
+    buf = cb.buffer(recs, magic=0xDEADBEEF if case == "bad-magic" else cb.PCIC,
+                    device_count=99 if case == "count" else None)
+    if case == "cut":
+        buf = buf[:len(buf) - 3000]
+    rep = analyse(cb.reader(buf))
+    if case == "kernel-broken":
+        class Broken:
+            def summary_lines(self):
+                raise RuntimeError("symbols gone")
+
+            def device_lines(self, bdf):
+                raise RuntimeError("no struct pci_dev")
+        rep.kernel = Broken()
+    text = report_html.render(rep)
+    assert 'class="state state-%s"' % rep.capture.state in text
+    assert text.count('<details class="dev') == len(rep.devices)
+    if rep.capture.state != "captured":
+        assert str(jinja2.utils.markupsafe.escape(rep.capture.reason)) in text
+    if case == "twice":     # the second record of a BDF is not decoded (analysis keeps the first)
+        assert len(rep.devices) == rep.capture.header.device_count - 1
+    if case == "kernel-broken":
+        assert "unavailable (symbols gone)" in text and "unavailable (no struct pci_dev)" in text
+    if case == "ff":
+        assert 'data-kind="unreachable"' in text
