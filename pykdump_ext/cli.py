@@ -117,9 +117,11 @@ def _run_dmesg(reader, out, err):
 
 def execute(reader, args, out, *, kernel=None, err=None) -> int:
     """Run the options in `args` on `reader`, writing to `out`; returns the exit status."""
+    err = err if err is not None else sys.stderr
+    if getattr(args, "dmesg", False) and not getattr(args, "check", False):
+        return _run_dmesg(reader, out, err)      # needs none of the capture analysis
     from .analysis import no_gc
 
-    err = err if err is not None else sys.stderr
     with no_gc():
         return _execute(reader, args, out, kernel, err)
 
@@ -147,8 +149,6 @@ def _execute(reader, args, out, kernel, err):
     try:
         if getattr(args, "check", False):
             return _run_check(reader, args, out)
-        if getattr(args, "dmesg", False):
-            return _run_dmesg(reader, out, err)
         rep = analyse(reader, kernel=kernel)
         cap = rep.capture
         status = EXIT_OK if cap.state == "captured" else EXIT_INCOMPLETE

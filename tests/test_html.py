@@ -368,3 +368,18 @@ def test_damaged_captures_still_render(case):
         assert "unavailable (symbols gone)" in text and "unavailable (no struct pci_dev)" in text
     if case == "ff":
         assert 'data-kind="unreachable"' in text
+
+
+def test_shared_decode_text_never_carries_colour_into_plain_output():
+    """The -a text of a capability is made once per equal bytes; a coloured rendering (a crash
+    session on a terminal) must not leak into a later plain one (the same session into a file,
+    or the HTML report)."""
+    reader = cb.reader(cb.buffer(cb.qemu_like_records()))
+    parse = cli.make_parser().parse_args
+    first, plain = io.StringIO(), io.StringIO()
+    cli.execute(reader, parse(["-a", "--color=always", "x"]), first, err=io.StringIO())
+    assert "\x1b[1;31m" in first.getvalue()
+    cli.execute(reader, parse(["-a", "x"]), plain, err=io.StringIO())
+    assert "\x1b[" not in plain.getvalue()
+    assert ANSI.sub("", first.getvalue()) == plain.getvalue()
+    assert "\x1b[" not in report_html.render(analyse(reader))
