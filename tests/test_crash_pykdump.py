@@ -711,7 +711,7 @@ def test_crash_command_refuses_dump_and_vmlinux_arguments():
 def _html_parts(text):
     """The verdict block and the device panels of an HTML report (the rest names the source)."""
     v = re.search(r'<section id="verdict".*?</section>', text, re.S).group(0)
-    panels = text[text.index('<div id="panels">'):text.index("<noscript>")]
+    panels = text[text.index('<h2 id="devices">'):text.index("<noscript>")]
     return v, panels
 
 
