@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -191,7 +190,7 @@ def _path_view(rep, path, rules, top):
                     source=path.source_bdf, hops=boxes, height=y + 4)
 
 
-_NOT = {0: re.compile(rb"[^\x00]"), 0xFF: re.compile(rb"[^\xff]")}
+_FILLS = {0: b"\x00", 0xFF: b"\xff"}
 
 
 def _hexdump(raw: bytes) -> str:
@@ -204,9 +203,9 @@ def _hexdump(raw: bytes) -> str:
     while off < n:
         row = raw[off:off + 16]
         fill = row[0]
-        if len(row) == 16 and fill in _NOT and row.count(fill) == 16:
-            m = _NOT[fill].search(raw, off)
-            end = n if m is None else m.start() & ~15
+        if len(row) == 16 and fill in _FILLS and row.count(fill) == 16:
+            end = (n - len(raw[off:].lstrip(_FILLS[fill]))) & ~15    # first other byte
+            end = n if end <= off else end
             if end - off > 16:
                 out.append("%s-%03x: %02x (all %d bytes)" % (fmt[:-2] % off, end - 1, fill,
                                                            end - off))
@@ -278,6 +277,14 @@ def build(rep, names=None, *, now=None) -> dict:
     klog = getattr(rep, "kernel_log", None)
 
     panels, badge_of = [], {}
+    hexes = {}          # equal config spaces (many functions of one kind) share their dump
+
+    def hexdump(raw):
+        h = hexes.get(raw)
+        if h is None:
+            h = hexes[raw] = _hexdump(raw)
+        return h
+
     for d in rep.devices:
         b = device_badges(d, rules.get(d.bdf, ()))
         badge_of[d.bdf] = b
@@ -296,7 +303,7 @@ def build(rep, names=None, *, now=None) -> dict:
             rank=r[0] if r else None, uncor=uncor, cor=cor, aer_regs=regs,
             tlp=_tlp_table(d.config, d.record.domain),
             decode="\n".join(describe(d.config, bdf=d.bdf, names=names)),
-            kernel_lines=kl, hexdump=_hexdump(bytes(d.record.config)),
+            kernel_lines=kl, hexdump=hexdump(bytes(d.record.config)),
             role=(d.config.pcie.port_type_name if d.config.pcie is not None and
                   not d.config.all_ff else ""),
             parent=d.node.parent if d.node is not None else None))

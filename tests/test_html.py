@@ -383,3 +383,28 @@ def test_shared_decode_text_never_carries_colour_into_plain_output():
     assert "\x1b[" not in plain.getvalue()
     assert ANSI.sub("", first.getvalue()) == plain.getvalue()
     assert "\x1b[" not in report_html.render(analyse(reader))
+
+
+def test_hexdump_round_trips_every_byte():
+    import random
+    rnd = random.Random(10)
+    for size in (64, 200, 256, 4096, 4000):
+        for _ in range(30):
+            raw = bytearray(size)
+            for _ in range(rnd.randrange(0, 6)):        # a few runs of 0xff / data
+                a = rnd.randrange(size)
+                b = min(size, a + rnd.randrange(1, 600))
+                fill = rnd.choice((0xFF, None))
+                for i in range(a, b):
+                    raw[i] = fill if fill is not None else rnd.randrange(256)
+            back = bytearray()
+            for line in report_html._hexdump(bytes(raw)).splitlines():
+                head, _, rest = line.partition(": ")
+                if "(all" in rest:
+                    lo, hi = (int(x, 16) for x in head.split("-"))
+                    assert lo == len(back)
+                    back += bytes([int(rest[:2], 16)]) * (hi - lo + 1)
+                else:
+                    assert int(head, 16) == len(back)
+                    back += bytes.fromhex(rest)
+            assert bytes(back) == bytes(raw)
