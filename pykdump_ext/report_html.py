@@ -127,9 +127,7 @@ class TreeRow:
     bus: str
     badges: list
     sev: Optional[str]
-    filter_text: str
-    err: bool
-    parent: Optional[str] = None
+    parent: Optional[str] = None      # the filter script shows the way up to a match
 
 
 @dataclass
@@ -320,8 +318,7 @@ def build(rep, names=None, *, now=None) -> dict:
                     bus = ("[%02x]" % n.secondary if n.secondary == n.subordinate
                            else "[%02x-%02x]" % (n.secondary, n.subordinate))
                 b = badge_of[bdf]
-                rows.append(TreeRow(depth, bdf, d.ids, d.name, bus, b, severity(b),
-                                    _filter_text(d), bool(d.items or bdf in rank), n.parent))
+                rows.append(TreeRow(depth, bdf, d.ids, d.name, bus, b, severity(b), n.parent))
             tree.append(("%04x" % dom, [rows[i:i + CHUNK] for i in range(0, len(rows), CHUNK)]))
 
     facts = Facts()

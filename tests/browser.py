@@ -49,6 +49,7 @@ def chromium(width=1280, height=1000):
     opts.add_argument("--window-size=%d,%d" % (width, height))
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     drv = webdriver.Chrome(options=opts, service=Service(DRIVER))
+    drv.pcicrash_profile = profile
     try:
         yield drv
     finally:
@@ -84,3 +85,25 @@ def load_times(drv):
     return tuple(drv.execute_script(
         "var n = performance.getEntriesByType('navigation')[0];"
         "return [n.domInteractive, n.domContentLoadedEventEnd, n.loadEventEnd];"))
+
+
+def cpu_seconds(drv) -> float:
+    """User + system CPU time so far of every process of this browser (found by its profile
+    directory on the command line): what a page load costs, whatever else runs on the machine."""
+    import os
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    mark = ("--user-data-dir=" + drv.pcicrash_profile).encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if mark not in f.read():
+                    continue
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])      # utime, stime
+    return total / tick
