@@ -26,13 +26,8 @@ SHARED = HERE.parent.parent / "shared" / "vmcores"
 
 
 def synthetic_report(n=6000):
-    import bench_decode
-    import capture_builder as cb
-    buf = cb.buffer(bench_decode.build(n))
-    reader = cb.reader(buf, layout="B", buf_offset=0x40,
-                       buffer_pfns=[0x40000 + ((i * 7919) % 20000)
-                                    for i in range(-(-len(buf) // 4096) + 1)])
-    rep = analyse(reader)
+    from bench_html import synthetic_reader
+    rep = analyse(synthetic_reader(n))
     rep.source = "synthetic 24 MiB capture (%d PCIe functions, bench_decode.py)" % n
     return rep
 
