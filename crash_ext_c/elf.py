@@ -24,12 +24,13 @@ Facts this reader relies on (ELF gABI, Linux fs/proc/vmcore.c, makedumpfile):
 
 import bisect
 import collections
-import os
 import struct
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
 from pykdump_ext.memory import MemoryReader, PageStatus
+
+from .source import close_source, open_source
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS64 = 2
@@ -69,12 +70,10 @@ class ElfReader(MemoryReader):
     """
 
     def __init__(self, path, *, vmcoreinfo=None):
-        self.path = str(path)
+        """`path`: a file name, or a source (crash_ext_c.source: name, size, pread)."""
+        self._src = open_source(path)
+        self.path = self._src.name
         self.name = self.path
-        try:
-            self._fd = os.open(self.path, os.O_RDONLY)
-        except OSError as exc:
-            raise PcicrashError("cannot open: %s" % exc.strerror, path=self.path) from None
         try:
             self._parse(vmcoreinfo)
         except BaseException:
@@ -87,7 +86,7 @@ class ElfReader(MemoryReader):
         return DumpFormatError(what, path=self.path, offset=offset, expected=expected)
 
     def _pread(self, size, offset):
-        return os.pread(self._fd, size, offset)
+        return self._src.pread(offset, size)
 
     def _read_exact(self, size, offset, what):
         if offset + size > self.file_size:
@@ -100,7 +99,7 @@ class ElfReader(MemoryReader):
         return data
 
     def _parse(self, override):
-        self.file_size = os.fstat(self._fd).st_size
+        self.file_size = self._src.size
         if self.file_size < EHDR_SIZE:
             raise self._err("file of %d bytes is too short for an ELF header" % self.file_size,
                             0, "a 64-byte ELF64 header")
@@ -339,7 +338,6 @@ class ElfReader(MemoryReader):
         return segs[0].offset + (pfn * self.page_size - segs[0].paddr) if segs else -1
 
     def close(self):
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            self._fd = None
-            os.close(fd)
+        src, self._src = getattr(self, "_src", None), None
+        if src is not None:
+            close_source(src)

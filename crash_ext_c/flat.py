@@ -16,13 +16,13 @@ The index holds one entry per record, nothing per page.
 
 import bisect
 import heapq
-import os
 import struct
 from array import array
 
-from pykdump_ext.errors import DumpFormatError, PcicrashError
+from pykdump_ext.errors import DumpFormatError
 
 from .kdump import STATUS_INCOMPLETE, KdumpReader
+from .source import close_source, open_source
 
 SIGNATURE = b"makedumpfile"
 HEADER_SIZE = 4096
@@ -72,15 +72,13 @@ class FlatFile:
     """The kdump-compressed file a flattened file stands for, as pread()."""
 
     def __init__(self, path):
-        self.path = str(path)
+        """`path`: a file name, or a source (crash_ext_c.source: name, size, pread)."""
+        self._src = open_source(path)
+        self.path = self._src.name
         self.name = self.path
         self.notes = []
         try:
-            self._fd = os.open(self.path, os.O_RDONLY)
-        except OSError as exc:
-            raise PcicrashError("cannot open: %s" % exc.strerror, path=self.path) from None
-        try:
-            self.file_size = os.fstat(self._fd).st_size
+            self.file_size = self._src.size
             self._index()
         except BaseException:
             self.close()
@@ -90,7 +88,7 @@ class FlatFile:
         return DumpFormatError(what, path=self.path, offset=offset, expected=expected)
 
     def _index(self):
-        head = os.pread(self._fd, HEADER_SIZE, 0)
+        head = self._src.pread(0, HEADER_SIZE)
         if not is_flattened(head):
             raise self._err("no flattened-format signature (found %r)" % head[:16], 0,
                             "%r" % SIGNATURE)
@@ -108,7 +106,7 @@ class FlatFile:
         records = []                # (virtual start, virtual end, file offset), stream order
         pos = HEADER_SIZE
         while True:
-            raw = os.pread(self._fd, RECORD.size, pos)
+            raw = self._src.pread(pos, RECORD.size)
             if len(raw) < RECORD.size:
                 self._cut(pos, "flattened stream ends without its end record (%d of %d"
                                " header bytes)" % (len(raw), RECORD.size),
@@ -176,15 +174,15 @@ class FlatFile:
         while i < len(self._starts) and self._starts[i] < end:
             lo, hi = max(self._starts[i], offset), min(self._ends[i], end)
             if lo < hi:
-                data = os.pread(self._fd, hi - lo, self._foffs[i] + lo - self._starts[i])
+                data = self._src.pread(self._foffs[i] + lo - self._starts[i], hi - lo)
                 out[lo - offset:lo - offset + len(data)] = data
             i += 1
         return bytes(out)
 
     def close(self):
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
-            self._fd = None
+        src, self._src = getattr(self, "_src", None), None
+        if src is not None:
+            close_source(src)
 
 
 class FlatReader(KdumpReader):

@@ -46,6 +46,8 @@ from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import PageCutOff, DumpFormatError, PageUnavailable, PcicrashError
 from pykdump_ext.memory import MemoryReader, PageStatus
 
+from .source import close_source, is_source, open_source
+
 SIGNATURES = (b"KDUMP   ", b"DISKDUMP")
 
 # Compression flags of a page descriptor (and of the header status word).
@@ -210,32 +212,9 @@ def _rank(buf, bits, bases=None):
 
 # ---------------------------------------------------------------- sources
 
-class _FileSource:
-    """pread() over a path; FlatFile and test doubles provide the same two members."""
-
-    def __init__(self, path):
-        self.name = str(path)
-        try:
-            self._fd = os.open(self.name, os.O_RDONLY)
-        except OSError as exc:
-            raise PcicrashError("cannot open: %s" % exc.strerror, path=self.name) from None
-        self.size = os.fstat(self._fd).st_size
-
-    def pread(self, offset, size):
-        if size <= 0 or offset >= self.size:
-            return b""
-        return os.pread(self._fd, size, offset)
-
-    def close(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def _source(item):
-    if hasattr(item, "pread") and hasattr(item, "size"):
-        return item
-    return _FileSource(item)
+# Sources (name, size, pread) live in crash_ext_c.source: local files, flattened
+# streams, remote objects.
+_source = open_source
 
 
 # ---------------------------------------------------------------- one file
@@ -623,9 +602,7 @@ class KdumpPart:
         return self._zero_off
 
     def close(self):
-        close = getattr(self.src, "close", None)
-        if close:
-            close()
+        close_source(self.src)
 
 
 # ---------------------------------------------------------------- reader
@@ -639,8 +616,7 @@ class KdumpReader(MemoryReader):
     """
 
     def __init__(self, paths_or_files, *, vmcoreinfo=None):
-        if isinstance(paths_or_files, (str, bytes, os.PathLike)) or \
-                hasattr(paths_or_files, "pread"):
+        if isinstance(paths_or_files, (str, bytes, os.PathLike)) or is_source(paths_or_files):
             paths_or_files = [paths_or_files]
         # pfn -> classification of the last CLASS_CACHE pages looked at (LRU):
         # read_pagemap asks the statuses of the pages load_capture then reads.

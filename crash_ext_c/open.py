@@ -12,6 +12,8 @@ import os
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import DumpFormatError, PcicrashError
 
+from .source import close_source, is_source, open_source
+
 ELF = "elf"
 KDUMP = "kdump"
 FLAT = "flattened"
@@ -27,21 +29,28 @@ EXPECTED = "ELF ('\\x7fELF'), kdump-compressed ('KDUMP   '/'DISKDUMP') or flatte
 
 
 def sniff(path):
-    """Return ELF, KDUMP or FLAT for the file at `path`; DumpFormatError otherwise."""
-    path = str(path)
+    """Return ELF, KDUMP or FLAT for the dump at `path` (a file name, URL or source);
+    DumpFormatError otherwise."""
+    if is_source(path):
+        return _sniff_source(path)
+    src = open_source(path)
     try:
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES)
-    except IsADirectoryError:
-        raise PcicrashError("is a directory, not a dump file", path=path) from None
+        return _sniff_source(src)
+    finally:
+        close_source(src)
+
+
+def _sniff_source(src):
+    try:
+        head = src.pread(0, SNIFF_BYTES)
     except OSError as exc:
-        raise PcicrashError("cannot read: %s" % (exc.strerror or exc), path=path) from None
+        raise PcicrashError("cannot read: %s" % (exc.strerror or exc), path=src.name) from None
     if not head:
-        raise DumpFormatError("empty file", path=path, offset=0, expected=EXPECTED)
+        raise DumpFormatError("empty file", path=src.name, offset=0, expected=EXPECTED)
     for magic, kind in SIGNATURES:
         if head.startswith(magic):
             return kind
-    raise DumpFormatError("unknown signature %r" % head[:12], path=path, offset=0,
+    raise DumpFormatError("unknown signature %r" % head[:12], path=src.name, offset=0,
                           expected=EXPECTED)
 
 
@@ -64,16 +73,32 @@ def load_vmcoreinfo_file(path):
 def open_dump(paths, *, vmcoreinfo=None):
     """A MemoryReader over the dump in `paths` (1 file, or the parts of a --split set in any order).
 
+    Each of `paths` is a file name, a URL (s3://, gs://, http(s)://: ranged
+    reads through fsspec, the fleet extra) or a source object
+    (crash_ext_c.source: name, size, pread).
+
     `vmcoreinfo` is the path of a VMCOREINFO text file that replaces the
     dump's own (like makedumpfile -i).
     """
-    if isinstance(paths, (str, bytes, os.PathLike)):
+    if isinstance(paths, (str, bytes, os.PathLike)) or is_source(paths):
         paths = [paths]
-    paths = [str(p) for p in paths]
     if not paths:
         raise PcicrashError("no dump file given")
-    kinds = [sniff(p) for p in paths]
-    override = load_vmcoreinfo_file(vmcoreinfo) if vmcoreinfo is not None else None
+    srcs = []
+    try:
+        for p in paths:
+            srcs.append(open_source(p))
+        kinds = [_sniff_source(s) for s in srcs]
+        override = load_vmcoreinfo_file(vmcoreinfo) if vmcoreinfo is not None else None
+        return _open(srcs, kinds, override, vmcoreinfo)
+    except BaseException:
+        for s in srcs:
+            close_source(s)
+        raise
+
+
+def _open(srcs, kinds, override, vmcoreinfo):
+    paths = [s.name for s in srcs]
     kind = kinds[0]
     if len(paths) > 1 and any(k != KDUMP for k in kinds):
         bad = [p for p, k in zip(paths, kinds) if k != KDUMP][0]
@@ -82,17 +107,17 @@ def open_dump(paths, *, vmcoreinfo=None):
                               expected="kdump-compressed parts of one --split set")
     if kind == ELF:
         from .elf import ElfReader
-        reader = ElfReader(paths[0], vmcoreinfo=override)
+        reader = ElfReader(srcs[0], vmcoreinfo=override)
         if override is not None:
             reader.notes = tuple(reader.notes) + (
                 "VMCOREINFO taken from %s, not from the dump" % vmcoreinfo,)
         return reader
     if kind == KDUMP:
         from .kdump import KdumpReader
-        reader = KdumpReader(paths)
+        reader = KdumpReader(srcs)
     else:
         from .flat import FlatReader
-        reader = FlatReader(paths[0])
+        reader = FlatReader(srcs[0])
     if override is not None:
         _apply_override(reader, override, vmcoreinfo)
     return reader

@@ -59,6 +59,9 @@ def make_parser():
     view.add_argument("-x", "--hex", action="store_true",
                       help="config space of every captured device in lspci -xxxx format "
                            "(feed it to lspci -F FILE)")
+    view.add_argument("-l", "--log", action="store_true",
+                      help="the PCI events of the kernel log (AER, DPC, hot-plug, link, driver "
+                           "resets, APEI, NMI, panic) as a decoded timeline; -d BDF: one device's")
     view.add_argument("-j", "--json", action="store_true",
                       help="the whole report as JSON (schema: docs/json.md)")
     view.add_argument("--html", metavar="FILE",
@@ -79,6 +82,8 @@ def make_parser():
                    help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
                         "error and power state, AER counters, hwerr_data) through drgn")
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
+    from .fleet.command import add_options      # --jsonl, --summarize (docs/fleet.md)
+    add_options(p)
     return p
 
 
@@ -153,7 +158,7 @@ def _execute(reader, args, out, kernel, err):
         cap = rep.capture
         status = EXIT_OK if cap.state == "captured" else EXIT_INCOMPLETE
         try:
-            devs = render.select(rep, args)
+            devs = [] if args.log and args.device and not args.json else render.select(rep, args)
         except LookupError as exc:
             _write(out, render.capture_lines(rep))
             bad = [r for r in cap.untrusted if r.bdf == exc.args[0]]
@@ -194,6 +199,9 @@ def _execute(reader, args, out, kernel, err):
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    from .fleet import command as fleet
+    if fleet.wanted(args):
+        return fleet.run(args, lambda m: _say(sys.stderr, m))
     if not args.dumps:
         parser.print_usage(sys.stderr)
         _say(sys.stderr, "no DUMP given")

@@ -62,8 +62,10 @@ Top-level object::
       "verdict": {"lines": [str], "notes": [str],
                   "suspects": [{"bdf": str, "score": int, "headline": str,
                                 "evidence": [str], "rules": [str], "errors": [str],
-                                "captured": bool}]},
-      "kernel": null | object        # the crash front end's kernel-side data (to_json())
+                                "captured": bool}],
+                  "panic": null | {"line", "message", "time", "pci": bool|null, "why", "bdf"}},
+      "kernel": null | object,       # the crash front end's kernel-side data (to_json())
+      "kernel_log": null | object    # the kernel log's events and panic (klog/view.py to_json)
     }
 
 Integers are plain JSON numbers (addresses too); docs/json.md repeats this.
@@ -73,6 +75,9 @@ from __future__ import annotations
 
 import json
 import re
+
+from .klog.view import panic_json
+from .klog.view import to_json as log_json
 
 SCHEMA = "pcicrash/2"
 
@@ -201,8 +206,10 @@ def _to_dict(rep) -> dict:
                           "evidence": list(s.evidence), "rules": list(s.rules),
                           "errors": list(s.errors), "captured": s.captured}
                          for s in (rep.verdict.suspects if rep.verdict else [])],
+            "panic": panic_json(rep.kernel_log),
         },
         "kernel": None,
+        "kernel_log": log_json(rep.kernel_log),
     }
     if rep.kernel is not None:
         try:
