@@ -50,6 +50,8 @@ def capture_lines(rep) -> List[str]:
 def verdict_lines(rep) -> List[str]:
     v = rep.verdict
     S, fault = style.current(), bool(v.suspects)
+    if fault and getattr(getattr(v, "panic", None), "pci", None) is False:
+        fault = None        # errors in the capture, but the log says the panic was not PCI's
     out = [S.verdict("Verdict: " + v.lines[0], fault=fault)] + [
         "         " + S.verdict(l.strip(), fault=fault) for l in v.lines[1:]]
     out += ["  note: %s" % n for n in v.notes]

@@ -377,7 +377,8 @@ def build(rep, names=None, *, now=None) -> dict:
         "source": rep.source,
         "verdict_lines": [l.strip() for l in v.lines] if v is not None else [],
         "verdict_notes": list(v.notes) if v is not None else [],
-        "fault": bool(suspects) or bool(panic and panic["pci"]),
+        "fault": (bool(suspects) and not (panic and panic["pci"] is False))
+        or bool(panic and panic["pci"]),
         "clean": not suspects and bool(rep.devices) and cap.state == "captured" and not
         (panic and panic["pci"] is not False and klog is not None),
         "top": top,

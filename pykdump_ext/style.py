@@ -46,11 +46,12 @@ class Style:
     def ok(self, text: str) -> str:
         return self.paint("ok", text)
 
-    def verdict(self, text: str, *, fault: bool) -> str:
-        """The verdict line: bold red when it names a device at fault, else bold green."""
+    def verdict(self, text: str, *, fault: Optional[bool]) -> str:
+        """The verdict line: bold red when it names a device at fault, bold green when nothing
+        is wrong, bold yellow in between (None: errors seen, but the panic was not PCI's)."""
         if not self.on or not text:
             return text
-        return "\x1b[1;%sm%s\x1b[0m" % ("31" if fault else "32", text)
+        return "\x1b[1;%sm%s\x1b[0m" % ({True: "31", False: "32"}.get(fault, "33"), text)
 
 
 PLAIN = Style(False)
