@@ -81,6 +81,8 @@ def make_parser():
     p.add_argument("--vmlinux", metavar="FILE",
                    help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
                         "error and power state, AER counters, hwerr_data) through drgn")
+    from .extract import add_options as _extract_options
+    _extract_options(p)
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
     from .fleet.command import add_options      # --jsonl, --summarize (docs/fleet.md)
     add_options(p)
@@ -199,14 +201,18 @@ def _execute(reader, args, out, kernel, err):
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    from .fleet import command as fleet
-    if fleet.wanted(args):
-        return fleet.run(args, lambda m: _say(sys.stderr, m))
-    if not args.dumps:
-        parser.print_usage(sys.stderr)
-        _say(sys.stderr, "no DUMP given")
-        return EXIT_UNREADABLE
     try:
+        from .extract import dispatch as _extract_dispatch
+        status = _extract_dispatch(args, parser)    # --extract, --install-units; --example: DUMP
+        if status is not None:
+            return status
+        from .fleet import command as fleet
+        if fleet.wanted(args):
+            return fleet.run(args, lambda m: _say(sys.stderr, m))
+        if not args.dumps:
+            parser.print_usage(sys.stderr)
+            _say(sys.stderr, "no DUMP given")
+            return EXIT_UNREADABLE
         try:
             from crash_ext_c.open import open_dump
         except ImportError as exc:

@@ -83,12 +83,32 @@ SCHEMA = "pcicrash/2"
 
 
 def cap_json(c) -> str:
-    """One decoded capability as JSON text, made once per result (results are shared
-    between identical functions, so a fleet's identical capabilities encode once)."""
+    """One decoded capability as JSON text (the same object cap_dict() gives), made once per
+    result: results are shared between identical functions, and within a fleet's differing
+    functions most registers still repeat, so each register's text is made once too."""
     t = c.__dict__.get("_json")
     if t is None:
-        t = json.dumps(cap_dict(c), separators=(",", ":"), default=str)
+        t = '{"kind":%s,"id":%d,"offset":%d,"version":%s,"name":%s,"registers":{%s},"info":%s,' \
+            '"entries":[%s],"problems":%s,"truncated":%s}' % (
+                _enc(c.kind), c.id, c.offset, _enc(c.version), _enc(c.name),
+                ",".join(map(_reg_json, c.regs.values())), _enc(c.info),
+                ",".join(map(cap_json, c.entries)), _enc(c.problems), "true" if c.truncated else "false")
         c.__dict__["_json"] = t
+    return t
+
+
+_enc = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_REG_JSON: dict = {}
+
+
+def _reg_json(r) -> str:
+    key = (id(r.spec), r.offset, r.value)
+    t = _REG_JSON.get(key)
+    if t is None:
+        if len(_REG_JSON) >= 65536:          # bounded: repeats are what it is for
+            _REG_JSON.clear()
+        t = _REG_JSON[key] = '%s:{"offset":%d,"size":%d,"value":%d,"fields":%s}' % (
+            _enc(r.name), r.offset, r.spec.size, r.value, _enc(r.fields()))
     return t
 
 
