@@ -12,12 +12,19 @@ SUDO=""
 PKGS="gcc binutils python3 python3-dev python3-venv python3-pip python3-cffi libffi-dev
       zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
       makedumpfile crash pciutils pci.ids python3-libkdumpfile python3-drgn zstd xz-utils"
+# HTML report (--html): Jinja2.
+PKGS="$PKGS python3-jinja2"
 # systemd-analyze verifies the triage units in the tests (pcicrash --install-units).
 PKGS="$PKGS systemd"
 # fleet tests (docs/fleet.md): a real HTTP server with Range support on 127.0.0.1
 PKGS="$PKGS nginx-light"
 $SUDO apt-get update
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y $PKGS
+# The HTML report's tests open it in headless Chromium (selenium, from the test extra, drives
+# chromium-driver's chromedriver).  Without Chromium's recommends: they bring udev, whose hwdb
+# makes lspci name subsystems differently from pci.ids (the lspci comparisons then fail).
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
+    chromium chromium-driver fonts-dejavu-core fonts-liberation
 # The Debian peers live in the system python3's dist-packages: the venv sees them.
 /usr/bin/python3 -m venv --system-site-packages .venv
 .venv/bin/pip install --quiet --upgrade pip

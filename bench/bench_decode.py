@@ -68,6 +68,20 @@ def build(n):
     return recs
 
 
+def best(fn, k):
+    """Best wall time of k runs (the machine is shared: the minimum is the figure that repeats);
+    the process CPU time of that run is kept too, as best.cpu (less sensitive to other load)."""
+    out, dt, ct = None, float("inf"), float("inf")
+    for _ in range(k):
+        t, c = time.perf_counter(), time.process_time()
+        out = fn()
+        w, c = time.perf_counter() - t, time.process_time() - c
+        if w < dt:
+            dt, ct = w, c
+    best.cpu = ct
+    return out, dt
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=6000, help="functions (default 6000 = 24 MiB cap)")
@@ -94,25 +108,12 @@ def main():
 
     cpu = {}
 
-    def best(fn, k=args.repeat, label=None):
-        """Best of k runs (the machine is shared: the minimum is the figure that repeats);
-        the process CPU time of that run is kept too (less sensitive to other load)."""
-        out = None
-        dt = ct = float("inf")
-        for _ in range(k):
-            t, c = time.perf_counter(), time.process_time()
-            out = fn()
-            w, c = time.perf_counter() - t, time.process_time() - c
-            if w < dt:
-                dt, ct = w, c
-        best.cpu = ct
-        return out, dt
-
-    cap, times["load (pagemap + buffer + record walk)"] = best(lambda: capture.load_capture(reader))
+    cap, times["load (pagemap + buffer + record walk)"] = best(lambda: capture.load_capture(reader), args.repeat)
     cpu["load (pagemap + buffer + record walk)"] = best.cpu
     assert cap.state == "captured" and len(cap.records) == args.n, cap.reason
     # each run starts with cold decode caches, as one pcicrash process does
-    rep, times["load + decode + topology + paths + verdict"] = best(lambda: (clear_caches(), analyse(reader))[1])
+    rep, times["load + decode + topology + paths + verdict"] = best(lambda: (clear_caches(), analyse(reader))[1],
+                                                                     args.repeat)
     cpu["load + decode + topology + paths + verdict"] = best.cpu
     assert rep.verdict.suspects[0].bdf == "0000:08:00.0", rep.verdict.lines
     verdict = rep.verdict.lines[0]

@@ -72,6 +72,12 @@ def make_parser():
                            "resets, APEI, NMI, panic) as a decoded timeline; -d BDF: one device's")
     view.add_argument("-j", "--json", action="store_true",
                       help="the whole report as JSON (schema: docs/json.md)")
+    view.add_argument("--html", metavar="FILE",
+                      help="also write the whole report as one self-contained HTML file "
+                           "(\"-\": to stdout); docs/html.md")
+    p.add_argument("--color", "--colour", choices=("auto", "always", "never"), default="auto",
+                   help="colour the verdict and errors in text views: auto (default: on a "
+                        "terminal, unless NO_COLOR is set), always, never; JSON and -x never")
     p.add_argument("--check", action="store_true",
                    help="only check whether the dump holds the capture pages (and why not)")
     p.add_argument("--dmesg", action="store_true",
@@ -137,6 +143,21 @@ def execute(reader, args, out, *, kernel=None, err=None) -> int:
         return _execute(reader, args, out, kernel, err)
 
 
+def _html(rep, args, out, err):
+    """Write the HTML report; True when it is the only output asked for."""
+    from . import report_html
+    from .analysis import load_names
+    only = not any(getattr(args, k, None) for k in ("all", "device", "errors", "tree", "hex", "json"))
+    if args.html == "-" and not only:
+        raise UsageError("--html - writes the report to stdout, where the other view goes too",
+                         expected="--html FILE, or --html - alone")
+    size = report_html.write(rep, args.html, out, names=load_names())
+    if only and args.html != "-":
+        _say(err, "HTML report written to %s (%d devices, %.1f MB)"
+             % (args.html, len(rep.devices), size / 1e6))
+    return only
+
+
 def _execute(reader, args, out, kernel, err):
     from . import render, report_json
     from .analysis import analyse, load_names
@@ -162,10 +183,15 @@ def _execute(reader, args, out, kernel, err):
                 _say(err, "%s is not in the capture (%d devices captured)"
                      % (exc.args[0], len(rep.devices)))
             return EXIT_INCOMPLETE
+        if getattr(args, "html", None) and _html(rep, args, out, err):
+            return status
         if args.json:
             out.write(report_json.dumps(rep, devs if render.filtered(args) else None) + "\n")
         else:
-            _write(out, render.render_text(rep, args, names=load_names()))
+            from . import style
+            color = not args.hex and style.wants_color(getattr(args, "color", "never"), out)
+            with style.using(style.Style(color)):
+                _write(out, render.render_text(rep, args, names=load_names()))
             said = []       # stdout stays pure data: what is wrong goes to stderr, one line
             if cap.state != "captured":
                 said.append("capture %s: %s" % (cap.state, cap.reason))

@@ -25,7 +25,7 @@ from .memory import MemoryReader, PageStatus
 
 COMMAND = "pcicrash"
 SHORT = "PCI config space, AER and DPC state captured at panic"
-SYNOPSIS = "[-a] [-d BDF] [-e] [-t] [-x] [-l] [-j]"
+SYNOPSIS = "[-a] [-d BDF] [-e] [-t] [-x] [-l] [-j] [--html FILE] [--color WHEN]"
 
 # crash prints each help string as a printf format (with at most two program
 # name arguments): no "%s" here, and a literal percent sign must be "%%".
@@ -61,6 +61,11 @@ HELP = """\
             the panic line; with -d BDF only that device's.  The log is read
             through crash's memory reads, as makedumpfile --dump-dmesg would.
         -j  everything as one JSON document.
+ --html FILE  also write everything as one self-contained HTML file (the
+            verdict, the error path drawn, the tree, a panel per device) to
+            attach to a ticket; needs Jinja2 (Debian python3-jinja2).
+ --color WHEN  auto (default: colour on a terminal unless NO_COLOR is
+            set), always or never; -j and -x are never coloured.
 
   The capture is read through crash's physical-memory reads; a page the
   dump does not hold is reported with the reason crash gives (excluded by

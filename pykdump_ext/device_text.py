@@ -15,6 +15,7 @@ from typing import List, Optional
 
 from . import caps as _caps
 from . import regs as R
+from . import style
 from .caps import header as _header
 from .config import Config, rid_to_bdf
 
@@ -82,8 +83,8 @@ def _pcie_lines(cfg, body) -> List[str]:
                 state = "the port does not report DL_Active (LnkCap LLActRep-)"
             out.append(T2 + _LINK_LINE + state)
             if p.downtrained:
-                out.append(T2 + "DOWNTRAINED: running %s x%d, capable of %s x%d" % (
-                    p.link_speed, p.link_width, p.link_cap_speed, p.link_cap_width))
+                out.append(T2 + style.current().warn("DOWNTRAINED: running %s x%d, capable of %s x%d" % (
+                    p.link_speed, p.link_width, p.link_cap_speed, p.link_cap_width)))
     return out
 
 
@@ -97,7 +98,8 @@ def _err_line(e, uncor):
     if e.first:
         parts.append("FIRST ERROR")
     k = " (kernel: %s)" % e.kernel if e.kernel else ""
-    return "[%2d] %-16s %s%s: %s" % (e.bit, e.short, e.name, k, ", ".join(parts))
+    return style.current().paint("error" if uncor and not e.masked else "warn",
+                                 "[%2d] %-16s %s%s: %s" % (e.bit, e.short, e.name, k, ", ".join(parts)))
 
 
 def _aer_lines(cfg, domain, body) -> List[str]:
@@ -145,9 +147,9 @@ def _dpc_lines(cfg, domain, body) -> List[str]:
     d = cfg.dpc
     out = list(body)
     if d.triggered:
-        out.append(T1 + "CONTAINED: DPC triggered by %s; source %s" % (
+        out.append(T1 + style.current().error("CONTAINED: DPC triggered by %s; source %s" % (
             d.trigger_reason, rid_to_bdf(domain, d.source_id)
-            if d.trigger_reason_code in (1, 2) else "0x%04x" % d.source_id))
+            if d.trigger_reason_code in (1, 2) else "0x%04x" % d.source_id)))
     else:
         out.append(T1 + "not triggered")
     if d.rp_extensions and d.rp_pio_status is not None:
@@ -167,7 +169,7 @@ def _cap_lines(cfg, c, domain, names) -> List[str]:
     A result is shared by every function with the same capability bytes and context, and
     its text depends only on it, the PCI domain and the names: made once per those."""
     memo = c.__dict__.setdefault("_text", {})
-    key = (domain, names)
+    key = (domain, names, style.current().on)      # coloured text is not plain text
     got = memo.get(key)
     if got is None:
         got = memo[key] = _cap_text(cfg, c, domain, names)
@@ -177,7 +179,7 @@ def _cap_lines(cfg, c, domain, names) -> List[str]:
 def _cap_block(cfg, c, domain, names) -> List[str]:
     """The 'Capabilities: [..]' line and its body, indented as in a device."""
     memo = c.__dict__.setdefault("_block", {})
-    key = (domain, names)
+    key = (domain, names, style.current().on)      # coloured text is not plain text
     got = memo.get(key)
     if got is None:
         body = _cap_lines(cfg, c, domain, names)

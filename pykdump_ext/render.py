@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import List
 
-from . import lspci_hex, slots
+from . import badges, lspci_hex, slots, style
 from .errors import UsageError
 
 
@@ -32,7 +32,7 @@ def capture_lines(rep, verbose: bool = False) -> List[str]:
     src = rep.source + (" (%s)" % rep.format if rep.format else "")
     out = ["pcicrash: %s" % src] if src.strip() else []
     pm = cap.pagemap
-    line = "Capture: %s" % cap.state
+    line = "Capture: %s" % (cap.state if cap.state == "captured" else style.current().warn(cap.state))
     if pm is not None:
         line += ", pagemap layout %s at 0x%x, %s, buffer %d bytes" % (
             pm.layout, pm.phys_addr, plural(pm.num_pages, "page"), pm.buf_size)
@@ -69,7 +69,11 @@ def capture_lines(rep, verbose: bool = False) -> List[str]:
 
 def verdict_lines(rep) -> List[str]:
     v = rep.verdict
-    out = ["Verdict: " + v.lines[0]] + ["         " + l.strip() for l in v.lines[1:]]
+    S, fault = style.current(), bool(v.suspects)
+    if fault and getattr(getattr(v, "panic", None), "pci", None) is False:
+        fault = None        # errors in the capture, but the log says the panic was not PCI's
+    out = [S.verdict("Verdict: " + v.lines[0], fault=fault)] + [
+        "         " + S.verdict(l.strip(), fault=fault) for l in v.lines[1:]]
     out += ["  note: %s" % n for n in v.notes]
     return out
 
@@ -77,7 +81,7 @@ def verdict_lines(rep) -> List[str]:
 def path_lines(rep) -> List[str]:
     out = []
     for p in rep.paths:
-        out.append("  " + p.headline())
+        out.append("  " + style.current().paint("error" if p.current else "warn", p.headline()))
         for depth, h in enumerate(p.hops):
             items = "; ".join(h.items) if h.items else "no error status"
             if not h.captured:
@@ -88,8 +92,14 @@ def path_lines(rep) -> List[str]:
 
 
 def device_line(d) -> str:
-    flags = "; ".join(d.items) if d.items else "-"
-    return "  %s  %s" % (d.label, flags) if d.items else "  %s" % d.label
+    return "  %s  %s" % (d.label, _flags(d)) if d.items else "  %s" % d.label
+
+
+def _flags(d) -> str:
+    """A device's error items, coloured by how serious they are when the style is on."""
+    text = "; ".join(d.items)
+    S = style.current()
+    return S.paint(badges.severity(badges.device_badges(d)) or "warn", text) if S.on else text
 
 
 def filtered(args) -> bool:
@@ -181,7 +191,7 @@ def full(rep, devs, names=None) -> List[str]:
     for d in devs:
         out += _describe(d, names, rep.links.get(d.bdf))
         if d.items:
-            out.append("\tpcicrash: " + "; ".join(d.items))
+            out.append("\tpcicrash: " + _flags(d))
         if rep.kernel is not None:
             try:
                 out += ["\t" + l for l in rep.kernel.device_lines(d.bdf)]
@@ -233,7 +243,8 @@ def tree(rep, devs=None) -> List[str]:
     def name(bdf):
         d = rep.by_bdf[bdf]
         t = "%s %s" % (d.name, d.ids)
-        return t + ("  %s %s" % (TREE_FLAG * 2, _tree_note(d)) if d.has_error else "")
+        t += "  %s %s" % (TREE_FLAG * 2, _tree_note(d)) if d.has_error else ""
+        return style.current().paint("error", t) if d.has_error else t
 
     def show_dev(cur, pad, bdf, depth):
         n = topo.nodes[bdf]

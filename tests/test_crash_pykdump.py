@@ -726,3 +726,31 @@ def test_kernel_log_read_through_crash_memory(session):
     assert "Kernel log: " in mine and "not read" not in mine
     assert sum(1 for k, _b, _r in ours if k == "aer") == \
         sum(1 for l in mine.splitlines() if re.search(r"\] \S+ +aer ", l))
+
+
+def _html_parts(text):
+    """The verdict block and the device panels of an HTML report (the rest names the source)."""
+    v = re.search(r'<section id="verdict".*?</section>', text, re.S).group(0)
+    panels = text[text.index('<h2 id="devices">'):text.index("<noscript>")]
+    return v, panels
+
+
+@needs_shared
+@needs_crash
+def test_html_option_inside_crash_equals_standalone(session, tmp_path):
+    pytest.importorskip("jinja2")
+    scen, dump, vml, reader, st = session
+    mine_f, ref_f = tmp_path / "crash.html", tmp_path / "standalone.html"
+    said = run_program(st, ["--html", str(mine_f)])
+    assert said.startswith("pcicrash: HTML report written to %s (" % mine_f), said
+    standalone(reader, dump, vml, ["--html", str(ref_f)])
+    mine, ref = mine_f.read_text(), ref_f.read_text()
+    assert _html_parts(mine) == _html_parts(ref)
+    n = len(comparable_json(run_program(st, ["-j"]))["devices"])
+    assert mine.count('<details class="dev') == n
+    if scen == "aer-handled":       # the kernel's per-device lines are in the panels
+        assert "Kernel AER counters: 0 correctable, 0 fatal, 2 non-fatal" in _html_parts(mine)[1]
+    # and with a view: the view on the console, the file as well
+    out = run_program(st, ["--html", str(mine_f), "-t"])
+    assert out.startswith("-[0000:00]-" if n else "pcicrash: capture skipped")
+    assert mine_f.stat().st_size > 0
