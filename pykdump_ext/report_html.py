@@ -175,12 +175,18 @@ def _path_view(rep, path, rules, top):
             below = cfgs.get(path.hops[i + 1].bdf)
             if lt is None and below is not None and not below.config.all_ff:
                 lt = link_text(below.config.pcie)     # upstream end of the link
-            box.link = lt or "link state not reported"
+            # the link's state is the analysis's one conclusion (link.py), not the register
+            ls = rep.links.get(h.bdf)
+            concl = ls.short() if ls is not None and ls.downstream else None
+            if ls is not None and ls.conclusion == "down":
+                concl = None                           # the drawing says LINK DOWN itself
+            box.link = "; ".join(t for t in (lt, concl and "link " + concl) if t) \
+                or "link state not reported"
             r = rules.get(h.bdf, ())
-            dead = below is not None and below.node is not None and \
-                below.node.unreachable == "link down"
-            box.link_cls = ("down" if "link_down" in r or dead else
-                            "downtrained" if "downtrained" in r else "ok")
+            down = ls is not None and ls.downstream and ls.conclusion == "down"
+            concl = concl or ("" if down else None)
+            box.link_cls = ("down" if down else "downtrained" if "downtrained" in r
+                            else "unknown" if ls is not None and ls.conclusion == "unknown" else "ok")
             box.link_y = y
             y += GAP
         boxes.append(box)

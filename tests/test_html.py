@@ -79,15 +79,26 @@ def test_error_path_svg_hops_and_failing_element():
 
 
 def test_link_down_is_drawn_as_such():
-    rep = built_report(endpoint_ff=True, dllla=False)
+    # no message crossed the link (one that did would leave its state unknown, link.py)
+    rep = built_report(endpoint_ff=True, dllla=False, reported=False)
     rules = {s.bdf: s.rules for s in rep.verdict.suspects}
     assert "link_down" in rules["0000:00:02.0"]
     assert "unreachable_link_down" in rules["0000:01:00.0"]
     text = report_html.render(rep)
-    assert re.search(r'<g class="link down">.*?LINK DOWN', text, re.S)
     badges = re.findall(r'data-bdf="0000:01:00.0"[^>]*>.*?</div>', text)
     assert any('data-kind="unreachable"' in b for b in badges)
     assert 'data-kind="link-down"' in text
+
+
+def test_error_path_link_is_the_one_conclusion():
+    """A message crossed the link before the panic: the SVG draws it unknown, never down."""
+    rep = built_report(endpoint_ff=True, dllla=False)
+    assert rep.links["0000:00:02.0"].conclusion == "unknown"
+    text = report_html.render(rep)
+    assert re.search(r'<g class="link unknown">.*?link state unknown', text, re.S)
+    assert "LINK DOWN" not in text
+    up = report_html.render(built_report())
+    assert re.search(r'<g class="link ok">.*?link up', up, re.S)
 
 
 def test_missing_pages_are_listed_with_their_status():
@@ -364,8 +375,10 @@ def test_damaged_captures_still_render(case):
     assert text.count('<details class="dev') == len(rep.devices)
     if rep.capture.state != "captured":
         assert str(jinja2.utils.markupsafe.escape(rep.capture.reason)) in text
-    if case == "twice":     # the second record of a BDF is not decoded (analysis keeps the first)
-        assert len(rep.devices) == rep.capture.header.device_count - 1
+    if case == "twice":     # a repeated BDF is kept and shown as such (bdf#2), never dropped
+        assert len(rep.devices) == rep.capture.header.device_count
+        dup = [d for d in rep.devices if d.duplicate]
+        assert len(dup) == 1 and 'data-bdf="%s"' % dup[0].bdf in text
     if case == "kernel-broken":
         assert "unavailable (symbols gone)" in text and "unavailable (no struct pci_dev)" in text
     if case == "ff":
