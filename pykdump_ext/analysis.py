@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from . import config as _config
-from . import errpath, topology, verdict
+from . import errpath, link, topology, verdict
 from .capture import Capture, Record, load_capture
 
 _NAMES = {}
@@ -42,6 +42,7 @@ class Device:
     device_name: Optional[str] = None
     class_name: Optional[str] = None
     items: List[str] = field(default_factory=list)    # errpath.status_items
+    duplicate: Optional[str] = None     # the BDF an earlier record already carries
 
     @property
     def ids(self) -> str:
@@ -54,9 +55,9 @@ class Device:
     def name(self) -> str:
         if self.config.all_ff:
             return "(no answer: config space all 0xFF)"
-        parts = [p for p in (self.vendor_name, self.device_name) if p]
-        if parts:
-            return " ".join(parts)
+        if self.vendor_name:
+            # as lspci -nn says a device pci.ids does not name: "<vendor> Device [vvvv:dddd]"
+            return "%s %s" % (self.vendor_name, self.device_name or "Device")
         return self.class_name or "class %06x" % (self.config.class_code or 0)
 
     @property
@@ -85,6 +86,16 @@ class Report:
     def label(self, bdf) -> str:
         d = self.by_bdf.get(bdf)
         return d.label if d else "%s (not captured)" % bdf
+
+    @property
+    def links(self) -> Dict[str, link.LinkState]:
+        """bdf -> the link state concluded from all the evidence (link.py)."""
+        return self.topology.links if self.topology is not None else {}
+
+    @property
+    def duplicates(self) -> List[Device]:
+        """Records that carry a BDF an earlier record already has (shown as 'bdf#2', ...)."""
+        return [d for d in self.devices if d.duplicate]
 
 
 @contextlib.contextmanager
@@ -135,15 +146,21 @@ def _analyse_capture(cap, *, kernel, names, log=None):
         names = load_names()
     rep = Report(source=cap.source, format="", capture=cap, kernel=kernel)
     decoded = []
-    seen = set()
+    count = {}
     for r in cap.records:
-        if r.bdf in seen:
-            continue       # duplicates are reported by topology.build
-        seen.add(r.bdf)
-        decoded.append((r, _config.decode(r.config, devfn=r.devfn)))
-    rep.topology = topology.build((r.bdf, r.domain, r.bus, r.devfn, c) for r, c in decoded)
-    for r, c in decoded:
-        d = Device(bdf=r.bdf, record=r, config=c, node=rep.topology.nodes[r.bdf])
+        # a record repeating an earlier BDF is kept under 'bdf#2' (which one is right is unknown)
+        k = count[r.bdf] = count.get(r.bdf, 0) + 1
+        key = r.bdf if k == 1 else "%s#%d" % (r.bdf, k)
+        decoded.append((key, r, _config.decode(r.config, devfn=r.devfn)))
+    rep.topology = topology.build(((k, r.domain, r.bus, r.devfn, c) for k, r, c in decoded),
+                                  explain=False)
+    configs = {k: c for k, _r, c in decoded}
+    rep.paths = errpath.find_paths(configs, rep.topology)
+    topology.explain_unreachable(rep.topology, link.assess(rep.topology, rep.paths),
+                                 layout=cap.layout)
+    first = {}
+    for key, r, c in decoded:
+        d = Device(bdf=key, record=r, config=c, node=rep.topology.nodes[key])
         if names is not None and not c.all_ff and c.vendor_id is not None:
             d.vendor_name = names.vendor(c.vendor_id)
             d.device_name = names.device(c.vendor_id, c.device_id)
@@ -151,19 +168,42 @@ def _analyse_capture(cap, *, kernel, names, log=None):
         d.items = errpath.status_items(c)
         if d.node.unreachable:
             d.items = ["no answer (all 0xFF): %s" % d.node.unreachable_why]
+        if key != r.bdf:
+            d.duplicate = r.bdf
+            d.items.insert(0, "duplicate: record %d carries the BDF of record %d; shown as %s"
+                           % (r.index, first[r.bdf].index, key))
+        first.setdefault(r.bdf, r)
         rep.devices.append(d)
         rep.by_bdf[d.bdf] = d
-    configs = {d.bdf: d.config for d in rep.devices}
-    rep.paths = errpath.find_paths(configs, rep.topology)
+    for p in rep.paths:
+        for h in p.hops:
+            d = rep.by_bdf.get(h.bdf)
+            if d is not None and d.node.unreachable:
+                h.items = ["record all 0xFF: " + d.node.unreachable_why]
+            ls = rep.links.get(h.bdf)
+            if ls is not None:     # the register readout becomes the concluded link state
+                h.items = [_link_item(i, ls) if i.startswith("link ") else i for i in h.items]
     rep.verdict = verdict.judge(_facts(rep), rep.label, context=_context(rep))
     if not rep.devices and cap.state != "captured":
-        rep.verdict.lines = ["No verdict: no device could be read (capture %s)" % cap.state]
+        rep.verdict.lines = [no_verdict_line(cap)]
     if log is not None:
         from .klog import judge, verdict_log
         rep.kernel_log = judge.summarise(log)
         if log.records:                  # a log that could not be read says nothing of the panic
             verdict_log.apply(rep, rep.kernel_log, names)
     return rep
+
+
+def _link_item(item, ls):
+    head = item.split(", DLActive")[0].split(", training")[0]
+    return "%s, %s%s" % (head, ls.short(), ", training" if ", training" in item else "")
+
+
+def no_verdict_line(cap) -> str:
+    """The one sentence every view gives when the capture has no device to judge."""
+    if cap.state in ("skipped", "absent"):
+        return "no PCI state from the panic (capture %s): no device to judge" % cap.state
+    return "no device could be read (capture %s): no device to judge" % cap.state
 
 
 def _facts(rep):
@@ -174,6 +214,7 @@ def _facts(rep):
             bdf=d.bdf, cfg=d.config,
             children=[rep.by_bdf[c].config for c in n.children],
             unreachable=n.unreachable, unreachable_why=n.unreachable_why,
+            link=rep.links.get(d.bdf),
             parent_cfg=rep.by_bdf[n.parent].config if n.parent else None,
             clean=(not d.items and n.unreachable is None
                    and not errpath.downstream_facing(d.config.pcie)))
@@ -185,20 +226,57 @@ def _facts(rep):
     return facts
 
 
+SKIPPED_ADVICE = ("to capture at every panic, boot the kernel with pci_crash.capture=always: the "
+                  "default pci_crash.capture=aer captures only when a root port has received "
+                  "an uncorrectable error message, which correctable errors and devices "
+                  "whose error reporting is disabled (no SERR# in Command/Bridge Control, "
+                  "DevCtl report enables off) never send")
+
+_SERR_CMD, _SERR_BCTL = 0x0100, 0x0002
+_DEVCTL_NFE_FE = 0x0006
+
+
+def reporting_disabled(rep) -> List[tuple]:
+    """(bdf, why) of captured PCIe functions that cannot signal an uncorrectable error
+    (DevCtl Non-Fatal/Fatal Reporting off and Command SERR# off) and of switch/bridge ports
+    that do not forward error messages from below (Bridge Control SERR# off)."""
+    out = []
+    for d in rep.devices:
+        c = d.config
+        p = c.pcie
+        if c.all_ff or p is None or p.devctl is None or c.command is None:
+            continue
+        if not p.devctl & _DEVCTL_NFE_FE and not c.command & _SERR_CMD:
+            out.append((d.bdf, "DevCtl NonFatalErr- FatalErr-, Command SERR-"))
+        elif (c.bridge_control is not None and c.header_type == 1 and not p.port_type == 4
+              and not c.bridge_control & _SERR_BCTL):
+            out.append((d.bdf, "BridgeCtl SERR-: error messages from below are not forwarded"))
+    return out
+
+
 def _context(rep):
     """Lines that qualify the verdict: capture state, handled errors."""
     cap = rep.capture
     out = []
     if cap.state in ("skipped", "absent"):
         out.append("no PCI state at panic: %s" % cap.reason)
+    if cap.state == "skipped":
+        out.append(SKIPPED_ADVICE)
     elif cap.state in ("partial", "corrupt"):
         out.append("capture %s: the verdict only uses what could be read" % cap.state)
     spurious = [d.bdf for d in rep.devices if d.node.unreachable == topology.UNREACH_SPURIOUS]
     if spurious:
-        out.append("%d device(s) recorded as all 0xFF although probably reachable (%s): the "
-                   "producer skipped them because their parent port cannot report link state"
-                   % (len(spurious), ", ".join(spurious[:4]) + (", ..." if len(spurious) > 4
-                                                                else "")))
+        out.append("%d device(s) recorded as all 0xFF although probably reachable (%s): a "
+                   "layout-B producer skips a device when the port above it reads DLActive-, "
+                   "and these ports cannot report link state or other evidence says their "
+                   "link was up" % (len(spurious), ", ".join(spurious[:8]) + (
+                       ", ..." if len(spurious) > 8 else "")))
+    quiet = reporting_disabled(rep)
+    if quiet:
+        out.append("error reporting looks disabled on %s: an uncorrectable error there sends "
+                   "no message to its root port (so pci_crash.capture=aer would not capture "
+                   "it)" % "; ".join("%s (%s)" % q for q in quiet[:8])
+                   + ("; ..." if len(quiet) > 8 else ""))
     current = [p for p in rep.paths if p.current]
     cleared = [p for p in rep.paths if not p.current]
     if cleared and not current:

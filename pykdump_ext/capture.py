@@ -48,6 +48,10 @@ ABSENT_REASON = ("no PCI_CRASH lines in VMCOREINFO: the kernel was built without
                  "CONFIG_PCI_CRASH, or it exported nothing because it had no buffer "
                  "(no device matched pci_crash.devices=, the buffer would exceed 24 MiB, "
                  "or its allocation failed)")
+# 2000-01-01 00:00:00 UTC: no kernel with this feature crashed before; an earlier capture
+# time means the real-time clock was not set (it counted from 1970-01-01 since boot)
+CLOCK_SANE_NS = 946_684_800 * 10**9
+
 SKIPPED_REASON = ("capture armed but skipped (no AER error at panic, capture=aer): "
                   "no root port had Uncorrectable Error Received set, so the buffer "
                   "stayed all zero")
@@ -82,6 +86,12 @@ class Header:
     timestamp: int              # ns since the epoch
     flags: int = 0
     reserved: int = 0
+
+    @property
+    def clock_set(self) -> bool:
+        """False for a time before CLOCK_SANE_NS: a real-time clock that was never set (a
+        guest or board without RTC counts from the epoch), not a wall-clock time."""
+        return self.timestamp >= CLOCK_SANE_NS
 
     @property
     def time_utc(self) -> str:

@@ -107,6 +107,7 @@ class CheckResult:
     findings: List[Finding] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     eraseinfo: Optional[str] = None
+    reasoning: List[str] = field(default_factory=list)    # layout validation (-v; JSON notes)
     kernel_log: Optional[object] = None     # klog.logcheck.LogCheck: the log's own pages
 
     @property
@@ -114,18 +115,20 @@ class CheckResult:
         """Findings that make the check fail."""
         return [f for f in self.findings if not f.harmless]
 
-    def lines(self):
+    def lines(self, verbose: bool = False):
         out = ["%s: %s" % (self.source, self.verdict)]
         if self.format:
             out.append("format: %s" % self.format)
         if self.pagemap_phys is not None:
-            out.append("pagemap at physical 0x%x, layout %s, %d buffer pages (%d bytes): "
+            out.append("pagemap at physical 0x%x, layout %s, %d buffer page%s (%d bytes): "
                        "%d stored, %d zero, %d not stored"
-                       % (self.pagemap_phys, self.layout, self.num_pages, self.buf_size,
+                       % (self.pagemap_phys, self.layout, self.num_pages,
+                          "" if self.num_pages == 1 else "s", self.buf_size,
                           self.pages_stored, self.pages_zero,
                           self.num_pages - self.pages_stored - self.pages_zero))
         out.extend(_run_lines(self.findings))
-        out.extend("note: %s" % n for n in self.notes)
+        why = [n for n in self.reasoning if verbose or "ambiguous" in n]
+        out.extend("note: %s" % n for n in why + self.notes)
         if self.kernel_log is not None:
             out.extend(self.kernel_log.lines())
         return out
@@ -135,7 +138,8 @@ class CheckResult:
                     format=self.format, pagemap_phys=self.pagemap_phys, layout=self.layout,
                     num_pages=self.num_pages, buf_size=self.buf_size,
                     pages_stored=self.pages_stored, pages_zero=self.pages_zero,
-                    findings=[f.to_json() for f in self.findings], notes=list(self.notes),
+                    findings=[f.to_json() for f in self.findings],
+                    notes=list(self.reasoning) + list(self.notes),
                     eraseinfo=self.eraseinfo,
                     kernel_log=self.kernel_log.to_json() if self.kernel_log else None)
 
@@ -395,7 +399,8 @@ def _check_capture(reader) -> CheckResult:
                  for s in sts):
             res.pages_zero += 1
     res.findings.extend(erase_findings)
-    res.notes.extend(pm.notes)
+    res.reasoning.extend(pm.notes[:1])
+    res.notes.extend(pm.notes[1:])
 
     bad = res.missing
     if not bad:
@@ -410,7 +415,9 @@ def _check_capture(reader) -> CheckResult:
                            "buffer) or its header is damaged (pcicrash without --check tells)"
                            % pm.num_pages)
         else:
-            res.verdict = "OK: the pagemap and all %d buffer pages are in the dump" % pm.num_pages
+            res.verdict = ("OK: the pagemap and its buffer page are in the dump" if pm.num_pages == 1
+                           else "OK: the pagemap and all %d buffer pages are in the dump"
+                           % pm.num_pages)
         return res
     kinds = sorted({(f.status.name if f.status else "UNKNOWN") for f in bad})
     parts = []

@@ -29,9 +29,10 @@ EXIT_HELP = """exit status:
      (--check: every capture page is in the dump; --dmesg: the whole kernel log was read)
   1  no complete capture: state absent (no PCI_CRASH lines in VMCOREINFO),
      skipped (armed, no AER error at panic), partial (buffer pages missing)
-     or corrupt (bad header/records); or -d names a device the capture does
-     not hold; --dmesg: part of the kernel log could not be read (notes on stderr).
-     Everything that could be read is still shown.
+     or corrupt (bad header/records); two records carry the same BDF; or -d
+     names a device the capture does not hold; --dmesg: part of the kernel log
+     could not be read (notes on stderr).  Everything that could be read is
+     still shown.
   2  usage error, or the dump / VMCOREINFO file cannot be read
   3  internal error (a bug; set PCICRASH_DEBUG=1 for the traceback)
 """
@@ -50,12 +51,19 @@ def make_parser():
     view = p.add_argument_group("views (default: summary with the verdict on top)")
     view.add_argument("-a", "--all", action="store_true",
                       help="every captured device decoded in full (lspci -vv style)")
-    view.add_argument("-d", "--device", metavar="BDF",
-                      help="only this device, decoded in full (bb:dd.f or dddd:bb:dd.f)")
+    view.add_argument("-d", "--device", metavar="BDF", action="append",
+                      help="this device decoded in full; BDF in lspci's -s syntax "
+                           "[[[[<domain>]:]<bus>]:][<slot>][.[<func>]] (1:00.0, 01:, *:*.3); "
+                           "repeat for several (a union)")
+    view.add_argument("-s", "--slot", metavar="SLOT", action="append",
+                      help="only devices at this address (lspci -s syntax, repeatable: a union); "
+                           "combines with every view")
     view.add_argument("-e", "--errors", action="store_true",
                       help="only devices with error status (combines with the other views)")
     view.add_argument("-t", "--tree", action="store_true",
-                      help="device tree, drawn like lspci -tv")
+                      help="device tree, drawn like lspci -tv; '!' after a device number marks "
+                           "error status (the -e set), '!! <error>' ends its line; a bus range "
+                           "with '?' is inferred (its bridge's record is all 0xFF)")
     view.add_argument("-x", "--hex", action="store_true",
                       help="config space of every captured device in lspci -xxxx format "
                            "(feed it to lspci -F FILE)")
@@ -75,6 +83,10 @@ def make_parser():
     p.add_argument("--vmlinux", metavar="FILE",
                    help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
                         "error and power state, AER counters, hwerr_data) through drgn")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also the reader's reasoning (pagemap layout validation, ...)")
+    from .extract import add_options as _extract_options
+    _extract_options(p)
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
     from .fleet.command import add_options      # --jsonl, --summarize (docs/fleet.md)
     add_options(p)
@@ -100,7 +112,7 @@ def _run_check(reader, args, out):
         import json
         out.write(json.dumps(res.to_json(), indent=1) + "\n")
     else:
-        _write(out, res.lines())
+        _write(out, res.lines(verbose=bool(getattr(args, "verbose", False))))
     return res.exit_code
 
 
@@ -135,12 +147,15 @@ def _execute(reader, args, out, kernel, err):
             return _run_check(reader, args, out)
         rep = analyse(reader, kernel=kernel)
         cap = rep.capture
-        status = EXIT_OK if cap.state == "captured" else EXIT_INCOMPLETE
+        status = EXIT_OK if cap.state == "captured" and not rep.duplicates else EXIT_INCOMPLETE
         try:
             devs = [] if args.log and args.device and not args.json else render.select(rep, args)
         except LookupError as exc:
             _write(out, render.capture_lines(rep))
-            bad = [r for r in cap.untrusted if r.bdf == exc.args[0]]
+            specs = exc.args[1] if len(exc.args) > 1 else []
+            bad = [r for r in cap.untrusted
+                   if r.bdf == exc.args[0] or any(s.matches(r.domain, r.bus, r.devfn)
+                                                  for s in specs)]
             if bad:
                 _say(err, "%s: its record is not trusted (%s)" % (exc.args[0], bad[0].note))
             else:
@@ -148,12 +163,17 @@ def _execute(reader, args, out, kernel, err):
                      % (exc.args[0], len(rep.devices)))
             return EXIT_INCOMPLETE
         if args.json:
-            filtered = bool(getattr(args, "device", None) or getattr(args, "errors", False))
-            out.write(report_json.dumps(rep, devs if filtered else None) + "\n")
+            out.write(report_json.dumps(rep, devs if render.filtered(args) else None) + "\n")
         else:
             _write(out, render.render_text(rep, args, names=load_names()))
-            if cap.state != "captured" and (args.hex or args.tree):
-                _say(err, "capture %s: %s" % (cap.state, cap.reason))
+            said = []       # stdout stays pure data: what is wrong goes to stderr, one line
+            if cap.state != "captured":
+                said.append("capture %s: %s" % (cap.state, cap.reason))
+            if rep.duplicates:
+                said.append("%d record(s) repeat another record's BDF: %s"
+                            % (len(rep.duplicates), ", ".join(d.bdf for d in rep.duplicates[:8])))
+            if said and (args.hex or args.tree):
+                _say(err, "; ".join(said))
         return status
     except UsageError as exc:
         _say(err, exc.message())
@@ -173,14 +193,18 @@ def _execute(reader, args, out, kernel, err):
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    from .fleet import command as fleet
-    if fleet.wanted(args):
-        return fleet.run(args, lambda m: _say(sys.stderr, m))
-    if not args.dumps:
-        parser.print_usage(sys.stderr)
-        _say(sys.stderr, "no DUMP given")
-        return EXIT_UNREADABLE
     try:
+        from .extract import dispatch as _extract_dispatch
+        status = _extract_dispatch(args, parser)    # --extract, --install-units; --example: DUMP
+        if status is not None:
+            return status
+        from .fleet import command as fleet
+        if fleet.wanted(args):
+            return fleet.run(args, lambda m: _say(sys.stderr, m))
+        if not args.dumps:
+            parser.print_usage(sys.stderr)
+            _say(sys.stderr, "no DUMP given")
+            return EXIT_UNREADABLE
         try:
             from crash_ext_c.open import open_dump
         except ImportError as exc:

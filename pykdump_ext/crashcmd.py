@@ -46,9 +46,13 @@ HELP = """\
         -a  all: the capture header, every device with its decoded errors,
             the kernel's view of it, the error paths and the verdict.
     -d BDF  one device in full (lspci -vv style decode, AER registers, TLP
-            header, DPC, kernel extras); BDF is [dddd:]bb:dd.f.
+            header, DPC, kernel extras); BDF in lspci's -s syntax
+            ([[[[dddd]:]bb]:][dd][.[f]], * = any); repeat for several.
+   -s SLOT  only the devices at these addresses (same syntax), any view.
         -e  only devices that logged an error, with their error paths.
-        -t  the topology as a tree (like lspci -tv), errors marked.
+        -t  the topology as a tree (like lspci -tv); "!" after a device
+            number marks error status, "!! <error>" ends its line.
+        -v  also the reader's reasoning (pagemap layout validation).
         -x  every captured config space in lspci -xxxx format, which
             "lspci -F <file>" reads back (use "pcicrash -x > file").
         -l  the kernel log's PCI events as a decoded timeline: AER reports

@@ -16,7 +16,7 @@ from typing import List, Optional
 from . import caps as _caps
 from . import regs as R
 from .caps import header as _header
-from .config import Config, link_up, rid_to_bdf
+from .config import Config, rid_to_bdf
 
 T1, T2, T3 = "\t", "\t\t", "\t\t\t"
 
@@ -62,6 +62,9 @@ def _subsystem(cfg, names) -> Optional[str]:
                                           cfg.subsys_vendor_id, cfg.subsys_id or 0)
 
 
+_LINK_LINE = "link: "
+
+
 def _pcie_lines(cfg, body) -> List[str]:
     """lspci's PCI Express lines (`body`), with pcicrash's link and error-reporting notes."""
     p = cfg.pcie
@@ -72,12 +75,12 @@ def _pcie_lines(cfg, body) -> List[str]:
             if p.devsta & R.DEVSTA_ERROR_MASK and not p.devctl & R.DEVCTL_REPORT_ENABLES:
                 out.append(T2 + "note: errors detected but no error reporting enabled")
         if line.startswith("\t\tTrErr") and p.lnksta is not None:
+            # the register alone; describe(link=...) puts the concluded state (link.py) here
             if p.dll_active_reporting_capable:
-                state = "up (DL_Active)" if p.dll_link_active else "DOWN (Data Link Layer not active)"
+                state = "LnkSta DLActive%s (alone, not a conclusion)" % _yn(p.dll_link_active)
             else:
-                state = ("%s (port does not report DL_Active; judged from width/speed)"
-                         % ("up" if link_up(p) else "not trained"))
-            out.append(T2 + "link %s" % state)
+                state = "the port does not report DL_Active (LnkCap LLActRep-)"
+            out.append(T2 + _LINK_LINE + state)
             if p.downtrained:
                 out.append(T2 + "DOWNTRAINED: running %s x%d, capable of %s x%d" % (
                     p.link_speed, p.link_width, p.link_cap_speed, p.link_cap_width))
@@ -201,20 +204,21 @@ def _cap_text(cfg, c, domain, names) -> List[str]:
     return [head] + body
 
 
-def describe(config: Config, *, bdf: str, names=None) -> List[str]:
+def describe(config: Config, *, bdf: str, names=None, link=None) -> List[str]:
     """Full human decode of one device: lspci -vv-like headings plus AER/TLP/DPC/link verdicts.
 
-    `bdf` is 'dddd:bb:dd.f'; `names` a pciids.PciIds (or None: numbers only).
+    `bdf` is 'dddd:bb:dd.f'; `names` a pciids.PciIds (or None: numbers only); `link` the
+    device's link.LinkState (the conclusion from all the evidence) when known.
     """
     out: List[str] = []
     try:
-        _describe(config, bdf, names, out)
+        _describe(config, bdf, names, out, link)
     except Exception as exc:    # a text bug must not hide the rest of the report
         out.append(T1 + "(decode text incomplete: internal error %s: %s)" % (type(exc).__name__, exc))
     return out
 
 
-def _describe(config, bdf, names, out):
+def _describe(config, bdf, names, out, link=None):
     cfg = config
     domain = _domain(bdf)
     out.append(_title(cfg, bdf, names))
@@ -235,8 +239,14 @@ def _describe(config, bdf, names, out):
         if h is None:       # shared by functions with equal header bytes (class code included)
             h = cfg.header.__dict__["_text"] = _header.text(cfg.header, cfg.class_code)
         out += h
+    mark = T1 + T2 + _LINK_LINE
     for c in cfg.capabilities:
-        out += _cap_block(cfg, c, domain, names)
+        block = _cap_block(cfg, c, domain, names)
+        if link is not None and c.kind == "std" and c.id == R.CAP_ID_EXP:
+            # the cached block is shared by equal bytes: the device's own link state is not
+            block = [T1 + T2 + "link " + link.text() if l.startswith(mark) else l
+                     for l in block]
+        out += block
     if cfg.problems:
         out.append(T1 + "Problems:")
         out += [T2 + p for p in cfg.problems]

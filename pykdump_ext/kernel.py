@@ -143,6 +143,9 @@ def vmcoredd_notes(pread, offset, size):
 
 
 def _utc(seconds):
+    from .capture import CLOCK_SANE_NS
+    if 0 <= seconds < CLOCK_SANE_NS // 10**9:
+        return "clock not set (%d s after 1970-01-01)" % seconds
     try:
         return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime(
             "%Y-%m-%d %H:%M:%S UTC")

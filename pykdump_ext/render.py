@@ -9,32 +9,52 @@ from __future__ import annotations
 
 from typing import List
 
-from . import lspci_hex
+from . import lspci_hex, slots
 from .errors import UsageError
 
 
-def capture_lines(rep) -> List[str]:
+def plural(n: int, word: str) -> str:
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def capture_time(h) -> str:
+    """The header's capture time, or why it is not one (clock not set)."""
+    if h.clock_set:
+        return "captured %s" % h.time_utc
+    return ("capture clock not set (timestamp %.3f s after 1970-01-01: a time before 2000 is "
+            "taken as a real-time clock that was never set)" % (h.timestamp / 1e9))
+
+
+def capture_lines(rep, verbose: bool = False) -> List[str]:
+    """The capture state line and its notes; verbose adds the reader's reasoning (which
+    pagemap layout and why the other was rejected)."""
     cap = rep.capture
     src = rep.source + (" (%s)" % rep.format if rep.format else "")
     out = ["pcicrash: %s" % src] if src.strip() else []
     pm = cap.pagemap
     line = "Capture: %s" % cap.state
     if pm is not None:
-        line += ", pagemap layout %s at 0x%x, %d pages, buffer %d bytes" % (
-            pm.layout, pm.phys_addr, pm.num_pages, pm.buf_size)
+        line += ", pagemap layout %s at 0x%x, %s, buffer %d bytes" % (
+            pm.layout, pm.phys_addr, plural(pm.num_pages, "page"), pm.buf_size)
         if pm.buf_offset:
             line += " at +0x%x" % pm.buf_offset
     if cap.header is not None:
-        line += ", %d devices" % cap.header.device_count
+        line += ", %s" % plural(cap.header.device_count, "device")
         if cap.header.timestamp:
-            line += ", captured %s" % cap.header.time_utc
+            line += ", " + capture_time(cap.header)
     out.append(line)
     if cap.state != "captured" or cap.untrusted:
         out.append("  %s" % cap.reason)
     if pm is not None:
-        out += ["  %s" % n for n in pm.notes]
+        # notes[0] is the layout validation: the reader's reasoning, unless it is ambiguous
+        first = pm.notes[:1] if verbose or any("ambiguous" in n for n in pm.notes[:1]) else []
+        out += ["  %s" % n for n in first + pm.notes[1:]]
     out += ["  note: %s" % n for n in list(cap.notes) + list(rep.reader_notes)]
     out += ["  problem: %s" % p for p in cap.problems if p != cap.reason]
+    for d in getattr(rep, "duplicates", ()):
+        out.append("  problem: record %d at buffer offset 0x%x carries %s, the BDF of an earlier "
+                   "record: both are shown, this one as %s" % (d.record.index, d.record.offset,
+                                                               d.duplicate, d.bdf))
     if cap.missing:
         out.append("  missing buffer pages: " + ", ".join(
             "%d (pfn %s, %s)" % (i, "0x%x" % p if p is not None else "?", st.value)
@@ -72,44 +92,46 @@ def device_line(d) -> str:
     return "  %s  %s" % (d.label, flags) if d.items else "  %s" % d.label
 
 
+def filtered(args) -> bool:
+    """Do the options select a subset of the devices (-d, -s, -e)?"""
+    return bool(getattr(args, "device", None) or getattr(args, "slot", None)
+                or getattr(args, "errors", False))
+
+
 def wanted_bdf(args):
-    """-d BDF normalised ('dddd:bb:dd.f'), None without -d; UsageError when not a BDF."""
-    if not getattr(args, "device", None):
+    """The one exact -d address, normalised ('dddd:bb:dd.f'); None without -d.  UsageError
+    when -d is not an address, or not a single exact one (the -l timeline takes one)."""
+    vals = getattr(args, "device", None)
+    if not vals:
         return None
-    try:
-        return lspci_hex.norm_bdf(args.device)
-    except ValueError:
-        raise UsageError("-d %s: not a PCI address" % args.device,
-                         expected="bb:dd.f or dddd:bb:dd.f") from None
+    specs = [slots.parse(v, "-d") for v in ([vals] if isinstance(vals, str) else vals)]
+    if len(specs) != 1 or not specs[0].exact:
+        raise UsageError("-d %s: -l shows one device's log events: give one exact address"
+                         % ", ".join(s.spec for s in specs), expected="bb:dd.f or dddd:bb:dd.f")
+    return specs[0].name
 
 
 def select(rep, args):
-    """Devices the options ask for, in buffer order (-d one, -e only with errors)."""
+    """Devices the options ask for, in buffer order (-d/-s by address in lspci's -s syntax,
+    each repeatable: a union; -e only with errors).  LookupError(spec) when -d matches none."""
     devs = rep.devices
-    if getattr(args, "device", None):
-        want = wanted_bdf(args)
-        devs = [d for d in devs if d.bdf == want]
-        if not devs:
-            raise LookupError(want)
+    specs = slots.from_args(args)
+    if specs:
+        devs = slots.select(devs, specs)
+        if not devs and getattr(args, "device", None):
+            raise LookupError(", ".join(s.name for s in specs), specs)
     if getattr(args, "errors", False):
         devs = [d for d in devs if d.has_error]
     return devs
 
 
-def summary(rep, devs=None) -> List[str]:
+def summary(rep, devs=None, verbose: bool = False) -> List[str]:
     """Verdict on top, then the capture, the error paths and one line per device."""
-    if rep.capture.state in ("absent", "skipped") and not rep.devices:
-        if rep.kernel_log is not None and rep.kernel_log.log.records:   # verdict from the log
-            out = verdict_lines(rep)
-        else:
-            out = ["Verdict: no PCI state from the panic (capture %s)" % rep.capture.state]
-        out += capture_lines(rep)
-        out += _log_summary(rep)
-        out += _kernel_summary(rep)
-        return out
     out = verdict_lines(rep)
-    out += capture_lines(rep)
+    out += capture_lines(rep, verbose)
     out += _log_summary(rep)
+    if rep.capture.state in ("absent", "skipped") and not rep.devices:
+        return out + _kernel_summary(rep)
     out += path_lines(rep)
     devs = rep.devices if devs is None else devs
     out.append("Devices (%d of %d):" % (len(devs), len(rep.devices)))
@@ -144,20 +166,20 @@ def _kernel_summary(rep):
     return ["Kernel:"] + ["  " + l for l in lines] if lines else []
 
 
-def _describe(d, names):
+def _describe(d, names, link=None):
     try:
         from .device_text import describe
     except ImportError:
         describe = None
     if describe is None:
         return [d.label] + ["\t" + i for i in d.items]
-    return list(describe(d.config, bdf=d.bdf, names=names))
+    return list(describe(d.config, bdf=d.bdf, names=names, link=link))
 
 
 def full(rep, devs, names=None) -> List[str]:
     out = []
     for d in devs:
-        out += _describe(d, names)
+        out += _describe(d, names, rep.links.get(d.bdf))
         if d.items:
             out.append("\tpcicrash: " + "; ".join(d.items))
         if rep.kernel is not None:
@@ -171,37 +193,71 @@ def full(rep, devs, names=None) -> List[str]:
 
 def hexdumps(devs) -> List[str]:
     # One multi-line element per device: splitting 80 MB of hex into lines costs more than the dump.
-    return [lspci_hex.hexdump(d.bdf, d.record.config, "%s %s" % (d.ids, d.name))[:-1]
+    return [lspci_hex.hexdump(d.record.bdf, d.record.config, "%s %s" % (d.ids, d.name))[:-1]
             for d in devs]
 
 
 # --- tree (-t), drawn like `lspci -tv` ---------------------------------------------
 
+TREE_FLAG = "!"       # after a device number in -t: the device shows error status (-e's set)
+
+
+def _tree_note(d) -> str:
+    """The first error item of a flagged device, short enough for a tree line."""
+    if d.node.unreachable:
+        return "no answer: %s" % {"spurious skip": "skipped, probably reachable",
+                                  "link down": "link down"}.get(d.node.unreachable,
+                                                                "reason unknown")
+    more = " (+%d more)" % (len(d.items) - 1) if len(d.items) > 1 else ""
+    return d.items[0] + more
+
+
 def tree(rep, devs=None) -> List[str]:
+    """lspci -tv's drawing; a device with error status gets TREE_FLAG after its number (and its
+    first error at the end of its line when it ends one); with `devs`, the path to each of
+    them is kept.  A bus range known only by inference (the bridge's record is all 0xFF)
+    is drawn with a '?'."""
     topo = rep.topology
     out = []
     if topo is None:
         return out
-    keep = None if devs is None else {d.bdf for d in devs}
+    visible = None
+    if devs is not None:
+        visible = set()
+        for d in devs:
+            b = d.bdf
+            while b is not None and b not in visible and b in topo.nodes:
+                visible.add(b)
+                b = topo.nodes[b].parent
 
     def name(bdf):
         d = rep.by_bdf[bdf]
-        return "%s %s" % (d.name, d.ids)
+        t = "%s %s" % (d.name, d.ids)
+        return t + ("  %s %s" % (TREE_FLAG * 2, _tree_note(d)) if d.has_error else "")
 
     def show_dev(cur, pad, bdf, depth):
         n = topo.nodes[bdf]
-        text = "%02x.%x" % (n.devfn >> 3, n.devfn & 7)
+        d = rep.by_bdf[bdf]
+        text = "%02x.%x%s" % (n.devfn >> 3, n.devfn & 7, TREE_FLAG if d.has_error else "")
         cur, pad = cur + text, pad + " " * len(text)
-        if n.secondary is not None and depth < 64:
+        if n.secondary is not None:
             r = ("-[%02x]-" % n.secondary if n.secondary == n.subordinate
                  else "-[%02x-%02x]-" % (n.secondary, n.subordinate))
-            show_bus(cur + r, pad + " " * len(r), n.children, depth + 1)
+        elif n.inferred_buses is not None:
+            lo, hi = n.inferred_buses
+            r = "-[%02x?]-" % lo if lo == hi else "-[%02x-%02x?]-" % (lo, hi)
+        else:
+            r = None
+        if r is not None and depth < 64:
+            kids = [k for k in n.children if visible is None or k in visible]
+            if not kids and d.has_error:
+                out.append(cur + r + "-  " + name(bdf))     # a bridge with errors, drawn named
+            else:
+                show_bus(cur + r, pad + " " * len(r), kids, depth + 1)
         else:
             out.append(cur + "  " + name(bdf))
 
     def show_bus(cur, pad, kids, depth):
-        if keep is not None:
-            kids = [k for k in kids if _keeps(k)]
         if not kids:
             out.append(cur + "-")
         elif len(kids) == 1:
@@ -212,23 +268,11 @@ def tree(rep, devs=None) -> List[str]:
                 line = cur + "-+-" if i == 0 else pad + " " + ("\\-" if last else "+-")
                 show_dev(line, pad + " " + (" " if last else "|") + " ", k, depth)
 
-    def _keeps(bdf):
-        # a device is drawn when it or anything below it is selected
-        stack, seen = [bdf], set()
-        while stack:
-            b = stack.pop()
-            if b in seen:
-                continue
-            seen.add(b)
-            if b in keep:
-                return True
-            stack.extend(topo.nodes[b].children)
-        return False
-
     for domain in sorted(topo.roots):
         by_bus = {}
         for b in topo.roots[domain]:
-            by_bus.setdefault(topo.nodes[b].bus, []).append(b)
+            if visible is None or b in visible:
+                by_bus.setdefault(topo.nodes[b].bus, []).append(b)
         for bus in sorted(by_bus):
             head = "-[%04x:%02x]" % (domain, bus)
             show_bus(head, " " * len(head), by_bus[bus], 0)
@@ -243,16 +287,17 @@ def render_text(rep, args, names=None) -> List[str]:
         if getattr(args, "device", None):
             return out                   # -l -d BDF: that device's log events only
     devs = select(rep, args)
-    filtered = bool(getattr(args, "device", None) or getattr(args, "errors", False))
+    some = filtered(args)
+    verbose = bool(getattr(args, "verbose", False))
     views = [getattr(args, k, False) for k in ("tree", "all", "device", "hex", "log")]
     if getattr(args, "tree", False):
-        out += tree(rep, devs if filtered else None)
+        out += tree(rep, devs if some else None)
     if getattr(args, "all", False) or getattr(args, "device", None):
         # The kernel's own context (CRASHTIME, hwerr_data, device dumps) heads the full view too.
-        out += capture_lines(rep) + verdict_lines(rep) + _kernel_summary(rep) + [""]
+        out += capture_lines(rep, verbose) + verdict_lines(rep) + _kernel_summary(rep) + [""]
         out += full(rep, devs, names)
     if getattr(args, "hex", False):
         out += hexdumps(devs)
     if not any(views):
-        out = summary(rep, devs if filtered else None)
+        out = summary(rep, devs if some else None, verbose)
     return out

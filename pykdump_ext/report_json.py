@@ -21,6 +21,7 @@ Top-level object::
                            "unaligned": bool},
         "header": null | {"magic": int, "version": int, "device_count": int,
                           "config_size": int, "timestamp_ns": int, "time_utc": str,
+                          "clock_set": bool,     # false: timestamp before 2000, clock never set
                           "flags": int, "reserved": int},
         "problems": [str], "notes": [str],
         "missing_pages": [{"index": int, "pfn": int|null, "status": str}],
@@ -37,6 +38,10 @@ Top-level object::
         "port_type": str|null,       # PCIe port type name
         "parent": "dddd:bb:dd.f"|null,
         "unreachable": null | {"kind": "link down"|"spurious skip"|"unknown", "why": str},
+        "link": null | {"conclusion": "up"|"down"|"unknown", "text": str,  # link.py
+                 "downstream": bool, "capable": bool, "dl_active": bool|null,
+                 "evidence_up": [str], "evidence_down": [str], "notes": [str]},
+        "duplicate_of": null | "dddd:bb:dd.f",   # an earlier record has this BDF; "bdf" is then "dddd:bb:dd.f#2"
         "errors": [str],             # status items (UE/CE/DevSta/DPC/RootSta...)
         "aer": null | {"uncor_status": int, "uncor_mask": int, "uncor_severity": int,
                        "cor_status": int, "cor_mask": int, "first_error_pointer": int,
@@ -136,7 +141,16 @@ def _aer(a):
     }
 
 
-def _device(d):
+def _link(ls):
+    if ls is None:
+        return None
+    return {"conclusion": ls.conclusion, "text": ls.text(), "downstream": ls.downstream,
+            "capable": ls.capable, "dl_active": ls.dl_active,
+            "evidence_up": list(ls.evidence_up), "evidence_down": list(ls.evidence_down),
+            "notes": list(ls.notes)}
+
+
+def _device(d, link=None):
     c, r, n = d.config, d.record, d.node
     return {
         "bdf": d.bdf, "domain": r.domain, "bus": r.bus, "device": r.devfn >> 3,
@@ -149,6 +163,8 @@ def _device(d):
         "port_type": c.pcie.port_type_name if c.pcie is not None and not c.all_ff else None,
         "parent": n.parent,
         "unreachable": {"kind": n.unreachable, "why": n.unreachable_why} if n.unreachable else None,
+        "link": _link(link),
+        "duplicate_of": d.duplicate,
         "errors": list(d.items),
         "aer": None if c.all_ff else _aer(c.aer),
         "dpc": None if c.dpc is None or c.all_ff else {
@@ -199,7 +215,8 @@ def _to_dict(rep) -> dict:
             "header": None if h is None else {
                 "magic": h.magic, "version": h.version, "device_count": h.device_count,
                 "config_size": h.config_size, "timestamp_ns": h.timestamp,
-                "time_utc": h.time_utc, "flags": h.flags, "reserved": h.reserved},
+                "time_utc": h.time_utc, "clock_set": h.clock_set, "flags": h.flags,
+                "reserved": h.reserved},
             "problems": list(cap.problems),
             "notes": list(cap.notes),
             "missing_pages": [{"index": i, "pfn": p, "status": st.value}
@@ -207,7 +224,7 @@ def _to_dict(rep) -> dict:
             "untrusted_records": [{"index": r.index, "offset": r.offset, "bdf": r.bdf,
                                    "why": r.note} for r in cap.untrusted],
         },
-        "devices": [_device(d) for d in rep.devices],
+        "devices": [_device(d, rep.links.get(d.bdf)) for d in rep.devices],
         "topology": {
             "problems": list(rep.topology.problems) if rep.topology else [],
             "roots": {"%04x" % dom: list(b) for dom, b in rep.topology.roots.items()}

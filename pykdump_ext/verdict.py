@@ -27,6 +27,7 @@ class Facts:
     unreachable: Optional[str] = None       # topology.UNREACH_* for an all-0xFF record
     unreachable_why: str = ""
     parent_cfg: object = None
+    link: object = None     # link.LinkState of this device's link, None without Link Status
     clean: bool = False     # no error status, not named, not a downstream port: no rule can hold
 
     @property
@@ -68,18 +69,17 @@ def _dpc(f):
 
 
 def _link_down(f):
+    """A port whose link is concluded down (link.py: the register, held against a device
+    below that answered or an error message that crossed it) with something behind it."""
     p = f.pcie
-    if not downstream_facing(p):
+    ls = f.link
+    if not downstream_facing(p) or ls is None or ls.conclusion != "down":
         return None
-    if p.lnksta is None or not p.dll_active_reporting_capable or p.dll_link_active:
-        return None
-    answered = [c for c in f.children if not c.all_ff]
-    if answered:
-        return None      # something below answered config reads: the link carried them
     dead = [c for c in f.children if c.all_ff]
     present = "PresDet" in (p.slot_status_flags or [])
     if dead or present:
-        return "link down (LnkCap LLActRep+, LnkSta DLActive-) with %s below" % (
+        return "link down (%s) with %s below" % (
+            "; ".join(ls.evidence_down),
             "a device that did not answer" if dead else "a card present (SltSta PresDet+)")
     return None
 
@@ -95,7 +95,7 @@ def _downtrained(f):
     p = f.pcie
     if not downstream_facing(p) or not p.has_link:
         return None
-    if p.dll_active_reporting_capable and not p.dll_link_active:
+    if f.link is not None and f.link.conclusion == "down":
         return None
     for c in f.children:
         cp = c.pcie if not c.all_ff else None

@@ -172,13 +172,15 @@ def reader(buf, *, layout="A", page_size=4096, buf_offset=0, buffer_pfns=None,
 
 
 def qemu_like_records(*, endpoint_ff=False, error=UE_COMP_TIME, dllla_capable=True,
-                      dllla=True):
+                      dllla=True, reported=True):
     """A small tree: root port 00:02.0 -> endpoint 01:00.0 with `error` reported as
     ERR_NONFATAL, a clean root port 00:02.1 -> switch 02:00.0 -> 03:00.0 -> 04:00.0,
-    and a host bridge.  endpoint_ff: the endpoint's record is all 0xFF (layout B skip)."""
+    and a host bridge.  endpoint_ff: the endpoint's record is all 0xFF (layout B skip);
+    reported=False: the root port received no message (Root Error Status and Source zero)."""
     rp = config(0x1b36, 0x000c, klass=0x060400, port_type=ROOT_PORT, bus_range=(1, 1),
                 dllla_capable=dllla_capable, dllla=dllla, slot_presence=True,
-                aer={"root_status": ROOT_UNCOR_RCV | ROOT_NONFATAL_MSG, "src_uncor": 0x0100})
+                aer={"root_status": ROOT_UNCOR_RCV | ROOT_NONFATAL_MSG, "src_uncor": 0x0100}
+                if reported else {})
     ep = config(0x1af4, 0x1041, port_type=ENDPOINT, devsta=0x2,
                 aer={"uncor_status": error, "fep": error.bit_length() - 1})
     if endpoint_ff:

@@ -121,17 +121,29 @@ def test_source_not_captured_still_named():
     assert "not captured" in p.headline()
 
 
-@pytest.mark.parametrize("capable,active,kind", [
-    (True, False, topology.UNREACH_LINK_DOWN),
-    (False, False, topology.UNREACH_SPURIOUS),
-    (True, True, topology.UNREACH_UNKNOWN),
+@pytest.mark.parametrize("capable,active,reported,layout,kind", [
+    (True, False, False, "B", topology.UNREACH_LINK_DOWN),
+    (True, False, False, "A", topology.UNREACH_LINK_DOWN),
+    # the root port's Error Source names the device: its message crossed the link before
+    # the panic, the register (believed: no port of the model lies) says down at the panic
+    (True, False, True, "B", topology.UNREACH_UNKNOWN),
+    (False, False, False, "B", topology.UNREACH_SPURIOUS),
+    # layout A does not skip: all 0xFF means config reads failed, the link state is unknown
+    (False, False, False, "A", topology.UNREACH_UNKNOWN),
+    (True, True, False, "B", topology.UNREACH_UNKNOWN),
 ])
-def test_unreachable_reason_from_the_parent_port(capable, active, kind):
-    rep = run(cb.qemu_like_records(endpoint_ff=True, dllla_capable=capable, dllla=active))
+def test_unreachable_reason_from_the_parent_port(capable, active, reported, layout, kind):
+    rep = run(cb.qemu_like_records(endpoint_ff=True, dllla_capable=capable, dllla=active,
+                                   reported=reported), layout=layout)
     n = rep.by_bdf["0000:01:00.0"].node
     assert n.unreachable == kind
-    if kind == topology.UNREACH_LINK_DOWN:
-        assert "link_down" in {r for s in rep.verdict.suspects for r in s.rules}
+    rules = {r for s in rep.verdict.suspects for r in s.rules}
+    assert ("link_down" in rules) == (kind == topology.UNREACH_LINK_DOWN)
+    if kind == topology.UNREACH_SPURIOUS:
+        assert "probably reachable" in n.unreachable_why
+    if reported:
+        assert "ERR_NONFATAL from 0000:01:00.0 crossed it" in n.unreachable_why
+        assert "down" not in rep.verdict.suspects[0].headline.lower()
 
 
 def test_unreachable_without_parent_is_unknown():
@@ -274,7 +286,7 @@ def test_tree_per_domain_and_paths_stay_in_their_domain():
     rep = run(recs)
     lines = render.tree(rep)
     assert lines[0].startswith("-[0000:00]---02.0-[01]----00.0")
-    assert lines[1].startswith("-[0001:00]---02.0-[01]----00.0")
+    assert lines[1].startswith("-[0001:00]---02.0!-[01]----00.0!")     # both show errors
     p = [p for p in rep.paths if p.current][0]
     assert p.message == "ERR_FATAL" and p.source_bdf == "0001:01:00.0"
     assert [h.bdf for h in p.hops] == ["0001:00:02.0", "0001:01:00.0"]
