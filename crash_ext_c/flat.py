@@ -20,7 +20,8 @@ import os
 import struct
 from array import array
 
-from pykdump_ext.errors import DumpFormatError, PcicrashError
+from pykdump_ext.errors import DumpFormatError
+from pykdump_ext.files import open_regular
 
 from .kdump import STATUS_INCOMPLETE, KdumpReader
 
@@ -31,6 +32,7 @@ VERSION_FLAT = 1
 RECORD = struct.Struct(">qq")
 END = (-1, -1)
 MAX_OFFSET = 1 << 62          # far beyond any real dump; keeps offset+size in range
+WINDOW = 1 << 16              # bytes read at once while walking record headers
 
 
 def is_flattened(head):
@@ -75,12 +77,8 @@ class FlatFile:
         self.path = str(path)
         self.name = self.path
         self.notes = []
+        self._fd, self.file_size = open_regular(self.path)
         try:
-            self._fd = os.open(self.path, os.O_RDONLY)
-        except OSError as exc:
-            raise PcicrashError("cannot open: %s" % exc.strerror, path=self.path) from None
-        try:
-            self.file_size = os.fstat(self._fd).st_size
             self._index()
         except BaseException:
             self.close()
@@ -105,10 +103,16 @@ class FlatFile:
                               % (self.path, version, VERSION_FLAT))
         self.version = version
         self.cut_at = None          # where a stream cut short (full disk) ends
-        records = []                # (virtual start, virtual end, file offset), stream order
+        # (virtual start, virtual end, file offset) per record, stream order, as three
+        # arrays: 24 bytes a record (tuples cost ~150)
+        starts, ends, foffs = array("q"), array("q"), array("q")
         pos = HEADER_SIZE
+        win, win_at = b"", pos      # headers of small records are read a window at a time
         while True:
-            raw = os.pread(self._fd, RECORD.size, pos)
+            rel = pos - win_at
+            if not 0 <= rel <= len(win) - RECORD.size:
+                win, win_at, rel = os.pread(self._fd, WINDOW, pos), pos, 0
+            raw = win[rel:rel + RECORD.size]
             if len(raw) < RECORD.size:
                 self._cut(pos, "flattened stream ends without its end record (%d of %d"
                                " header bytes)" % (len(raw), RECORD.size),
@@ -118,46 +122,61 @@ class FlatFile:
             if (off, size) == END:
                 break
             if off < 0 or size <= 0 or off > MAX_OFFSET or size > MAX_OFFSET:
-                raise self._err("record header (offset %d, size %d)" % (off, size), pos,
-                                "offset >= 0 and size > 0, or the end record (-1, -1)")
+                # damage of one record: what came before is kept, as for a cut stream
+                self._cut(pos, "record header (offset %d, size %d)" % (off, size),
+                          "offset >= 0 and size > 0, or the end record (-1, -1)",
+                          damaged=True)
+                break
             data = pos + RECORD.size
             if data + size > self.file_size:
                 have = max(self.file_size - data, 0)
                 if have:
-                    records.append((off, off + have, data))
+                    starts.append(off), ends.append(off + have), foffs.append(data)
                 self._cut(pos, "record of %d bytes for offset 0x%x runs past the end of the"
                                " file (%d bytes): %d bytes kept" % (size, off, self.file_size, have),
                           "the record's data inside the file")
                 pos = self.file_size
                 break
-            records.append((off, off + size, data))
+            starts.append(off), ends.append(off + size), foffs.append(data)
             pos = data + size
         if self.cut_at is None and pos + RECORD.size < self.file_size:
             self.notes.append("%s: %d bytes after the end record are ignored"
                               % (self.path, self.file_size - pos - RECORD.size))
-        self.records = len(records)
-        self._build(records)
+        self.records = len(starts)
+        self._build(starts, ends, foffs)
 
-    def _cut(self, pos, what, expected):
-        """A stream cut short (full disk, interrupted copy): keep what came before."""
+    def _cut(self, pos, what, expected, damaged=False):
+        """A stream cut short (full disk, interrupted copy) or a damaged record header:
+        keep what came before."""
         self.cut_at = pos
+        if damaged:
+            self.notes.append("%s; the records from there on cannot be located: what they held"
+                              " is lost, the records before it are read"
+                              % self._err(what, pos, expected))
+            return
         self.notes.append("%s; the stream was cut there (full disk or interrupted transfer):"
                           " what it had not reached is lost" % self._err(what, pos, expected))
 
-    def _build(self, records):
+    def _build(self, starts, ends, foffs):
         """Disjoint, sorted segments of the rebuilt file; later records win."""
-        ordered = sorted(range(len(records)), key=lambda i: records[i][0])
-        overlap = any(records[a][1] > records[b][0] for a, b in zip(ordered, ordered[1:]))
-        if not overlap:
-            segs = [records[i] for i in ordered]
+        n = len(starts)
+        in_order = all(ends[i] <= starts[i + 1] for i in range(n - 1))
+        if in_order:                  # makedumpfile's own streams: nothing to sort or merge
+            self._starts, self._ends, self._foffs = starts, ends, foffs
         else:
-            segs = _last_writer_wins(records)
-            self.notes.append("%s: flattened records overlap; the later data wins, as with"
-                              " makedumpfile -R" % self.path)
-        self._starts = array("q", (s for s, _, _ in segs))
-        self._ends = array("q", (e for _, e, _ in segs))
-        self._foffs = array("q", (f for _, _, f in segs))
-        self.size = self._ends[-1] if segs else 0
+            ordered = sorted(range(n), key=starts.__getitem__)
+            overlap = any(ends[a] > starts[b] for a, b in zip(ordered, ordered[1:]))
+            if not overlap:
+                segs = [(starts[i], ends[i], foffs[i]) for i in ordered]
+            else:
+                segs = _last_writer_wins(list(zip(starts, ends, foffs)))
+                self.notes.append("%s: flattened records overlap; the later data wins, as with"
+                                  " makedumpfile -R" % self.path)
+            del ordered
+            self._starts = array("q", (s for s, _, _ in segs))
+            self._ends = array("q", (e for _, e, _ in segs))
+            self._foffs = array("q", (f for _, _, f in segs))
+        self.size = self._ends[-1] if n else 0
 
     def locate(self, offset):
         """Offset in the flattened file holding byte `offset` of the rebuilt file, or None."""
@@ -165,6 +184,14 @@ class FlatFile:
         if i >= 0 and offset < self._ends[i]:
             return self._foffs[i] + offset - self._starts[i]
         return None
+
+    def data_from(self, offset):
+        """The first offset at or after `offset` that some record holds (self.size if none):
+        what lies between is a hole of zeros that needs no reading."""
+        i = bisect.bisect_right(self._ends, offset)
+        if i >= len(self._starts):
+            return max(offset, self.size)
+        return max(offset, self._starts[i])
 
     def pread(self, offset, size):
         """Bytes [offset, offset+size) of the rebuilt file (short at its end, zeros in holes)."""

@@ -11,6 +11,7 @@ import os
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import DumpFormatError, PcicrashError
+from pykdump_ext.files import read_head
 
 ELF = "elf"
 KDUMP = "kdump"
@@ -29,13 +30,7 @@ EXPECTED = "ELF ('\\x7fELF'), kdump-compressed ('KDUMP   '/'DISKDUMP') or flatte
 def sniff(path):
     """Return ELF, KDUMP or FLAT for the file at `path`; DumpFormatError otherwise."""
     path = str(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES)
-    except IsADirectoryError:
-        raise PcicrashError("is a directory, not a dump file", path=path) from None
-    except OSError as exc:
-        raise PcicrashError("cannot read: %s" % (exc.strerror or exc), path=path) from None
+    head = read_head(path, SNIFF_BYTES)
     if not head:
         raise DumpFormatError("empty file", path=path, offset=0, expected=EXPECTED)
     for magic, kind in SIGNATURES:
