@@ -892,6 +892,28 @@ class KdumpReader(MemoryReader):
     def page_status(self, pfn):
         return self._classify([pfn])[pfn][0]
 
+    def stored_problems(self, pfns):
+        """{pfn: DumpFormatError} for stored pages whose descriptor alone shows they cannot
+        be read (stored size 0 or over a page, a page stored uncompressed but short,
+        several compression flags): what --check can say without reading page data."""
+        out = {}
+        ps = self.page_size
+        for pfn, (status, part, d, pos) in self._classify(list(pfns)).items():
+            if status is not PageStatus.PRESENT or d is None:
+                continue
+            codec = d[2] & COMPRESSION_MASK
+            if not 0 < d[1] <= ps:
+                why = _C_ERRORS[1]
+            elif codec & (codec - 1):
+                why = _C_ERRORS[5]
+            elif not codec and d[1] != ps:
+                why = _C_ERRORS[4]
+            else:
+                continue
+            out[pfn] = part.err("page 0x%x: %s (descriptor: %d stored bytes at 0x%x, flags 0x%x)"
+                                % (pfn, why, d[1], d[0], d[2]), pos, "a page descriptor")
+        return out
+
     def page_statuses(self, pfns):
         pfns = list(pfns)
         cls = self._classify(pfns)

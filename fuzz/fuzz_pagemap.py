@@ -7,7 +7,9 @@ Input: a 16-byte control block then physical memory, 4 KiB pages at pfn 0, 1, ..
   [10]    ... with this PageStatus (index into PageStatus)
   [11]    PCI_CRASH_VERSION
   [12:16] PCI_CRASH_BUF_SZ (u32) / odd PAGESIZE
-At most 64 pages (256 KiB) of memory; pages past the input are OUTSIDE.
+At most 64 pages (256 KiB) of memory; pages past the input are OUTSIDE.  Shaped inputs
+(fuzz/common.py): a hole between memory pages (pages far apart, a huge max_pfn), a
+repeated run (duplicated pagemap entries and records).
 
     python fuzz/fuzz_pagemap.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
@@ -49,18 +51,30 @@ def pack(pm_addr, memory, *, pagesize=1, missing=0, status=0, version=1, buf_sz=
 
 
 def reader_of(data):
+    # shapes (fuzz/common.py): a hole in memory (pages far apart, a huge max_pfn) or a
+    # repeated run (duplicated pagemap entries / records); a pipe means nothing here
+    kind, pieces, size = common.unshape(data)
+    data = pieces[0][1]
     if len(data) < 16:
         data = data + bytes(16 - len(data))
     pm_addr, psel, missing, status, version, buf_sz = struct.unpack_from("<QBBBBI", data)
     mem = data[16:16 + MAX_PAGES * PS]
     n = -(-len(mem) // PS)
     mem = mem + bytes(n * PS - len(mem))
+    gap_at, gap = n, 0
+    if kind == "S" and len(pieces) == 2:
+        gap_at, gap = max(pieces[0][1][16:].__len__() // PS, 0), -(-(size - len(data)) // PS)
+        mem = mem + pieces[1][1][:MAX_PAGES * PS]
+        n = min(-(-len(mem) // PS), MAX_PAGES)
+        mem = mem + bytes(n * PS - len(mem))
     pages, statuses = {}, {}
     for i in range(n):
+        pfn = i if i < gap_at else i + gap
         if i < 8 and missing >> i & 1:
-            statuses[i] = STATUSES[status % len(STATUSES)]
+            statuses[pfn] = STATUSES[status % len(STATUSES)]
         else:
-            pages[i] = mem[i * PS:(i + 1) * PS]
+            pages[pfn] = mem[i * PS:(i + 1) * PS]
+    n = n + gap
     info = {"PCI_CRASH_PAGEMAP": "0x%x" % pm_addr, "PCI_CRASH_VERSION": str(version),
             "PCI_CRASH_BUF_SZ": str(buf_sz), "CRASHTIME": "1795241199"}
     ps = {0: None, 1: 4096, 2: 16384, 3: 65536}.get(psel % 5, buf_sz)

@@ -29,7 +29,7 @@ from typing import List, Optional, Tuple
 
 from .errors import CaptureError, PageUnavailable, PcicrashError
 from .memory import PageStatus
-from .vmcoreinfo import get_int
+from .vmcoreinfo import get_int, to_int
 
 PAGEMAP_MAGIC = 0x5043504D          # "PCPM"
 HEADER_MAGIC = 0x50434943           # "PCIC"
@@ -727,12 +727,12 @@ def load_capture(reader) -> Capture:
         if header.flags or header.reserved:
             cap.notes.append("header flags 0x%x reserved 0x%x are not zero"
                              % (header.flags, header.reserved))
-        crashtime = (reader.vmcoreinfo or {}).get("CRASHTIME", "")
-        if crashtime.strip().isdigit() and header.timestamp:
-            delta = header.timestamp / 1e9 - int(crashtime)
+        crashtime = to_int((reader.vmcoreinfo or {}).get("CRASHTIME"))
+        if crashtime is not None and header.timestamp:
+            delta = header.timestamp / 1e9 - crashtime
             if abs(delta) > 60:
-                cap.notes.append("capture timestamp is %+.0f s from CRASHTIME=%s: the buffer may "
-                                 "not be from this panic" % (delta, crashtime.strip()))
+                cap.notes.append("capture timestamp is %+.0f s from CRASHTIME=%d: the buffer may "
+                                 "not be from this panic" % (delta, crashtime))
     corrupt = _walk(buf, header, cap) or corrupt
 
     if corrupt:

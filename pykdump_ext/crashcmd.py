@@ -436,11 +436,11 @@ def device_dumps(api, help_d=None):
     out = []
     for line in text.splitlines():
         parts = line.split(None, 3)
-        if len(parts) == 4 and parts[0].isdigit() and parts[1].lower().startswith("0x"):
-            try:
-                out.append((parts[3].strip(), int(parts[2])))
-            except ValueError:
-                continue
+        if len(parts) == 4 and vmcoreinfo_mod.to_int(parts[0]) is not None and \
+                parts[1].lower().startswith("0x"):
+            size = vmcoreinfo_mod.to_int(parts[2])
+            if size is not None:
+                out.append((parts[3].strip(), size))
     return out
 
 
