@@ -172,9 +172,13 @@ def mutate(data, rnd, pool=()):
             if not b.startswith(SHAPE_MAGIC):
                 kind = rnd.choice("SSRRP")
                 at = rnd.randrange(len(b) + 1)
-                b[:0] = SHAPE_MAGIC + SHAPE.pack(ord(kind), 0, rnd.choice((1, 64, 4096)), at,
-                                                 rnd.choice((16, 24, 56, 264, 4104)),
-                                                 rnd.choice((1 << 12, 1 << 30, 1 << 40)))
+                hole = rnd.choice((1 << 12, 1 << 30, 1 << 40))
+                if kind == "S":              # the bytes split in two at `at`, a hole between
+                    table = PIECE.pack(0, at) + PIECE.pack(at + hole, len(b) - at)
+                    b[:0] = shape("S", table, count=2, hole=rnd.choice((0, hole)))
+                else:
+                    b[:0] = SHAPE_MAGIC + SHAPE.pack(ord(kind), 0, rnd.choice((1, 16, 1024)), at,
+                                                     rnd.choice((12, 16, 24, 56, 264, 4104)), hole)
             continue
         if not b:
             b += bytes(rnd.randrange(1, 64))
@@ -394,14 +398,18 @@ def exercise_reader(reader, pfns=None, budget=64):
 # libFuzzer mutates the header like any other bytes.
 #
 #   SHAPE_MAGIC, kind (1 byte), pad (1), count (u16), at (u32), span (u32), hole (u64)
-#   kind 'S': sparse: `hole` zero bytes (a hole, never stored) inserted at `at`
+#   kind 'S': sparse: `count` pieces, a table of (file offset u64, length u32) then their
+#             bytes; zeros (a hole, never stored) between them and `hole` bytes after
 #   kind 'P': the file is a pipe (FIFO) holding the bytes
-#   kind 'R': the `span` bytes at `at` repeated `count` * 16 times (duplicate records)
+#   kind 'R': the `span` bytes at `at` repeated `count` * 64 more times (duplicate records)
 
 SHAPE_MAGIC = b"pcicrash-shape\0"
 SHAPE = struct.Struct("<BBHIIQ")
+PIECE = struct.Struct("<QI")
 MAX_HOLE = 1 << 44            # 16 TiB of declared-but-absent file
+MAX_PIECES = 64
 MAX_REPEAT = 4 << 20          # repeated bytes are bounded like any input
+REPEAT_UNIT = 64
 
 
 def shape(kind, payload, *, at=0, span=0, count=0, hole=0):
@@ -409,22 +417,32 @@ def shape(kind, payload, *, at=0, span=0, count=0, hole=0):
     return SHAPE_MAGIC + SHAPE.pack(ord(kind), 0, count, at, span, hole) + payload
 
 
-def unshape(data):
+def unshape(data, repeat_cap=MAX_REPEAT):
     """(kind or None, pieces [(file offset, bytes)], file size) for a harness input."""
     if not data.startswith(SHAPE_MAGIC) or len(data) < len(SHAPE_MAGIC) + SHAPE.size:
         return None, [(0, data)], len(data)
     kind, _pad, count, at, span, hole = SHAPE.unpack_from(data, len(SHAPE_MAGIC))
     body = data[len(SHAPE_MAGIC) + SHAPE.size:]
     kind = chr(kind)
-    at = min(at, len(body))
     if kind == "S":
-        hole = min(hole, MAX_HOLE)
-        return "S", [(0, body[:at]), (at + hole, body[at:])], len(body) + hole
+        n = min(count, MAX_PIECES, len(body) // PIECE.size)
+        pos = n * PIECE.size
+        pieces = []
+        for i in range(n):
+            off, length = PIECE.unpack_from(body, i * PIECE.size)
+            off = min(off, MAX_HOLE)
+            pieces.append((off, body[pos:pos + length]))
+            pos += length
+        if not pieces:
+            pieces = [(0, body)]
+        end = max(o + len(b) for o, b in pieces)
+        return "S", pieces, end + min(hole, MAX_HOLE)
     if kind == "R":
+        at = min(at, len(body))
         run = body[at:at + span]
-        times = count * 16
-        if run and len(run) * times > MAX_REPEAT:
-            times = MAX_REPEAT // len(run)
+        times = count * REPEAT_UNIT
+        if run and len(run) * times > repeat_cap:
+            times = repeat_cap // len(run)
         body = body[:at] + run * times + body[at:]
         return "R", [(0, body)], len(body)
     if kind == "P":

@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from .capture import read_pagemap
-from .errors import CaptureError, PageUnavailable, PcicrashError
+from .capture import dump_incomplete, read_pagemap
+from .errors import CaptureError, DumpFormatError, PageUnavailable, PcicrashError
 from .memory import PageStatus
 from .vmcoreinfo import to_int
 
@@ -208,15 +208,8 @@ def _not_in_part_reason(reader, pfn):
     return REASONS[PageStatus.NOT_IN_PART]
 
 
-def _incomplete(reader):
-    """The dump says it was cut (kdump status flag, or e_flags bit 0 of makedumpfile -E)."""
-    return bool(getattr(reader, "incomplete", False) or
-                (getattr(reader, "made_by_makedumpfile", False)
-                 and getattr(reader, "e_flags", 0) & 1))
-
-
 def _reason(reader, status, pfn):
-    if status is PageStatus.OUTSIDE and _incomplete(reader):
+    if status is PageStatus.OUTSIDE and dump_incomplete(reader):
         return ("in no memory range of this incomplete dump: makedumpfile -E writes each "
                 "PT_LOAD header only when it reaches that segment, so a cut (-L size limit, "
                 "full disk) leaves the later segments out entirely: most likely lost")
@@ -340,9 +333,12 @@ def check(reader) -> CheckResult:
     except PageUnavailable as exc:   # a reader that raises instead of reporting a status
         res.verdict = "FAIL: the pagemap is not in the dump: %s" % exc.message()
         return res
-    except PcicrashError as exc:
+    except DumpFormatError as exc:
         res.exit_code = 2
         res.verdict = "ERROR: cannot read the dump: %s" % exc.message()
+        return res
+    except PcicrashError as exc:     # a malformed PCI_CRASH_* value: as -j calls it corrupt
+        res.verdict = "FAIL: the pagemap cannot be located: %s" % exc.message()
         return res
     if pm is None:
         if not reader.vmcoreinfo:
@@ -361,6 +357,10 @@ def check(reader) -> CheckResult:
     pm_pfns = _pfn_span(pm.phys_addr, addrs_at + 8 * pm.num_pages, rps)
     buf_pfns = []                   # (index, pfn)
     for i, addr in enumerate(pm.page_addrs):
+        if i in pm.bad_entries:
+            res.findings.append(Finding("buffer", None, index=i, damaged=True, reason=(
+                "pagemap entry %d is a bad pointer: %s" % (i, pm.bad_entries[i]))))
+            continue
         if addr is None:
             res.findings.append(Finding("buffer", None, index=i, reason=(
                 "its address is in pagemap bytes that are not in the dump")))
@@ -434,9 +434,12 @@ def check(reader) -> CheckResult:
     n_pages = len({f.index for f in bad if f.what == "buffer" and not f.damaged})
     if n_pages:
         parts.append("%d of %d buffer pages missing" % (n_pages, pm.num_pages))
-    n_bad = len({f.index for f in bad if f.what == "buffer" and f.damaged})
+    n_bad = len({f.index for f in bad if f.what == "buffer" and f.damaged and f.pfn is not None})
     if n_bad:
         parts.append("%d of %d buffer pages stored but unreadable" % (n_bad, pm.num_pages))
+    n_ptr = len({f.index for f in bad if f.what == "buffer" and f.damaged and f.pfn is None})
+    if n_ptr:
+        parts.append("%d of %d pagemap entries are bad pointers" % (n_ptr, pm.num_pages))
     if any(f.what == "eraseinfo" for f in bad):
         parts.append("an erase rule overwrote capture bytes")
     res.verdict = "FAIL: %s (%s)" % ("; ".join(parts), ", ".join(kinds))

@@ -64,7 +64,11 @@ def make_parser():
                    help="only check whether the dump holds the capture pages (and why not)")
     p.add_argument("--vmcoreinfo", metavar="FILE",
                    help="VMCOREINFO text file to use instead of the dump's own "
-                        "(like makedumpfile -i)")
+                        "(like makedumpfile -i; a pipe is read as a stream).  Refused "
+                        "(exit 2) when its OSRELEASE, BUILD-ID, CRASHTIME or PAGESIZE "
+                        "disagree with the dump's own VMCOREINFO or header: it is then "
+                        "from another kernel or boot, and its PCI_CRASH_PAGEMAP would "
+                        "point at unrelated memory")
     p.add_argument("--vmlinux", metavar="FILE",
                    help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
                         "error and power state, AER counters, hwerr_data) through drgn")
@@ -81,7 +85,7 @@ def _write(out, lines):
         out.write("\n".join(lines) + "\n")
 
 
-def _run_check(reader, args, out):
+def _run_check(reader, args, out, err):
     try:
         from .check import check
     except ImportError:
@@ -92,6 +96,8 @@ def _run_check(reader, args, out):
         out.write(json.dumps(res.to_json(), indent=1) + "\n")
     else:
         _write(out, res.lines())
+    if res.exit_code:
+        _say(err, "check: %s" % res.verdict)
     return res.exit_code
 
 
@@ -111,7 +117,7 @@ def _execute(reader, args, out, kernel, err):
     rep = None
     try:
         if getattr(args, "check", False):
-            return _run_check(reader, args, out)
+            return _run_check(reader, args, out, err)
         rep = analyse(reader, kernel=kernel)
         cap = rep.capture
         status = EXIT_OK if cap.state == "captured" else EXIT_INCOMPLETE
@@ -131,8 +137,8 @@ def _execute(reader, args, out, kernel, err):
             out.write(report_json.dumps(rep, devs if filtered else None) + "\n")
         else:
             _write(out, render.render_text(rep, args, names=load_names()))
-            if cap.state != "captured" and (args.hex or args.tree):
-                _say(err, "capture %s: %s" % (cap.state, cap.reason))
+        if cap.state != "captured":     # a non-zero exit always says why, on stderr
+            _say(err, "capture %s: %s" % (cap.state, cap.reason))
         return status
     except UsageError as exc:
         _say(err, exc.message())
