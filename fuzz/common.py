@@ -408,7 +408,7 @@ SHAPE = struct.Struct("<BBHIIQ")
 PIECE = struct.Struct("<QI")
 MAX_HOLE = 1 << 44            # 16 TiB of declared-but-absent file
 MAX_PIECES = 64
-MAX_REPEAT = 4 << 20          # repeated bytes are bounded like any input
+MAX_REPEAT = 256 << 10        # repeated bytes: as much as the campaigns' -max_len
 REPEAT_UNIT = 64
 
 

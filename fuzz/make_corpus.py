@@ -174,6 +174,35 @@ def make_pagemap():
     put("pagemap", "aer-uncor-page3-missing.bin", pack(addr, mem, buf_sz=size, missing=0b1000, status=2))
     # pagemap crossing a page boundary, 16 KiB kernel pages
     put("pagemap", "aer-uncor-16k.bin", pack(addr, mem, buf_sz=size, pagesize=2))
+    # issue 15: one bad pagemap entry (unaligned, outside the dump) costs only its page
+    for name, value in (("unaligned", 5 * 4096 + 0x80), ("outside", 0x7fff00000000)):
+        bent = bytearray(mem)
+        struct.pack_into("<Q", bent, addr + 16 + 8 * 5, value)
+        put("pagemap", "hostile-aer-uncor-entry5-%s.bin" % name, pack(addr, bytes(bent), buf_sz=size))
+    put("pagemap", "hostile-aer-uncor-pointer-outside.bin",
+        pack(0x7fff00000380, mem, buf_sz=size))
+    # shapes: the buffer pages far from the pagemap (a hole of 2^40 bytes), and the
+    # pagemap page's entries repeated (duplicate entries)
+    whole = pack(addr, mem, buf_sz=size)
+    cut = 16 + 4096 * (addr // 4096 + 1)
+    table = struct.pack("<QI", 0, cut) + struct.pack("<QI", cut + (1 << 40), len(whole) - cut)
+    put("pagemap", "hostile-aer-uncor-sparse.bin",
+        common.shape("S", table + whole, count=2))
+    put("pagemap", "hostile-aer-uncor-repeated-entries.bin",
+        common.shape("R", whole, at=16 + addr + 16, span=8, count=1))
+
+
+def _hostile(harness):
+    """The issue-15 hostile battery's inputs for `harness` (tests/hostile_battery.py),
+    those small enough for a seed."""
+    import tempfile
+    import hostile_battery
+    if not hostile_battery.have_real():
+        return
+    with tempfile.TemporaryDirectory() as d:
+        for case in hostile_battery.battery(d):
+            if case.harness == harness and case.corpus and len(case.data) <= 256 << 10:
+                put(harness, "hostile-%s.bin" % case.name.replace("^", ""), case.data)
 
 
 # ------------------------------------------------------------------ dump files
@@ -299,6 +328,7 @@ def make_kdump():
     real = _real_dump("aer-uncor", "d31-zlib.kdump")
     with open(real, "rb") as f:
         put("kdump", "real-d31-zlib-head-48k.kdump", f.read(48 << 10))
+    _hostile("kdump")
 
 
 @maker
@@ -335,6 +365,7 @@ def make_flat():
     real = _real_dump("aer-uncor", "d31-zlib.flat")
     with open(real, "rb") as f:
         put("flat", "real-head-16k.flat", f.read(16 << 10))
+    _hostile("flat")
 
 
 @maker
@@ -361,6 +392,7 @@ def make_elf():
         if os.path.exists(src):
             with open(src, "rb") as f:
                 put("elf", "real-%s-head.elf" % os.path.basename(src)[10:-4], f.read(n))
+    _hostile("elf")
 
 
 def main(argv):
