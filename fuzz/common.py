@@ -408,7 +408,7 @@ SHAPE = struct.Struct("<BBHIIQ")
 PIECE = struct.Struct("<QI")
 MAX_HOLE = 1 << 44            # 16 TiB of declared-but-absent file
 MAX_PIECES = 64
-MAX_REPEAT = 256 << 10        # repeated bytes: as much as the campaigns' -max_len
+MAX_REPEAT = 64 << 10         # repeated bytes: inside the 1 s per input of instrumented runs
 REPEAT_UNIT = 64
 
 
