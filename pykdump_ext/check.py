@@ -139,7 +139,7 @@ class CheckResult:
 
 def _tag(f):
     if f.damaged:
-        return "UNREADABLE"
+        return "UNREADABLE" if f.pfn is not None else "BAD_POINTER"
     if f.status is not None:
         return f.status.name
     return "RULE" if f.what == "eraseinfo" else "UNKNOWN"

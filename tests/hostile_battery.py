@@ -254,8 +254,11 @@ def battery(workdir) -> List[Case]:
     with KdumpReader(os.path.join(workdir, "good.kdump")) as r:
         pfn = _REAL["pm"].page_addrs[5] // PS
         _st, _part, desc, pos = r._classify([pfn])[pfn]
-    struct.pack_into("<I", raw, pos + 8, 2 * PS)               # stored size > a page
-    add(Case("descriptor-says-unreadable", "kdump", bytes(raw), exits=(1,), says="unreadable"))
+    for what, at, value in (("size-0", 8, 0), ("two-codecs", 12, 0x5)):
+        bent = bytearray(raw)
+        struct.pack_into("<I", bent, pos + at, value)   # stored size 0 / zlib + snappy flags
+        add(Case("descriptor-says-unreadable-" + what, "kdump", bytes(bent), exits=(1,),
+                 says="unreadable"))
     p, l = _lines({"PCI_CRASH_PAGEMAP": "0xa0338g"})
     add(Case("nonhex-pagemap", "kdump", _read(_kdump(workdir, "nh.kdump", p, l)), exits=(1,),
              says="PCI_CRASH_PAGEMAP"))

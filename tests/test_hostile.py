@@ -406,3 +406,59 @@ def test_real_flattened_stream_cut_in_half(tmp_path):
         cap = load_capture(r)
         assert r.incomplete and any("stream was cut" in n for n in r.notes)
     assert cap.state == "captured" and len(cap.records) == 18
+
+
+# ---------------------------------------------------------------- issue 15: numbers, pipes, sizes
+
+@pytest.mark.parametrize("text,base,want", [
+    ("1795241199", 10, 1795241199), (" 42\n", 10, 42), ("-664797184", 10, -664797184),
+    ("0xa03380", 16, 0xa03380), ("a03380", 16, 0xa03380), ("1e200000", 16, 0x1e200000),
+    ("\u00b2795241199", 10, None),     # isdigit() says yes, int() raises
+    ("\u0661\u0667\u0669", 10, None),  # int() takes Arabic-Indic digits: dump text does not
+    ("1_000", 10, None), ("0xa0338g", 16, None), ("", 10, None), ("9" * 21, 10, None),
+    ("0x", 16, None), ("+5", 10, None)])
+def test_one_reading_of_numbers_in_dump_text(text, base, want):
+    assert vmcoreinfo.to_int(text, base) == want
+    info = {"K": text}
+    if want is None:
+        exc = bounded(lambda: vmcoreinfo.get_int(info, "K", base=base, source="x"))
+        assert "K=" in one_line_error(exc)
+    else:
+        assert vmcoreinfo.get_int(info, "K", base=base) == want
+
+
+def test_crashtime_with_a_superscript_digit_is_no_number(tmp_path):
+    buf = cb.buffer(cb.qemu_like_records())
+    r = cb.reader(buf)
+    r.vmcoreinfo["CRASHTIME"] = "\u00b2795241199"
+    cap = bounded(lambda: load_capture(r))
+    assert cap.state == "captured" and not any("CRASHTIME" in n for n in cap.notes)
+
+
+def test_a_fifo_is_refused_at_once_never_opened_blocking(tmp_path):
+    from pykdump_ext.files import open_regular
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    for fn in (lambda: open_regular(fifo), lambda: open_dump([str(fifo)]),
+               lambda: KdumpReader([str(fifo)])):
+        with pytest.raises(PcicrashError) as exc:
+            fn()
+        assert "is a pipe (FIFO), not a dump file" in str(exc.value) and str(fifo) in str(exc.value)
+    assert time.monotonic() - t0 < 2
+
+
+def test_sparse_kdump_declaring_2_40_pfns_costs_what_it_holds(tmp_path):
+    """The counting pass passes over holes: 2^40 pfns, the page asked for at the top,
+    yet the running counts hold a few entries, not 2^28."""
+    top = 1 << 40
+    pages = {top - 1: b"\x5a" * 4096, 3: b"\x33" * 4096}
+    path = synth.write_kdump(tmp_path / "s.kdump", pages, max_pfn=top,
+                             ram=[(0, 8), (top - 1, top)])
+    t0 = time.monotonic()
+    with KdumpReader([path]) as r:
+        assert r.read_page(top - 1) == pages[top - 1] and r.read_page(3) == pages[3]
+        assert r.page_status(top // 2) is PageStatus.OUTSIDE
+        assert len(r.parts[0]._counts) < 4096
+        assert r.parts[0].zero_offset() is not None
+    assert time.monotonic() - t0 < 5
