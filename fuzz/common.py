@@ -34,7 +34,9 @@ from pykdump_ext.errors import PcicrashError  # noqa: E402
 
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 REGRESSIONS = os.path.join(ROOT, "tests", "data", "fuzz-regressions")
-TIME_LIMIT = 1.0                 # seconds per input
+# seconds per input; a campaign on a loaded machine (instrumented code, shared cores)
+# may widen it with PCICRASH_FUZZ_TIME_LIMIT, and says so in its results
+TIME_LIMIT = float(os.environ.get("PCICRASH_FUZZ_TIME_LIMIT", "1.0"))
 MEM_BASE = 96 << 20              # bytes of peak Python allocation allowed per input ...
 MEM_PER_BYTE = 16                # ... plus this many per input byte
 TRACE_SLOWDOWN = 5               # tracemalloc makes allocation-heavy code this much slower
