@@ -18,3 +18,9 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y $PKGS
 /usr/bin/python3 -m venv --system-site-packages .venv
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet -e '.[test]'
+# drgn front end: the newest drgn from PyPI (with drgn.commands) beside Debian's
+# 0.0.22, in a venv of its own (two drgns cannot share one); pcicrash registers
+# there as a drgn plugin.
+/usr/bin/python3 -m venv .venv-drgn
+.venv-drgn/bin/pip install --quiet --upgrade pip
+.venv-drgn/bin/pip install --quiet drgn -e .

@@ -26,11 +26,12 @@ EXIT_INTERNAL = 3
 
 EXIT_HELP = """exit status:
   0  the capture was read in full (state "captured") and the output made
-     (--check: every capture page is in the dump)
+     (--check: every capture page is in the dump; --dmesg: the whole kernel log was read)
   1  no complete capture: state absent (no PCI_CRASH lines in VMCOREINFO),
      skipped (armed, no AER error at panic), partial (buffer pages missing)
      or corrupt (bad header/records); or -d names a device the capture does
-     not hold.  Everything that could be read is still shown.
+     not hold; --dmesg: part of the kernel log could not be read (notes on stderr).
+     Everything that could be read is still shown.
   2  usage error, or the dump / VMCOREINFO file cannot be read
   3  internal error (a bug; set PCICRASH_DEBUG=1 for the traceback)
 """
@@ -62,6 +63,9 @@ def make_parser():
                       help="the whole report as JSON (schema: docs/json.md)")
     p.add_argument("--check", action="store_true",
                    help="only check whether the dump holds the capture pages (and why not)")
+    p.add_argument("--dmesg", action="store_true",
+                   help="only the kernel log, exactly as makedumpfile --dump-dmesg writes it "
+                        "(no vmlinux needed)")
     p.add_argument("--vmcoreinfo", metavar="FILE",
                    help="VMCOREINFO text file to use instead of the dump's own "
                         "(like makedumpfile -i; a pipe is read as a stream).  Refused "
@@ -101,6 +105,16 @@ def _run_check(reader, args, out, err):
     return res.exit_code
 
 
+def _run_dmesg(reader, out, err):
+    from .klog.dmesg import write_dmesg
+    from .klog.reader import read_kernel_log
+    log = read_kernel_log(reader)
+    write_dmesg(log, out)
+    for note in log.notes:
+        _say(err, note)
+    return EXIT_OK if log.complete and log.records else EXIT_INCOMPLETE
+
+
 def execute(reader, args, out, *, kernel=None, err=None) -> int:
     """Run the options in `args` on `reader`, writing to `out`; returns the exit status."""
     from .analysis import no_gc
@@ -118,6 +132,8 @@ def _execute(reader, args, out, kernel, err):
     try:
         if getattr(args, "check", False):
             return _run_check(reader, args, out, err)
+        if getattr(args, "dmesg", False):
+            return _run_dmesg(reader, out, err)
         rep = analyse(reader, kernel=kernel)
         cap = rep.capture
         status = EXIT_OK if cap.state == "captured" else EXIT_INCOMPLETE

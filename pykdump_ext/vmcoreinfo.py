@@ -44,17 +44,24 @@ def parse(text, *, source="VMCOREINFO", limit=MAX_BYTES):
 # non-ASCII digits ('\u0661'), underscores and surrounding white space, and
 # str.isdigit() even takes '\u00b2', which int() then refuses.  VMCOREINFO numbers
 # are ASCII: decimal (NUMBER() may be negative) or hex with an optional 0x.
-_NUMBER = {10: re.compile(r"-?[0-9]{1,20}"), 16: re.compile(r"(?:0[xX])?[0-9a-fA-F]{1,16}")}
+# Base 0: NUMBER() values, decimal or (arm64) 0x-hex, either may be negative.
+_NUMBER = {10: re.compile(r"-?[0-9]{1,20}"), 16: re.compile(r"(?:0[xX])?[0-9a-fA-F]{1,16}"),
+           0: re.compile(r"-?(?:[0-9]{1,20}|0[xX][0-9a-fA-F]{1,16})")}
 
 
 def to_int(text, base=10):
-    """The integer that dump text `text` spells (ASCII digits, base 10 or 16; blanks
-    around it allowed), or None when it is not such a number."""
+    """The integer that dump text `text` spells (ASCII digits; base 10, 16, or 0 for
+    decimal or 0x-hex; blanks around it allowed), or None when it is not such a number."""
     if not isinstance(text, str):
         return None
     text = text.strip(" \t\r\n\0")
     if not _NUMBER[base].fullmatch(text):
         return None
+    if base == 0:
+        neg = text.startswith("-")
+        body = text.lstrip("-")
+        value = int(body, 16 if body[:2] in ("0x", "0X") else 10)
+        return -value if neg else value
     return int(text, base)
 
 

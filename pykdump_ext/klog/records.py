@@ -21,6 +21,7 @@ class LogRecord:
     caller_id: Optional[int] = None
     subsystem: str = ""           # dev_printk dictionary SUBSYSTEM= ("pci"), if stored
     device: str = ""              # dev_printk dictionary DEVICE= ("+pci:0000:01:00.0"), if stored
+    raw: bytes = b""              # the text bytes exactly as stored (what --dmesg prints); b"" = text
 
     @property
     def time(self) -> float:

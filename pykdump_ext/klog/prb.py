@@ -1,0 +1,257 @@
+"""The lockless printk ring buffer (Linux 5.10+), read with VMCOREINFO's sizes and offsets.
+
+Layout (kernel/printk/printk_ringbuffer.h; every size/offset below comes
+from VMCOREINFO, never from a constant):
+- SYMBOL(prb) is a pointer to struct printk_ringbuffer: desc_ring
+  (count_bits u32, descs and infos pointers, head_id and tail_id
+  atomic_long_t) and text_data_ring (size_bits u32, data pointer, head_lpos,
+  tail_lpos);
+- a descriptor (prb_desc) holds state_var (atomic_long_t: the top 2 bits are
+  the state 0 reserved, 1 committed, 2 finalized, 3 reusable; the rest is
+  the id) and text_blk_lpos (begin, next: logical positions in the data
+  ring); descriptor id N lives in slot N % 2^count_bits of descs and of
+  infos (printk_info: seq, ts_nsec, text_len u16, facility u8, flags:5 and
+  level:3 in one byte, caller_id u32, dev_info with SUBSYSTEM/DEVICE);
+- a data block starts with the unsigned long id of its descriptor, then the
+  text; a block that would cross the end of the ring is stored at the start
+  (begin index > next index); begin == next is a data-less record.
+
+Records are read from tail_id to head_id as makedumpfile's
+dump_lockless_dmesg does (committed and finalized ones, text_len cut to its
+block), at most once per descriptor slot.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from .damage import Damage, Missing, need
+from .physmem import Unreadable
+from .records import KernelLog, LogRecord
+from .vtop import KernelMemory, VtopError, symbol
+from ..vmcoreinfo import to_int
+
+ID_BITS = 62                      # 64-bit state_var: 2 state bits on top
+ID_MASK = (1 << ID_BITS) - 1
+STATES = {0: "reserved", 1: "committed", 2: "finalized", 3: "reusable"}
+MAX_COUNT_BITS = 28               # kernel: count_bits = size_bits - 5, size_bits <= 31
+MAX_SIZE_BITS = 31                # LOG_BUF_LEN_MAX
+CHUNK = 512                       # descriptors per batch read
+
+
+class Layout:
+    """The struct offsets of the ring, all from VMCOREINFO (Missing names the first absent)."""
+
+    def __init__(self, info: Dict[str, str]):
+        o = lambda k: need(info, "OFFSET(%s)" % k, hi=1 << 16)
+        s = lambda k: need(info, "SIZE(%s)" % k, lo=1, hi=1 << 16)
+        self.rb_size = s("printk_ringbuffer")
+        self.desc_ring = o("printk_ringbuffer.desc_ring")
+        self.text_ring = o("printk_ringbuffer.text_data_ring")
+        self.count_bits = o("prb_desc_ring.count_bits")
+        self.descs = o("prb_desc_ring.descs")
+        self.infos = o("prb_desc_ring.infos")
+        self.head_id = o("prb_desc_ring.head_id")
+        self.tail_id = o("prb_desc_ring.tail_id")
+        self.desc_size = s("prb_desc")
+        self.state_var = o("prb_desc.state_var")
+        self.text_lpos = o("prb_desc.text_blk_lpos")
+        self.lpos_begin = o("prb_data_blk_lpos.begin")
+        self.lpos_next = o("prb_data_blk_lpos.next")
+        self.info_size = s("printk_info")
+        self.seq = o("printk_info.seq")
+        self.ts = o("printk_info.ts_nsec")
+        self.text_len = o("printk_info.text_len")
+        self.size_bits = o("prb_data_ring.size_bits")
+        self.data = o("prb_data_ring.data")
+        self.head_lpos = o("prb_data_ring.head_lpos")
+        self.tail_lpos = o("prb_data_ring.tail_lpos")
+        self.counter = o("atomic_long_t.counter")
+        opt = lambda k: to_int(info.get(k))     # isdigit() takes '\u00b2', int() does not
+        self.caller_id = opt("OFFSET(printk_info.caller_id)")
+        self.dev_info = opt("OFFSET(printk_info.dev_info)")
+        self.subsys = opt("OFFSET(dev_printk_info.subsystem)")
+        self.subsys_len = opt("LENGTH(printk_info_subsystem)")
+        self.device = opt("OFFSET(dev_printk_info.device)")
+        self.device_len = opt("LENGTH(printk_info_device)")
+        for name in ("state_var", "text_lpos"):
+            if getattr(self, name) + 8 > self.desc_size:
+                raise Missing("OFFSET(prb_desc.%s) lies past SIZE(prb_desc)" % name)
+        if max(self.seq + 8, self.ts + 8, self.text_len + 2) > self.info_size:
+            raise Missing("an OFFSET(printk_info.*) lies past SIZE(printk_info)")
+
+
+def _u(buf: bytes, off: int, size: int = 8) -> int:
+    return int.from_bytes(buf[off:off + size], "little")
+
+
+def _cstr(buf: bytes, off: Optional[int], length: Optional[int]) -> str:
+    if off is None or length is None or off + length > len(buf):
+        return ""
+    return buf[off:off + length].split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _where(exc) -> str:
+    return str(exc)
+
+
+def read_prb(km: KernelMemory, info: Dict[str, str], log: KernelLog) -> None:
+    log.format = "printk_ringbuffer"
+    lay = Layout(info)
+    prb_sym = symbol(info, "prb")
+    try:
+        rb_addr = km.u64(prb_sym)
+    except (VtopError, Unreadable) as exc:
+        raise Missing("the prb pointer (SYMBOL(prb) 0x%x) cannot be read: %s"
+                      % (prb_sym, _where(exc))) from None
+    try:
+        rb = km.read(rb_addr, lay.rb_size)
+    except (VtopError, Unreadable) as exc:
+        raise Missing("struct printk_ringbuffer at 0x%x cannot be read: %s"
+                      % (rb_addr, _where(exc))) from None
+    dr, tr = lay.desc_ring, lay.text_ring
+    count_bits = _u(rb, dr + lay.count_bits, 4)
+    size_bits = _u(rb, tr + lay.size_bits, 4)
+    if not 0 <= count_bits <= MAX_COUNT_BITS or not 3 <= size_bits <= MAX_SIZE_BITS:
+        raise Missing("printk_ringbuffer at 0x%x: count_bits %d, size_bits %d are not a "
+                      "ring the kernel makes" % (rb_addr, count_bits, size_bits),
+                      expected="count_bits <= %d, 3 <= size_bits <= %d"
+                               % (MAX_COUNT_BITS, MAX_SIZE_BITS))
+    count = 1 << count_bits
+    size = 1 << size_bits
+    descs = _u(rb, dr + lay.descs)
+    infos = _u(rb, dr + lay.infos)
+    data = _u(rb, tr + lay.data)
+    head = _u(rb, dr + lay.head_id + lay.counter) & ID_MASK
+    tail = _u(rb, dr + lay.tail_id + lay.counter) & ID_MASK
+    n = ((head - tail) & ID_MASK) + 1
+    if n > count:
+        log.notes.append("printk_ringbuffer at 0x%x: tail_id %d is %d descriptors behind "
+                         "head_id %d, but the ring has only %d: read the last %d"
+                         % (rb_addr, tail, n - 1, head, count, count))
+        log.complete = False
+        tail = (head - count + 1) & ID_MASK
+        n = count
+    dmg = Damage()
+    states: Dict[str, int] = {}
+    for start in range(0, n, CHUNK):
+        ids = [(tail + i) & ID_MASK for i in range(start, min(n, start + CHUNK))]
+        _read_chunk(km, lay, ids, count, size, descs, infos, data, dmg, states, log.records,
+                    tail, head)
+    if states:
+        log.notes.append("printk_ringbuffer: descriptors skipped as not committed: %s"
+                         % ", ".join("%d %s" % (v, k) for k, v in sorted(states.items())))
+    log.notes.extend("printk_ringbuffer: " + s for s in dmg.notes())
+    if dmg.lost or states.get("ID mismatch (overwritten or never used)", 0):
+        log.complete = False
+
+
+def _slots(ids, count):
+    return [i % count for i in ids]
+
+
+def _prefetch_slots(km, base, stride, slots, width):
+    lo, hi = min(slots), max(slots)
+    if hi - lo < len(slots) * 2:          # one contiguous run (the normal case)
+        km.prefetch(base + lo * stride, (hi - lo) * stride + width)
+    else:                                 # the run wraps around the ring
+        for s in (lo, hi):
+            km.prefetch(base + s * stride, width)
+        km.prefetch(base, (hi + 1) * stride)
+
+
+def _read_chunk(km, lay, ids, count, size, descs, infos, data, dmg, states, out,
+                ids_tail=None, ids_head=None):
+    slots = _slots(ids, count)
+    _prefetch_slots(km, descs, lay.desc_size, slots, lay.desc_size)
+    blocks = []        # (id, slot, begin index, next index)
+    for id_, slot in zip(ids, slots):
+        at = descs + slot * lay.desc_size
+        try:
+            d = km.read(at, lay.desc_size)
+        except (VtopError, Unreadable) as exc:
+            dmg.add("descriptor unreadable", "id %d at 0x%x: %s" % (id_, at, _where(exc)))
+            continue
+        sv = _u(d, lay.state_var + lay.counter)
+        if sv & ID_MASK != id_:
+            key = "ID mismatch (overwritten or never used)"
+            states[key] = states.get(key, 0) + 1
+            continue
+        state = STATES[sv >> ID_BITS]
+        if state not in ("committed", "finalized"):
+            # normal: the ring's initial dummy (and any pushed tail) is reusable, and the
+            # head is reserved when the crash came during a printk
+            if not ((state == "reusable" and id_ == ids_tail) or
+                    (state == "reserved" and id_ == ids_head)):
+                states[state] = states.get(state, 0) + 1
+            continue
+        b_lpos = _u(d, lay.text_lpos + lay.lpos_begin)
+        n_lpos = _u(d, lay.text_lpos + lay.lpos_next)
+        begin, nxt = b_lpos % size, n_lpos % size
+        if begin == nxt:
+            continue                       # data-less record (empty line or failed store)
+        same_wrap = (b_lpos // size) == (n_lpos // size) and b_lpos < n_lpos
+        wraps = ((b_lpos + size) // size) == (n_lpos // size)
+        if not same_wrap and not wraps:
+            dmg.add("data block position invalid",
+                    "id %d: lpos begin 0x%x next 0x%x in a %d-byte ring"
+                    % (id_, b_lpos, n_lpos, size))
+            continue
+        if begin > nxt:
+            begin = 0
+        if nxt - begin < 8:
+            dmg.add("data block shorter than its id",
+                    "id %d: %d bytes at ring offset 0x%x" % (id_, nxt - begin, begin))
+            continue
+        blocks.append((id_, slot, begin, nxt))
+    if not blocks:
+        return
+    _prefetch_slots(km, infos, lay.info_size, [b[1] for b in blocks], lay.info_size)
+    lo = min(b[2] for b in blocks)
+    hi = max(b[3] for b in blocks)
+    if hi - lo <= size:
+        km.prefetch(data + lo, hi - lo)
+    for id_, slot, begin, nxt in blocks:
+        at = infos + slot * lay.info_size
+        try:
+            inf = km.read(at, lay.info_size)
+        except (VtopError, Unreadable) as exc:
+            dmg.add("printk_info unreadable", "id %d at 0x%x: %s" % (id_, at, _where(exc)))
+            continue
+        seq = _u(inf, lay.seq)
+        text_len = _u(inf, lay.text_len, 2)
+        room = nxt - begin - 8
+        if text_len > room:
+            dmg.add("text_len past its data block (cut to the block)",
+                    "seq %d: text_len %d, block holds %d" % (seq, text_len, room), seq,
+                    lost=False)
+            text_len = room
+        try:
+            blk = km.read(data + begin, 8 + text_len)
+        except (VtopError, Unreadable) as exc:
+            dmg.add("text data unreadable", "seq %d at 0x%x: %s"
+                    % (seq, data + begin, _where(exc)), seq)
+            continue
+        if _u(blk, 0) & ID_MASK != id_:
+            dmg.add("data block names another descriptor (text may be a newer record's)",
+                    "seq %d: block id %d, descriptor id %d" % (seq, _u(blk, 0), id_), seq,
+                    lost=False)
+        raw = blk[8:]
+        out.append(_record(lay, inf, seq, raw))
+
+
+def _record(lay, inf, seq, raw) -> LogRecord:
+    level, facility = 6, 0
+    if lay.caller_id == lay.text_len + 4:     # u16 text_len; u8 facility; u8 flags:5, level:3
+        facility = inf[lay.text_len + 2]
+        level = inf[lay.text_len + 3] >> 5
+    caller = _u(inf, lay.caller_id, 4) if lay.caller_id is not None and \
+        lay.caller_id + 4 <= lay.info_size else None
+    subsystem = device = ""
+    if lay.dev_info is not None and lay.subsys is not None:
+        subsystem = _cstr(inf, lay.dev_info + lay.subsys, lay.subsys_len)
+    if lay.dev_info is not None and lay.device is not None:
+        device = _cstr(inf, lay.dev_info + lay.device, lay.device_len)
+    return LogRecord(seq=seq, ts_nsec=_u(inf, lay.ts), level=level, facility=facility,
+                     text=raw.decode("utf-8", "replace"), caller_id=caller,
+                     subsystem=subsystem, device=device, raw=bytes(raw))
