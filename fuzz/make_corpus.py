@@ -50,6 +50,12 @@ def make_vmcoreinfo():
         b"        PCI_CRASH_BUF_SZ=47024\n        CRASHTIME=1795241199\n")
     put("vmcoreinfo", "layoutB-values.txt",
         b"PAGESIZE=65536\nPCI_CRASH_PAGEMAP=0xffffffffffff\nPCI_CRASH_VERSION=2\nPCI_CRASH_BUF_SZ=-1\n")
+    # issue 15: digits int() or isdigit() take and dump text does not; --vmcoreinfo from a pipe
+    put("vmcoreinfo", "hostile-crashtime-superscript.txt",
+        "PAGESIZE=4096\nCRASHTIME=\u00b2795241199\nPCI_CRASH_PAGEMAP=0xa0338g\n"
+        "NUMBER(phys_base)=\u0661\n".encode())
+    with open(os.path.join(VMCORES, "aer-uncor", "vmcoreinfo.txt"), "rb") as f:
+        put("vmcoreinfo", "pipe-aer-uncor.txt", common.shape("P", f.read()))
 
 
 def _lspci_configs(sc):

@@ -416,7 +416,9 @@ def test_real_flattened_stream_cut_in_half(tmp_path):
     ("\u00b2795241199", 10, None),     # isdigit() says yes, int() raises
     ("\u0661\u0667\u0669", 10, None),  # int() takes Arabic-Indic digits: dump text does not
     ("1_000", 10, None), ("0xa0338g", 16, None), ("", 10, None), ("9" * 21, 10, None),
-    ("0x", 16, None), ("+5", 10, None)])
+    ("0x", 16, None), ("+5", 10, None),
+    ("-0x10", 0, -16), ("0x1e200000", 0, 0x1e200000), ("-664797184", 0, -664797184),
+    ("1e200000", 0, None), ("\u00b2", 0, None)])
 def test_one_reading_of_numbers_in_dump_text(text, base, want):
     assert vmcoreinfo.to_int(text, base) == want
     info = {"K": text}
