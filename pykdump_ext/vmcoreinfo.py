@@ -49,6 +49,9 @@ _NUMBER = {10: re.compile(r"-?[0-9]{1,20}"), 16: re.compile(r"(?:0[xX])?[0-9a-fA
            0: re.compile(r"-?(?:[0-9]{1,20}|0[xX][0-9a-fA-F]{1,16})")}
 
 
+_BASE_NAMES = {10: "base-10", 16: "base-16", 0: "decimal or 0x-hex"}
+
+
 def to_int(text, base=10):
     """The integer that dump text `text` spells (ASCII digits; base 10, 16, or 0 for
     decimal or 0x-hex; blanks around it allowed), or None when it is not such a number."""
@@ -72,6 +75,6 @@ def get_int(info, key, *, base=10, source="VMCOREINFO"):
         return None
     number = to_int(value, base)
     if number is None:
-        raise PcicrashError("%s=%r is not a base-%d number" % (key, value[:40], base),
+        raise PcicrashError("%s=%r is not a %s number" % (key, value[:40], _BASE_NAMES[base]),
                             path=source, expected="ASCII digits") from None
     return number
