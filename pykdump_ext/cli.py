@@ -100,7 +100,7 @@ def _run_check(reader, args, out, err):
         out.write(json.dumps(res.to_json(), indent=1) + "\n")
     else:
         _write(out, res.lines())
-    if res.exit_code:
+    if res.exit_code and err is not out:
         _say(err, "check: %s" % res.verdict)
     return res.exit_code
 
@@ -153,7 +153,9 @@ def _execute(reader, args, out, kernel, err):
             out.write(report_json.dumps(rep, devs if filtered else None) + "\n")
         else:
             _write(out, render.render_text(rep, args, names=load_names()))
-        if cap.state != "captured":     # a non-zero exit always says why, on stderr
+        # a non-zero exit always says why on stderr; where stderr is the output itself
+        # (inside crash) the capture line already says it, except in -x/-t data
+        if cap.state != "captured" and (err is not out or args.hex or args.tree):
             _say(err, "capture %s: %s" % (cap.state, cap.reason))
         return status
     except UsageError as exc:
