@@ -232,7 +232,11 @@ class FlatReader(KdumpReader):
 
     def __init__(self, path, *, vmcoreinfo=None):
         self.flat = FlatFile(path)
-        super().__init__([self.flat], vmcoreinfo=vmcoreinfo)
+        try:
+            super().__init__([self.flat], vmcoreinfo=vmcoreinfo)
+        except BaseException:
+            self.flat.close()
+            raise
         if self.flat.cut_at is not None:
             # pages the stream never delivered are lost, as in an incomplete (-L) dump
             for part in self.parts:

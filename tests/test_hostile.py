@@ -464,3 +464,23 @@ def test_sparse_kdump_declaring_2_40_pfns_costs_what_it_holds(tmp_path):
         assert len(r.parts[0]._counts) < 4096
         assert r.parts[0].zero_offset() is not None
     assert time.monotonic() - t0 < 5
+
+
+def test_a_file_that_fails_to_open_as_a_dump_is_closed(tmp_path):
+    """fuzz_flat (issue 15 campaign): a flattened file whose rebuilt kdump header is bad
+    leaked its descriptor; 42,000 inputs later: 'Too many open files'."""
+    import struct as st
+    from crash_ext_c.flat import FlatReader
+    bad_flat = tmp_path / "bad.flat"
+    bad_flat.write_bytes(b"makedumpfile\0".ljust(16, b"\0") + st.pack(">qq", 1, 1)
+                         + bytes(4096 - 32) + st.pack(">qq", 0, 8) + b"KDUMP   "
+                         + st.pack(">qq", -1, -1))
+    bad_kdump = tmp_path / "bad.kdump"
+    bad_kdump.write_bytes(b"KDUMP   " + bytes(100))
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        for fn in (lambda: FlatReader(str(bad_flat)), lambda: KdumpReader([str(bad_kdump)]),
+                   lambda: open_dump([str(bad_flat)])):
+            with pytest.raises(PcicrashError):
+                fn()
+    assert len(os.listdir("/proc/self/fd")) == fds
