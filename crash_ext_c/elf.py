@@ -335,8 +335,8 @@ class ElfReader(MemoryReader):
         self._conflicts = True
         self.notes = tuple(self.notes) + (
             "%s: overlapping PT_LOAD segments disagree: page 0x%x (physical 0x%x) is stored"
-            " differently at file offsets 0x%x and 0x%x; the first-listed segment's bytes"
-            " are used, as crash and makedumpfile do"
+            " differently at file offsets 0x%x and 0x%x; the bytes of the segment with the"
+            " lowest start address are used"
             % (self.path, pfn, pfn * self.page_size,
                first.offset + max(0, pfn * self.page_size - first.paddr),
                later.offset + max(0, pfn * self.page_size - later.paddr)),)
