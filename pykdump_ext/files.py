@@ -18,8 +18,8 @@ _KINDS = ((stat.S_ISFIFO, "a pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISDIR, "a directory"))
 
 STREAM_HINT = ("pcicrash reads a dump in place, by offset, and cannot seek in a stream; "
-               "save it to a file first (cat > FILE; a flattened stream can also be "
-               "rebuilt with makedumpfile -R FILE)")
+               "save it to a file first (cat > FILE, or for a flattened stream "
+               "makedumpfile -R FILE < stream) and give FILE")
 
 
 def kind_of(mode: int) -> str:
