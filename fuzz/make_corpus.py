@@ -146,6 +146,12 @@ def make_buffer():
     b = list(_small_buffers())[0][1]
     put("buffer", "qemu-like-missing-page.bin", pack(b, missing=0b10))
     put("buffer", "qemu-like-B.bin", pack(b, layout_b=True, buf_offset=0x40))
+    # issue 15 shape 'R': the real first record repeated (duplicate records, one BDF)
+    with open(os.path.join(common.corpus_dir("buffer"), "aer-uncor.bin"), "rb") as f:
+        real = f.read()
+    size = struct.unpack_from("<I", real, 2 + 32 + 4)[0]
+    put("buffer", "hostile-aer-uncor-record0-repeated.bin",
+        common.shape("R", real, at=2 + 32, span=8 + size, count=1))
 
 
 def _rehome(meta, pages):
