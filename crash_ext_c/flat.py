@@ -23,7 +23,7 @@ from array import array
 from pykdump_ext.errors import DumpFormatError
 from pykdump_ext.files import open_regular
 
-from .kdump import STATUS_INCOMPLETE, KdumpReader
+from .kdump import STATUS_INCOMPLETE, KdumpReader, c_helper
 
 SIGNATURE = b"makedumpfile"
 HEADER_SIZE = 4096
@@ -82,6 +82,51 @@ def _last_writer_wins(starts, ends, foffs):
     return out_s, out_e, out_f
 
 
+def _flat_helper():
+    """The C helper when it has the flattened-file functions (a build older than them
+    lacks them: then the pure-Python walk and merge do the same, slower)."""
+    c = c_helper()
+    return c if c is not None and hasattr(c.lib, "pfnmap_flat_walk") else None
+
+
+C_BATCH = 1 << 16           # records one C call appends at most
+
+
+def _c_walk(c, win, win_at, pos, fsize, starts, ends, foffs):
+    """Append the plain records whose headers lie in `win` (file offset win_at) from
+    `pos` on; returns where the walk stopped (Python then looks at that header)."""
+    ffi = c.ffi
+    at = ffi.new("int64_t *", pos)
+    why = ffi.new("int32_t *")
+    bufs = [ffi.new("int64_t[]", C_BATCH) for _ in range(3)]
+    while True:
+        n = c.lib.pfnmap_flat_walk(ffi.from_buffer("uint8_t[]", win), len(win), win_at, at, fsize,
+                                   MAX_OFFSET, bufs[0], bufs[1], bufs[2], C_BATCH, why)
+        for arr, buf in zip((starts, ends, foffs), bufs):
+            arr.frombytes(ffi.buffer(buf, 8 * n))
+        if n < C_BATCH or why[0] != c.lib.PFNMAP_FLAT_WINDOW:
+            return at[0]
+
+
+def _c_merge(starts, ends, foffs):
+    """_last_writer_wins in C (pfnmap_last_writer_wins): the same segments."""
+    c = _flat_helper()
+    ffi = c.ffi
+    n = len(starts)
+    outs = [ffi.new("int64_t[]", 2 * n) for _ in range(3)]
+    got = c.lib.pfnmap_last_writer_wins(n, ffi.from_buffer("int64_t[]", starts), ffi.from_buffer("int64_t[]", ends),
+                                        ffi.from_buffer("int64_t[]", foffs), outs[0], outs[1], outs[2],
+                                        2 * n)
+    if got < 0:                                 # no memory for the scratch arrays
+        return _last_writer_wins(starts, ends, foffs)
+    res = []
+    for buf in outs:
+        arr = array("q")
+        arr.frombytes(ffi.buffer(buf, 8 * got))
+        res.append(arr)
+    return tuple(res)
+
+
 class FlatFile:
     """The kdump-compressed file a flattened file stands for, as pread()."""
 
@@ -119,6 +164,7 @@ class FlatFile:
         # arrays: 24 bytes a record (tuples cost ~150)
         starts, ends, foffs = array("q"), array("q"), array("q")
         pos = HEADER_SIZE
+        c = _flat_helper()
         win, win_at, wlen = b"", pos, 0   # headers of small records: a window at a time
         unpack, fd, fsize, hsize = RECORD.unpack_from, self._fd, self.file_size, RECORD.size
         add_s, add_e, add_f = starts.append, ends.append, foffs.append
@@ -127,6 +173,11 @@ class FlatFile:
             if rel < 0 or rel > wlen - hsize:
                 win, win_at, rel = os.pread(fd, WINDOW, pos), pos, 0
                 wlen = len(win)
+                if c is not None and wlen >= hsize:
+                    pos = _c_walk(c, win, win_at, pos, fsize, starts, ends, foffs)
+                    rel = pos - win_at
+                    if rel < 0 or rel > wlen - hsize:
+                        continue            # the window is used up: read the next one
                 if wlen < hsize:
                     self._cut(pos, "flattened stream ends without its end record (%d of %d"
                                    " header bytes)" % (wlen, hsize),
@@ -180,7 +231,8 @@ class FlatFile:
         if in_order:                  # makedumpfile's own streams: nothing to sort or merge
             self._starts, self._ends, self._foffs = starts, ends, foffs
         else:
-            self._starts, self._ends, self._foffs = _last_writer_wins(starts, ends, foffs)
+            merge = _c_merge if _flat_helper() is not None else _last_writer_wins
+            self._starts, self._ends, self._foffs = merge(starts, ends, foffs)
             # out of order only, or overlapping: overlaps leave fewer bytes than written
             if sum(ends) - sum(starts) != sum(self._ends) - sum(self._starts):
                 self.notes.append("%s: flattened records overlap; the later data wins, as with"
