@@ -12,12 +12,16 @@ SUDO=""
 PKGS="gcc binutils python3 python3-dev python3-venv python3-pip python3-cffi libffi-dev
       zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
       makedumpfile crash pciutils pci.ids python3-libkdumpfile python3-drgn zstd xz-utils"
+# fleet tests (docs/fleet.md): a real HTTP server with Range support on 127.0.0.1
+PKGS="$PKGS nginx-light"
 $SUDO apt-get update
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y $PKGS
 # The Debian peers live in the system python3's dist-packages: the venv sees them.
 /usr/bin/python3 -m venv --system-site-packages .venv
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet -e '.[test]'
+# the fleet extras: fsspec/s3fs/gcsfs/aiohttp, Dask, pyarrow; moto's S3 server for the tests
+.venv/bin/pip install --quiet -e '.[test,fleet,fleet-test]'
 # drgn front end: the newest drgn from PyPI (with drgn.commands) beside Debian's
 # 0.0.22, in a venv of its own (two drgns cannot share one); pcicrash registers
 # there as a drgn plugin.

@@ -24,15 +24,14 @@ Facts this reader relies on (ELF gABI, Linux fs/proc/vmcore.c, makedumpfile):
 
 import bisect
 import collections
-import os
 import struct
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
+from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
+from pykdump_ext.memory import MemoryReader, PageStatus
 
 from . import elfnote
-from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.files import data_from, open_regular
-from pykdump_ext.memory import MemoryReader, PageStatus
+from .source import close_source, open_source
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS64 = 2
@@ -67,9 +66,10 @@ class ElfReader(MemoryReader):
     """
 
     def __init__(self, path, *, vmcoreinfo=None):
-        self.path = str(path)
+        """`path`: a file name, or a source (crash_ext_c.source: name, size, pread)."""
+        self._src = open_source(path)
+        self.path = self._src.name
         self.name = self.path
-        self._fd, self.file_size = open_regular(self.path)
         try:
             self._parse(vmcoreinfo)
         except BaseException:
@@ -82,7 +82,7 @@ class ElfReader(MemoryReader):
         return DumpFormatError(what, path=self.path, offset=offset, expected=expected)
 
     def _pread(self, size, offset):
-        return os.pread(self._fd, size, offset)
+        return self._src.pread(offset, size)
 
     def _read_exact(self, size, offset, what):
         if offset + size > self.file_size:
@@ -97,6 +97,7 @@ class ElfReader(MemoryReader):
     _conflicts = False
 
     def _parse(self, override):
+        self.file_size = self._src.size
         if self.file_size < EHDR_SIZE:
             raise self._err("file of %d bytes is too short for an ELF header" % self.file_size,
                             0, "a 64-byte ELF64 header")
@@ -246,7 +247,7 @@ class ElfReader(MemoryReader):
         self.notes = tuple(notes)
 
     def _pread_at(self, offset, size):
-        return os.pread(self._fd, size, offset)
+        return self._src.pread(offset, size)
 
     def _phdrs(self, phoff, phnum):
         """(index, p_type, p_offset, p_paddr, p_filesz, p_memsz) of the PT_LOAD and PT_NOTE
@@ -257,7 +258,8 @@ class ElfReader(MemoryReader):
         for first in range(0, phnum, PHDR_PIECE):
             n = min(PHDR_PIECE, phnum - first)
             at = phoff + first * PHDR_SIZE
-            if data_from(self._fd, at, self.file_size) >= at + n * PHDR_SIZE:
+            data_from = getattr(self._src, "data_from", None)
+            if data_from is not None and data_from(at) >= at + n * PHDR_SIZE:
                 continue
             raw = self._pread(n * PHDR_SIZE, at)
             if not raw.strip(b"\0"):
@@ -357,7 +359,6 @@ class ElfReader(MemoryReader):
         return segs[0].offset + (pfn * self.page_size - segs[0].paddr) if segs else -1
 
     def close(self):
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            self._fd = None
-            os.close(fd)
+        src, self._src = getattr(self, "_src", None), None
+        if src is not None:
+            close_source(src)

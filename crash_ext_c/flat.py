@@ -16,14 +16,13 @@ The index holds one entry per record, nothing per page.
 
 import bisect
 import heapq
-import os
 import struct
 from array import array
 
 from pykdump_ext.errors import DumpFormatError
-from pykdump_ext.files import open_regular
 
 from .kdump import STATUS_INCOMPLETE, KdumpReader, c_helper
+from .source import close_source, open_source
 
 SIGNATURE = b"makedumpfile"
 HEADER_SIZE = 4096
@@ -131,11 +130,13 @@ class FlatFile:
     """The kdump-compressed file a flattened file stands for, as pread()."""
 
     def __init__(self, path):
-        self.path = str(path)
+        """`path`: a file name, or a source (crash_ext_c.source: name, size, pread)."""
+        self._src = open_source(path)
+        self.path = self._src.name
         self.name = self.path
         self.notes = []
-        self._fd, self.file_size = open_regular(self.path)
         try:
+            self.file_size = self._src.size
             self._index()
         except BaseException:
             self.close()
@@ -145,7 +146,7 @@ class FlatFile:
         return DumpFormatError(what, path=self.path, offset=offset, expected=expected)
 
     def _index(self):
-        head = os.pread(self._fd, HEADER_SIZE, 0)
+        head = self._src.pread(0, HEADER_SIZE)
         if not is_flattened(head):
             raise self._err("no flattened-format signature (found %r)" % head[:16], 0,
                             "%r" % SIGNATURE)
@@ -166,12 +167,12 @@ class FlatFile:
         pos = HEADER_SIZE
         c = _flat_helper()
         win, win_at, wlen = b"", pos, 0   # headers of small records: a window at a time
-        unpack, fd, fsize, hsize = RECORD.unpack_from, self._fd, self.file_size, RECORD.size
+        unpack, read, fsize, hsize = RECORD.unpack_from, self._src.pread, self.file_size, RECORD.size
         add_s, add_e, add_f = starts.append, ends.append, foffs.append
         while True:
             rel = pos - win_at
             if rel < 0 or rel > wlen - hsize:
-                win, win_at, rel = os.pread(fd, WINDOW, pos), pos, 0
+                win, win_at, rel = read(pos, WINDOW), pos, 0
                 wlen = len(win)
                 if c is not None and wlen >= hsize:
                     pos = _c_walk(c, win, win_at, pos, fsize, starts, ends, foffs)
@@ -264,15 +265,15 @@ class FlatFile:
         while i < len(self._starts) and self._starts[i] < end:
             lo, hi = max(self._starts[i], offset), min(self._ends[i], end)
             if lo < hi:
-                data = os.pread(self._fd, hi - lo, self._foffs[i] + lo - self._starts[i])
+                data = self._src.pread(self._foffs[i] + lo - self._starts[i], hi - lo)
                 out[lo - offset:lo - offset + len(data)] = data
             i += 1
         return bytes(out)
 
     def close(self):
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
-            self._fd = None
+        src, self._src = getattr(self, "_src", None), None
+        if src is not None:
+            close_source(src)
 
 
 class FlatReader(KdumpReader):

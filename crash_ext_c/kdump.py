@@ -44,10 +44,10 @@ from array import array
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import PageCutOff, DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.files import data_from, open_regular
 from pykdump_ext.memory import MemoryReader, PageStatus
 
 from . import elfnote
+from .source import close_source, is_source, open_source
 
 SIGNATURES = (b"KDUMP   ", b"DISKDUMP")
 
@@ -207,31 +207,9 @@ def _rank(buf, bits, bases=None):
 
 # ---------------------------------------------------------------- sources
 
-class _FileSource:
-    """pread() over a path; FlatFile and test doubles provide the same two members."""
-
-    def __init__(self, path):
-        self.name = str(path)
-        self._fd, self.size = open_regular(self.name)
-
-    def pread(self, offset, size):
-        if size <= 0 or offset >= self.size:
-            return b""
-        return os.pread(self._fd, size, offset)
-
-    def data_from(self, offset):
-        return data_from(self._fd, offset, self.size)
-
-    def close(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def _source(item):
-    if hasattr(item, "pread") and hasattr(item, "size"):
-        return item
-    return _FileSource(item)
+# Sources (name, size, pread) live in crash_ext_c.source: local files, flattened
+# streams, remote objects.
+_source = open_source
 
 
 # ---------------------------------------------------------------- one file
@@ -679,9 +657,7 @@ class KdumpPart:
         return self._zero_off
 
     def close(self):
-        close = getattr(self.src, "close", None)
-        if close:
-            close()
+        close_source(self.src)
 
 
 # ---------------------------------------------------------------- reader
@@ -695,8 +671,7 @@ class KdumpReader(MemoryReader):
     """
 
     def __init__(self, paths_or_files, *, vmcoreinfo=None):
-        if isinstance(paths_or_files, (str, bytes, os.PathLike)) or \
-                hasattr(paths_or_files, "pread"):
+        if isinstance(paths_or_files, (str, bytes, os.PathLike)) or is_source(paths_or_files):
             paths_or_files = [paths_or_files]
         # pfn -> classification of the last CLASS_CACHE pages looked at (LRU):
         # read_pagemap asks the statuses of the pages load_capture then reads.
@@ -710,9 +685,7 @@ class KdumpReader(MemoryReader):
                 except BaseException:
                     # a part that fails to parse still holds its file open (found by
                     # fuzz_flat: "Too many open files" after 42,000 inputs)
-                    close = getattr(src, "close", None)
-                    if close:
-                        close()
+                    close_source(src)
                     raise
             if not self.parts:
                 raise PcicrashError("no dump file given", expected="one or more kdump files")

@@ -11,7 +11,8 @@ import os
 
 from pykdump_ext import vmcoreinfo_file
 from pykdump_ext.errors import DumpFormatError, PcicrashError
-from pykdump_ext.files import read_head
+
+from .source import close_source, is_source, open_source
 
 ELF = "elf"
 KDUMP = "kdump"
@@ -28,15 +29,28 @@ EXPECTED = "ELF ('\\x7fELF'), kdump-compressed ('KDUMP   '/'DISKDUMP') or flatte
 
 
 def sniff(path):
-    """Return ELF, KDUMP or FLAT for the file at `path`; DumpFormatError otherwise."""
-    path = str(path)
-    head = read_head(path, SNIFF_BYTES)
+    """Return ELF, KDUMP or FLAT for the dump at `path` (a file name, URL or source);
+    DumpFormatError otherwise."""
+    if is_source(path):
+        return _sniff_source(path)
+    src = open_source(path)
+    try:
+        return _sniff_source(src)
+    finally:
+        close_source(src)
+
+
+def _sniff_source(src):
+    try:
+        head = src.pread(0, SNIFF_BYTES)
+    except OSError as exc:
+        raise PcicrashError("cannot read: %s" % (exc.strerror or exc), path=src.name) from None
     if not head:
-        raise DumpFormatError("empty file", path=path, offset=0, expected=EXPECTED)
+        raise DumpFormatError("empty file", path=src.name, offset=0, expected=EXPECTED)
     for magic, kind in SIGNATURES:
         if head.startswith(magic):
             return kind
-    raise DumpFormatError("unknown signature %r" % head[:12], path=path, offset=0,
+    raise DumpFormatError("unknown signature %r" % head[:12], path=src.name, offset=0,
                           expected=EXPECTED)
 
 
@@ -48,16 +62,32 @@ def load_vmcoreinfo_file(path):
 def open_dump(paths, *, vmcoreinfo=None):
     """A MemoryReader over the dump in `paths` (1 file, or the parts of a --split set in any order).
 
+    Each of `paths` is a file name, a URL (s3://, gs://, http(s)://: ranged
+    reads through fsspec, the fleet extra) or a source object
+    (crash_ext_c.source: name, size, pread).
+
     `vmcoreinfo` is the path of a VMCOREINFO text file that replaces the
     dump's own (like makedumpfile -i).
     """
-    if isinstance(paths, (str, bytes, os.PathLike)):
+    if isinstance(paths, (str, bytes, os.PathLike)) or is_source(paths):
         paths = [paths]
-    paths = [str(p) for p in paths]
     if not paths:
         raise PcicrashError("no dump file given")
-    kinds = [sniff(p) for p in paths]
-    override = vmcoreinfo_file.read_file(vmcoreinfo) if vmcoreinfo is not None else None
+    srcs = []
+    try:
+        for p in paths:
+            srcs.append(open_source(p))
+        kinds = [_sniff_source(s) for s in srcs]
+        override = load_vmcoreinfo_file(vmcoreinfo) if vmcoreinfo is not None else None
+        return _open(srcs, kinds, override, vmcoreinfo)
+    except BaseException:
+        for s in srcs:
+            close_source(s)
+        raise
+
+
+def _open(srcs, kinds, override, vmcoreinfo):
+    paths = [s.name for s in srcs]
     kind = kinds[0]
     if len(paths) > 1 and any(k != KDUMP for k in kinds):
         bad = [p for p, k in zip(paths, kinds) if k != KDUMP][0]
@@ -67,13 +97,13 @@ def open_dump(paths, *, vmcoreinfo=None):
     if kind == ELF:
         from .elf import ElfReader
         # the ELF page size comes from VMCOREINFO: the reader needs the file's at once
-        reader = ElfReader(paths[0], vmcoreinfo=override)
+        reader = ElfReader(srcs[0], vmcoreinfo=override)
     elif kind == KDUMP:
         from .kdump import KdumpReader
-        reader = KdumpReader(paths)
+        reader = KdumpReader(srcs)
     else:
         from .flat import FlatReader
-        reader = FlatReader(paths[0])
+        reader = FlatReader(srcs[0])
     if override is not None:
         try:
             vmcoreinfo_file.apply(reader, override, vmcoreinfo)

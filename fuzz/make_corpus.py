@@ -407,6 +407,83 @@ def make_elf():
     _hostile("elf")
 
 
+def _klog_seed(info, pages, statuses=None):
+    """A fuzz_klog input holding only the pages the log reader touches (plus statuses)."""
+    from fuzz import fuzz_klog
+    from pykdump_ext.klog.reader import read_kernel_log
+    from pykdump_ext.memory import PageDictReader
+    log = read_kernel_log(PageDictReader(pages, vmcoreinfo=info))
+    keep = {p: pages[p] for p in log.pfns}
+    text = "".join("%s=%s\n" % kv for kv in info.items()).encode()
+    return fuzz_klog.pack(text, keep, statuses)
+
+
+KLOG_KEYS = ("prb", "printk", "atomic_long", "phys_base", "pgt", "pgtable", "KERNEL", "_stext",
+             "swapper", "sme_mask", "OSRELEASE", "PAGESIZE", "log_", "clear_idx")
+
+
+@maker
+def make_klog():
+    from crash_ext_c.open import open_dump
+    from pykdump_ext.klog.reader import read_kernel_log
+    import klog_builder as kb
+    for sc in ("debian-distro-aer", "vanilla-aer"):
+        path = os.path.join(VMCORES, sc, "d31-zlib.kdump")
+        if not os.path.exists(path):
+            continue
+        with open_dump([path]) as r:
+            log = read_kernel_log(r)
+            pages = r.read_pages(sorted(log.pfns))
+            info = {k: v for k, v in r.vmcoreinfo.items() if any(w in k for w in KLOG_KEYS)}
+        put("klog", "real-%s.bin" % sc, _klog_seed(info, pages))
+
+    def recs(n, width=23):
+        return [kb.Rec(10 ** 6 * i + 7, "pcieport 0000:00:%02x.0: AER: line %d %s"
+                       % (i % 32, i, "x" * (i % width))) for i in range(n)]
+    for name, levels, where in (("x86-image", 4, "image"), ("x86-walk", 4, "direct"),
+                                ("x86-5level", 5, "direct")):
+        po = 0xFF11000000000000 if levels == 5 else 0xFFFF8F2A00000000
+        k = kb.X86Kernel(levels=levels, page_offset=po)
+        prb = kb.Prb(5, 11)
+        for r in recs(90) + [kb.Rec(99, bytes(range(256))), kb.Rec(100, b"a\nb")]:
+            prb.add(r)
+        if where == "image":
+            k.place_prb(prb)
+        else:
+            k.write_vmalloc(0xFFFFC90000400000, bytes(prb.data), [0x9000])
+            k.place_prb(prb, descs=po + 0x6000000, infos=po + 0x6100000,
+                        data=0xFFFFC90000400000)
+        put("klog", "synth-%s.bin" % name, _klog_seed(k.info(), k.mem.frozen()))
+    for caller in (False, True):
+        k = kb.X86Kernel(release="4.18.0-synth")
+        lb = kb.LogBuf(4096, caller=caller)
+        for i, r in enumerate(recs(80)):
+            lb.add(r, b"SUBSYSTEM=pci\0DEVICE=+pci:0000:00:1c.0" if i % 4 == 0 else b"")
+        k.place_log_buf(lb)
+        put("klog", "synth-logbuf%s.bin" % ("-caller" if caller else ""),
+            _klog_seed(k.info(), k.mem.frozen()))
+    for name, va_bits, flipped in (("arm64-48", 48, True), ("arm64-39-pre5.4", 39, False)):
+        k = kb.Arm64Kernel(va_bits=va_bits, flipped=flipped)
+        prb = kb.Prb(5, 11)
+        for r in recs(90):
+            prb.add(r)
+        k.place_prb(prb)
+        put("klog", "synth-%s.bin" % name, _klog_seed(k.info(), k.mem.frozen()))
+    # a filtered text page: the seed keeps its status
+    k = kb.X86Kernel()
+    prb = kb.Prb(6, 13)
+    for r in recs(200, 60):
+        prb.add(r)
+    a = k.place_prb(prb)
+    pages = k.mem.frozen()
+    gone = k.v2p(a["data"]) // 4096 + 1
+    seed = _klog_seed(k.info(), pages)
+    from fuzz import fuzz_klog
+    text, kept, _ = fuzz_klog.unpack(seed)
+    kept.pop(gone, None)
+    put("klog", "synth-excluded-page.bin", fuzz_klog.pack(text, kept, {gone: 1}))
+
+
 def main(argv):
     for name in argv or sorted(MAKERS):
         MAKERS[name]()

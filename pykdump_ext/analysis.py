@@ -125,7 +125,7 @@ def _analyse_capture(cap, *, kernel, names):
         if r.bdf in seen:
             continue       # duplicates are reported by topology.build
         seen.add(r.bdf)
-        decoded.append((r, _config.decode(r.config)))
+        decoded.append((r, _config.decode(r.config, devfn=r.devfn)))
     rep.topology = topology.build((r.bdf, r.domain, r.bus, r.devfn, c) for r, c in decoded)
     for r, c in decoded:
         d = Device(bdf=r.bdf, record=r, config=c, node=rep.topology.nodes[r.bdf])

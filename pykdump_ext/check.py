@@ -108,6 +108,7 @@ class CheckResult:
     findings: List[Finding] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     eraseinfo: Optional[str] = None
+    kernel_log: Optional[object] = None     # klog.logcheck.LogCheck: the log's own pages
 
     @property
     def missing(self):
@@ -126,6 +127,8 @@ class CheckResult:
                           self.num_pages - self.pages_stored - self.pages_zero))
         out.extend(_run_lines(self.findings))
         out.extend("note: %s" % n for n in self.notes)
+        if self.kernel_log is not None:
+            out.extend(self.kernel_log.lines())
         return out
 
     def to_json(self):
@@ -134,7 +137,8 @@ class CheckResult:
                     num_pages=self.num_pages, buf_size=self.buf_size,
                     pages_stored=self.pages_stored, pages_zero=self.pages_zero,
                     findings=[f.to_json() for f in self.findings], notes=list(self.notes),
-                    eraseinfo=self.eraseinfo)
+                    eraseinfo=self.eraseinfo,
+                    kernel_log=self.kernel_log.to_json() if self.kernel_log else None)
 
 
 def _tag(f):
@@ -306,6 +310,15 @@ def _pfn_span(addr, size, page_size):
 
 
 def check(reader) -> CheckResult:
+    """The capture check, plus whether the kernel log's pages are in the dump (report only:
+    the verdict and exit code stay the capture's)."""
+    res = _check_capture(reader)
+    from .klog.logcheck import check_log
+    res.kernel_log = check_log(reader, _reason)
+    return res
+
+
+def _check_capture(reader) -> CheckResult:
     """Check that the capture survived the dump's filtering; see the module docstring."""
     src = getattr(reader, "name", "<dump>")
     res = CheckResult(source=src, exit_code=1, verdict="", format=getattr(reader, "format", ""))

@@ -77,6 +77,8 @@ def make_parser():
                    help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
                         "error and power state, AER counters, hwerr_data) through drgn")
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
+    from .fleet.command import add_options      # --jsonl, --summarize (docs/fleet.md)
+    add_options(p)
     return p
 
 
@@ -117,9 +119,11 @@ def _run_dmesg(reader, out, err):
 
 def execute(reader, args, out, *, kernel=None, err=None) -> int:
     """Run the options in `args` on `reader`, writing to `out`; returns the exit status."""
+    err = err if err is not None else sys.stderr
+    if getattr(args, "dmesg", False) and not getattr(args, "check", False):
+        return _run_dmesg(reader, out, err)      # needs none of the capture analysis
     from .analysis import no_gc
 
-    err = err if err is not None else sys.stderr
     with no_gc():
         return _execute(reader, args, out, kernel, err)
 
@@ -132,8 +136,6 @@ def _execute(reader, args, out, kernel, err):
     try:
         if getattr(args, "check", False):
             return _run_check(reader, args, out, err)
-        if getattr(args, "dmesg", False):
-            return _run_dmesg(reader, out, err)
         rep = analyse(reader, kernel=kernel)
         cap = rep.capture
         status = EXIT_OK if cap.state == "captured" else EXIT_INCOMPLETE
@@ -176,6 +178,9 @@ def _execute(reader, args, out, kernel, err):
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    from .fleet import command as fleet
+    if fleet.wanted(args):
+        return fleet.run(args, lambda m: _say(sys.stderr, m))
     if not args.dumps:
         parser.print_usage(sys.stderr)
         _say(sys.stderr, "no DUMP given")

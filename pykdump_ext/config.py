@@ -14,8 +14,12 @@ import struct
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+from . import caps as _caps
 from . import regs as R
 from . import tlp as _tlp
+from .caps import header as _hdr
+from .caps.model import CapResult
+from .caps.registry import Ctx
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class Pcie:
     max_read_request: Optional[int] = None     # bytes (Device Control)
     max_payload_supported: Optional[int] = None  # bytes (Device Capabilities)
     slot_number: Optional[int] = None
+    cap: Optional[CapResult] = field(default=None, repr=False, compare=False)   # every register decoded
 
 
 @dataclass
@@ -124,6 +129,7 @@ class Aer:
     root_command_flags: List[str] = field(default_factory=list)
     cap_flags: List[str] = field(default_factory=list)     # AERCap flag names that are set
     adv_err_int_msg: Optional[int] = None   # Root Error Status bits 31:27
+    cap: Optional[CapResult] = field(default=None, repr=False, compare=False)   # every register decoded
 
 
 @dataclass
@@ -151,6 +157,7 @@ class Dpc:
     control_flags: List[str] = field(default_factory=list)
     status_flags: List[str] = field(default_factory=list)
     interrupt_message: int = 0
+    cap: Optional[CapResult] = field(default=None, repr=False, compare=False)   # every register decoded
 
 
 @dataclass
@@ -193,6 +200,18 @@ class Config:
     aer: Optional[Aer] = None
     dpc: Optional[Dpc] = None
     ff_dwords: List[int] = field(default_factory=list)   # offsets of 0xFFFFFFFF dwords (failed reads)
+    # every register lspci -vvv decodes: the header, then one result per capability in
+    # list order (standard, then extended), from the caps registry
+    header: Optional[CapResult] = None
+    capabilities: List[CapResult] = field(default_factory=list)
+    ctx: Optional[Ctx] = field(default=None, repr=False)
+
+    def capability(self, kind: str, cap_id: int) -> Optional[CapResult]:
+        """First decoded capability of this kind ("std"/"ext") and ID, or None."""
+        for c in self.capabilities:
+            if c.id == cap_id and c.kind == kind:
+                return c
+        return None
 
     def cap(self, cap_id: int) -> Optional[Cap]:
         """First standard capability with this ID, or None."""
@@ -283,27 +302,6 @@ _T1 = _Block(((R.T1_PRIMARY_BUS, "B"), (R.T1_SECONDARY_BUS, "B"), (R.T1_SUBORDIN
 _T2 = _Block(((R.T2_SEC_STATUS, "H"), (R.T2_PRIMARY_BUS, "B"), (R.T2_CARD_BUS, "B"),
               (R.T2_SUBORDINATE_BUS, "B"), (R.T2_BRIDGE_CONTROL, "H"), (R.T2_SUBSYSTEM_VENDOR_ID, "H"),
               (R.T2_SUBSYSTEM_ID, "H")))
-# PCI Express capability: Flags at +2 through Link Status 2 (ascending, contiguous)
-_EXP_REGS = (("devcap", R.EXP_DEVCAP, "I"), ("devctl", R.EXP_DEVCTL, "H"), ("devsta", R.EXP_DEVSTA, "H"),
-             ("lnkcap", R.EXP_LNKCAP, "I"), ("lnkctl", R.EXP_LNKCTL, "H"), ("lnksta", R.EXP_LNKSTA, "H"),
-             ("sltcap", R.EXP_SLTCAP, "I"), ("sltctl", R.EXP_SLTCTL, "H"), ("sltsta", R.EXP_SLTSTA, "H"),
-             ("rootctl", R.EXP_RTCTL, "H"), ("rootcap", R.EXP_RTCAP, "H"), ("rootsta", R.EXP_RTSTA, "I"),
-             ("devcap2", R.EXP_DEVCAP2, "I"), ("devctl2", R.EXP_DEVCTL2, "H"), ("devsta2", R.EXP_DEVSTA2, "H"),
-             ("lnkcap2", R.EXP_LNKCAP2, "I"), ("lnkctl2", R.EXP_LNKCTL2, "H"), ("lnksta2", R.EXP_LNKSTA2, "H"))
-_EXP = _Block(((R.EXP_FLAGS, "H"),) + tuple((rel, code) for _n, rel, code in _EXP_REGS))
-# AER: the six status/mask/control registers, header log, root registers, TLP prefix log
-_AER_MAIN = ("uncor_status", "uncor_mask", "uncor_severity", "cor_status", "cor_mask", "cap_control")
-_AER_MAIN_RELS = (R.AER_UNCOR_STATUS, R.AER_UNCOR_MASK, R.AER_UNCOR_SEVER, R.AER_COR_STATUS,
-                  R.AER_COR_MASK, R.AER_CAP)
-_AER = _Block(tuple((rel, "I") for rel in _AER_MAIN_RELS)
-              + tuple((R.AER_HEADER_LOG + 4 * i, "I") for i in range(4))
-              + ((R.AER_ROOT_COMMAND, "I"), (R.AER_ROOT_STATUS, "I"), (R.AER_ROOT_COR_SRC, "H"),
-                 (R.AER_ROOT_SRC, "H"))
-              + tuple((R.AER_TLP_PREFIX_LOG + 4 * i, "I") for i in range(4)))
-_DPC = _Block(((R.DPC_CAP, "H"), (R.DPC_CTL, "H"), (R.DPC_STATUS, "H"), (R.DPC_SOURCE_ID, "H"),
-               (R.DPC_RP_PIO_STATUS, "I"), (R.DPC_RP_PIO_MASK, "I"), (R.DPC_RP_PIO_SEVERITY, "I"),
-               (R.DPC_RP_PIO_SYSERROR, "I"), (R.DPC_RP_PIO_EXCEPTION, "I"))
-              + tuple((R.DPC_RP_PIO_HEADER_LOG + 4 * i, "I") for i in range(4)))
 # whole-buffer fills compared in one memcmp for the usual sizes
 _FILLS = {(v, n): bytes((v,)) * n for v in (0x00, 0xFF) for n in (256, 4096)}
 
@@ -323,21 +321,24 @@ def _to_bytes(raw):
         return b"", "input is not bytes (%s)" % type(raw).__name__
 
 
-def decode(raw: bytes) -> Config:
-    """Decode a config space snapshot; never raises.  See the module docstring."""
+def decode(raw: bytes, devfn: Optional[int] = None) -> Config:
+    """Decode a config space snapshot; never raises.  See the module docstring.
+
+    `devfn` (device << 3 | function), when known, words the decode as lspci does
+    for that function (LnkCap2 of endpoints other than 00.0)."""
     data, err = _to_bytes(raw)
     cfg = Config(raw=data, size=len(data))
     if err:
         cfg.problems.append(err)
         return cfg
     try:
-        _decode_into(cfg, _Buf(data))
+        _decode_into(cfg, _Buf(data), devfn)
     except Exception as exc:   # a decoder bug must not take the whole report down
         cfg.problems.append("internal decode error: %s: %s" % (type(exc).__name__, exc))
     return cfg
 
 
-def _decode_into(cfg, b):
+def _decode_into(cfg, b, devfn=None):
     n = b.n
     if n == 0:
         cfg.problems.append("empty config space (0 bytes)")
@@ -364,17 +365,40 @@ def _decode_into(cfg, b):
     _std_caps(cfg, b)
     if n > R.EXT_CAP_START:
         _ext_caps(cfg, b)
+    cfg.header = _hdr.decode(cfg.raw)
+    has_mem_bar = cfg.header.info.get("has_mem_bar", False)
+    ctx = Ctx(cfg.header_type, cfg.vendor_id, cfg.device_id, None, 0, has_mem_bar, devfn)
+    raw = cfg.raw
+    std = []
     for c in cfg.caps:
-        if c.id == R.CAP_ID_EXP and cfg.pcie is None:
-            cfg.pcie = _pcie(cfg, cfg.raw, c.offset)
+        r = _caps.decode_cap(raw, "std", c.id, c.offset, None, ctx, end=256)
+        std.append(r)
+        if c.id == R.CAP_ID_EXP and cfg.pcie is None and "Flags" in r.regs:
+            cfg.pcie = _typed(r, _pcie, cfg)
+            ctx = ctx._replace(port_type=cfg.pcie.port_type, pcie_version=cfg.pcie.version)
         elif c.id == R.CAP_ID_SSVID and cfg.header_type == 1 and cfg.subsys_vendor_id is None:
             cfg.subsys_vendor_id = b.u16(c.offset + 4)
             cfg.subsys_id = b.u16(c.offset + 6)
+        cfg.problems += r.problems
+    cfg.ctx = ctx
+    cfg.capabilities = std
     for c in cfg.ext_caps:
+        r = _caps.decode_cap(raw, "ext", c.id, c.offset, c.version, ctx)
+        cfg.capabilities.append(r)
         if c.id == R.EXT_CAP_ID_AER and cfg.aer is None:
-            cfg.aer = _aer(cfg, cfg.raw, c)
+            cfg.aer = _typed(r, _aer, cfg)
         elif c.id == R.EXT_CAP_ID_DPC and cfg.dpc is None:
-            cfg.dpc = _dpc(cfg, cfg.raw, c)
+            cfg.dpc = _typed(r, _dpc, cfg)
+        cfg.problems += r.problems      # after the typed view, which may add to them
+
+
+def _typed(c: CapResult, build, cfg):
+    """The typed view of a decoded capability, built once per (shared, read-only) result:
+    what it depends on beyond the registers (the port type) is part of the result's key."""
+    t = c.typed
+    if t is None:
+        t = c.typed = build(cfg, c)
+    return t
 
 
 def _ff_dwords(raw):
@@ -520,51 +544,16 @@ def _ext_caps(cfg, b):
     cfg.problems.append("extended capability list longer than %d entries" % _EXT_HOPS)
 
 
-# Which PCIe registers a function has: (condition on (port type, version, slot bit), names)
-_EXP_GROUPS = (
-    (lambda t, v, s: True, ("devcap", "devctl", "devsta")),
-    (lambda t, v, s: t not in R.NO_LINK_PORT_TYPES, ("lnkcap", "lnkctl", "lnksta")),
-    (lambda t, v, s: s and t in R.SLOT_PORT_TYPES, ("sltcap", "sltctl", "sltsta")),
-    (lambda t, v, s: t in R.ROOT_PORT_TYPES, ("rootctl", "rootcap", "rootsta")),
-    (lambda t, v, s: v >= 2, ("devcap2", "devctl2", "devsta2")),
-    (lambda t, v, s: v >= 2 and t not in R.NO_LINK_PORT_TYPES, ("lnkcap2", "lnkctl2", "lnksta2")),
-)
-_EXP_INDEX = {name: i + 1 for i, (name, _rel, _code) in enumerate(_EXP_REGS)}   # +1: Flags first
-_EXP_REL = {name: rel for name, rel, _code in _EXP_REGS}
-# (port type, version >= 2, slot bit) -> names of the registers present, in offset order
-_EXP_PRESENT = {}
-for _t in range(16):
-    for _v in (1, 2):
-        for _s in (False, True):
-            _EXP_PRESENT[_t, _v, _s] = tuple(n for cond, names in _EXP_GROUPS if cond(_t, _v, _s)
-                                             for n in names)
-
-
-def _pcie(cfg, raw, off):
-    # the capability sits in the 256-byte standard space: nothing beyond it belongs to it
-    limit = min(len(raw), 256)
-    vals = _EXP.read(raw, off, limit)
-    flags = vals[0]
-    if flags is None:
-        cfg.problems.append("PCI Express capability at 0x%02x truncated" % off)
-        return None
-    ptype = (flags & R.EXP_FLAGS_TYPE_MASK) >> R.EXP_FLAGS_TYPE_SHIFT
-    version = flags & R.EXP_FLAGS_VERSION
-    slot = bool(flags & R.EXP_FLAGS_SLOT)
-    # Version 1 capabilities end after Root Status; lspci reads the v2 block when version > 1
-    r = {}
-    for name in _EXP_PRESENT[ptype, 2 if version >= 2 else 1, slot]:
-        v = vals[_EXP_INDEX[name]]
-        if v is None:
-            cfg.problems.append("PCI Express capability at 0x%02x: register +0x%02x lies "
-                                "beyond 0x%x" % (off, _EXP_REL[name], limit))
-            break       # later registers lie further out
-        r[name] = v
-    p = Pcie(offset=off, version=version, port_type=ptype,
+def _pcie(cfg, c: CapResult) -> Pcie:
+    """The typed PCIe view the error-path and verdict code use, from the decoded registers."""
+    f = c.regs["Flags"]
+    ptype, version, slot = f["Type"], f["Version"], bool(f["Slot"])
+    r = {reg.name.lower(): reg.value for reg in c.regs.values() if reg.name != "Flags"}
+    p = Pcie(offset=c.offset, version=version, port_type=ptype,
              port_type_name=R.PORT_TYPE_NAMES.get(ptype, "Unknown type %d" % ptype),
-             slot_implemented=slot,
-             interrupt_message=(flags & R.EXP_FLAGS_IRQ_MASK) >> R.EXP_FLAGS_IRQ_SHIFT,
+             slot_implemented=slot, interrupt_message=f["IntMsg"],
              has_link=ptype not in R.NO_LINK_PORT_TYPES, **r)
+    p.cap = c
     get = r.get
     devcap, devctl, devsta = get("devcap"), get("devctl"), get("devsta")
     lnkcap, lnkctl, lnksta = get("lnkcap"), get("lnkctl"), get("lnksta")
@@ -631,38 +620,36 @@ def _port_type(cfg):
     return cfg.pcie.port_type if cfg.pcie is not None else None
 
 
-def _aer(cfg, raw, cap):
-    off = cap.offset
-    a = Aer(offset=off, version=cap.version or 0)
-    vals = _AER.read(raw, off, len(raw))
-    for i, name in enumerate(_AER_MAIN):
-        if vals[i] is None:
-            cfg.problems.append("AER capability at 0x%03x truncated at +0x%02x" % (off, _AER_MAIN_RELS[i]))
-            return a
-        setattr(a, name, vals[i])
-    log0, log1, log2, log3, root_command, root_status, src_cor, src_uncor = vals[6:14]
+def _aer(cfg, c: CapResult) -> Aer:
+    """The typed AER view (error names, severities, decoded TLP) from the decoded registers."""
+    off = c.offset
+    a = Aer(offset=off, version=c.version or 0)
+    v = {name: reg.value for name, reg in c.regs.items()}
+    if "AERCap" not in v:
+        return a
+    (a.uncor_status, a.uncor_mask, a.uncor_severity, a.cor_status, a.cor_mask,
+     a.cap_control) = (v["UESta"], v["UEMsk"], v["UESvrt"], v["CESta"], v["CEMsk"], v["AERCap"])
+    a.cap = c
     a.first_error_pointer = a.cap_control & R.AER_CAP_FEP_MASK
     a.cap_flags = R.flags(a.cap_control, R.AER_CAP_BITS)
-    log = (log0, log1, log2, log3)
-    if None in log:
-        cfg.problems.append("AER header log at 0x%03x truncated" % (off + R.AER_HEADER_LOG))
-        log = tuple(x or 0 for x in log)
+    log = tuple(v.get("HeaderLog%d" % i, 0) for i in range(4))
     a.header_log = log
     a.tlp = _tlp.decode(log) if any(log) else None
     if a.cap_control & R.AER_CAP_TLP_PFX:
-        a.tlp_prefix_log = tuple(x for x in vals[14:18] if x is not None)
+        a.tlp_prefix_log = tuple(v[k] for k in ("TLPPrefixLog0", "TLPPrefixLog1", "TLPPrefixLog2",
+                                               "TLPPrefixLog3") if k in v)
     if cfg.pcie is not None and cfg.pcie.port_type in R.ROOT_PORT_TYPES:
-        a.root_command, a.root_status, a.err_src_cor, a.err_src_uncor = (root_command, root_status,
-                                                                         src_cor, src_uncor)
-        if root_command is not None:
-            a.root_command_flags = R.flags(root_command, R.AER_ROOT_CMD_BITS)
-        if root_status is not None:
-            a.root_flags = R.flags(root_status, R.AER_ROOT_STATUS_BITS)
-            a.adv_err_int_msg = root_status >> R.AER_ROOT_MSG_NUM_SHIFT
+        a.root_command, a.root_status = v.get("RootCmd"), v.get("RootSta")
+        a.err_src_cor, a.err_src_uncor = v.get("ErrorSrcCor"), v.get("ErrorSrcUncor")
+        if a.root_command is not None:
+            a.root_command_flags = R.flags(a.root_command, R.AER_ROOT_CMD_BITS)
+        if a.root_status is not None:
+            a.root_flags = R.flags(a.root_status, R.AER_ROOT_STATUS_BITS)
+            a.adv_err_int_msg = a.root_status >> R.AER_ROOT_MSG_NUM_SHIFT
     for name, value, rel in (("uncor status", a.uncor_status, R.AER_UNCOR_STATUS),
                              ("cor status", a.cor_status, R.AER_COR_STATUS)):
         if value == 0xFFFFFFFF:
-            cfg.problems.append("AER %s at 0x%03x reads 0xffffffff: not decoded as errors"
+            c.problems.append("AER %s at 0x%03x reads 0xffffffff: not decoded as errors"
                                 % (name, off + rel))
     if a.uncor_status != 0xFFFFFFFF:
         a.header_log_expected = bool(a.uncor_status & ~a.uncor_mask & R.AER_LOG_TLP_MASK)
@@ -688,14 +675,15 @@ def _errors(status, mask, severity, fep, table, uncor):
     return out
 
 
-def _dpc(cfg, raw, cap):
-    off = cap.offset
-    d = Dpc(offset=off, version=cap.version or 0)
-    vals = _DPC.read(raw, off, len(raw))
-    if None in vals[:4]:
-        cfg.problems.append("DPC capability at 0x%03x truncated" % off)
+def _dpc(cfg, c: CapResult) -> Dpc:
+    """The typed DPC view (trigger reason in words, RP PIO errors) from the decoded registers."""
+    off = c.offset
+    d = Dpc(offset=off, version=c.version or 0)
+    v = {name: reg.value for name, reg in c.regs.items()}
+    if "Source" not in v:
         return d
-    d.capability, d.control, d.status, d.source_id = vals[:4]
+    d.capability, d.control, d.status, d.source_id = v["DpcCap"], v["DpcCtl"], v["DpcSta"], v["Source"]
+    d.cap = c
     d.interrupt_message = d.capability & R.DPC_CAP_INT_MSG_MASK
     d.rp_extensions = bool(d.capability & R.DPC_CAP_RP_EXT)
     d.control_flags = R.flags(d.control, R.DPC_CTL_BITS)
@@ -712,10 +700,12 @@ def _dpc(cfg, raw, cap):
     if d.rp_extensions:
         d.rp_pio_fep = (d.status >> R.DPC_STS_PIO_FEP_SHIFT) & R.DPC_STS_PIO_FEP_MASK
         (d.rp_pio_status, d.rp_pio_mask, d.rp_pio_severity, d.rp_pio_syserror,
-         d.rp_pio_exception) = vals[4:9]
+         d.rp_pio_exception) = (v.get("RPPIOStatus"), v.get("RPPIOMask"), v.get("RPPIOSeverity"),
+                                v.get("RPPIOSysError"), v.get("RPPIOException"))
         log_size = (d.capability >> R.DPC_CAP_RP_LOG_SHIFT) & 0xF
         if log_size >= 4:
-            d.rp_pio_header_log = tuple(v for v in vals[9:13] if v is not None)
+            d.rp_pio_header_log = tuple(v["RPPIOHeaderLog%d" % i] for i in range(4)
+                                        if "RPPIOHeaderLog%d" % i in v)
             d.rp_pio_tlp = _tlp.decode(d.rp_pio_header_log)
         if d.rp_pio_status:
             d.rp_pio_errors = [name for bit, name in sorted(R.DPC_RP_PIO_ERRORS.items())

@@ -1,9 +1,13 @@
-"""The JSON form of a Report (``pcicrash -j`` / ``--json``).  Schema version 1.
+"""The JSON form of a Report (``pcicrash -j`` / ``--json``).  Schema version 2.
+
+``pcicrash/2`` adds, per device, ``header`` and ``capabilities``: every register
+the caps registry decodes, with every field by the name lspci prints (see
+docs/json.md); all ``pcicrash/1`` keys are kept with their meaning.
 
 Top-level object::
 
     {
-      "schema": "pcicrash/1",
+      "schema": "pcicrash/2",
       "source": str,                 # dump file name(s) as the reader calls them
       "format": str,                 # reader's format description
       "reader_notes": [str],
@@ -41,8 +45,15 @@ Top-level object::
                        "uncorrectable": [{"name", "short", "bit", "fatal", "masked", "first"}],
                        "correctable": [{"name", "short", "bit", "masked"}]},
         "dpc": null | {"status": int, "triggered": bool, "reason": str, "source_id": int},
-        "problems": [str]            # decoder remarks (cycles, bad pointers...)
+        "problems": [str],           # decoder remarks (cycles, bad pointers...)
+        "header": null | <capability>,      # pcicrash/2: kind "hdr", id = header layout
+        "capabilities": [<capability>]      # pcicrash/2: list order, standard then extended
       }],
+    <capability> = {"kind": "std"|"ext"|..., "id": int, "offset": int, "version": int|null,
+                    "name": str, "registers": {name: {"offset": int, "size": int, "value": int,
+                                                      "fields": {field: bool|int}}},
+                    "info": {...}, "entries": [<capability>], "problems": [str],
+                    "truncated": bool}
       "topology": {"problems": [str], "roots": {"dddd": ["dddd:bb:dd.f"]}},
       "error_paths": [{"root_port": str, "message": str, "source_bdf": str,
                        "source_rid": int, "current": bool, "multiple": bool,
@@ -63,7 +74,25 @@ from __future__ import annotations
 import json
 import re
 
-SCHEMA = "pcicrash/1"
+SCHEMA = "pcicrash/2"
+
+
+def cap_json(c) -> str:
+    """One decoded capability as JSON text, made once per result (results are shared
+    between identical functions, so a fleet's identical capabilities encode once)."""
+    t = c.__dict__.get("_json")
+    if t is None:
+        t = json.dumps(cap_dict(c), separators=(",", ":"), default=str)
+        c.__dict__["_json"] = t
+    return t
+
+
+def cap_dict(c) -> dict:
+    return {"kind": c.kind, "id": c.id, "offset": c.offset, "version": c.version, "name": c.name,
+            "registers": {r.name: {"offset": r.offset, "size": r.spec.size, "value": r.value,
+                                   "fields": r.fields()} for r in c.regs.values()},
+            "info": c.info, "entries": [cap_dict(e) for e in c.entries],
+            "problems": list(c.problems), "truncated": c.truncated}
 
 
 def _aer(a):
@@ -101,10 +130,30 @@ def _device(d):
             "status": c.dpc.status, "triggered": c.dpc.triggered,
             "reason": c.dpc.trigger_reason, "source_id": c.dpc.source_id},
         "problems": list(c.problems),
+        "header": None if c.header is None or c.all_ff else _CapsSlot(c.header),
+        "capabilities": [] if c.all_ff else [_CapsSlot(x) for x in c.capabilities],
     }
 
 
+class _CapsSlot:
+    """Stands for one capability's JSON text until dumps() splices it in."""
+    __slots__ = ("cap",)
+
+    def __init__(self, cap):
+        self.cap = cap
+
+
 def to_dict(rep) -> dict:
+    """The report as plain data (capabilities as dicts); dumps() is the fast path."""
+    d = _to_dict(rep)
+    for x in d["devices"]:
+        if x["header"] is not None:
+            x["header"] = cap_dict(x["header"].cap)
+        x["capabilities"] = [cap_dict(c.cap) for c in x["capabilities"]]
+    return d
+
+
+def _to_dict(rep) -> dict:
     cap = rep.capture
     pm = cap.pagemap
     h = cap.header
@@ -174,13 +223,18 @@ def dumps(rep, devs=None) -> str:
     only sees a placeholder for each and they are put in afterwards in one pass: at
     6000 devices that is about half the time of encoding them.
     """
-    d = to_dict(rep)
+    d = _to_dict(rep)
     if devs is not None:
         keep = {x.bdf for x in devs}
         d["devices"] = [x for x in d["devices"] if x["bdf"] in keep]
-    hexes = []
+    pieces = []       # JSON text put in for each placeholder: config hex, capabilities
     for x in d["devices"]:
-        hexes.append(x["config"])
-        x["config"] = _SLOT % (len(hexes) - 1)
+        pieces.append('"%s"' % x["config"])
+        x["config"] = _SLOT % (len(pieces) - 1)
+        if x["header"] is not None:
+            pieces.append(cap_json(x["header"].cap))
+            x["header"] = _SLOT % (len(pieces) - 1)
+        pieces.append("[" + ",".join(cap_json(c.cap) for c in x["capabilities"]) + "]")
+        x["capabilities"] = _SLOT % (len(pieces) - 1)
     text = json.dumps(d, separators=(",", ":"))
-    return _SLOT_RE.sub(lambda m: '"%s"' % hexes[int(m.group(1))], text)
+    return _SLOT_RE.sub(lambda m: pieces[int(m.group(1))], text)

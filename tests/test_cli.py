@@ -79,7 +79,7 @@ def test_json_schema_and_config_bytes(name):
     r = fixture_reader(name)
     rc, out, _ = run(r, "-j")
     d = json.loads(out)
-    assert d["schema"] == "pcicrash/1"
+    assert d["schema"] == "pcicrash/2"
     from pykdump_ext.capture import load_capture
     cap = load_capture(fixture_reader(name))
     assert d["capture"]["state"] == cap.state
@@ -215,6 +215,9 @@ def test_json_doc_names_every_key():
     keys = set(d) | set(d["capture"]) | set(d["capture"]["pagemap"]) | set(d["capture"]["header"])
     keys |= set(d["devices"][10]) | set(d["devices"][10]["aer"]) | set(d["error_paths"][0])
     keys |= set(d["error_paths"][0]["hops"][0]) | set(d["verdict"]) | set(d["verdict"]["suspects"][0])
+    keys |= set(d["devices"][10]["capabilities"][0])
+    reg = next(iter(d["devices"][10]["capabilities"][0]["registers"].values()))
+    keys |= set(reg)
     for k in sorted(keys):
         assert '"%s"' % k in doc, k
         assert '"%s"' % k in report_json.__doc__, k

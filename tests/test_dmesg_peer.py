@@ -161,3 +161,20 @@ def test_dmesg_bytes_of_reader_equals_cli():
         log = read_kernel_log(reader)
     assert dmesg_bytes(log.records) == pcicrash_dmesg(scenario_dir("vanilla-aer") /
                                                       "d31-zlib.kdump")[0]
+
+
+def test_dmesg_with_vmcoreinfo_file_and_exit_codes(tmp_path, capsys, reference):
+    """--dmesg goes through open_dump: --vmcoreinfo replaces the dump's own (like -i)."""
+    dump = scenario_dir("vanilla-aer") / "d31-zlib.kdump"
+    rc = cli.main(["--dmesg", "--vmcoreinfo", str(scenario_dir("vanilla-aer") / "vmcoreinfo.txt"),
+                   str(dump)])
+    out = capsys.readouterr()
+    assert rc == 0 and out.out.encode() == reference("vanilla-aer")
+    # a VMCOREINFO without the log's entries: no text, one note, exit 1
+    bad = tmp_path / "vmcoreinfo.txt"
+    bad.write_text("".join(l + "\n" for l in (scenario_dir("vanilla-aer") / "vmcoreinfo.txt")
+                           .read_text().splitlines() if "prb" not in l and "log_buf" not in l))
+    rc = cli.main(["--dmesg", "--vmcoreinfo", str(bad), str(dump)])
+    out = capsys.readouterr()
+    assert rc == 1 and out.out == ""
+    assert "neither SYMBOL(prb)" in out.err and out.err.count("\n") == 1

@@ -42,7 +42,8 @@ class Damage:
         self.kinds: Dict[str, _Kind] = {}
         self.lost = 0          # records (or descriptors) whose text could not be read
 
-    def add(self, kind: str, example: str, where: Optional[int] = None, *, lost: bool = True):
+    def add(self, kind: str, example, where: Optional[int] = None, *, lost: bool = True):
+        """Count one damaged record; `example` is its description (or a callable making it)."""
         k = self.kinds.setdefault(kind, _Kind())
         k.count += 1
         if lost:
@@ -50,8 +51,10 @@ class Damage:
         if where is not None:
             k.first = where if k.first is None else min(k.first, where)
             k.last = where if k.last is None else max(k.last, where)
-        if len(k.examples) < EXAMPLES and example not in k.examples:
-            k.examples.append(example)
+        if len(k.examples) < EXAMPLES:
+            text = example() if callable(example) else example     # built only when kept
+            if text not in k.examples:
+                k.examples.append(text)
 
     def notes(self) -> List[str]:
         out = []

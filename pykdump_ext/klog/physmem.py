@@ -21,8 +21,11 @@ class Unreadable(Exception):
     """A physical page the log reader needs is not in the dump (or the dump holds it broken)."""
 
     def __init__(self, paddr: int, pfn: int, why: str):
+        super().__init__()
         self.paddr, self.pfn, self.why = paddr, pfn, why
-        super().__init__("physical 0x%x (pfn 0x%x): %s" % (paddr, pfn, why))
+
+    def __str__(self):          # formatted only when a note keeps it
+        return "physical 0x%x (pfn 0x%x): %s" % (self.paddr, self.pfn, self.why)
 
 
 def _why(exc: PcicrashError) -> str:

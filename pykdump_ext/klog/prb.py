@@ -23,13 +23,14 @@ block), at most once per descriptor slot.
 
 from __future__ import annotations
 
+import struct
 from typing import Dict, List, Optional
 
 from .damage import Damage, Missing, need
 from .physmem import Unreadable
 from .records import KernelLog, LogRecord
-from .vtop import KernelMemory, VtopError, symbol
-from ..vmcoreinfo import to_int
+from ..errors import PcicrashError
+from .vtop import MASK64, KernelMemory, VtopError, number, symbol
 
 ID_BITS = 62                      # 64-bit state_var: 2 state bits on top
 ID_MASK = (1 << ID_BITS) - 1
@@ -67,22 +68,43 @@ class Layout:
         self.head_lpos = o("prb_data_ring.head_lpos")
         self.tail_lpos = o("prb_data_ring.tail_lpos")
         self.counter = o("atomic_long_t.counter")
-        opt = lambda k: to_int(info.get(k))     # isdigit() takes '\u00b2', int() does not
+        def opt(key):          # optional entries: absent or unusable means "not there"
+            try:
+                v = number(info, key)
+            except PcicrashError:
+                return None
+            return v if v is not None and 0 <= v < 1 << 16 else None
         self.caller_id = opt("OFFSET(printk_info.caller_id)")
         self.dev_info = opt("OFFSET(printk_info.dev_info)")
         self.subsys = opt("OFFSET(dev_printk_info.subsystem)")
         self.subsys_len = opt("LENGTH(printk_info_subsystem)")
         self.device = opt("OFFSET(dev_printk_info.device)")
         self.device_len = opt("LENGTH(printk_info_device)")
-        for name in ("state_var", "text_lpos"):
-            if getattr(self, name) + 8 > self.desc_size:
-                raise Missing("OFFSET(prb_desc.%s) lies past SIZE(prb_desc)" % name)
+        # every field read must lie inside the struct VMCOREINFO sizes
+        c = self.counter + 8
+        if max(self.desc_ring + max(self.count_bits + 4, self.descs + 8, self.infos + 8,
+                                    self.head_id + c, self.tail_id + c),
+               self.text_ring + max(self.size_bits + 4, self.data + 8, self.head_lpos + c,
+                                    self.tail_lpos + c)) > self.rb_size:
+            raise Missing("an OFFSET(prb_desc_ring.* / prb_data_ring.*) lies past "
+                          "SIZE(printk_ringbuffer)=%d" % self.rb_size)
+        if max(self.state_var + c, self.text_lpos + max(self.lpos_begin, self.lpos_next) + 8) \
+                > self.desc_size:
+            raise Missing("an OFFSET(prb_desc.* / prb_data_blk_lpos.*) lies past "
+                          "SIZE(prb_desc)=%d" % self.desc_size)
         if max(self.seq + 8, self.ts + 8, self.text_len + 2) > self.info_size:
-            raise Missing("an OFFSET(printk_info.*) lies past SIZE(printk_info)")
+            raise Missing("an OFFSET(printk_info.*) lies past SIZE(printk_info)=%d"
+                          % self.info_size)
+        if self.caller_id is not None and self.caller_id + 4 > self.info_size:
+            self.caller_id = None
+
+
+_FMT = {8: struct.Struct("<Q").unpack_from, 4: struct.Struct("<I").unpack_from,
+        2: struct.Struct("<H").unpack_from}
 
 
 def _u(buf: bytes, off: int, size: int = 8) -> int:
-    return int.from_bytes(buf[off:off + size], "little")
+    return _FMT[size](buf, off)[0]
 
 
 def _cstr(buf: bytes, off: Optional[int], length: Optional[int]) -> str:
@@ -132,12 +154,24 @@ def read_prb(km: KernelMemory, info: Dict[str, str], log: KernelLog) -> None:
         log.complete = False
         tail = (head - count + 1) & ID_MASK
         n = count
-    dmg = Damage()
-    states: Dict[str, int] = {}
+    if count_bits > size_bits:
+        log.notes.append("printk_ringbuffer at 0x%x: %d descriptors for a %d-byte text ring "
+                         "(the kernel makes one per 32 bytes)" % (rb_addr, count, size))
+    walk = _Walk(km, lay, count, size, descs, infos, data, tail, head)
     for start in range(0, n, CHUNK):
         ids = [(tail + i) & ID_MASK for i in range(start, min(n, start + CHUNK))]
-        _read_chunk(km, lay, ids, count, size, descs, infos, data, dmg, states, log.records,
-                    tail, head)
+        walk.chunk(ids, log.records)
+        if walk.gave_up is not False:
+            left = (head - walk.gave_up) & ID_MASK
+            if left > 0:
+                log.notes.append("printk_ringbuffer: %d descriptors (ids %d..%d) not examined: "
+                                 "the %d before them were unreadable in a row, the descriptor "
+                                 "array is taken to be missing from there on"
+                                 % (left, (walk.gave_up + 1) & ID_MASK, head,
+                                    walk.unreadable_run))
+                walk.dmg.lost += left
+            break
+    dmg, states = walk.dmg, walk.states
     if states:
         log.notes.append("printk_ringbuffer: descriptors skipped as not committed: %s"
                          % ", ".join("%d %s" % (v, k) for k, v in sorted(states.items())))
@@ -146,98 +180,140 @@ def read_prb(km: KernelMemory, info: Dict[str, str], log: KernelLog) -> None:
         log.complete = False
 
 
-def _slots(ids, count):
-    return [i % count for i in ids]
-
-
 def _prefetch_slots(km, base, stride, slots, width):
-    lo, hi = min(slots), max(slots)
-    if hi - lo < len(slots) * 2:          # one contiguous run (the normal case)
-        km.prefetch(base + lo * stride, (hi - lo) * stride + width)
-    else:                                 # the run wraps around the ring
-        for s in (lo, hi):
-            km.prefetch(base + s * stride, width)
-        km.prefetch(base, (hi + 1) * stride)
+    """Batch-read the array entries of `slots` (consecutive modulo the ring: 1 or 2 runs)."""
+    runs, start = [], 0
+    for i in range(1, len(slots) + 1):
+        if i == len(slots) or slots[i] != slots[i - 1] + 1:
+            runs.append((base + slots[start] * stride, (slots[i - 1] - slots[start]) * stride
+                         + width))
+            start = i
+    km.prefetch_ranges(runs)
 
 
-def _read_chunk(km, lay, ids, count, size, descs, infos, data, dmg, states, out,
-                ids_tail=None, ids_head=None):
-    slots = _slots(ids, count)
-    _prefetch_slots(km, descs, lay.desc_size, slots, lay.desc_size)
-    blocks = []        # (id, slot, begin index, next index)
-    for id_, slot in zip(ids, slots):
-        at = descs + slot * lay.desc_size
-        try:
-            d = km.read(at, lay.desc_size)
-        except (VtopError, Unreadable) as exc:
-            dmg.add("descriptor unreadable", "id %d at 0x%x: %s" % (id_, at, _where(exc)))
-            continue
-        sv = _u(d, lay.state_var + lay.counter)
-        if sv & ID_MASK != id_:
-            key = "ID mismatch (overwritten or never used)"
-            states[key] = states.get(key, 0) + 1
-            continue
-        state = STATES[sv >> ID_BITS]
-        if state not in ("committed", "finalized"):
-            # normal: the ring's initial dummy (and any pushed tail) is reusable, and the
-            # head is reserved when the crash came during a printk
-            if not ((state == "reusable" and id_ == ids_tail) or
-                    (state == "reserved" and id_ == ids_head)):
-                states[state] = states.get(state, 0) + 1
-            continue
-        b_lpos = _u(d, lay.text_lpos + lay.lpos_begin)
-        n_lpos = _u(d, lay.text_lpos + lay.lpos_next)
-        begin, nxt = b_lpos % size, n_lpos % size
-        if begin == nxt:
-            continue                       # data-less record (empty line or failed store)
-        same_wrap = (b_lpos // size) == (n_lpos // size) and b_lpos < n_lpos
-        wraps = ((b_lpos + size) // size) == (n_lpos // size)
-        if not same_wrap and not wraps:
-            dmg.add("data block position invalid",
-                    "id %d: lpos begin 0x%x next 0x%x in a %d-byte ring"
-                    % (id_, b_lpos, n_lpos, size))
-            continue
-        if begin > nxt:
-            begin = 0
-        if nxt - begin < 8:
-            dmg.add("data block shorter than its id",
-                    "id %d: %d bytes at ring offset 0x%x" % (id_, nxt - begin, begin))
-            continue
-        blocks.append((id_, slot, begin, nxt))
-    if not blocks:
-        return
-    _prefetch_slots(km, infos, lay.info_size, [b[1] for b in blocks], lay.info_size)
-    lo = min(b[2] for b in blocks)
-    hi = max(b[3] for b in blocks)
-    if hi - lo <= size:
-        km.prefetch(data + lo, hi - lo)
-    for id_, slot, begin, nxt in blocks:
-        at = infos + slot * lay.info_size
-        try:
-            inf = km.read(at, lay.info_size)
-        except (VtopError, Unreadable) as exc:
-            dmg.add("printk_info unreadable", "id %d at 0x%x: %s" % (id_, at, _where(exc)))
-            continue
-        seq = _u(inf, lay.seq)
-        text_len = _u(inf, lay.text_len, 2)
-        room = nxt - begin - 8
-        if text_len > room:
-            dmg.add("text_len past its data block (cut to the block)",
-                    "seq %d: text_len %d, block holds %d" % (seq, text_len, room), seq,
-                    lost=False)
-            text_len = room
-        try:
-            blk = km.read(data + begin, 8 + text_len)
-        except (VtopError, Unreadable) as exc:
-            dmg.add("text data unreadable", "seq %d at 0x%x: %s"
-                    % (seq, data + begin, _where(exc)), seq)
-            continue
-        if _u(blk, 0) & ID_MASK != id_:
-            dmg.add("data block names another descriptor (text may be a newer record's)",
-                    "seq %d: block id %d, descriptor id %d" % (seq, _u(blk, 0), id_), seq,
-                    lost=False)
-        raw = blk[8:]
-        out.append(_record(lay, inf, seq, raw))
+class _Walk:
+    """One pass over descriptor ids tail..head; state carried across chunks."""
+
+    def __init__(self, km, lay, count, size, descs, infos, data, tail, head):
+        self.km, self.lay, self.count, self.size = km, lay, count, size
+        self.descs, self.infos, self.data = descs, infos, data
+        self.tail, self.head = tail, head
+        self.dmg = Damage()
+        self.states: Dict[str, int] = {}
+        self.prev_next = None          # lpos where the previous data block ended
+        self.unreadable_run = 0
+        # a missing stretch of the descriptor array this long means the rest is gone too
+        self.give_up_after = max(1024, 16 * km.page_size // lay.desc_size)
+        self.bad_pages: Dict[int, str] = {}    # virtual page -> why it cannot be read
+        self.gave_up = False           # or the id where the walk stopped
+
+    def _skip(self, state):
+        self.states[state] = self.states.get(state, 0) + 1
+
+    def chunk(self, ids, out):
+        km, lay, size, dmg = self.km, self.lay, self.size, self.dmg
+        slots = [i % self.count for i in ids]
+        _prefetch_slots(km, self.descs, lay.desc_size, slots, lay.desc_size)
+        blocks = []        # (id, slot, begin index, next index)
+        ps, dsz, bad = km.page_size, lay.desc_size, self.bad_pages
+        for id_, slot in zip(ids, slots):
+            at = self.descs + slot * dsz
+            why = bad.get(at // ps) or bad.get((at + dsz - 1) // ps)
+            if why is None:
+                try:
+                    d = km.read(at, dsz)
+                except (VtopError, Unreadable) as exc:
+                    why = _where(exc)
+                    try:                       # which of its (at most 2) pages is the gap
+                        km.read(at, 1)
+                        gap = (at + dsz - 1) // ps
+                    except (VtopError, Unreadable):
+                        gap = at // ps
+                    if len(bad) < 4096:
+                        bad[gap] = why
+            if why is not None:
+                dmg.add("descriptor unreadable",
+                        lambda: "id %d at 0x%x: %s" % (id_, at, why))
+                self.unreadable_run += 1
+                if self.unreadable_run >= self.give_up_after:
+                    self.gave_up = id_
+                    return self._finish(blocks, out)
+                continue
+            self.unreadable_run = 0
+            sv = _u(d, lay.state_var + lay.counter)
+            if sv & ID_MASK != id_:
+                self._skip("ID mismatch (overwritten or never used)")
+                continue
+            state = STATES[sv >> ID_BITS]
+            if state not in ("committed", "finalized"):
+                # normal: the ring's initial dummy (and any pushed tail) is reusable, and
+                # the head is reserved when the crash came during a printk
+                if not ((state == "reusable" and id_ == self.tail) or
+                        (state == "reserved" and id_ == self.head)):
+                    self._skip(state)
+                continue
+            b_lpos = _u(d, lay.text_lpos + lay.lpos_begin)
+            n_lpos = _u(d, lay.text_lpos + lay.lpos_next)
+            if b_lpos == n_lpos:
+                continue                   # data-less record (empty line or failed store)
+            begin, nxt = b_lpos % size, n_lpos % size
+            # lpos arithmetic is unsigned long: the first wrap (BLK0_LPOS = -size) crosses 2^64
+            same_wrap = (b_lpos // size) == (n_lpos // size) and b_lpos < n_lpos
+            wraps = (((b_lpos + size) & MASK64) // size) == (n_lpos // size)
+            if not same_wrap and not wraps:
+                dmg.add("data block position invalid",
+                        "id %d: lpos begin 0x%x next 0x%x in a %d-byte ring"
+                        % (id_, b_lpos, n_lpos, size))
+                continue
+            # the kernel allocates blocks in id order: a block before the previous one's
+            # end (or a whole ring past it) overlaps other records' text
+            if self.prev_next is not None and (b_lpos - self.prev_next) & MASK64 > size:
+                dmg.add("data block out of order",
+                        "id %d: lpos 0x%x, previous block ended at 0x%x"
+                        % (id_, b_lpos, self.prev_next))
+                continue
+            self.prev_next = n_lpos
+            if begin > nxt:
+                begin = 0
+            if nxt - begin < 8:
+                dmg.add("data block shorter than its id",
+                        "id %d: %d bytes at ring offset 0x%x" % (id_, nxt - begin, begin))
+                continue
+            blocks.append((id_, slot, begin, nxt))
+        self._finish(blocks, out)
+
+    def _finish(self, blocks, out):
+        km, lay, dmg, data = self.km, self.lay, self.dmg, self.data
+        if not blocks:
+            return
+        _prefetch_slots(km, self.infos, lay.info_size, [b[1] for b in blocks], lay.info_size)
+        km.prefetch_ranges([(data + b, n - b) for _, _, b, n in blocks])
+        for id_, slot, begin, nxt in blocks:
+            at = self.infos + slot * lay.info_size
+            try:
+                inf = km.read(at, lay.info_size)
+            except (VtopError, Unreadable) as exc:
+                dmg.add("printk_info unreadable", "id %d at 0x%x: %s" % (id_, at, _where(exc)))
+                continue
+            seq = _u(inf, lay.seq)
+            text_len = _u(inf, lay.text_len, 2)
+            room = nxt - begin - 8
+            if text_len > room:
+                dmg.add("text_len past its data block (cut to the block)",
+                        "seq %d: text_len %d, block holds %d" % (seq, text_len, room), seq,
+                        lost=False)
+                text_len = room
+            try:
+                blk = km.read(data + begin, 8 + text_len)
+            except (VtopError, Unreadable) as exc:
+                dmg.add("text data unreadable", "seq %d at 0x%x: %s"
+                        % (seq, data + begin, _where(exc)), seq)
+                continue
+            if _u(blk, 0) & ID_MASK != id_:
+                dmg.add("data block names another descriptor (text may be a newer record's)",
+                        "seq %d: block id %d, descriptor id %d" % (seq, _u(blk, 0), id_), seq,
+                        lost=False)
+            out.append(_record(lay, inf, seq, blk[8:]))
 
 
 def _record(lay, inf, seq, raw) -> LogRecord:
@@ -245,8 +321,7 @@ def _record(lay, inf, seq, raw) -> LogRecord:
     if lay.caller_id == lay.text_len + 4:     # u16 text_len; u8 facility; u8 flags:5, level:3
         facility = inf[lay.text_len + 2]
         level = inf[lay.text_len + 3] >> 5
-    caller = _u(inf, lay.caller_id, 4) if lay.caller_id is not None and \
-        lay.caller_id + 4 <= lay.info_size else None
+    caller = _u(inf, lay.caller_id, 4) if lay.caller_id is not None else None
     subsystem = device = ""
     if lay.dev_info is not None and lay.subsys is not None:
         subsystem = _cstr(inf, lay.dev_info + lay.subsys, lay.subsys_len)

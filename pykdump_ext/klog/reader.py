@@ -45,4 +45,5 @@ def read_kernel_log(reader) -> KernelLog:
                                                    exc.message()))
     finally:
         log.pfns = set(mem.pfns)
+        log.missing = dict(mem.failed)
     return log

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class KernelLog:
     notes: List[str] = field(default_factory=list)   # what could not be read, and where
     pfns: Set[int] = field(default_factory=set)      # physical pages the reader touched
     complete: bool = True         # False when records were lost to missing pages or damage
+    missing: Dict[int, str] = field(default_factory=dict)  # pfn -> why the reader could not read it
 
 
 _DMESG_LINE = re.compile(r"^\[\s*(\d+)\.(\d{6})\] ?(.*)$")

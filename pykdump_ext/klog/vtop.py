@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 from ..errors import PcicrashError
-from ..vmcoreinfo import to_int
+from ..vmcoreinfo import get_int, to_int
 from .physmem import PhysMem, Unreadable
 
 MASK64 = (1 << 64) - 1
@@ -56,15 +56,10 @@ class VtopError(Exception):
 
 
 def number(info: Dict[str, str], key: str) -> Optional[int]:
-    """NUMBER()/SYMBOL() style value: decimal or 0x-hex (arm64 writes hex NUMBERs)."""
-    value = info.get(key)
-    if value is None:
-        return None
-    n = to_int(value, 16 if key.startswith("SYMBOL(") or key == "KERNELOFFSET" else 0)
-    if n is None:       # the one reading of numbers in dump text (ASCII digits only)
-        raise PcicrashError("%s=%r is not a number" % (key, value[:40]), path="VMCOREINFO",
-                            expected="an integer")
-    return n
+    """A VMCOREINFO integer: SYMBOL()/KERNELOFFSET in hex, NUMBER()s decimal or 0x-hex
+    (arm64 writes its NUMBERs in hex); None when absent, PcicrashError when not a number."""
+    hexa = key.startswith("SYMBOL(") or key == "KERNELOFFSET"
+    return get_int(info, key, base=16 if hexa else 0)
 
 
 def symbol(info: Dict[str, str], name: str) -> Optional[int]:
@@ -140,7 +135,8 @@ class X86_64(Translator):
             raise VtopError(vaddr, "outside the kernel image and VMCOREINFO has no "
                             "SYMBOL(init_top_pgt) to walk the page tables")
         table = self.pgt
-        names = ("PGD", "P4D", "PUD", "PMD", "PTE")[5 - self.levels:]
+        names = ("PGD", "P4D", "PUD", "PMD", "PTE") if self.levels == 5 else \
+            ("PGD", "PUD", "PMD", "PTE")
         shifts = (48, 39, 30, 21, 12)[5 - self.levels:]
         for name, shift in zip(names, shifts):
             entry = self._entry(table, (vaddr >> shift) & 0x1FF, vaddr, name)
@@ -304,6 +300,13 @@ class KernelMemory:
     def read(self, vaddr: int, size: int) -> bytes:
         """`size` bytes at kernel-virtual `vaddr`; VtopError or Unreadable when not there."""
         ps = self.page_size
+        vaddr &= MASK64
+        off = vaddr % ps
+        if off + size <= ps:                           # the common case: one page
+            p = self._vcache.get(vaddr - off)
+            if p is None:
+                p = self._phys_page(vaddr - off)
+            return self.mem.read(p + off, size)
         out = bytearray()
         v = vaddr & MASK64
         while len(out) < size:
@@ -314,17 +317,25 @@ class KernelMemory:
         return bytes(out)
 
     def prefetch(self, vaddr: int, size: int) -> None:
-        """Batch-read the pages under [vaddr, vaddr+size); failures surface on read()."""
+        self.prefetch_ranges([(vaddr, size)])
+
+    def prefetch_ranges(self, ranges) -> None:
+        """Batch-read the pages under [vaddr, vaddr+size) ranges; failures surface on read()."""
         ps = self.page_size
-        first = (vaddr & MASK64) - (vaddr % ps)
+        vpages = set()
+        for vaddr, size in ranges:
+            vaddr &= MASK64                  # a pointer near 2^64 plus an index wraps
+            end = min(vaddr + max(size, 0), MASK64 + 1)
+            v = vaddr - vaddr % ps
+            while v < end:
+                vpages.add(v)
+                v += ps
         pfns = []
-        v = first
-        while v < vaddr + size and v <= MASK64:
+        for v in sorted(vpages):
             try:
                 pfns.append(self._phys_page(v) // ps)
             except (VtopError, Unreadable):
                 pass
-            v += ps
         self.mem.prefetch(pfns)
 
     def u64(self, vaddr: int) -> int:

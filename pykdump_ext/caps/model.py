@@ -1,0 +1,149 @@
+"""Register layouts as data, and the typed results decoded from them.
+
+A capability's registers are declared as `Register` specs (name as lspci
+prints it, offset from the capability, size in bytes, fields).  Fields are
+written as one string, `"Name@bit"` for a flag and `"Name@lo:width"` for a
+multi-bit field, in the order lspci prints them, e.g.::
+
+    DEVCAP = Register("DevCap", 0x04, 4,
+                      "MaxPayload@0:3 PhantFunc@3:2 ExtTag@5 L0s@6:3 L1@9:3 AttnBtn@12")
+
+Decoding reads the register once; `Reg` (the result) keeps the raw value and
+answers field lookups from the spec (`reg["ExtTag"]` -> True/False,
+`reg["MaxPayload"]` -> 1), so building one is cheap and a view asks only for
+what it prints.  `CapResult` is one capability: its registers, nested entries
+(VC resources, EA entries, Resizable BARs...), typed extras and problems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from .access import Access
+
+
+@dataclass(frozen=True)
+class Field:
+    """Bits lo..lo+width-1 of a register.  `flag` when one bit and no value table."""
+    name: str
+    lo: int
+    width: int = 1
+
+    @property
+    def mask(self) -> int:
+        return ((1 << self.width) - 1) << self.lo
+
+    @property
+    def flag(self) -> bool:
+        return self.width == 1
+
+
+def parse_fields(spec: str) -> Tuple[Field, ...]:
+    """'Name@3 Other@4:2' -> Fields (names may hold any character but space and '@')."""
+    out = []
+    for item in spec.split():
+        name, _, where = item.rpartition("@")
+        lo, _, width = where.partition(":")
+        out.append(Field(name, int(lo), int(width) if width else 1))
+    return tuple(out)
+
+
+class Register:
+    """A register of a capability: lspci's name, offset from the capability, size (1/2/4/8)."""
+    __slots__ = ("name", "rel", "size", "fields", "_by_name")
+
+    def __init__(self, name: str, rel: int, size: int, fields: str = ""):
+        self.name = name
+        self.rel = rel
+        self.size = size
+        self.fields = parse_fields(fields)
+        self._by_name = {f.name: f for f in self.fields}
+
+    def field(self, name: str) -> Field:
+        return self._by_name[name]
+
+    def read(self, a: Access, base: int) -> Optional["Reg"]:
+        v = a.read(base + self.rel, self.size)
+        return None if v is None else Reg(self, base + self.rel, v)
+
+    def __repr__(self) -> str:
+        return "Register(%r, 0x%x, %d)" % (self.name, self.rel, self.size)
+
+
+@dataclass(frozen=True)
+class Reg:
+    """One decoded register: its spec, config-space offset and raw value."""
+    spec: Register = field(repr=False, compare=False)
+    offset: int
+    value: int
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def __getitem__(self, name: str) -> Any:
+        f = self.spec.field(name)
+        v = (self.value >> f.lo) & ((1 << f.width) - 1)
+        return bool(v) if f.width == 1 else v
+
+    def flag(self, *names: str) -> str:
+        """lspci's 'Name+ Other-' text for these flag fields."""
+        v = self.value
+        by = self.spec._by_name
+        return " ".join(n + ("+" if v >> by[n].lo & 1 else "-") for n in names)
+
+    def fields(self) -> Dict[str, Any]:
+        """Every field of the spec by name (bool for flags, int otherwise)."""
+        return _fields(self.spec, self.value)
+
+
+_FIELD_CACHE: Dict[Tuple[int, int], Dict[str, Any]] = {}
+
+
+def _fields(spec: Register, value: int) -> Dict[str, Any]:
+    """Decoded fields of (spec, value), shared between equal registers (read-only)."""
+    key = (id(spec), value)
+    d = _FIELD_CACHE.get(key)
+    if d is None:
+        if len(_FIELD_CACHE) > 65536:      # bounded: a fleet's registers repeat, noise does not
+            _FIELD_CACHE.clear()
+        d = _FIELD_CACHE[key] = {f.name: (bool(value >> f.lo & 1) if f.width == 1
+                                          else (value >> f.lo) & ((1 << f.width) - 1))
+                                 for f in spec.fields}
+    return d
+
+
+@dataclass
+class CapResult:
+    """One decoded capability (standard: `version` None; extended: its header version)."""
+    kind: str                      # "std" or "ext"
+    id: int
+    offset: int
+    name: str                      # lspci's heading word(s) for this capability
+    version: Optional[int] = None
+    regs: Dict[str, Reg] = field(default_factory=dict)
+    entries: List["CapResult"] = field(default_factory=list)   # VC resources, EA entries, ...
+    info: Dict[str, Any] = field(default_factory=dict)        # derived values (typed, JSON-able)
+    typed: Any = None              # the capability's own dataclass where one exists (Pcie, Aer, Dpc)
+    problems: List[str] = field(default_factory=list)
+    truncated: bool = False        # registers lspci would show lie beyond the bytes
+
+    def r(self, name: str) -> Optional[Reg]:
+        return self.regs.get(name)
+
+    def __iter__(self) -> Iterator[Reg]:
+        return iter(self.regs.values())
+
+
+def read_regs(c: CapResult, a: Access, base: int, specs) -> bool:
+    """Read `specs` (Registers) at `base` into c.regs; False (and c.truncated) when one is cut off."""
+    ok = True
+    for s in specs:
+        r = s.read(a, base)
+        if r is None:
+            ok = False
+            c.truncated = True
+            continue
+        c.regs[s.name] = r
+    return ok

@@ -1,0 +1,115 @@
+"""Virtual Channel (extended IDs 0x0002 and 0x0009): port VC capabilities, arbitration
+capabilities, and one entry per VC resource; Root Complex Link Declaration (0x0005)."""
+
+from __future__ import annotations
+
+from typing import List
+
+from .access import Access
+from .model import CapResult, Register, read_regs
+from .registry import Ctx, capability, text_for
+
+PORT = (Register("Caps", 0x04, 4, "EVCCnt@0:3 LPEVC@4:3 RefClk@8:2 PATEntryBits@10:2"),
+        Register("Arb", 0x08, 4, "Fixed@0 WRR32@1 WRR64@2 WRR128@3 ??4@4 ??5@5 ??6@6 ??7@7 VATOffset@24:8"),
+        Register("Ctrl", 0x0C, 2, "LoadVAT@0 ArbSelect@1:3"),
+        Register("Status", 0x0E, 2, "InProgress@0"))
+ARB = ("Fixed", "WRR32", "WRR64", "WRR128", "??4", "??5", "??6", "??7")
+VC_ARB = ("Fixed", "WRR32", "WRR64", "WRR128", "TWRR128", "WRR256", "??6", "??7")
+RES_CAP = "Fixed@0 WRR32@1 WRR64@2 WRR128@3 TWRR128@4 WRR256@5 ??6@6 ??7@7 RejSnoopTrans@15 " \
+          "MaxTimeSlots@16:7 PATOffset@24:8"
+RES_CTL = "TC/VC@0:8 LoadPAT@16 ArbSelect@17:3 ID@24:3 Enable@31"
+RES_STA = "InProgress@0 NegoPending@1"
+
+
+@capability("ext", 0x0002, "Virtual Channel", span=0x100)
+def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
+    if not a.has(c.offset + 4, 0x18) or not read_regs(c, a, c.offset, PORT):
+        return
+    for i in range(c.r("Caps")["EVCCnt"] + 1):
+        pos = c.offset + 0x10 + 12 * i
+        e = CapResult("vc-resource", i, pos, "VC%d" % i)
+        if a.has(pos, 12):
+            read_regs(e, a, pos, (Register("Caps", 0, 4, RES_CAP), Register("Ctrl", 4, 4, RES_CTL),
+                                  Register("Status", 10, 2, RES_STA)))
+        c.entries.append(e)
+
+
+capability("ext", 0x0009, "Virtual Channel", span=0x100)(decode)
+
+
+@text_for("ext", 0x0002)
+def text(c: CapResult, ctx: Ctx) -> List[str]:
+    out = ["Virtual Channel"]
+    if "Status" not in c.regs:
+        return out
+    caps, arb, ctl = c.r("Caps"), c.r("Arb"), c.r("Ctrl")
+    out += ["\tCaps:\tLPEVC=%d RefClk=%s PATEntryBits=%d" % (
+                caps["LPEVC"], "100ns" if caps["RefClk"] == 0 else "??%d" % caps["RefClk"],
+                1 << caps["PATEntryBits"]),
+            "\tArb:\t" + " ".join(n + ("+" if arb[n] else "-") for n in ARB if n[0] != "?" or arb[n]),
+            "\tCtrl:\tArbSelect=%s" % ARB[ctl["ArbSelect"]],
+            "\tStatus:\t" + c.r("Status").flag("InProgress")]
+    if arb["VATOffset"]:
+        out.append("\tPort Arbitration Table [%x] <?>" % (c.offset + 16 * arb["VATOffset"]))
+    for e in c.entries:
+        if "Status" not in e.regs:
+            out.append("\tVC%d:\t<unreadable>" % e.id)
+            continue
+        rc, rl = e.r("Caps"), e.r("Ctrl")
+        out += ["\tVC%d:\tCaps:\tPATOffset=%02x MaxTimeSlots=%d %s" % (
+                    e.id, rc["PATOffset"], rc["MaxTimeSlots"] + 1, rc.flag("RejSnoopTrans")),
+                "\t\tArb:\t" + " ".join(n + ("+" if rc[n] else "-") for n in VC_ARB if n[0] != "?" or rc[n]),
+                "\t\tCtrl:\t%s ID=%d ArbSelect=%s TC/VC=%02x" % (rl.flag("Enable"), rl["ID"], VC_ARB[rl["ArbSelect"]],
+                                                                 rl["TC/VC"]),
+                "\t\tStatus:\t" + e.r("Status").flag("NegoPending", "InProgress")]
+        if rc["PATOffset"]:
+            out.append("\t\tPort Arbitration Table <?>")
+    return out
+
+
+text_for("ext", 0x0009)(text)
+
+RCLINK_ESD = Register("Desc", 0x04, 4, "EltType@0:8 NumLinks@8:8 ComponentID@16:8 PortNumber@24:8")
+ELT_TYPES = ("Config", "Egress", "Internal")
+
+
+@capability("ext", 0x0005, "Root Complex Link", span=0x100)
+def decode_rclink(a: Access, c: CapResult, ctx: Ctx) -> None:
+    if not a.has(c.offset + 4, 12) or not read_regs(c, a, c.offset, (RCLINK_ESD,)):
+        return
+    for i in range(c.r("Desc")["NumLinks"]):
+        pos = c.offset + 0x10 + 16 * i
+        e = CapResult("rc-link", i, pos, "Link%d" % i)
+        if a.has(pos, 16):
+            read_regs(e, a, pos, (Register("Desc", 0, 4, "LinkValid@0 LinkType@1 AssocRCRB@2 "
+                                           "TargetComponent@16:8 TargetPort@24:8"),
+                                  Register("AddrLo", 8, 4), Register("AddrHi", 12, 4)))
+        c.entries.append(e)
+        if "AddrHi" not in e.regs:
+            break
+
+
+@text_for("ext", 0x0005)
+def text_rclink(c: CapResult, ctx: Ctx) -> List[str]:
+    out = ["Root Complex Link"]
+    d = c.r("Desc")
+    if d is None:
+        return out
+    et = d["EltType"]
+    out.append("\tDesc:\tPortNumber=%02x ComponentID=%02x EltType=%s" % (
+        d["PortNumber"], d["ComponentID"], ELT_TYPES[et] if et < 3 else "??%d" % et))
+    for e in c.entries:
+        if "AddrHi" not in e.regs:
+            out.append("\tLink%d:\t<unreadable>" % e.id)
+            break
+        ld, lo, hi = e.r("Desc"), e.r("AddrLo").value, e.r("AddrHi").value
+        out.append("\tLink%d:\tDesc:\tTargetPort=%02x TargetComponent=%02x %s LinkType=%s %s" % (
+            e.id, ld["TargetPort"], ld["TargetComponent"], ld.flag("AssocRCRB"),
+            "Config" if ld["LinkType"] else "MemMapped", ld.flag("LinkValid")))
+        if ld["LinkType"]:
+            n = lo & 7 or 8
+            out.append("\t\tAddr:\t%02x:%02x.%d  CfgSpace=%08x%08x" % (
+                (lo >> 20) & ((1 << n) - 1), (lo >> 15) & 0x1F, (lo >> 12) & 7, hi, lo))
+        else:
+            out.append("\t\tAddr:\t%08x%08x" % (hi, lo))
+    return out
