@@ -31,7 +31,8 @@ VERSION_FLAT = 1
 RECORD = struct.Struct(">qq")
 END = (-1, -1)
 MAX_OFFSET = 1 << 62          # far beyond any real dump; keeps offset+size in range
-WINDOW = 1 << 20              # bytes read at once while walking record headers
+WINDOW = 1 << 20              # bytes read at once while walking small records' headers
+WINDOW_MIN = 256              # the first window after a small record
 
 
 def is_flattened(head):
@@ -169,10 +170,18 @@ class FlatFile:
         win, win_at, wlen = b"", pos, 0   # headers of small records: a window at a time
         unpack, read, fsize, hsize = RECORD.unpack_from, self._src.pread, self.file_size, RECORD.size
         add_s, add_e, add_f = starts.append, ends.append, foffs.append
+        want = hsize
         while True:
             rel = pos - win_at
             if rel < 0 or rel > wlen - hsize:
-                win, win_at, rel = read(pos, WINDOW), pos, 0
+                # big records (makedumpfile's own: tens of KB): read just the next header,
+                # never the data between; runs of small ones: windows that double up to
+                # WINDOW, so a million tiny records cost a few dozen reads
+                if not starts or ends[-1] - starts[-1] >= want:
+                    want = hsize
+                else:
+                    want = min(max(2 * want, WINDOW_MIN), WINDOW)
+                win, win_at, rel = read(pos, want), pos, 0
                 wlen = len(win)
                 if c is not None and wlen >= hsize:
                     pos = _c_walk(c, win, win_at, pos, fsize, starts, ends, foffs)
