@@ -12,6 +12,8 @@ SUDO=""
 PKGS="gcc binutils python3 python3-dev python3-venv python3-pip python3-cffi libffi-dev
       zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
       makedumpfile crash pciutils pci.ids python3-libkdumpfile python3-drgn zstd xz-utils"
+# systemd-analyze verifies the triage units in the tests (pcicrash --install-units).
+PKGS="$PKGS systemd"
 # fleet tests (docs/fleet.md): a real HTTP server with Range support on 127.0.0.1
 PKGS="$PKGS nginx-light"
 $SUDO apt-get update

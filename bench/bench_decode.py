@@ -3,14 +3,18 @@
 6000 PCIe functions with AER (4096-byte config spaces) are built byte by byte
 into a buffer behind a layout-B pagemap whose pages are scattered, served by
 a PageDictReader; one endpoint carries an uncorrectable error reported to its
-root port.  Prints the figures; the target is under a second for load +
-analyse + summary + -a + -j.
+root port.  Prints the figures; the target is under a second of CPU for load +
+analyse + summary + -a + -j.  Decode caches are cleared before every run (as
+in a new process).  --distinct gives every function its own BAR0 (no header
+sharing, as in a fleet); --distinct-aer also its own AER Header Log (nothing
+shared, a TLP decoded for each function: a worst case).
 
     PYTHONPATH=. .venv/bin/python bench/bench_decode.py
 """
 
 import argparse
 import pathlib
+import struct
 import sys
 import time
 import tracemalloc
@@ -23,6 +27,20 @@ import capture_builder as cb  # noqa: E402
 from pykdump_ext import capture, cli, render, report_json  # noqa: E402
 from pykdump_ext.analysis import analyse, load_names, no_gc  # noqa: E402
 from pykdump_ext.caps.registry import clear_caches  # noqa: E402
+
+
+def distinct(recs, aer=False):
+    """Make every function's bytes differ where a fleet's do: its own BAR0, so no header
+    decode or text is shared; with `aer`, also an AER Header Log dword (every function then
+    has its own AER result and a logged TLP: a worst case, not a fleet)."""
+    out = []
+    for i, r in enumerate(recs):
+        b = bytearray(r)
+        struct.pack_into("<I", b, 8 + 0x10, 0xE0000000 + (i << 12))
+        if aer:
+            struct.pack_into("<I", b, 8 + 0x128, 0x1000 + i)
+        out.append(bytes(b))
+    return out
 
 
 def build(n):
@@ -54,10 +72,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=6000, help="functions (default 6000 = 24 MiB cap)")
     ap.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    ap.add_argument("--distinct", action="store_true",
+                    help="every function has its own BAR0 (header decode not shared)")
+    ap.add_argument("--distinct-aer", action="store_true",
+                    help="also its own AER Header Log (worst case: nothing shared, a TLP each)")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
     recs = build(args.n)
+    if args.distinct or args.distinct_aer:
+        recs = recs[:1] + distinct(recs[1:], aer=args.distinct_aer)
     buf = cb.buffer(recs)
     assert len(buf) <= capture.MAX_BUFFER, len(buf)
     reader = cb.reader(buf, layout="B", buf_offset=0x40,

@@ -76,9 +76,9 @@ BATCH_PAGES = 2048            # pages decompressed per C call
 # bitmap_blocks, max_mapnr, timestamp, timestamp size) per word size.
 _HEADER = {
     64: dict(status=424, block_size=428, sub_hdr_size=432, bitmap_blocks=436,
-             max_mapnr=440, timestamp=(408, 16), size=464),
+             max_mapnr=440, timestamp=(408, 16), size=464, nr_cpus=460),
     32: dict(status=412, block_size=416, sub_hdr_size=420, bitmap_blocks=424,
-             max_mapnr=428, timestamp=(404, 8), size=448),
+             max_mapnr=428, timestamp=(404, 8), size=448, nr_cpus=448),
 }
 UTS_OFFSET, UTS_FIELD = 12, 65
 UTS_NAMES = ("sysname", "nodename", "release", "version", "machine", "domainname")
@@ -118,7 +118,16 @@ _MACHINES_64 = ("x86_64", "aarch64", "arm64", "ppc64", "s390x", "mips64", "sparc
                 "riscv64", "loongarch64", "ia64", "alpha", "parisc64")
 
 
+# Device dumps (Linux 4.18+): crash_ext_c.elfnote reads them, for this reader and the ELF one.
+NT_VMCOREDD = elfnote.NT_VMCOREDD
+VMCOREDD_NAME_BYTES = elfnote.VMCOREDD_NAME_BYTES
+MAX_NOTES = elfnote.MAX_NOTES       # one cap, shared with the ELF reader
 DeviceDump = elfnote.DeviceDump
+# A pcicrash triage extract (kdump_write.py) carries one ELF note of this name
+# in the note area: KEY=value lines saying it is an extract and of what.  Every
+# note reader (crash, libkdumpfile, makedumpfile) skips names it does not know.
+EXTRACT_NOTE_NAME = b"PCICRASH"
+EXTRACT_NOTE_TYPE = 1
 
 # ---------------------------------------------------------------- C helper
 
@@ -464,8 +473,14 @@ class KdumpPart:
 
     # -- ELF notes (sub-header version >= 4) ---------------------------------------
 
-    def device_dumps(self):
-        """[DeviceDump] of the VMCOREDD notes; headers and names only are read."""
+    def elf_notes(self):
+        """[(name bytes, type, data offset, data size)] of the ELF notes in the note area
+        (walked once)."""
+        if getattr(self, "_elf_notes", None) is None:
+            self._elf_notes = self._walk_elf_notes()
+        return self._elf_notes
+
+    def _walk_elf_notes(self):
         out = []
         if self.note_range is None:
             return out
@@ -478,11 +493,31 @@ class KdumpPart:
         problems = []
         for note in elfnote.walk(self.src.pread, start, size, self.endian, problems=problems,
                                  where="%s ELF note area" % self.path):
-            dd = elfnote.device_dump(note, self.src.pread)
-            if dd is not None:
-                out.append(dd)
+            out.append((note.name.encode("ascii", "replace"), note.type, note.offset, note.size))
         self.notes.extend(problems)
         return out
+
+    def device_dumps(self):
+        """[DeviceDump] of the VMCOREDD notes; headers and names only are read."""
+        out = []
+        for name, ntype, desc, descsz in self.elf_notes():
+            dd = elfnote.device_dump(elfnote.Note(name.decode("ascii", "replace"), ntype, desc,
+                                                  descsz), self.src.pread)
+            if dd is not None:
+                out.append(dd)
+        return out
+
+    def extract_marker(self):
+        """{KEY: value} of a pcicrash triage extract's marker note, or None (an ordinary dump)."""
+        for name, _ntype, desc, descsz in self.elf_notes():
+            if name == EXTRACT_NOTE_NAME:
+                try:
+                    return vmcoreinfo_mod.parse(self.src.pread(desc, min(descsz, MAX_TEXT)),
+                                                source="%s %s note" % (self.path, name.decode()))
+                except PcicrashError as exc:      # a damaged marker: still an extract
+                    self.notes.append("%s: %s" % (self.path, exc.message()))
+                    return {}
+        return None
 
     # -- bitmap ----------------------------------------------------------------
 
@@ -751,6 +786,7 @@ class KdumpReader(MemoryReader):
                            block_size=self.page_size, max_mapnr=self.max_pfn,
                            parts=self.split_parts, utsname=dict(first.utsname))
         self.device_dumps = first.device_dumps()
+        self.extract_of = first.extract_marker()
         notes = []
         for p in self.parts:
             notes.extend(p.notes)
@@ -777,12 +813,20 @@ class KdumpReader(MemoryReader):
         if self.device_dumps:
             notes.append("device dumps in the notes: %s" % ", ".join(
                 "%s (%d bytes)" % (d.name, d.size) for d in self.device_dumps))
+        if self.extract_of is not None:
+            x = self.extract_of
+            notes.append("pcicrash triage extract: only the %s pages the analysis reads are"
+                         " stored (made %s by pcicrash %s from %s, %s)"
+                         % (x.get("PAGES", "?"), x.get("MADE_AT", "?"), x.get("MADE_BY", "?"),
+                            x.get("SOURCE", "?"), x.get("SOURCE_FORMAT", "?")))
         self.notes = notes
         kind = "kdump-compressed" if first.signature == "KDUMP   " else "diskdump"
         self.format = "%s (%s), version %d, dump level %s%s%s" % (
             kind, self.compression, first.version, self.dump_level,
             ", %d split parts" % len(self.parts) if first.split else "",
             ", incomplete" if self.incomplete else "")
+        if self.extract_of is not None:
+            self.format += ", pcicrash triage extract"
 
     # -- lookup ------------------------------------------------------------------
 
@@ -951,6 +995,17 @@ class KdumpReader(MemoryReader):
         for items in todo.values():
             for i in range(0, len(items), BATCH_PAGES):
                 out.update(self._decompress(items[i:i + BATCH_PAGES]))
+        return out
+
+    def stored_pages(self, pfns):
+        """{pfn: (descriptor flags, stored bytes, page_flags)} of the PRESENT pages among
+        `pfns`, as the file stores them (compressed or not): what a writer copies unchanged."""
+        out = {}
+        for pfn, (status, part, desc, _pos) in self._classify(list(pfns)).items():
+            if status is PageStatus.PRESENT and 0 < desc[1] <= self.page_size:
+                data = part.src.pread(desc[0], desc[1])
+                if len(data) == desc[1]:
+                    out[pfn] = (desc[2], data, desc[3])
         return out
 
     def read_page(self, pfn):

@@ -405,4 +405,48 @@ done:
     free(last);
     free(heap);
     return out;
+
+int64_t pfnmap_compress_page(uint32_t flags, const uint8_t *src, uint32_t page_size,
+                             uint8_t *dst, size_t dst_len)
+{
+    size_t out = 0;
+    switch (flags) {
+    case PFNMAP_ZLIB: {
+        uLongf len = (uLongf)dst_len;
+        if (compress2(dst, &len, src, page_size, Z_BEST_SPEED) != Z_OK)
+            return 0;
+        out = len;
+        break;
+    }
+    case PFNMAP_LZO: {
+        lzo_align_t wrk[(LZO1X_1_MEM_COMPRESS + sizeof(lzo_align_t) - 1) / sizeof(lzo_align_t)];
+        lzo_uint len = 0;
+        /* lzo1x_1 may write page_size + page_size/16 + 67 bytes */
+        if (dst_len < (size_t)page_size + page_size / 16 + 67 || lzo_init() != LZO_E_OK)
+            return 0;
+        if (lzo1x_1_compress(src, page_size, dst, &len, wrk) != LZO_E_OK)
+            return 0;
+        out = len;
+        break;
+    }
+    case PFNMAP_SNAPPY: {
+        size_t len = dst_len;
+        if (dst_len < snappy_max_compressed_length(page_size))
+            return 0;
+        if (snappy_compress((const char *)src, page_size, (char *)dst, &len) != SNAPPY_OK)
+            return 0;
+        out = len;
+        break;
+    }
+    case PFNMAP_ZSTD: {
+        size_t len = ZSTD_compress(dst, dst_len, src, page_size, 1);
+        if (ZSTD_isError(len))
+            return 0;
+        out = len;
+        break;
+    }
+    default:
+        return -1;
+    }
+    return out < page_size ? (int64_t)out : 0;
 }

@@ -37,6 +37,12 @@ int pfnmap_decompress(size_t n, const uint8_t *src, size_t src_len,
                       const uint32_t *flags, uint32_t page_size,
                       uint8_t *dst, size_t dst_len, int32_t *err);
 const char *pfnmap_codec_error(int32_t code);
+/* Compress one page with one codec (flags: one PFNMAP_* bit) as makedumpfile
+ * writes it: zlib level 1, lzo1x_1, snappy, zstd level 1.  Returns the
+ * compressed size when it is smaller than page_size and fits dst_len, 0 when
+ * the page is to be stored uncompressed, -1 for an unknown codec. */
+int64_t pfnmap_compress_page(uint32_t flags, const uint8_t *src, uint32_t page_size,
+                             uint8_t *dst, size_t dst_len);
 
 /* Why pfnmap_flat_walk() stopped. */
 #define PFNMAP_FLAT_WINDOW  0   /* the next header is not in the window (or max reached) */

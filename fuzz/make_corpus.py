@@ -10,6 +10,7 @@ tests/synth.py and tests/kdump_bytes.py.  Whole corpus stays under ~5 MB.
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 
@@ -95,6 +96,43 @@ def make_tlp():
                       ("msg-route-id", (0x32000000, 0x0100007f, 0x02000000, 0)),
                       ("prefix", (0x91000000, 0, 0, 0))):
         put("tlp", name + ".bin", struct.pack("<4I", *dws))
+
+
+@maker
+def make_events():
+    """Real kernel logs (the guests' dmesg and makedumpfile's reading of every dump, cut to
+    the lines around their PCI events) plus the other kernels' line shapes of
+    tests/test_klog_patterns.py, in both input modes of fuzz_events."""
+    import subprocess
+    import tempfile
+    texts = {}
+    for sc in scenarios():
+        for f in ("dmesg.txt", "makedumpfile-dump-dmesg.txt"):
+            p = os.path.join(VMCORES, sc, "ground-truth", f)
+            if os.path.exists(p):
+                with open(p, "rb") as fh:
+                    texts["%s-%s" % (sc, f[:-4])] = fh.read()
+        dump = os.path.join(VMCORES, sc, "d31-zlib.kdump")
+        if os.path.exists(dump):
+            with tempfile.TemporaryDirectory() as d:
+                out = os.path.join(d, "log")
+                if subprocess.run(["makedumpfile", "--dump-dmesg", dump, out],
+                                  capture_output=True).returncode == 0:
+                    with open(out, "rb") as fh:
+                        texts["%s-dump" % sc] = fh.read()
+    keep = re.compile(rb"AER|PCIe|pcieport|pciehp|DPC|EDR|recover|panic|sysrq|SysRq|pci_crash|"
+                      rb"Kernel command line|RIP|Oops|BUG|NMI|Hardware Error|nvme|timeout|Link")
+    for name, text in sorted(texts.items()):
+        lines = [l for l in text.splitlines(True) if keep.search(l)]
+        put("events", name + ".txt", b"\0" + b"".join(lines))
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import test_klog_patterns as tp
+    for name in ("RHEL7", "UBUNTU_415", "V5_FATAL", "V610", "DPC", "DPC_PIO", "GHES_FATAL",
+                 "NMI_SERR", "OLD_SYSRQ", "OOPS", "DRIVERS"):
+        text = getattr(tp, name).encode()
+        put("events", name.lower() + ".txt", b"\0" + text)
+        raw = b"\0".join(re.sub(rb"^\[[ 0-9.]+\] ", b"", l) for l in text.splitlines())
+        put("events", name.lower() + "-records.bin", b"\1" + raw)
 
 
 # ------------------------------------------------------------------ captures

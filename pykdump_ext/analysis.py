@@ -80,6 +80,7 @@ class Report:
     verdict: Optional[verdict.Verdict] = None
     kernel: object = None
     reader_notes: List[str] = field(default_factory=list)
+    kernel_log: object = None       # klog.judge.LogSummary, None when no log could be read
 
     def label(self, bdf) -> str:
         d = self.by_bdf.get(bdf)
@@ -100,22 +101,36 @@ def no_gc():
             gc.enable()
 
 
-def analyse(reader, *, kernel=None, names="system") -> Report:
-    """Load the capture from `reader` and analyse it.  Never raises for bad capture data."""
+def analyse(reader, *, kernel=None, names="system", log=None) -> Report:
+    """Load the capture (and the kernel log) from `reader` and analyse them.
+
+    Never raises for bad capture or log data.  `log`: a klog.records.KernelLog to use
+    instead of reading the dump's own."""
     cap = load_capture(reader)
-    rep = analyse_capture(cap, kernel=kernel, names=names)
+    if log is None:
+        log = _read_log(reader)
+    rep = analyse_capture(cap, kernel=kernel, names=names, log=log)
     rep.source = getattr(reader, "name", "")
     rep.format = getattr(reader, "format", "")
     rep.reader_notes = list(getattr(reader, "notes", ()) or ())
     return rep
 
 
-def analyse_capture(cap: Capture, *, kernel=None, names="system") -> Report:
+def _read_log(reader):
+    """The kernel log through the dump reader, or None when this build has no log reader."""
+    try:
+        from .klog.reader import read_kernel_log
+    except ImportError:
+        return None
+    return read_kernel_log(reader)
+
+
+def analyse_capture(cap: Capture, *, kernel=None, names="system", log=None) -> Report:
     with no_gc():
-        return _analyse_capture(cap, kernel=kernel, names=names)
+        return _analyse_capture(cap, kernel=kernel, names=names, log=log)
 
 
-def _analyse_capture(cap, *, kernel, names):
+def _analyse_capture(cap, *, kernel, names, log=None):
     if names == "system":
         names = load_names()
     rep = Report(source=cap.source, format="", capture=cap, kernel=kernel)
@@ -143,6 +158,11 @@ def _analyse_capture(cap, *, kernel, names):
     rep.verdict = verdict.judge(_facts(rep), rep.label, context=_context(rep))
     if not rep.devices and cap.state != "captured":
         rep.verdict.lines = ["No verdict: no device could be read (capture %s)" % cap.state]
+    if log is not None:
+        from .klog import judge, verdict_log
+        rep.kernel_log = judge.summarise(log)
+        if log.records:                  # a log that could not be read says nothing of the panic
+            verdict_log.apply(rep, rep.kernel_log, names)
     return rep
 
 

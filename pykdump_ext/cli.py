@@ -59,6 +59,9 @@ def make_parser():
     view.add_argument("-x", "--hex", action="store_true",
                       help="config space of every captured device in lspci -xxxx format "
                            "(feed it to lspci -F FILE)")
+    view.add_argument("-l", "--log", action="store_true",
+                      help="the PCI events of the kernel log (AER, DPC, hot-plug, link, driver "
+                           "resets, APEI, NMI, panic) as a decoded timeline; -d BDF: one device's")
     view.add_argument("-j", "--json", action="store_true",
                       help="the whole report as JSON (schema: docs/json.md)")
     p.add_argument("--check", action="store_true",
@@ -76,6 +79,8 @@ def make_parser():
     p.add_argument("--vmlinux", metavar="FILE",
                    help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
                         "error and power state, AER counters, hwerr_data) through drgn")
+    from .extract import add_options as _extract_options
+    _extract_options(p)
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
     from .fleet.command import add_options      # --jsonl, --summarize (docs/fleet.md)
     add_options(p)
@@ -140,7 +145,7 @@ def _execute(reader, args, out, kernel, err):
         cap = rep.capture
         status = EXIT_OK if cap.state == "captured" else EXIT_INCOMPLETE
         try:
-            devs = render.select(rep, args)
+            devs = [] if args.log and args.device and not args.json else render.select(rep, args)
         except LookupError as exc:
             _write(out, render.capture_lines(rep))
             bad = [r for r in cap.untrusted if r.bdf == exc.args[0]]
@@ -178,14 +183,18 @@ def _execute(reader, args, out, kernel, err):
 def main(argv=None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    from .fleet import command as fleet
-    if fleet.wanted(args):
-        return fleet.run(args, lambda m: _say(sys.stderr, m))
-    if not args.dumps:
-        parser.print_usage(sys.stderr)
-        _say(sys.stderr, "no DUMP given")
-        return EXIT_UNREADABLE
     try:
+        from .extract import dispatch as _extract_dispatch
+        status = _extract_dispatch(args, parser)    # --extract, --install-units; --example: DUMP
+        if status is not None:
+            return status
+        from .fleet import command as fleet
+        if fleet.wanted(args):
+            return fleet.run(args, lambda m: _say(sys.stderr, m))
+        if not args.dumps:
+            parser.print_usage(sys.stderr)
+            _say(sys.stderr, "no DUMP given")
+            return EXIT_UNREADABLE
         try:
             from crash_ext_c.open import open_dump
         except ImportError as exc:

@@ -25,7 +25,7 @@ from .memory import MemoryReader, PageStatus
 
 COMMAND = "pcicrash"
 SHORT = "PCI config space, AER and DPC state captured at panic"
-SYNOPSIS = "[-a] [-d BDF] [-e] [-t] [-x] [-j]"
+SYNOPSIS = "[-a] [-d BDF] [-e] [-t] [-x] [-l] [-j]"
 
 # crash prints each help string as a printf format (with at most two program
 # name arguments): no "%s" here, and a literal percent sign must be "%%".
@@ -51,6 +51,11 @@ HELP = """\
         -t  the topology as a tree (like lspci -tv), errors marked.
         -x  every captured config space in lspci -xxxx format, which
             "lspci -F <file>" reads back (use "pcicrash -x > file").
+        -l  the kernel log's PCI events as a decoded timeline: AER reports
+            (severity, error bits, TLP header, recovery result), DPC, hot-plug
+            and link changes, driver timeouts and resets, APEI records, NMIs,
+            the panic line; with -d BDF only that device's.  The log is read
+            through crash's memory reads, as makedumpfile --dump-dmesg would.
         -j  everything as one JSON document.
 
   The capture is read through crash's physical-memory reads; a page the

@@ -100,8 +100,6 @@ STATUS_BITS = (
     (0x8000, "<PERR"),             # Detected Parity Error
 )
 STATUS_CAP_LIST = 0x0010
-STATUS_DEVSEL_SHIFT = 9
-STATUS_DEVSEL = {0: "fast", 1: "medium", 2: "slow", 3: "??"}
 # Status bits that record an error event (what a triage tool should shout about)
 STATUS_ERROR_MASK = 0x0100 | 0x0800 | 0x1000 | 0x2000 | 0x4000 | 0x8000
 
@@ -318,15 +316,6 @@ DOWNSTREAM_FACING = frozenset((PORT_TYPE_ROOT_PORT, PORT_TYPE_DOWNSTREAM, PORT_T
 # Device Capabilities
 DEVCAP_PAYLOAD_MASK = 0x7
 DEVCAP_PHANTOM_SHIFT = 3
-DEVCAP_BITS = (
-    (0x00000020, "ExtTag"),
-    (0x00001000, "AttnBtn"),
-    (0x00002000, "AttnInd"),
-    (0x00004000, "PwrInd"),
-    (0x00008000, "RBE"),
-    (0x10000000, "FLReset"),
-    (0x40000000, "TEE-IO"),
-)
 # Device Control
 DEVCTL_BITS = (
     (0x0001, "CorrErr"),
@@ -362,13 +351,6 @@ LNKCAP_WIDTH_MASK = 0x000003F0
 LNKCAP_ASPM_SHIFT = 10
 LNKCAP_DLLA = 0x00100000             # Data Link Layer Link Active Reporting Capable (bit 20)
 LNKCAP_PORT_SHIFT = 24
-LNKCAP_BITS = (
-    (0x00040000, "ClockPM"),
-    (0x00080000, "Surprise"),
-    (0x00100000, "LLActRep"),
-    (0x00200000, "BwNot"),
-    (0x00400000, "ASPMOptComp"),
-)
 LINK_SPEEDS = {
     1: "2.5GT/s",
     2: "5GT/s",
@@ -378,7 +360,6 @@ LINK_SPEEDS = {
     6: "64GT/s",
 }
 ASPM_SUPPORT = {0: "not supported", 1: "L0s", 2: "L1", 3: "L0s L1"}
-ASPM_CONTROL = {0: "Disabled", 1: "L0s Enabled", 2: "L1 Enabled", 3: "L0s L1 Enabled"}
 
 # Link Control
 LNKCTL_ASPM_MASK = 0x0003
@@ -441,7 +422,6 @@ SLTCTL_BITS = (
 )
 SLTCTL_ATTN_IND_SHIFT = 6
 SLTCTL_PWR_IND_SHIFT = 8
-INDICATOR_STATES = {0: "Unknown", 1: "On", 2: "Blink", 3: "Off"}
 # Slot Status
 SLTSTA_BITS = (
     (0x0001, "AttnBtn"),
@@ -469,74 +449,8 @@ RTSTA_BITS = (
     (0x00020000, "PMEPending"),
 )
 
-# Device Capabilities 2 / Control 2 / Status 2
-DEVCAP2_BITS = (
-    (0x00000010, "TimeoutDis"),
-    (0x00000020, "ARIFwd"),
-    (0x00000040, "AtomicOpsRouting"),
-    (0x00000080, "AtomicOps32bit"),
-    (0x00000100, "AtomicOps64bit"),
-    (0x00000200, "128bitCAS"),
-    (0x00000400, "NROPrPrP"),
-    (0x00000800, "LTR"),
-    (0x00010000, "10BitTagComp"),
-    (0x00020000, "10BitTagReq"),
-    (0x00100000, "ExtFmt"),
-    (0x00200000, "EETLPPrefix"),
-    (0x04000000, "EmergencyPowerReductionInit"),
-    (0x80000000, "FRS"),
-)
-DEVCTL2_TIMEOUT_MASK = 0x000F
-DEVCTL2_BITS = (
-    (0x0010, "TimeoutDis"),
-    (0x0020, "ARIFwd"),
-    (0x0040, "AtomicOpsReqEn"),
-    (0x0080, "AtomicOpsEgressBlck"),
-    (0x0100, "IDOReq"),
-    (0x0200, "IDOCompl"),
-    (0x0400, "LTR"),
-    (0x0800, "EmergencyPowerReductionReq"),
-    (0x1000, "10BitTagReq"),
-    (0x8000, "EETLPPrefixBlk"),
-)
-# Completion timeout value encodings (Device Control 2 bits 3:0)
-COMPLETION_TIMEOUT_VALUES = {
-    0x0: "50us to 50ms",
-    0x1: "50us to 100us",
-    0x2: "1ms to 10ms",
-    0x5: "16ms to 55ms",
-    0x6: "65ms to 210ms",
-    0x9: "260ms to 900ms",
-    0xA: "1s to 3.5s",
-    0xD: "4s to 13s",
-    0xE: "17s to 64s",
-}
-LNKCAP2_SPEEDS_SHIFT = 1          # Supported Link Speeds Vector bits 7:1 (bit n-1 = code n)
-LNKCAP2_SPEEDS_MASK = 0x7F
-LNKCAP2_BITS = (
-    (0x00000100, "Crosslink"),
-    (0x00800000, "Retimer"),
-    (0x01000000, "2Retimers"),
-    (0x80000000, "DRS"),
-)
-LNKCTL2_TARGET_SPEED_MASK = 0x000F
-LNKCTL2_BITS = (
-    (0x0010, "EnterCompliance"),
-    (0x0020, "SpeedDis"),
-    (0x0400, "EnterModifiedCompliance"),
-    (0x0800, "ComplianceSOS"),
-)
-LNKSTA2_BITS = (
-    (0x0002, "EqualizationComplete"),
-    (0x0004, "EqualizationPhase1"),
-    (0x0008, "EqualizationPhase2"),
-    (0x0010, "EqualizationPhase3"),
-    (0x0020, "LinkEqualizationRequest"),
-    (0x0040, "Retimer"),
-    (0x0080, "2Retimers"),
-    (0x0400, "FlitMode"),
-    (0x8000, "DRSRcvd"),
-)
+# The rest of the PCIe registers (DevCap, LnkCap, the "2" registers, ...) and every other
+# capability's layout: pykdump_ext/caps/ (one module per capability).
 
 # --- Advanced Error Reporting (extended ID 0x0001), offsets relative to the cap --
 
@@ -594,14 +508,6 @@ AER_COR_ERRORS = {
     14: ("CorrIntErr", "CorrIntErr", "Corrected Internal Error"),
     15: ("HeaderOF", "HeaderOF", "Header Log Overflow"),
 }
-# The same bits as (mask, lspci name) tables, for the UEMsk/UESvrt and CEMsk flag lines
-# (bit 0 of the uncorrectable registers, a PCIe 1.0a leftover, is not shown there)
-AER_UNCOR_FLAG_BITS = tuple((1 << b, v[0]) for b, v in sorted(AER_UNCOR_ERRORS.items()) if b)
-AER_COR_FLAG_BITS = tuple((1 << b, v[0]) for b, v in sorted(AER_COR_ERRORS.items()))
-# The names lspci 3.9 (Debian 12) prints on its UESta/UEMsk/UESvrt and CESta lines
-LSPCI39_UNCOR_BITS = (4, 5, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)
-LSPCI39_COR_BITS = (0, 6, 7, 8, 12, 13)
-
 # Uncorrectable errors after which the kernel's aer.c prints the logged TLP header
 # (its AER_LOG_TLP_MASKS): Poisoned TLP, Completer Abort, Unexpected Completion,
 # Malformed TLP, ECRC, Unsupported Request.
@@ -653,14 +559,7 @@ DPC_RP_PIO_TLP_PREFIX_LOG = 0x34
 DPC_CAP_INT_MSG_MASK = 0x001F
 DPC_CAP_RP_EXT = 0x0020
 DPC_CAP_RP_LOG_SHIFT = 8
-DPC_CAP_BITS = (
-    (0x0020, "RPExt"),
-    (0x0040, "PoisonedTLP"),
-    (0x0080, "SwTrigger"),
-    (0x1000, "DL_ActiveErr"),
-)
 DPC_CTL_TRIGGER_MASK = 0x0003
-DPC_TRIGGER_ENABLE = {0: "disabled", 1: "ERR_FATAL", 2: "ERR_NONFATAL or ERR_FATAL", 3: "reserved"}
 DPC_CTL_BITS = (
     (0x0004, "Cmpl"),          # completion control: 1 = UR completions while contained
     (0x0008, "INT"),
@@ -707,48 +606,6 @@ DPC_RP_PIO_ERRORS = {
     17: "Memory Request received CA Completion",
     18: "Memory Request Completion Timeout",
 }
-
-# --- Other capabilities: the few registers a triage view shows -------------------
-
-# Power Management: control/status at +4
-PM_CSR = 0x04
-PM_STATE_MASK = 0x3
-PM_STATES = {0: "D0", 1: "D1", 2: "D2", 3: "D3hot"}
-PM_CSR_PME_STATUS = 0x8000
-PM_CSR_PME_ENABLE = 0x0100
-PM_CSR_NO_SOFT_RESET = 0x0008
-# MSI: control at +2
-MSI_FLAGS = 0x02
-MSI_FLAGS_ENABLE = 0x0001
-MSI_FLAGS_64BIT = 0x0080
-MSI_FLAGS_MASKBIT = 0x0100
-# MSI-X: control at +2
-MSIX_FLAGS = 0x02
-MSIX_FLAGS_QSIZE = 0x07FF
-MSIX_FLAGS_MASKALL = 0x4000
-MSIX_FLAGS_ENABLE = 0x8000
-# ACS: capability +4, control +6
-ACS_CAP = 0x04
-ACS_CTRL = 0x06
-ACS_BITS = (
-    (0x0001, "SrcValid"),
-    (0x0002, "TransBlk"),
-    (0x0004, "ReqRedir"),
-    (0x0008, "CmpltRedir"),
-    (0x0010, "UpstreamFwd"),
-    (0x0020, "EgressCtrl"),
-    (0x0040, "DirectTrans"),
-)
-# Device Serial Number: two dwords at +4
-DSN_LOW = 0x04
-DSN_HIGH = 0x08
-# SR-IOV: control +8, status +0x0a, initial/total/num VFs at +0x0c/+0x0e/+0x10
-SRIOV_CTRL = 0x08
-SRIOV_STATUS = 0x0A
-SRIOV_TOTAL_VF = 0x0E
-SRIOV_NUM_VF = 0x10
-SRIOV_CTRL_VFE = 0x0001
-
 
 def _byte_lookups(table):
     """A (mask, name) table as per-byte lookups: [(shift, names[256], line[256]), ...].

@@ -72,15 +72,22 @@ def device_line(d) -> str:
     return "  %s  %s" % (d.label, flags) if d.items else "  %s" % d.label
 
 
+def wanted_bdf(args):
+    """-d BDF normalised ('dddd:bb:dd.f'), None without -d; UsageError when not a BDF."""
+    if not getattr(args, "device", None):
+        return None
+    try:
+        return lspci_hex.norm_bdf(args.device)
+    except ValueError:
+        raise UsageError("-d %s: not a PCI address" % args.device,
+                         expected="bb:dd.f or dddd:bb:dd.f") from None
+
+
 def select(rep, args):
     """Devices the options ask for, in buffer order (-d one, -e only with errors)."""
     devs = rep.devices
     if getattr(args, "device", None):
-        try:
-            want = lspci_hex.norm_bdf(args.device)
-        except ValueError:
-            raise UsageError("-d %s: not a PCI address" % args.device,
-                             expected="bb:dd.f or dddd:bb:dd.f") from None
+        want = wanted_bdf(args)
         devs = [d for d in devs if d.bdf == want]
         if not devs:
             raise LookupError(want)
@@ -92,18 +99,38 @@ def select(rep, args):
 def summary(rep, devs=None) -> List[str]:
     """Verdict on top, then the capture, the error paths and one line per device."""
     if rep.capture.state in ("absent", "skipped") and not rep.devices:
-        out = ["Verdict: no PCI state from the panic (capture %s)" % rep.capture.state]
+        if rep.kernel_log is not None and rep.kernel_log.log.records:   # verdict from the log
+            out = verdict_lines(rep)
+        else:
+            out = ["Verdict: no PCI state from the panic (capture %s)" % rep.capture.state]
         out += capture_lines(rep)
+        out += _log_summary(rep)
         out += _kernel_summary(rep)
         return out
     out = verdict_lines(rep)
     out += capture_lines(rep)
+    out += _log_summary(rep)
     out += path_lines(rep)
     devs = rep.devices if devs is None else devs
     out.append("Devices (%d of %d):" % (len(devs), len(rep.devices)))
     out += [device_line(d) for d in devs]
     out += _kernel_summary(rep)
     return out
+
+
+def _log_summary(rep):
+    if rep.kernel_log is None:
+        return []
+    from .klog.view import summary_lines
+    return summary_lines(rep.kernel_log)
+
+
+def log_timeline(rep, args) -> List[str]:
+    """`-l`: the kernel log's PCI events as a timeline (-d BDF: that device's only)."""
+    if rep.kernel_log is None:
+        return ["Kernel log: not read (this build has no kernel log reader)"]
+    from .klog.view import timeline
+    return timeline(rep.kernel_log, wanted_bdf(args))
 
 
 def _kernel_summary(rep):
@@ -210,10 +237,14 @@ def tree(rep, devs=None) -> List[str]:
 
 def render_text(rep, args, names=None) -> List[str]:
     """The text output the options ask for.  Raises UsageError / LookupError for -d."""
+    out = []
+    if getattr(args, "log", False):
+        out += log_timeline(rep, args)
+        if getattr(args, "device", None):
+            return out                   # -l -d BDF: that device's log events only
     devs = select(rep, args)
     filtered = bool(getattr(args, "device", None) or getattr(args, "errors", False))
-    out = []
-    views = [getattr(args, k, False) for k in ("tree", "all", "device", "hex")]
+    views = [getattr(args, k, False) for k in ("tree", "all", "device", "hex", "log")]
     if getattr(args, "tree", False):
         out += tree(rep, devs if filtered else None)
     if getattr(args, "all", False) or getattr(args, "device", None):

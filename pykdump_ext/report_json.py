@@ -62,8 +62,10 @@ Top-level object::
       "verdict": {"lines": [str], "notes": [str],
                   "suspects": [{"bdf": str, "score": int, "headline": str,
                                 "evidence": [str], "rules": [str], "errors": [str],
-                                "captured": bool}]},
-      "kernel": null | object        # the crash front end's kernel-side data (to_json())
+                                "captured": bool}],
+                  "panic": null | {"line", "message", "time", "pci": bool|null, "why", "bdf"}},
+      "kernel": null | object,       # the crash front end's kernel-side data (to_json())
+      "kernel_log": null | object    # the kernel log's events and panic (klog/view.py to_json)
     }
 
 Integers are plain JSON numbers (addresses too); docs/json.md repeats this.
@@ -74,16 +76,39 @@ from __future__ import annotations
 import json
 import re
 
+from .klog.view import panic_json
+from .klog.view import to_json as log_json
+
 SCHEMA = "pcicrash/2"
 
 
 def cap_json(c) -> str:
-    """One decoded capability as JSON text, made once per result (results are shared
-    between identical functions, so a fleet's identical capabilities encode once)."""
+    """One decoded capability as JSON text (the same object cap_dict() gives), made once per
+    result: results are shared between identical functions, and within a fleet's differing
+    functions most registers still repeat, so each register's text is made once too."""
     t = c.__dict__.get("_json")
     if t is None:
-        t = json.dumps(cap_dict(c), separators=(",", ":"), default=str)
+        t = '{"kind":%s,"id":%d,"offset":%d,"version":%s,"name":%s,"registers":{%s},"info":%s,' \
+            '"entries":[%s],"problems":%s,"truncated":%s}' % (
+                _enc(c.kind), c.id, c.offset, _enc(c.version), _enc(c.name),
+                ",".join(map(_reg_json, c.regs.values())), _enc(c.info),
+                ",".join(map(cap_json, c.entries)), _enc(c.problems), "true" if c.truncated else "false")
         c.__dict__["_json"] = t
+    return t
+
+
+_enc = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_REG_JSON: dict = {}
+
+
+def _reg_json(r) -> str:
+    key = (id(r.spec), r.offset, r.value)
+    t = _REG_JSON.get(key)
+    if t is None:
+        if len(_REG_JSON) >= 65536:          # bounded: repeats are what it is for
+            _REG_JSON.clear()
+        t = _REG_JSON[key] = '%s:{"offset":%d,"size":%d,"value":%d,"fields":%s}' % (
+            _enc(r.name), r.offset, r.spec.size, r.value, _enc(r.fields()))
     return t
 
 
@@ -201,8 +226,10 @@ def _to_dict(rep) -> dict:
                           "evidence": list(s.evidence), "rules": list(s.rules),
                           "errors": list(s.errors), "captured": s.captured}
                          for s in (rep.verdict.suspects if rep.verdict else [])],
+            "panic": panic_json(rep.kernel_log),
         },
         "kernel": None,
+        "kernel_log": log_json(rep.kernel_log),
     }
     if rep.kernel is not None:
         try:

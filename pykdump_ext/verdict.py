@@ -187,6 +187,7 @@ class Verdict:
     lines: List[str]
     suspects: List[Suspect]
     notes: List[str] = field(default_factory=list)
+    panic: object = None             # klog.judge.Panic when the kernel log was read
 
 
 def _headline(f, rules):

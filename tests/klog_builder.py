@@ -450,12 +450,13 @@ class Arm64Kernel:
     """An arm64 kernel's memory (5.4+ "flipped" layout unless flipped=False)."""
 
     def __init__(self, *, page=4096, va_bits=48, phys_offset=0x40000000, flipped=True,
-                 kaslr=0x1234000 * 0x10, ram=1 << 30):
+                 kaslr=0x1234000 * 0x10, ram=1 << 30, vabits_actual=None, t1sz=True):
         self.mem = Memory(page)
         self.page, self.va_bits, self.flipped = page, va_bits, flipped
         self.phys_offset, self.ram = phys_offset, ram
+        self.vabits_actual = vabits_actual = vabits_actual or va_bits
         if flipped:
-            self.page_offset = (-(1 << va_bits)) & MASK64
+            self.page_offset = (-(1 << vabits_actual)) & MASK64
             # MODULES_VADDR = _PAGE_END(VA_BITS_MIN), VA_BITS_MIN = min(VA_BITS, 48)
             kimage_vaddr = ((-(1 << (min(va_bits, 48) - 1))) & MASK64) + (128 << 20) + 0x10000000
         else:
@@ -475,12 +476,13 @@ class Arm64Kernel:
             "NUMBER(VA_BITS)=%d" % va_bits, "NUMBER(kimage_voffset)=0x%x" % self.kimage_voffset,
             "NUMBER(PHYS_OFFSET)=0x%x" % phys_offset, "KERNELOFFSET=%x" % kaslr,
             "SYMBOL(_stext)=%x" % (self.img + 0x10000), "SYMBOL(swapper_pg_dir)=%x" % self.swapper]
-        if flipped:
-            self.lines.append("NUMBER(TCR_EL1_T1SZ)=0x%x" % (64 - va_bits))
+        if flipped and t1sz:
+            self.lines.append("NUMBER(TCR_EL1_T1SZ)=0x%x" % (64 - vabits_actual))
+        self.lines.append("SYMBOL(mem_section)=%x" % self.linear(phys_offset + 0x3000000))
 
     def v2p(self, vaddr):
-        linear = (not vaddr & (1 << (self.va_bits - 1))) if self.flipped else \
-            bool(vaddr & (1 << (self.va_bits - 1)))
+        bit = 1 << (self.vabits_actual - 1)
+        linear = (not vaddr & bit) if self.flipped else bool(vaddr & bit)
         if linear:
             return (vaddr - self.page_offset) + self.phys_offset
         return (vaddr - self.kimage_voffset) & MASK64

@@ -314,7 +314,8 @@ def test_reader_reads_the_same_bytes(session):
         assert cr.read_phys(pm, 64) == reader.read_phys(pm, 64)
 
 
-OPTIONS = [[], ["-a"], ["-e"], ["-t"], ["-x"], ["-j"], ["-a", "-j"]]
+OPTIONS = [[], ["-a"], ["-e"], ["-t"], ["-x"], ["-l"], ["-l", "-d", "01:00.0"], ["-j"],
+           ["-a", "-j"]]
 
 
 @needs_shared
@@ -723,3 +724,22 @@ def test_vmcoreinfo_file_held_against_the_session(tmp_path):
     out = io.StringIO()
     assert crashcmd.run(["--vmcoreinfo", str(fifo)], api=_Fail(""), out=out) == 1
     assert "no KEY=value lines" in out.getvalue()
+
+
+@needs_shared
+@needs_crash
+def test_kernel_log_read_through_crash_memory(session):
+    """-l inside crash reads the log through the crash layer's reader (CrashReader), and the
+    events are the ones makedumpfile's reading of the same dump gives."""
+    scen, dump, _vml, _reader, st = session
+    from pykdump_ext.klog.events import parse_events
+    from pykdump_ext.klog.reader import read_kernel_log
+    from test_klog_events import makedumpfile_log
+    log = read_kernel_log(crashcmd.CrashReader(st))
+    assert log.records and log.complete, log.notes
+    ours = [(e.kind, e.bdf, e.raw) for e in parse_events(log.records)]
+    assert ours == [(e.kind, e.bdf, e.raw) for e in parse_events(makedumpfile_log(dump).records)]
+    mine = run_program(st, ["-l"])
+    assert "Kernel log: " in mine and "not read" not in mine
+    assert sum(1 for k, _b, _r in ours if k == "aer") == \
+        sum(1 for l in mine.splitlines() if re.search(r"\] \S+ +aer ", l))

@@ -293,7 +293,7 @@ def test_flag_lookups_match_the_tables():
     """flags()/flag_line() answer from per-byte lookups; they must say what the (mask, name)
     tables say bit by bit, for every table and for values using all 32 bits."""
     tables = _bit_tables()
-    assert len(tables) > 20
+    assert len(tables) >= 20     # (the other capabilities' tables are Register specs in caps/)
     rnd = random.Random(7)
     values = [0, 0xFFFF, 0xFFFFFFFF] + [rnd.getrandbits(32) for _ in range(300)]
     for name, table in tables:

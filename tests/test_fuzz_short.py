@@ -24,7 +24,7 @@ from pykdump_ext.errors import DumpFormatError, PcicrashError  # noqa: E402
 # harness -> mutations in the short run (a few seconds each on a loaded CI core)
 HARNESSES = {
     "vmcoreinfo": 1500, "tlp": 3000, "config": 600, "pages": 1500, "pagemap": 600,
-    "buffer": 80, "kdump": 400, "split": 400, "flat": 400, "elf": 400, "klog": 300,
+    "buffer": 80, "kdump": 400, "split": 400, "flat": 400, "elf": 400, "klog": 300, "events": 400,
 }
 REGRESSIONS = DATA / "fuzz-regressions"
 

@@ -361,8 +361,10 @@ def test_missing_vmcoreinfo_entries(drop):
     k, prb, recs = prb_kernel(n=50)
     info = {key: v for key, v in k.info().items() if key != drop}
     log = read_kernel_log(PageDictReader(k.mem.frozen(), vmcoreinfo=info))
-    if drop == "NUMBER(phys_base)":     # assumed 0: the image is read at the wrong place
-        assert any("phys_base" in n for n in log.notes) and not log.records
+    if drop == "NUMBER(phys_base)":     # found again by where init_uts_ns holds OSRELEASE
+        assert log.complete and len(log.records) == len(expected(prb, recs))
+        assert log.notes == ["kernel log: NUMBER(phys_base) missing: phys_base 0x8600000 "
+                             "found by init_uts_ns holding OSRELEASE there"]
     else:
         assert log.records == [] and not log.complete and len(log.notes) == 1
         assert drop.replace("SYMBOL(prb)", "neither SYMBOL(prb)") in log.notes[0]
@@ -374,6 +376,9 @@ def test_never_raises_on_empty_or_odd_readers():
     log = read_kernel_log(PageDictReader({}, vmcoreinfo={"SYMBOL(prb)": "ffffffff81000000",
                                                          "NUMBER(phys_base)": "0"}))
     assert log.records == [] and not log.complete
+    odd = PageDictReader({})
+    odd.page_size = 0
+    assert "no usable page size" in read_kernel_log(odd).notes[0]
 
 
 # --------------------------------------------------------------------- through crash's memory
@@ -442,3 +447,23 @@ def test_cut_dump_gives_the_log_up_to_the_cut(tmp_path):
     assert not log.complete and len(log.notes) == 1
     assert "text data unreadable" in log.notes[0] and "lost (incomplete dump)" in log.notes[0]
     assert "pfn 0x%x" % cut_pfn in log.notes[0]
+
+
+def test_pre_4_10_kernel_without_phys_base_number():
+    """Before 4.10 VMCOREINFO has SYMBOL(phys_base) only (and no uts_namespace.name offset):
+    the legacy log is found by probing phys_base against init_uts_ns; without init_uts_ns,
+    phys_base 0 is assumed and said."""
+    k, lb, recs = logbuf_kernel(n=80, buf_len=4096)
+    uts = k.uts
+    k.write(uts, bytes(4) + k.mem.read(k.v2p(uts), 6 * 65))      # name after a 4-byte kref
+    info = {key: v for key, v in k.info().items()
+            if key not in ("NUMBER(phys_base)", "OFFSET(uts_namespace.name)")}
+    info["SYMBOL(phys_base)"] = "%x" % (k.img + 0x1000)
+    log = read_kernel_log(PageDictReader(k.mem.frozen(), vmcoreinfo=info))
+    assert log.complete and [r.raw for r in log.records] == \
+        [r.text for r in recs[-len(log.records):]] and len(log.records) > 20
+    assert "phys_base 0x8600000 found" in log.notes[0]
+    assert k.v2p(uts) // 4096 in log.pfns
+    del info["SYMBOL(init_uts_ns)"]
+    log = read_kernel_log(PageDictReader(k.mem.frozen(), vmcoreinfo=info))
+    assert log.records == [] and "phys_base 0 assumed" in log.notes[0]

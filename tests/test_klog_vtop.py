@@ -140,6 +140,31 @@ def test_arm64_52bit_physical_addresses_with_64k_pages():
     assert root
 
 
+def test_arm64_52bit_kernel_on_48bit_hardware_before_5_9():
+    """No TCR_EL1_T1SZ (5.4-5.8): vabits_actual from where mem_section lies; the tables
+    are indexed with VA_BITS=52 (the kernel offsets TTBR1 to the same entries)."""
+    k = kb.Arm64Kernel(page=65536, va_bits=52, vabits_actual=48, t1sz=False)
+    va = k.img + (1 << 30)
+    k.tables.map(va, k.phys_offset + 0x5000000, 65536)
+    tr = translator(PhysMem(PageDictReader(k.mem.frozen(), page_size=65536,
+                                           vmcoreinfo=k.info())), k.info())
+    assert tr.vabits_actual == 48 and tr.flipped
+    assert tr.vtop(k.linear(k.phys_offset + 0x123456)) == k.phys_offset + 0x123456
+    assert tr.vtop(va + 77) == k.phys_offset + 0x5000000 + 77
+    assert tr.vtop(k.img + 0x4321) == k.v2p(k.img + 0x4321)
+
+
+def test_arm64_layout_from_release_without_stext():
+    k = kb.Arm64Kernel(t1sz=False)
+    info = {key: v for key, v in k.info().items() if key != "SYMBOL(_stext)"}
+    mem = PhysMem(PageDictReader(k.mem.frozen(), vmcoreinfo=info))
+    tr = translator(mem, info)
+    assert tr.flipped and "5.4+ arm64 memory layout assumed" in tr.assumed[0]
+    assert tr.vtop(k.linear(k.phys_offset + 0x2000)) == k.phys_offset + 0x2000
+    info["OSRELEASE"] = "4.19.0-arm64"
+    assert not translator(mem, info).flipped
+
+
 def test_architecture_from_vmcoreinfo_keys():
     assert architecture({"NUMBER(VA_BITS)": "48"}) == "arm64"
     assert architecture({"NUMBER(phys_base)": "0"}) == "x86_64"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import List
 
+from .. import regs as R
 from .access import Access
 from .model import CapResult, Register, read_regs
 from .registry import Ctx, capability, text_for
@@ -34,7 +35,6 @@ SRC_UNCOR = Register("ErrorSrcUncor", 0x36, 2)
 PREFIX_LOG = tuple(Register("TLPPrefixLog%d" % i, 0x38 + 4 * i, 4) for i in range(4))
 MAIN = (UESTA, UEMSK, UESVRT, CESTA, CEMSK, AERCAP) + HEADER_LOG
 ROOT = (ROOTCMD, ROOTSTA, SRC_COR, SRC_UNCOR)
-ROOT_TYPES = (4, 10)
 # lspci 3.9's lines name the bits up to ACSViol (uncorrectable) and AdvNonFatalErr
 # (correctable); the later revisions' bits follow on a line of their own
 UNCOR_LINES = (("DLP", "SDES", "TLP", "FCP", "CmpltTO", "CmpltAbrt", "UnxCmplt", "RxOF", "MalfTLP", "ECRC",
@@ -52,7 +52,7 @@ def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
             return
     if not read_regs(c, a, c.offset, HEADER_LOG):
         c.problems.append("AER header log at 0x%03x truncated" % (c.offset + 0x1C))
-    if ctx.port_type in ROOT_TYPES:
+    if ctx.port_type in R.ROOT_PORT_TYPES:
         read_regs(c, a, c.offset, ROOT)
     if c.r("AERCap")["TLPPfxPres"]:
         read_regs(c, a, c.offset, PREFIX_LOG)

@@ -265,7 +265,7 @@ def text_rcec(c: CapResult, ctx: Ctx) -> List[str]:
 
 # lspci names these and decodes nothing of them
 named("ext", {0x0000: "Null", 0x0004: "Power Budgeting <?>", 0x0006: "Root Complex Internal Link <?>",
-              0x0008: "Multi-Function Virtual Channel <?>", 0x000A: "Root Complex Register Block <?>",
+              0x000A: "Root Complex Register Block <?>",
               0x0011: "Multi-Root I/O Virtualization <?>", 0x0016: "Dynamic Power Allocation <?>",
               0x001A: "Protocol Multiplexing <?>", 0x001C: "LN Requester <?>",
               0x0020: "PCI Express over M_PHY <?>", 0x0021: "FRS Queueing <?>",

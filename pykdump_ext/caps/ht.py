@@ -16,19 +16,22 @@ LCTR = "CFlE@1 CST@2 CFE@3 <LkFail@4 Init@5 EOC@6 TXO@7 <CRCErr@8:4 IsocEn@12 LS
 LCNF = "MLWI@0:3 DwFcIn@3 MLWO@4:3 DwFcOut@7 LWI@8:3 DwFcInEn@11 LWO@12:3 DwFcOutEn@15"
 LFRER = "Freq@0:4 <Prot@4 <Ovfl@5 <EOC@6 CTLTm@7"
 LFCAP = "200MHz@0 300MHz@1 400MHz@2 500MHz@3 600MHz@4 800MHz@5 1.0GHz@6 1.2GHz@7 1.4GHz@8 1.6GHz@9 Vend@15"
-FTR = "IsocFC@0 LDTSTOP@1 CRCTM@2 ECTLT@3 64bA@4 UIDRD@5 ExtRS@8 UCnfE@9"
+FTR = "IsocFC@0 LDTSTOP@1 CRCTM@2 ECTLT@3 64bA@4 UIDRD@5"
+FTR_SEC = FTR + " ExtRS@8 UCnfE@9"
 EH = ("PFlE@0 OFlE@1 PFE@2 OFE@3 EOCFE@4 RFE@5 CRCFE@6 SERRFE@7 CF@8 RE@9 PNFE@10 ONFE@11 EOCNFE@12 RNFE@13 "
       "CRCNFE@14 SERRNFE@15")
+# The link frequency capability registers are 16 bits wide (1.4GHz, 1.6GHz, Vend in the high
+# byte); lspci 3.9 reads one byte of them and so always shows those three as '-'.
 PRI = (Register("Link Control 0", 4, 2, LCTR), Register("Link Config 0", 6, 2, LCNF),
        Register("Link Control 1", 8, 2, LCTR), Register("Link Config 1", 10, 2, LCNF),
        Register("Revision ID", 12, 1, "Minor@0:5 Major@5:3"), Register("Link Error 0", 13, 1, LFRER),
-       Register("Link Frequency Capability 0", 14, 1, LFCAP),       # lspci reads one byte of it
+       Register("Link Frequency Capability 0", 14, 2, LFCAP),
        Register("Feature Capability", 16, 1, FTR), Register("Link Error 1", 17, 1, LFRER),
-       Register("Link Frequency Capability 1", 18, 1, LFCAP), Register("Error Handling", 22, 2, EH),
+       Register("Link Frequency Capability 1", 18, 2, LFCAP), Register("Error Handling", 22, 2, EH),
        Register("MBU", 24, 1), Register("MLU", 25, 1), Register("Bus Number", 26, 1))
 SEC = (Register("Link Control", 4, 2, LCTR), Register("Link Config", 6, 2, LCNF),
        Register("Revision ID", 8, 1, "Minor@0:5 Major@5:3"), Register("Link Error", 9, 1, LFRER),
-       Register("Link Frequency Capability", 10, 1, LFCAP), Register("Feature Capability", 12, 2, FTR),
+       Register("Link Frequency Capability", 10, 2, LFCAP), Register("Feature Capability", 12, 2, FTR_SEC),
        Register("Error Handling", 18, 2, EH), Register("MBU", 20, 1), Register("MLU", 21, 1))
 MSIM = (Register("AddressLo", 4, 4), Register("AddressHi", 8, 4))
 WIDTHS = ("8bit", "16bit", "[2]", "32bit", "2bit", "4bit", "[6]", "N/C")

@@ -27,7 +27,7 @@ def _table(t, v: int) -> str:
     return t[v] if v < len(t) else "??%d" % v
 
 
-@capability("ext", 0x0030, "Integrity & Data Encryption", span=0x200)
+@capability("ext", 0x0030, "Integrity & Data Encryption", span=0x1000)   # variable blocks
 def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not a.has(c.offset + 4, 8) or not read_regs(c, a, c.offset, (IDECAP, IDECTL)):
         return

@@ -17,6 +17,7 @@ what it prints.  `CapResult` is one capability: its registers, nested entries
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -49,9 +50,12 @@ def parse_fields(spec: str) -> Tuple[Field, ...]:
     return tuple(out)
 
 
+_FORMATS = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"), 8: struct.Struct("<Q")}
+
+
 class Register:
     """A register of a capability: lspci's name, offset from the capability, size (1/2/4/8)."""
-    __slots__ = ("name", "rel", "size", "fields", "_by_name")
+    __slots__ = ("name", "rel", "size", "fields", "_by_name", "_unpack")
 
     def __init__(self, name: str, rel: int, size: int, fields: str = ""):
         self.name = name
@@ -59,24 +63,40 @@ class Register:
         self.size = size
         self.fields = parse_fields(fields)
         self._by_name = {f.name: f for f in self.fields}
+        self._unpack = _FORMATS[size].unpack_from
 
     def field(self, name: str) -> Field:
         return self._by_name[name]
 
     def read(self, a: Access, base: int) -> Optional["Reg"]:
-        v = a.read(base + self.rel, self.size)
-        return None if v is None else Reg(self, base + self.rel, v)
+        """The register at `base` + its offset, or None when it does not fit inside `a`."""
+        off = base + self.rel
+        if off < 0 or off + self.size > a.n:
+            return None
+        return Reg(self, off, self._unpack(a.raw, off)[0])
 
     def __repr__(self) -> str:
         return "Register(%r, 0x%x, %d)" % (self.name, self.rel, self.size)
 
 
-@dataclass(frozen=True)
 class Reg:
-    """One decoded register: its spec, config-space offset and raw value."""
-    spec: Register = field(repr=False, compare=False)
-    offset: int
-    value: int
+    """One decoded register: its spec, config-space offset and raw value (read-only)."""
+    __slots__ = ("spec", "offset", "value")
+
+    def __init__(self, spec: Register, offset: int, value: int):
+        self.spec = spec
+        self.offset = offset
+        self.value = value
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Reg) and (self.offset, self.value, self.spec.name) == (
+            other.offset, other.value, other.spec.name)
+
+    def __hash__(self) -> int:
+        return hash((self.offset, self.value))
+
+    def __repr__(self) -> str:
+        return "Reg(%s @0x%x = 0x%x)" % (self.spec.name, self.offset, self.value)
 
     @property
     def name(self) -> str:

@@ -14,16 +14,16 @@ from .model import CapResult, Register, read_regs
 from .registry import Ctx, capability, text_for
 from .words import L0S_LATENCY, L1_LATENCY, link_speed, power_limit, yn
 
+from .. import regs as R
+
 ENDPOINT, LEG_END, ROOT_PORT, UPSTREAM, DOWNSTREAM, PCI_BRIDGE, PCIE_BRIDGE, RCIEP, RCEC = (
-    0, 1, 4, 5, 6, 7, 8, 9, 10)
-PORT_TYPE_NAMES = {ENDPOINT: "Endpoint", LEG_END: "Legacy Endpoint", ROOT_PORT: "Root Port",
-                   UPSTREAM: "Upstream Port", DOWNSTREAM: "Downstream Port",
-                   PCI_BRIDGE: "PCI-Express to PCI/PCI-X Bridge",
-                   PCIE_BRIDGE: "PCI/PCI-X to PCI-Express Bridge",
-                   RCIEP: "Root Complex Integrated Endpoint", RCEC: "Root Complex Event Collector"}
-SLOT_TYPES = (ROOT_PORT, DOWNSTREAM, PCIE_BRIDGE)     # lspci shows "(Slot±)" and the slot registers
-NO_LINK = (RCIEP, RCEC)
-ROOT_TYPES = (ROOT_PORT, RCEC)
+    R.PORT_TYPE_ENDPOINT, R.PORT_TYPE_LEGACY_ENDPOINT, R.PORT_TYPE_ROOT_PORT, R.PORT_TYPE_UPSTREAM,
+    R.PORT_TYPE_DOWNSTREAM, R.PORT_TYPE_PCIE_TO_PCI, R.PORT_TYPE_PCI_TO_PCIE, R.PORT_TYPE_RCIEP,
+    R.PORT_TYPE_RCEC)
+PORT_TYPE_NAMES = R.PORT_TYPE_NAMES
+SLOT_TYPES = R.SLOT_PORT_TYPES     # lspci shows "(Slot±)" and the slot registers
+NO_LINK = R.NO_LINK_PORT_TYPES
+ROOT_TYPES = R.ROOT_PORT_TYPES
 
 FLAGS = Register("Flags", 0x02, 2, "Version@0:4 Type@4:4 Slot@8 IntMsg@9:5 FlitMode@15")
 DEVCAP = Register("DevCap", 0x04, 4, "MaxPayload@0:3 PhantFunc@3:2 ExtTag@5 L0s@6:3 L1@9:3 AttnBtn@12 "
@@ -72,7 +72,7 @@ OBFF_CTL = {0: "Disabled", 1: "Via message A", 2: "Via message B", 3: "Via WAKE#
 EPR = {0: "Not Supported", 1: "Dev Specific", 2: "Form Factor Dev Specific", 3: "Reserved"}
 LNCLS = {0: "Not Supported", 1: "64byte cachelines", 2: "128byte cachelines", 3: "Reserved"}
 TPH_COMP = {0: "TPHComp- ExtTPHComp-", 1: "TPHComp+ ExtTPHComp-", 2: "", 3: "TPHComp+ ExtTPHComp+"}
-ASPM_SUPPORT = {0: "not supported", 1: "L0s", 2: "L1", 3: "L0s L1"}
+ASPM_SUPPORT = R.ASPM_SUPPORT
 ASPM_ENABLED = ("Disabled", "L0s Enabled", "L1 Enabled", "L0s L1 Enabled")
 INDICATOR = ("Unknown", "On", "Blink", "Off")
 DEEMPHASIS = ("-6dB", "-3.5dB")

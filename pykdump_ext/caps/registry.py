@@ -39,7 +39,9 @@ class CapSpec:
     name: str
     decode: Optional[Decoder] = None
     text: Optional[Texter] = None
-    span: int = 0x40            # bytes of the capability a result depends on (the cache key)
+    span: int = 0x40            # bytes from the capability's offset its decoder may read: the
+                                # cache key, so it must cover every read (a variable-length
+                                # capability says 0x1000)
     opaque: bool = False        # lspci names it and decodes nothing ("<?>")
     limit_std: bool = True      # standard capabilities: reads stay inside the 256-byte space
 

@@ -1,5 +1,7 @@
-"""Virtual Channel (extended IDs 0x0002 and 0x0009): port VC capabilities, arbitration
-capabilities, and one entry per VC resource; Root Complex Link Declaration (0x0005)."""
+"""Virtual Channel (extended IDs 0x0002 and 0x0009) and Multi-Function Virtual Channel
+(0x0008, the same layout): port VC capabilities, arbitration capabilities, one entry per VC
+resource, and the VC and Port Arbitration Tables (lspci shows "<?>" for those; pcicrash
+decodes them from the config bytes); Root Complex Link Declaration (0x0005)."""
 
 from __future__ import annotations
 
@@ -21,25 +23,50 @@ RES_CTL = "TC/VC@0:8 LoadPAT@16 ArbSelect@17:3 ID@24:3 Enable@31"
 RES_STA = "InProgress@0 NegoPending@1"
 
 
-@capability("ext", 0x0002, "Virtual Channel", span=0x100)
+@capability("ext", 0x0002, "Virtual Channel", span=0x1000)   # the tables lie anywhere after it
 def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not a.has(c.offset + 4, 0x18) or not read_regs(c, a, c.offset, PORT):
         return
+    vat = c.r("Arb")["VATOffset"]
+    phases = VAT_PHASES.get(c.r("Ctrl")["ArbSelect"])
+    if vat and phases:          # 4 bits a phase: the VC ID that owns it
+        c.info["vc_arbitration_table"] = _table(a, c.offset + 16 * vat, phases, 4, 7)
+    bits = 1 << c.r("Caps")["PATEntryBits"]
     for i in range(c.r("Caps")["EVCCnt"] + 1):
         pos = c.offset + 0x10 + 12 * i
         e = CapResult("vc-resource", i, pos, "VC%d" % i)
         if a.has(pos, 12):
             read_regs(e, a, pos, (Register("Caps", 0, 4, RES_CAP), Register("Ctrl", 4, 4, RES_CTL),
                                   Register("Status", 10, 2, RES_STA)))
+            pat = e.r("Caps")["PATOffset"]
+            phases = PAT_PHASES.get(e.r("Ctrl")["ArbSelect"])
+            if pat and phases:  # PATEntryBits bits a phase: the port number that owns it
+                e.info["port_arbitration_table"] = _table(a, c.offset + 16 * pat, phases, bits, (1 << bits) - 1)
         c.entries.append(e)
 
 
-capability("ext", 0x0009, "Virtual Channel", span=0x100)(decode)
+# phases of the VC Arbitration Table per VC arbitration (WRR32/64/128) and of a Port
+# Arbitration Table per port arbitration (WRR32/64/128, time-based WRR128, WRR256)
+VAT_PHASES = {1: 32, 2: 64, 3: 128}
+PAT_PHASES = {1: 32, 2: 64, 3: 128, 4: 128, 5: 256}
+
+
+def _table(a: Access, pos: int, phases: int, bits: int, mask: int):
+    """An arbitration table of `phases` entries of `bits` bits, or None beyond the bytes."""
+    data = a.bytes(pos, phases * bits // 8)
+    if len(data) < phases * bits // 8:
+        return None
+    v = int.from_bytes(data, "little")
+    return [(v >> (bits * i)) & mask for i in range(phases)]
+
+
+capability("ext", 0x0009, "Virtual Channel", span=0x1000)(decode)
+capability("ext", 0x0008, "Multi-Function Virtual Channel", span=0x1000)(decode)
 
 
 @text_for("ext", 0x0002)
 def text(c: CapResult, ctx: Ctx) -> List[str]:
-    out = ["Virtual Channel"]
+    out = [c.name]
     if "Status" not in c.regs:
         return out
     caps, arb, ctl = c.r("Caps"), c.r("Arb"), c.r("Ctrl")
@@ -51,6 +78,7 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
             "\tStatus:\t" + c.r("Status").flag("InProgress")]
     if arb["VATOffset"]:
         out.append("\tPort Arbitration Table [%x] <?>" % (c.offset + 16 * arb["VATOffset"]))
+        out += _table_lines("\t\tVC Arbitration Table (VC ID by phase)", c.info.get("vc_arbitration_table"))
     for e in c.entries:
         if "Status" not in e.regs:
             out.append("\tVC%d:\t<unreadable>" % e.id)
@@ -64,7 +92,19 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
                 "\t\tStatus:\t" + e.r("Status").flag("NegoPending", "InProgress")]
         if rc["PATOffset"]:
             out.append("\t\tPort Arbitration Table <?>")
+            out += _table_lines("\t\t\tPort Arbitration Table (port by phase)", e.info.get("port_arbitration_table"))
     return out
+
+
+def _table_lines(label: str, table) -> List[str]:
+    """pcicrash's lines for an arbitration table lspci does not decode: 32 phases a line."""
+    if not table:
+        return []
+    return [label + " %d-%d: %s" % (i, min(i + 32, len(table)) - 1, " ".join("%x" % x for x in table[i:i + 32]))
+            for i in range(0, len(table), 32)]
+
+
+text_for("ext", 0x0008)(text)
 
 
 text_for("ext", 0x0009)(text)
@@ -73,7 +113,7 @@ RCLINK_ESD = Register("Desc", 0x04, 4, "EltType@0:8 NumLinks@8:8 ComponentID@16:
 ELT_TYPES = ("Config", "Egress", "Internal")
 
 
-@capability("ext", 0x0005, "Root Complex Link", span=0x100)
+@capability("ext", 0x0005, "Root Complex Link", span=0x1000)   # up to 255 links
 def decode_rclink(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not a.has(c.offset + 4, 12) or not read_regs(c, a, c.offset, (RCLINK_ESD,)):
         return

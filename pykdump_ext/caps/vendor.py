@@ -109,7 +109,7 @@ CXL_REGS = {0: CXL_DEVICE, 2: CXL_FUNMAP, 3: CXL_PORT, 4: CXL_GPF_PORT, 5: CXL_G
             9: CXL_MLD}
 
 
-@capability("ext", 0x0023, "Designated Vendor-Specific", span=0x40)
+@capability("ext", 0x0023, "Designated Vendor-Specific", span=0x1000)   # its own length
 def decode_dvsec(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not read_regs(c, a, c.offset, (DVSEC1, DVSEC2)):
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-LINK_SPEED = {1: "2.5GT/s", 2: "5GT/s", 3: "8GT/s", 4: "16GT/s", 5: "32GT/s", 6: "64GT/s"}
+from ..regs import LINK_SPEEDS as LINK_SPEED
 L0S_LATENCY = ("<64ns", "<128ns", "<256ns", "<512ns", "<1us", "<2us", "<4us", "unlimited")
 L1_LATENCY = ("<1us", "<2us", "<4us", "<8us", "<16us", "<32us", "<64us", "unlimited")
 DEVSEL = {0: "fast", 1: "medium", 2: "slow", 3: "??"}

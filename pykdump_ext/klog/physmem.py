@@ -38,6 +38,9 @@ class PhysMem:
     def __init__(self, reader, *, max_cached: int = MAX_CACHED_PAGES):
         self.reader = reader
         self.page_size = int(reader.page_size)
+        if self.page_size < 512 or self.page_size & (self.page_size - 1):
+            raise ValueError("page size %d is not a power of two of at least 512"
+                             % self.page_size)
         self.pfns: Set[int] = set()
         self.failed: Dict[int, str] = {}          # pfn -> why it could not be read
         self._cache = collections.OrderedDict()

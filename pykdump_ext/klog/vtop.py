@@ -62,6 +62,15 @@ def number(info: Dict[str, str], key: str) -> Optional[int]:
     return get_int(info, key, base=16 if hexa else 0)
 
 
+def _release(info: Dict[str, str]):
+    """(major, minor) of OSRELEASE, (0, 0) when it does not start with them."""
+    parts = info.get("OSRELEASE", "").split(".")
+    try:
+        return int(parts[0]), int("".join(c for c in parts[1][:3] if c.isdigit()) or 0)
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
 def symbol(info: Dict[str, str], name: str) -> Optional[int]:
     return number(info, "SYMBOL(%s)" % name)
 
@@ -87,6 +96,37 @@ class Translator:
                             % (level, paddr, exc.why)) from None
 
 
+PROBE_LIMIT = 1 << 30          # relocated pre-4.10 kernels load within the first GiB
+PROBE_ALIGN = 2 << 20          # CONFIG_PHYSICAL_ALIGN
+
+
+def probe_phys_base(mem: PhysMem, info: Dict[str, str]) -> Optional[int]:
+    """phys_base at which init_uts_ns's release field holds OSRELEASE (new_utsname: 65-byte
+    sysname, nodename, release), trying 0 first; only that page is kept in mem.pfns."""
+    uts, release = symbol(info, "init_uts_ns"), info.get("OSRELEASE", "").strip()
+    if uts is None or not release or not X86_START_KERNEL_MAP <= uts < 1 << 64:
+        return None
+    name_off = number(info, "OFFSET(uts_namespace.name)")
+    offsets = [name_off] if name_off is not None else [0, 4, 8]   # after a 4-byte kref
+    want = release.encode()[:64] + b"\0"
+    ps = mem.page_size
+    reader = mem.reader
+    for base in range(0, PROBE_LIMIT, PROBE_ALIGN):
+        for off in offsets:
+            paddr = uts - X86_START_KERNEL_MAP + base + off + 2 * 65
+            if paddr % ps + len(want) > ps:
+                continue
+            try:
+                page = reader.read_page(paddr // ps)
+            except PcicrashError:
+                continue
+            at = paddr % ps
+            if page[at:at + len(want)] == want:
+                mem.page(paddr // ps)            # the one page that told: kept for triage
+                return base
+    return None
+
+
 class X86_64(Translator):
     arch = "x86_64"
 
@@ -94,10 +134,17 @@ class X86_64(Translator):
         super().__init__(mem)
         self.phys_base = number(info, "NUMBER(phys_base)")
         self.assumed = []
-        if self.phys_base is None:
-            self.phys_base = 0
-            self.assumed.append("NUMBER(phys_base) missing: phys_base 0 assumed (kernel "
-                                "image where it was linked)")
+        if self.phys_base is None:          # kernels before 4.10 export only SYMBOL(phys_base)
+            found = probe_phys_base(mem, info)
+            if found is None:
+                self.phys_base = 0
+                self.assumed.append("NUMBER(phys_base) missing and init_uts_ns does not hold "
+                                    "OSRELEASE at any 2 MiB-aligned phys_base below 1 GiB: "
+                                    "phys_base 0 assumed (kernel image where it was linked)")
+            else:
+                self.phys_base = found
+                self.assumed.append("NUMBER(phys_base) missing: phys_base 0x%x found by "
+                                    "init_uts_ns holding OSRELEASE there" % found)
         size = number(info, "NUMBER(KERNEL_IMAGE_SIZE)")
         if size is None:
             size = X86_IMAGE_SIZE_KASLR if "KERNELOFFSET" in info else X86_IMAGE_SIZE_NOKASLR
@@ -171,6 +218,11 @@ class Arm64(Translator):
         self.va_bits = va_bits
         t1sz = number(info, "NUMBER(TCR_EL1_T1SZ)")
         self.vabits_actual = 64 - t1sz if t1sz and 12 <= t1sz <= 28 else va_bits
+        mem_section = symbol(info, "mem_section")
+        if t1sz is None and va_bits == 52 and mem_section is not None:
+            # 5.4-5.8 with 52-bit VA on 48-bit hardware: the linear map (where mem_section
+            # lives) starts at -(1 << 48) instead of -(1 << 52)
+            self.vabits_actual = 48 if mem_section & (1 << 51) else 52
         self.kimage_voffset = number(info, "NUMBER(kimage_voffset)")
         phys_offset = number(info, "NUMBER(PHYS_OFFSET)")
         if phys_offset is None:
@@ -183,8 +235,8 @@ class Arm64(Translator):
         page_end = (-(1 << (min(va_bits, 48) - 1))) & MASK64
         if stext is not None:
             self.flipped = stext > page_end
-        else:       # 5.4 flipped the layout; VMCOREINFO of 5.9+ has TCR_EL1_T1SZ
-            self.flipped = t1sz is not None
+        else:       # 5.4 flipped the layout (VMCOREINFO of 5.9+ also has TCR_EL1_T1SZ)
+            self.flipped = t1sz is not None or _release(info) >= (5, 4)
             self.assumed.append("SYMBOL(_stext) missing: %s arm64 memory layout assumed"
                                 % ("5.4+" if self.flipped else "pre-5.4"))
         if self.flipped:
