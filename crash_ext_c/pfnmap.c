@@ -405,6 +405,7 @@ done:
     free(last);
     free(heap);
     return out;
+}
 
 int64_t pfnmap_compress_page(uint32_t flags, const uint8_t *src, uint32_t page_size,
                              uint8_t *dst, size_t dst_len)
