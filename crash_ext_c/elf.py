@@ -30,6 +30,7 @@ from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
 from pykdump_ext.memory import MemoryReader, PageStatus
 
+from . import elfnote
 from .source import close_source, open_source
 
 ELF_MAGIC = b"\x7fELF"
@@ -38,28 +39,23 @@ ET_CORE = 4
 PT_LOAD = 1
 PT_NOTE = 4
 PN_XNUM = 0xFFFF
-NT_VMCOREDD = 0x700
-VMCOREDD_NAME_BYTES = 44
 DUMP_ELF_INCOMPLETE = 0x1   # makedumpfile: e_flags bit of an incomplete -E file
 EHDR_SIZE = 64
 PHDR_SIZE = 56
 SHDR_SIZE = 64
-NHDR_SIZE = 12
 
 # Bounds on what a header may make us read into memory.
-MAX_NOTE_NAME = 4096            # note names are short identifiers
 MAX_ERASEINFO = 16 << 20
-MAX_PHNUM = 1 << 24             # 16M segments = 896 MiB of headers: beyond any real machine
+# Program headers read: 512Ki segments (28 MiB of headers, ~100 MiB as segments) is
+# more than makedumpfile -E writes for a multi-TiB machine; the rest are named in a note.
+MAX_PHNUM = 1 << 19
+PHDR_PIECE = 1 << 12            # headers read at a time
 
-Note = collections.namedtuple("Note", "name type offset size")
-DeviceDump = collections.namedtuple("DeviceDump", "name offset size")
+Note = elfnote.Note
+DeviceDump = elfnote.DeviceDump
 Segment = collections.namedtuple("Segment", "paddr filesz memsz offset")
 
 _ENDIAN = {1: "<", 2: ">"}
-
-
-def _align4(n):
-    return (n + 3) & ~3
 
 
 class ElfReader(MemoryReader):
@@ -98,6 +94,8 @@ class ElfReader(MemoryReader):
             raise self._err("short read of %s" % what, offset, "%d bytes" % size)
         return data
 
+    _conflicts = False
+
     def _parse(self, override):
         self.file_size = self._src.size
         if self.file_size < EHDR_SIZE:
@@ -127,19 +125,21 @@ class ElfReader(MemoryReader):
             e_phnum = struct.unpack_from(end + "I", shdr, 44)[0]
         if e_phnum == 0:
             raise self._err("no program headers", 56, "PT_NOTE and PT_LOAD headers")
+        self.notes_early = []
         if e_phnum > MAX_PHNUM:
-            raise self._err("%d program headers" % e_phnum, 56, "at most %d" % MAX_PHNUM)
+            self.notes_early.append(
+                "%s: the ELF header declares %d program headers; only the first %d are read"
+                " (memory described by the others is reported outside the dump)"
+                % (self.path, e_phnum, MAX_PHNUM))
+            e_phnum = MAX_PHNUM
         if e_phoff < EHDR_SIZE or e_phoff + e_phnum * PHDR_SIZE > self.file_size:
             raise self._err("%d program headers at 0x%x run past the end of the file (%d bytes)"
                             % (e_phnum, e_phoff, self.file_size), 32,
                             "program headers inside the file")
         self.phnum = e_phnum
-        raw = self._pread(e_phnum * PHDR_SIZE, e_phoff)
         notes_ph = []
         segs = []
-        for i in range(e_phnum):
-            (p_type, _flags, p_offset, _vaddr, p_paddr, p_filesz, p_memsz,
-             _align) = struct.unpack_from(end + "IIQQQQQQ", raw, i * PHDR_SIZE)
+        for i, p_type, p_offset, p_paddr, p_filesz, p_memsz in self._phdrs(e_phoff, e_phnum):
             where = e_phoff + i * PHDR_SIZE
             if p_type == PT_NOTE:
                 notes_ph.append((p_offset, p_filesz, where))
@@ -166,11 +166,17 @@ class ElfReader(MemoryReader):
         self.eraseinfo = None
         own_info_text = None
         set_aside = []      # broken notes: said in self.notes, the rest of the dump still read
+        damaged = []        # note walks that stopped at damage (the notes before are kept)
+        budget = elfnote.Budget()
         for off, size, where in notes_ph:
             if off + size > self.file_size:
-                raise self._err("PT_NOTE segment 0x%x+0x%x runs past the end of the file (%d bytes)"
-                                % (off, size, self.file_size), where, "notes inside the file")
-            for note in self._walk_notes(off, size):
+                set_aside.append(self._err(
+                    "PT_NOTE segment 0x%x+0x%x runs past the end of the file (%d bytes);"
+                    " its notes are ignored" % (off, size, self.file_size), where,
+                    "notes inside the file"))
+                continue
+            for note in elfnote.walk(self._pread_at, off, size, self._end, problems=damaged,
+                                     where=self.path, budget=budget):
                 self.notes_list.append(note)
                 if note.name == "VMCOREINFO" and own_info_text is None:
                     if note.size > vmcoreinfo_mod.MAX_BYTES:
@@ -188,15 +194,10 @@ class ElfReader(MemoryReader):
                         continue
                     self.eraseinfo = self._pread(note.size, note.offset).decode(
                         "utf-8", "replace").rstrip("\0")
-                elif note.name.startswith("VMCOREDD_"):
-                    self.device_dumps.append(DeviceDump(note.name[len("VMCOREDD_"):],
-                                                        note.offset, note.size))
-                elif note.type == NT_VMCOREDD and note.name == "LINUX":
-                    head = self._pread(min(VMCOREDD_NAME_BYTES, note.size), note.offset)
-                    dname = head.split(b"\0", 1)[0].decode("utf-8", "replace")
-                    skip = min(VMCOREDD_NAME_BYTES, note.size)
-                    self.device_dumps.append(DeviceDump(dname, note.offset + skip,
-                                                        note.size - skip))
+                else:
+                    dd = elfnote.device_dump(note, self._pread_at)
+                    if dd is not None:
+                        self.device_dumps.append(dd)
 
         own = {}
         if own_info_text:
@@ -206,7 +207,7 @@ class ElfReader(MemoryReader):
                 set_aside.append(exc)
         self.dump_vmcoreinfo = own
         self.vmcoreinfo = dict(override) if override is not None else own
-        notes = [exc.message() for exc in set_aside]
+        notes = list(self.notes_early) + [exc.message() for exc in set_aside] + damaged
         ps = vmcoreinfo_mod.get_int(self.vmcoreinfo, "PAGESIZE", source=self.path) or 4096
         if ps <= 0 or ps & (ps - 1) or ps > 1 << 24:
             raise self._err("PAGESIZE=%d in VMCOREINFO" % ps, None, "a power of two")
@@ -245,27 +246,28 @@ class ElfReader(MemoryReader):
                          % ", ".join("%s (%d bytes)" % (d.name, d.size) for d in self.device_dumps))
         self.notes = tuple(notes)
 
-    def _walk_notes(self, off, size):
-        """Yield Note for each note in [off, off+size); bounded by the segment."""
-        end = off + size
-        pos = off
-        while pos + NHDR_SIZE <= end:
-            namesz, descsz, ntype = struct.unpack(self._end + "III", self._pread(NHDR_SIZE, pos))
-            if namesz == 0 and descsz == 0 and ntype == 0:
-                break   # zero padding at the end of an old kernel's note segment
-            if namesz > MAX_NOTE_NAME:
-                raise self._err("note name size %d" % namesz, pos,
-                                "at most %d bytes" % MAX_NOTE_NAME)
-            name_at = pos + NHDR_SIZE
-            desc_at = name_at + _align4(namesz)
-            next_at = desc_at + _align4(descsz)
-            if desc_at + descsz > end:
-                raise self._err("note (name size %d, data size %d) runs past its PT_NOTE segment,"
-                                " which ends at 0x%x" % (namesz, descsz, end), pos,
-                                "the note inside the segment")
-            name = self._pread(namesz, name_at).split(b"\0", 1)[0].decode("ascii", "replace")
-            yield Note(name, ntype, desc_at, descsz)
-            pos = next_at
+    def _pread_at(self, offset, size):
+        return self._src.pread(offset, size)
+
+    def _phdrs(self, phoff, phnum):
+        """(index, p_type, p_offset, p_paddr, p_filesz, p_memsz) of the PT_LOAD and PT_NOTE
+        headers, read PHDR_PIECE headers at a time; pieces in a hole of the file (all
+        PT_NULL) are passed over without reading."""
+        fmt = struct.Struct(self._end + "IIQQQQQQ")
+        want = (PT_LOAD, PT_NOTE)
+        for first in range(0, phnum, PHDR_PIECE):
+            n = min(PHDR_PIECE, phnum - first)
+            at = phoff + first * PHDR_SIZE
+            data_from = getattr(self._src, "data_from", None)
+            if data_from is not None and data_from(at) >= at + n * PHDR_SIZE:
+                continue
+            raw = self._pread(n * PHDR_SIZE, at)
+            if not raw.strip(b"\0"):
+                continue
+            for k, (p_type, _fl, p_offset, _va, p_paddr, p_filesz, p_memsz, _al) in \
+                    enumerate(fmt.iter_unpack(raw)):
+                if p_type in want:
+                    yield first + k, p_type, p_offset, p_paddr, p_filesz, p_memsz
 
     # -- pages ---------------------------------------------------------------
 
@@ -309,6 +311,7 @@ class ElfReader(MemoryReader):
         lo = pfn * ps
         hi = lo + ps
         buf = bytearray(ps)
+        done = []           # (lo, hi, segment) already written
         # Later segments first so that the first-listed one wins where they overlap.
         for s in reversed(self._overlapping(lo, hi)):
             flo = max(lo, s.paddr)
@@ -319,8 +322,26 @@ class ElfReader(MemoryReader):
                     raise PageUnavailable("short read of page 0x%x" % pfn, pfn=pfn,
                                           status=PageStatus.LOST, path=self.path,
                                           offset=s.offset + (flo - s.paddr))
+                for dlo, dhi, other in done:
+                    a, b = max(flo, dlo), min(fhi, dhi)
+                    if a < b and buf[a - lo:b - lo] != data[a - flo:b - flo]:
+                        self._conflict(pfn, s, other)
                 buf[flo - lo:fhi - lo] = data
+                done.append((flo, fhi, s))
         return bytes(buf)
+
+    def _conflict(self, pfn, first, later):
+        """Overlapping PT_LOADs that store different bytes for one page: said once."""
+        if self._conflicts:
+            return
+        self._conflicts = True
+        self.notes = tuple(self.notes) + (
+            "%s: overlapping PT_LOAD segments disagree: page 0x%x (physical 0x%x) is stored"
+            " differently at file offsets 0x%x and 0x%x; the bytes of the segment with the"
+            " lowest start address are used"
+            % (self.path, pfn, pfn * self.page_size,
+               first.offset + max(0, pfn * self.page_size - first.paddr),
+               later.offset + max(0, pfn * self.page_size - later.paddr)),)
 
     def read_pages(self, pfns):
         """Reads in file order (the dump may be on a slow disk); returns {pfn: bytes | error}."""

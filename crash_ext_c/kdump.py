@@ -46,6 +46,7 @@ from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import PageCutOff, DumpFormatError, PageUnavailable, PcicrashError
 from pykdump_ext.memory import MemoryReader, PageStatus
 
+from . import elfnote
 from .source import close_source, is_source, open_source
 
 SIGNATURES = (b"KDUMP   ", b"DISKDUMP")
@@ -117,13 +118,11 @@ _MACHINES_64 = ("x86_64", "aarch64", "arm64", "ppc64", "s390x", "mips64", "sparc
                 "riscv64", "loongarch64", "ia64", "alpha", "parisc64")
 
 
-# Device dumps (Linux 4.18+) are ELF notes of type NT_VMCOREDD named "LINUX"
-# whose data starts with a 44-byte name (include/uapi/linux/vmcore.h); the
-# v4 posting of the series named the notes "VMCOREDD_<name>".
-NT_VMCOREDD = 0x700
-VMCOREDD_NAME_BYTES = 44
-MAX_NOTES = 1 << 16
-DeviceDump = collections.namedtuple("DeviceDump", "name offset size")
+# Device dumps (Linux 4.18+): crash_ext_c.elfnote reads them, for this reader and the ELF one.
+NT_VMCOREDD = elfnote.NT_VMCOREDD
+VMCOREDD_NAME_BYTES = elfnote.VMCOREDD_NAME_BYTES
+MAX_NOTES = elfnote.MAX_NOTES       # one cap, shared with the ELF reader
+DeviceDump = elfnote.DeviceDump
 # A pcicrash triage extract (kdump_write.py) carries one ELF note of this name
 # in the note area: KEY=value lines saying it is an extract and of what.  Every
 # note reader (crash, libkdumpfile, makedumpfile) skips names it does not know.
@@ -237,6 +236,52 @@ def _runs(values, max_gap, unit, max_bytes):
         i = j + 1
 
 
+class _Counts:
+    """Set bits of the 2nd bitmap before each block start, from block k0 on.
+
+    Kept in pieces: blocks in a hole of the file (zeros never stored) add no bit
+    and take no room, so the memory follows the bitmap bytes the file holds.
+    Invariant: the last piece ends at `reach`, the first block not counted."""
+
+    def __init__(self, k0, typecode):
+        self.typecode = typecode
+        self.firsts = [k0]
+        self.arrs = [array(typecode, [0])]
+        self.reach = k0
+
+    def __len__(self):
+        """Counts held (what the memory follows)."""
+        return sum(len(a) for a in self.arrs)
+
+    @property
+    def last(self):
+        """Set bits before block `reach`."""
+        return self.arrs[-1][-1]
+
+    def at(self, block):
+        """Set bits before `block` (k0 <= block <= reach)."""
+        i = bisect.bisect_right(self.firsts, block) - 1
+        arr = self.arrs[i]
+        j = block - self.firsts[i]
+        return arr[j] if j < len(arr) else arr[-1]
+
+    def tail(self, n):
+        """The counts at the last n + 1 block starts up to `reach` (last piece only)."""
+        return self.arrs[-1][-(n + 1):]
+
+    def extend(self, ends):
+        """Counts at the ends of the blocks from `reach` on."""
+        self.arrs[-1].extend(ends)
+        self.reach += len(ends)
+
+    def skip(self, block):
+        """Blocks reach..block-1 hold no set bit (a hole)."""
+        if block > self.reach:
+            self.firsts.append(block)
+            self.arrs.append(array(self.typecode, [self.last]))
+            self.reach = block
+
+
 class KdumpPart:
     """One kdump-compressed file: its header, bitmaps and descriptor table."""
 
@@ -246,7 +291,7 @@ class KdumpPart:
         self.size = src.size
         self.notes = []
         self._parse_header()
-        self._counts = None           # array: set bits from block _k0 to each block start
+        self._counts = None           # _Counts: set bits from block _k0 to each block start
         self._k0 = self.start_pfn // BLOCK_BITS
         self._below = 0               # set bits of block _k0 before start_pfn
         self._zero_off = -1           # -1: not looked for yet; None: no shared zero page
@@ -445,32 +490,21 @@ class KdumpPart:
                 "ELF note area of %d bytes at 0x%x lies outside the file (%d bytes); ignored"
                 % (size, start, self.size), self.block_size, "notes inside the file")))
             return out
-        pos, end = start, start + size
-        for _ in range(MAX_NOTES):
-            if pos + 12 > end:
-                break
-            namesz, descsz, ntype = struct.unpack(self.endian + "III", self.src.pread(pos, 12))
-            desc = pos + 12 + (namesz + 3 & ~3)
-            nxt = desc + (descsz + 3 & ~3)
-            if nxt > end:
-                self.notes.append("%s: ELF note at 0x%x runs past the note area; later notes"
-                                  " ignored" % (self.path, pos))
-                break
-            name = self.src.pread(pos + 12, min(namesz, 64)).split(b"\0", 1)[0]
-            out.append((name, ntype, desc, descsz))
-            pos = nxt
+        problems = []
+        for note in elfnote.walk(self.src.pread, start, size, self.endian, problems=problems,
+                                 where="%s ELF note area" % self.path):
+            out.append((note.name.encode("ascii", "replace"), note.type, note.offset, note.size))
+        self.notes.extend(problems)
         return out
 
     def device_dumps(self):
         """[DeviceDump] of the VMCOREDD notes; headers and names only are read."""
         out = []
         for name, ntype, desc, descsz in self.elf_notes():
-            if name.startswith(b"VMCOREDD_"):
-                out.append(DeviceDump(name[9:].decode("ascii", "replace"), desc, descsz))
-            elif ntype == NT_VMCOREDD and name == b"LINUX" and descsz >= VMCOREDD_NAME_BYTES:
-                dname = self.src.pread(desc, VMCOREDD_NAME_BYTES).split(b"\0", 1)[0]
-                out.append(DeviceDump(dname.decode("ascii", "replace"),
-                                      desc + VMCOREDD_NAME_BYTES, descsz - VMCOREDD_NAME_BYTES))
+            dd = elfnote.device_dump(elfnote.Note(name.decode("ascii", "replace"), ntype, desc,
+                                                  descsz), self.src.pread)
+            if dd is not None:
+                out.append(dd)
         return out
 
     def extract_marker(self):
@@ -494,31 +528,53 @@ class KdumpPart:
     def _start_counts(self):
         # Counts never exceed the bits up to the end of the last block.
         fits = self.max_mapnr + BLOCK_BITS < 1 << 32 and array("I").itemsize >= 4
-        self._counts = array("I" if fits else "Q", [0])
+        self._counts = _Counts(self._k0, "I" if fits else "Q")
         below = self.start_pfn - self._k0 * BLOCK_BITS
         if below:
             head = self._bitmap_bytes(True, self._k0 * BLOCK_BYTES, -(-below // 8))
             self._below = _popcount(head[:below // 8]) + \
                 (_bits(head[-1] & (1 << (below & 7)) - 1) if below & 7 else 0)
 
+    def _hole_blocks(self, block, second=True):
+        """The first bitmap block at or after `block` that the file may hold data for:
+        blocks before it lie in a hole (a sparse file, bytes no flattened record wrote)
+        and are all zero, so nothing needs reading there."""
+        data_from = getattr(self.src, "data_from", None)
+        if data_from is None:
+            return block
+        base = self.bitmap_off + (self.bitmap_len if second and self.two_bitmaps else 0)
+        at = data_from(base + block * BLOCK_BYTES)
+        end = -(-self.bitmap_len // BLOCK_BYTES)
+        return min(max(block, (at - base) // BLOCK_BYTES), end)
+
     def _count_through(self, pfns):
         """Extend the counting pass over the 2nd bitmap up to the block of the last of
         `pfns` (sorted, all in blocks not counted yet), ranking them from the bytes in
-        hand: [descriptor index or -1 clear] in the order of pfns."""
-        counts, k0, below = self._counts, self._k0, self._below
+        hand: [descriptor index or -1 clear] in the order of pfns.  Holes of the file
+        are passed over without reading: the work follows what the file holds, not
+        the max_mapnr its header declares."""
+        counts, below = self._counts, self._below
         last = pfns[-1] // BLOCK_BITS
         out = []
         i = 0
         while i < len(pfns):
-            s = k0 + len(counts) - 1                 # first block not counted yet
+            s = counts.reach                         # first block not counted yet
+            skip = min(self._hole_blocks(s), last + 1)
+            if skip > s:
+                j = bisect.bisect_left(pfns, skip * BLOCK_BITS, i)
+                out.extend([-1] * (j - i))
+                counts.skip(skip)
+                i = j
+                continue
             e = min(last + 1, s + SCAN_BYTES // BLOCK_BYTES)
             lo = s * BLOCK_BYTES
             data = self._bitmap_bytes(True, lo, min(e * BLOCK_BYTES, self.bitmap_len) - lo)
-            counts.extend(_block_counts(data, counts[-1]))
+            added = _block_counts(data, counts.last)
+            counts.extend(added)
+            bases = [n - below for n in counts.tail(len(added))[:-1]]
             j = bisect.bisect_left(pfns, e * BLOCK_BITS, i)
             first = s * BLOCK_BITS
-            out.extend(_rank(data, [p - first for p in pfns[i:j]],
-                             [n - below for n in counts[s - k0:e - k0]]))
+            out.extend(_rank(data, [p - first for p in pfns[i:j]], bases))
             i = j
         return out
 
@@ -539,14 +595,18 @@ class KdumpPart:
         bits = [where[p // BLOCK_BITS] * BLOCK_BITS + p % BLOCK_BITS for p in pfns]
         bases = None
         if with_index:
-            counts, k0, below = self._counts, self._k0, self._below
-            bases = [counts[b - k0] - below for b in firsts]
+            counts, below = self._counts, self._below
+            bases = [counts.at(b) - below for b in firsts]
         return _rank(b"".join(pieces), bits, bases)
 
     def count_stored(self, start, end):
         """Set bits of the 2nd bitmap in [start, end): one streaming pass, not cached."""
         total, pos = 0, start
         while pos < end:
+            hole = self._hole_blocks(pos // BLOCK_BITS) * BLOCK_BITS
+            if hole > pos:
+                pos = hole
+                continue
             n = min(end - pos, SCAN_BYTES * 8)
             lo, hi = pos // 8, -(-(pos + n) // 8)
             data = bytearray(self._bitmap_bytes(True, lo, hi - lo))
@@ -571,7 +631,7 @@ class KdumpPart:
         if with_index:
             if self._counts is None:
                 self._start_counts()
-            reach = (self._k0 + len(self._counts) - 1) * BLOCK_BITS   # counted below this
+            reach = self._counts.reach * BLOCK_BITS   # counted below this
             cut = bisect.bisect_left(pfns, reach)
             res = self._rank_slices(pfns[:cut], True) if cut else []
             if cut < len(pfns):
@@ -654,7 +714,14 @@ class KdumpReader(MemoryReader):
         self.parts = []
         try:
             for item in paths_or_files:
-                self.parts.append(KdumpPart(_source(item)))
+                src = _source(item)
+                try:
+                    self.parts.append(KdumpPart(src))
+                except BaseException:
+                    # a part that fails to parse still holds its file open (found by
+                    # fuzz_flat: "Too many open files" after 42,000 inputs)
+                    close_source(src)
+                    raise
             if not self.parts:
                 raise PcicrashError("no dump file given", expected="one or more kdump files")
             self._check_set()
@@ -850,6 +917,28 @@ class KdumpReader(MemoryReader):
 
     def page_status(self, pfn):
         return self._classify([pfn])[pfn][0]
+
+    def stored_problems(self, pfns):
+        """{pfn: DumpFormatError} for stored pages whose descriptor alone shows they cannot
+        be read (stored size 0 or over a page, a page stored uncompressed but short,
+        several compression flags): what --check can say without reading page data."""
+        out = {}
+        ps = self.page_size
+        for pfn, (status, part, d, pos) in self._classify(list(pfns)).items():
+            if status is not PageStatus.PRESENT or d is None:
+                continue
+            codec = d[2] & COMPRESSION_MASK
+            if not 0 < d[1] <= ps:
+                why = _C_ERRORS[1]
+            elif codec & (codec - 1):
+                why = _C_ERRORS[5]
+            elif not codec and d[1] != ps:
+                why = _C_ERRORS[4]
+            else:
+                continue
+            out[pfn] = part.err("page 0x%x: %s (descriptor: %d stored bytes at 0x%x, flags 0x%x)"
+                                % (pfn, why, d[1], d[0], d[2]), pos, "a page descriptor")
+        return out
 
     def page_statuses(self, pfns):
         pfns = list(pfns)

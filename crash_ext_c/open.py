@@ -9,7 +9,7 @@ Signatures (makedumpfile's diskdump_mod.h / makedumpfile.h, ELF gABI):
 
 import os
 
-from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
+from pykdump_ext import vmcoreinfo_file
 from pykdump_ext.errors import DumpFormatError, PcicrashError
 
 from .source import close_source, is_source, open_source
@@ -56,18 +56,7 @@ def _sniff_source(src):
 
 def load_vmcoreinfo_file(path):
     """VMCOREINFO from a text file (as written by `makedumpfile -g`), as a dict."""
-    path = str(path)
-    try:
-        with open(path, "rb") as f:
-            text = f.read(vmcoreinfo_mod.MAX_BYTES + 1)
-    except OSError as exc:
-        raise PcicrashError("cannot read VMCOREINFO file: %s" % (exc.strerror or exc),
-                            path=path) from None
-    info = vmcoreinfo_mod.parse(text, source=path)
-    if not info:
-        raise DumpFormatError("no KEY=value lines", path=path, offset=0,
-                              expected="a VMCOREINFO text file (makedumpfile -g)")
-    return info
+    return vmcoreinfo_file.read_file(path)
 
 
 def open_dump(paths, *, vmcoreinfo=None):
@@ -107,27 +96,18 @@ def _open(srcs, kinds, override, vmcoreinfo):
                               expected="kdump-compressed parts of one --split set")
     if kind == ELF:
         from .elf import ElfReader
+        # the ELF page size comes from VMCOREINFO: the reader needs the file's at once
         reader = ElfReader(srcs[0], vmcoreinfo=override)
-        if override is not None:
-            reader.notes = tuple(reader.notes) + (
-                "VMCOREINFO taken from %s, not from the dump" % vmcoreinfo,)
-        return reader
-    if kind == KDUMP:
+    elif kind == KDUMP:
         from .kdump import KdumpReader
         reader = KdumpReader(srcs)
     else:
         from .flat import FlatReader
         reader = FlatReader(srcs[0])
     if override is not None:
-        _apply_override(reader, override, vmcoreinfo)
+        try:
+            vmcoreinfo_file.apply(reader, override, vmcoreinfo)
+        except BaseException:
+            reader.close()
+            raise
     return reader
-
-
-def _apply_override(reader, info, source):
-    ps = vmcoreinfo_mod.get_int(info, "PAGESIZE", source=source)
-    if ps is not None and ps != reader.page_size:
-        raise DumpFormatError("VMCOREINFO file says PAGESIZE=%d, the dump's block size is %d"
-                              % (ps, reader.page_size), path=str(source),
-                              expected="the VMCOREINFO of the crashed kernel of this dump")
-    reader.vmcoreinfo = dict(info)
-    reader.notes = tuple(reader.notes) + ("VMCOREINFO taken from %s, not from the dump" % source,)

@@ -6,7 +6,9 @@
  *     page and adds the set bits before it (pfnmap_rank).
  * (b) Batch decompression of many pages in one call, with a result code
  *     per page so that one corrupt page does not hide the others.
+ * (c) Flattened files: the record-header walk and the overlap merge.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include <lzo/lzo1x.h>
@@ -252,6 +254,157 @@ const char *pfnmap_codec_error(int32_t code)
     case PFNMAP_E_FLAGS: return "several compression flags set";
     default: return "unknown error";
     }
+}
+
+/* (c) Flattened files (makedumpfile -F): walk the record headers held in a
+ *     window of the file, and merge overlapping records (the later wins, as
+ *     makedumpfile -R leaves them).  Per-record work in C: a stream of a
+ *     million tiny records costs milliseconds, not seconds. */
+
+static int64_t be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+size_t pfnmap_flat_walk(const uint8_t *buf, size_t len, int64_t buf_at, int64_t *pos,
+                        int64_t file_size, int64_t max_offset,
+                        int64_t *starts, int64_t *ends, int64_t *foffs, size_t max,
+                        int32_t *why)
+{
+    size_t n = 0;
+    *why = PFNMAP_FLAT_WINDOW;
+    while (n < max) {
+        int64_t rel = *pos - buf_at;
+        if (rel < 0 || (uint64_t)rel > len || len - (uint64_t)rel < 16)
+            return n;                       /* the next header is not in the window */
+        int64_t off = be64(buf + rel), size = be64(buf + rel + 8);
+        if (off == -1 && size == -1) {
+            *why = PFNMAP_FLAT_END;
+            return n;
+        }
+        if (off < 0 || off > max_offset || size <= 0 || size > max_offset) {
+            *why = PFNMAP_FLAT_BAD;
+            return n;
+        }
+        int64_t data = *pos + 16;
+        if (data > file_size || size > file_size - data) {
+            *why = PFNMAP_FLAT_PAST;
+            return n;
+        }
+        starts[n] = off;
+        ends[n] = off + size;
+        foffs[n] = data;
+        n++;
+        *pos = data + size;
+    }
+    return n;
+}
+
+struct flat_rec { int64_t start; int64_t idx; };
+
+static int by_start(const void *a, const void *b)
+{
+    const struct flat_rec *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* max-heap of stream indices: the latest record on top */
+static void heap_push(int64_t *h, size_t *n, int64_t v)
+{
+    size_t i = (*n)++;
+    while (i && h[(i - 1) / 2] < v) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = v;
+}
+
+static void heap_pop(int64_t *h, size_t *n)
+{
+    int64_t v = h[--(*n)];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && h[c + 1] > h[c])
+            c++;
+        if (h[c] <= v)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n)
+        h[i] = v;
+}
+
+int64_t pfnmap_last_writer_wins(size_t n, const int64_t *starts, const int64_t *ends,
+                                const int64_t *foffs, int64_t *out_s, int64_t *out_e,
+                                int64_t *out_f, size_t out_max)
+{
+    if (n == 0)
+        return 0;
+    struct flat_rec *rec = malloc(n * sizeof *rec);
+    int64_t *last = malloc(n * sizeof *last);
+    int64_t *heap = malloc(n * sizeof *heap);
+    int64_t out = 0;
+    if (!rec || !last || !heap) {
+        out = -2;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rec[i].start = starts[i];
+        rec[i].idx = (int64_t)i;
+        last[i] = ends[i];
+    }
+    qsort(rec, n, sizeof *rec, by_start);
+    qsort(last, n, sizeof *last, by_value);
+    size_t k = 0, j = 0, hn = 0;
+    int64_t pos = rec[0].start;
+    for (;;) {
+        while (k < n && rec[k].start <= pos)
+            heap_push(heap, &hn, rec[k++].idx);
+        while (hn && ends[heap[0]] <= pos)
+            heap_pop(heap, &hn);
+        while (j < n && last[j] <= pos)
+            j++;
+        if (k >= n && j >= n)
+            break;
+        int64_t nxt = k < n && (j >= n || rec[k].start < last[j]) ? rec[k].start : last[j];
+        if (hn) {
+            int64_t i = heap[0];
+            int64_t f = foffs[i] + pos - starts[i];
+            if (out && out_e[out - 1] == pos && out_f[out - 1] + pos - out_s[out - 1] == f) {
+                out_e[out - 1] = nxt;
+            } else {
+                if ((size_t)out >= out_max) {
+                    out = -1;
+                    goto done;
+                }
+                out_s[out] = pos;
+                out_e[out] = nxt;
+                out_f[out] = f;
+                out++;
+            }
+        }
+        pos = nxt;
+    }
+done:
+    free(rec);
+    free(last);
+    free(heap);
+    return out;
 }
 
 int64_t pfnmap_compress_page(uint32_t flags, const uint8_t *src, uint32_t page_size,

@@ -44,4 +44,18 @@ const char *pfnmap_codec_error(int32_t code);
 int64_t pfnmap_compress_page(uint32_t flags, const uint8_t *src, uint32_t page_size,
                              uint8_t *dst, size_t dst_len);
 
+/* Why pfnmap_flat_walk() stopped. */
+#define PFNMAP_FLAT_WINDOW  0   /* the next header is not in the window (or max reached) */
+#define PFNMAP_FLAT_END     1   /* the end record (-1, -1) */
+#define PFNMAP_FLAT_BAD     2   /* a header that is neither a record nor the end record */
+#define PFNMAP_FLAT_PAST    3   /* the record's data runs past file_size */
+
+size_t pfnmap_flat_walk(const uint8_t *buf, size_t len, int64_t buf_at, int64_t *pos,
+                        int64_t file_size, int64_t max_offset,
+                        int64_t *starts, int64_t *ends, int64_t *foffs, size_t max,
+                        int32_t *why);
+int64_t pfnmap_last_writer_wins(size_t n, const int64_t *starts, const int64_t *ends,
+                                const int64_t *foffs, int64_t *out_s, int64_t *out_e,
+                                int64_t *out_f, size_t out_max);
+
 #endif

@@ -15,6 +15,7 @@ import os
 import re
 
 from pykdump_ext.errors import PcicrashError
+from pykdump_ext.files import data_from, open_regular
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -28,13 +29,8 @@ class FileSource:
         self.bytes_read = 0
         self.reads = 0
         self._fd = None
-        try:
-            self._fd = os.open(self.name, os.O_RDONLY)
-        except IsADirectoryError:
-            raise PcicrashError("is a directory, not a dump file", path=self.name) from None
-        except OSError as exc:
-            raise PcicrashError("cannot open: %s" % exc.strerror, path=self.name) from None
-        self.size = os.fstat(self._fd).st_size
+        # non-blocking open, then only a regular file (or block device): a FIFO is refused
+        self._fd, self.size = open_regular(self.name)
 
     def pread(self, offset, size):
         if size <= 0 or offset >= self.size or offset < 0:
@@ -43,6 +39,11 @@ class FileSource:
         self.reads += 1
         self.bytes_read += len(data)
         return data
+
+    def data_from(self, offset):
+        """The first offset at or after `offset` that may hold data (SEEK_DATA): the
+        readers pass over a sparse file's holes without reading them."""
+        return data_from(self._fd, offset, self.size)
 
     def close(self):
         if self._fd is not None:

@@ -34,7 +34,9 @@ from pykdump_ext.errors import PcicrashError  # noqa: E402
 
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 REGRESSIONS = os.path.join(ROOT, "tests", "data", "fuzz-regressions")
-TIME_LIMIT = 1.0                 # seconds per input
+# seconds per input; a campaign on a loaded machine (instrumented code, shared cores)
+# may widen it with PCICRASH_FUZZ_TIME_LIMIT, and says so in its results
+TIME_LIMIT = float(os.environ.get("PCICRASH_FUZZ_TIME_LIMIT", "1.0"))
 MEM_BASE = 96 << 20              # bytes of peak Python allocation allowed per input ...
 MEM_PER_BYTE = 16                # ... plus this many per input byte
 TRACE_SLOWDOWN = 5               # tracemalloc makes allocation-heavy code this much slower
@@ -158,14 +160,28 @@ def load_corpus(name):
 
 
 INTERESTING = (0, 1, 0x7f, 0x80, 0xff, 0x100, 0xfff, 0x1000, 0xffff, 0x10000, 0x7fffffff,
-               0x80000000, 0xffffffff, 1 << 32, (1 << 63) - 1, 1 << 63, (1 << 64) - 1)
+               0x80000000, 0xffffffff, 1 << 32, (1 << 63) - 1, 1 << 63, (1 << 64) - 1,
+               # huge declared sizes: pfn counts and offsets of machines the file is not
+               1 << 36, 1 << 40, (1 << 40) - 1, 1 << 44, 1 << 52)
 
 
 def mutate(data, rnd, pool=()):
     """One deterministic mutation of `data` (bit flips, interesting integers, cuts, splices)."""
     b = bytearray(data)
     for _ in range(rnd.choice((1, 1, 1, 2, 3, 8))):
-        op = rnd.randrange(9)
+        op = rnd.randrange(11)
+        if op >= 9:                          # a shape: sparse, pipe, repeated run
+            if not b.startswith(SHAPE_MAGIC):
+                kind = rnd.choice("SSRRP")
+                at = rnd.randrange(len(b) + 1)
+                hole = rnd.choice((1 << 12, 1 << 30, 1 << 40))
+                if kind == "S":              # the bytes split in two at `at`, a hole between
+                    table = PIECE.pack(0, at) + PIECE.pack(at + hole, len(b) - at)
+                    b[:0] = shape("S", table, count=2, hole=rnd.choice((0, hole)))
+                else:
+                    b[:0] = SHAPE_MAGIC + SHAPE.pack(ord(kind), 0, rnd.choice((1, 16, 1024)), at,
+                                                     rnd.choice((12, 16, 24, 56, 264, 4104)), hole)
+            continue
         if not b:
             b += bytes(rnd.randrange(1, 64))
             continue
@@ -376,3 +392,144 @@ def exercise_reader(reader, pfns=None, budget=64):
     if "\n" in cap.reason:
         raise AssertionError("capture reason is not one line: %r" % cap.reason)
     return cap
+
+
+# ------------------------------------------------------------------ shapes
+#
+# What bytes alone cannot say about a file: that it is sparse (a small file declaring
+# gigabytes, its tables in holes), that it is not a regular file at all (a pipe), or
+# that one stretch of it repeats many times (a record duplicated 100,000 times).  An
+# input that starts with SHAPE_MAGIC carries one shape header, then the file bytes;
+# libFuzzer mutates the header like any other bytes.
+#
+#   SHAPE_MAGIC, kind (1 byte), pad (1), count (u16), at (u32), span (u32), hole (u64)
+#   kind 'S': sparse: `count` pieces, a table of (file offset u64, length u32) then their
+#             bytes; zeros (a hole, never stored) between them and `hole` bytes after
+#   kind 'P': the file is a pipe (FIFO) holding the bytes
+#   kind 'R': the `span` bytes at `at` repeated `count` * 64 more times (duplicate records)
+
+SHAPE_MAGIC = b"pcicrash-shape\0"
+SHAPE = struct.Struct("<BBHIIQ")
+PIECE = struct.Struct("<QI")
+MAX_HOLE = 1 << 44            # 16 TiB of declared-but-absent file
+MAX_PIECES = 64
+MAX_REPEAT = 64 << 10         # repeated bytes: inside the 1 s per input of instrumented runs
+REPEAT_UNIT = 64
+
+
+def shape(kind, payload, *, at=0, span=0, count=0, hole=0):
+    """An input of shape `kind` around the file bytes `payload` (for seeds and tests)."""
+    return SHAPE_MAGIC + SHAPE.pack(ord(kind), 0, count, at, span, hole) + payload
+
+
+def unshape(data, repeat_cap=MAX_REPEAT):
+    """(kind or None, pieces [(file offset, bytes)], file size) for a harness input."""
+    if not data.startswith(SHAPE_MAGIC) or len(data) < len(SHAPE_MAGIC) + SHAPE.size:
+        return None, [(0, data)], len(data)
+    kind, _pad, count, at, span, hole = SHAPE.unpack_from(data, len(SHAPE_MAGIC))
+    body = data[len(SHAPE_MAGIC) + SHAPE.size:]
+    kind = chr(kind)
+    if kind == "S":
+        n = min(count, MAX_PIECES, len(body) // PIECE.size)
+        pos = n * PIECE.size
+        pieces = []
+        for i in range(n):
+            off, length = PIECE.unpack_from(body, i * PIECE.size)
+            off = min(off, MAX_HOLE)
+            pieces.append((off, body[pos:pos + length]))
+            pos += length
+        if not pieces:
+            pieces = [(0, body)]
+        end = max(o + len(b) for o, b in pieces)
+        return "S", pieces, end + min(hole, MAX_HOLE)
+    if kind == "R":
+        at = min(at, len(body))
+        run = body[at:at + span]
+        times = count * REPEAT_UNIT
+        if run and len(run) * times > repeat_cap:
+            times = repeat_cap // len(run)
+        body = body[:at] + run * times + body[at:]
+        return "R", [(0, body)], len(body)
+    if kind == "P":
+        return "P", [(0, body)], len(body)
+    return None, [(0, body)], len(body)
+
+
+class SparseSource(BytesSource):
+    """name/size/pread/data_from over pieces of a sparse file: zeros between them."""
+
+    def __init__(self, pieces, size, name="<fuzz>"):
+        self.pieces = [(o, bytes(b)) for o, b in pieces if b]
+        self.name = name
+        self.size = size
+
+    def pread(self, offset, size):
+        end = min(offset + size, self.size)
+        if size <= 0 or offset < 0 or offset >= end:
+            return b""
+        out = bytearray(end - offset)
+        for o, b in self.pieces:
+            lo, hi = max(o, offset), min(o + len(b), end)
+            if lo < hi:
+                out[lo - offset:hi - offset] = b[lo - o:hi - o]
+        return bytes(out)
+
+    def data_from(self, offset):
+        nxt = [max(o, offset) for o, b in self.pieces if o + len(b) > offset]
+        return min(nxt) if nxt else self.size
+
+
+def shaped_source(data, name="<fuzz>"):
+    """The in-memory source an input stands for, or None for a non-regular file."""
+    kind, pieces, size = unshape(data)
+    if kind == "P":
+        return None
+    if kind == "S":
+        return SparseSource(pieces, size, name)
+    return BytesSource(pieces[0][1], name)
+
+
+class ShapedFile:
+    """A path for an input: a (sparse) memfd, or a pipe holding the bytes (kind 'P')."""
+
+    def __init__(self, data, name="fuzz"):
+        self.kind, self.pieces, self.size = unshape(data)
+        self.fds = []
+
+    def __enter__(self):
+        if self.kind == "P":
+            r, w = os.pipe()
+            self.fds = [r, w]
+            os.set_blocking(w, False)
+            try:
+                os.write(w, self.pieces[0][1][:4096])
+            except (BlockingIOError, BrokenPipeError):
+                pass
+            return "/proc/self/fd/%d" % r
+        if not hasattr(os, "memfd_create"):
+            self.mem = MemFile(b"".join(b for _o, b in self.pieces))
+            return self.mem.__enter__()
+        fd = os.memfd_create("fuzz")
+        self.fds = [fd]
+        os.ftruncate(fd, self.size)
+        for off, b in self.pieces:
+            if b:
+                os.pwrite(fd, b, off)
+        return "/proc/self/fd/%d" % fd
+
+    def __exit__(self, *exc):
+        for fd in self.fds:
+            os.close(fd)
+        if getattr(self, "mem", None):
+            self.mem.__exit__(*exc)
+
+
+def expect_refused(fn):
+    """fn() on a non-regular file must raise a located PcicrashError, at once."""
+    try:
+        fn()
+    except PcicrashError as exc:
+        if "pipe" not in str(exc):
+            raise AssertionError("a pipe refused without saying so: %s" % exc)
+        raise
+    raise AssertionError("a pipe was accepted as a dump")

@@ -5,7 +5,8 @@ across missing pages and 0xFF records), then the analysis of what was read
 Input: 2 control bytes then the buffer bytes (header + records):
   [0]  layout: bit 0 = B (with buf_offset = 8 * byte[1]); bit 1 = run the analysis
   [1]  missing-page mask: buffer page i (< 8) with bit i set is excluded
-The buffer is placed behind a valid pagemap on scattered pages.
+The buffer is placed behind a valid pagemap on scattered pages.  A shape 'R' input
+(fuzz/common.py) repeats one stretch: duplicate records (same BDF, same bytes).
 
     python fuzz/fuzz_buffer.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
@@ -43,6 +44,8 @@ def pack(buf, *, layout_b=False, analyse=True, missing=0, buf_offset=0):
 
 
 def reader_of(data):
+    # a repeated run (shape 'R', fuzz/common.py): one record duplicated many times
+    data = common.unshape(data)[1][0][1]
     data = data + bytes(max(0, 2 - len(data)))
     ctl, missing = data[0], data[1]
     layout_b = ctl & 1

@@ -1,7 +1,8 @@
 """makedumpfile's flattened format: header, record index (overlaps, holes, order),
 and the kdump-compressed file read through it; also open_dump's sniffing.
 
-Input: the bytes of one flattened file (a memfd path: FlatFile only takes paths).
+Input: the bytes of one flattened file (a memfd path: FlatFile only takes paths), or a
+shaped input (fuzz/common.py): sparse (a hole in the stream), a pipe, a repeated record.
 
     python fuzz/fuzz_flat.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
@@ -55,13 +56,16 @@ def _view(r, pfns):
 
 
 def target(data):
-    with common.MemFile(data, "fuzz.flat") as path:
+    kind, pieces, _size = common.unshape(data)
+    with common.ShapedFile(data, "fuzz.flat") as path:
+        if kind == "P":                 # a pipe: refused at once, never read
+            common.expect_refused(lambda: open_dump([path]))
         with open_dump([path]) as r:
             pfns = sorted(set(PFNS) | {r.max_pfn - 1, r.max_pfn})
             common.exercise_reader(r, pfns)
             flat_view = _view(r, pfns)
     # differential: the same pages from the file makedumpfile -R would rebuild
-    image = rebuild(data)
+    image = rebuild(pieces[0][1]) if kind in (None, "R") else None
     if image is None:
         return
     try:

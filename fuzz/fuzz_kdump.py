@@ -3,7 +3,8 @@ and eraseinfo text, both bitmaps, descriptor table, page data of every compressi
 then the pci_crash capture found through them.
 
 Input: the bytes of one kdump-compressed file, fed to the real KdumpReader through an
-in-memory source (KdumpReader accepts any object with name/size/pread).
+in-memory source (KdumpReader accepts any object with name/size/pread), or a shaped
+input (fuzz/common.py: sparse with a hole of up to 16 TiB, a pipe, a repeated run).
 
     python fuzz/fuzz_kdump.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
@@ -27,7 +28,7 @@ PFNS = (0, 1, 2, 3, 5, 8, 0xa03, 0xa60, 0xa61, 0xa6b)
 
 def _view(data, pfns=None):
     """(pfns, statuses, {pfn: bytes or error class name}) as one reader sees them."""
-    with KdumpReader(common.BytesSource(data, "<fuzz.kdump>")) as r:
+    with KdumpReader(common.shaped_source(data, "<fuzz.kdump>")) as r:
         if pfns is None:
             pfns = sorted(set(PFNS) | {r.max_pfn - 1, r.max_pfn, r.max_pfn // 2})
             common.exercise_reader(r, pfns)
@@ -37,6 +38,9 @@ def _view(data, pfns=None):
 
 
 def target(data):
+    if common.shaped_source(data) is None:      # a pipe: refused at once, never read
+        with common.ShapedFile(data) as path:
+            common.expect_refused(lambda: KdumpReader([path]))
     pfns, st_c, pages_c = _view(data)
     if kdump.c_helper() is None:
         return

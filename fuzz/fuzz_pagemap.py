@@ -7,7 +7,9 @@ Input: a 16-byte control block then physical memory, 4 KiB pages at pfn 0, 1, ..
   [10]    ... with this PageStatus (index into PageStatus)
   [11]    PCI_CRASH_VERSION
   [12:16] PCI_CRASH_BUF_SZ (u32) / odd PAGESIZE
-At most 64 pages (256 KiB) of memory; pages past the input are OUTSIDE.
+At most 64 pages (256 KiB) of memory; pages past the input are OUTSIDE.  Shaped inputs
+(fuzz/common.py): a hole between memory pages (pages far apart, a huge max_pfn), a
+repeated run (duplicated pagemap entries and records).
 
     python fuzz/fuzz_pagemap.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
@@ -49,18 +51,30 @@ def pack(pm_addr, memory, *, pagesize=1, missing=0, status=0, version=1, buf_sz=
 
 
 def reader_of(data):
+    # shapes (fuzz/common.py): pieces of memory far apart (a huge max_pfn) or a repeated
+    # run (duplicated pagemap entries / records); a pipe means nothing here
+    kind, pieces, size = common.unshape(data)
+    data = pieces[0][1]
     if len(data) < 16:
         data = data + bytes(16 - len(data))
     pm_addr, psel, missing, status, version, buf_sz = struct.unpack_from("<QBBBBI", data)
-    mem = data[16:16 + MAX_PAGES * PS]
-    n = -(-len(mem) // PS)
-    mem = mem + bytes(n * PS - len(mem))
+    mem = [(0, data[16:])] + [(max(o - 16, 0), b) for o, b in pieces[1:]]
     pages, statuses = {}, {}
-    for i in range(n):
-        if i < 8 and missing >> i & 1:
-            statuses[i] = STATUSES[status % len(STATUSES)]
-        else:
-            pages[i] = mem[i * PS:(i + 1) * PS]
+    i = 0                      # memory pages placed so far (at most MAX_PAGES)
+    top = 0
+    for off, blob in mem:
+        first = off // PS
+        for k in range(-(-len(blob) // PS)):
+            if i >= MAX_PAGES:
+                break
+            pfn = first + k
+            if i < 8 and missing >> i & 1:
+                statuses[pfn] = STATUSES[status % len(STATUSES)]
+            else:
+                pages[pfn] = blob[k * PS:(k + 1) * PS].ljust(PS, b"\0")
+            i += 1
+            top = max(top, pfn + 1)
+    n = max(top, -(-(size - 16) // PS))
     info = {"PCI_CRASH_PAGEMAP": "0x%x" % pm_addr, "PCI_CRASH_VERSION": str(version),
             "PCI_CRASH_BUF_SZ": str(buf_sz), "CRASHTIME": "1795241199"}
     ps = {0: None, 1: 4096, 2: 16384, 3: 65536}.get(psel % 5, buf_sz)

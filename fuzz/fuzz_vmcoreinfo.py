@@ -1,5 +1,6 @@
 """VMCOREINFO text: pykdump_ext.vmcoreinfo.parse/get_int, then the PCI_CRASH_* values
-through capture.read_pagemap/load_capture on an empty memory.
+through capture.read_pagemap/load_capture on an empty memory; a shape 'P' input
+(fuzz/common.py) is also read as --vmcoreinfo from a pipe.
 
     python fuzz/fuzz_vmcoreinfo.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
@@ -12,7 +13,7 @@ from fuzz import common  # noqa: E402
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext import vmcoreinfo  # noqa: E402
+from pykdump_ext import vmcoreinfo, vmcoreinfo_file  # noqa: E402
 from pykdump_ext.capture import load_capture  # noqa: E402
 from pykdump_ext.errors import PcicrashError  # noqa: E402
 from pykdump_ext.memory import PageDictReader  # noqa: E402
@@ -22,7 +23,33 @@ KEYS = (("PAGESIZE", 10), ("PCI_CRASH_PAGEMAP", 16), ("PCI_CRASH_VERSION", 10),
         ("PCI_CRASH_BUF_SZ", 10), ("CRASHTIME", 10), ("SYMBOL(_stext)", 16))
 
 
+def _through_a_pipe(body):
+    """--vmcoreinfo FILE where FILE is a pipe (a shape 'P' input): read as a stream,
+    never blocking, the same dict as the text parsed directly."""
+    r, w = os.pipe()
+    try:
+        os.write(w, body[:32768])
+        os.close(w)
+        w = None
+        try:
+            got = vmcoreinfo_file.read_file("/proc/self/fd/%d" % r)
+        except PcicrashError as exc:
+            problem = common.check_error(exc)
+            if problem:
+                raise AssertionError("read_file: %s" % problem)
+            return
+        if got != vmcoreinfo.parse(body[:32768], source="<fuzz>"):
+            raise AssertionError("a pipe reads differently from the same text")
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
+
+
 def target(data):
+    kind, pieces, _size = common.unshape(data)
+    if kind == "P":
+        _through_a_pipe(pieces[0][1])
     info = vmcoreinfo.parse(data, source="<fuzz>")
     if not isinstance(info, dict):
         raise AssertionError("parse returned %r" % type(info))

@@ -51,6 +51,12 @@ def make_vmcoreinfo():
         b"        PCI_CRASH_BUF_SZ=47024\n        CRASHTIME=1795241199\n")
     put("vmcoreinfo", "layoutB-values.txt",
         b"PAGESIZE=65536\nPCI_CRASH_PAGEMAP=0xffffffffffff\nPCI_CRASH_VERSION=2\nPCI_CRASH_BUF_SZ=-1\n")
+    # issue 15: digits int() or isdigit() take and dump text does not; --vmcoreinfo from a pipe
+    put("vmcoreinfo", "hostile-crashtime-superscript.txt",
+        "PAGESIZE=4096\nCRASHTIME=\u00b2795241199\nPCI_CRASH_PAGEMAP=0xa0338g\n"
+        "NUMBER(phys_base)=\u0661\n".encode())
+    with open(os.path.join(VMCORES, "aer-uncor", "vmcoreinfo.txt"), "rb") as f:
+        put("vmcoreinfo", "pipe-aer-uncor.txt", common.shape("P", f.read()))
 
 
 def _lspci_configs(sc):
@@ -178,6 +184,12 @@ def make_buffer():
     b = list(_small_buffers())[0][1]
     put("buffer", "qemu-like-missing-page.bin", pack(b, missing=0b10))
     put("buffer", "qemu-like-B.bin", pack(b, layout_b=True, buf_offset=0x40))
+    # issue 15 shape 'R': the real first record repeated (duplicate records, one BDF)
+    with open(os.path.join(common.corpus_dir("buffer"), "aer-uncor.bin"), "rb") as f:
+        real = f.read()
+    size = struct.unpack_from("<I", real, 2 + 32 + 4)[0]
+    put("buffer", "hostile-aer-uncor-record0-repeated.bin",
+        common.shape("R", real, at=2 + 32, span=8 + size, count=1))
 
 
 def _rehome(meta, pages):
@@ -212,6 +224,35 @@ def make_pagemap():
     put("pagemap", "aer-uncor-page3-missing.bin", pack(addr, mem, buf_sz=size, missing=0b1000, status=2))
     # pagemap crossing a page boundary, 16 KiB kernel pages
     put("pagemap", "aer-uncor-16k.bin", pack(addr, mem, buf_sz=size, pagesize=2))
+    # issue 15: one bad pagemap entry (unaligned, outside the dump) costs only its page
+    for name, value in (("unaligned", 5 * 4096 + 0x80), ("outside", 0x7fff00000000)):
+        bent = bytearray(mem)
+        struct.pack_into("<Q", bent, addr + 16 + 8 * 5, value)
+        put("pagemap", "hostile-aer-uncor-entry5-%s.bin" % name, pack(addr, bytes(bent), buf_sz=size))
+    put("pagemap", "hostile-aer-uncor-pointer-outside.bin",
+        pack(0x7fff00000380, mem, buf_sz=size))
+    # shapes: the buffer pages far from the pagemap (a hole of 2^40 bytes), and the
+    # pagemap page's entries repeated (duplicate entries)
+    whole = pack(addr, mem, buf_sz=size)
+    cut = 16 + 4096 * (addr // 4096 + 1)
+    table = struct.pack("<QI", 0, cut) + struct.pack("<QI", cut + (1 << 40), len(whole) - cut)
+    put("pagemap", "hostile-aer-uncor-sparse.bin",
+        common.shape("S", table + whole, count=2))
+    put("pagemap", "hostile-aer-uncor-repeated-entries.bin",
+        common.shape("R", whole, at=16 + addr + 16, span=8, count=1))
+
+
+def _hostile(harness):
+    """The issue-15 hostile battery's inputs for `harness` (tests/hostile_battery.py),
+    those small enough for a seed."""
+    import tempfile
+    import hostile_battery
+    if not hostile_battery.have_real():
+        return
+    with tempfile.TemporaryDirectory() as d:
+        for case in hostile_battery.battery(d):
+            if case.harness == harness and case.corpus and len(case.data) <= 256 << 10:
+                put(harness, "hostile-%s.bin" % case.name.replace("^", ""), case.data)
 
 
 # ------------------------------------------------------------------ dump files
@@ -337,6 +378,7 @@ def make_kdump():
     real = _real_dump("aer-uncor", "d31-zlib.kdump")
     with open(real, "rb") as f:
         put("kdump", "real-d31-zlib-head-48k.kdump", f.read(48 << 10))
+    _hostile("kdump")
 
 
 @maker
@@ -373,6 +415,7 @@ def make_flat():
     real = _real_dump("aer-uncor", "d31-zlib.flat")
     with open(real, "rb") as f:
         put("flat", "real-head-16k.flat", f.read(16 << 10))
+    _hostile("flat")
 
 
 @maker
@@ -399,6 +442,7 @@ def make_elf():
         if os.path.exists(src):
             with open(src, "rb") as f:
                 put("elf", "real-%s-head.elf" % os.path.basename(src)[10:-4], f.read(n))
+    _hostile("elf")
 
 
 def _klog_seed(info, pages, statuses=None):

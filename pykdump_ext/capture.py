@@ -25,11 +25,11 @@ import bisect
 import datetime
 import struct
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .errors import CaptureError, PageUnavailable, PcicrashError
 from .memory import PageStatus
-from .vmcoreinfo import get_int
+from .vmcoreinfo import get_int, to_int
 
 PAGEMAP_MAGIC = 0x5043504D          # "PCPM"
 HEADER_MAGIC = 0x50434943           # "PCIC"
@@ -75,6 +75,9 @@ class Pagemap:
     vmcoreinfo_buf_size: Optional[int] = None
     header_found: bool = False        # 'PCIC' where the layout says the buffer starts
     unaligned: bool = False           # layout A buffer found at a non-zero offset by search
+    # page index -> why its address is a bad pointer (not page-aligned, outside the dump):
+    # that page is a hole, the other pages are read
+    bad_entries: Dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -164,6 +167,27 @@ class Unreadable:
         return "<Unreadable %s>" % self.value
 
 
+class BadPointer:
+    """Stands in for a PageStatus where the pagemap entry itself is wrong (not
+    page-aligned, or outside the dump): a bad pointer, not a page the dump lacks."""
+    readable = False
+
+    def __init__(self, why):
+        self.why = why
+        self.value = "a bad pointer (%s)" % why
+
+    def __repr__(self):
+        return "<BadPointer %s>" % self.why
+
+
+def dump_incomplete(reader) -> bool:
+    """The dump says it was cut (kdump status flag, or e_flags bit 0 of makedumpfile -E):
+    a page outside its memory ranges may then be lost rather than a bad address."""
+    return bool(getattr(reader, "incomplete", False) or
+                (getattr(reader, "made_by_makedumpfile", False)
+                 and getattr(reader, "e_flags", 0) & 1))
+
+
 def _why_missing(value, fallback):
     """The status of a read_pages() value that is not page bytes."""
     if isinstance(value, PageUnavailable):
@@ -216,6 +240,7 @@ class _Candidate:
     magic: bool = False
     unaligned: bool = False
     search_note: str = ""
+    bad: Dict[int, str] = field(default_factory=dict)
 
 
 def _plausible_header(data, off, buf_size, span):
@@ -274,6 +299,12 @@ def read_pagemap(reader) -> Optional[Pagemap]:
     fixed, holes = _read_span(reader, phys, PAGEMAP_FIXED)
     if holes:
         st = holes[0][3]
+        if st is PageStatus.OUTSIDE and not dump_incomplete(reader):
+            raise CaptureError("PCI_CRASH_PAGEMAP=0x%x is a bad pointer: its page 0x%x is "
+                               "outside every memory range of the dump; nothing of the "
+                               "capture can be located" % (phys, holes[0][2]),
+                               path=reader.name, offset=phys,
+                               expected="the physical address of the pagemap, in the dump")
         exc = CaptureError("%s: its page 0x%x is %s; nothing of the capture can be located"
                            % (where, holes[0][2], st.value), path=reader.name, offset=phys)
         if not isinstance(st, Unreadable):      # missing (partial), not damaged (corrupt)
@@ -327,19 +358,27 @@ def read_pagemap(reader) -> Optional[Pagemap]:
             else:
                 addrs.append(struct.unpack_from("<Q", raw, lo)[0])
         c.addrs = addrs
-        known = [a for a in addrs if a is not None]
-        bad_align = [a for a in known if a % kps]
-        if bad_align:
+        known = [(i, a) for i, a in enumerate(addrs) if a is not None]
+        bad_align = [(i, a) for i, a in known if a % kps]
+        aligned = [(i, a) for i, a in known if not a % kps]
+        statuses = reader.page_statuses([a // reader.page_size for _i, a in aligned])
+        outside = [(i, a) for (i, a), st in zip(aligned, statuses) if st is PageStatus.OUTSIDE]
+        bad = {i: "0x%x is not page-aligned" % a for i, a in bad_align}
+        if not dump_incomplete(reader):     # in a cut dump, outside may mean lost
+            bad.update((i, "0x%x is outside the dump" % a) for i, a in outside)
+        # a few bad entries cost only their pages; most of them bad (or the first,
+        # where the header is) means this layout reads the pagemap wrong
+        if bad_align and (0 in bad or 2 * len(bad) > len(known)):
             c.why_not.append("%d of %d addresses not page-aligned (first 0x%x)"
-                             % (len(bad_align), len(known), bad_align[0]))
+                             % (len(bad_align), len(known), bad_align[0][1]))
             continue
-        statuses = reader.page_statuses([a // reader.page_size for a in known])
-        outside = [a for a, s in zip(known, statuses) if s is PageStatus.OUTSIDE]
-        if outside:
+        if outside and (0 in bad or 2 * len(bad) > len(known) or dump_incomplete(reader)):
             # named by the highest one: readers differ on how they classify addresses far
             # beyond RAM (crash may call some excluded), never on the highest
-            c.why_not.append("addresses outside the dump (highest 0x%x)" % max(outside))
+            c.why_not.append("addresses outside the dump (highest 0x%x)"
+                             % max(a for _i, a in outside))
             continue
+        c.bad = bad
         if addrs[0] is None:
             continue
         first, fholes = _read_span(reader, addrs[0], kps)
@@ -364,7 +403,7 @@ def read_pagemap(reader) -> Optional[Pagemap]:
                            path=reader.name, offset=phys + 16,
                            expected="page-aligned physical addresses inside the dump")
     with_magic = [c for c in valid if c.magic]
-    chosen = (with_magic or valid)[0]
+    chosen = min(with_magic or valid, key=lambda c: len(c.bad))
     others = [c for c in cands if c is not chosen]
     why = []
     if pm_holes:
@@ -373,7 +412,9 @@ def read_pagemap(reader) -> Optional[Pagemap]:
     reason = "layout %s: num_pages %d matches buf_size %d" % (chosen.layout, num_pages, buf_size)
     if chosen.layout == "B":
         reason += " at buf_offset 0x%x" % chosen.buf_offset
-    reason += ", addresses page-aligned and in the dump"
+    reason += (", addresses page-aligned and in the dump" if not chosen.bad else
+               ", addresses page-aligned and in the dump except %d bad pointer(s)"
+               % len(chosen.bad))
     if chosen.unaligned:
         reason += ", 'PCIC' header at +0x%x inside the first page" % chosen.buf_offset
     elif chosen.magic:
@@ -397,7 +438,8 @@ def read_pagemap(reader) -> Optional[Pagemap]:
     return Pagemap(phys_addr=phys, layout=chosen.layout, num_pages=num_pages, buf_size=buf_size,
                    buf_offset=chosen.buf_offset, page_addrs=chosen.addrs, notes=notes,
                    page_size=kps, version=version, vmcoreinfo_buf_size=vi_size,
-                   header_found=chosen.magic, unaligned=chosen.unaligned)
+                   header_found=chosen.magic, unaligned=chosen.unaligned,
+                   bad_entries=dict(chosen.bad))
 
 
 # ---------------------------------------------------------------- buffer
@@ -437,7 +479,7 @@ def _assemble(reader, pm):
     spans = []          # (page_index, reader pfns) -- a kernel page may be several reader pages
     all_pfns = []
     for i, a in enumerate(pm.page_addrs):
-        if a is None:
+        if a is None or i in pm.bad_entries:
             spans.append((i, None))
             continue
         pfns = list(range(a // rps, a // rps + per)) if kps >= rps else [a // rps]
@@ -451,7 +493,7 @@ def _assemble(reader, pm):
     for i, pfns in spans:
         base = i * kps - pm.buf_offset
         if pfns is None:
-            st = PageStatus.LOST
+            st = BadPointer(pm.bad_entries[i]) if i in pm.bad_entries else PageStatus.LOST
             missing.append((i, None, st))
             holes.append((max(base, 0), base + kps, i, None, st))
             chunks.append(bytes(kps))
@@ -737,13 +779,17 @@ def load_capture(reader) -> Capture:
         if header.flags or header.reserved:
             cap.notes.append("header flags 0x%x reserved 0x%x are not zero"
                              % (header.flags, header.reserved))
-        crashtime = (reader.vmcoreinfo or {}).get("CRASHTIME", "")
-        if crashtime.strip().isdigit() and header.timestamp:
-            delta = header.timestamp / 1e9 - int(crashtime)
+        crashtime = to_int((reader.vmcoreinfo or {}).get("CRASHTIME"))
+        if crashtime is not None and header.timestamp:
+            delta = header.timestamp / 1e9 - crashtime
             if abs(delta) > 60:
-                cap.notes.append("capture timestamp is %+.0f s from CRASHTIME=%s: the buffer may "
-                                 "not be from this panic" % (delta, crashtime.strip()))
+                cap.notes.append("capture timestamp is %+.0f s from CRASHTIME=%d: the buffer may "
+                                 "not be from this panic" % (delta, crashtime))
     corrupt = _walk(buf, header, cap) or corrupt
+    for i, why in sorted(pm.bad_entries.items()):
+        cap.problems.insert(0, "pagemap entry %d (buffer page %d) is a bad pointer: %s; only "
+                               "the records in that page are lost" % (i, i, why))
+        corrupt = True
 
     if corrupt:
         cap.state = "corrupt"

@@ -21,9 +21,10 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from .capture import read_pagemap
-from .errors import CaptureError, PageUnavailable, PcicrashError
+from .capture import dump_incomplete, read_pagemap
+from .errors import CaptureError, DumpFormatError, PageUnavailable, PcicrashError
 from .memory import PageStatus
+from .vmcoreinfo import to_int
 
 # makedumpfile's dump level bits (makedumpfile(8) -d): what each drops.
 LEVEL_BITS = (
@@ -72,6 +73,7 @@ class Finding:
     index: Optional[int] = None     # buffer page index
     pfn: Optional[int] = None
     phys: Optional[int] = None
+    damaged: bool = False           # stored, but the dump's tables show it cannot be read
 
     def line(self):
         if self.what == "eraseinfo":
@@ -82,12 +84,11 @@ class Finding:
             head = "buffer page %d (address unknown)" % self.index
         else:
             head = "buffer page %d pfn 0x%x (physical 0x%x)" % (self.index, self.pfn, self.phys)
-        tag = (self.status.name if self.status is not None else
-               "RULE" if self.what == "eraseinfo" else "UNKNOWN")
+        tag = _tag(self)
         return "%s: %s%s: %s" % (head, tag, " (harmless)" if self.harmless else "", self.reason)
 
     def to_json(self):
-        return dict(what=self.what, status=self.status.name if self.status else None,
+        return dict(what=self.what, status=_tag(self) if self.status or self.damaged else None,
                     index=self.index, pfn=self.pfn, phys=self.phys, harmless=self.harmless,
                     reason=self.reason)
 
@@ -144,6 +145,14 @@ class CheckResult:
                     kernel_log=self.kernel_log.to_json() if self.kernel_log else None)
 
 
+def _tag(f):
+    if f.damaged:
+        return "UNREADABLE" if f.pfn is not None else "BAD_POINTER"
+    if f.status is not None:
+        return f.status.name
+    return "RULE" if f.what == "eraseinfo" else "UNKNOWN"
+
+
 def _run_lines(findings):
     """One line per finding; consecutive buffer pages (index and pfn both +1) with the
     same status and reason share a line that names the index, pfn and address ranges."""
@@ -166,7 +175,7 @@ def _run_lines(findings):
             size = (last.phys - f.phys) // (last.pfn - f.pfn)
             out.append("buffer pages %d-%d pfn 0x%x-0x%x (physical 0x%x-0x%x): %s%s: %s" % (
                 f.index, last.index, f.pfn, last.pfn, f.phys, last.phys + size - 1,
-                f.status.name, " (harmless)" if f.harmless else "", f.reason))
+                _tag(f), " (harmless)" if f.harmless else "", f.reason))
         i = j
     return out
 
@@ -207,15 +216,8 @@ def _not_in_part_reason(reader, pfn):
     return REASONS[PageStatus.NOT_IN_PART]
 
 
-def _incomplete(reader):
-    """The dump says it was cut (kdump status flag, or e_flags bit 0 of makedumpfile -E)."""
-    return bool(getattr(reader, "incomplete", False) or
-                (getattr(reader, "made_by_makedumpfile", False)
-                 and getattr(reader, "e_flags", 0) & 1))
-
-
 def _reason(reader, status, pfn):
-    if status is PageStatus.OUTSIDE and _incomplete(reader):
+    if status is PageStatus.OUTSIDE and dump_incomplete(reader):
         return ("in no memory range of this incomplete dump: makedumpfile -E writes each "
                 "PT_LOAD header only when it reaches that segment, so a cut (-L size limit, "
                 "full disk) leaves the later segments out entirely: most likely lost")
@@ -287,11 +289,13 @@ def _eraseinfo_findings(text):
 def _pagemap_page_findings(reader):
     """Status of the page VMCOREINFO's PCI_CRASH_PAGEMAP points at, when the pagemap could
     not be used: a page that is not simply stored explains why."""
+    phys = to_int((reader.vmcoreinfo or {}).get("PCI_CRASH_PAGEMAP"), 16)
+    if phys is None:
+        return []
+    pfn = phys // reader.page_size
     try:
-        phys = int((reader.vmcoreinfo or {}).get("PCI_CRASH_PAGEMAP", ""), 16)
-        pfn = phys // reader.page_size
         (st,) = reader.page_statuses([pfn])
-    except (ValueError, PcicrashError):
+    except PcicrashError:
         return []
     if st is PageStatus.PRESENT:
         return []
@@ -299,6 +303,10 @@ def _pagemap_page_findings(reader):
     if st is PageStatus.ZERO:
         reason = "the pagemap page is a zero page: it held no pagemap when the dump was taken"
     return [Finding("pagemap", st, reason, pfn=pfn, phys=pfn * reader.page_size)]
+
+
+def _unreadable(exc):
+    return "stored, but unreadable: %s" % exc.message()
 
 
 def _pfn_span(addr, size, page_size):
@@ -342,9 +350,12 @@ def _check_capture(reader) -> CheckResult:
     except PageUnavailable as exc:   # a reader that raises instead of reporting a status
         res.verdict = "FAIL: the pagemap is not in the dump: %s" % exc.message()
         return res
-    except PcicrashError as exc:
+    except DumpFormatError as exc:
         res.exit_code = 2
         res.verdict = "ERROR: cannot read the dump: %s" % exc.message()
+        return res
+    except PcicrashError as exc:     # a malformed PCI_CRASH_* value: as -j calls it corrupt
+        res.verdict = "FAIL: the pagemap cannot be located: %s" % exc.message()
         return res
     if pm is None:
         if not reader.vmcoreinfo:
@@ -363,6 +374,10 @@ def _check_capture(reader) -> CheckResult:
     pm_pfns = _pfn_span(pm.phys_addr, addrs_at + 8 * pm.num_pages, rps)
     buf_pfns = []                   # (index, pfn)
     for i, addr in enumerate(pm.page_addrs):
+        if i in pm.bad_entries:
+            res.findings.append(Finding("buffer", None, index=i, damaged=True, reason=(
+                "pagemap entry %d is a bad pointer: %s" % (i, pm.bad_entries[i]))))
+            continue
         if addr is None:
             res.findings.append(Finding("buffer", None, index=i, reason=(
                 "its address is in pagemap bytes that are not in the dump")))
@@ -375,12 +390,23 @@ def _check_capture(reader) -> CheckResult:
         res.verdict = "ERROR: cannot read the dump's page tables: %s" % exc.message()
         return res
     pm_st, buf_st = statuses[:len(pm_pfns)], statuses[len(pm_pfns):]
+    # stored, but the descriptor already shows the page cannot be read
+    broken = reader.stored_problems([p for p, st in zip(pm_pfns + [p for _, p in buf_pfns],
+                                                         statuses) if st is PageStatus.PRESENT])
     for pfn, st in zip(pm_pfns, pm_st):
-        if st is not PageStatus.PRESENT:
+        if pfn in broken:
+            res.findings.append(Finding("pagemap", None, _unreadable(broken[pfn]), pfn=pfn,
+                                        phys=pfn * rps, damaged=True))
+        elif st is not PageStatus.PRESENT:
             res.findings.append(Finding("pagemap", st, _reason(reader, st, pfn),
                                         pfn=pfn, phys=pfn * rps))
     per_index = {}
     for (i, pfn), st in zip(buf_pfns, buf_st):
+        if pfn in broken:
+            per_index.setdefault(i, []).append(None)
+            res.findings.append(Finding("buffer", None, _unreadable(broken[pfn]), index=i,
+                                        pfn=pfn, phys=pfn * rps, damaged=True))
+            continue
         per_index.setdefault(i, []).append(st)
         if st is PageStatus.PRESENT:
             continue
@@ -419,13 +445,21 @@ def _check_capture(reader) -> CheckResult:
                            else "OK: the pagemap and all %d buffer pages are in the dump"
                            % pm.num_pages)
         return res
-    kinds = sorted({(f.status.name if f.status else "UNKNOWN") for f in bad})
+    kinds = sorted({_tag(f) for f in bad})
     parts = []
-    if any(f.what == "pagemap" for f in bad):
+    if any(f.what == "pagemap" and not f.damaged for f in bad):
         parts.append("pagemap pages missing")
-    n_pages = len({f.index for f in bad if f.what == "buffer"})
+    if any(f.what == "pagemap" and f.damaged for f in bad):
+        parts.append("pagemap pages unreadable")
+    n_pages = len({f.index for f in bad if f.what == "buffer" and not f.damaged})
     if n_pages:
         parts.append("%d of %d buffer pages missing" % (n_pages, pm.num_pages))
+    n_bad = len({f.index for f in bad if f.what == "buffer" and f.damaged and f.pfn is not None})
+    if n_bad:
+        parts.append("%d of %d buffer pages stored but unreadable" % (n_bad, pm.num_pages))
+    n_ptr = len({f.index for f in bad if f.what == "buffer" and f.damaged and f.pfn is None})
+    if n_ptr:
+        parts.append("%d of %d pagemap entries are bad pointers" % (n_ptr, pm.num_pages))
     if any(f.what == "eraseinfo" for f in bad):
         parts.append("an erase rule overwrote capture bytes")
     res.verdict = "FAIL: %s (%s)" % ("; ".join(parts), ", ".join(kinds))

@@ -85,7 +85,11 @@ def make_parser():
                         "(no vmlinux needed)")
     p.add_argument("--vmcoreinfo", metavar="FILE",
                    help="VMCOREINFO text file to use instead of the dump's own "
-                        "(like makedumpfile -i)")
+                        "(like makedumpfile -i; a pipe is read as a stream).  Refused "
+                        "(exit 2) when its OSRELEASE, BUILD-ID, CRASHTIME or PAGESIZE "
+                        "disagree with the dump's own VMCOREINFO or header: it is then "
+                        "from another kernel or boot, and its PCI_CRASH_PAGEMAP would "
+                        "point at unrelated memory")
     p.add_argument("--vmlinux", metavar="FILE",
                    help="the dump's kernel with debug info: adds the kernel's view (bound driver, "
                         "error and power state, AER counters, hwerr_data) through drgn")
@@ -108,7 +112,7 @@ def _write(out, lines):
         out.write("\n".join(lines) + "\n")
 
 
-def _run_check(reader, args, out):
+def _run_check(reader, args, out, err):
     try:
         from .check import check
     except ImportError:
@@ -119,6 +123,8 @@ def _run_check(reader, args, out):
         out.write(json.dumps(res.to_json(), indent=1) + "\n")
     else:
         _write(out, res.lines(verbose=bool(getattr(args, "verbose", False))))
+    if res.exit_code and err is not out:
+        _say(err, "check: %s" % res.verdict)
     return res.exit_code
 
 
@@ -165,7 +171,7 @@ def _execute(reader, args, out, kernel, err):
     rep = None
     try:
         if getattr(args, "check", False):
-            return _run_check(reader, args, out)
+            return _run_check(reader, args, out, err)
         rep = analyse(reader, kernel=kernel)
         cap = rep.capture
         status = EXIT_OK if cap.state == "captured" and not rep.duplicates else EXIT_INCOMPLETE
@@ -192,14 +198,17 @@ def _execute(reader, args, out, kernel, err):
             color = not args.hex and style.wants_color(getattr(args, "color", "never"), out)
             with style.using(style.Style(color)):
                 _write(out, render.render_text(rep, args, names=load_names()))
-            said = []       # stdout stays pure data: what is wrong goes to stderr, one line
-            if cap.state != "captured":
-                said.append("capture %s: %s" % (cap.state, cap.reason))
-            if rep.duplicates:
-                said.append("%d record(s) repeat another record's BDF: %s"
-                            % (len(rep.duplicates), ", ".join(d.bdf for d in rep.duplicates[:8])))
-            if said and (args.hex or args.tree):
-                _say(err, "; ".join(said))
+        # a non-zero exit always says why on stderr, one line (stdout stays pure data); where
+        # stderr is the output itself (inside crash) the capture line already says it,
+        # except in -x/-t data
+        said = []
+        if cap.state != "captured":
+            said.append("capture %s: %s" % (cap.state, cap.reason))
+        if rep.duplicates:
+            said.append("%d record(s) repeat another record's BDF: %s"
+                        % (len(rep.duplicates), ", ".join(d.bdf for d in rep.duplicates[:8])))
+        if said and (err is not out or args.hex or args.tree):
+            _say(err, "; ".join(said))
         return status
     except UsageError as exc:
         _say(err, exc.message())

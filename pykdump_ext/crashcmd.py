@@ -258,7 +258,8 @@ class CrashReader(MemoryReader):
         self.api = api
         help_d = crash_output(api, "help -D") or ""
         self.help_d = help_d
-        self.vmcoreinfo = vmcoreinfo if vmcoreinfo is not None else vmcoreinfo_from_help_d(help_d)
+        self.dump_vmcoreinfo = vmcoreinfo_from_help_d(help_d)
+        self.vmcoreinfo = vmcoreinfo if vmcoreinfo is not None else self.dump_vmcoreinfo
         self.page_size = vmcoreinfo_mod.get_int(self.vmcoreinfo, "PAGESIZE") or 4096
         self.name = _dumpfile_name(crash_output(api, "sys")) or "crash session"
         self.zero_fill = zero_fill_ranges(help_d)
@@ -450,11 +451,11 @@ def device_dumps(api, help_d=None):
     out = []
     for line in text.splitlines():
         parts = line.split(None, 3)
-        if len(parts) == 4 and parts[0].isdigit() and parts[1].lower().startswith("0x"):
-            try:
-                out.append((parts[3].strip(), int(parts[2])))
-            except ValueError:
-                continue
+        if len(parts) == 4 and vmcoreinfo_mod.to_int(parts[0]) is not None and \
+                parts[1].lower().startswith("0x"):
+            size = vmcoreinfo_mod.to_int(parts[2])
+            if size is not None:
+                out.append((parts[3].strip(), size))
     return out
 
 
@@ -496,9 +497,8 @@ def run(argv, *, api=None, out=None):
         reader = CrashReader(api)
         override = getattr(args, "vmcoreinfo", None)
         if override:
-            from .vmcoreinfo import parse
-            with open(override, "rb") as f:
-                reader.vmcoreinfo = parse(f.read(), source=override)
+            from .vmcoreinfo_file import load_and_apply
+            load_and_apply(reader, override)
         kernel = kernel_info(api, reader)
         return cli.execute(reader, args, out, kernel=kernel, err=out)
     except (PcicrashError, OSError) as exc:

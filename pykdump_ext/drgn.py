@@ -94,6 +94,7 @@ class ProgramReader(MemoryReader):
         self.drgn = _need_drgn()
         self.prog = prog
         self.vmcoreinfo = vmcoreinfo if vmcoreinfo is not None else program_vmcoreinfo(prog)
+        self.dump_vmcoreinfo = self.vmcoreinfo      # what --vmcoreinfo FILE is held against
         self.page_size = vmcoreinfo_mod.get_int(self.vmcoreinfo, "PAGESIZE") or 4096
         path = getattr(prog, "core_dump_path", None)
         self.name = str(path) if path else "drgn program"
@@ -212,9 +213,9 @@ def print_pcicrash(prog: Any, argv: Any = "", *, out: Optional[TextIO] = None,
         return cli.EXIT_UNREADABLE
     try:
         reader = ProgramReader(prog)
-        if args.vmcoreinfo:
-            with open(args.vmcoreinfo, "rb") as f:
-                reader.vmcoreinfo = vmcoreinfo_mod.parse(f.read(), source=args.vmcoreinfo)
+        if args.vmcoreinfo:                 # the one --vmcoreinfo of every front end
+            from .vmcoreinfo_file import load_and_apply
+            load_and_apply(reader, args.vmcoreinfo)
         kernel = kernel_info(prog, reader)
         return cli.execute(reader, args, out, kernel=kernel, err=err)
     except (PcicrashError, OSError) as exc:

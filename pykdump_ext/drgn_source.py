@@ -16,6 +16,7 @@ import struct
 import tempfile
 
 from .errors import PcicrashError
+from .vmcoreinfo import get_int
 from .kernel import (KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource,
                      vmcoredd_notes)
 
@@ -136,13 +137,13 @@ class DrgnSource(SymbolSource):
             except PageUnavailable as exc:
                 raise drgn.FaultError(exc.message(), addr)
 
-        delta = int(info[arch["phys_key"]], 0) & U64
+        delta = get_int(info, arch["phys_key"], base=0, source=reader.name) & U64
         start = arch["image_start"]
 
         def read_image(addr, count, offset, physical):
             return read_phys((addr - start + delta) & U64, count, 0, True)
 
-        size = int(info.get(arch["size_key"], arch["default_size"]), 0)
+        size = get_int(info, arch["size_key"], base=0, source=reader.name) or arch["default_size"]
         prog.add_memory_segment(0, PHYS_LIMIT, read_phys, physical=True)
         prog.add_memory_segment(start, size, read_image, physical=False)
         src = cls(prog, name="drgn, %s" % vmlinux)

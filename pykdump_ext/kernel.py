@@ -19,6 +19,7 @@ import struct
 
 from . import regs
 from .errors import PcicrashError
+from .vmcoreinfo import to_int
 
 
 class SymbolError(PcicrashError):
@@ -224,10 +225,9 @@ class KernelInfo:
         if value is None:
             self.notes.append("CRASHTIME: not in VMCOREINFO")
             return
-        try:
-            self.crashtime = int(value.strip())
-        except ValueError:
-            self.notes.append("CRASHTIME=%r in VMCOREINFO is not a number" % value)
+        self.crashtime = to_int(value)
+        if self.crashtime is None:
+            self.notes.append("CRASHTIME=%r in VMCOREINFO is not a number" % value[:40])
 
     def _load_hwerr(self):
         src = self.source

@@ -57,6 +57,11 @@ class MemoryReader:
         """Bytes of a page whose status is readable (exactly page_size bytes)."""
         raise NotImplementedError
 
+    def stored_problems(self, pfns):
+        """{pfn: PcicrashError} for stored pages the dump's tables alone show to be
+        unreadable (without reading page data); readers that can tell override this."""
+        return {}
+
     def read_page(self, pfn):
         status = self.page_status(pfn)
         if status is PageStatus.ZERO:

@@ -709,6 +709,23 @@ def test_crash_command_refuses_dump_and_vmlinux_arguments():
     assert "drop --vmlinux" in out.getvalue()
 
 
+def test_vmcoreinfo_file_held_against_the_session(tmp_path):
+    """Inside crash, --vmcoreinfo goes through the same function as the standalone command:
+    one from another boot is refused naming both values, a pipe never hangs."""
+    other = tmp_path / "other.txt"
+    other.write_text("PAGESIZE=4096\nCRASHTIME=2\n")
+    out = io.StringIO()
+    rc = crashcmd.run(["--vmcoreinfo", str(other)], api=_Fail(""), out=out)
+    assert rc == 1
+    assert "CRASHTIME=2 in the file, 1 in the dump's own VMCOREINFO (another boot or panic)" \
+        in out.getvalue() and "refused" in out.getvalue()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    out = io.StringIO()
+    assert crashcmd.run(["--vmcoreinfo", str(fifo)], api=_Fail(""), out=out) == 1
+    assert "no KEY=value lines" in out.getvalue()
+
+
 @needs_shared
 @needs_crash
 def test_kernel_log_read_through_crash_memory(session):

@@ -388,7 +388,7 @@ def test_vmcoreinfo_file_is_what_the_extract_carries(tmp_path):
     src, _ = _synthetic(tmp_path)
     with open_dump([src]) as r:
         info = dict(r.vmcoreinfo)
-    info["OSRELEASE"] = "6.1.0-from-file"
+    info["FROM_FILE"] = "1"     # not an identity key: another OSRELEASE is refused (issue 15)
     f = tmp_path / "vmcoreinfo.txt"
     f.write_text("".join("%s=%s\n" % kv for kv in info.items()))
     res = make_extract([src], tmp_path / "x.kdump", vmcoreinfo=str(f), makedumpfile_check=False)

@@ -184,7 +184,9 @@ def test_open_dump_dispatches_and_overrides_vmcoreinfo(tmp_path):
                           vmcoreinfo_lines=["FROM=dump"])
     kd = synth.write_kdump(tmp_path / "a.kdump", pages, max_pfn=8, vmcoreinfo_lines=["FROM=dump"])
     info = tmp_path / "vmcoreinfo.txt"
-    info.write_text("OSRELEASE=x\nPAGESIZE=4096\nFROM=file\n")
+    info.write_text("OSRELEASE=6.1.0-synthetic\nPAGESIZE=4096\nFROM=file\n")
+    other = tmp_path / "other.txt"
+    other.write_text("OSRELEASE=x\nPAGESIZE=4096\nFROM=file\n")
     for path, cls in ((elf, "ElfReader"), (kd, "KdumpReader")):
         with open_dump(path) as r:
             assert type(r).__name__ == cls
@@ -193,6 +195,10 @@ def test_open_dump_dispatches_and_overrides_vmcoreinfo(tmp_path):
         with open_dump([path], vmcoreinfo=info) as r:
             assert r.vmcoreinfo["FROM"] == "file"
             assert any("vmcoreinfo.txt" in n for n in r.notes)
+        # another kernel's VMCOREINFO is refused, naming both values
+        with pytest.raises(PcicrashError) as exc:
+            open_dump([path], vmcoreinfo=other)
+        assert "OSRELEASE=x in the file, 6.1.0-synthetic in the dump" in str(exc.value)
     bad = tmp_path / "bad.txt"
     bad.write_text("no key value lines here\n")
     with pytest.raises(DumpFormatError):

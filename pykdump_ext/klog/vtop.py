@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 from ..errors import PcicrashError
-from ..vmcoreinfo import get_int
+from ..vmcoreinfo import get_int, to_int
 from .physmem import PhysMem, Unreadable
 
 MASK64 = (1 << 64) - 1
@@ -310,10 +310,8 @@ def architecture(info: Dict[str, str]) -> Optional[str]:
         return "x86_64"
     for key, value in info.items():     # x86_64 kernel symbols live in the top 2 GiB
         if key.startswith("SYMBOL("):
-            try:
-                return "x86_64" if int(value, 16) >= X86_START_KERNEL_MAP else None
-            except ValueError:
-                return None
+            addr = to_int(value, 16)
+            return "x86_64" if addr is not None and addr >= X86_START_KERNEL_MAP else None
     return None
 
 
