@@ -198,14 +198,18 @@ def test_command_at_drgn_prompt():
         pytest.skip(".venv-drgn missing: run ./install.sh")
     dump = VMCORES / "aer-uncor" / "d31-zlib.kdump"
     vml = vmlinux("kernel")
-    # crash commands page through less on a terminal, as crash does: scroll off
+    # crash commands page through less on a terminal, as crash does: scroll off; and on a
+    # terminal the text views are coloured (--color=auto): compare the plain text
     screen = _prompt_session(dump, vml, ['prog.config["crash_scroll"] = False',
-                                         "%pcicrash -d 01:00.0", "%crash pcicrash -e"])
+                                         "%pcicrash -d 01:00.0 --color=never",
+                                         "%crash pcicrash -e --color=never"])
     for view in (["-d", "01:00.0"], ["-e"]):
         want = _standalone(dump, vml, *view).stdout
         body = [l for l in want.splitlines() if l.strip()]
         assert body and all(l in screen for l in body), view
     assert "command not found" not in screen and "Traceback" not in screen
+    coloured = _prompt_session(dump, vml, ["%pcicrash -e"])
+    assert "\x1b[" in coloured                    # auto: a terminal gets colour
 
 
 def test_old_drgn_has_helper_and_says_how():
