@@ -28,8 +28,8 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends 
 # The Debian peers live in the system python3's dist-packages: the venv sees them.
 /usr/bin/python3 -m venv --system-site-packages .venv
 .venv/bin/pip install --quiet --upgrade pip
-.venv/bin/pip install --quiet -e '.[test]'
-# the fleet extras: fsspec/s3fs/gcsfs/aiohttp, Dask, pyarrow; moto's S3 server for the tests
+# with the fleet extras (fsspec/s3fs/gcsfs/aiohttp, Dask, pyarrow) and moto's S3 server
+# for their tests; one editable install builds the C helper once
 .venv/bin/pip install --quiet -e '.[test,fleet,fleet-test]'
 # drgn front end: the newest drgn from PyPI (with drgn.commands) beside Debian's
 # 0.0.22, in a venv of its own (two drgns cannot share one); pcicrash registers
