@@ -41,6 +41,7 @@ MEM_BASE = 96 << 20              # bytes of peak Python allocation allowed per i
 MEM_PER_BYTE = 16                # ... plus this many per input byte
 TRACE_SLOWDOWN = 5               # tracemalloc makes allocation-heavy code this much slower
 MAX_INPUT = 1 << 20              # the drivers never build larger inputs
+SHAPE_SHARE = 8                  # under atheris, 1 mutation in 8 is a shape mutation
 USE_ALARM = True                 # off under atheris: libFuzzer's -timeout owns SIGALRM
 
 
@@ -172,15 +173,7 @@ def mutate(data, rnd, pool=()):
         op = rnd.randrange(11)
         if op >= 9:                          # a shape: sparse, pipe, repeated run
             if not b.startswith(SHAPE_MAGIC):
-                kind = rnd.choice("SSRRP")
-                at = rnd.randrange(len(b) + 1)
-                hole = rnd.choice((1 << 12, 1 << 30, 1 << 40))
-                if kind == "S":              # the bytes split in two at `at`, a hole between
-                    table = PIECE.pack(0, at) + PIECE.pack(at + hole, len(b) - at)
-                    b[:0] = shape("S", table, count=2, hole=rnd.choice((0, hole)))
-                else:
-                    b[:0] = SHAPE_MAGIC + SHAPE.pack(ord(kind), 0, rnd.choice((1, 16, 1024)), at,
-                                                     rnd.choice((12, 16, 24, 56, 264, 4104)), hole)
+                add_shape(b, rnd)
             continue
         if not b:
             b += bytes(rnd.randrange(1, 64))
@@ -212,6 +205,62 @@ def mutate(data, rnd, pool=()):
         else:                                # small arithmetic on a byte
             b[i] = (b[i] + rnd.choice((-1, 1, -16, 16))) & 0xff
     return bytes(b[:MAX_INPUT])
+
+
+def add_shape(b, rnd):
+    """Put a shape header (sparse split with a hole, pipe, repeated run) before plain bytes."""
+    kind = rnd.choice("SSRRP")
+    at = rnd.randrange(len(b) + 1)
+    hole = rnd.choice((1 << 12, 1 << 30, 1 << 40))
+    if kind == "S":              # the bytes split in two at `at`, a hole between
+        table = PIECE.pack(0, at) + PIECE.pack(at + hole, len(b) - at)
+        b[:0] = shape("S", table, count=2, hole=rnd.choice((0, hole)))
+    else:
+        b[:0] = SHAPE_MAGIC + SHAPE.pack(ord(kind), 0, rnd.choice((1, 16, 1024)), at,
+                                         rnd.choice((12, 16, 24, 56, 264, 4104)), hole)
+
+
+HUGE = (1 << 36, 1 << 40, (1 << 40) - 1, 1 << 44, 1 << 52)
+
+
+def reshape(data, rnd):
+    """One shape-level mutation: add a shape to plain bytes; on a shaped input change its
+    kind, counts, offsets or hole (huge sizes), or drop the header; or write a huge
+    declared size into the file bytes.  libFuzzer's own mutations rarely make these."""
+    b = bytearray(data)
+    hdr = len(SHAPE_MAGIC)
+    if rnd.randrange(4) == 0 and len(b) >= 8:          # a huge declared size in the bytes
+        start = hdr + SHAPE.size if b.startswith(SHAPE_MAGIC) else 0
+        if len(b) - start >= 8:
+            i = rnd.randrange(start, len(b) - 7)
+            i -= (i - start) % rnd.choice((4, 8))
+            if i + 8 <= len(b):
+                struct.pack_into(rnd.choice("<>") + "Q", b, i, rnd.choice(HUGE))
+        return bytes(b)
+    if not b.startswith(SHAPE_MAGIC) or len(b) < hdr + SHAPE.size:
+        add_shape(b, rnd)
+        return bytes(b)
+    kind, pad, count, at, span, hole = SHAPE.unpack_from(b, hdr)
+    op = rnd.randrange(6)
+    if op == 0:
+        kind = ord(rnd.choice("SRP"))
+    elif op == 1:
+        count = rnd.choice((0, 1, 2, 16, 64, 1024, 0xffff))
+    elif op == 2:
+        hole = rnd.choice((0, 1 << 12) + HUGE + (MAX_HOLE, (1 << 64) - 1))
+    elif op == 3:
+        at = rnd.randrange(max(len(b) - hdr - SHAPE.size, 1))
+        span = rnd.choice((1, 12, 16, 24, 56, 64, 264, 4096, 4104))
+    elif op == 4 and kind == ord("S"):               # move one piece far away
+        n = min(count, MAX_PIECES, (len(b) - hdr - SHAPE.size) // PIECE.size)
+        if n:
+            pos = hdr + SHAPE.size + rnd.randrange(n) * PIECE.size
+            off, length = PIECE.unpack_from(b, pos)
+            PIECE.pack_into(b, pos, rnd.choice((off + (1 << 12), off + (1 << 30)) + HUGE), length)
+    else:                                            # back to plain bytes
+        return bytes(b[hdr + SHAPE.size:])
+    SHAPE.pack_into(b, hdr, kind, pad, count, at, span, hole)
+    return bytes(b)
 
 
 def run(module, *, mutations=200, seed=0, time_budget=None, memory_every=25, inputs=None):
@@ -292,11 +341,27 @@ def main(module, argv=None):
     # FUZZ_TIME_LIMIT raises the bound, and the slow inputs are re-timed alone
     limit = float(os.environ.get("FUZZ_TIME_LIMIT", TIME_LIMIT))
 
+    kinds = {}
+
     def one(data):
         n[0] += 1
+        if data.startswith(SHAPE_MAGIC) and len(data) > len(SHAPE_MAGIC):
+            k = chr(data[len(SHAPE_MAGIC)])
+            kinds[k] = kinds.get(k, 0) + 1
+        if n[0] % 100000 == 0:       # how many inputs had each shape (for the records)
+            sys.stderr.write("#%d shaped inputs: %s\n" % (n[0], " ".join(
+                "%s=%d" % (k, v) for k, v in sorted(kinds.items()) if k in "SPR")))
         check_one(module.target, data, memory=n[0] % 100 == 0, time_limit=limit)
 
-    atheris.Setup(argv, one)
+    def mutator(data, max_size, seed):
+        # one input in SHAPE_SHARE gets a shape-level mutation (libFuzzer alone seldom
+        # writes a valid shape header, so the campaign would hardly see the shapes)
+        if shaped and seed % SHAPE_SHARE == 0:
+            return reshape(data, random.Random(seed))[:max_size]
+        return atheris.Mutate(data, max_size)
+
+    shaped = getattr(module, "SHAPES", False)
+    atheris.Setup(argv, one, **({"custom_mutator": mutator} if shaped else {}))
     atheris.Fuzz()
 
 

@@ -19,6 +19,7 @@ if __name__ == "__main__":
 from crash_ext_c.open import open_dump  # noqa: E402
 
 NAME = "elf"
+SHAPES = True        # the campaign adds shape-level mutations (common.reshape)
 PFNS = (0, 1, 2, 3, 5, 8, 0x100, 0xa03, 0xa60)
 
 

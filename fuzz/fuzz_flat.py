@@ -22,6 +22,7 @@ from crash_ext_c.open import open_dump  # noqa: E402
 from pykdump_ext.errors import PcicrashError  # noqa: E402
 
 NAME = "flat"
+SHAPES = True        # the campaign adds shape-level mutations (common.reshape)
 PFNS = (0, 1, 2, 3, 5, 8, 0xa03, 0xa60)
 
 

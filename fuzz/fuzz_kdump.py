@@ -22,6 +22,7 @@ from crash_ext_c.kdump import KdumpReader  # noqa: E402
 from pykdump_ext.errors import PcicrashError  # noqa: E402
 
 NAME = "kdump"
+SHAPES = True        # the campaign adds shape-level mutations (common.reshape)
 # pfns of the seeds' captures (real dumps: pagemap 0xa03, buffer 0xa60..; synthetic: low pfns)
 PFNS = (0, 1, 2, 3, 5, 8, 0xa03, 0xa60, 0xa61, 0xa6b)
 

@@ -27,6 +27,7 @@ from pykdump_ext.capture import load_capture, read_pagemap  # noqa: E402
 from pykdump_ext.memory import PageDictReader, PageStatus  # noqa: E402
 
 NAME = "pagemap"
+SHAPES = True        # the campaign adds shape-level mutations (common.reshape)
 PS = 4096
 MAX_PAGES = 64
 STATUSES = list(PageStatus)
