@@ -414,17 +414,21 @@ class MemFile:
             os.unlink(self.tmp)
 
 
-def exercise_reader(reader, pfns=None, budget=64):
+def exercise_reader(reader, pfns=None, budget=64, seen=None):
     """Touch what a front end would: statuses, a few pages, read_phys, the capture.
 
-    `pfns` defaults to a spread over max_pfn.  Bounded: at most `budget` pages."""
+    `pfns` defaults to a spread over max_pfn.  Bounded: at most `budget` pages.
+    `seen` (a dict) receives the "statuses" and "pages" read, so a harness's
+    differential need not read them again."""
     from pykdump_ext.capture import load_capture
     top = getattr(reader, "max_pfn", 0) or 0
     if pfns is None:
         pfns = sorted({0, 1, 2, 3, top // 2, max(top - 1, 0), top, top + 1})
     pfns = list(pfns)[:budget]
-    reader.page_statuses(pfns)
+    statuses = reader.page_statuses(pfns)
     got = reader.read_pages(pfns)
+    if seen is not None:
+        seen.update(statuses=statuses, pages=got)
     for v in got.values():
         if isinstance(v, BaseException) and not isinstance(v, PcicrashError):
             raise v

@@ -50,10 +50,11 @@ def rebuild(data):
     return None
 
 
-def _view(r, pfns):
-    got = r.read_pages(pfns)
-    return r.page_statuses(pfns), {p: v if isinstance(v, bytes) else type(v).__name__
-                                   for p, v in got.items()}
+def _view(r, pfns, seen=None):
+    if seen is None:
+        seen = {"statuses": r.page_statuses(pfns), "pages": r.read_pages(pfns)}
+    return seen["statuses"], {p: v if isinstance(v, bytes) else type(v).__name__
+                              for p, v in seen["pages"].items()}
 
 
 def target(data):
@@ -63,8 +64,9 @@ def target(data):
             common.expect_refused(lambda: open_dump([path]))
         with open_dump([path]) as r:
             pfns = sorted(set(PFNS) | {r.max_pfn - 1, r.max_pfn})
-            common.exercise_reader(r, pfns)
-            flat_view = _view(r, pfns)
+            seen = {}
+            common.exercise_reader(r, pfns, seen=seen)
+            flat_view = _view(r, pfns, seen)
     # differential: the same pages from the file makedumpfile -R would rebuild
     image = rebuild(pieces[0][1]) if kind in (None, "R") else None
     if image is None:

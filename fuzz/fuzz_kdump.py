@@ -30,12 +30,14 @@ PFNS = (0, 1, 2, 3, 5, 8, 0xa03, 0xa60, 0xa61, 0xa6b)
 def _view(data, pfns=None):
     """(pfns, statuses, {pfn: bytes or error class name}) as one reader sees them."""
     with KdumpReader(common.shaped_source(data, "<fuzz.kdump>")) as r:
+        seen = {}
         if pfns is None:
             pfns = sorted(set(PFNS) | {r.max_pfn - 1, r.max_pfn, r.max_pfn // 2})
-            common.exercise_reader(r, pfns)
-        got = r.read_pages(pfns)
-        return pfns, r.page_statuses(pfns), {
-            p: v if isinstance(v, bytes) else str(v) for p, v in got.items()}
+            common.exercise_reader(r, pfns, seen=seen)
+        else:
+            seen.update(statuses=r.page_statuses(pfns), pages=r.read_pages(pfns))
+        return pfns, seen["statuses"], {
+            p: v if isinstance(v, bytes) else str(v) for p, v in seen["pages"].items()}
 
 
 def target(data):
