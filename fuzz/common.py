@@ -320,6 +320,20 @@ def instrument():
             pass
 
 
+def keep_freed_memory():
+    """glibc: keep freed blocks (up to 64 MiB) instead of unmapping them.  In a VM every
+    fresh page faults expensively: a 1 MiB bitmap read of a sparse input cost 1.3 ms of
+    page faults, 0.09 ms with the memory kept.  Allocation sizes and tracemalloc peaks
+    are unchanged; only RSS stays at its high-water mark."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-1, 256 << 20)      # M_TRIM_THRESHOLD
+        libc.mallopt(-3, 64 << 20)       # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def main(module, argv=None):
     """atheris entry point: `python fuzz/fuzz_X.py [libFuzzer args] [corpus dirs]`.
 
@@ -328,6 +342,7 @@ def main(module, argv=None):
     import atheris
     global _INSTRUMENT, USE_ALARM
     USE_ALARM = False
+    keep_freed_memory()
     if _INSTRUMENT is not None:
         _INSTRUMENT.__exit__(None, None, None)
         _INSTRUMENT = None
@@ -536,11 +551,16 @@ class SparseSource(BytesSource):
         end = min(offset + size, self.size)
         if size <= 0 or offset < 0 or offset >= end:
             return b""
+        hits = [(o, b) for o, b in self.pieces if o < end and o + len(b) > offset]
+        if not hits:                    # all hole: one zeroed allocation, no copy
+            return bytes(end - offset)
+        if len(hits) == 1 and hits[0][0] <= offset and hits[0][0] + len(hits[0][1]) >= end:
+            o, b = hits[0]
+            return b[offset - o:end - o]
         out = bytearray(end - offset)
-        for o, b in self.pieces:
+        for o, b in hits:
             lo, hi = max(o, offset), min(o + len(b), end)
-            if lo < hi:
-                out[lo - offset:hi - offset] = b[lo - o:hi - o]
+            out[lo - offset:hi - offset] = b[lo - o:hi - o]
         return bytes(out)
 
     def data_from(self, offset):

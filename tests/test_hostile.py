@@ -513,3 +513,53 @@ def test_a_file_that_fails_to_open_as_a_dump_is_closed(tmp_path):
             with pytest.raises(PcicrashError):
                 fn()
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+class _CountingReader:
+    """Wraps a reader; counts the reader calls a walk makes (a page at a time or batched)."""
+
+    def __init__(self, reader):
+        self.r, self.calls = reader, {"page_statuses": 0, "read_pages": 0, "read_page": 0}
+
+    def __getattr__(self, name):
+        attr = getattr(self.r, name)
+        if name in self.calls:
+            def counted(*a, **k):
+                self.calls[name] += 1
+                return attr(*a, **k)
+            return counted
+        return attr
+
+
+@pytest.mark.parametrize("release_at", [None, 0x8600000])
+def test_phys_base_probe_reads_in_batches_not_page_by_page(release_at):
+    """A dump without NUMBER(phys_base) (pre-4.10 kernels, or a damaged VMCOREINFO): the
+    probe for where init_uts_ns holds OSRELEASE tried 1536 candidate pages one read_page
+    each, a bitmap lookup apiece: 0.1 s per input plain, over the 1 s bound instrumented
+    (fuzz_kdump, tests/data/fuzz-regressions/kdump/phys-base-probe-page-by-page.bin).
+    Now one status pass, and only stored candidates are read, in batches."""
+    import klog_builder as kb
+    from pykdump_ext.klog.physmem import PhysMem
+    from pykdump_ext.klog.vtop import PROBE_BATCH, probe_phys_base
+    from pykdump_ext.memory import PageDictReader
+    k = kb.X86Kernel(phys_base=release_at or 0x8600000)
+    info = {key: v for key, v in k.info().items() if key != "NUMBER(phys_base)"}
+    pages = k.mem.frozen()
+    # every candidate page stored, so the probe must read until the match (or all of them)
+    uts_pa = k.uts - 0xFFFFFFFF80000000
+    for base in range(0, 1 << 30, 2 << 20):
+        pfn = (uts_pa + base + 130) // 4096
+        pages.setdefault(pfn, bytes(4096))
+    if release_at is None:            # no candidate holds OSRELEASE: phys_base not found
+        pfn = (uts_pa + 0x8600000 + 130) // 4096
+        pages[pfn] = bytes(4096)
+    reader = _CountingReader(PageDictReader(pages, vmcoreinfo=info))
+    found = bounded(lambda: probe_phys_base(PhysMem(reader), info))
+    assert found == release_at
+    # page by page, the old probe made 512-1536 read_page calls here
+    assert reader.calls["page_statuses"] == 1
+    assert reader.calls["read_page"] == (0 if release_at is None else 1)   # the page kept
+    if release_at is None:
+        assert reader.calls["read_pages"] == -(-512 // PROBE_BATCH)
+    else:                             # the match at 0x8600000 is candidate 67: 5 batches
+        assert reader.calls["read_pages"] == 0x8600000 // (2 << 20) // PROBE_BATCH + 1
