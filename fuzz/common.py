@@ -256,7 +256,8 @@ def reshape(data, rnd):
         if n:
             pos = hdr + SHAPE.size + rnd.randrange(n) * PIECE.size
             off, length = PIECE.unpack_from(b, pos)
-            PIECE.pack_into(b, pos, rnd.choice((off + (1 << 12), off + (1 << 30)) + HUGE), length)
+            far = rnd.choice((off + (1 << 12), off + (1 << 30)) + HUGE) & ((1 << 64) - 1)
+            PIECE.pack_into(b, pos, far, length)
     else:                                            # back to plain bytes
         return bytes(b[hdr + SHAPE.size:])
     SHAPE.pack_into(b, hdr, kind, pad, count, at, span, hole)

@@ -111,6 +111,28 @@ def test_mutations_are_deterministic():
     assert a == b
 
 
+def test_shape_mutations_make_every_shape_and_never_fail():
+    """common.reshape (the campaigns' shape mutator): from plain and shaped inputs, any
+    header field values (offsets near 2^64 once made it raise), it gives bytes that
+    unshape reads, and over many seeds every kind and a huge hole appear."""
+    import random
+    kinds, holes = set(), set()
+    base = [b"", b"x" * 40, bytes(range(256)) * 8,
+            common.shape("S", common.PIECE.pack((1 << 64) - 16, 8) + bytes(8), count=1),
+            common.shape("R", bytes(100), at=2**32 - 1, span=2**32 - 1, count=0xffff,
+                         hole=(1 << 64) - 1)]
+    for seed in range(3000):
+        rnd = random.Random(seed)
+        data = rnd.choice(base)
+        for _ in range(rnd.randrange(1, 6)):
+            data = common.reshape(data, rnd)
+        kind, pieces, size = common.unshape(data)
+        kinds.add(kind)
+        if kind == "S":
+            holes.add(size - max(o + len(b) for o, b in pieces) >= 1 << 36)
+    assert {"S", "P", "R", None} <= kinds and True in holes
+
+
 @pytest.mark.parametrize("name", sorted(HARNESSES))
 def test_atheris_entry_point(name, tmp_path):
     """`python fuzz/fuzz_X.py` (the long-campaign entry point) runs under atheris."""
