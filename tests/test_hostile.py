@@ -563,3 +563,27 @@ def test_phys_base_probe_reads_in_batches_not_page_by_page(release_at):
         assert reader.calls["read_pages"] == -(-512 // PROBE_BATCH)
     else:                             # the match at 0x8600000 is candidate 67: 5 batches
         assert reader.calls["read_pages"] == 0x8600000 // (2 << 20) // PROBE_BATCH + 1
+
+
+def test_flat_record_lying_in_a_hole_of_the_stream_is_a_hole(tmp_path):
+    """A flattened file whose one record declares 1 TiB that the (sparse) stream never
+    wrote: the record's bytes are a hole, so data_from skips them and the readers never
+    read 1 TiB of zeros (fuzz_flat; the regression input in fuzz-regressions/flat/)."""
+    from crash_ext_c.flat import FlatFile
+    size = 1 << 40
+    p = tmp_path / "sparse.flat"
+    with open(p, "wb") as f:
+        f.write(b"makedumpfile\0".ljust(16, b"\0") + struct.pack(">qq", 1, 1))
+        f.seek(4096)
+        f.write(struct.pack(">qq", 0, size) + b"KDUMP   ")
+        f.seek(4096 + 16 + size)
+        f.write(struct.pack(">qq", -1, -1))
+    flat = FlatFile(str(p))
+    try:
+        assert flat.size == size
+        assert flat.pread(0, 8) == b"KDUMP   "
+        # the stream's first page holds data; past it, the record lies in a hole
+        assert flat.data_from(0) == 0
+        assert flat.data_from(1 << 20) >= size - (1 << 20)
+    finally:
+        flat.close()
