@@ -117,7 +117,8 @@ def analyse(reader, *, kernel=None, names="system", log=None) -> Report:
 
     Never raises for bad capture or log data.  `log`: a klog.records.KernelLog to use
     instead of reading the dump's own."""
-    cap = load_capture(reader)
+    with no_gc():           # as analyse_capture(): many objects, no cycles
+        cap = load_capture(reader)
     if log is None:
         log = _read_log(reader)
     rep = analyse_capture(cap, kernel=kernel, names=names, log=log)
