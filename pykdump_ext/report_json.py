@@ -150,12 +150,22 @@ def _link(ls):
             "notes": list(ls.notes)}
 
 
-def _device(d, link=None):
+def _hex(raw, memo):
+    """The config bytes as hex; `memo` shares the text between records with equal bytes."""
+    if memo is None:
+        return raw.hex()
+    t = memo.get(raw)
+    if t is None:
+        t = memo[raw] = raw.hex()
+    return t
+
+
+def _device(d, link=None, hexes=None):
     c, r, n = d.config, d.record, d.node
     return {
         "bdf": d.bdf, "domain": r.domain, "bus": r.bus, "device": r.devfn >> 3,
         "function": r.devfn & 7, "record_offset": r.offset, "config_size": len(r.config),
-        "config": r.config.hex(), "all_ff": c.all_ff,
+        "config": _hex(r.config, hexes), "all_ff": c.all_ff,
         "vendor_id": None if c.all_ff else c.vendor_id,
         "device_id": None if c.all_ff else c.device_id,
         "class_code": None if c.all_ff else c.class_code,
@@ -194,7 +204,7 @@ def to_dict(rep) -> dict:
     return d
 
 
-def _to_dict(rep) -> dict:
+def _to_dict(rep, hexes=None) -> dict:
     cap = rep.capture
     pm = cap.pagemap
     h = cap.header
@@ -224,7 +234,7 @@ def _to_dict(rep) -> dict:
             "untrusted_records": [{"index": r.index, "offset": r.offset, "bdf": r.bdf,
                                    "why": r.note} for r in cap.untrusted],
         },
-        "devices": [_device(d, rep.links.get(d.bdf)) for d in rep.devices],
+        "devices": [_device(d, rep.links.get(d.bdf), hexes) for d in rep.devices],
         "topology": {
             "problems": list(rep.topology.problems) if rep.topology else [],
             "roots": {"%04x" % dom: list(b) for dom, b in rep.topology.roots.items()}
@@ -296,7 +306,7 @@ def dumps(rep, devs=None) -> str:
     (8 KiB per PCIe function) need no escaping and the capabilities' texts are made once per
     shared result, so the encoder never sees them.
     """
-    d = _to_dict(rep)
+    d = _to_dict(rep, hexes={})
     devices = d["devices"]
     if devs is not None:
         keep = {x.bdf for x in devs}
