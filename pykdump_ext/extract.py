@@ -16,7 +16,6 @@ import datetime
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -353,6 +352,7 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
             override = "".join("%s=%s\n" % kv for kv in source.vmcoreinfo.items()).encode()
 
         memo = {}
+        import tempfile
         ram = tempfile.TemporaryFile()      # the 1st bitmap, read from the dump once
         for chunk in source_layout(source, codec, b"", vmcoreinfo_text=override)[1]:
             ram.write(chunk)

@@ -81,8 +81,6 @@ from __future__ import annotations
 import itertools
 import json
 
-from .klog.view import panic_json
-from .klog.view import to_json as log_json
 
 SCHEMA = "pcicrash/2"
 
@@ -204,6 +202,15 @@ def to_dict(rep) -> dict:
     return d
 
 
+def _log_json(summary, part):
+    """The kernel log's panic or whole summary as JSON data; None without a log (the log's
+    views are imported only for a report that has one)."""
+    if summary is None:
+        return None
+    from .klog import view
+    return view.panic_json(summary) if part == "panic" else view.to_json(summary)
+
+
 def _to_dict(rep, hexes=None) -> dict:
     cap = rep.capture
     pm = cap.pagemap
@@ -253,10 +260,10 @@ def _to_dict(rep, hexes=None) -> dict:
                           "evidence": list(s.evidence), "rules": list(s.rules),
                           "errors": list(s.errors), "captured": s.captured}
                          for s in (rep.verdict.suspects if rep.verdict else [])],
-            "panic": panic_json(rep.kernel_log),
+            "panic": _log_json(rep.kernel_log, "panic"),
         },
         "kernel": None,
-        "kernel_log": log_json(rep.kernel_log),
+        "kernel_log": _log_json(rep.kernel_log, "log"),
     }
     if rep.kernel is not None:
         try:
