@@ -1,6 +1,6 @@
 """Dump-file readers for pcicrash, plus an optional C helper.
 
-Readers (all `pykdump_ext.memory.MemoryReader`s):
+Readers (all `crash_ext_c.reader.MemoryReader`s):
   `crash_ext_c.kdump.KdumpReader`  kdump-compressed (makedumpfile), split sets, incomplete dumps
   `crash_ext_c.flat.FlatReader`    makedumpfile's flattened format (-F), read in place
   `crash_ext_c.elf.ElfReader`      ELF vmcores

@@ -19,7 +19,7 @@ import heapq
 import struct
 from array import array
 
-from pykdump_ext.errors import DumpFormatError
+from .errors import DumpFormatError
 
 from .kdump import STATUS_INCOMPLETE, KdumpReader, c_helper
 from .source import close_source, open_source

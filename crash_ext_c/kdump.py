@@ -42,9 +42,9 @@ import struct
 import zlib
 from array import array
 
-from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
-from pykdump_ext.errors import PageCutOff, DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.memory import MemoryReader, PageStatus
+from . import vmcoreinfo as vmcoreinfo_mod
+from .errors import PageCutOff, DumpFormatError, PageUnavailable, PcicrashError
+from .reader import MemoryReader, PageStatus
 
 from . import elfnote
 from .source import close_source, is_source, open_source
@@ -143,7 +143,7 @@ def c_helper():
         _C = False
         if not os.environ.get("PCICRASH_NO_C"):
             try:
-                from crash_ext_c import _pfnmap
+                from . import _pfnmap
                 _C = _pfnmap
             except ImportError:
                 pass

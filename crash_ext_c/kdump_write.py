@@ -32,8 +32,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, NamedTuple, Optional, Union
 
-from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
-from pykdump_ext.errors import PcicrashError
+from . import vmcoreinfo as vmcoreinfo_mod
+from .errors import PcicrashError
 
 from .kdump import (_HEADER, _SUB, _SUB_SINCE, _SUB_SIZE, COMPRESSION_FLAGS, DESC_SIZE,
                     DL_EXCLUDE_ZERO, EXTRACT_NOTE_NAME, EXTRACT_NOTE_TYPE, STATUS_INCOMPLETE,

@@ -9,8 +9,8 @@ Signatures (makedumpfile's diskdump_mod.h / makedumpfile.h, ELF gABI):
 
 import os
 
-from pykdump_ext import vmcoreinfo_file
-from pykdump_ext.errors import DumpFormatError, PcicrashError
+from . import vmcoreinfo_file
+from .errors import DumpFormatError, PcicrashError
 
 from .source import close_source, is_source, open_source
 

@@ -27,9 +27,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .errors import CaptureError, PageUnavailable, PcicrashError
-from .memory import PageStatus
-from .vmcoreinfo import get_int, to_int
+from crash_ext_c.errors import CaptureError, PageUnavailable, PcicrashError
+from crash_ext_c.reader import PageStatus
+from crash_ext_c.vmcoreinfo import get_int, to_int
 
 PAGEMAP_MAGIC = 0x5043504D          # "PCPM"
 HEADER_MAGIC = 0x50434943           # "PCIC"

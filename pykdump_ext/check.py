@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from .capture import dump_incomplete, read_pagemap
-from .errors import CaptureError, DumpFormatError, PageUnavailable, PcicrashError
-from .memory import PageStatus
-from .vmcoreinfo import to_int
+from crash_ext_c.errors import CaptureError, DumpFormatError, PageUnavailable, PcicrashError
+from crash_ext_c.reader import PageStatus
+from crash_ext_c.vmcoreinfo import to_int
 
 # makedumpfile's dump level bits (makedumpfile(8) -d): what each drops.
 LEVEL_BITS = (

@@ -15,8 +15,8 @@ import os
 import struct
 import tempfile
 
-from .errors import PcicrashError
-from .vmcoreinfo import get_int
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.vmcoreinfo import get_int
 from .kernel import (KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource,
                      vmcoredd_notes)
 
@@ -129,7 +129,7 @@ class DrgnSource(SymbolSource):
             raise PcicrashError("drgn rejects the VMCOREINFO: %s" % exc, path=reader.name)
         finally:
             os.unlink(path)
-        from .errors import PageUnavailable
+        from crash_ext_c.errors import PageUnavailable
 
         def read_phys(addr, count, offset, physical):
             try:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from . import __version__
-from .errors import PcicrashError
-from .memory import PageStatus
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.reader import PageStatus
 from .recording import RecordingReader
 
 # makedumpfile's -c/-l/-p/-z; -l is pcicrash's log view, so lzo is --lzo

@@ -18,8 +18,8 @@ import datetime
 import struct
 
 from . import regs
-from .errors import PcicrashError
-from .vmcoreinfo import to_int
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.vmcoreinfo import to_int
 
 
 class SymbolError(PcicrashError):

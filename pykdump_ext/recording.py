@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable, Set
 
-from .memory import MemoryReader
+from crash_ext_c.reader import MemoryReader
 
 
 class RecordingReader(MemoryReader):

@@ -10,8 +10,8 @@ import capture_builder as cb
 from conftest import DATA
 from pykdump_ext import capture as capmod
 from pykdump_ext.capture import load_capture, read_pagemap
-from pykdump_ext.errors import CaptureError
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.errors import CaptureError
+from crash_ext_c.reader import PageStatus
 
 CAPTURES = DATA / "captures"
 LSPCI = DATA / "lspci"
@@ -479,7 +479,7 @@ class _CorruptPages(cb.Reader):
         self.bad = set(bad)
 
     def read_pages(self, pfns):
-        from pykdump_ext.errors import DumpFormatError
+        from crash_ext_c.errors import DumpFormatError
         out = super().read_pages(pfns)
         for p in pfns:
             if p in self.bad:
@@ -507,7 +507,7 @@ def test_stored_but_unreadable_pagemap_page_is_corrupt_not_incomplete():
 
 
 def test_reader_raising_for_one_page_costs_only_that_page():
-    from pykdump_ext.errors import DumpFormatError
+    from crash_ext_c.errors import DumpFormatError
     recs = [cb.record(0, b, 0, 0, cb.config(did=b, port_type=cb.ENDPOINT, aer={}))
             for b in range(1, 4)]
     r = cb.reader(cb.buffer(recs), buffer_pfns=[0x5000, 0x5001, 0x5002, 0x5003])

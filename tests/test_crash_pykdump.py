@@ -24,7 +24,7 @@ import pytest
 
 from conftest import ROOT, VMCORES, have_tool, needs_shared
 from pykdump_ext import crashcmd
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.reader import PageStatus
 
 drgn = pytest.importorskip("drgn")
 from conftest import vmlinux  # noqa: E402
@@ -133,7 +133,7 @@ class StandIn:
         if mtype == PHYSADDR:
             if addr == 0:
                 raise IndexError("physical address 0")
-            from pykdump_ext.errors import PageUnavailable
+            from crash_ext_c.errors import PageUnavailable
             try:
                 return self.reader.read_phys(addr, size)
             except PageUnavailable:
@@ -308,7 +308,7 @@ def test_reader_reads_the_same_bytes(session):
     cr = crashcmd.CrashReader(st)
     assert cr.name == str(_dump)
     assert cr.page_size == reader.page_size
-    from pykdump_ext.vmcoreinfo import get_int
+    from crash_ext_c.vmcoreinfo import get_int
     pm = get_int(reader.vmcoreinfo, "PCI_CRASH_PAGEMAP", base=16)
     if pm is not None:
         assert cr.read_phys(pm, 64) == reader.read_phys(pm, 64)
@@ -462,7 +462,7 @@ def test_unreadable_pages_get_crash_reason(msg, status):
     r = crashcmd.CrashReader(_Fail(msg))
     assert r.page_status(5) is status
     assert r.page_status(0) is PageStatus.OUTSIDE          # PyKdump refuses address 0
-    from pykdump_ext.errors import PageUnavailable
+    from crash_ext_c.errors import PageUnavailable
     with pytest.raises(PageUnavailable):
         r.read_phys(0x5000, 16)
 
@@ -539,7 +539,7 @@ class _Holes:
     """A reader whose chosen pages are missing (excluded), otherwise the real dump's."""
 
     def __new__(cls, inner, holes):
-        from pykdump_ext.memory import MemoryReader
+        from crash_ext_c.reader import MemoryReader
 
         class Holes(MemoryReader):
             name = inner.name

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from crash_ext_c.source import close_source, is_url, open_source
-from ..errors import CaptureError, PcicrashError
+from crash_ext_c.errors import CaptureError, PcicrashError
 
 BATCH_SCHEMA = "pcicrash-batch/1"
 # the exit statuses of cli.py, by name
@@ -99,7 +99,7 @@ def _expand(args):
 
     for a in args:
         if is_url(a):
-            from .remote import list_urls
+            from .listing import list_urls
             urls = list_urls(a)
             for u in urls:
                 add(u, listed=urls != [a])

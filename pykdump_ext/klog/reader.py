@@ -9,7 +9,7 @@ records that could be read are kept.
 
 from __future__ import annotations
 
-from ..errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 from .physmem import PhysMem
 from .records import KernelLog
 from .vtop import KernelMemory, translator
