@@ -51,8 +51,6 @@ MAX_ERASEINFO = 16 << 20
 MAX_PHNUM = 1 << 19
 PHDR_PIECE = 1 << 12            # headers read at a time
 
-Note = elfnote.Note
-DeviceDump = elfnote.DeviceDump
 Segment = collections.namedtuple("Segment", "paddr filesz memsz offset")
 
 _ENDIAN = {1: "<", 2: ">"}

@@ -304,7 +304,6 @@ class FlatReader(KdumpReader):
             for part in self.parts:
                 part.status |= STATUS_INCOMPLETE
             self.incomplete = True
-            self.header["incomplete"] = True
         self.notes = list(self.flat.notes) + list(self.notes)
         self.format = "flattened %s, %d records" % (self.format, self.flat.records)
         if self.flat.cut_at is not None:

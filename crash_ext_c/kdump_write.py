@@ -294,7 +294,7 @@ NT_PRSTATUS = 1
 
 def source_codec(reader) -> str:
     """The compression a source's pages are stored with: 'zlib', 'lzo', ..., or 'none'."""
-    comp = getattr(reader, "compression", None)
+    comp = reader.compression
     if comp in CODECS:
         return comp
     return "none" if comp == "none" else "zlib"     # ELF, or mixed split parts
@@ -303,7 +303,7 @@ def source_codec(reader) -> str:
 def stored_page(reader, pfns, codec: str) -> Dict[int, Page]:
     """{pfn: Page} of those `pfns` the kdump source stores as `codec` would store them:
     copied as they are.  The others (ELF source, another codec) are compressed anew."""
-    raw = getattr(reader, "stored_pages", None)
+    raw = reader.stored_pages
     if raw is None:
         return {}
     want = CODECS[codec]
@@ -326,7 +326,7 @@ def _text_note(reader, override_text):
         note = next((n for n in getattr(reader, "notes_list", ()) if n.name == "VMCOREINFO"),
                     None)
         info = reader._pread(note.size, note.offset) if note is not None else None
-    erase = getattr(reader, "eraseinfo", None)
+    erase = reader.eraseinfo
     if parts:
         erase = next((p.eraseinfo_text for p in parts if p.eraseinfo_text), None)
     elif erase is not None:
@@ -356,7 +356,7 @@ def source_layout(reader, codec: str, marker: bytes, *, vmcoreinfo_text=None):
         chunks = _segment_ram_chunks(reader.segments, reader.page_size, max_mapnr)
     else:
         raise PcicrashError("an extract is made from a dump file (ELF, kdump-compressed,"
-                            " flattened), not from %s" % getattr(reader, "format", "this source"))
+                            " flattened), not from %s" % reader.format)
     notes = b""
     vmci = None
     if info:

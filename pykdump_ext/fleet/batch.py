@@ -77,8 +77,8 @@ def _looks_like_dump(path) -> bool:
 
 
 def _signed(head) -> bool:
-    from crash_ext_c.open import SIGNATURES
-    return not head or any(head.startswith(m) for m, _ in SIGNATURES)
+    from crash_ext_c.open import format_of
+    return not head or format_of(head) is not None
 
 
 def expand(args: Iterable[str]) -> List[str]:
@@ -222,7 +222,7 @@ def fleet_facts(rep, reader) -> FleetFacts:
     """What the summary counts, from the typed Report: kernel release, capture state,
     which page statuses made it partial, and the device the verdict blames."""
     cap = rep.capture
-    facts = FleetFacts(osrelease=(getattr(reader, "vmcoreinfo", None) or {}).get("OSRELEASE"),
+    facts = FleetFacts(osrelease=(reader.vmcoreinfo or {}).get("OSRELEASE"),
                        state=cap.state, missing=sorted({st.value for _i, _p, st in cap.missing}))
     sus = rep.verdict.suspects if rep.verdict else []
     if sus:
