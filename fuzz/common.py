@@ -354,7 +354,7 @@ def exercise_reader(reader, pfns=None, budget=64):
 
     `pfns` defaults to a spread over max_pfn.  Bounded: at most `budget` pages."""
     from pykdump_ext.capture import load_capture
-    top = getattr(reader, "max_pfn", 0) or 0
+    top = reader.max_pfn or 0
     if pfns is None:
         pfns = sorted({0, 1, 2, 3, top // 2, max(top - 1, 0), top, top + 1})
     pfns = list(pfns)[:budget]

@@ -106,8 +106,8 @@ def report_log(rep):
 
 
 def log_pfns(rec) -> set:
-    """Pages the kernel-log reader says it read (KernelLog.pfns)."""
-    klog = getattr(rec, "kernel_log", None)
+    """Pages the kernel-log reader says it read (KernelLog.pfns); `rec` a RecordingReader."""
+    klog = rec.kernel_log
     return set(getattr(klog, "pfns", None) or ())
 
 
