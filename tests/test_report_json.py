@@ -67,7 +67,7 @@ def test_dumps_real_example():
 
 
 def test_dumps_absent_capture():
-    from pykdump_ext.memory import PageDictReader
+    from crash_ext_c.reader import PageDictReader
     rep = analyse(PageDictReader({}, vmcoreinfo={"OSRELEASE": "6.1.0"}))
     assert rep.capture.state == "absent" and not rep.devices
     assert report_json.dumps(rep) == _plain(rep)
