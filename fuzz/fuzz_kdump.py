@@ -19,7 +19,7 @@ if __name__ == "__main__":
 
 from crash_ext_c import kdump  # noqa: E402
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
-from pykdump_ext.errors import PcicrashError  # noqa: E402
+from crash_ext_c.errors import PcicrashError  # noqa: E402
 
 NAME = "kdump"
 SHAPES = True        # the campaign adds shape-level mutations (common.reshape)

@@ -117,13 +117,14 @@ def analyse(reader, *, kernel=None, names="system", log=None) -> Report:
 
     Never raises for bad capture or log data.  `log`: a klog.records.KernelLog to use
     instead of reading the dump's own."""
-    cap = load_capture(reader)
+    with no_gc():           # as analyse_capture(): many objects, no cycles
+        cap = load_capture(reader)
     if log is None:
         log = _read_log(reader)
     rep = analyse_capture(cap, kernel=kernel, names=names, log=log)
-    rep.source = getattr(reader, "name", "")
-    rep.format = getattr(reader, "format", "")
-    rep.reader_notes = list(getattr(reader, "notes", ()) or ())
+    rep.source = reader.name
+    rep.format = reader.format
+    rep.reader_notes = list(reader.notes)
     return rep
 
 

@@ -17,7 +17,7 @@ import os
 import sys
 
 from . import __version__
-from .errors import CaptureError, PcicrashError, UsageError
+from crash_ext_c.errors import CaptureError, PcicrashError, UsageError
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -192,7 +192,8 @@ def _execute(reader, args, out, kernel, err):
         if getattr(args, "html", None) and _html(rep, args, out, err):
             return status
         if args.json:
-            out.write(report_json.dumps(rep, devs if render.filtered(args) else None) + "\n")
+            out.write(report_json.dumps(rep, devs if render.filtered(args) else None))
+            out.write("\n")            # not text + "\n": that copies ~100 MB at 6000 devices
         else:
             from . import style
             color = not args.hex and style.wants_color(getattr(args, "color", "never"), out)

@@ -327,6 +327,13 @@ def decode(raw: bytes, devfn: Optional[int] = None) -> Config:
     `devfn` (device << 3 | function), when known, words the decode as lspci does
     for that function (LnkCap2 of endpoints other than 00.0)."""
     data, err = _to_bytes(raw)
+    if not err:
+        hit = _DECODED.get((data, devfn))
+        if hit is not None:         # a function with the same bytes decoded before: share it
+            cfg = object.__new__(Config)
+            cfg.__dict__.update(hit.__dict__)
+            cfg.raw = data
+            return cfg
     cfg = Config(raw=data, size=len(data))
     if err:
         cfg.problems.append(err)
@@ -335,7 +342,18 @@ def decode(raw: bytes, devfn: Optional[int] = None) -> Config:
         _decode_into(cfg, _Buf(data), devfn)
     except Exception as exc:   # a decoder bug must not take the whole report down
         cfg.problems.append("internal decode error: %s: %s" % (type(exc).__name__, exc))
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[data, devfn] = cfg
     return cfg
+
+
+# Decoded config spaces by (bytes, devfn): SR-IOV VFs and a fleet's identical endpoints
+# repeat their whole config space, and decode() would build the same result again.  Each
+# caller gets its own Config whose parts (lists, capability results) are shared and, like
+# the caps registry's results, read-only.  Bounded: 1024 x 4 KiB keys at most.
+_DECODED: dict = {}
+_DECODED_MAX = 1024
 
 
 def _decode_into(cfg, b, devfn=None):
@@ -614,10 +632,6 @@ def link_up(p: Pcie) -> bool:
 
 def _speed(code):
     return R.LINK_SPEEDS.get(code, "unknown (%d)" % code)
-
-
-def _port_type(cfg):
-    return cfg.pcie.port_type if cfg.pcie is not None else None
 
 
 def _aer(cfg, c: CapResult) -> Aer:

@@ -188,6 +188,16 @@ def _cap_block(cfg, c, domain, names) -> List[str]:
     return got
 
 
+def _link_lines(c, block) -> tuple:
+    """Indexes of the register's link line in a (memoised) PCIe block, found once per block."""
+    memo = c.__dict__.setdefault("_link_at", {})
+    at = memo.get(id(block))
+    if at is None or at[0] is not block:
+        mark = T1 + T2 + _LINK_LINE
+        at = memo[id(block)] = (block, tuple(i for i, l in enumerate(block) if l.startswith(mark)))
+    return at[1]
+
+
 def _cap_text(cfg, c, domain, names) -> List[str]:
     lines = _caps.text(c, cfg.ctx)
     head, body = lines[0], lines[1:]
@@ -241,13 +251,16 @@ def _describe(config, bdf, names, out, link=None):
         if h is None:       # shared by functions with equal header bytes (class code included)
             h = cfg.header.__dict__["_text"] = _header.text(cfg.header, cfg.class_code)
         out += h
-    mark = T1 + T2 + _LINK_LINE
     for c in cfg.capabilities:
         block = _cap_block(cfg, c, domain, names)
         if link is not None and c.kind == "std" and c.id == R.CAP_ID_EXP:
             # the cached block is shared by equal bytes: the device's own link state is not
-            block = [T1 + T2 + "link " + link.text() if l.startswith(mark) else l
-                     for l in block]
+            at = _link_lines(c, block)
+            if at:
+                block = list(block)
+                text = T1 + T2 + "link " + link.text()
+                for i in at:
+                    block[i] = text
         out += block
     if cfg.problems:
         out.append(T1 + "Problems:")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import List
 
-from . import badges, lspci_hex, slots, style
-from .errors import UsageError
+from . import slots, style
+from crash_ext_c.errors import UsageError
 
 
 def plural(n: int, word: str) -> str:
@@ -99,7 +99,10 @@ def _flags(d) -> str:
     """A device's error items, coloured by how serious they are when the style is on."""
     text = "; ".join(d.items)
     S = style.current()
-    return S.paint(badges.severity(badges.device_badges(d)) or "warn", text) if S.on else text
+    if not S.on:
+        return text
+    from . import badges            # coloured text only (-j and plain text never need it)
+    return S.paint(badges.severity(badges.device_badges(d)) or "warn", text)
 
 
 def filtered(args) -> bool:
@@ -203,6 +206,7 @@ def full(rep, devs, names=None) -> List[str]:
 
 def hexdumps(devs) -> List[str]:
     # One multi-line element per device: splitting 80 MB of hex into lines costs more than the dump.
+    from . import lspci_hex
     return [lspci_hex.hexdump(d.record.bdf, d.record.config, "%s %s" % (d.ids, d.name))[:-1]
             for d in devs]
 

@@ -20,10 +20,11 @@ from fuzz import common  # noqa: E402
 
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
 from crash_ext_c.open import open_dump  # noqa: E402
-from pykdump_ext import cli, config, vmcoreinfo  # noqa: E402
+from crash_ext_c import vmcoreinfo  # noqa: E402
+from pykdump_ext import cli, config  # noqa: E402
 from pykdump_ext.capture import load_capture, read_pagemap  # noqa: E402
-from pykdump_ext.errors import CaptureError, DumpFormatError, PcicrashError  # noqa: E402
-from pykdump_ext.memory import PageStatus  # noqa: E402
+from crash_ext_c.errors import CaptureError, DumpFormatError, PcicrashError  # noqa: E402
+from crash_ext_c.reader import PageStatus  # noqa: E402
 
 PM_ADDR = 0x200000 + 0x80
 
@@ -467,7 +468,7 @@ def test_crashtime_with_a_superscript_digit_is_no_number(tmp_path):
 
 
 def test_a_fifo_is_refused_at_once_never_opened_blocking(tmp_path):
-    from pykdump_ext.files import open_regular
+    from crash_ext_c.files import open_regular
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     t0 = time.monotonic()
@@ -541,7 +542,7 @@ def test_phys_base_probe_reads_in_batches_not_page_by_page(release_at):
     import klog_builder as kb
     from pykdump_ext.klog.physmem import PhysMem
     from pykdump_ext.klog.vtop import PROBE_BATCH, probe_phys_base
-    from pykdump_ext.memory import PageDictReader
+    from crash_ext_c.reader import PageDictReader
     k = kb.X86Kernel(phys_base=release_at or 0x8600000)
     info = {key: v for key, v in k.info().items() if key != "NUMBER(phys_base)"}
     pages = k.mem.frozen()

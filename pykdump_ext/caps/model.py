@@ -55,15 +55,23 @@ _FORMATS = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I
 
 class Register:
     """A register of a capability: lspci's name, offset from the capability, size (1/2/4/8)."""
-    __slots__ = ("name", "rel", "size", "fields", "_by_name", "_unpack")
+    __slots__ = ("name", "rel", "size", "fields", "_by_name", "_unpack", "_spec")
 
     def __init__(self, name: str, rel: int, size: int, fields: str = ""):
         self.name = name
         self.rel = rel
         self.size = size
-        self.fields = parse_fields(fields)
-        self._by_name = {f.name: f for f in self.fields}
+        self._spec = fields
         self._unpack = _FORMATS[size].unpack_from
+
+    def __getattr__(self, name: str):
+        # `fields` and `_by_name` are parsed on first use (hundreds of tables are declared
+        # at import; a run reads a few): then they are plain slots, no cost per access
+        if name not in ("fields", "_by_name"):
+            raise AttributeError(name)
+        self.fields = parse_fields(self._spec)
+        self._by_name = {f.name: f for f in self.fields}
+        return getattr(self, name)
 
     def field(self, name: str) -> Field:
         return self._by_name[name]

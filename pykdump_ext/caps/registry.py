@@ -141,6 +141,8 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
 def clear_caches() -> None:
     """Forget every shared result (the next decode starts cold, as a new process would)."""
     from . import header, model
+    from .. import config
+    config._DECODED.clear()
     _CACHE.clear()
     header._CACHE.clear()
     model._FIELD_CACHE.clear()

@@ -19,18 +19,39 @@ PREFIX; the APEI "{1}[Hardware Error]: " prefix by GHES_PREFIX.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 BDF = r"(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
 
+
+class Lazy:
+    """A regex compiled on first use: a dump without a kernel log, or a log without the
+    lines one is for, never pays for compiling it (most of this module's import)."""
+    __slots__ = ("source", "flags", "_rx")
+
+    def __init__(self, source: str, flags: int = 0):
+        self.source, self.flags, self._rx = source, flags, None
+
+    @property
+    def compiled(self) -> "re.Pattern":
+        rx = self._rx
+        if rx is None:
+            rx = self._rx = re.compile(self.source, self.flags)
+        return rx
+
+    def match(self, text: str):
+        return self.compiled.match(text)
+
+    def search(self, text: str):
+        return self.compiled.search(text)
+
 # "<driver> <bdf>[:pcieNNN][ <netdev>]: <message>"
-PREFIX = re.compile(r"^(?P<drv>[A-Za-z0-9_.\-]{1,40}) (?P<bdf>%s)(?::pcie\d{1,4})?"
+PREFIX = Lazy(r"^(?P<drv>[A-Za-z0-9_.\-]{1,40}) (?P<bdf>%s)(?::pcie\d{1,4})?"
                     r"(?: (?P<ifname>[A-Za-z0-9_.\-]{1,32}))?: (?P<msg>.*)$" % BDF)
 # "<driver> <name>: <message>" for class devices (nvme0, eth0): resolved through aliases
-NAMED_PREFIX = re.compile(r"^(?P<drv>[A-Za-z0-9_.\-]{1,40}) (?P<name>[A-Za-z][A-Za-z0-9_.\-]{0,31}): "
+NAMED_PREFIX = Lazy(r"^(?P<drv>[A-Za-z0-9_.\-]{1,40}) (?P<name>[A-Za-z][A-Za-z0-9_.\-]{0,31}): "
                           r"(?P<msg>.*)$")
-GHES_PREFIX = re.compile(r"^(?:\{(?P<gid>\d{1,6})\})?\[Hardware Error\]: ?(?P<msg>.*)$")
+GHES_PREFIX = Lazy(r"^(?:\{(?P<gid>\d{1,6})\})?\[Hardware Error\]: ?(?P<msg>.*)$")
 
 
 def norm_bdf(text: str) -> str:
@@ -67,19 +88,33 @@ DECODERS: Dict[str, Callable] = {"hex": _hex, "int": _int, "str": _str, "bdf": n
                                  "sev": severity, "flag": bool}
 
 
-@dataclass(frozen=True)
 class Pattern:
-    kind: str
-    key: str                       # literal that must be in the message
-    regex: "re.Pattern"
-    fields: Tuple[Tuple[str, str], ...] = ()     # (group, decoder name)
-    drivers: Tuple[str, ...] = ()  # only lines printed by these drivers
-    needs_device: bool = False     # only lines whose prefix names a PCI function
+    """One line shape.  The regex is compiled when a line first carries its key: a log
+    shows a few of the shapes, and compiling them all took most of the start-up."""
+    __slots__ = ("kind", "key", "source", "flags", "fields", "drivers", "needs_device", "_lazy")
+
+    def __init__(self, kind: str, key: str, source: str, fields: Tuple[Tuple[str, str], ...] = (),
+                 drivers: Tuple[str, ...] = (), needs_device: bool = False, flags: int = 0):
+        self.kind = kind
+        self.key = key                  # literal that must be in the message
+        self.source = source            # the regex
+        self.flags = flags
+        self.fields = fields            # (group, decoder name)
+        self.drivers = drivers          # only lines printed by these drivers
+        self.needs_device = needs_device  # only lines whose prefix names a PCI function
+        self._lazy = Lazy(source, flags)
+
+    @property
+    def regex(self) -> "re.Pattern":
+        return self._lazy.compiled
+
+    def __repr__(self) -> str:
+        return "Pattern(%r, %r)" % (self.kind, self.key)
 
 
 def P(kind, key, regex, fields="", drivers=(), needs_device=False, flags=0):
     pairs = tuple(tuple(f.split(":")) for f in fields.split()) if fields else ()
-    return Pattern(kind, key, re.compile(regex, flags), pairs, tuple(drivers), needs_device)
+    return Pattern(kind, key, regex, pairs, tuple(drivers), needs_device, flags)
 
 
 _SEV = r"(?P<severity>Corrected|Correctable|Uncorrected \((?:Non-Fatal|Fatal)\)|" \
@@ -272,8 +307,8 @@ GHES_PATTERNS: Tuple[Pattern, ...] = (
 # The panic messages the verdict can classify: (regex on the message, pci, why).
 # pci: True = a PCI error brought the machine down, False = not a PCI one, None = the
 # message alone does not say (the log around it decides).
-PANIC_CAUSES: Tuple[Tuple["re.Pattern", Optional[bool], str], ...] = tuple(
-    (re.compile(rx, re.I), pci, why) for rx, pci, why in (
+PANIC_CAUSES: Tuple[Tuple[Lazy, Optional[bool], str], ...] = tuple(
+    (Lazy(rx, re.I), pci, why) for rx, pci, why in (
         (r"sysrq triggered crash", False, "a crash requested through sysrq"),
         (r"^NMI IOCK error", True, "NMI I/O channel check (IOCK)"),
         (r"^NMI: Not continuing", None, "unrecovered NMI"),
@@ -288,5 +323,5 @@ PANIC_CAUSES: Tuple[Tuple["re.Pattern", Optional[bool], str], ...] = tuple(
     ))
 
 # One search for any key of either table: a line with none of them is not looked at further.
-ANY_KEY = re.compile("|".join(sorted({re.escape(p.key) for p in PATTERNS + GHES_PATTERNS},
+ANY_KEY = Lazy("|".join(sorted({re.escape(p.key) for p in PATTERNS + GHES_PATTERNS},
                                      key=len, reverse=True)))

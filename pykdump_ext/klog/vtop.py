@@ -33,9 +33,9 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-from ..errors import PcicrashError
-from ..memory import PageStatus
-from ..vmcoreinfo import get_int, to_int
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.reader import PageStatus
+from crash_ext_c.vmcoreinfo import get_int, to_int
 from .physmem import PhysMem, Unreadable
 
 MASK64 = (1 << 64) - 1
