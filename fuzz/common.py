@@ -27,10 +27,8 @@ import traceback
 import tracemalloc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from pykdump_ext.errors import PcicrashError  # noqa: E402
+from pykdump_ext.errors import PcicrashError
 
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 REGRESSIONS = os.path.join(ROOT, "tests", "data", "fuzz-regressions")

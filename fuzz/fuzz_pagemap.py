@@ -11,20 +11,19 @@ At most 64 pages (256 KiB) of memory; pages past the input are OUTSIDE.  Shaped 
 (fuzz/common.py): a hole between memory pages (pages far apart, a huge max_pfn), a
 repeated run (duplicated pagemap entries and records).
 
-    python fuzz/fuzz_pagemap.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_pagemap -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
 import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext.capture import load_capture, read_pagemap  # noqa: E402
-from pykdump_ext.memory import PageDictReader, PageStatus  # noqa: E402
+from pykdump_ext.capture import load_capture, read_pagemap
+from pykdump_ext.memory import PageDictReader, PageStatus
 
 NAME = "pagemap"
 PS = 4096

@@ -23,8 +23,8 @@ from collections import Counter
 
 import pytest
 
-import lspci_tokens as T
-from conftest import DATA, have_tool
+from tests import lspci_tokens as T
+from tests.shared import DATA, have_tool
 from pykdump_ext import config, device_text, lspci_hex, pciids, report_json
 
 FIXTURES = DATA / "pciutils"

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-import capture_builder as cb
-from conftest import DATA
+from tests.builders import capture as cb
+from tests.shared import DATA
 from pykdump_ext import capture as capmod
 from pykdump_ext.capture import load_capture, read_pagemap
 from pykdump_ext.errors import CaptureError

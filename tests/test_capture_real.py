@@ -2,9 +2,9 @@
 
 import pytest
 
-from conftest import SCENARIOS, dump_files, elf_vmcore, needs_shared, scenario_dir
+from tests.shared import SCENARIOS, dump_files, elf_vmcore, needs_shared, scenario_dir
 from pykdump_ext.capture import load_capture
-from test_capture import fixture_reader
+from tests.test_capture import fixture_reader
 
 pytestmark = needs_shared
 

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-import synth
+from tests.builders.capture import fake_buffer, pci_crash_pages
+from tests.builders.kdump import write_kdump
 from pykdump_ext.check import check, erase_rules
 from pykdump_ext.errors import DumpFormatError
 from pykdump_ext.memory import PageDictReader, PageStatus
@@ -20,10 +21,10 @@ PM_ADDR = 0x200 * PS + 0x380
 
 def _memory(buffer=None, *, layout="A", statuses=None, zero_buffer=False, eraseinfo=None,
             dump_level=None, missing_ranges=None, drop=()):
-    buf = buffer if buffer is not None else synth.fake_buffer(5 * PS - 100, seed=3)
+    buf = buffer if buffer is not None else fake_buffer(5 * PS - 100, seed=3)
     if zero_buffer:
         buf = bytes(len(buf))
-    pages, lines = synth.pci_crash_pages(buf, layout, BUF_PFNS, pagemap_addr=PM_ADDR)
+    pages, lines = pci_crash_pages(buf, layout, BUF_PFNS, pagemap_addr=PM_ADDR)
     info = {"PAGESIZE": str(PS)}
     info.update(l.split("=", 1) for l in lines)
     statuses = dict(statuses or {})
@@ -137,8 +138,8 @@ def test_pagemap_page_missing():
 
 def test_pagemap_crossing_page_second_page_missing():
     # pagemap near the end of its page: its addrs spill into pfn 0x201
-    buf = synth.fake_buffer(5 * PS - 100, seed=3)
-    pages, lines = synth.pci_crash_pages(buf, "A", BUF_PFNS, pagemap_addr=0x200 * PS + PS - 24)
+    buf = fake_buffer(5 * PS - 100, seed=3)
+    pages, lines = pci_crash_pages(buf, "A", BUF_PFNS, pagemap_addr=0x200 * PS + PS - 24)
     del pages[0x201]
     info = dict(l.split("=", 1) for l in lines)
     r = PageDictReader(pages, vmcoreinfo=info, statuses={0x201: PageStatus.EXCLUDED})
@@ -196,18 +197,18 @@ def test_erase_rules_parser():
 def test_synthetic_kdump_incomplete_and_split(tmp_path):
     """Through the real kdump reader: a cut dump and a split set with a part left out."""
     from crash_ext_c.open import open_dump
-    buf = synth.fake_buffer(5 * PS - 100, seed=4)
-    pages, lines = synth.pci_crash_pages(buf, "A", BUF_PFNS, pagemap_addr=PM_ADDR)
+    buf = fake_buffer(5 * PS - 100, seed=4)
+    pages, lines = pci_crash_pages(buf, "A", BUF_PFNS, pagemap_addr=PM_ADDR)
     pages[0x10] = b"\x11" * PS
     lines = ["CRASHTIME=1"] + lines
     # keep the first 4 stored pages (pfn order 0x10, 0x200, 0x300, 0x301): lose 0x302.. 0x481
-    cut = synth.write_kdump(str(tmp_path / "cut.kdump"), pages, max_pfn=0x1000,
+    cut = write_kdump(str(tmp_path / "cut.kdump"), pages, max_pfn=0x1000,
                             vmcoreinfo_lines=lines, incomplete_after=4)
     res = check(open_dump([cut]))
     assert res.exit_code == 1
     lost = sorted(f.pfn for f in res.findings if f.status is PageStatus.LOST)
     assert lost == [0x302, 0x480, 0x481]
-    parts = synth.write_kdump(str(tmp_path / "split"), pages, max_pfn=0x1000,
+    parts = write_kdump(str(tmp_path / "split"), pages, max_pfn=0x1000,
                               vmcoreinfo_lines=lines, split=[0x400])
     assert check(open_dump(parts)).exit_code == 0
     res = check(open_dump([parts[0]]))
@@ -222,25 +223,25 @@ def test_eraseinfo_through_kdump_reader(tmp_path):
     kdump file reaches check(); a rule that follows pci_crash_buffer fails the check, and
     'X' bytes over the pagemap make it unusable."""
     from crash_ext_c.open import open_dump
-    buf = synth.fake_buffer(5 * PS - 100, seed=5)
-    pages, lines = synth.pci_crash_pages(buf, "A", BUF_PFNS, pagemap_addr=PM_ADDR)
+    buf = fake_buffer(5 * PS - 100, seed=5)
+    pages, lines = pci_crash_pages(buf, "A", BUF_PFNS, pagemap_addr=PM_ADDR)
     lines = ["CRASHTIME=1"] + lines
     text = "erase init_uts_ns.name.nodename size 65\nerase pci_crash_buffer nullify\n"
-    ok = synth.write_kdump(str(tmp_path / "ok.kdump"), pages, max_pfn=0x1000,
+    ok = write_kdump(str(tmp_path / "ok.kdump"), pages, max_pfn=0x1000,
                            vmcoreinfo_lines=lines, eraseinfo=text)
     res = check(open_dump([ok]))
     assert res.exit_code == 0 and res.eraseinfo == text
     assert [f.harmless for f in res.findings if f.what == "eraseinfo"] == [True, True]
     assert any("nullifies" in l for l in res.lines())
     text = "erase pci_crash_buffer size %d\n" % (5 * PS - 100)
-    hit = synth.write_kdump(str(tmp_path / "hit.kdump"), pages, max_pfn=0x1000,
+    hit = write_kdump(str(tmp_path / "hit.kdump"), pages, max_pfn=0x1000,
                             vmcoreinfo_lines=lines, eraseinfo=text)
     res = check(open_dump([hit]))
     assert res.exit_code == 1 and "erase rule" in res.verdict
     pm = dict(pages)
     off = PM_ADDR % PS
     pm[0x200] = pm[0x200][:off] + b"X" * 16 + pm[0x200][off + 16:]
-    gone = synth.write_kdump(str(tmp_path / "gone.kdump"), pm, max_pfn=0x1000,
+    gone = write_kdump(str(tmp_path / "gone.kdump"), pm, max_pfn=0x1000,
                              vmcoreinfo_lines=lines, eraseinfo="erase pci_crash_pagemap size 16\n")
     res = check(open_dump([gone]))
     assert res.exit_code == 1 and "unusable" in res.verdict and "0x58585858" in res.verdict

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-import capture_builder as cb
-from conftest import DATA, ROOT, have_tool, needs_shared, scenario_dir
+from tests.builders import capture as cb
+from tests.shared import DATA, ROOT, have_tool, needs_shared, scenario_dir
 from pykdump_ext import cli, lspci_hex
 from pykdump_ext.memory import PageStatus
-from test_capture import CAPTURED, SCENARIOS, fixture_reader, scenario
+from tests.test_capture import CAPTURED, SCENARIOS, fixture_reader, scenario
 
 needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
 CAPTURES = DATA / "captures"
@@ -51,7 +51,7 @@ def test_summary_state_line_and_exit_code(name):
 def test_hex_view_through_lspci_F_reproduces_the_guests_decode(name, tmp_path):
     """pcicrash -x | lspci -F -vvv -nn == the guest's own lspci -vvv -nn, device by device
     (up to what lspci -F cannot know, see test_lspci.normalise)."""
-    from test_lspci import normalise, run_lspci_f
+    from tests.test_lspci import normalise, run_lspci_f
     rc, out, err = run(fixture_reader(name), "-x")
     assert rc == 0 and err == ""
     f = tmp_path / "x.txt"
@@ -229,7 +229,7 @@ def test_json_doc_names_every_key():
 @needs_shared
 @needs_lspci
 def test_console_script_hex_into_lspci_F_on_a_real_dump(tmp_path):
-    from test_lspci import normalise, run_lspci_f
+    from tests.test_lspci import normalise, run_lspci_f
     rc, out, err = run_main("-x", scenario_dir("layoutB-aer") / "d31-zlib.kdump")
     assert rc == 0 and err == ""
     f = tmp_path / "x.txt"

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, VMCORES, have_tool, needs_shared
+from tests.shared import ROOT, VMCORES, have_tool, needs_shared
 
 MPYKDUMP = os.environ.get("PCICRASH_MPYKDUMP")
 pytestmark = [
@@ -26,8 +26,8 @@ pytestmark = [
 ]
 
 drgn = pytest.importorskip("drgn")
-from test_crash_pykdump import comparable, comparable_json, standalone  # noqa: E402
-from conftest import vmlinux  # noqa: E402
+from tests.test_crash_pykdump import comparable, comparable_json, standalone  # noqa: E402
+from tests.shared import vmlinux  # noqa: E402
 
 OPTIONS = [[], ["-a"], ["-d", "00:02.0"], ["-e"], ["-t"], ["-x"], ["-j"]]
 CASES = [("aer-handled", "kernel-c", ["d31-zlib.kdump"]),

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import DATA, SCENARIOS, have_tool
+from tests.shared import DATA, SCENARIOS, have_tool
 from pykdump_ext import config, lspci_hex, regs
 
 LSPCI_DATA = DATA / "lspci"

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from conftest import DATA
+from tests.shared import DATA
 from pykdump_ext import config, lspci_hex, regs
 
 DEVS = lspci_hex.parse_lspci_hex((DATA / "lspci" / "aer-uncor" / "lspci-xxxx.txt").read_text())

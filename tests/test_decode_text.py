@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from conftest import DATA, SCENARIOS, have_tool
+from tests.shared import DATA, SCENARIOS, have_tool
 from pykdump_ext import config, device_text, lspci_hex, pciids, regs
-from test_decode_tlp import CASES, _with_dpc, _with_header_log
+from tests.test_decode_tlp import CASES, _with_dpc, _with_header_log
 
 needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
 SYSTEM_IDS = pciids.PciIds.load()
@@ -135,7 +135,7 @@ def test_describe_every_real_device(scenario):
 
 
 def test_describe_dpc_rp_pio_tlp():
-    from test_decode_tlp import wire_to_log
+    from tests.test_decode_tlp import wire_to_log
     raw = bytearray(_with_dpc(0x0001 | 3 << 1 | 0 << 5 | 18 << 8, 0x0000, 1 << 18))
     raw[0x1A0:0x1B0] = wire_to_log(CASES["mrd32"])       # RP PIO Header Log at DPC + 0x20
     cfg = config.decode(bytes(raw))

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import DATA, have_tool
+from tests.shared import DATA, have_tool
 from pykdump_ext import config, lspci_hex, regs, tlp
 
 DEVS = lspci_hex.parse_lspci_hex((DATA / "lspci" / "aer-uncor" / "lspci-xxxx.txt").read_text())

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, elf_vmcore, have_tool, needs_shared, scenario_dir, VMCORES
+from tests.shared import ROOT, elf_vmcore, have_tool, needs_shared, scenario_dir, VMCORES
 from crash_ext_c.open import open_dump
 from pykdump_ext import cli
 from pykdump_ext.klog.dmesg import dmesg_bytes

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SYSTEM_PYTHON, VMCORES, have_shared, have_system_module, vmlinux
+from tests.shared import ROOT, SYSTEM_PYTHON, VMCORES, have_shared, have_system_module, vmlinux
 
 NEWEST = ROOT / ".venv-drgn" / "bin" / "python"
 NEWEST_DRGN = ROOT / ".venv-drgn" / "bin" / "drgn"

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from conftest import CACHE, have_tool, needs_shared, scenario_dir, elf_vmcore
-import synth
+from tests.shared import CACHE, have_tool, needs_shared, scenario_dir, elf_vmcore
+from tests.builders.elf import write_elf
 from crash_ext_c.elf import ElfReader
 from pykdump_ext import vmcoreinfo
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
@@ -154,7 +154,7 @@ def test_truncated_raw_copy_loses_pages_past_eof(tmp_path):
 def test_synthetic_elf_tails_notes_and_eraseinfo(tmp_path):
     pages = {p: bytes([p & 0xFF]) * PS for p in range(0, 64)}
     dd = b"cxgb4_0000:02:00.4".ljust(44, b"\0") + b"\xAA" * 100
-    path = synth.write_elf(
+    path = write_elf(
         tmp_path / "s.elf", pages,
         loads=[(0, 16 * PS, 16 * PS), (32 * PS, 32 * PS, 8 * PS)],
         vmcoreinfo_lines=["PCI_CRASH_VERSION=1"], page_aligned=False,
@@ -182,7 +182,7 @@ def test_synthetic_elf_tails_notes_and_eraseinfo(tmp_path):
 
 def test_synthetic_overlapping_loads_first_listed_wins(tmp_path):
     a = {p: b"a" * PS for p in range(8)}
-    path = synth.write_elf(tmp_path / "o.elf", a, loads=[(0, 8 * PS, 8 * PS), (4 * PS, 8 * PS, 8 * PS)])
+    path = write_elf(tmp_path / "o.elf", a, loads=[(0, 8 * PS, 8 * PS), (4 * PS, 8 * PS, 8 * PS)])
     with ElfReader(path) as r:
         assert r.page_status(10) is PageStatus.PRESENT
         assert r.read_page(5) == b"a" * PS and r.read_page(10) == bytes(PS)
@@ -191,7 +191,7 @@ def test_synthetic_overlapping_loads_first_listed_wins(tmp_path):
 
 def test_page_size_from_vmcoreinfo_and_override(tmp_path):
     pages = {1: b"z" * 16384}
-    path = synth.write_elf(tmp_path / "p.elf", pages, loads=[(0, 4 * 16384, 4 * 16384)],
+    path = write_elf(tmp_path / "p.elf", pages, loads=[(0, 4 * 16384, 4 * 16384)],
                            page_size=16384)
     with ElfReader(path) as r:
         assert r.page_size == 16384 and r.max_pfn == 4 and r.read_page(1) == pages[1]
@@ -203,7 +203,7 @@ def test_page_size_from_vmcoreinfo_and_override(tmp_path):
 # -- bad input --------------------------------------------------------------------
 
 def _good(tmp_path):
-    return synth.write_elf(tmp_path / "g.elf", {0: b"q" * PS}, loads=[(0, PS, PS)])
+    return write_elf(tmp_path / "g.elf", {0: b"q" * PS}, loads=[(0, PS, PS)])
 
 
 def _expect_error(path, *words):
@@ -298,7 +298,7 @@ def test_missing_file_is_pcicrash_error(tmp_path):
 
 def test_fuzz_header_mutations_never_escape(tmp_path):
     """Random byte flips in the headers give either a reader or a PcicrashError."""
-    base = open(synth.write_elf(tmp_path / "f.elf", {0: b"q" * PS, 3: b"r" * PS},
+    base = open(write_elf(tmp_path / "f.elf", {0: b"q" * PS, 3: b"r" * PS},
                                 loads=[(0, 4 * PS, 4 * PS)], page_aligned=False), "rb").read()
     rng = random.Random(5)
     hdr_len = 64 + 2 * 56 + 200
@@ -324,7 +324,7 @@ def test_extended_program_header_numbering(tmp_path):
     """e_phnum = PN_XNUM: the real count is sh_info of section header 0 (readelf agrees)."""
     pages = {p: bytes([p]) * PS for p in range(0, 40, 3)}
     loads = [(p * PS, PS, PS) for p in range(0, 40, 3)]
-    path = synth.write_elf(tmp_path / "x.elf", pages, loads=loads, xnum=True, page_aligned=False)
+    path = write_elf(tmp_path / "x.elf", pages, loads=loads, xnum=True, page_aligned=False)
     assert open(path, "rb").read(64)[56:58] == b"\xff\xff"
     with ElfReader(path) as r:
         assert r.phnum == 1 + len(loads)

@@ -15,10 +15,12 @@ import subprocess
 
 import pytest
 
-from conftest import (VMCORES, elf_vmcore, have_shared, have_tool, needs_shared, scenario_dir,
+from tests.shared import (VMCORES, elf_vmcore, have_shared, have_tool, needs_shared, scenario_dir,
                       vmlinux)
-from test_libkdumpfile import needs_peer, peer_read
-import synth
+from tests.test_libkdumpfile import needs_peer, peer_read
+from tests.builders.capture import fake_buffer, pci_crash_pages
+from tests.builders.elf import vmcoreinfo_text, write_elf
+from tests.builders.kdump import build_kdump, page, write_kdump
 from crash_ext_c.kdump import KdumpReader
 from crash_ext_c.kdump_write import CODECS
 from crash_ext_c.open import open_dump
@@ -262,13 +264,13 @@ def test_crash_minimal_opens_an_extract_made_with_vmlinux(tmp_path):
 # ---- compression, without or with the shared dumps
 
 def _synthetic(tmp_path, **kw):
-    buf = synth.fake_buffer(3 * 4096 + 100, seed=3)
+    buf = fake_buffer(3 * 4096 + 100, seed=3)
     pfns = [0x300, 0x512, 0x513, 0x7ff]
-    pages, lines = synth.pci_crash_pages(buf, "A", pfns, pagemap_addr=0x200040)
-    filler = {p: synth.fake_buffer(4096, seed=p) for p in range(0x100, 0x140)}
+    pages, lines = pci_crash_pages(buf, "A", pfns, pagemap_addr=0x200040)
+    filler = {p: fake_buffer(4096, seed=p) for p in range(0x100, 0x140)}
     filler.update({p: bytes(4096) for p in range(0x140, 0x150)})
     pages.update(filler)
-    return synth.write_kdump(str(tmp_path / "src.kdump"), pages, max_pfn=0x1000,
+    return write_kdump(str(tmp_path / "src.kdump"), pages, max_pfn=0x1000,
                              vmcoreinfo_lines=lines, **kw), pages
 
 
@@ -301,9 +303,9 @@ def test_lost_pages_stay_lost_and_the_extract_is_incomplete(tmp_path):
 
 
 def test_elf_source_gets_zlib_and_a_header_from_vmcoreinfo(tmp_path):
-    buf = synth.fake_buffer(2 * 4096, seed=5)
-    pages, lines = synth.pci_crash_pages(buf, "A", [0x20, 0x21], pagemap_addr=0x10000)
-    src = synth.write_elf(str(tmp_path / "src.elf"), pages, loads=[(0, 0x100 * 4096, 0x100 * 4096)],
+    buf = fake_buffer(2 * 4096, seed=5)
+    pages, lines = pci_crash_pages(buf, "A", [0x20, 0x21], pagemap_addr=0x10000)
+    src = write_elf(str(tmp_path / "src.elf"), pages, loads=[(0, 0x100 * 4096, 0x100 * 4096)],
                           vmcoreinfo_lines=lines)
     res = make_extract([src], tmp_path / "x.kdump", makedumpfile_check=False)
     assert res.codec == "zlib" and res.recompressed == res.stored
@@ -416,7 +418,7 @@ def test_writer_round_trip(tmp_path_factory, kinds, codec, max_mapnr):
     path = tmp_path_factory.mktemp("w") / "x.kdump"
     pages, want = {}, {}
     for pfn, kind in kinds.items():
-        data = synth.fake_buffer(4096, seed=pfn) if kind != "zero" else bytes(4096)
+        data = fake_buffer(4096, seed=pfn) if kind != "zero" else bytes(4096)
         if kind == "zero":
             pages[pfn] = ZERO
         elif kind == "lost":
@@ -448,12 +450,11 @@ def test_writer_round_trip(tmp_path_factory, kinds, codec, max_mapnr):
 @pytest.mark.parametrize("word,endian,sub_layout", [(64, ">", None), (32, "<", "32pack"),
                                                     (32, "<", "32pad"), (32, ">", "32pack")])
 def test_word_size_and_byte_order_of_the_source_are_kept(tmp_path, word, endian, sub_layout):
-    import kdump_bytes
-    buf = synth.fake_buffer(2 * 4096 + 10, seed=9)
-    pages, lines = synth.pci_crash_pages(buf, "A", [0x40, 0x41, 0x42], pagemap_addr=0x20100)
-    pages.update({p: kdump_bytes.page(p) for p in range(0x60, 0x70)})
-    text = synth.vmcoreinfo_text(lines)
-    raw, _ = kdump_bytes.build_kdump(pages, max_mapnr=0x400, vmcoreinfo=text, word=word,
+    buf = fake_buffer(2 * 4096 + 10, seed=9)
+    pages, lines = pci_crash_pages(buf, "A", [0x40, 0x41, 0x42], pagemap_addr=0x20100)
+    pages.update({p: page(p) for p in range(0x60, 0x70)})
+    text = vmcoreinfo_text(lines)
+    raw, _ = build_kdump(pages, max_mapnr=0x400, vmcoreinfo=text, word=word,
                                      endian=endian, sub_layout=sub_layout)
     src = tmp_path / "src.kdump"
     src.write_bytes(raw)

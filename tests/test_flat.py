@@ -5,10 +5,11 @@ import subprocess
 
 import pytest
 
-from conftest import have_tool, needs_shared, scenario_dir
+from tests.shared import have_tool, needs_shared, scenario_dir
 from crash_ext_c.flat import FlatFile, FlatReader, is_flattened
 from crash_ext_c.kdump import KdumpReader
-from kdump_bytes import build_kdump, flat_records, flatten, page
+from tests.builders.flat import flat_records, flatten
+from tests.builders.kdump import build_kdump, page
 from pykdump_ext.errors import DumpFormatError
 from pykdump_ext.memory import PageStatus
 

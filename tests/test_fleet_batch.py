@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-import fleet_gen
-import synth
-from conftest import ROOT, VMCORES, needs_shared
+from tests.builders import fleet as fleet_gen
+from tests.builders.kdump import write_kdump
+from tests.shared import ROOT, VMCORES, needs_shared
 from pykdump_ext.fleet import batch, summary
 from pykdump_ext.fleet.batch import Task, plan, process_task, run
 
@@ -64,10 +64,10 @@ def test_records_equal_pcicrash_j_and_split_parts_are_one_dump(tmp_path):
 
 def test_split_parts_grouped_by_header_not_by_name(tmp_path):
     pages = {5: b"\x11" * 4096, 900: b"\x22" * 4096}
-    a = synth.write_kdump(str(tmp_path / "x"), pages, max_pfn=1024, split=[512])
-    b = synth.write_kdump(str(tmp_path / "y"), pages, max_pfn=1024, split=[300],
+    a = write_kdump(str(tmp_path / "x"), pages, max_pfn=1024, split=[512])
+    b = write_kdump(str(tmp_path / "y"), pages, max_pfn=1024, split=[300],
                           release="6.9.0-other")
-    lone = synth.write_kdump(str(tmp_path / "z"), pages, max_pfn=1024, split=[100])[1]
+    lone = write_kdump(str(tmp_path / "z"), pages, max_pfn=1024, split=[100])[1]
     # z.2 has x's header (same kernel, same time stamp) but not the pfns x.1 ends at
     tasks = {tuple(t.parts): t for t in plan([a[1], b[0], a[0], b[1], lone])}
     assert sorted(tasks) == sorted([tuple(a), tuple(b), (lone,)])

@@ -8,7 +8,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="the fleet extra (pip install '.[fleet]')")
 
-import fleet_gen
+from tests.builders import fleet as fleet_gen
 from pykdump_ext.fleet import summary
 from pykdump_ext.fleet.batch import plan, run
 
@@ -72,7 +72,7 @@ def test_dask_local_cluster_processes_1000_dumps_and_the_summary_counts_match(
 
 
 def test_unreachable_scheduler_is_a_usage_error(tmp_path):
-    from fleet_servers import free_port
+    from tests.fleet_servers import free_port
     from pykdump_ext.errors import UsageError
     fleet_gen.write_fleet(tmp_path / "f", 1)
     with pytest.raises(UsageError) as exc:

@@ -15,10 +15,10 @@ pytest.importorskip("s3fs", reason="the fleet extra (pip install '.[fleet]')")
 pytest.importorskip("aiohttp", reason="the fleet extra (pip install '.[fleet]')")
 pytest.importorskip("moto", reason="the fleet extra (pip install '.[fleet]')")
 
-import fleet_gen
-import synth
-from conftest import CACHE, VMCORES, have_shared
-from fleet_servers import NGINX, Moto, Nginx, range_bytes
+from tests.builders import fleet as fleet_gen
+from tests.builders.capture import scattered_capture_dump
+from tests.shared import CACHE, VMCORES, have_shared
+from tests.fleet_servers import NGINX, Moto, Nginx, range_bytes
 from crash_ext_c.open import open_dump
 from pykdump_ext import report_json
 from pykdump_ext.analysis import analyse
@@ -42,7 +42,7 @@ def big_dump():
     path = CACHE / BIG
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        synth.scattered_capture_dump(str(path) + ".tmp", max_pfn=1 << 28, buf_pages=6000)
+        scattered_capture_dump(str(path) + ".tmp", max_pfn=1 << 28, buf_pages=6000)
         os.rename(str(path) + ".tmp", path)
     return path
 
@@ -227,7 +227,7 @@ def test_failing_range_vanished_and_cut_objects_are_one_error_record_each(
 def test_plain_pcicrash_reads_a_url(http, served):
     import subprocess
     import sys
-    from conftest import ROOT
+    from tests.shared import ROOT
     url, local = "%s/aer-uncor/d31-zlib.kdump" % http.url, served[1]["aer-uncor/d31-zlib.kdump"]
     run_ = lambda *a: subprocess.run([sys.executable, "-m", "pykdump_ext"] + list(a),
                                      capture_output=True, text=True, cwd=str(ROOT))

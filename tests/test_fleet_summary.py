@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-import fleet_gen
-import synth
-from conftest import ROOT
+from tests.builders import fleet as fleet_gen
+from tests.builders.kdump import write_kdump
+from tests.shared import ROOT
 from pykdump_ext import report_json
 from pykdump_ext.fleet import summary
 from pykdump_ext.fleet.batch import plan, process_task, run
@@ -109,7 +109,7 @@ def test_optional_packages_stay_optional(fleet, tmp_path):
 
 def test_a_set_read_later_replaces_its_part_read_alone(tmp_path):
     pages = {5: b"\x11" * 4096, 900: b"\x22" * 4096}
-    a = synth.write_kdump(str(tmp_path / "x"), pages, max_pfn=1024, split=[512])
+    a = write_kdump(str(tmp_path / "x"), pages, max_pfn=1024, split=[512])
     out = tmp_path / "out.jsonl"
     run(plan([a[0]]), str(out), workers=1)              # the first part came alone
     run(plan(a), str(out), workers=1)                   # then the set

@@ -10,9 +10,10 @@ import random
 
 import pytest
 
-from conftest import dump_files, elf_vmcore, needs_shared, scenario_dir, SCENARIOS
-from test_elf import make_e_dump
-import synth
+from tests.shared import dump_files, elf_vmcore, needs_shared, scenario_dir, SCENARIOS
+from tests.test_elf import make_e_dump
+from tests.builders.elf import write_elf
+from tests.builders.kdump import write_kdump
 from crash_ext_c.open import open_dump, sniff
 from pykdump_ext.capture import read_pagemap
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
@@ -170,8 +171,8 @@ def test_sniff_and_errors(tmp_path):
         open_dump([tmp_path])
     with pytest.raises(PcicrashError):
         open_dump([])
-    elf = synth.write_elf(tmp_path / "a.elf", {}, loads=[(0, 4096, 4096)])
-    kd = synth.write_kdump(tmp_path / "a.kdump", {}, max_pfn=8)
+    elf = write_elf(tmp_path / "a.elf", {}, loads=[(0, 4096, 4096)])
+    kd = write_kdump(tmp_path / "a.kdump", {}, max_pfn=8)
     assert sniff(elf) == "elf" and sniff(kd) == "kdump"
     with pytest.raises(DumpFormatError) as exc:
         open_dump([kd, elf])
@@ -180,9 +181,9 @@ def test_sniff_and_errors(tmp_path):
 
 def test_open_dump_dispatches_and_overrides_vmcoreinfo(tmp_path):
     pages = {3: b"\x11" * 4096, 5: bytes(4096)}
-    elf = synth.write_elf(tmp_path / "a.elf", pages, loads=[(0, 8 * 4096, 8 * 4096)],
+    elf = write_elf(tmp_path / "a.elf", pages, loads=[(0, 8 * 4096, 8 * 4096)],
                           vmcoreinfo_lines=["FROM=dump"])
-    kd = synth.write_kdump(tmp_path / "a.kdump", pages, max_pfn=8, vmcoreinfo_lines=["FROM=dump"])
+    kd = write_kdump(tmp_path / "a.kdump", pages, max_pfn=8, vmcoreinfo_lines=["FROM=dump"])
     info = tmp_path / "vmcoreinfo.txt"
     info.write_text("OSRELEASE=6.1.0-synthetic\nPAGESIZE=4096\nFROM=file\n")
     other = tmp_path / "other.txt"
@@ -215,7 +216,7 @@ def test_synthetic_kdump_layout_matches_makedumpfile(tmp_path):
     lines = [l for l in txt.split("\n") if l]
     cores = [("CORE", 1, bytes(336))] * 2
     with open_dump([real]) as r:
-        path = synth.write_kdump(tmp_path / "s.kdump", {}, max_pfn=r.max_pfn,
+        path = write_kdump(tmp_path / "s.kdump", {}, max_pfn=r.max_pfn,
                                  vmcoreinfo_lines=lines, extra_notes=cores)
     mine = open(path, "rb").read(8192)
     hdr = lambda b: (b[:12],) + struct.unpack_from("<iiIII", b, 428)[:4]

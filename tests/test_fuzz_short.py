@@ -15,10 +15,9 @@ import time
 
 import pytest
 
-from conftest import DATA, ROOT
+from tests.shared import DATA, ROOT
 
-sys.path.insert(0, str(ROOT))
-from fuzz import common  # noqa: E402
+from fuzz import common
 from pykdump_ext.errors import DumpFormatError, PcicrashError  # noqa: E402
 
 # harness -> mutations in the short run (a few seconds each on a loaded CI core)
@@ -113,16 +112,17 @@ def test_mutations_are_deterministic():
 
 @pytest.mark.parametrize("name", sorted(HARNESSES))
 def test_atheris_entry_point(name, tmp_path):
-    """`python fuzz/fuzz_X.py` (the long-campaign entry point) runs under atheris."""
+    """`python -m fuzz.fuzz_X` (the long-campaign entry point, fuzz/campaign.sh) runs
+    under atheris."""
     pytest.importorskip("atheris")
     import shutil
     import subprocess
     work = tmp_path / name
     shutil.copytree(common.corpus_dir(name), work)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    res = subprocess.run([sys.executable, str(ROOT / "fuzz" / ("fuzz_%s.py" % name)), "-runs=40",
+    res = subprocess.run([sys.executable, "-m", "fuzz.fuzz_%s" % name, "-runs=40",
                           "-timeout=5", "-seed=1", "-artifact_prefix=%s/" % tmp_path, str(work)],
-                         capture_output=True, text=True, timeout=300, env=env)
+                         capture_output=True, text=True, timeout=300, env=env, cwd=str(ROOT))
     assert res.returncode == 0, res.stderr[-3000:]
     import re
     done = re.search(r"Done (\d+) runs", res.stderr)

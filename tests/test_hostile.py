@@ -10,13 +10,14 @@ import time
 
 import pytest
 
-import capture_builder as cb
-import kdump_bytes
-import synth
-from conftest import ROOT, VMCORES, needs_shared
+from tests.builders import capture as cb
+from tests.builders.capture import pci_crash_pages
+from tests.builders.elf import vmcoreinfo_text, write_elf
+from tests.builders.flat import flat_records, flatten
+from tests.builders.kdump import build_kdump, page, write_kdump
+from tests.shared import ROOT, VMCORES, needs_shared
 
-sys.path.insert(0, str(ROOT))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
 from crash_ext_c.open import open_dump  # noqa: E402
@@ -150,10 +151,10 @@ def test_capability_list_that_loops(kind):
 # ---------------------------------------------------------------- kdump: bitmap past EOF
 
 def _kdump(**kw):
-    pages, lines = synth.pci_crash_pages(cb.buffer(cb.qemu_like_records()), "A",
+    pages, lines = pci_crash_pages(cb.buffer(cb.qemu_like_records()), "A",
                                          [4 + 2 * i for i in range(7)], pagemap_addr=0x1100)
-    info = synth.vmcoreinfo_text(["CRASHTIME=1795241199"] + lines)
-    return kdump_bytes.build_kdump(pages, max_mapnr=64, vmcoreinfo=info, **kw)[0]
+    info = vmcoreinfo_text(["CRASHTIME=1795241199"] + lines)
+    return build_kdump(pages, max_mapnr=64, vmcoreinfo=info, **kw)[0]
 
 
 @pytest.mark.parametrize("blocks", [0x7FFFFFFF, 0xFFFFFFFF, 1000])
@@ -181,7 +182,7 @@ def test_flattened_records_overlap(tmp_path):
     recs = [(0, raw[:0x1000]), (0x1000, garbage), (0x3000, raw[0x3000:]),
             (0x1800, raw[0x1800:0x2800]), (0x1000, raw[0x1000:0x1800]),
             (0x2800, raw[0x2800:0x3000])]
-    flat = kdump_bytes.flat_records(recs)
+    flat = flat_records(recs)
     p = tmp_path / "overlap.flat"
     p.write_bytes(flat)
 
@@ -286,7 +287,7 @@ def test_alternating_ff_records_all_good_ones_decoded(n):
 def _flat_index_seconds(n):
     from crash_ext_c.flat import FlatFile
     recs = [(0, b"x" * 4), (2, b"y" * 4)] + [((n - k) * 2 + 100, b"z") for k in range(n)]
-    data = kdump_bytes.flat_records(recs)
+    data = flat_records(recs)
     best = None
     with common.MemFile(data) as path:
         for _ in range(2):
@@ -318,7 +319,7 @@ def test_flattened_walk_and_merge_in_c_equal_python(seed, monkeypatch):
     rnd = random.Random(seed)
     recs = [(rnd.randrange(0, 5000), bytes([rnd.randrange(256)]) * rnd.randrange(1, 300))
             for _ in range(rnd.randrange(1, 3000))]
-    data = kdump_bytes.flat_records(recs, end=seed % 3 != 0)
+    data = flat_records(recs, end=seed % 3 != 0)
     if seed % 3 == 1:
         data = data[:len(data) - rnd.randrange(1, 200)]          # cut
     if seed == 5:
@@ -338,10 +339,10 @@ def test_vmcoreinfo_10mb_note_in_an_elf_dump(tmp_path, size, said):
     """An ELF dump whose VMCOREINFO note is 10 MB (or 100 kB) with no newline: the note is
     set aside with a note; the pages and a --vmcoreinfo override still work (once a bug:
     the whole dump failed to open)."""
-    pages, lines = synth.pci_crash_pages(cb.buffer(cb.qemu_like_records()), "A",
+    pages, lines = pci_crash_pages(cb.buffer(cb.qemu_like_records()), "A",
                                          [4 + 2 * i for i in range(7)], pagemap_addr=0x1100)
     p = tmp_path / "big.elf"
-    synth.write_elf(str(p), pages, loads=[(0, 20 * 4096, 20 * 4096)],
+    write_elf(str(p), pages, loads=[(0, 20 * 4096, 20 * 4096)],
                     extra_notes=[("VMCOREINFO", 0, b"D" * size)])
     vi = tmp_path / "vmcoreinfo.txt"
     vi.write_text("\n".join(["PAGESIZE=4096", "CRASHTIME=1795241199"] + lines) + "\n")
@@ -364,15 +365,15 @@ def test_descriptor_with_huge_stored_size_is_not_read(tmp_path, size):
     """A corrupt descriptor (size field far beyond a page) inside a large sparse flattened
     file: that page is reported corrupt, nothing of the claimed size is read (once a bug:
     the claimed bytes were read and allocated first), every other page still reads."""
-    raw, lay = kdump_bytes.build_kdump(
-        {1: synth.pci_crash_pages(cb.buffer(cb.qemu_like_records()), "A",
+    raw, lay = build_kdump(
+        {1: pci_crash_pages(cb.buffer(cb.qemu_like_records()), "A",
                                   [4 + 2 * i for i in range(7)], pagemap_addr=0x1100)[0][1],
-         5: kdump_bytes.page(5)}, max_mapnr=64)
+         5: page(5)}, max_mapnr=64)
     raw = bytearray(raw)
     struct.pack_into("<I", raw, lay.desc_of[1] + 8, size)
     # one byte at 8 GiB makes the rebuilt file that large (sparse): the size passes the
     # "inside the file" test
-    flat = kdump_bytes.flat_records([(0, bytes(raw)), (8 << 30, b"\0")])
+    flat = flat_records([(0, bytes(raw)), (8 << 30, b"\0")])
     p = tmp_path / "huge-desc.flat"
     p.write_bytes(flat)
 
@@ -383,19 +384,19 @@ def test_descriptor_with_huge_stored_size_is_not_read(tmp_path, size):
     err = got[1]
     msg = one_line_error(err, cls=DumpFormatError)
     assert "stored size is 0 or larger than a page" in msg and "%d stored bytes" % size in msg
-    assert got[5] == kdump_bytes.page(5)
+    assert got[5] == page(5)
 
 
 # ---------------------------------------------------------------- flattened stream cut short
 
 def _flat_in_order():
-    pages = {p: kdump_bytes.page(p) for p in range(20, 60)}
-    cap_pages, lines = synth.pci_crash_pages(cb.buffer(cb.qemu_like_records()), "A",
+    pages = {p: page(p) for p in range(20, 60)}
+    cap_pages, lines = pci_crash_pages(cb.buffer(cb.qemu_like_records()), "A",
                                              [4 + 2 * i for i in range(7)], pagemap_addr=0x1100)
     pages.update(cap_pages)
-    info = synth.vmcoreinfo_text(["CRASHTIME=1795241199"] + lines)
-    raw, _ = kdump_bytes.build_kdump(pages, max_mapnr=64, vmcoreinfo=info)
-    return kdump_bytes.flatten(raw, chunk=4096, shuffle=False), pages
+    info = vmcoreinfo_text(["CRASHTIME=1795241199"] + lines)
+    raw, _ = build_kdump(pages, max_mapnr=64, vmcoreinfo=info)
+    return flatten(raw, chunk=4096, shuffle=False), pages
 
 
 @pytest.mark.parametrize("keep", [0.97, 0.8, 0.6])
@@ -484,7 +485,7 @@ def test_sparse_kdump_declaring_2_40_pfns_costs_what_it_holds(tmp_path):
     yet the running counts hold a few entries, not 2^28."""
     top = 1 << 40
     pages = {top - 1: b"\x5a" * 4096, 3: b"\x33" * 4096}
-    path = synth.write_kdump(tmp_path / "s.kdump", pages, max_pfn=top,
+    path = write_kdump(tmp_path / "s.kdump", pages, max_pfn=top,
                              ram=[(0, 8), (top - 1, top)])
     t0 = time.monotonic()
     with KdumpReader([path]) as r:

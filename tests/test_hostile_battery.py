@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, needs_shared
+from tests.shared import ROOT, needs_shared
 
-import hostile_battery as hb
+from tests.hostile import battery as hb
 
 TIMEOUT = 10
 MEMORY = 500 << 20

@@ -12,8 +12,8 @@ import types
 
 import pytest
 
-import capture_builder as cb
-from conftest import ROOT, VMCORES, needs_shared
+from tests.builders import capture as cb
+from tests.shared import ROOT, VMCORES, needs_shared
 from pykdump_ext import cli, report_html, style
 from pykdump_ext.analysis import analyse
 from pykdump_ext.memory import PageStatus

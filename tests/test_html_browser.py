@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-import browser
-from conftest import VMCORES, needs_shared
+from tests import browser
+from tests.shared import VMCORES, needs_shared
 
 why = browser.available()
 pytestmark = [needs_shared, pytest.mark.skipif(bool(why), reason=why or "browser")]
@@ -186,7 +186,7 @@ def test_the_checks_see_a_load_when_there_is_one(drv, tmp_path):
     listens) is refused by the report's Content-Security-Policy with a console error, and
     without that policy the request itself shows up."""
     from pykdump_ext import report_html
-    import capture_builder as cb
+    from tests.builders import capture as cb
     from pykdump_ext.analysis import analyse
     text = report_html.render(analyse(cb.reader(cb.buffer(cb.qemu_like_records()))))
     bad = text.replace("</body>", '<img src="http://127.0.0.1:9/x.png"></body>')

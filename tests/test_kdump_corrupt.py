@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from conftest import needs_shared, scenario_dir
+from tests.shared import needs_shared, scenario_dir
 from crash_ext_c.kdump import KdumpReader
 from pykdump_ext.errors import DumpFormatError, PageUnavailable
 from pykdump_ext.memory import PageStatus

@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 
 from crash_ext_c.flat import FlatReader
 from crash_ext_c.kdump import KdumpReader
-from kdump_bytes import build_kdump, elf_note, flatten, page
+from tests.builders.elf import elf_note
+from tests.builders.flat import flatten
+from tests.builders.kdump import build_kdump, page
 from pykdump_ext.errors import PcicrashError
 
 PAGES = {p: page(p) for p in (1, 2, 5, 9, 30, 31, 70)}

@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from conftest import (CACHE, SCENARIOS, dump_files, elf_vmcore, have_tool, needs_shared,
+from tests.shared import (CACHE, SCENARIOS, dump_files, elf_vmcore, have_tool, needs_shared,
                       scenario_dir)
 from crash_ext_c.flat import FlatReader
 from crash_ext_c.kdump import KdumpReader

@@ -10,7 +10,9 @@ import pytest
 
 from crash_ext_c import kdump as kdump_mod
 from crash_ext_c.kdump import BLOCK_BITS, BLOCK_BYTES, SLICE_GAP, KdumpReader
-from kdump_bytes import build_kdump, page
+from tests.builders.capture import scattered_capture_dump
+from tests.builders.elf import elf_note
+from tests.builders.kdump import build_kdump, page
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
 from pykdump_ext.memory import MemoryReader, PageStatus
 
@@ -450,7 +452,6 @@ def test_garbage_vmcoreinfo_is_a_note(tmp_path):
 
 @pytest.mark.parametrize("endian", ["<", ">"])
 def test_device_dumps_in_the_note_area(tmp_path, endian):
-    from kdump_bytes import elf_note
     notes = (elf_note(b"CORE", 1, bytes(336), endian)
              + elf_note(b"LINUX", 0x700, b"mlx5_core".ljust(44, b"\0") + b"D" * 100, endian)
              + elf_note(b"VMCOREDD_ixgbe", 0x700, b"E" * 30, endian))
@@ -564,11 +565,10 @@ def test_bitmap_io_across_pagemap_and_two_buffer_reads(tmp_path, monkeypatch, ca
     """The project rule, measured: read_pagemap + read_pages twice read the 2nd bitmap
     about once (the counting pass) plus one 512-byte block per page looked up again,
     and the 1st bitmap only for pages that are not stored."""
-    import synth
     from pykdump_ext.capture import load_capture, read_pagemap
     if not cache:
         monkeypatch.setattr(kdump_mod, "CLASS_CACHE", 0)
-    path, pages, _lines, buf = synth.scattered_capture_dump(
+    path, pages, _lines, buf = scattered_capture_dump(
         str(tmp_path / "big.kdump"), max_pfn=1 << 25, buf_pages=700)
     src = CountingFile(path)
     r = KdumpReader([src])

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-import klog_builder as kb
-import synth
-from conftest import needs_shared, scenario_dir
+from tests.builders import klog as kb
+from tests.builders.kdump import write_kdump
+from tests.shared import needs_shared, scenario_dir
 from crash_ext_c.open import open_dump
 from pykdump_ext import check as check_mod
 from pykdump_ext import cli
@@ -50,7 +50,7 @@ def test_filtered_text_page_explained_by_dump_level(tmp_path):
     gone = k.v2p(addrs["data"]) // 4096 + 1
     pages = k.mem.frozen()
     del pages[gone]
-    path = synth.write_kdump(tmp_path / "f.kdump", pages, max_pfn=k.max_pfn(),
+    path = write_kdump(tmp_path / "f.kdump", pages, max_pfn=k.max_pfn(),
                              vmcoreinfo_lines=k.lines, phys_base=k.phys_base, dump_level=31,
                              ram=[(0, k.max_pfn())])
     with open_dump([path]) as reader:

@@ -248,7 +248,7 @@ def test_odd_lines_never_raise(line):
 def test_pci_panic_with_a_capture_keeps_the_suspect_and_compares():
     """A byte-built capture (root port 00:02.0 <- ERR_NONFATAL CmpltTO from 01:00.0) with a
     log whose fatal AER report for the same device came just before the panic."""
-    import capture_builder as cb
+    from tests.builders import capture as cb
     from pykdump_ext.analysis import analyse
     log = V5_FATAL.replace("00040000", "%08x" % cb.UE_COMP_TIME) \
         .replace("[18] MalfTLP", "[14] CmpltTO")

@@ -12,9 +12,9 @@ import subprocess
 
 import pytest
 
-import klog_builder as kb
-import synth
-from conftest import have_tool
+from tests.builders import klog as kb
+from tests.builders.kdump import write_kdump
+from tests.shared import have_tool
 from crash_ext_c.open import open_dump
 from pykdump_ext.klog.dmesg import dmesg_bytes
 from pykdump_ext.klog.reader import read_kernel_log
@@ -36,7 +36,7 @@ def records(n, *, odd=True, start=0):
 
 
 def kdump_file(tmp_path, k, name="synth.kdump"):
-    return pathlib.Path(synth.write_kdump(tmp_path / name, k.mem.frozen(), max_pfn=k.max_pfn(),
+    return pathlib.Path(write_kdump(tmp_path / name, k.mem.frozen(), max_pfn=k.max_pfn(),
                              vmcoreinfo_lines=k.lines, phys_base=k.phys_base,
                              release=k.release))
 
@@ -184,7 +184,7 @@ def test_arm64_ringbuffer(tmp_path, page, va_bits, flipped):
     for r in recs:
         prb.add(r)
     k.place_prb(prb, data_linear=True)
-    path = synth.write_kdump(tmp_path / "arm.kdump", k.mem.frozen(),
+    path = write_kdump(tmp_path / "arm.kdump", k.mem.frozen(),
                              max_pfn=max(k.mem.pages) + 1, vmcoreinfo_lines=k.lines,
                              page_size=page, release="5.15.0-arm64")
     log = ours(path)
@@ -407,10 +407,10 @@ class _CrashApi:
 def test_inside_crash_same_log_through_crash_reader():
     """The crash command's reader (PyKdump physical reads, VMCOREINFO from the real crash's
     help -D) gives the same log: the reader only uses the MemoryReader interface."""
-    from conftest import VMCORES, vmlinux
+    from tests.shared import VMCORES, vmlinux
     if not have_tool("crash") or not (VMCORES / "aer-uncor" / "d31-zlib.kdump").exists():
         pytest.skip("crash or ../shared not present")
-    from test_kernel import run_crash
+    from tests.test_kernel import run_crash
     from pykdump_ext import crashcmd
     dump = VMCORES / "aer-uncor" / "d31-zlib.kdump"
     outputs = run_crash(vmlinux("kernel"), dump, ["help -D", "sys"])
@@ -438,7 +438,7 @@ def test_cut_dump_gives_the_log_up_to_the_cut(tmp_path):
     pages = k.mem.frozen()
     cut_pfn = k.v2p(addrs["data"]) // 4096 + 2
     keep = sorted(pages).index(cut_pfn)
-    cut = pathlib.Path(synth.write_kdump(tmp_path / "cut.kdump", pages, max_pfn=k.max_pfn(),
+    cut = pathlib.Path(write_kdump(tmp_path / "cut.kdump", pages, max_pfn=k.max_pfn(),
                                          vmcoreinfo_lines=k.lines, phys_base=k.phys_base,
                                          incomplete_after=keep))
     log = ours(cut)

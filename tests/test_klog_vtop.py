@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-import klog_builder as kb
+from tests.builders import klog as kb
 from pykdump_ext.errors import PcicrashError
 from pykdump_ext.klog.physmem import PhysMem
 from pykdump_ext.klog.vtop import (Arm64, KernelMemory, VtopError, X86_64, architecture,

@@ -19,11 +19,13 @@ import subprocess
 
 import pytest
 
-from conftest import SYSTEM_PYTHON, have_system_module
-from conftest import SCENARIOS, elf_vmcore, needs_shared, scenario_dir
-from test_elf import make_e_dump
-from test_formats import capture_pfns
-import synth
+from tests.shared import SYSTEM_PYTHON, have_system_module
+from tests.shared import SCENARIOS, elf_vmcore, needs_shared, scenario_dir
+from tests.test_elf import make_e_dump
+from tests.test_formats import capture_pfns
+from tests.builders.capture import fake_buffer, pci_crash_pages, scattered_capture_dump, scattered_pfns
+from tests.builders.elf import write_elf
+from tests.builders.kdump import write_kdump
 from crash_ext_c.open import open_dump
 from pykdump_ext import vmcoreinfo
 from pykdump_ext.memory import PageStatus as S
@@ -166,9 +168,9 @@ def test_real_elf_files_agree_with_libkdumpfile(which):
 
 def _synthetic_pages(max_pfn, seed):
     rng = random.Random(seed)
-    buf = synth.fake_buffer(40 * 4096 - 123, seed=seed)
-    pfns = synth.scattered_pfns(40, max_pfn, seed=seed, avoid=range(10, 13))
-    pages, lines = synth.pci_crash_pages(buf, "A", pfns, pagemap_addr=10 * 4096 + 0x200)
+    buf = fake_buffer(40 * 4096 - 123, seed=seed)
+    pfns = scattered_pfns(40, max_pfn, seed=seed, avoid=range(10, 13))
+    pages, lines = pci_crash_pages(buf, "A", pfns, pagemap_addr=10 * 4096 + 0x200)
     for p in rng.sample(range(max_pfn), 60):
         if p not in pages:
             pages[p] = rng.randbytes(4096) if p % 2 else bytes(rng.randrange(256) for _ in range(16)) * 256
@@ -180,7 +182,7 @@ def _synthetic_pages(max_pfn, seed):
 @pytest.mark.parametrize("max_pfn", [1000, 1 << 22])
 def test_synthetic_kdump_round_trip_via_libkdumpfile(tmp_path, max_pfn):
     pages, zeros, lines = _synthetic_pages(max_pfn, seed=max_pfn)
-    path = synth.write_kdump(tmp_path / "s.kdump", pages, max_pfn=max_pfn, zero_pfns=zeros,
+    path = write_kdump(tmp_path / "s.kdump", pages, max_pfn=max_pfn, zero_pfns=zeros,
                              ram=[(0, max_pfn // 2), (max_pfn // 2 + 7, max_pfn)],
                              vmcoreinfo_lines=lines)
     with open_dump([path]) as r:
@@ -202,7 +204,7 @@ def test_synthetic_kdump_round_trip_via_libkdumpfile(tmp_path, max_pfn):
 @needs_peer
 def test_synthetic_incomplete_kdump_via_libkdumpfile(tmp_path):
     pages, zeros, lines = _synthetic_pages(5000, seed=3)
-    path = synth.write_kdump(tmp_path / "i.kdump", pages, max_pfn=5000, vmcoreinfo_lines=lines,
+    path = write_kdump(tmp_path / "i.kdump", pages, max_pfn=5000, vmcoreinfo_lines=lines,
                              incomplete_after=len(pages) // 2)
     with open_dump([path]) as r:
         assert r.incomplete
@@ -216,7 +218,7 @@ def test_synthetic_elf_via_libkdumpfile(tmp_path):
     pages, _zeros, lines = _synthetic_pages(3000, seed=9)
     loads = [(0, 1000 * 4096, 1000 * 4096), (1200 * 4096, 1800 * 4096, 900 * 4096)]
     for aligned in (True, False):
-        path = synth.write_elf(tmp_path / ("e%d.elf" % aligned), pages, loads=loads,
+        path = write_elf(tmp_path / ("e%d.elf" % aligned), pages, loads=loads,
                                vmcoreinfo_lines=lines, page_aligned=aligned)
         with open_dump([path]) as r:
             pfns = sorted(set(pages) | {1000, 1100, 1199, 1200, 2099, 2100, 2999})
@@ -228,9 +230,9 @@ def test_synthetic_split_round_trip(tmp_path):
     """Split parts (any order), a missing part, all through open_dump (libkdumpfile 0.5.1
     aborts on split sets, so the peer here is the unsplit file of the same pages)."""
     pages, zeros, lines = _synthetic_pages(1 << 16, seed=4)
-    whole = synth.write_kdump(tmp_path / "w.kdump", pages, max_pfn=1 << 16, zero_pfns=zeros,
+    whole = write_kdump(tmp_path / "w.kdump", pages, max_pfn=1 << 16, zero_pfns=zeros,
                               vmcoreinfo_lines=lines)
-    parts = synth.write_kdump(tmp_path / "s", pages, max_pfn=1 << 16, zero_pfns=zeros,
+    parts = write_kdump(tmp_path / "s", pages, max_pfn=1 << 16, zero_pfns=zeros,
                               vmcoreinfo_lines=lines, split=[20000, 40000])
     assert len(parts) == 3
     pfns = sorted(set(pages) | set(zeros) | set(random.Random(2).sample(range(1 << 16), 200)))
@@ -252,7 +254,7 @@ def test_synthetic_1tib_scattered_capture(tmp_path):
     """2^28 pfns (1 TiB), a 300-page buffer scattered across it: the pagemap, every buffer
     page and the bitmaps' extremes agree with libkdumpfile; the file stays small."""
     from pykdump_ext.capture import read_pagemap
-    path, pages, lines, buf = synth.scattered_capture_dump(tmp_path / "t.kdump", max_pfn=1 << 28,
+    path, pages, lines, buf = scattered_capture_dump(tmp_path / "t.kdump", max_pfn=1 << 28,
                                                            buf_pages=300, seed=7)
     assert os.stat(path).st_blocks * 512 < 80 << 20
     with open_dump([path]) as r:

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import DATA, SCENARIOS, have_tool, needs_shared, scenario_dir
+from tests.shared import DATA, SCENARIOS, have_tool, needs_shared, scenario_dir
 from pykdump_ext import lspci_hex
 
 LSPCI_DATA = DATA / "lspci"

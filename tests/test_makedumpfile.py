@@ -29,9 +29,9 @@ import sys
 
 import pytest
 
-from conftest import SYSTEM_PYTHON, have_system_module
-from conftest import vmlinux as conftest_vmlinux
-from conftest import CACHE, ROOT, SCENARIOS, elf_vmcore, have_shared, have_tool, needs_shared, \
+from tests.shared import SYSTEM_PYTHON, have_system_module
+from tests.shared import vmlinux as conftest_vmlinux
+from tests.shared import CACHE, ROOT, SCENARIOS, elf_vmcore, have_shared, have_tool, needs_shared, \
     scenario_dir
 from crash_ext_c.open import open_dump
 from pykdump_ext.analysis import analyse
@@ -661,7 +661,7 @@ def test_config_erase_rule(matrix, rule):
 def test_shared_dump_files(scenario):
     """Every shipped dump (upstream snappy/zstd builds, the capture kernel's flattened
     stream, the 90% -L cut, the split pair): --check agrees with what the scenario left."""
-    from conftest import dump_files
+    from tests.shared import dump_files
     for paths in dump_files(scenario):
         with open_dump([str(p) for p in paths]) as r:
             res = check(r)

@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from conftest import CACHE, elf_vmcore, have_tool, needs_shared, scenario_dir
+from tests.shared import CACHE, elf_vmcore, have_tool, needs_shared, scenario_dir
 from crash_ext_c.kdump import KdumpReader
-from kdump_bytes import build_kdump, page
+from tests.builders.kdump import build_kdump, page
 from pykdump_ext.errors import DumpFormatError, PageUnavailable
 from pykdump_ext.memory import PageStatus
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, have_tool, needs_shared, scenario_dir
+from tests.shared import ROOT, have_tool, needs_shared, scenario_dir
 from makedumpfile_filter.units import install
 
 SCRIPT = ROOT / "makedumpfile_filter" / "pcicrash-triage"
@@ -102,7 +102,7 @@ def test_triage_both_layouts_a_late_dump_and_a_broken_one(tmp_path):
 
 @needs_shared
 def test_triage_with_a_vmlinux_per_release(tmp_path):
-    from conftest import vmlinux
+    from tests.shared import vmlinux
     root = tmp_path / "crash"
     d = root / "202611210606"
     d.mkdir(parents=True)

@@ -3,7 +3,7 @@
 
 import pytest
 
-from conftest import needs_shared, scenario_dir
+from tests.shared import needs_shared, scenario_dir
 from crash_ext_c.open import open_dump
 from pykdump_ext.analysis import analyse
 from pykdump_ext.check import check

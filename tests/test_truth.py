@@ -13,15 +13,15 @@ import struct
 
 import pytest
 
-import capture_builder as cb
-from conftest import DATA, have_tool
+from tests.builders import capture as cb
+from tests.shared import DATA, have_tool
 from pykdump_ext import link, render, slots, topology
 from pykdump_ext.analysis import analyse
 from pykdump_ext.capture import load_capture
 from pykdump_ext.config import decode
 from pykdump_ext.errors import UsageError
-from test_capture import CAPTURED, SCENARIOS, fixture_reader
-from test_cli import run
+from tests.test_capture import CAPTURED, SCENARIOS, fixture_reader
+from tests.test_cli import run
 
 CAPTURES = DATA / "captures"
 WITH_TREE = sorted(p.name[:-len(".lspci-tv.txt")] for p in CAPTURES.glob("*.lspci-tv.txt"))
@@ -507,7 +507,7 @@ def test_two_bridges_on_one_bus_keep_the_old_sentence():
 
 
 def test_check_wording_and_reasoning_behind_verbose():
-    from test_cli import run
+    from tests.test_cli import run
     rc, out, _ = run(fixture_reader("legacy-unaligned"), "--check")
     assert rc == 0 and "1 buffer page (1880 bytes)" in out and "1 buffer pages" not in out
     assert "its buffer page are in the dump" in out

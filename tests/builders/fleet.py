@@ -8,7 +8,7 @@ reported one error (an AER uncorrectable error sent to the root port as
 ERR_NONFATAL, or a correctable one), plus a clean second root port and NIC.
 States: captured; partial (the last buffer page, only padding, filtered out:
 every record is still read); skipped (the buffer all zero); absent (no
-PCI_CRASH lines).  Written with synth.write_kdump and the capture_builder
+PCI_CRASH lines).  Written with kdump.write_kdump and the capture builder
 config spaces.
 """
 
@@ -20,8 +20,10 @@ import struct
 from dataclasses import dataclass
 from typing import List, Optional
 
-import capture_builder as cb
-import synth
+from tests.builders import capture as cb
+from tests.builders.capture import pci_crash_pages
+from tests.builders.elf import write_elf
+from tests.builders.kdump import write_kdump
 
 PAGE = 4096
 MAX_PFN = 1 << 12
@@ -95,7 +97,7 @@ def write_machine(path, *, ep, err, port, slot, kernel, state, seed=0, elf=False
             buf = bytes(len(buf))
         pfns = rng.sample(range(16, MAX_PFN - 16), n)
         pm_addr = 8 * PAGE + 0x80
-        pages, pl = synth.pci_crash_pages(buf, "A", pfns, pagemap_addr=pm_addr)
+        pages, pl = pci_crash_pages(buf, "A", pfns, pagemap_addr=pm_addr)
         lines += pl
         if state == "partial":
             del pages[pfns[-1]]           # the padding page, filtered out of the dump
@@ -107,10 +109,10 @@ def write_machine(path, *, ep, err, port, slot, kernel, state, seed=0, elf=False
             t.root_port = "0000:00:%02x.%d" % port
             t.slot = slot
     if elf:
-        synth.write_elf(str(path), pages, loads=[(0, MAX_PFN * PAGE, MAX_PFN * PAGE)],
+        write_elf(str(path), pages, loads=[(0, MAX_PFN * PAGE, MAX_PFN * PAGE)],
                         vmcoreinfo_lines=lines, release=kernel)
     else:
-        synth.write_kdump(str(path), pages, max_pfn=MAX_PFN, vmcoreinfo_lines=lines,
+        write_kdump(str(path), pages, max_pfn=MAX_PFN, vmcoreinfo_lines=lines,
                           release=kernel)
     return t
 

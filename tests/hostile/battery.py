@@ -2,7 +2,7 @@
 
 Every input is built from the real capture (its pagemap and buffer pages, read
 from d31-zlib.kdump, and its real VMCOREINFO) with the existing writers
-(tests/synth.py), then bent one way.  Each input is a fuzz harness input
+(tests/builders/), then bent one way.  Each input is a fuzz harness input
 (fuzz/common.py shapes: sparse files, pipes, repeated runs), so the same bytes
 seed fuzz/corpus (fuzz/make_corpus.py) and, made into real files by
 `materialize`, run through the `pcicrash` command (tests/test_hostile_battery.py).
@@ -13,21 +13,16 @@ extra command-line arguments and what the command must make of it.
 
 import os
 import struct
-import sys
 from dataclasses import dataclass, field
 from typing import List
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-for p in (ROOT, HERE):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+from fuzz import common
+from tests.builders.elf import elf_note, vmcoreinfo_text, write_elf
+from tests.builders.flat import flatten_extents
+from tests.builders.kdump import write_kdump
+from tests.shared import VMCORES
 
-import synth  # noqa: E402
-from fuzz import common  # noqa: E402
-
-VMCORES = os.path.join(os.path.dirname(ROOT), "shared", "vmcores")
-REAL = os.path.join(VMCORES, "aer-uncor", "d31-zlib.kdump")
+REAL = os.path.join(str(VMCORES), "aer-uncor", "d31-zlib.kdump")
 PS = 4096
 TOP = 1 << 40                 # pfns a hostile header declares: 4 PiB of memory
 MATERIAL_REPEAT = 64 << 20    # repeated runs made into files for the command: up to 64 MiB
@@ -93,13 +88,13 @@ def _kdump(workdir, name, pages, lines, **kw):
     kw.setdefault("max_pfn", 0x1000)
     kw.setdefault("ram", [(0, kw["max_pfn"])])
     kw.setdefault("release", "6.1.192-pcicrash")
-    return synth.write_kdump(os.path.join(workdir, name), pages, vmcoreinfo_lines=lines, **kw)
+    return write_kdump(os.path.join(workdir, name), pages, vmcoreinfo_lines=lines, **kw)
 
 
 def _elf(workdir, name, pages, lines, **kw):
     kw.setdefault("loads", LOADS)
     kw.setdefault("release", "6.1.192-pcicrash")
-    return synth.write_elf(os.path.join(workdir, name), pages, vmcoreinfo_lines=lines, **kw)
+    return write_elf(os.path.join(workdir, name), pages, vmcoreinfo_lines=lines, **kw)
 
 
 def extents(path):
@@ -125,19 +120,6 @@ def sparse_input(pieces, size):
     table = b"".join(struct.pack("<QI", o, len(b)) for o, b in pieces)
     return common.shape("S", table + b"".join(b for _o, b in pieces), count=len(pieces),
                         hole=size - max(o + len(b) for o, b in pieces))
-
-
-def flatten_extents(pieces, end=True):
-    """A flattened file (makedumpfile -F) of the data pieces of a kdump file."""
-    out = [b"makedumpfile\0".ljust(16, b"\0") + struct.pack(">qq", 1, 1)]
-    out[0] = out[0].ljust(4096, b"\0")
-    for off, b in pieces:
-        for i in range(0, len(b), 1 << 16):
-            chunk = b[i:i + (1 << 16)]
-            out.append(struct.pack(">qq", off + i, len(chunk)) + chunk)
-    if end:
-        out.append(struct.pack(">qq", -1, -1))
-    return b"".join(out)
 
 
 def materialize(data, path, repeat_cap=MATERIAL_REPEAT):
@@ -215,7 +197,7 @@ def battery(workdir) -> List[Case]:
              common.shape("R", body, at=len(flat), span=len(pair), count=750000 // 64),
              exits=(0,)))
     raw = bytearray(_read(_elf(workdir, "n.elf", pages, lines)))
-    vmci = synth.elf_note("VMCOREINFO", 0, synth.vmcoreinfo_text(lines))
+    vmci = elf_note("VMCOREINFO", 0, vmcoreinfo_text(lines))
     empty = struct.pack("<III", 0, 0, 1)
     n_notes = 65535 * 64 + 1            # 4M: one, then 65535 * 64 repeats of it
     struct.pack_into("<QQ", raw, 64 + 8, len(raw), 0)          # PT_NOTE p_offset ...
@@ -277,5 +259,5 @@ def battery(workdir) -> List[Case]:
                  extra=_read(os.path.join(VMCORES, sc, "vmcoreinfo.txt")), exits=(2,),
                  says="refused", corpus=False))
     add(Case("vmcoreinfo-same-dump", "kdump", good, args=["--vmcoreinfo", "{x}"],
-             extra=synth.vmcoreinfo_text(lines), exits=(0,), corpus=False))
+             extra=vmcoreinfo_text(lines), exits=(0,), corpus=False))
     return cases

@@ -2,16 +2,19 @@
 
 Everything here writes the layouts of the kernel patch (seed 000) and of the
 PCIe / AER / DPC registers by offset, independently of the reader under
-test.  Used by tests/test_capture*.py, tests/test_verdict*.py,
-tests/test_cli*.py and bench/bench_decode.py.
+test.  `reader` puts a buffer behind a pagemap into a PageDictReader;
+`pci_crash_pages` places the same into {pfn: page} for a dump writer
+(tests/builders/kdump.py, elf.py).
 """
 
+import random
 import struct
 
 from pykdump_ext.memory import PageDictReader, PageStatus
 
 PCPM = 0x5043504D
 PCIC = 0x50434943
+PAGE_SIZE = 4096
 
 # PCIe port types (PCIe capability register bits 7:4)
 ENDPOINT, ROOT_PORT, UPSTREAM, DOWNSTREAM = 0x0, 0x4, 0x5, 0x6
@@ -117,6 +120,16 @@ class Reader(PageDictReader):
         return PageStatus.OUTSIDE if pfn >= self.max_pfn else PageStatus.EXCLUDED
 
 
+def pagemap(layout, num_pages, buf_size, addrs, *, buf_offset=0, magic=PCPM):
+    """The pagemap bytes: layout 'A' (addrs at 16) or 'B' (buf_offset u32 at 16, addrs at 20)."""
+    if layout not in ("A", "B"):
+        raise ValueError("layout must be 'A' or 'B'")
+    head = struct.pack("<IIQ", magic, num_pages, buf_size)
+    if layout == "B":
+        head += struct.pack("<I", buf_offset)
+    return head + struct.pack("<%dQ" % len(addrs), *addrs)
+
+
 def reader(buf, *, layout="A", page_size=4096, buf_offset=0, buffer_pfns=None,
            pagemap_addr=0x200000 + 0x80, missing=None, num_pages=None, buf_size=None,
            pm_magic=PCPM, vmcoreinfo=None, kernel_page_size=None, max_pfn=1 << 20,
@@ -149,12 +162,10 @@ def reader(buf, *, layout="A", page_size=4096, buf_offset=0, buffer_pfns=None,
                 statuses[rp] = zero_status
             else:
                 mem[rp] = part
-    head = struct.pack("<IIQ", pm_magic, n if num_pages is None else num_pages,
-                       len(buf) if buf_size is None else buf_size)
-    if layout == "B":
-        head += struct.pack("<I", buf_offset)
     a = [p * kps for p in buffer_pfns[:n]] if addrs is None else addrs
-    pm = head + b"".join(struct.pack("<Q", x) for x in a)
+    pm = pagemap(layout, n if num_pages is None else num_pages,
+                 len(buf) if buf_size is None else buf_size, a, buf_offset=buf_offset,
+                 magic=pm_magic)
     first = pagemap_addr // page_size
     last = (pagemap_addr + len(pm) - 1) // page_size
     for p in range(first, last + 1):
@@ -196,3 +207,92 @@ def qemu_like_records(*, endpoint_ff=False, error=UE_COMP_TIME, dllla_capable=Tr
     return [record(0, 0, 0, 0, host), record(0, 0, 2, 0, rp), record(0, 0, 2, 1, rp2),
             record(0, 1, 0, 0, ep), record(0, 2, 0, 0, up), record(0, 3, 0, 0, dn),
             record(0, 4, 0, 0, nic)]
+
+
+# -- the same capture in a dump's physical pages --------------------------------------
+
+def pci_crash_pages(buffer, layout, pfns, *, pagemap_addr, page_size=PAGE_SIZE, buf_offset=0):
+    """Place a pci_crash buffer and its pagemap in physical memory.
+
+    buffer: the buffer bytes (header + records), buf_size = len(buffer).
+    layout: 'A' (addrs at 16) or 'B' (buf_offset u32 at 16, addrs at 20).
+    pfns: one page frame per buffer page, in buffer order (scattered as you like).
+    pagemap_addr: physical address of the pagemap (may cross pages).
+    buf_offset: where the buffer starts inside the first page.
+    Returns ({pfn: page bytes}, [VMCOREINFO lines]).
+    """
+    size = len(buffer)
+    num = -(-(buf_offset + size) // page_size)
+    if len(pfns) != num:
+        raise ValueError("%d pfns for a %d-page buffer" % (len(pfns), num))
+    pm = pagemap(layout, num, size, [p * page_size for p in pfns], buf_offset=buf_offset)
+    pages = {}
+    padded = bytes(buf_offset) + buffer + bytes(num * page_size - buf_offset - size)
+    for i, pfn in enumerate(pfns):
+        pages[pfn] = padded[i * page_size:(i + 1) * page_size]
+    first, off = divmod(pagemap_addr, page_size)
+    span = -(-(off + len(pm)) // page_size)
+    raw = bytes(off) + pm + bytes(span * page_size - off - len(pm))
+    for i in range(span):
+        pfn = first + i
+        if pfn in pages:
+            raise ValueError("pagemap page 0x%x is also a buffer page" % pfn)
+        pages[pfn] = raw[i * page_size:(i + 1) * page_size]
+    lines = ["PCI_CRASH_PAGEMAP=0x%x" % pagemap_addr, "PCI_CRASH_VERSION=1",
+             "PCI_CRASH_BUF_SZ=%d" % size]
+    return pages, lines
+
+
+def fake_buffer(size, *, seed=0, config_size=4096):
+    """A plausible pci_crash buffer of exactly `size` bytes: PCIC header + device records.
+
+    Config spaces are mostly zero with IDs and a few capability bytes, so they
+    compress like real ones.  Enough for reader benchmarks; CAPTURE's own
+    builders make realistic topologies.
+    """
+    rng = random.Random(seed)
+    recs = []
+    while 32 + (len(recs) + 1) * (8 + config_size) <= size:
+        cfg = bytearray(config_size)
+        struct.pack_into("<HH", cfg, 0, 0x8086, rng.randrange(0x10000))
+        cfg[0x0b] = 0x02
+        for _ in range(8):
+            cfg[rng.randrange(0x40, config_size)] = rng.randrange(256)
+        bus, devfn = divmod(len(recs), 256)
+        recs.append(record(bus >> 8, bus & 0xFF, devfn >> 3, devfn & 7, bytes(cfg)))
+    return buffer(recs, size=size)
+
+
+def scattered_pfns(n, max_pfn, *, seed=0, avoid=()):
+    """n distinct pseudo-random pfns in [0, max_pfn), none in `avoid`."""
+    rng = random.Random(seed)
+    avoid = set(avoid)
+    out = []
+    seen = set()
+    while len(out) < n:
+        for p in rng.sample(range(max_pfn), min(max_pfn, 2 * (n - len(out)) + 8)):
+            if p not in avoid and p not in seen:
+                seen.add(p)
+                out.append(p)
+                if len(out) == n:
+                    break
+    return out
+
+
+def scattered_capture_dump(path, *, max_pfn=1 << 28, buf_pages=6000, layout="A", seed=1,
+                           page_size=PAGE_SIZE, extra_pages=None):
+    """A kdump-compressed file of `max_pfn` pages holding a `buf_pages`-page buffer
+    scattered across it; returns (path, pages, vmcoreinfo lines, buffer)."""
+    buf = fake_buffer(buf_pages * page_size - (0 if layout == "A" else 0), seed=seed)
+    pm_pfn = max_pfn // 3
+    pm_pages = -(-(20 + 8 * buf_pages) // page_size)
+    pfns = scattered_pfns(buf_pages, max_pfn, seed=seed,
+                          avoid=range(pm_pfn, pm_pfn + pm_pages + 1))
+    pages, lines = pci_crash_pages(buf, layout, pfns, pagemap_addr=pm_pfn * page_size + 0x380,
+                                   page_size=page_size)
+    if extra_pages:
+        pages.update(extra_pages)
+    from .kdump import write_kdump
+    write_kdump(path, pages, max_pfn=max_pfn, vmcoreinfo_lines=["CRASHTIME=1795241199"] + lines,
+                page_size=page_size)
+    return str(path), pages, lines, buf
