@@ -17,6 +17,10 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from fuzz import common
+from tests.builders.capture import pci_crash_pages
+from tests.builders.elf import vmcoreinfo_text, write_elf
+from tests.builders.flat import flat_records, flatten
+from tests.builders.kdump import build_kdump
 
 VMCORES = os.path.join(os.path.dirname(ROOT), "shared", "vmcores")
 DATA = os.path.join(ROOT, "tests", "data")
@@ -123,7 +127,7 @@ def make_events():
     for name, text in sorted(texts.items()):
         lines = [l for l in text.splitlines(True) if keep.search(l)]
         put("events", name + ".txt", b"\0" + b"".join(lines))
-    import tests.test_klog_patterns as tp
+    import tests.pykdump_ext.kernel.klog.test_patterns as tp
     for name in ("RHEL7", "UBUNTU_415", "V5_FATAL", "V610", "DPC", "DPC_PIO", "GHES_FATAL",
                  "NMI_SERR", "OLD_SYSRQ", "OOPS", "DRIVERS"):
         text = getattr(tp, name).encode()
@@ -256,10 +260,6 @@ def _hostile(harness):
 
 def _capture_pages(layout="A", base=4):
     """A small byte-built capture at low pfns: ({pfn: page}, vmcoreinfo lines)."""
-    from tests.builders.capture import pci_crash_pages
-    from tests.builders.elf import vmcoreinfo_text, write_elf
-    from tests.builders.flat import flat_records, flatten
-    from tests.builders.kdump import build_kdump
     buf = list(_small_buffers())[0][1]
     n = -(-len(buf) // 4096)
     pfns = [base + 2 * i for i in range(n)]

@@ -17,7 +17,7 @@ import pytest
 
 from tests.shared import (VMCORES, elf_vmcore, have_shared, have_tool, needs_shared, scenario_dir,
                       vmlinux)
-from tests.test_libkdumpfile import needs_peer, peer_read
+from tests.peers.test_libkdumpfile import needs_peer, peer_read
 from tests.builders.capture import fake_buffer, pci_crash_pages
 from tests.builders.elf import vmcoreinfo_text, write_elf
 from tests.builders.kdump import build_kdump, page, write_kdump

@@ -410,7 +410,7 @@ def test_inside_crash_same_log_through_crash_reader():
     from tests.shared import VMCORES, vmlinux
     if not have_tool("crash") or not (VMCORES / "aer-uncor" / "d31-zlib.kdump").exists():
         pytest.skip("crash or ../shared not present")
-    from tests.test_kernel import run_crash
+    from tests.pykdump_ext.kernel.test_structs import run_crash
     from pykdump_ext import crashcmd
     dump = VMCORES / "aer-uncor" / "d31-zlib.kdump"
     outputs = run_crash(vmlinux("kernel"), dump, ["help -D", "sys"])

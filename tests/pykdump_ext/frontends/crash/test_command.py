@@ -28,7 +28,7 @@ from pykdump_ext.memory import PageStatus
 
 drgn = pytest.importorskip("drgn")
 from tests.shared import vmlinux  # noqa: E402
-from tests.test_kernel import run_crash  # noqa: E402  (after the skip)
+from tests.pykdump_ext.kernel.test_structs import run_crash  # noqa: E402  (after the skip)
 
 needs_crash = pytest.mark.skipif(not have_tool("crash"), reason="crash not installed")
 PROG = ROOT / "pykdump_ext" / "pcicrash.py"
@@ -734,7 +734,7 @@ def test_kernel_log_read_through_crash_memory(session):
     scen, dump, _vml, _reader, st = session
     from pykdump_ext.klog.events import parse_events
     from pykdump_ext.klog.reader import read_kernel_log
-    from tests.test_klog_events import makedumpfile_log
+    from tests.pykdump_ext.kernel.klog.test_events import makedumpfile_log
     log = read_kernel_log(crashcmd.CrashReader(st))
     assert log.records and log.complete, log.notes
     ours = [(e.kind, e.bdf, e.raw) for e in parse_events(log.records)]

@@ -9,7 +9,7 @@ from pykdump_ext import topology
 from pykdump_ext.analysis import analyse
 from pykdump_ext.config import decode
 from pykdump_ext.verdict import RULES
-from tests.test_capture import SCENARIOS, fixture_reader, scenario
+from tests.captures import SCENARIOS, fixture_reader, scenario
 
 # QEMU's pcie_aer_inject_error names (hw/pci/pcie_aer.c) -> the AER register bit names
 QEMU_ERRORS = {
@@ -80,76 +80,10 @@ def test_verdict_names_each_injection_that_config_space_still_shows(name):
     assert recovered & {p.source_bdf for p in rep.paths}
 
 
-@pytest.mark.parametrize("name", ["aer-uncor", "layoutB-aer"])
-def test_error_path_from_root_port_to_source(name):
-    scen = scenario(name)
-    inj = scen["injections"][0]
-    rep = analyse(fixture_reader(name), names=None)
-    cur = [p for p in rep.paths if p.current]
-    assert len(cur) == 1
-    p = cur[0]
-    assert p.source_bdf == inj["bdf_guest"] and p.message == "ERR_NONFATAL"
-    assert p.root_port == scen["qdev_id_to_guest_bdf"]["rp1"]
-    assert [h.bdf for h in p.hops] == [p.root_port, inj["bdf_guest"]]
-    assert any("UERcvd" in i for i in p.hops[0].items)
-
-
 # --- byte-built ------------------------------------------------------------------
 
 def run(records, **kw):
     return analyse(cb.reader(cb.buffer(records), **kw), names=None)
-
-
-def test_source_with_all_ff_record_still_named():
-    rep = run(cb.qemu_like_records(endpoint_ff=True), layout="B")
-    top = rep.verdict.suspects[0]
-    assert top.bdf == "0000:01:00.0"
-    assert "ERR_NONFATAL" in top.headline and "all 0xFF" in top.headline
-    ep = rep.by_bdf["0000:01:00.0"]
-    # its parent 00:02.0 reports link state and the link is up: not "link down"
-    assert ep.node.unreachable == topology.UNREACH_UNKNOWN
-
-
-def test_source_not_captured_still_named():
-    recs = cb.qemu_like_records()
-    del recs[3]                                   # drop 01:00.0 entirely
-    rep = run(recs)
-    top = rep.verdict.suspects[0]
-    assert top.bdf == "0000:01:00.0" and not top.captured
-    p = [p for p in rep.paths if p.current][0]
-    assert p.hops[-1].bdf == "0000:01:00.0" and not p.hops[-1].captured
-    assert "not captured" in p.headline()
-
-
-@pytest.mark.parametrize("capable,active,reported,layout,kind", [
-    (True, False, False, "B", topology.UNREACH_LINK_DOWN),
-    (True, False, False, "A", topology.UNREACH_LINK_DOWN),
-    # the root port's Error Source names the device: its message crossed the link before
-    # the panic, the register (believed: no port of the model lies) says down at the panic
-    (True, False, True, "B", topology.UNREACH_UNKNOWN),
-    (False, False, False, "B", topology.UNREACH_SPURIOUS),
-    # layout A does not skip: all 0xFF means config reads failed, the link state is unknown
-    (False, False, False, "A", topology.UNREACH_UNKNOWN),
-    (True, True, False, "B", topology.UNREACH_UNKNOWN),
-])
-def test_unreachable_reason_from_the_parent_port(capable, active, reported, layout, kind):
-    rep = run(cb.qemu_like_records(endpoint_ff=True, dllla_capable=capable, dllla=active,
-                                   reported=reported), layout=layout)
-    n = rep.by_bdf["0000:01:00.0"].node
-    assert n.unreachable == kind
-    rules = {r for s in rep.verdict.suspects for r in s.rules}
-    assert ("link_down" in rules) == (kind == topology.UNREACH_LINK_DOWN)
-    if kind == topology.UNREACH_SPURIOUS:
-        assert "probably reachable" in n.unreachable_why
-    if reported:
-        assert "ERR_NONFATAL from 0000:01:00.0 crossed it" in n.unreachable_why
-        assert "down" not in rep.verdict.suspects[0].headline.lower()
-
-
-def test_unreachable_without_parent_is_unknown():
-    recs = [cb.record(0, 5, 0, 0, b"\xff" * 4096)]
-    rep = run(recs)
-    assert rep.by_bdf["0000:05:00.0"].node.unreachable == topology.UNREACH_UNKNOWN
 
 
 def test_ranking_ue_source_over_dpc_over_link_down_over_correctable():
@@ -210,43 +144,6 @@ def topo_of(specs):
     return topology.build(devs)
 
 
-def test_bridge_range_containing_itself_reported():
-    t = topo_of([bridge(1, 0, 0, 5)])
-    assert any("contains its own bus" in p for p in t.problems)
-    assert t.nodes["0000:01:00.0"].parent is None
-
-
-def test_bus_number_loop_is_broken_and_reported():
-    # 01:00.0 bridges to bus 2, 02:00.0 bridges back to bus 1
-    t = topo_of([bridge(1, 0, 2, 2), bridge(2, 0, 1, 1)])
-    assert any("loop" in p for p in t.problems)
-    for b in t.nodes:
-        assert len(t.path_to(b)) <= 2
-    assert sum(1 for _ in t.walk(0)) == 2
-
-
-def test_overlapping_ranges_reported():
-    t = topo_of([bridge(0, 1, 1, 4), bridge(0, 2, 3, 6), bridge(0, 3, 3, 3)])
-    assert any("overlapping" in p for p in t.problems)
-    assert any("both claim secondary bus 03" in p for p in t.problems)
-
-
-def test_tree_and_paths_terminate_on_cyclic_numbers():
-    from pykdump_ext import render
-    specs = [bridge(1, 0, 2, 2), bridge(2, 0, 1, 1), bridge(0, 2, 1, 2)]
-    recs = [cb.record(0, bus, dev, 0, cfg) for bus, dev, cfg in specs]
-    rep = run(recs)
-    lines = render.tree(rep)
-    assert 1 <= len(lines) <= 10
-
-
-def test_failed_dword_reads_flagged_on_the_device_line():
-    cfg = bytearray(cb.config(port_type=cb.ENDPOINT, aer={}))
-    cfg[0x200:0x208] = b"\xff" * 8
-    rep = run([cb.record(0, 1, 0, 0, bytes(cfg))])
-    assert rep.devices[0].items == ["2 dword(s) read 0xffffffff (failed config reads?) from 0x200"]
-
-
 def test_dpc_error_source_names_the_device_below_a_contained_port():
     """A downstream port whose DPC triggered on ERR_FATAL (reason 2) names the sender in its
     DPC Error Source ID; the sender (0xFF after containment) is the top suspect."""
@@ -270,24 +167,3 @@ def test_spurious_skips_are_said_in_the_verdict_notes():
     assert any("0000:01:00.0" in n and "probably reachable" in n for n in rep.verdict.notes)
 
 
-def test_tree_per_domain_and_paths_stay_in_their_domain():
-    from pykdump_ext import render
-    rp = cb.config(0x1b36, 0x000c, klass=0x060400, port_type=cb.ROOT_PORT, bus_range=(1, 1),
-                   dllla_capable=True, dllla=True,
-                   aer={"root_status": cb.ROOT_UNCOR_RCV | cb.ROOT_FIRST_FATAL | cb.ROOT_FATAL_MSG,
-                        "src_uncor": 0x0100})
-    ep = cb.config(port_type=cb.ENDPOINT, aer={"uncor_status": cb.UE_MALF_TLP, "fep": 18,
-                                               "uncor_severity": cb.UE_MALF_TLP})
-    clean_ep = cb.config(port_type=cb.ENDPOINT, aer={})
-    recs = [cb.record(0, 0, 2, 0, cb.config(0x1b36, 0x000c, klass=0x060400,
-                                            port_type=cb.ROOT_PORT, bus_range=(1, 1), aer={})),
-            cb.record(0, 1, 0, 0, clean_ep),
-            cb.record(1, 0, 2, 0, rp), cb.record(1, 1, 0, 0, ep)]
-    rep = run(recs)
-    lines = render.tree(rep)
-    assert lines[0].startswith("-[0000:00]---02.0-[01]----00.0")
-    assert lines[1].startswith("-[0001:00]---02.0!-[01]----00.0!")     # both show errors
-    p = [p for p in rep.paths if p.current][0]
-    assert p.message == "ERR_FATAL" and p.source_bdf == "0001:01:00.0"
-    assert [h.bdf for h in p.hops] == ["0001:00:02.0", "0001:01:00.0"]
-    assert rep.verdict.suspects[0].bdf == "0001:01:00.0"

@@ -17,7 +17,7 @@ from tests.shared import VMCORES, have_tool, needs_shared
 from pykdump_ext.analysis import analyse
 from pykdump_ext.klog.events import parse_events
 from pykdump_ext.klog.records import KernelLog, records_from_dmesg_text
-from tests.test_verdict import QEMU_ERRORS, unrecovered_sources
+from tests.pykdump_ext.analysis.test_verdict import QEMU_ERRORS, unrecovered_sources
 
 needs_makedumpfile = pytest.mark.skipif(not have_tool("makedumpfile"),
                                         reason="makedumpfile not installed")

@@ -21,8 +21,8 @@ import pytest
 
 from tests.shared import SYSTEM_PYTHON, have_system_module
 from tests.shared import SCENARIOS, elf_vmcore, needs_shared, scenario_dir
-from tests.test_elf import make_e_dump
-from tests.test_formats import capture_pfns
+from tests.crash_ext_c.test_elf import make_e_dump
+from tests.crash_ext_c.test_open import capture_pfns
 from tests.builders.capture import fake_buffer, pci_crash_pages, scattered_capture_dump, scattered_pfns
 from tests.builders.elf import write_elf
 from tests.builders.kdump import write_kdump

@@ -254,6 +254,7 @@ def test_no_vmcoreinfo_says_so():
 
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
+from tests.captures import CAPTURED, SCENARIOS, fixture_reader
 
 ALL = list(PageStatus)
 
@@ -291,3 +292,13 @@ def test_any_status_mix(statuses, zero, layout):
         {BUF_PFNS[i] for i in bad_ptr} == want_missing
     assert res.exit_code == (1 if want_missing else 0)
     assert len(res.lines()) >= 1
+
+
+def test_check_wording_and_reasoning_behind_verbose():
+    from tests.pykdump_ext.frontends.cli.test_main import run
+    rc, out, _ = run(fixture_reader("legacy-unaligned"), "--check")
+    assert rc == 0 and "1 buffer page (1880 bytes)" in out and "1 buffer pages" not in out
+    assert "its buffer page are in the dump" in out
+    assert "layout B rejected" not in out
+    rc, out, _ = run(fixture_reader("legacy-unaligned"), "--check", "-v")
+    assert "layout B rejected" in out

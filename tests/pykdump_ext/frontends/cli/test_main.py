@@ -11,7 +11,7 @@ from tests.builders import capture as cb
 from tests.shared import DATA, ROOT, have_tool, needs_shared, scenario_dir
 from pykdump_ext import cli, lspci_hex
 from pykdump_ext.memory import PageStatus
-from tests.test_capture import CAPTURED, SCENARIOS, fixture_reader, scenario
+from tests.captures import CAPTURED, SCENARIOS, fixture_reader, scenario
 
 needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
 CAPTURES = DATA / "captures"
@@ -51,7 +51,7 @@ def test_summary_state_line_and_exit_code(name):
 def test_hex_view_through_lspci_F_reproduces_the_guests_decode(name, tmp_path):
     """pcicrash -x | lspci -F -vvv -nn == the guest's own lspci -vvv -nn, device by device
     (up to what lspci -F cannot know, see test_lspci.normalise)."""
-    from tests.test_lspci import normalise, run_lspci_f
+    from tests.peers.test_lspci import normalise, run_lspci_f
     rc, out, err = run(fixture_reader(name), "-x")
     assert rc == 0 and err == ""
     f = tmp_path / "x.txt"
@@ -63,68 +63,6 @@ def test_hex_view_through_lspci_F_reproduces_the_guests_decode(name, tmp_path):
     assert set(ours) == set(truth)
     for bdf in truth:
         assert normalise(ours[bdf], raw[bdf]) == normalise(truth[bdf], raw[bdf]), bdf
-
-
-@pytest.mark.parametrize("name", [s for s in CAPTURED
-                                  if (CAPTURES / (s + ".lspci-tv.txt")).exists()])
-def test_tree_view_has_the_shape_of_lspci_tv(name):
-    rc, out, _ = run(fixture_reader(name), "-t")
-    truth = (CAPTURES / (name + ".lspci-tv.txt")).read_text().splitlines()
-    # names differ (pci.ids versions, our [vvvv:dddd]); the drawing must not
-    assert [l.split("  ")[0] for l in out.splitlines()] == [l.split("  ")[0] for l in truth]
-
-
-@pytest.mark.parametrize("name", SCENARIOS)
-def test_json_schema_and_config_bytes(name):
-    r = fixture_reader(name)
-    rc, out, _ = run(r, "-j")
-    d = json.loads(out)
-    assert d["schema"] == "pcicrash/2"
-    from pykdump_ext.capture import load_capture
-    cap = load_capture(fixture_reader(name))
-    assert d["capture"]["state"] == cap.state
-    if cap.pagemap:
-        assert d["capture"]["pagemap_layout"] == cap.pagemap.layout in ("A", "B")
-    assert [x["bdf"] for x in d["devices"]] == [x.bdf for x in cap.records]
-    for x, rec in zip(d["devices"], cap.records):
-        assert bytes.fromhex(x["config"]) == rec.config
-        assert len(x["bdf"]) == 12 and x["bdf"][4] == ":"
-    for s in d["verdict"]["suspects"]:
-        assert isinstance(s["bdf"], str) and s["headline"]
-    if name in ("aer-uncor", "layoutB-aer"):
-        assert d["verdict"]["suspects"][0]["bdf"] == scenario(name)["injections"][0]["bdf_guest"]
-
-
-def test_device_view_accepts_both_address_forms():
-    r = fixture_reader("aer-uncor")
-    rc1, out1, _ = run(r, "-d", "01:00.0")
-    rc2, out2, _ = run(fixture_reader("aer-uncor"), "-d", "0000:01:00.0")
-    assert rc1 == rc2 == 0 and out1 == out2
-    assert "Completion Timeout" in out1 or "CmpltTO" in out1
-
-
-def test_device_view_unknown_and_bad_address():
-    rc, out, err = run(fixture_reader("aer-uncor"), "-d", "09:00.0")
-    assert rc == 1 and err.strip() == "pcicrash: 0000:09:00.0 is not in the capture (18 devices captured)"
-    assert "Capture: captured" in out
-    rc, out, err = run(fixture_reader("aer-uncor"), "-d", "nonsense")
-    assert rc == 2 and err.startswith("pcicrash: -d nonsense: not a PCI address")
-    assert len(err.splitlines()) == 1
-
-
-def test_errors_view_lists_only_devices_with_errors():
-    rc, out, _ = run(fixture_reader("aer-handled"), "-e")
-    listed = [l.split()[0] for l in out.split("Devices (")[1].splitlines()[1:] if l.strip()]
-    assert listed == ["0000:01:00.0", "0000:02:00.0", "0000:04:00.0"]
-    rc, out, _ = run(fixture_reader("aer-handled"), "-e", "-x")
-    assert sorted(lspci_hex.parse_lspci_hex(out)) == listed
-
-
-def test_all_view_covers_every_device():
-    rc, out, _ = run(fixture_reader("always-clean"), "-a")
-    for bdf in [r.bdf for r in __import__("pykdump_ext.capture", fromlist=["x"]).load_capture(
-            fixture_reader("always-clean")).records]:
-        assert bdf[5:] in out
 
 
 def test_partial_capture_exit_1_with_what_was_read():
@@ -209,27 +147,10 @@ def test_main_usage_errors_exit_2():
     assert rc == 2 and "Traceback" not in err
 
 
-def test_json_doc_names_every_key():
-    """docs/json.md (and the report_json docstring) document every key the output has."""
-    from pykdump_ext import report_json
-    doc = (ROOT / "docs" / "json.md").read_text()
-    rc, out, _ = run(fixture_reader("aer-uncor"), "-j")
-    d = json.loads(out)
-    keys = set(d) | set(d["capture"]) | set(d["capture"]["pagemap"]) | set(d["capture"]["header"])
-    keys |= set(d["devices"][10]) | set(d["devices"][10]["aer"]) | set(d["error_paths"][0])
-    keys |= set(d["error_paths"][0]["hops"][0]) | set(d["verdict"]) | set(d["verdict"]["suspects"][0])
-    keys |= set(d["devices"][10]["capabilities"][0])
-    reg = next(iter(d["devices"][10]["capabilities"][0]["registers"].values()))
-    keys |= set(reg)
-    for k in sorted(keys):
-        assert '"%s"' % k in doc, k
-        assert '"%s"' % k in report_json.__doc__, k
-
-
 @needs_shared
 @needs_lspci
 def test_console_script_hex_into_lspci_F_on_a_real_dump(tmp_path):
-    from tests.test_lspci import normalise, run_lspci_f
+    from tests.peers.test_lspci import normalise, run_lspci_f
     rc, out, err = run_main("-x", scenario_dir("layoutB-aer") / "d31-zlib.kdump")
     assert rc == 0 and err == ""
     f = tmp_path / "x.txt"
@@ -243,8 +164,3 @@ def test_console_script_hex_into_lspci_F_on_a_real_dump(tmp_path):
         assert normalise(ours[bdf], raw[bdf]) == normalise(truth[bdf], raw[bdf]), bdf
 
 
-def test_device_view_of_an_untrusted_record_says_why():
-    recs = cb.qemu_like_records()
-    r = cb.reader(cb.buffer(recs), missing={1: PageStatus.LOST})
-    rc, out, err = run(r, "-d", "00:02.0")     # header readable, config bytes in page 1
-    assert rc == 1 and "its record is not trusted" in err and "page 1" in err

@@ -7,41 +7,11 @@ import struct
 import pytest
 
 from tests.builders import capture as cb
-from tests.shared import DATA
+from tests.captures import CAPTURED, LSPCI, SCENARIOS, console_capture_count, fixture_reader, scenario
 from pykdump_ext import capture as capmod
 from pykdump_ext.capture import load_capture, read_pagemap
 from pykdump_ext.errors import CaptureError
 from pykdump_ext.memory import PageStatus
-
-CAPTURES = DATA / "captures"
-LSPCI = DATA / "lspci"
-SCENARIOS = sorted(p.name[:-5] for p in CAPTURES.glob("*.json")
-                   if not p.name.endswith(".scenario.json"))
-
-
-def fixture_reader(name):
-    """The pages of a real dump that hold its pagemap and buffer (tests/data/captures,
-    extracted with libkdumpfile by extract.py), as a reader over that physical range."""
-    meta = json.loads((CAPTURES / (name + ".json")).read_text())
-    data = (CAPTURES / (name + ".pages")).read_bytes()
-    ps = meta["page_size"]
-    pages = {p: data[i * ps:(i + 1) * ps] for i, p in enumerate(meta["pfns"])}
-    return cb.Reader(pages, page_size=ps, vmcoreinfo=meta["vmcoreinfo"], max_pfn=meta["max_pfn"],
-                     name=meta["source"])
-
-
-def scenario(name):
-    return json.loads((CAPTURES / (name + ".scenario.json")).read_text())
-
-
-def console_capture_count(scen):
-    """'pci_crash: CAPTURE: N devices, M bytes' on the panic console, or None."""
-    for line in scen["panic_console_lines"]:
-        m = re.search(r"pci_crash: CAPTURE: (\d+) devices, (\d+) bytes", line)
-        if m:
-            return int(m.group(1)), int(m.group(2))
-    return None
-
 
 # --- real captures ---------------------------------------------------------------
 
@@ -89,7 +59,6 @@ def test_legacy_unaligned_buffer_found_inside_its_slab_page():
     assert [r.config_size for r in cap.records] == [256] * 7
 
 
-CAPTURED = [s for s in SCENARIOS if console_capture_count(scenario(s))]
 
 
 def test_captured_scenarios_have_ground_truth():
@@ -416,6 +385,7 @@ def test_core_modules_import_only_the_standard_library(mod):
 # --- hostile bytes ---------------------------------------------------------------------
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from tests.shared import SCENARIOS as SHARED_SCENARIOS, dump_files, elf_vmcore, needs_shared, scenario_dir
 
 _BASE = cb.buffer(cb.qemu_like_records())
 
@@ -529,3 +499,76 @@ def test_capture_timestamp_far_from_crashtime_is_noted():
     assert cap.state == "captured"
     assert any("CRASHTIME" in n and "may not be from this panic" in n for n in cap.notes)
     assert cap.header.time_utc.startswith("2020-09-13")
+
+
+def open_dump(paths):
+    from crash_ext_c.open import open_dump as od
+    return od([str(p) for p in paths])
+
+
+def same_capture(a, b):
+    assert (a.state, a.layout, a.reason) == (b.state, b.layout, b.reason)
+    assert [(r.bdf, r.offset, r.config) for r in a.records] == \
+        [(r.bdf, r.offset, r.config) for r in b.records]
+    if a.pagemap:
+        assert (a.pagemap.page_addrs, a.pagemap.buf_offset) == \
+            (b.pagemap.page_addrs, b.pagemap.buf_offset)
+
+
+@needs_shared
+@pytest.mark.parametrize("name", SHARED_SCENARIOS)
+def test_dump_file_equals_the_extracted_fixture(name):
+    """The committed fixture pages (read with libkdumpfile) and our readers agree."""
+    with open_dump([scenario_dir(name) / "d31-zlib.kdump"]) as r:
+        same_capture(load_capture(r), load_capture(fixture_reader(name)))
+
+
+@needs_shared
+@pytest.mark.parametrize("paths", dump_files("aer-uncor") if (scenario_dir("aer-uncor")).exists()
+                         else [], ids=lambda p: "+".join(x.name for x in p))
+def test_every_format_of_aer_uncor_gives_the_same_capture(paths):
+    ref = load_capture(fixture_reader("aer-uncor"))
+    with open_dump(paths) as r:
+        same_capture(load_capture(r), ref)
+
+
+@needs_shared
+def test_raw_elf_vmcore_gives_the_same_capture():
+    with open_dump([elf_vmcore("aer-uncor")]) as r:
+        same_capture(load_capture(r), load_capture(fixture_reader("aer-uncor")))
+
+
+@needs_shared
+def test_lone_split_part_without_the_pagemap_is_partial():
+    with open_dump([scenario_dir("aer-uncor") / "d31-zlib-split.2"]) as r:
+        cap = load_capture(r)
+    assert cap.state == "partial"
+    assert "pagemap" in cap.reason and "split part" in cap.reason
+
+
+@needs_shared
+def test_real_dump_cut_inside_the_buffer_is_partial(tmp_path):
+    """A kdump-compressed file cut short (disk full) in the middle of the buffer's page data:
+    the records before the cut decode and equal the full capture, the rest are named."""
+    src = scenario_dir("aer-uncor") / "d31-zlib.kdump"
+    full = load_capture(fixture_reader("aer-uncor"))
+    pfn = full.pagemap.page_addrs[6] // 4096
+    # file offset of that page's data, from the dump's own page descriptor (KdumpReader
+    # internals: parts / descriptor_indices / descriptors)
+    with open_dump([src]) as r:
+        part = r.parts[0]
+        idx = part.descriptor_indices([pfn])[pfn]
+        cut = part.descriptors([idx])[idx][1][0]
+    dst = tmp_path / "cut.kdump"
+    with open(src, "rb") as f:
+        dst.write_bytes(f.read(cut))
+    with open_dump([dst]) as r:
+        cap = load_capture(r)
+    assert cap.state == "partial"
+    assert [m[0] for m in cap.missing] == list(range(6, 12))
+    assert 0 < len(cap.records) < len(full.records)
+    assert [(x.bdf, x.config) for x in cap.records] == \
+        [(x.bdf, x.config) for x in full.records[:len(cap.records)]]
+    assert cap.untrusted and all(x.offset + 8 > 6 * 4096 - 8 or "page 6" in x.note
+                                 for x in cap.untrusted)
+    assert any("end of the buffer" in p for p in cap.problems)

@@ -15,6 +15,24 @@ from tests.builders.elf import elf_note
 from tests.builders.kdump import build_kdump, page
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
 from pykdump_ext.memory import MemoryReader, PageStatus
+import hashlib
+import json
+import subprocess
+from tests.shared import (CACHE, SCENARIOS, dump_files, elf_vmcore, have_tool, needs_shared,
+                      scenario_dir)
+from crash_ext_c.flat import FlatReader
+from crash_ext_c.kdump import KdumpReader
+from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
+from pykdump_ext.errors import PageUnavailable
+from pykdump_ext.memory import PageStatus
+import shutil
+from tests.shared import needs_shared, scenario_dir
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.builders.flat import flatten
+from pykdump_ext.errors import PcicrashError
+import itertools
+from tests.shared import CACHE, elf_vmcore, have_tool, needs_shared, scenario_dir
 
 PS = 4096
 ZERO = bytes(PS)
@@ -624,3 +642,602 @@ def test_classification_cache_is_bounded_and_agrees(tmp_path, monkeypatch):
     keep = list(r._seen)
     assert r.page_statuses(range(400)) == want
     assert list(r._seen) == keep
+
+
+def open_any(paths):
+    paths = [str(p) for p in paths]
+    if len(paths) == 1 and paths[0].endswith(".flat"):
+        return FlatReader(paths[0])
+    return KdumpReader(paths)
+
+
+def shipped():
+    if not (scenario_dir("aer-uncor") / "scenario.json").exists():
+        return []
+    return [(name, files) for name in SCENARIOS for files in dump_files(name)]
+
+
+@needs_shared
+@pytest.mark.parametrize("name,files", shipped(),
+                         ids=lambda x: x if isinstance(x, str) else "+".join(p.name for p in x))
+def test_every_shipped_dump_opens_with_its_vmcoreinfo(name, files):
+    r = open_any(files)
+    truth = vmcoreinfo_mod.parse((scenario_dir(name) / "vmcoreinfo.txt").read_bytes())
+    assert r.vmcoreinfo == truth
+    assert r.page_size == PS and r.max_pfn > 0
+    st = r.page_statuses(range(r.max_pfn))
+    assert st.count(PageStatus.PRESENT) > 1000
+    assert ("truncated" in files[0].name) == (PageStatus.LOST in st) == r.incomplete
+
+
+@pytest.fixture(scope="module")
+def elf():
+    from crash_ext_c.elf import ElfReader
+    return ElfReader(elf_vmcore())
+
+
+@pytest.fixture(scope="module")
+def elf_zero_pfns(elf):
+    zero = bytes(PS)
+    pfns = [p for p, s in enumerate(elf.page_statuses(range(elf.max_pfn))) if s.readable]
+    out = set()
+    for i in range(0, len(pfns), 4096):
+        got = elf.read_pages(pfns[i:i + 4096])
+        out.update(p for p, d in got.items() if d == zero)
+    return out
+
+
+def check_against_elf(r, elf, elf_zero_pfns, *, zero_dedup):
+    pfns = range(r.max_pfn)
+    st = r.page_statuses(pfns)
+    est = elf.page_statuses(pfns)
+    readable = [p for p, s in zip(pfns, st) if s.readable]
+    got = r.read_pages(readable)
+    ref = elf.read_pages(readable)
+    bad = [p for p in readable if got[p] != ref[p]]
+    assert not bad, "pages differ from the ELF vmcore: %s" % bad[:10]
+    # makedumpfile's 1st bitmap holds the whole pages of the ELF's PT_LOADs;
+    # a page a segment covers only in part is not RAM to it.
+    partial = {a // PS for seg in elf.segments for a in (seg.paddr, seg.paddr + seg.memsz)
+               if a % PS}
+    for pfn, s, e in zip(pfns, st, est):
+        if pfn in partial:
+            assert s is PageStatus.OUTSIDE, pfn
+        else:
+            assert (s is PageStatus.OUTSIDE) == (e is PageStatus.OUTSIDE), pfn
+        if s is PageStatus.ZERO:
+            assert pfn in elf_zero_pfns
+        elif s is PageStatus.PRESENT and zero_dedup:
+            assert pfn not in elf_zero_pfns, "all-zero page 0x%x not shared" % pfn
+    return st
+
+
+@needs_shared
+@pytest.mark.parametrize("fname", ["d31-zlib.kdump", "d31-snappy.kdump", "d31-zstd.kdump",
+                                   "d31-zlib.flat", "d31-zlib-truncated.kdump"])
+def test_shipped_variants_read_like_the_elf(elf, elf_zero_pfns, fname):
+    r = open_any([scenario_dir("aer-uncor") / fname])
+    st = check_against_elf(r, elf, elf_zero_pfns, zero_dedup=True)
+    assert PageStatus.ZERO in st and PageStatus.EXCLUDED in st
+    assert r.compression == fname.split("-")[1].split(".")[0]
+
+
+def variant(args, name):
+    """makedumpfile <args> ELF <cache file>, made once and cached by command."""
+    elf_path = elf_vmcore()
+    d = CACHE / "kdump-variants"
+    d.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha1(" ".join(args).encode()).hexdigest()[:10]
+    out = d / ("%s-%s" % (name, key))
+    if not out.exists():
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        if "-F" in args:
+            with open(tmp, "wb") as fh:
+                subprocess.run(["makedumpfile"] + args + [str(elf_path)], stdout=fh,
+                               check=True, stderr=subprocess.PIPE)
+        else:
+            proc = subprocess.run(["makedumpfile"] + args + [str(elf_path), str(tmp)],
+                                  capture_output=True)
+            # -L exits non-zero once the limit is hit but leaves a valid file.
+            if proc.returncode and "-L" not in args:
+                raise AssertionError(proc.stderr.decode()[-500:])
+        tmp.rename(out)
+    return out
+
+
+VARIANTS = [
+    (["-l", "-d", "31"], "lzo-d31", dict(compression="lzo", zero=True)),
+    (["-c", "-d", "1"], "zlib-d1", dict(compression="zlib", zero=True)),
+    (["-d", "31"], "raw-d31", dict(compression="none", zero=True)),
+    (["-c", "-d", "30"], "zlib-d30", dict(compression="zlib", zero=False)),
+    (["-F", "-l", "-d", "31"], "lzo-d31-flat", dict(compression="lzo", zero=True)),
+    (["-c", "-d", "31", "-L", "3000000"], "zlib-d31-L3M", dict(compression="zlib", zero=True,
+                                                              incomplete=True)),
+]
+
+
+@needs_shared
+@pytest.mark.skipif(not have_tool("makedumpfile"), reason="makedumpfile not installed")
+@pytest.mark.parametrize("args,name,want", VARIANTS, ids=[v[1] for v in VARIANTS])
+def test_makedumpfile_variants(elf, elf_zero_pfns, args, name, want):
+    path = variant(args, name)
+    r = FlatReader(str(path)) if "-F" in args else KdumpReader(str(path))
+    assert r.compression == want["compression"]
+    assert r.dump_level == int(args[args.index("-d") + 1])
+    assert r.incomplete == want.get("incomplete", False)
+    st = check_against_elf(r, elf, elf_zero_pfns, zero_dedup=want["zero"])
+    assert (PageStatus.ZERO in st) == want["zero"]
+    assert (PageStatus.LOST in st) == want.get("incomplete", False)
+    if r.dump_level == 1:
+        assert PageStatus.EXCLUDED not in st       # only zero pages were dropped
+    if want.get("incomplete"):
+        lost = [p for p, s in enumerate(st) if s is PageStatus.LOST]
+        with pytest.raises(PageUnavailable):
+            r.read_page(lost[0])
+
+
+LIBKDUMPFILE_SCRIPT = r"""
+import json, sys, zlib
+import kdumpfile
+k = kdumpfile.kdumpfile(sys.argv[1])
+maxpfn = k.attr['max_pfn']
+ram = k.attr['memory.pagemap'].get_bits(0, maxpfn - 1)
+out = {'max_pfn': maxpfn, 'ram': bytes(ram).hex(), 'pages': {}}
+for pfn in range(maxpfn):
+    try:
+        data = k.read(kdumpfile.KDUMP_MACHPHYSADDR, pfn * 4096, 4096)
+        out['pages'][pfn] = zlib.crc32(bytes(data))
+    except kdumpfile.exceptions.NoDataException:
+        pass
+    except kdumpfile.exceptions.CorruptException:
+        out['pages'][pfn] = 'corrupt'
+json.dump(out, sys.stdout)
+"""
+
+
+def libkdumpfile_view(path):
+    # A separate process: libkdumpfile aborts on some inputs, which would take
+    # pytest down with it.  Never hand it split sets or flattened files.
+    py = "/usr/bin/python3"
+    if subprocess.run([py, "-c", "import kdumpfile"], capture_output=True).returncode:
+        pytest.skip("python3-libkdumpfile is not installed")
+    proc = subprocess.run([py, "-c", LIBKDUMPFILE_SCRIPT, str(path)], capture_output=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
+    return json.loads(proc.stdout)
+
+
+def compare_with_libkdumpfile(r, path):
+    ref = libkdumpfile_view(path)
+    assert ref["max_pfn"] == r.max_pfn
+    ram = bytes.fromhex(ref["ram"])
+    pages = {int(k): v for k, v in ref["pages"].items()}
+    pfns = range(r.max_pfn)
+    st = r.page_statuses(pfns)
+    readable = [p for p, s in zip(pfns, st) if s.readable]
+    got = r.read_pages(readable)
+    for pfn, s in zip(pfns, st):
+        in_ram = bool(ram[pfn >> 3] >> (pfn & 7) & 1)
+        lk = pages.get(pfn)
+        if s.readable:
+            assert lk == zlib.crc32(got[pfn]), pfn
+        elif s is PageStatus.LOST:
+            assert lk == "corrupt", pfn        # libkdumpfile: "Wrong page size: 0"
+        else:
+            assert lk is None, pfn
+            assert in_ram == (s is PageStatus.EXCLUDED), pfn
+    return st
+
+
+@needs_shared
+@pytest.mark.parametrize("fname", ["d31-zlib.kdump", "d31-zlib-truncated.kdump"])
+def test_statuses_agree_with_libkdumpfile(fname):
+    path = scenario_dir("aer-uncor") / fname
+    st = compare_with_libkdumpfile(KdumpReader(str(path)), path)
+    assert (PageStatus.LOST in st) == ("truncated" in fname)
+
+
+@needs_shared
+@pytest.mark.skipif(not have_tool("makedumpfile"), reason="makedumpfile not installed")
+def test_lzo_variant_agrees_with_libkdumpfile():
+    path = variant(*VARIANTS[0][:2])
+    compare_with_libkdumpfile(KdumpReader(str(path)), path)
+
+
+@needs_shared
+def test_pci_crash_pagemap_page_is_readable():
+    """The page VMCOREINFO's PCI_CRASH_PAGEMAP points at is in every d31 variant."""
+    for fname in ("d31-zlib.kdump", "d31-snappy.kdump", "d31-zstd.kdump", "d31-zlib.flat"):
+        r = open_any([scenario_dir("aer-uncor") / fname])
+        addr = int(r.vmcoreinfo["PCI_CRASH_PAGEMAP"], 16)
+        assert r.page_status(addr // PS) is PageStatus.PRESENT
+        assert len(r.read_phys(addr, 64)) == 64
+
+
+@pytest.fixture(scope="module")
+def real():
+    src = scenario_dir("aer-uncor") / "d31-zlib.kdump"
+    r = KdumpReader(str(src))
+    part = r.parts[0]
+    pfns = range(r.max_pfn)
+    st = r.page_statuses(pfns)
+    present = [p for p, s in zip(pfns, st) if s is PageStatus.PRESENT]
+    cls = r._classify(present)
+    compressed = [p for p in present if cls[p][2][2] & 1]
+    info = dict(src=src, bs=part.block_size, bitmap_off=part.bitmap_off,
+                desc_off=part.desc_off, present=present, compressed=compressed,
+                desc=cls, size=part.size,
+                pagemap_pfn=int(r.vmcoreinfo["PCI_CRASH_PAGEMAP"], 16) // part.block_size)
+    info["ref"] = r.read_pages(present[:200])
+    return info
+
+
+def copy(tmp_path, real, name="c.kdump"):
+    dst = tmp_path / name
+    shutil.copyfile(real["src"], dst)
+    dst.chmod(0o644)
+    return dst
+
+
+def expect_open_error(path, offset=None):
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader(str(path))
+    msg = str(exc.value)
+    assert str(path) in msg and "offset 0x" in msg and "\n" not in msg
+    if offset is not None:
+        assert exc.value.offset == offset, msg
+    return exc.value
+
+
+@needs_shared
+def test_truncated_in_header(tmp_path, real):
+    p = copy(tmp_path, real)
+    with open(p, "r+b") as f:
+        f.truncate(300)
+    expect_open_error(p, 300)
+
+
+@needs_shared
+def test_truncated_in_sub_header(tmp_path, real):
+    p = copy(tmp_path, real)
+    with open(p, "r+b") as f:
+        f.truncate(real["bs"] + 40)
+    expect_open_error(p, real["bs"])
+
+
+@needs_shared
+def test_truncated_in_bitmap(tmp_path, real):
+    p = copy(tmp_path, real)
+    with open(p, "r+b") as f:
+        f.truncate(real["bitmap_off"] + 5000)
+    err = expect_open_error(p, 436)
+    assert "bitmap" in str(err)
+
+
+@needs_shared
+def test_flipped_magic_of_a_real_dump(tmp_path, real):
+    p = copy(tmp_path, real)
+    with open(p, "r+b") as f:
+        f.write(b"KDUMQ")
+    expect_open_error(p, 0)
+
+
+@needs_shared
+def test_truncated_in_descriptor_table(tmp_path, real):
+    p = copy(tmp_path, real)
+    cut = real["desc_off"] + 24 * 3000 + 7
+    with open(p, "r+b") as f:
+        f.truncate(cut)
+    r = KdumpReader(str(p))
+    late = real["present"][-1]
+    assert r.page_status(late) is PageStatus.LOST
+    with pytest.raises(DumpFormatError) as exc:
+        r.read_page(late)
+    assert exc.value.path == str(p) and exc.value.offset == real["desc"][late][3]
+    assert exc.value.offset >= cut - 24
+
+
+@needs_shared
+def test_descriptor_past_eof_in_a_real_dump(tmp_path, real):
+    p = copy(tmp_path, real)
+    victim = real["pagemap_pfn"]
+    pos = real["desc"][victim][3]
+    with open(p, "r+b") as f:
+        f.seek(pos)
+        f.write(struct.pack("<q", real["size"] + 123456))
+    r = KdumpReader(str(p))
+    with pytest.raises(DumpFormatError) as exc:
+        r.read_page(victim)
+    assert exc.value.offset == pos and str(p) in str(exc.value)
+    others = [q for q in real["present"][:200] if q != victim]
+    got = r.read_pages(others)
+    assert all(got[q] == real["ref"][q] for q in others)
+
+
+@needs_shared
+def test_garbled_compressed_page(tmp_path, real):
+    p = copy(tmp_path, real)
+    victim = real["compressed"][len(real["compressed"]) // 2]
+    off, size, flags, _ = real["desc"][victim][2]
+    with open(p, "r+b") as f:
+        f.seek(off)
+        f.write(bytes((i * 37 + 11) & 0xff for i in range(min(size, 64))))
+    r = KdumpReader(str(p))
+    with pytest.raises(DumpFormatError) as exc:
+        r.read_page(victim)
+    assert exc.value.offset == off and ("page 0x%x" % victim) in str(exc.value)
+    got = r.read_pages(real["present"][:200] + [victim])
+    assert isinstance(got[victim], DumpFormatError)
+    assert all(got[q] == real["ref"][q] for q in real["present"][:200] if q != victim)
+
+
+@needs_shared
+def test_excluded_page_is_page_unavailable_not_format_error(real):
+    r = KdumpReader(str(real["src"]))
+    excluded = next(p for p in range(r.max_pfn) if r.page_status(p) is PageStatus.EXCLUDED)
+    with pytest.raises(PageUnavailable):
+        r.read_page(excluded)
+
+
+PAGES = {p: page(p) for p in (1, 2, 5, 9, 30, 31, 70)}
+
+
+PAGES[3] = bytes(4096)
+
+
+NOTE = elf_note(b"LINUX", 0x700, b"nic".ljust(44, b"\0") + b"D" * 20)
+
+
+BLOB, LAY = build_kdump(PAGES, max_mapnr=100, eraseinfo=b"erase x\n", note=NOTE)
+
+
+# Offsets worth hitting: header fields, sub-header, bitmaps, descriptors, data.
+HOT = sorted(set(list(range(0, 16)) + list(range(404, 470)) + list(range(4096, 4400))
+                 + [LAY.bitmap_off + i for i in range(16)]
+                 + [LAY.bitmap_off + LAY.half + i for i in range(16)]
+                 + list(range(LAY.desc_off, LAY.desc_off + 24 * 9))
+                 + list(range(LAY.data_off, LAY.data_off + 64))))
+
+
+def exercise(reader):
+    assert isinstance(reader.device_dumps, list)
+    pfns = list(range(-1, 130))
+    st_ = reader.page_statuses(pfns)
+    assert len(st_) == len(pfns)
+    got = reader.read_pages(pfns)
+    for v in got.values():
+        assert isinstance(v, (bytes, PcicrashError))
+        if isinstance(v, bytes):
+            assert len(v) == reader.page_size
+    reader.close()
+
+
+mutation = st.lists(st.tuples(st.sampled_from(HOT), st.integers(0, 255)), min_size=1,
+                    max_size=12)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(edits=mutation, cut=st.one_of(st.none(), st.integers(0, len(BLOB))))
+def test_mutated_kdump_raises_only_pcicrash_errors(tmp_path, edits, cut):
+    b = bytearray(BLOB)
+    for off, val in edits:
+        b[off] = val
+    if cut is not None:
+        del b[cut:]
+    p = tmp_path / "m.kdump"
+    p.write_bytes(bytes(b))
+    try:
+        r = KdumpReader(str(p))
+    except PcicrashError as exc:
+        assert str(p) in str(exc) and "\n" not in str(exc)
+        return
+    exercise(r)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(4096, 4096 + 2000), st.integers(0, 255)),
+                      min_size=1, max_size=6),
+       cut=st.one_of(st.none(), st.integers(0, 50000)))
+def test_mutated_flat_raises_only_pcicrash_errors(tmp_path, edits, cut):
+    b = bytearray(flatten(BLOB, chunk=700, shuffle=True, seed=4))
+    for off, val in edits:
+        if off < len(b):
+            b[off] = val
+    if cut is not None:
+        del b[cut:]
+    p = tmp_path / "m.flat"
+    p.write_bytes(bytes(b))
+    try:
+        r = FlatReader(str(p))
+    except PcicrashError as exc:
+        assert str(p) in str(exc)
+        return
+    exercise(r)
+
+
+def test_header_fields_at_extremes(tmp_path):
+    """Every 32-bit header field at 0, 1, 0x7fffffff and 0xffffffff."""
+    for off in range(424, 464, 4):
+        for val in (0, 1, 0x7fffffff, 0xffffffff):
+            b = bytearray(BLOB)
+            struct.pack_into("<I", b, off, val)
+            p = tmp_path / "x.kdump"
+            p.write_bytes(bytes(b))
+            try:
+                r = KdumpReader(str(p))
+            except PcicrashError:
+                continue
+            exercise(r)
+
+
+def whole():
+    pages = {p: page(p) for p in range(0, 400, 3)}
+    pages[9] = bytes(PS)
+    pages[300] = bytes(PS)
+    return pages
+
+
+def parts(tmp_path, bounds, *, pages=None, ram=None, **kw):
+    pages = pages or whole()
+    paths = []
+    for i, (lo, hi) in enumerate(bounds):
+        blob, _ = build_kdump(pages, max_mapnr=400, split=(lo, hi), ram=ram, **kw)
+        p = tmp_path / ("dump.%d" % (i + 1))
+        p.write_bytes(blob)
+        paths.append(str(p))
+    return paths
+
+
+BOUNDS = [(0, 100), (100, 250), (250, 400)]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_parts_in_any_order(tmp_path, order):
+    paths = parts(tmp_path, BOUNDS)
+    r = KdumpReader([paths[i] for i in order])
+    pages = whole()
+    assert [(p.start_pfn, p.end_pfn) for p in r.parts] == BOUNDS
+    assert r.split_parts[0]["path"] == paths[0]
+    got = r.read_pages(range(400))
+    for pfn in range(400):
+        if pfn in pages:
+            assert got[pfn] == pages[pfn]
+        else:
+            assert isinstance(got[pfn], PageUnavailable)
+    assert r.page_status(9) is PageStatus.ZERO and r.page_status(300) is PageStatus.ZERO
+    assert not r.notes
+
+
+def test_missing_part(tmp_path):
+    paths = parts(tmp_path, BOUNDS, ram=range(390))
+    r = KdumpReader([paths[2], paths[0]])
+    assert r.page_status(102) is PageStatus.NOT_IN_PART      # stored, in the absent part
+    assert r.page_status(101) is PageStatus.EXCLUDED         # the bitmaps still tell
+    assert r.page_status(3) is PageStatus.PRESENT
+    assert r.page_status(395) is PageStatus.OUTSIDE          # not RAM
+    assert any("0x64-0xfa" in n and "not given" in n for n in r.notes)
+    with pytest.raises(PageUnavailable) as exc:
+        r.read_page(102)
+    assert exc.value.status is PageStatus.NOT_IN_PART
+    assert r.read_page(252) == page(252)
+
+
+def test_single_part_alone(tmp_path):
+    paths = parts(tmp_path, BOUNDS)
+    r = KdumpReader(paths[1])
+    assert r.page_status(0) is PageStatus.NOT_IN_PART
+    assert r.read_page(102) == page(102)
+
+
+def test_overlapping_parts_name_both_files(tmp_path):
+    paths = parts(tmp_path, [(0, 150), (100, 400)])
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader(paths)
+    msg = str(exc.value)
+    assert paths[0] in msg and paths[1] in msg and "overlap" in msg
+
+
+def test_same_part_twice(tmp_path):
+    paths = parts(tmp_path, BOUNDS)
+    with pytest.raises(DumpFormatError):
+        KdumpReader([paths[0], paths[0]])
+
+
+def test_parts_of_different_dumps(tmp_path):
+    a = parts(tmp_path, BOUNDS)
+    other, _ = build_kdump(whole(), max_mapnr=400, split=(100, 250), timestamp=1700000001)
+    p = tmp_path / "other.2"
+    p.write_bytes(other)
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader([a[0], str(p)])
+    assert str(p) in str(exc.value) and a[0] in str(exc.value)
+
+
+def test_whole_dump_mixed_with_part(tmp_path):
+    a = parts(tmp_path, BOUNDS)
+    blob, _ = build_kdump(whole(), max_mapnr=400)
+    p = tmp_path / "whole.kdump"
+    p.write_bytes(blob)
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader([a[0], str(p)])
+    assert "split" in str(exc.value)
+
+
+def test_bad_split_range(tmp_path):
+    blob, _ = build_kdump(whole(), max_mapnr=400, split=(300, 500))
+    p = tmp_path / "bad.1"
+    p.write_bytes(blob)
+    with pytest.raises(DumpFormatError) as exc:
+        KdumpReader(str(p))
+    assert str(p) in str(exc.value) and "offset 0x" in str(exc.value)
+
+
+@needs_shared
+def test_real_pair_both_orders_equal_whole_dump():
+    d = scenario_dir("aer-uncor")
+    whole_r = KdumpReader(str(d / "d31-zlib.kdump"))
+    pfns = range(whole_r.max_pfn)
+    ref_st = whole_r.page_statuses(pfns)
+    readable = [p for p, s in zip(pfns, ref_st) if s.readable]
+    ref = whole_r.read_pages(readable)
+    for order in ((1, 2), (2, 1)):
+        r = KdumpReader([str(d / ("d31-zlib-split.%d" % i)) for i in order])
+        assert len(r.parts) == 2 and r.parts[0].end_pfn == r.parts[1].start_pfn
+        assert r.page_statuses(pfns) == ref_st
+        assert r.read_pages(readable) == ref
+
+
+@needs_shared
+def test_real_part_alone_reports_the_other_as_missing():
+    d = scenario_dir("aer-uncor")
+    r = KdumpReader(str(d / "d31-zlib-split.2"))
+    lo = r.parts[0].start_pfn
+    assert lo > 0 and any("not given" in n for n in r.notes)
+    whole_r = KdumpReader(str(d / "d31-zlib.kdump"))
+    st = r.page_statuses(range(lo))
+    ref = whole_r.page_statuses(range(lo))
+    for a, b in zip(st, ref):
+        assert a is (PageStatus.NOT_IN_PART if b.readable else b)
+
+
+def make_split(n_parts, splitblock):
+    """makedumpfile --split of the raw ELF into n parts (cached by command)."""
+    elf = elf_vmcore()
+    out = CACHE / "kdump-variants" / ("split-%d-sb%d" % (n_parts, splitblock))
+    names = [out / ("part.%d" % (i + 1)) for i in range(n_parts)]
+    if not all(p.exists() for p in names):
+        out.mkdir(parents=True, exist_ok=True)
+        for p in names:
+            p.unlink(missing_ok=True)
+        subprocess.run(["makedumpfile", "--split", "--splitblock-size", str(splitblock),
+                        "-c", "-d", "31", str(elf)] + [str(p) for p in names],
+                       check=True, capture_output=True)
+    return names
+
+
+@needs_shared
+@pytest.mark.skipif(not have_tool("makedumpfile"), reason="makedumpfile not installed")
+def test_real_three_way_split_reads_like_the_elf():
+    from crash_ext_c.elf import ElfReader
+    names = make_split(3, 4096)
+    r = KdumpReader([str(p) for p in reversed(names)])
+    assert len(r.parts) == 3 and not r.notes
+    bounds = [(p.start_pfn, p.end_pfn) for p in r.parts]
+    assert bounds[0][0] == 0 and bounds[-1][1] == r.max_pfn
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    elf = ElfReader(elf_vmcore())
+    readable = [p for p, s in zip(range(r.max_pfn), r.page_statuses(range(r.max_pfn)))
+                if s.readable]
+    assert len(readable) > 1000
+    got = r.read_pages(readable)
+    ref = elf.read_pages(readable)
+    assert all(got[p] == ref[p] for p in readable)
+    # Without the middle part its pages become NOT_IN_PART, the others still read.
+    r2 = KdumpReader([str(names[0]), str(names[2])])
+    mid = [p for p in readable if bounds[1][0] <= p < bounds[1][1]]
+    assert mid and set(r2.page_statuses(mid)) == {PageStatus.NOT_IN_PART}
+    first = [p for p in readable if p < bounds[0][1]][:50]
+    assert all(r2.read_page(p) == ref[p] for p in first)
