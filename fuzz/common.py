@@ -13,7 +13,7 @@ Contract (docs/errors.md):
 A harness module defines NAME, `target(data)` (parse `data`; may raise
 PcicrashError) and `seeds()` (list of bytes).  `check_one(target, data)`
 applies the contract and raises ContractViolation; `run(module, ...)` drives
-seeds plus deterministic mutations (the short run in tests/test_fuzz_short.py);
+seeds plus deterministic mutations (the short run in tests/hostile/test_fuzz_regressions.py);
 `main(module)` runs atheris for long campaigns (`python fuzz/fuzz_X.py -runs=N`).
 """
 

@@ -104,7 +104,7 @@ def make_tlp():
 def make_events():
     """Real kernel logs (the guests' dmesg and makedumpfile's reading of every dump, cut to
     the lines around their PCI events) plus the other kernels' line shapes of
-    tests/test_klog_patterns.py, in both input modes of fuzz_events."""
+    tests/pykdump_ext/kernel/klog/test_patterns.py, in both input modes of fuzz_events."""
     import subprocess
     import tempfile
     texts = {}

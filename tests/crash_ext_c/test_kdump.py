@@ -1,38 +1,41 @@
-"""KdumpReader on byte-built kdump-compressed files (no ../shared needed)."""
+"""crash_ext_c/kdump.py (KdumpReader): byte-built kdump-compressed files (no ../shared
+needed), the shared real dumps checked against the raw ELF vmcore and libkdumpfile,
+corrupted copies of a real dump, hypothesis-mutated files, and --split sets."""
 
 import collections
+import hashlib
+import itertools
+import json
 import os
 import random
+import shutil
 import struct
+import subprocess
 import zlib
 
 import pytest
-
-from crash_ext_c import kdump as kdump_mod
-from crash_ext_c.kdump import BLOCK_BITS, BLOCK_BYTES, SLICE_GAP, KdumpReader
-from tests.builders.capture import scattered_capture_dump
-from tests.builders.elf import elf_note
-from tests.builders.kdump import build_kdump, page
-from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.memory import MemoryReader, PageStatus
-import hashlib
-import json
-import subprocess
-from tests.shared import (CACHE, SCENARIOS, dump_files, elf_vmcore, have_tool, needs_shared,
-                      scenario_dir)
-from crash_ext_c.flat import FlatReader
-from crash_ext_c.kdump import KdumpReader
-from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
-from pykdump_ext.errors import PageUnavailable
-from pykdump_ext.memory import PageStatus
-import shutil
-from tests.shared import needs_shared, scenario_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from crash_ext_c import kdump as kdump_mod
+from crash_ext_c.flat import FlatReader
+from crash_ext_c.kdump import BLOCK_BITS, BLOCK_BYTES, SLICE_GAP, KdumpReader
+from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
+from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
+from pykdump_ext.memory import MemoryReader, PageStatus
+from tests.builders.capture import scattered_capture_dump
+from tests.builders.elf import elf_note
 from tests.builders.flat import flatten
-from pykdump_ext.errors import PcicrashError
-import itertools
-from tests.shared import CACHE, elf_vmcore, have_tool, needs_shared, scenario_dir
+from tests.builders.kdump import build_kdump, page
+from tests.shared import (
+    CACHE,
+    SCENARIOS,
+    dump_files,
+    elf_vmcore,
+    have_tool,
+    needs_shared,
+    scenario_dir,
+)
 
 PS = 4096
 ZERO = bytes(PS)
@@ -644,6 +647,8 @@ def test_classification_cache_is_bounded_and_agrees(tmp_path, monkeypatch):
     assert list(r._seen) == keep
 
 
+# ---------- the shared real dumps: every file equals the raw ELF vmcore, and libkdumpfile
+
 def open_any(paths):
     paths = [str(p) for p in paths]
     if len(paths) == 1 and paths[0].endswith(".flat"):
@@ -855,6 +860,8 @@ def test_pci_crash_pagemap_page_is_readable():
         assert len(r.read_phys(addr, 64)) == 64
 
 
+# ---------------------------- corrupted copies of a real dump (was tests/crash_ext_c/test_kdump.py)
+
 @pytest.fixture(scope="module")
 def real():
     src = scenario_dir("aer-uncor") / "d31-zlib.kdump"
@@ -1000,6 +1007,8 @@ HOT = sorted(set(list(range(0, 16)) + list(range(404, 470)) + list(range(4096, 4
                  + list(range(LAY.data_off, LAY.data_off + 64))))
 
 
+# -------------------------------------- hypothesis-mutated files (was tests/crash_ext_c/test_kdump.py)
+
 def exercise(reader):
     assert isinstance(reader.device_dumps, list)
     pfns = list(range(-1, 130))
@@ -1072,6 +1081,8 @@ def test_header_fields_at_extremes(tmp_path):
                 continue
             exercise(r)
 
+
+# ------------------------------------------------------- --split sets (was tests/crash_ext_c/test_kdump.py)
 
 def whole():
     pages = {p: page(p) for p in range(0, 400, 3)}

@@ -5,7 +5,7 @@ from d31-zlib.kdump, and its real VMCOREINFO) with the existing writers
 (tests/builders/), then bent one way.  Each input is a fuzz harness input
 (fuzz/common.py shapes: sparse files, pipes, repeated runs), so the same bytes
 seed fuzz/corpus (fuzz/make_corpus.py) and, made into real files by
-`materialize`, run through the `pcicrash` command (tests/test_hostile_battery.py).
+`materialize`, run through the `pcicrash` command (tests/hostile/test_battery.py).
 
 `battery(workdir)` -> [Case]; a Case names its harness, its input bytes, the
 extra command-line arguments and what the command must make of it.

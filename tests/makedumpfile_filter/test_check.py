@@ -1,18 +1,18 @@
 """pykdump_ext.check: every page status and eraseinfo rule gives the right finding and exit code.
 
 Synthetic memory (PageDictReader and tests/synth.py kdump files); the real
-makedumpfile matrix is in test_makedumpfile.py.
+makedumpfile matrix is in tests/peers/test_makedumpfile.py.
 """
 
 import json
 
 import pytest
 
-from tests.builders.capture import fake_buffer, pci_crash_pages
-from tests.builders.kdump import write_kdump
 from pykdump_ext.check import check, erase_rules
 from pykdump_ext.errors import DumpFormatError
 from pykdump_ext.memory import PageDictReader, PageStatus
+from tests.builders.capture import fake_buffer, pci_crash_pages
+from tests.builders.kdump import write_kdump
 
 PS = 4096
 BUF_PFNS = [0x300, 0x301, 0x302, 0x480, 0x481]      # 5 pages, scattered in two runs
@@ -253,8 +253,10 @@ def test_no_vmcoreinfo_says_so():
     assert res.exit_code == 1 and "--vmcoreinfo" in res.verdict
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
-from tests.captures import CAPTURED, SCENARIOS, fixture_reader
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
+
+from tests.captures import fixture_reader
 
 ALL = list(PageStatus)
 

@@ -1,10 +1,11 @@
 """errpath.py: error paths from a root port down to the source it names."""
 
 import pytest
-from tests.builders import capture as cb
+
 from pykdump_ext import topology
 from pykdump_ext.analysis import analyse
-from tests.captures import SCENARIOS, fixture_reader, scenario
+from tests.builders import capture as cb
+from tests.captures import fixture_reader, scenario
 from tests.pykdump_ext.analysis.test_verdict import run
 
 

@@ -1,13 +1,14 @@
 """link.py: link state from all the evidence (LnkSta, slot presence, the same model elsewhere)."""
 
 import struct
+
 import pytest
-from tests.builders import capture as cb
-from pykdump_ext import link, render, slots, topology
+
+from pykdump_ext import link, render, topology
 from pykdump_ext.analysis import analyse
 from pykdump_ext.capture import load_capture
-from tests.captures import CAPTURED, SCENARIOS, fixture_reader
-from tests.captures import built_from
+from tests.builders import capture as cb
+from tests.captures import CAPTURED, built_from, fixture_reader
 from tests.pykdump_ext.analysis.test_report import clear_dllla, run_view
 
 

@@ -11,17 +11,13 @@ import json
 import re
 import struct
 
-import pytest
-
-from tests.builders import capture as cb
-from tests.shared import DATA, have_tool
-from pykdump_ext import link, render, slots, topology
+from pykdump_ext import render
 from pykdump_ext.analysis import analyse
-from pykdump_ext.capture import load_capture
 from pykdump_ext.config import decode
-from pykdump_ext.errors import UsageError
-from tests.captures import CAPTURED, SCENARIOS, built_from, fixture_reader
+from tests.builders import capture as cb
+from tests.captures import built_from, fixture_reader
 from tests.pykdump_ext.frontends.cli.test_main import run
+from tests.shared import DATA
 
 CAPTURES = DATA / "captures"
 WITH_TREE = sorted(p.name[:-len(".lspci-tv.txt")] for p in CAPTURES.glob("*.lspci-tv.txt"))

@@ -1,18 +1,30 @@
-"""topology.py: the bus tree from bridge ranges, cycles and overlaps, unreachable devices placed and explained."""
+"""topology.py: the bus tree from bridge ranges (against the guests' lspci -tv), cycles and
+overlaps, unreachable devices placed and explained."""
 
+import json
 import re
 
 import pytest
-from tests.builders import capture as cb
-from pykdump_ext import topology
-from tests.pykdump_ext.analysis.test_verdict import bridge, run, topo_of
-import json
-from tests.shared import DATA, have_tool
-from pykdump_ext import link, render, slots, topology
+
+from pykdump_ext import render, topology
 from pykdump_ext.analysis import analyse
-from tests.captures import CAPTURED, SCENARIOS, fixture_reader
-from tests.captures import CAPTURES, built_from
-from tests.pykdump_ext.analysis.test_report import SWITCH_BELOW, WITH_TREE, _NAME, bridges_with_failed_bus_dword, duplicated, layout_b_switch_skipped, overlapping, run_view, tree_parents
+from pykdump_ext.capture import load_capture
+from pykdump_ext.config import decode
+from tests.builders import capture as cb
+from tests.captures import CAPTURES, built_from, fixture_reader
+from tests.pykdump_ext.analysis.test_report import (
+    _NAME,
+    SWITCH_BELOW,
+    WITH_TREE,
+    bridges_with_failed_bus_dword,
+    duplicated,
+    layout_b_switch_skipped,
+    overlapping,
+    run_view,
+    tree_parents,
+)
+from tests.pykdump_ext.analysis.test_verdict import bridge, run, topo_of
+from tests.shared import have_tool
 
 
 @pytest.mark.parametrize("capable,active,reported,layout,kind", [
@@ -212,3 +224,33 @@ def test_duplicate_bdf_tree_is_what_lspci_F_draws_from_our_hex(tmp_path):
         return out
     assert drawing(strip) == drawing(peer)
     assert sum("00.0-[05]----00.0" in l for l in drawing(peer)) == 1
+
+
+# --- topology.build directly (no view in between) -----------------------------------
+
+def _built(name):
+    cap = load_capture(fixture_reader(name))
+    return cap, topology.build([(r.bdf, r.domain, r.bus, r.devfn, decode(r.config))
+                                for r in cap.records], layout=cap.layout)
+
+
+@pytest.mark.parametrize("name", WITH_TREE)
+def test_build_parents_and_roots_equal_the_guests_lspci_tv(name):
+    truth = tree_parents((CAPTURES / (name + ".lspci-tv.txt")).read_text().splitlines())
+    _cap, topo = _built(name)
+    assert {b: n.parent for b, n in topo.nodes.items()} == truth
+    assert sorted(b for bdfs in topo.roots.values() for b in bdfs) == \
+        sorted(b for b, p in truth.items() if p is None)
+    for bdf, node in topo.nodes.items():
+        if node.parent is not None:
+            assert bdf in topo.nodes[node.parent].children
+        assert topo.path_to(bdf)[-1] == bdf
+
+
+def test_build_keeps_a_repeated_bdf_and_names_it():
+    cap, _ = _built("aer-uncor")
+    r = cap.records[-1]
+    devices = [(x.bdf, x.domain, x.bus, x.devfn, decode(x.config)) for x in cap.records]
+    topo = topology.build(devices + [devices[-1]])
+    assert r.bdf + "#2" in topo.nodes and r.bdf in topo.nodes
+    assert any(r.bdf + "#2" in p for p in topo.problems)

@@ -4,11 +4,11 @@ import re
 
 import pytest
 
-from tests.builders import capture as cb
 from pykdump_ext import topology
 from pykdump_ext.analysis import analyse
 from pykdump_ext.config import decode
 from pykdump_ext.verdict import RULES
+from tests.builders import capture as cb
 from tests.captures import SCENARIOS, fixture_reader, scenario
 
 # QEMU's pcie_aer_inject_error names (hw/pci/pcie_aer.c) -> the AER register bit names

@@ -1,17 +1,22 @@
 """capture.read_pagemap / load_capture: real captures from every scenario and byte-built ones."""
 
-import json
-import re
 import struct
 
 import pytest
 
-from tests.builders import capture as cb
-from tests.captures import CAPTURED, LSPCI, SCENARIOS, console_capture_count, fixture_reader, scenario
 from pykdump_ext import capture as capmod
 from pykdump_ext.capture import load_capture, read_pagemap
 from pykdump_ext.errors import CaptureError
 from pykdump_ext.memory import PageStatus
+from tests.builders import capture as cb
+from tests.captures import (
+    CAPTURED,
+    LSPCI,
+    SCENARIOS,
+    console_capture_count,
+    fixture_reader,
+    scenario,
+)
 
 # --- real captures ---------------------------------------------------------------
 
@@ -384,8 +389,11 @@ def test_core_modules_import_only_the_standard_library(mod):
 
 # --- hostile bytes ---------------------------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-from tests.shared import SCENARIOS as SHARED_SCENARIOS, dump_files, elf_vmcore, needs_shared, scenario_dir
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
+
+from tests.shared import SCENARIOS as SHARED_SCENARIOS
+from tests.shared import dump_files, elf_vmcore, needs_shared, scenario_dir
 
 _BASE = cb.buffer(cb.qemu_like_records())
 

@@ -3,7 +3,7 @@
 Ground truth is what crash itself prints for the same dump and vmlinux:
 `p hwerr_data`, `dev -p`, and `struct pci_dev.<members>` / `struct aer_stats`
 for every device.  KernelInfo reads through drgn here (drgn_source); the
-PyKdump path is tested in test_crash_pykdump.py.
+PyKdump path is tested in tests/pykdump_ext/frontends/crash/test_command.py.
 """
 
 import os

@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from tests.shared import DATA, SCENARIOS, have_tool
 from pykdump_ext import config, device_text, lspci_hex, pciids, regs
 from tests.pykdump_ext.pci.test_tlp import CASES, _with_dpc, _with_header_log
+from tests.shared import DATA, SCENARIOS, have_tool
 
 needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
 SYSTEM_IDS = pciids.PciIds.load()

@@ -15,8 +15,8 @@ import subprocess
 
 import pytest
 
-from tests.shared import (VMCORES, elf_vmcore, have_shared, have_tool, needs_shared, scenario_dir,
-                      vmlinux)
+from tests.shared import (ROOT, VMCORES, elf_vmcore, have_shared, have_tool, needs_shared, scenario_dir,
+                          vmlinux)
 from tests.peers.test_libkdumpfile import needs_peer, peer_read
 from tests.builders.capture import fake_buffer, pci_crash_pages
 from tests.builders.elf import vmcoreinfo_text, write_elf
@@ -352,7 +352,7 @@ def test_shipped_example_is_current(tmp_path):
 
 
 def test_example_command_on_a_fresh_clone_without_shared(tmp_path):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = str(ROOT)
     files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True,
                            check=True).stdout.split()
     clone = tmp_path / "clone"

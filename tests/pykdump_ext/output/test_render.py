@@ -1,18 +1,25 @@
 """render.py: the text views (summary, tree, device, errors, all) and what they say."""
 
+import json
+
+import pytest
+
+from pykdump_ext import cli, lspci_hex, render
+from pykdump_ext.analysis import analyse
+from pykdump_ext.capture import load_capture
+from pykdump_ext.memory import PageStatus
 from tests.builders import capture as cb
+from tests.captures import (
+    CAPTURED,
+    CAPTURES,
+    built_from,
+    fixture_reader,
+    set_aer,
+)
+from tests.pykdump_ext.analysis.test_report import run_view, tree_parents
 from tests.pykdump_ext.analysis.test_verdict import run as analyse_records
 from tests.pykdump_ext.frontends.cli.test_main import run
-import json
-import pytest
-from tests.shared import DATA, have_tool
-from pykdump_ext.capture import load_capture
-from tests.captures import CAPTURED, SCENARIOS, fixture_reader
-from tests.captures import CAPTURES, built_from, set_aer
-from tests.pykdump_ext.analysis.test_report import run_view, tree_parents
-from pykdump_ext import cli, lspci_hex
-from pykdump_ext.memory import PageStatus
-from tests.captures import CAPTURED, SCENARIOS, fixture_reader, scenario
+from tests.shared import DATA
 
 
 def test_failed_dword_reads_flagged_on_the_device_line():
@@ -83,7 +90,6 @@ def test_layout_reasoning_only_with_verbose():
 
 
 def test_tree_flags_are_documented():
-    from pykdump_ext import cli
     text = " ".join(cli.make_parser().format_help().split())
     assert "'!' after a device number marks error status" in text
     readme = (DATA.parent.parent / "README.md").read_text()
@@ -136,3 +142,24 @@ def test_device_view_of_an_untrusted_record_says_why():
     r = cb.reader(cb.buffer(recs), missing={1: PageStatus.LOST})
     rc, out, err = run(r, "-d", "00:02.0")     # header readable, config bytes in page 1
     assert rc == 1 and "its record is not trusted" in err and "page 1" in err
+
+
+# --- render directly ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", CAPTURED)
+def test_summary_has_the_verdict_then_one_line_per_device(name):
+    rep = analyse(fixture_reader(name), names=None)
+    lines = render.summary(rep)
+    head = render.verdict_lines(rep)
+    assert lines[:len(head)] == head
+    for d in rep.devices:
+        assert lines.count(render.device_line(d)) == 1, d.bdf
+
+
+@pytest.mark.parametrize("name", CAPTURED)
+def test_tree_of_chosen_devices_draws_exactly_their_paths(name):
+    rep = analyse(fixture_reader(name), names=None)
+    deepest = max(rep.devices, key=lambda d: len(rep.topology.path_to(d.bdf)))
+    drawn = tree_parents(render.tree(rep, [deepest]))
+    assert set(drawn) == set(rep.topology.path_to(deepest.bdf))
+    assert set(tree_parents(render.tree(rep))) == {d.bdf for d in rep.devices}

@@ -1,5 +1,5 @@
 """The HTML report (report_html, --html) without a browser, and terminal colours (style,
---color).  The rendered page itself is checked in Chromium by test_html_browser.py."""
+--color).  The rendered page itself is checked in Chromium by tests/peers/test_chromium.py."""
 
 import html.parser
 import io

@@ -1,10 +1,15 @@
 """report_json.py: the JSON document (-j) and its schema in docs/json.md."""
 
 import json
+
 import pytest
-from tests.shared import DATA, ROOT, have_tool, needs_shared, scenario_dir
+
+from pykdump_ext import report_json
+from pykdump_ext.analysis import analyse
+from pykdump_ext.capture import load_capture
 from tests.captures import CAPTURED, SCENARIOS, fixture_reader, scenario
 from tests.pykdump_ext.frontends.cli.test_main import run
+from tests.shared import ROOT
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -43,3 +48,28 @@ def test_json_doc_names_every_key():
     for k in sorted(keys):
         assert '"%s"' % k in doc, k
         assert '"%s"' % k in report_json.__doc__, k
+
+
+# --- report_json directly -----------------------------------------------------------
+
+@pytest.mark.parametrize("name", CAPTURED)
+def test_fast_dumps_equals_to_dict(name):
+    """dumps() splices the config hex and capability JSON in by hand; its document must be
+    the one the plain to_dict() gives."""
+    rep = analyse(fixture_reader(name), names=None)
+    assert json.loads(report_json.dumps(rep)) == json.loads(json.dumps(report_json.to_dict(rep)))
+
+
+@pytest.mark.parametrize("name", CAPTURED)
+def test_dumps_carries_every_record_byte_for_byte(name):
+    cap = load_capture(fixture_reader(name))
+    doc = json.loads(report_json.dumps(analyse(fixture_reader(name), names=None)))
+    assert [(d["bdf"], bytes.fromhex(d["config"])) for d in doc["devices"]] == \
+        [(r.bdf, r.config) for r in cap.records]
+
+
+def test_dumps_with_devs_keeps_only_those():
+    rep = analyse(fixture_reader("aer-uncor"), names=None)
+    pick = [d for d in rep.devices if d.items][:1] or rep.devices[:1]
+    doc = json.loads(report_json.dumps(rep, pick))
+    assert [d["bdf"] for d in doc["devices"]] == [d.bdf for d in pick]

@@ -1,6 +1,6 @@
 """pciids.py: vendor / device / class names from pci.ids, against the system file."""
 
-from pykdump_ext import config, device_text, lspci_hex, pciids, regs
+from pykdump_ext import pciids
 from tests.pykdump_ext.output.test_device_text import SYSTEM_IDS, needs_ids
 
 

@@ -1,11 +1,13 @@
 """slots.py: lspci's -s syntax for selecting devices."""
 
 import re
+
 import pytest
-from pykdump_ext import link, render, slots, topology
+
+from pykdump_ext import slots
 from pykdump_ext.analysis import analyse
 from pykdump_ext.errors import UsageError
-from tests.captures import CAPTURED, SCENARIOS, fixture_reader
+from tests.captures import fixture_reader
 from tests.pykdump_ext.analysis.test_report import run_view
 
 

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from tests.builders import capture as cb
-from tests.shared import DATA, ROOT, have_tool, needs_shared, scenario_dir
 from pykdump_ext import cli, lspci_hex
 from pykdump_ext.memory import PageStatus
+from tests.builders import capture as cb
 from tests.captures import CAPTURED, SCENARIOS, fixture_reader, scenario
+from tests.shared import DATA, ROOT, have_tool, needs_shared, scenario_dir
 
 needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
 CAPTURES = DATA / "captures"
