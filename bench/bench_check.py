@@ -11,7 +11,6 @@ and again (warm), plus the verdict.  Target: well under a second.
 import argparse
 import os
 import pathlib
-import sys
 import tempfile
 import time
 

@@ -15,7 +15,6 @@ shared, a TLP decoded for each function: a worst case).
 import argparse
 import pathlib
 import struct
-import sys
 import time
 import tracemalloc
 

@@ -17,7 +17,6 @@ import os
 import pathlib
 import statistics
 import struct
-import sys
 import tempfile
 import time
 

@@ -8,7 +8,6 @@ buffer, with and without the reader's classification cache.
 """
 
 import os
-import struct
 import sys
 import time
 import zlib

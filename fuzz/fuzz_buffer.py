@@ -11,7 +11,6 @@ The buffer is placed behind a valid pagemap on scattered pages.  A shape 'R' inp
     python -m fuzz.fuzz_buffer -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
 import argparse
-import os
 import struct
 import sys
 

@@ -6,7 +6,6 @@ decode() and describe() promise never to raise and catch their own bugs into a
 
     python -m fuzz.fuzz_config -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import sys
 
 from fuzz import common

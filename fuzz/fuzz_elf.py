@@ -7,7 +7,6 @@ opened through open_dump so the sniffing is covered too; or a shaped input
 
     python -m fuzz.fuzz_elf -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import sys
 
 from fuzz import common

@@ -10,7 +10,6 @@ text), as a log reader hands them over.  Bits 1-2 clear: the views (summary, -l,
 JSON) are rendered too.
 """
 import json
-import os
 import re
 import sys
 

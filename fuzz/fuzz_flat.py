@@ -6,7 +6,6 @@ shaped input (fuzz/common.py): sparse (a hole in the stream), a pipe, a repeated
 
     python -m fuzz.fuzz_flat -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import sys
 
 from fuzz import common

@@ -8,7 +8,6 @@ input (fuzz/common.py: sparse with a hole of up to 16 TiB, a pipe, a repeated ru
 
     python -m fuzz.fuzz_kdump -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import sys
 
 from fuzz import common

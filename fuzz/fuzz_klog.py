@@ -9,7 +9,6 @@ its page set only pages the dump holds, and --dmesg text is ASCII.
 
     python -m fuzz.fuzz_klog -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import struct
 import sys
 

@@ -13,7 +13,6 @@ repeated run (duplicated pagemap entries and records).
 
     python -m fuzz.fuzz_pagemap -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import struct
 import sys
 
@@ -23,7 +22,8 @@ if __name__ == "__main__":
     common.instrument()
 
 from pykdump_ext.capture import load_capture, read_pagemap
-from pykdump_ext.memory import PageDictReader, PageStatus
+from pykdump_ext.memory import PageStatus
+from tests.builders.capture import Reader
 
 NAME = "pagemap"
 PS = 4096
@@ -31,18 +31,10 @@ MAX_PAGES = 64
 STATUSES = list(PageStatus)
 
 
-class MemReader(PageDictReader):
-    def __init__(self, pages, statuses, max_pfn, info):
-        super().__init__(pages, page_size=PS, vmcoreinfo=info, statuses=statuses,
-                         name="<fuzz memory>")
-        self.max_pfn = max_pfn
-
-    def page_status(self, pfn):
-        if pfn in self.pages:
-            return PageStatus.PRESENT
-        if pfn in self.statuses:
-            return self.statuses[pfn]
-        return PageStatus.OUTSIDE
+def MemReader(pages, statuses, max_pfn, info):
+    """The harness's memory: stored pages, `statuses` for some others, OUTSIDE elsewhere."""
+    return Reader(pages, page_size=PS, vmcoreinfo=info, statuses=statuses,
+                  name="<fuzz memory>", max_pfn=max_pfn, unstored=PageStatus.OUTSIDE)
 
 
 def pack(pm_addr, memory, *, pagesize=1, missing=0, status=0, version=1, buf_sz=0):

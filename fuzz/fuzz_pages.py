@@ -6,7 +6,6 @@ stored bytes; page k is the bytes from offset k*step with the size the input giv
 
     python -m fuzz.fuzz_pages -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import struct
 import sys
 

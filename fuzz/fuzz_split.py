@@ -5,7 +5,6 @@ Input: u32 length of part 1, part 1, part 2.
 
     python -m fuzz.fuzz_split -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import struct
 import sys
 

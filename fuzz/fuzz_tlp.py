@@ -2,7 +2,6 @@
 
     python -m fuzz.fuzz_tlp -runs=1000000 -timeout=1
 """
-import os
 import struct
 import sys
 

@@ -106,18 +106,19 @@ def buffer(records, *, magic=PCIC, version=1, device_count=None, config_size=0,
 
 class Reader(PageDictReader):
     """PageDictReader with a physical range: pfns below max_pfn that are not stored are
-    EXCLUDED (as makedumpfile leaves them), those above are OUTSIDE."""
+    `unstored` (default EXCLUDED, as makedumpfile leaves them), those above are OUTSIDE."""
 
-    def __init__(self, pages, *, max_pfn=1 << 20, **kw):
+    def __init__(self, pages, *, max_pfn=1 << 20, unstored=PageStatus.EXCLUDED, **kw):
         super().__init__(pages, **kw)
         self.max_pfn = max_pfn
+        self.unstored = unstored
 
     def page_status(self, pfn):
         if pfn in self.pages:
             return PageStatus.PRESENT
         if pfn in self.statuses:
             return self.statuses[pfn]
-        return PageStatus.OUTSIDE if pfn >= self.max_pfn else PageStatus.EXCLUDED
+        return PageStatus.OUTSIDE if pfn >= self.max_pfn else self.unstored
 
 
 def pagemap(layout, num_pages, buf_size, addrs, *, buf_offset=0, magic=PCPM):
