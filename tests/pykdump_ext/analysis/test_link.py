@@ -7,9 +7,10 @@ import pytest
 from pykdump_ext import link, render, topology
 from pykdump_ext.analysis import analyse
 from pykdump_ext.capture import load_capture
+from pykdump_ext.config import decode
 from tests.builders import capture as cb
 from tests.captures import CAPTURED, built_from, fixture_reader
-from tests.pykdump_ext.analysis.test_report import clear_dllla, run_view
+from tests.pykdump_ext.analysis.test_report import run_view
 
 
 @pytest.mark.parametrize("name", CAPTURED)
@@ -122,3 +123,10 @@ def test_real_link_down_with_dead_device_is_still_found():
     assert ls.conclusion == link.DOWN and "DLActive-" in ls.text()
     assert rep.by_bdf["0000:06:00.0"].node.unreachable == topology.UNREACH_LINK_DOWN
     assert any("link_down" in s.rules for s in rep.verdict.suspects)
+
+
+def clear_dllla(bdf, cfg):
+    if bdf == "0000:00:02.2":
+        c = decode(bytes(cfg))
+        off = c.pcie.offset + 0x12
+        struct.pack_into("<H", cfg, off, struct.unpack_from("<H", cfg, off)[0] & ~0x2000)

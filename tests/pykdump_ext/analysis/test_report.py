@@ -8,57 +8,20 @@ lacks; the tree is held against the guest's own `lspci -tv`.
 """
 
 import json
-import re
 import struct
 
 from pykdump_ext import render
 from pykdump_ext.analysis import analyse
 from pykdump_ext.config import decode
-from tests.builders import capture as cb
 from tests.captures import built_from, fixture_reader
 from tests.pykdump_ext.frontends.cli.test_main import run
 from tests.shared import DATA
 
 CAPTURES = DATA / "captures"
-WITH_TREE = sorted(p.name[:-len(".lspci-tv.txt")] for p in CAPTURES.glob("*.lspci-tv.txt"))
 SWITCH_BELOW = ("0000:03:00.0", "0000:03:01.0", "0000:04:00.0", "0000:05:00.0")
 
 
 # --- helpers ---------------------------------------------------------------------
-
-_TOKEN = re.compile(r"-\[(?:([0-9a-f]{4}):)?([0-9a-f]{2})(?:-[0-9a-f]{2})?\??\]-"
-                    r"|(?<=-)([0-9a-f]{2})\.([0-7])!?")
-
-
-_NAME = re.compile(r"([0-9a-f]{2}\.[0-7]!?|\]-+)  ")
-
-
-def tree_parents(lines):
-    """{bdf: parent bdf or None} from `lspci -tv` style lines (lspci's own or ours): a device
-    belongs to the bus whose children start at its column."""
-    at_col = {}          # column where a bus's devices are drawn -> (domain, bus, parent)
-    out = {}
-    for line in lines:
-        end = _NAME.search(line)        # the drawing ends where the name begins
-        text = line if end is None else line[:end.end(1)]
-        pending = None                  # (domain, bus, parent) of a bus token just read
-        last = None                     # (domain, bdf) of the device just read
-        for m in _TOKEN.finditer(text):
-            if m.group(2) is not None:
-                if m.group(1) is not None:
-                    pending = (int(m.group(1), 16), int(m.group(2), 16), None)
-                else:
-                    pending = (last[0], int(m.group(2), 16), last[1])
-                continue
-            col = m.start()
-            if pending is not None:
-                at_col[col] = pending
-                pending = None
-            dom, bus, parent = at_col[col]
-            bdf = "%04x:%02x:%02x.%d" % (dom, bus, int(m.group(3), 16), int(m.group(4)))
-            out[bdf] = parent
-            last = (dom, bdf)
-    return out
 
 
 def run_view(reader, *argv):
@@ -68,21 +31,7 @@ def run_view(reader, *argv):
 # --- 1. link state is a conclusion ------------------------------------------------------
 
 
-def clear_dllla(bdf, cfg):
-    if bdf == "0000:00:02.2":
-        c = decode(bytes(cfg))
-        off = c.pcie.offset + 0x12
-        struct.pack_into("<H", cfg, off, struct.unpack_from("<H", cfg, off)[0] & ~0x2000)
-
-
 # --- 2. unreachable devices placed as lspci -tv places them -----------------------------
-
-
-def layout_b_switch_skipped():
-    """layoutB-aer with the records below its switch and behind the PCIe-to-PCI bridge set to
-    0xFF, as the layout-B producer writes them when the port above reads DLActive-: the
-    switch's upstream port and the PCIe-to-PCI bridge cannot report link state (LLActRep-)."""
-    return built_from("layoutB-aer", ff=set(SWITCH_BELOW) | {"0000:07:01.0"})
 
 
 # --- 3. -t marks errors; -t -e keeps the path -----------------------------------------
@@ -168,21 +117,6 @@ def test_duplicate_bdf_is_shown_named_and_fails_the_exit_status():
 
 
 # --- hostile 4: aggregated, n log n topology checks ------------------------------------
-
-def bridges_with_failed_bus_dword(n):
-    rp = bytearray(cb.config(0x1b36, 0x000c, size=256, klass=0x060400, bus_range=(1, 1)))
-    rp[0x18:0x1C] = b"\xff" * 4
-    return [cb.record(0, i >> 5, i & 31, 0, bytes(rp)) for i in range(n)]
-
-
-def overlapping(n):
-    """n bridges with crossing bus ranges [i, i+8] on bus 0 and their children."""
-    out = []
-    for i in range(n):
-        sec = 1 + i % 200
-        cfg = cb.config(0x1b36, 0x000c, size=256, klass=0x060400, bus_range=(sec, sec + 8))
-        out.append(cb.record(i // 256, 0, (i >> 3) & 31, i & 7, cfg))
-    return out
 
 
 def test_kernel_crash_time_of_an_unset_clock():

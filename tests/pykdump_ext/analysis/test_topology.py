@@ -12,19 +12,12 @@ from pykdump_ext.capture import load_capture
 from pykdump_ext.config import decode
 from tests.builders import capture as cb
 from tests.captures import CAPTURES, built_from, fixture_reader
-from tests.pykdump_ext.analysis.test_report import (
-    _NAME,
-    SWITCH_BELOW,
-    WITH_TREE,
-    bridges_with_failed_bus_dword,
-    duplicated,
-    layout_b_switch_skipped,
-    overlapping,
-    run_view,
-    tree_parents,
-)
+from tests.lspci_tokens import _NAME, tree_parents
+from tests.pykdump_ext.analysis.test_report import SWITCH_BELOW, duplicated, run_view
 from tests.pykdump_ext.analysis.test_verdict import bridge, run, topo_of
 from tests.shared import have_tool
+
+WITH_TREE = sorted(p.name[:-len(".lspci-tv.txt")] for p in CAPTURES.glob("*.lspci-tv.txt"))
 
 
 @pytest.mark.parametrize("capable,active,reported,layout,kind", [
@@ -254,3 +247,28 @@ def test_build_keeps_a_repeated_bdf_and_names_it():
     topo = topology.build(devices + [devices[-1]])
     assert r.bdf + "#2" in topo.nodes and r.bdf in topo.nodes
     assert any(r.bdf + "#2" in p for p in topo.problems)
+
+
+
+
+def layout_b_switch_skipped():
+    """layoutB-aer with the records below its switch and behind the PCIe-to-PCI bridge set to
+    0xFF, as the layout-B producer writes them when the port above reads DLActive-: the
+    switch's upstream port and the PCIe-to-PCI bridge cannot report link state (LLActRep-)."""
+    return built_from("layoutB-aer", ff=set(SWITCH_BELOW) | {"0000:07:01.0"})
+
+
+def bridges_with_failed_bus_dword(n):
+    rp = bytearray(cb.config(0x1b36, 0x000c, size=256, klass=0x060400, bus_range=(1, 1)))
+    rp[0x18:0x1C] = b"\xff" * 4
+    return [cb.record(0, i >> 5, i & 31, 0, bytes(rp)) for i in range(n)]
+
+
+def overlapping(n):
+    """n bridges with crossing bus ranges [i, i+8] on bus 0 and their children."""
+    out = []
+    for i in range(n):
+        sec = 1 + i % 200
+        cfg = cb.config(0x1b36, 0x000c, size=256, klass=0x060400, bus_range=(sec, sec + 8))
+        out.append(cb.record(i // 256, 0, (i >> 3) & 31, i & 7, cfg))
+    return out

@@ -16,7 +16,8 @@ from tests.captures import (
     fixture_reader,
     set_aer,
 )
-from tests.pykdump_ext.analysis.test_report import run_view, tree_parents
+from tests.lspci_tokens import tree_parents
+from tests.pykdump_ext.analysis.test_report import run_view
 from tests.pykdump_ext.analysis.test_verdict import run as analyse_records
 from tests.pykdump_ext.frontends.cli.test_main import run
 from tests.shared import DATA
