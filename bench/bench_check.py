@@ -1,7 +1,7 @@
 """Time `pcicrash --check` (pykdump_ext.check.check) on a 1 TiB synthetic kdump-compressed dump.
 
 2^28 pfns of 4 KiB (1 TiB of RAM) with a 6000-page buffer scattered across
-it (tests/synth.py).  Prints the time to open the dump and the time of
+it (tests/builders/).  Prints the time to open the dump and the time of
 check() on a fresh reader (cold: bitmaps and descriptors not yet looked at)
 and again (warm), plus the verdict.  Target: well under a second.
 

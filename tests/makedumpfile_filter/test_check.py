@@ -1,6 +1,6 @@
 """pykdump_ext.check: every page status and eraseinfo rule gives the right finding and exit code.
 
-Synthetic memory (PageDictReader and tests/synth.py kdump files); the real
+Synthetic memory (PageDictReader and tests/builders/ kdump files); the real
 makedumpfile matrix is in tests/peers/test_makedumpfile.py.
 """
 
