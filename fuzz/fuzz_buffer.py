@@ -24,7 +24,7 @@ import io
 from pykdump_ext import cli, render, report_json
 from pykdump_ext.analysis import analyse_capture
 from pykdump_ext.capture import load_capture
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.reader import PageStatus
 from fuzz.fuzz_pagemap import MemReader
 
 NAME = "buffer"

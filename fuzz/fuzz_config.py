@@ -14,7 +14,7 @@ if __name__ == "__main__":
     common.instrument()
 
 from pykdump_ext import config, device_text, lspci_hex
-from pykdump_ext.errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 
 NAME = "config"
 

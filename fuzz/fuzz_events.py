@@ -33,7 +33,7 @@ from pykdump_ext import render, report_json
 from pykdump_ext.analysis import analyse
 from pykdump_ext.klog import view
 from pykdump_ext.klog.records import KernelLog, LogRecord, records_from_dmesg_text
-from pykdump_ext.memory import PageDictReader
+from crash_ext_c.reader import PageDictReader
 
 NAME = "events"
 _BDF = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")

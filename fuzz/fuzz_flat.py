@@ -17,7 +17,7 @@ import struct
 
 from crash_ext_c.kdump import KdumpReader
 from crash_ext_c.open import open_dump
-from pykdump_ext.errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 
 NAME = "flat"
 PFNS = (0, 1, 2, 3, 5, 8, 0xa03, 0xa60)

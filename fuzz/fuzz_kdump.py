@@ -17,7 +17,7 @@ if __name__ == "__main__":
 
 from crash_ext_c import kdump
 from crash_ext_c.kdump import KdumpReader
-from pykdump_ext.errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 
 NAME = "kdump"
 # pfns of the seeds' captures (real dumps: pagemap 0xa03, buffer 0xa60..; synthetic: low pfns)

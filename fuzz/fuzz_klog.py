@@ -17,11 +17,11 @@ from fuzz import common
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext import vmcoreinfo
-from pykdump_ext.errors import PcicrashError
+from crash_ext_c import vmcoreinfo
+from crash_ext_c.errors import PcicrashError
 from pykdump_ext.klog.dmesg import dmesg_bytes
 from pykdump_ext.klog.reader import read_kernel_log
-from pykdump_ext.memory import PageDictReader, PageStatus
+from crash_ext_c.reader import PageDictReader, PageStatus
 
 NAME = "klog"
 PS = 4096

@@ -22,7 +22,7 @@ if __name__ == "__main__":
     common.instrument()
 
 from pykdump_ext.capture import load_capture, read_pagemap
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.reader import PageStatus
 from tests.builders.capture import Reader
 
 NAME = "pagemap"

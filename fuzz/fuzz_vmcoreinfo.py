@@ -1,4 +1,4 @@
-"""VMCOREINFO text: pykdump_ext.vmcoreinfo.parse/get_int, then the PCI_CRASH_* values
+"""VMCOREINFO text: crash_ext_c.vmcoreinfo.parse/get_int, then the PCI_CRASH_* values
 through capture.read_pagemap/load_capture on an empty memory; a shape 'P' input
 (fuzz/common.py) is also read as --vmcoreinfo from a pipe.
 
@@ -12,10 +12,10 @@ from fuzz import common
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext import vmcoreinfo, vmcoreinfo_file
+from crash_ext_c import vmcoreinfo, vmcoreinfo_file
 from pykdump_ext.capture import load_capture
-from pykdump_ext.errors import PcicrashError
-from pykdump_ext.memory import PageDictReader
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.reader import PageDictReader
 
 NAME = "vmcoreinfo"
 KEYS = (("PAGESIZE", 10), ("PCI_CRASH_PAGEMAP", 16), ("PCI_CRASH_VERSION", 10),

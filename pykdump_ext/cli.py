@@ -17,7 +17,7 @@ import os
 import sys
 
 from . import __version__
-from .errors import CaptureError, PcicrashError, UsageError
+from crash_ext_c.errors import CaptureError, PcicrashError, UsageError
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import List
 
 from . import badges, lspci_hex, slots, style
-from .errors import UsageError
+from crash_ext_c.errors import UsageError
 
 
 def plural(n: int, word: str) -> str:

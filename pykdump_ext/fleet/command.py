@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 
 
 def add_options(parser) -> None:

@@ -10,7 +10,7 @@ test.  `reader` puts a buffer behind a pagemap into a PageDictReader;
 import random
 import struct
 
-from pykdump_ext.memory import PageDictReader, PageStatus
+from crash_ext_c.reader import PageDictReader, PageStatus
 
 PCPM = 0x5043504D
 PCIC = 0x50434943

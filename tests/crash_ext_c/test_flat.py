@@ -10,8 +10,8 @@ from crash_ext_c.flat import FlatFile, FlatReader, is_flattened
 from crash_ext_c.kdump import KdumpReader
 from tests.builders.flat import flat_records, flatten
 from tests.builders.kdump import build_kdump, page
-from pykdump_ext.errors import DumpFormatError
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.errors import DumpFormatError
+from crash_ext_c.reader import PageStatus
 
 PS = 4096
 

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from crash_ext_c import kdump as kdump_mod
 from crash_ext_c.flat import FlatReader
 from crash_ext_c.kdump import BLOCK_BITS, BLOCK_BYTES, SLICE_GAP, KdumpReader
-from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
-from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.memory import MemoryReader, PageStatus
+from crash_ext_c import vmcoreinfo as vmcoreinfo_mod
+from crash_ext_c.errors import DumpFormatError, PageUnavailable, PcicrashError
+from crash_ext_c.reader import MemoryReader, PageStatus
 from tests.builders.capture import scattered_capture_dump
 from tests.builders.elf import elf_note
 from tests.builders.flat import flatten

@@ -18,7 +18,7 @@ import pytest
 from tests.shared import DATA, ROOT
 
 from fuzz import common
-from pykdump_ext.errors import DumpFormatError, PcicrashError  # noqa: E402
+from crash_ext_c.errors import DumpFormatError, PcicrashError  # noqa: E402
 
 # harness -> mutations in the short run (a few seconds each on a loaded CI core)
 HARNESSES = {

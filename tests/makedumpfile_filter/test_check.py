@@ -9,8 +9,8 @@ import json
 import pytest
 
 from pykdump_ext.check import check, erase_rules
-from pykdump_ext.errors import DumpFormatError
-from pykdump_ext.memory import PageDictReader, PageStatus
+from crash_ext_c.errors import DumpFormatError
+from crash_ext_c.reader import PageDictReader, PageStatus
 from tests.builders.capture import fake_buffer, pci_crash_pages
 from tests.builders.kdump import write_kdump
 

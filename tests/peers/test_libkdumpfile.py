@@ -27,8 +27,8 @@ from tests.builders.capture import fake_buffer, pci_crash_pages, scattered_captu
 from tests.builders.elf import write_elf
 from tests.builders.kdump import write_kdump
 from crash_ext_c.open import open_dump
-from pykdump_ext import vmcoreinfo
-from pykdump_ext.memory import PageStatus as S
+from crash_ext_c import vmcoreinfo
+from crash_ext_c.reader import PageStatus as S
 
 
 PEER = r"""

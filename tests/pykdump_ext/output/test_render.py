@@ -7,7 +7,7 @@ import pytest
 from pykdump_ext import cli, lspci_hex, render
 from pykdump_ext.analysis import analyse
 from pykdump_ext.capture import load_capture
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.reader import PageStatus
 from tests.builders import capture as cb
 from tests.captures import (
     CAPTURED,

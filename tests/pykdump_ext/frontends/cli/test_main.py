@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from pykdump_ext import cli, lspci_hex
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.reader import PageStatus
 from tests.builders import capture as cb
 from tests.captures import CAPTURED, SCENARIOS, fixture_reader, scenario
 from tests.shared import DATA, ROOT, have_tool, needs_shared, scenario_dir
