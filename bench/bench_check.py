@@ -1,25 +1,22 @@
 """Time `pcicrash --check` (pykdump_ext.check.check) on a 1 TiB synthetic kdump-compressed dump.
 
 2^28 pfns of 4 KiB (1 TiB of RAM) with a 6000-page buffer scattered across
-it (tests/synth.py).  Prints the time to open the dump and the time of
+it (tests/builders/).  Prints the time to open the dump and the time of
 check() on a fresh reader (cold: bitmaps and descriptors not yet looked at)
 and again (warm), plus the verdict.  Target: well under a second.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_check.py [--pfns N] [--pages N]
+    .venv/bin/python -m bench.bench_check [--pfns N] [--pages N]
 """
 
 import argparse
 import os
 import pathlib
-import sys
 import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-import synth  # noqa: E402
+from tests.builders.capture import scattered_capture_dump
 from crash_ext_c.open import open_dump  # noqa: E402
 from pykdump_ext.check import check  # noqa: E402
 
@@ -33,7 +30,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "synth-1t.kdump")
         t0 = time.perf_counter()
-        synth.scattered_capture_dump(path, max_pfn=args.pfns, buf_pages=args.pages)
+        scattered_capture_dump(path, max_pfn=args.pfns, buf_pages=args.pages)
         t_gen = time.perf_counter() - t0
         print("dump: %d pfns (%.1f GiB of RAM), %d buffer pages, file %.1f MiB, generated in %.1f s"
               % (args.pfns, args.pfns * 4096 / 2**30, args.pages,

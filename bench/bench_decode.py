@@ -9,21 +9,18 @@ in a new process).  --distinct gives every function its own BAR0 (no header
 sharing, as in a fleet); --distinct-aer also its own AER Header Log (nothing
 shared, a TLP decoded for each function: a worst case).
 
-    PYTHONPATH=. .venv/bin/python bench/bench_decode.py
+    .venv/bin/python -m bench.bench_decode
 """
 
 import argparse
 import pathlib
 import struct
-import sys
 import time
 import tracemalloc
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "tests"))
 
-import capture_builder as cb  # noqa: E402
+from tests.builders import capture as cb  # noqa: E402
 from pykdump_ext import capture, cli, render, report_json  # noqa: E402
 from pykdump_ext.analysis import analyse, load_names, no_gc  # noqa: E402
 from pykdump_ext.caps.registry import clear_caches  # noqa: E402

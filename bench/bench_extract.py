@@ -1,13 +1,13 @@
 """Time `pcicrash --extract` on a 1 TiB synthetic dump and on the shared lab dumps.
 
 Synthetic: 2^28 pfns (1 TiB of RAM), a 6000-page buffer scattered across it
-(tests/synth.py); the extract is written without the makedumpfile probe (the
+(tests/builders/); the extract is written without the makedumpfile probe (the
 synthetic kernel has no page tables), and then re-read completely.  Real: the
 shared aer-uncor dumps with the probe, next to makedumpfile re-filtering the
 same dump (`makedumpfile -c -d 31`, the peer's cheapest full pass), measured in
 the same run.  Prints seconds, peak RSS, extract sizes and the ratios.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_extract.py [--pfns N] [--pages N]
+    .venv/bin/python -m bench.bench_extract [--pfns N] [--pages N]
 """
 
 import argparse
@@ -21,11 +21,9 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-import synth  # noqa: E402
-from conftest import have_shared, scenario_dir  # noqa: E402
+from tests.builders.capture import scattered_capture_dump
+from tests.shared import have_shared, scenario_dir  # noqa: E402
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
 from pykdump_ext.extract import make_extract  # noqa: E402
 
@@ -41,7 +39,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "synth.kdump")
-        synth.scattered_capture_dump(src, max_pfn=args.pfns, buf_pages=args.pages)
+        scattered_capture_dump(src, max_pfn=args.pfns, buf_pages=args.pages)
         before = rss_mib()
         t0 = time.perf_counter()
         res = make_extract([src], os.path.join(tmp, "x.kdump"), makedumpfile_check=False)

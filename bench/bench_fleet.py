@@ -4,7 +4,7 @@ bytes read per dump, against the way without the batch mode (one `pcicrash -j` p
 per dump, measured on a sample in the same run); and, when nginx is installed, the
 bytes and requests the 1 TiB synthetic dump costs over HTTP.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_fleet.py [N]
+    .venv/bin/python -m bench.bench_fleet [N]
 """
 
 import json
@@ -19,9 +19,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-import fleet_gen  # noqa: E402
+from tests.builders import fleet as fleet_gen  # noqa: E402
 from pykdump_ext.fleet.batch import plan, run  # noqa: E402
 
 SAMPLE = 60          # dumps run one process each, for the baseline
@@ -102,18 +101,18 @@ def main():
 
 
 def remote_figures(work):
-    from fleet_servers import NGINX, Nginx
+    from tests.fleet_servers import NGINX, Nginx
     if not os.path.exists(NGINX):
         print("(nginx not installed: no HTTP figures)")
         return
-    import synth
+    from tests.builders.capture import scattered_capture_dump
     from crash_ext_c.open import open_dump
     from pykdump_ext.analysis import analyse
     cache = os.environ.get("PCICRASH_CACHE", os.path.join(ROOT, ".cache"))
     big = os.path.join(cache, "synthetic-2^28-6000pages.kdump")
     if not os.path.exists(big):
         os.makedirs(cache, exist_ok=True)
-        synth.scattered_capture_dump(big + ".tmp", max_pfn=1 << 28, buf_pages=6000)
+        scattered_capture_dump(big + ".tmp", max_pfn=1 << 28, buf_pages=6000)
         os.rename(big + ".tmp", big)
     root = os.path.join(work, "root")
     os.makedirs(root)

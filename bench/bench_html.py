@@ -1,7 +1,7 @@
 """The HTML report of the 24 MiB capture (6000 PCIe functions, built as bench_decode.py
 builds it): size, generation time, and how long headless Chromium takes to open it.
 
-    .venv/bin/python bench/bench_html.py [-n 6000] [--repeat 3] [--keep FILE]
+    .venv/bin/python -m bench.bench_html [-n 6000] [--repeat 3] [--keep FILE]
 
 Prints the report's size, the time of analyse() and of rendering the HTML (best
 of --repeat), and the browser's navigation timing for the file (domInteractive,
@@ -17,18 +17,15 @@ import os
 import pathlib
 import statistics
 import struct
-import sys
 import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "tests"))
 
-import bench_decode  # noqa: E402
-from bench_decode import best  # noqa: E402
-import browser  # noqa: E402
-import capture_builder as cb  # noqa: E402
+from bench import bench_decode  # noqa: E402
+from bench.bench_decode import best  # noqa: E402
+from tests import browser  # noqa: E402
+from tests.builders import capture as cb  # noqa: E402
 from pykdump_ext import report_html  # noqa: E402
 from pykdump_ext.caps.registry import clear_caches  # noqa: E402
 from pykdump_ext.analysis import analyse, load_names, no_gc  # noqa: E402

@@ -4,11 +4,10 @@ the bytes read from each part of a 1 TiB synthetic dump (2^28 pfns, 6000
 scattered buffer pages) by capture.read_pagemap and two read_pages() of the
 buffer, with and without the reader's classification cache.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_kdump.py [DUMP_DIR]
+    .venv/bin/python -m bench.bench_kdump [DUMP_DIR]
 """
 
 import os
-import struct
 import sys
 import time
 import zlib
@@ -124,14 +123,13 @@ class _CountingFile:
 def io_figures(bits=28, buf_pages=6000):
     """Bytes of each bitmap read by read_pagemap + read_pages twice, 1 TiB synthetic dump."""
     root = os.path.join(HERE, "..")
-    sys.path.insert(0, os.path.join(root, "tests"))
-    import synth
+    from tests.builders.capture import scattered_capture_dump
     from pykdump_ext.capture import read_pagemap
     cache = os.environ.get("PCICRASH_CACHE", os.path.join(root, ".cache"))
     path = os.path.join(cache, "synthetic-2^%d-%dpages.kdump" % (bits, buf_pages))
     if not os.path.exists(path):        # same file as bench_readers.py makes
         os.makedirs(cache, exist_ok=True)
-        synth.scattered_capture_dump(path + ".tmp", max_pfn=1 << bits, buf_pages=buf_pages)
+        scattered_capture_dump(path + ".tmp", max_pfn=1 << bits, buf_pages=buf_pages)
         os.rename(path + ".tmp", path)
     print("%-30s %-16s %7s %10s %10s %10s %8s" % (
         "2^%d pfns, %d buffer pages" % (bits, buf_pages), "step", "preads", "2nd bitmap",

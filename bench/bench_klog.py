@@ -14,7 +14,7 @@ and what the log costs on the 1 TiB synthetic dump beyond the capture.
    the same reader: the log adds its own pages (and the page-table pages
    it walks), nothing else: no second pass over the bitmaps.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_klog.py [--repeat N] [--no-synthetic]
+    .venv/bin/python -m bench.bench_klog [--repeat N] [--no-synthetic]
 """
 
 import argparse
@@ -26,11 +26,8 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_kdump import _CountingFile, best  # noqa: E402
+from bench.bench_kdump import _CountingFile, best  # noqa: E402
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
 from crash_ext_c.open import open_dump  # noqa: E402
 from pykdump_ext.klog.dmesg import dmesg_bytes  # noqa: E402
@@ -99,8 +96,9 @@ def peer_figures(repeat):
 
 def synthetic_dump(bits=28, buf_pages=6000):
     """The scattered 1 TiB capture dump plus a kernel with a full 256 KiB printk ring."""
-    import klog_builder as kb
-    import synth
+    from tests.builders import klog as kb
+    from tests.builders.capture import fake_buffer, pci_crash_pages, scattered_pfns
+    from tests.builders.kdump import write_kdump
     path = CACHE / ("synthetic-2^%d-%dpages-klog.kdump" % (bits, buf_pages))
     if path.exists():
         return path
@@ -112,15 +110,15 @@ def synthetic_dump(bits=28, buf_pages=6000):
                        % (i % 32, i, "z" * (i % 50))))
     k.place_prb(prb)
     kernel_pages = k.mem.frozen()
-    buf = synth.fake_buffer(buf_pages * 4096, seed=1)
+    buf = fake_buffer(buf_pages * 4096, seed=1)
     max_pfn = 1 << bits
     pm_pfn = max_pfn // 3
-    pfns = synth.scattered_pfns(buf_pages, max_pfn, seed=1,
+    pfns = scattered_pfns(buf_pages, max_pfn, seed=1,
                                 avoid=set(kernel_pages) | set(range(pm_pfn, pm_pfn + 13)))
-    pages, lines = synth.pci_crash_pages(buf, "A", pfns, pagemap_addr=pm_pfn * 4096 + 0x380)
+    pages, lines = pci_crash_pages(buf, "A", pfns, pagemap_addr=pm_pfn * 4096 + 0x380)
     assert not set(pages) & set(kernel_pages)
     pages.update(kernel_pages)
-    synth.write_kdump(str(path) + ".tmp", pages, max_pfn=max_pfn,
+    write_kdump(str(path) + ".tmp", pages, max_pfn=max_pfn,
                       vmcoreinfo_lines=["CRASHTIME=1795241199"] + lines + k.lines,
                       phys_base=k.phys_base)
     os.rename(str(path) + ".tmp", path)

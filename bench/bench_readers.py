@@ -13,7 +13,7 @@ scattered across it, this prints, on the same pages in the same run:
 Each measurement runs in its own child process (clean ru_maxrss; a
 libkdumpfile abort costs one row).
 
-    .venv/bin/python bench/bench_readers.py [--repeat 3] [--no-synthetic] [--max-pfn-bits 28]
+    .venv/bin/python -m bench.bench_readers [--repeat 3] [--no-synthetic] [--max-pfn-bits 28]
 """
 
 import argparse
@@ -51,7 +51,6 @@ def vm_hwm_kb():
 
 def child_pcicrash(path, repeat):
     import tracemalloc
-    sys.path.insert(0, str(ROOT))
     from crash_ext_c.open import open_dump
     from pykdump_ext.capture import read_pagemap
 
@@ -160,13 +159,12 @@ def real_dumps():
 
 
 def synthetic_dump(bits, buf_pages):
-    sys.path.insert(0, str(ROOT / "tests"))
-    import synth
+    from tests.builders.capture import scattered_capture_dump
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / ("synthetic-2^%d-%dpages.kdump" % (bits, buf_pages))
     if not path.exists():
         t = time.perf_counter()
-        synth.scattered_capture_dump(str(path) + ".tmp", max_pfn=1 << bits, buf_pages=buf_pages)
+        scattered_capture_dump(str(path) + ".tmp", max_pfn=1 << bits, buf_pages=buf_pages)
         os.rename(str(path) + ".tmp", path)
         print("(made %s in %.1f s: %d MiB on disk)" % (path.name, time.perf_counter() - t,
                                                     os.stat(path).st_blocks * 512 >> 20))

@@ -9,7 +9,7 @@ real command on each, printing wall time, the child's peak RSS, exit status and 
   13 s for -j plus -a; now n log n checks;
 - 5840 functions where every other record repeats the previous record's BDF.
 
-    .venv/bin/python bench/bench_topology.py
+    .venv/bin/python -m bench.bench_topology
 """
 
 import os
@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
-import capture_builder as cb          # noqa: E402
-import synth                          # noqa: E402
+from tests.builders import capture as cb          # noqa: E402
+from tests.builders.capture import pci_crash_pages
+from tests.builders.elf import PAGE_SIZE
+from tests.builders.kdump import write_kdump
 
 LIMIT_S, LIMIT_MIB = 10.0, 500
 
@@ -53,10 +54,10 @@ def duplicates(n=5840):
 
 def write_dump(path, records):
     buf = cb.buffer(records)
-    pages = -(-len(buf) // synth.PAGE_SIZE)
+    pages = -(-len(buf) // PAGE_SIZE)
     pfns = [0x20000 + 3 * i for i in range(pages)]
-    mem, lines = synth.pci_crash_pages(buf, "A", pfns, pagemap_addr=0x10000 * synth.PAGE_SIZE)
-    synth.write_kdump(path, mem, max_pfn=1 << 20,
+    mem, lines = pci_crash_pages(buf, "A", pfns, pagemap_addr=0x10000 * PAGE_SIZE)
+    write_kdump(path, mem, max_pfn=1 << 20,
                       vmcoreinfo_lines=["CRASHTIME=1795241199"] + lines)
     return len(buf)
 

@@ -1,7 +1,7 @@
 """Screenshots (PNG) of the HTML report in headless Chromium: the aer-uncor shared dump and
 the 6000-function synthetic capture of bench_decode.py.
 
-    .venv/bin/python bench/screenshot_report.py [--out DIR] [--dump DUMP]
+    .venv/bin/python -m bench.screenshot_report [--out DIR] [--dump DUMP]
 
 Writes, per report: the top of the page (verdict, capture facts, error path),
 the top of the page in dark mode, the failing device's panel opened, the
@@ -15,10 +15,8 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "tests"))
 
-import browser  # noqa: E402
+from tests import browser  # noqa: E402
 from pykdump_ext import report_html  # noqa: E402
 from pykdump_ext.analysis import analyse, load_names  # noqa: E402
 
@@ -26,7 +24,7 @@ SHARED = HERE.parent.parent / "shared" / "vmcores"
 
 
 def synthetic_report(n=6000):
-    from bench_html import synthetic_reader
+    from bench.bench_html import synthetic_reader
     rep = analyse(synthetic_reader(n))
     rep.source = "synthetic 24 MiB capture (%d PCIe functions, bench_decode.py)" % n
     return rep

@@ -9,6 +9,6 @@ out=${FUZZ_OUT:-/tmp/pcicrash-fuzz}
 mkdir -p "$out/work/$name" "$out/artifacts"
 cp -n "$here/fuzz/corpus/$name/"* "$out/work/$name/" 2>/dev/null || true
 cd "$here"
-exec env PYTHONPATH="$here" "${PYTHON:-$here/.venv/bin/python}" "fuzz/fuzz_$name.py" \
+exec env PYTHONPATH="$here" "${PYTHON:-$here/.venv/bin/python}" -m "fuzz.fuzz_$name" \
     -runs="$runs" -timeout=1 -rss_limit_mb=2048 -max_len=${MAX_LEN:-262144} \
     -print_final_stats=1 -artifact_prefix="$out/artifacts/$name-" "$@" "$out/work/$name"

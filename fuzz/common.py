@@ -13,7 +13,7 @@ Contract (docs/errors.md):
 A harness module defines NAME, `target(data)` (parse `data`; may raise
 PcicrashError) and `seeds()` (list of bytes).  `check_one(target, data)`
 applies the contract and raises ContractViolation; `run(module, ...)` drives
-seeds plus deterministic mutations (the short run in tests/test_fuzz_short.py);
+seeds plus deterministic mutations (the short run in tests/hostile/test_fuzz_regressions.py);
 `main(module)` runs atheris for long campaigns (`python fuzz/fuzz_X.py -runs=N`).
 """
 
@@ -27,10 +27,8 @@ import traceback
 import tracemalloc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from crash_ext_c.errors import PcicrashError  # noqa: E402
+from crash_ext_c.errors import PcicrashError
 
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 REGRESSIONS = os.path.join(ROOT, "tests", "data", "fuzz-regressions")

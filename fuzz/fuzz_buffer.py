@@ -8,26 +8,24 @@ Input: 2 control bytes then the buffer bytes (header + records):
 The buffer is placed behind a valid pagemap on scattered pages.  A shape 'R' input
 (fuzz/common.py) repeats one stretch: duplicate records (same BDF, same bytes).
 
-    python fuzz/fuzz_buffer.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_buffer -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
 import argparse
-import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-import io  # noqa: E402
+import io
 
-from pykdump_ext import cli, render, report_json  # noqa: E402
-from pykdump_ext.analysis import analyse_capture  # noqa: E402
-from pykdump_ext.capture import load_capture  # noqa: E402
-from crash_ext_c.reader import PageStatus  # noqa: E402
-from fuzz.fuzz_pagemap import MemReader  # noqa: E402
+from pykdump_ext import cli, render, report_json
+from pykdump_ext.analysis import analyse_capture
+from pykdump_ext.capture import load_capture
+from crash_ext_c.reader import PageStatus
+from fuzz.fuzz_pagemap import MemReader
 
 NAME = "buffer"
 PS = 4096

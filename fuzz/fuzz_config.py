@@ -4,19 +4,17 @@ TLP header log), device_text.describe, lspci_hex.hexdump.
 decode() and describe() promise never to raise and catch their own bugs into a
 "internal ... error" line; this harness counts such a line as a bug too.
 
-    python fuzz/fuzz_config.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_config -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext import config, device_text, lspci_hex  # noqa: E402
-from crash_ext_c.errors import PcicrashError  # noqa: E402
+from pykdump_ext import config, device_text, lspci_hex
+from crash_ext_c.errors import PcicrashError
 
 NAME = "config"
 

@@ -5,18 +5,16 @@ Input: the bytes of one ELF file (a memfd path: ElfReader only takes paths),
 opened through open_dump so the sniffing is covered too; or a shaped input
 (fuzz/common.py): sparse (program headers or notes in a hole), a pipe, a repeated run.
 
-    python fuzz/fuzz_elf.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_elf -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-from crash_ext_c.open import open_dump  # noqa: E402
+from crash_ext_c.open import open_dump
 
 NAME = "elf"
 SHAPES = True        # the campaign adds shape-level mutations (common.reshape)

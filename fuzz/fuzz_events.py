@@ -1,7 +1,7 @@
 """Kernel log text -> PCI events -> panic/verdict -> views: klog.events, klog.judge,
 klog.verdict_log, klog.view, and the summary/-l/JSON output over them.
 
-    python fuzz/fuzz_events.py -runs=1000000 -timeout=1
+    python -m fuzz.fuzz_events -runs=1000000 -timeout=1
 
 Input: byte 0 picks how the rest becomes records: even, `dmesg` text
 (records_from_dmesg_text, the shape makedumpfile --dump-dmesg writes); odd, raw
@@ -10,12 +10,10 @@ text), as a log reader hands them over.  Bits 1-2 clear: the views (summary, -l,
 JSON) are rendered too.
 """
 import json
-import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     # coverage on the log modules only: the views' code is driven, not steered by
@@ -29,13 +27,13 @@ if __name__ == "__main__":
     except ImportError:
         pass
 
-import argparse  # noqa: E402
+import argparse
 
-from pykdump_ext import render, report_json  # noqa: E402
-from pykdump_ext.analysis import analyse  # noqa: E402
-from pykdump_ext.klog import view  # noqa: E402
-from pykdump_ext.klog.records import KernelLog, LogRecord, records_from_dmesg_text  # noqa: E402
-from crash_ext_c.reader import PageDictReader  # noqa: E402
+from pykdump_ext import render, report_json
+from pykdump_ext.analysis import analyse
+from pykdump_ext.klog import view
+from pykdump_ext.klog.records import KernelLog, LogRecord, records_from_dmesg_text
+from crash_ext_c.reader import PageDictReader
 
 NAME = "events"
 _BDF = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")

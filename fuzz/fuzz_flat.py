@@ -4,22 +4,20 @@ and the kdump-compressed file read through it; also open_dump's sniffing.
 Input: the bytes of one flattened file (a memfd path: FlatFile only takes paths), or a
 shaped input (fuzz/common.py): sparse (a hole in the stream), a pipe, a repeated record.
 
-    python fuzz/fuzz_flat.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_flat -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-import struct  # noqa: E402
+import struct
 
-from crash_ext_c.kdump import KdumpReader  # noqa: E402
-from crash_ext_c.open import open_dump  # noqa: E402
-from crash_ext_c.errors import PcicrashError  # noqa: E402
+from crash_ext_c.kdump import KdumpReader
+from crash_ext_c.open import open_dump
+from crash_ext_c.errors import PcicrashError
 
 NAME = "flat"
 SHAPES = True        # the campaign adds shape-level mutations (common.reshape)

@@ -6,20 +6,18 @@ Input: the bytes of one kdump-compressed file, fed to the real KdumpReader throu
 in-memory source (KdumpReader accepts any object with name/size/pread), or a shaped
 input (fuzz/common.py: sparse with a hole of up to 16 TiB, a pipe, a repeated run).
 
-    python fuzz/fuzz_kdump.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_kdump -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-from crash_ext_c import kdump  # noqa: E402
-from crash_ext_c.kdump import KdumpReader  # noqa: E402
-from crash_ext_c.errors import PcicrashError  # noqa: E402
+from crash_ext_c import kdump
+from crash_ext_c.kdump import KdumpReader
+from crash_ext_c.errors import PcicrashError
 
 NAME = "kdump"
 SHAPES = True        # the campaign adds shape-level mutations (common.reshape)

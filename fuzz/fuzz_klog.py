@@ -7,23 +7,21 @@ page.  read_kernel_log must never raise for any of it (only VMCOREINFO text
 the parser refuses may raise its PcicrashError); its notes are one line each,
 its page set only pages the dump holds, and --dmesg text is ASCII.
 
-    python fuzz/fuzz_klog.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_klog -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-from crash_ext_c import vmcoreinfo  # noqa: E402
-from crash_ext_c.errors import PcicrashError  # noqa: E402
-from pykdump_ext.klog.dmesg import dmesg_bytes  # noqa: E402
-from pykdump_ext.klog.reader import read_kernel_log  # noqa: E402
-from crash_ext_c.reader import PageDictReader, PageStatus  # noqa: E402
+from crash_ext_c import vmcoreinfo
+from crash_ext_c.errors import PcicrashError
+from pykdump_ext.klog.dmesg import dmesg_bytes
+from pykdump_ext.klog.reader import read_kernel_log
+from crash_ext_c.reader import PageDictReader, PageStatus
 
 NAME = "klog"
 PS = 4096

@@ -11,20 +11,19 @@ At most 64 pages (256 KiB) of memory; pages past the input are OUTSIDE.  Shaped 
 (fuzz/common.py): a hole between memory pages (pages far apart, a huge max_pfn), a
 repeated run (duplicated pagemap entries and records).
 
-    python fuzz/fuzz_pagemap.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_pagemap -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext.capture import load_capture, read_pagemap  # noqa: E402
-from crash_ext_c.reader import PageDictReader, PageStatus  # noqa: E402
+from pykdump_ext.capture import load_capture, read_pagemap
+from crash_ext_c.reader import PageStatus
+from tests.builders.capture import Reader
 
 NAME = "pagemap"
 SHAPES = True        # the campaign adds shape-level mutations (common.reshape)
@@ -33,18 +32,10 @@ MAX_PAGES = 64
 STATUSES = list(PageStatus)
 
 
-class MemReader(PageDictReader):
-    def __init__(self, pages, statuses, max_pfn, info):
-        super().__init__(pages, page_size=PS, vmcoreinfo=info, statuses=statuses,
-                         name="<fuzz memory>")
-        self.max_pfn = max_pfn
-
-    def page_status(self, pfn):
-        if pfn in self.pages:
-            return PageStatus.PRESENT
-        if pfn in self.statuses:
-            return self.statuses[pfn]
-        return PageStatus.OUTSIDE
+def MemReader(pages, statuses, max_pfn, info):
+    """The harness's memory: stored pages, `statuses` for some others, OUTSIDE elsewhere."""
+    return Reader(pages, page_size=PS, vmcoreinfo=info, statuses=statuses,
+                  name="<fuzz memory>", max_pfn=max_pfn, unstored=PageStatus.OUTSIDE)
 
 
 def pack(pm_addr, memory, *, pagesize=1, missing=0, status=0, version=1, buf_sz=0):

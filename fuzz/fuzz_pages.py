@@ -4,19 +4,17 @@ stored) and its pure-Python twin, with hostile sizes, offsets and flag combinati
 Input: u32 flags, u8 page-size shift (low 3 bits: 1 KiB << n), u8 page count, then the
 stored bytes; page k is the bytes from offset k*step with the size the input gives.
 
-    python fuzz/fuzz_pages.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_pages -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-from crash_ext_c import kdump  # noqa: E402
+from crash_ext_c import kdump
 
 NAME = "pages"
 

@@ -3,19 +3,17 @@
 
 Input: u32 length of part 1, part 1, part 2.
 
-    python fuzz/fuzz_split.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_split -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-from crash_ext_c.kdump import KdumpReader  # noqa: E402
+from crash_ext_c.kdump import KdumpReader
 
 NAME = "split"
 PFNS = (0, 1, 2, 3, 5, 8, 9, 16, 31, 32, 40, 63)

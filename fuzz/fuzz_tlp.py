@@ -1,18 +1,16 @@
 """TLP header log (AER Header Log, 4 dwords): tlp.decode and dwords_from_wire.
 
-    python fuzz/fuzz_tlp.py -runs=1000000 -timeout=1
+    python -m fuzz.fuzz_tlp -runs=1000000 -timeout=1
 """
-import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext import tlp  # noqa: E402
+from pykdump_ext import tlp
 
 NAME = "tlp"
 

@@ -2,21 +2,20 @@
 through capture.read_pagemap/load_capture on an empty memory; a shape 'P' input
 (fuzz/common.py) is also read as --vmcoreinfo from a pipe.
 
-    python fuzz/fuzz_vmcoreinfo.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
+    python -m fuzz.fuzz_vmcoreinfo -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fuzz import common  # noqa: E402
+from fuzz import common
 
 if __name__ == "__main__":
     common.instrument()
 
-from crash_ext_c import vmcoreinfo, vmcoreinfo_file  # noqa: E402
-from pykdump_ext.capture import load_capture  # noqa: E402
-from crash_ext_c.errors import PcicrashError  # noqa: E402
-from crash_ext_c.reader import PageDictReader  # noqa: E402
+from crash_ext_c import vmcoreinfo, vmcoreinfo_file
+from pykdump_ext.capture import load_capture
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.reader import PageDictReader
 
 NAME = "vmcoreinfo"
 KEYS = (("PAGESIZE", 10), ("PCI_CRASH_PAGEMAP", 16), ("PCI_CRASH_VERSION", 10),

@@ -3,9 +3,9 @@
 Real bytes come from ../shared/vmcores (VMCOREINFO notes, lspci -xxxx config
 spaces, header blocks / bitmaps / descriptors / compressed pages of the real
 dumps) and from tests/data; what the real dumps lack is byte-built with
-tests/synth.py and tests/kdump_bytes.py.  Whole corpus stays under ~5 MB.
+tests/builders/.  Whole corpus stays under ~5 MB.
 
-    PYTHONPATH=. .venv/bin/python fuzz/make_corpus.py [target ...]
+    .venv/bin/python -m fuzz.make_corpus [target ...]
 """
 import hashlib
 import json
@@ -15,10 +15,12 @@ import struct
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from fuzz import common  # noqa: E402
+from fuzz import common
+from tests.builders.capture import pci_crash_pages
+from tests.builders.elf import vmcoreinfo_text, write_elf
+from tests.builders.flat import flat_records, flatten
+from tests.builders.kdump import build_kdump
 
 VMCORES = os.path.join(os.path.dirname(ROOT), "shared", "vmcores")
 DATA = os.path.join(ROOT, "tests", "data")
@@ -76,7 +78,7 @@ def make_config():
                 continue
             seen.add(h)
             put("config", "%s-%s.bin" % (sc, bdf.replace(":", "_")), raw)
-    import capture_builder as cb
+    from tests.builders import capture as cb
     put("config", "built-rootport-aer-dpc.bin",
         cb.config(port_type=cb.ROOT_PORT, bus_range=(1, 1), dllla_capable=True, dllla=True,
                   aer={"root_status": 0x7f, "uncor_status": 1 << 14, "fep": 14}, dpc=0x1))
@@ -102,7 +104,7 @@ def make_tlp():
 def make_events():
     """Real kernel logs (the guests' dmesg and makedumpfile's reading of every dump, cut to
     the lines around their PCI events) plus the other kernels' line shapes of
-    tests/test_klog_patterns.py, in both input modes of fuzz_events."""
+    tests/pykdump_ext/kernel/klog/test_patterns.py, in both input modes of fuzz_events."""
     import subprocess
     import tempfile
     texts = {}
@@ -125,8 +127,7 @@ def make_events():
     for name, text in sorted(texts.items()):
         lines = [l for l in text.splitlines(True) if keep.search(l)]
         put("events", name + ".txt", b"\0" + b"".join(lines))
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
-    import test_klog_patterns as tp
+    import tests.pykdump_ext.kernel.klog.test_patterns as tp
     for name in ("RHEL7", "UBUNTU_415", "V5_FATAL", "V610", "DPC", "DPC_PIO", "GHES_FATAL",
                  "NMI_SERR", "OLD_SYSRQ", "OOPS", "DRIVERS"):
         text = getattr(tp, name).encode()
@@ -150,7 +151,7 @@ def _fixture(name):
 def _buffer_of(meta, pages):
     """The buffer bytes of a real capture (pagemap layout from the fixture)."""
     from pykdump_ext.capture import load_capture
-    import capture_builder as cb
+    from tests.builders import capture as cb
     r = cb.Reader(pages, page_size=meta["page_size"], vmcoreinfo=meta["vmcoreinfo"],
                   max_pfn=meta["max_pfn"])
     cap = load_capture(r)
@@ -160,7 +161,7 @@ def _buffer_of(meta, pages):
 
 
 def _small_buffers():
-    import capture_builder as cb
+    from tests.builders import capture as cb
     recs = cb.qemu_like_records()
     yield "qemu-like", cb.buffer(recs)
     yield "qemu-like-ff", cb.buffer(cb.qemu_like_records(endpoint_ff=True))
@@ -243,10 +244,10 @@ def make_pagemap():
 
 
 def _hostile(harness):
-    """The issue-15 hostile battery's inputs for `harness` (tests/hostile_battery.py),
+    """The issue-15 hostile battery's inputs for `harness` (tests/hostile/battery.py),
     those small enough for a seed."""
     import tempfile
-    import hostile_battery
+    from tests.hostile import battery as hostile_battery
     if not hostile_battery.have_real():
         return
     with tempfile.TemporaryDirectory() as d:
@@ -259,16 +260,14 @@ def _hostile(harness):
 
 def _capture_pages(layout="A", base=4):
     """A small byte-built capture at low pfns: ({pfn: page}, vmcoreinfo lines)."""
-    import synth
     buf = list(_small_buffers())[0][1]
     n = -(-len(buf) // 4096)
     pfns = [base + 2 * i for i in range(n)]
-    return synth.pci_crash_pages(buf, layout, pfns, pagemap_addr=0x1000 + 0x100)
+    return pci_crash_pages(buf, layout, pfns, pagemap_addr=0x1000 + 0x100)
 
 
 def _vmcoreinfo(lines):
-    import synth
-    return synth.vmcoreinfo_text(["CRASHTIME=1795241199"] + list(lines))
+    return vmcoreinfo_text(["CRASHTIME=1795241199"] + list(lines))
 
 
 def _real_blobs(path, pfns):
@@ -289,9 +288,8 @@ def _real_blobs(path, pfns):
 
 def _kdump_from_blobs(blobs, info_text, max_mapnr, status):
     """A kdump-compressed file whose pages are the given stored blobs (flags kept)."""
-    import kdump_bytes
     pages = {p: b"\x01" * 4096 for p in blobs}
-    raw, lay = kdump_bytes.build_kdump(pages, max_mapnr=max_mapnr, dump_level=30, compress=None,
+    raw, lay = build_kdump(pages, max_mapnr=max_mapnr, dump_level=30, compress=None,
                                        vmcoreinfo=info_text)
     head = bytearray(raw[:lay.desc_off])
     struct.pack_into("<I", head, 424, status)
@@ -350,7 +348,6 @@ def make_pages():
 
 @maker
 def make_kdump():
-    import kdump_bytes
     meta, _ = _fixture("aer-uncor")
     info_lines = "".join("%s=%s\n" % kv for kv in meta["vmcoreinfo"].items()).encode()
     for codec, blobs, _info, bit in _real_codec_dumps():
@@ -373,7 +370,7 @@ def make_kdump():
         "split-part": dict(split=(0, 8)),
     }
     for name, kw in variants.items():
-        raw, _lay = kdump_bytes.build_kdump(pages, max_mapnr=64, vmcoreinfo=info, **kw)
+        raw, _lay = build_kdump(pages, max_mapnr=64, vmcoreinfo=info, **kw)
         put("kdump", "synth-%s.kdump" % name, raw)
     real = _real_dump("aer-uncor", "d31-zlib.kdump")
     with open(real, "rb") as f:
@@ -383,35 +380,33 @@ def make_kdump():
 
 @maker
 def make_split():
-    import kdump_bytes
     from fuzz.fuzz_split import pack
     pages, lines = _capture_pages()
     info = _vmcoreinfo(lines)
-    a, _ = kdump_bytes.build_kdump(pages, max_mapnr=64, vmcoreinfo=info, split=(0, 8))
-    b, _ = kdump_bytes.build_kdump(pages, max_mapnr=64, vmcoreinfo=info, split=(8, 64))
+    a, _ = build_kdump(pages, max_mapnr=64, vmcoreinfo=info, split=(0, 8))
+    b, _ = build_kdump(pages, max_mapnr=64, vmcoreinfo=info, split=(8, 64))
     put("split", "two-parts.bin", pack(a, b))
     put("split", "two-parts-reversed.bin", pack(b, a))
-    c, _ = kdump_bytes.build_kdump(pages, max_mapnr=64, vmcoreinfo=info, split=(4, 64))
+    c, _ = build_kdump(pages, max_mapnr=64, vmcoreinfo=info, split=(4, 64))
     put("split", "overlapping.bin", pack(a, c))
-    d, _ = kdump_bytes.build_kdump(pages, max_mapnr=64, vmcoreinfo=info, split=(16, 64))
+    d, _ = build_kdump(pages, max_mapnr=64, vmcoreinfo=info, split=(16, 64))
     put("split", "gap.bin", pack(a, d))
 
 
 @maker
 def make_flat():
-    import kdump_bytes
     pages, lines = _capture_pages()
     info = _vmcoreinfo(lines)
-    raw, _ = kdump_bytes.build_kdump(pages, max_mapnr=64, vmcoreinfo=info)
-    put("flat", "synth-shuffled.flat", kdump_bytes.flatten(raw, seed=1))
-    put("flat", "synth-in-order.flat", kdump_bytes.flatten(raw, chunk=4096, shuffle=False))
+    raw, _ = build_kdump(pages, max_mapnr=64, vmcoreinfo=info)
+    put("flat", "synth-shuffled.flat", flatten(raw, seed=1))
+    put("flat", "synth-in-order.flat", flatten(raw, chunk=4096, shuffle=False))
     recs = [(0, raw), (4096, raw[4096:12288]), (100, raw[100:5000])]
-    put("flat", "synth-overlapping.flat", kdump_bytes.flat_records(recs))
+    put("flat", "synth-overlapping.flat", flat_records(recs))
     for codec, blobs, _info, bit in list(_real_codec_dumps())[:1]:
         meta, _ = _fixture("aer-uncor")
         info_lines = "".join("%s=%s\n" % kv for kv in meta["vmcoreinfo"].items()).encode()
         put("flat", "real-zlib-capture.flat",
-            kdump_bytes.flatten(_kdump_from_blobs(blobs, info_lines, 4096, bit), seed=2))
+            flatten(_kdump_from_blobs(blobs, info_lines, 4096, bit), seed=2))
     real = _real_dump("aer-uncor", "d31-zlib.flat")
     with open(real, "rb") as f:
         put("flat", "real-head-16k.flat", f.read(16 << 10))
@@ -421,7 +416,6 @@ def make_flat():
 @maker
 def make_elf():
     import tempfile
-    import synth
     pages, lines = _capture_pages()
     with tempfile.TemporaryDirectory() as d:
         for name, kw in (("proc-vmcore", dict(loads=[(0, 20 * 4096, 20 * 4096)])),
@@ -433,7 +427,7 @@ def make_elf():
                                            extra_notes=[("LINUX", 0x700, b"nvme0".ljust(44, b"\0") + b"x" * 20),
                                                         ("ERASEINFO", 0, b"erase x size 4\n")]))):
             p = os.path.join(d, name)
-            synth.write_elf(p, pages, vmcoreinfo_lines=["CRASHTIME=1795241199"] + lines, **kw)
+            write_elf(p, pages, vmcoreinfo_lines=["CRASHTIME=1795241199"] + lines, **kw)
             with open(p, "rb") as f:
                 raw = f.read()
             put("elf", "synth-%s.elf" % name, raw)
@@ -464,7 +458,7 @@ KLOG_KEYS = ("prb", "printk", "atomic_long", "phys_base", "pgt", "pgtable", "KER
 def make_klog():
     from crash_ext_c.open import open_dump
     from pykdump_ext.klog.reader import read_kernel_log
-    import klog_builder as kb
+    from tests.builders import klog as kb
     for sc in ("debian-distro-aer", "vanilla-aer"):
         path = os.path.join(VMCORES, sc, "d31-zlib.kdump")
         if not os.path.exists(path):

@@ -135,3 +135,38 @@ def lines(lines_: Iterable[str]) -> Counter:
 def missing(theirs: Counter, ours: Counter) -> Counter:
     """What lspci shows that we do not (multiset difference)."""
     return theirs - ours
+
+
+_TOKEN = re.compile(r"-\[(?:([0-9a-f]{4}):)?([0-9a-f]{2})(?:-[0-9a-f]{2})?\??\]-"
+                    r"|(?<=-)([0-9a-f]{2})\.([0-7])!?")
+
+
+_NAME = re.compile(r"([0-9a-f]{2}\.[0-7]!?|\]-+)  ")
+
+
+def tree_parents(lines):
+    """{bdf: parent bdf or None} from `lspci -tv` style lines (lspci's own or ours): a device
+    belongs to the bus whose children start at its column."""
+    at_col = {}          # column where a bus's devices are drawn -> (domain, bus, parent)
+    out = {}
+    for line in lines:
+        end = _NAME.search(line)        # the drawing ends where the name begins
+        text = line if end is None else line[:end.end(1)]
+        pending = None                  # (domain, bus, parent) of a bus token just read
+        last = None                     # (domain, bdf) of the device just read
+        for m in _TOKEN.finditer(text):
+            if m.group(2) is not None:
+                if m.group(1) is not None:
+                    pending = (int(m.group(1), 16), int(m.group(2), 16), None)
+                else:
+                    pending = (last[0], int(m.group(2), 16), last[1])
+                continue
+            col = m.start()
+            if pending is not None:
+                at_col[col] = pending
+                pending = None
+            dom, bus, parent = at_col[col]
+            bdf = "%04x:%02x:%02x.%d" % (dom, bus, int(m.group(3), 16), int(m.group(4)))
+            out[bdf] = parent
+            last = (dom, bdf)
+    return out
