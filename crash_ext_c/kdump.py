@@ -1056,7 +1056,7 @@ class KdumpReader(MemoryReader):
                 rel[n] = base + items[n][2][0] - lo
             i = j + 1
         codes = self._codec([it[2] for it in items], rel, bytes(src), ps)
-        for n, (pfn, _, desc, pos) in enumerate(items):
+        for n, (pfn, _, desc, _pos) in enumerate(items):
             page, code = codes[n]
             if code:
                 out[pfn] = part.err(

@@ -133,7 +133,8 @@ def _pack_fields(buf, table, endian, values, since=None, version=HEADER_VERSION)
 
 
 def _bitmap_bytes(max_mapnr, bs):
-    return -(-(-(-max_mapnr // 8)) // bs) * bs
+    nbytes = -(-max_mapnr // 8)           # ceil: one bit per pfn, then whole blocks
+    return -(-nbytes // bs) * bs
 
 
 def write_kdump(path: str, layout: KdumpLayout, pages: Dict[int, PageOut],

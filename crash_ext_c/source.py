@@ -14,7 +14,6 @@ reports them per dump.
 import os
 import re
 
-from pykdump_ext.errors import PcicrashError
 from pykdump_ext.files import data_from, open_regular
 
 

@@ -375,7 +375,7 @@ def exercise_reader(reader, pfns=None, budget=64):
         except PcicrashError as exc:
             problem = check_error(exc)
             if problem:
-                raise AssertionError("read_page raised a bad error: %s" % problem)
+                raise AssertionError("read_page raised a bad error: %s" % problem) from exc
     try:
         from pykdump_ext.check import check
     except ImportError:
@@ -530,6 +530,6 @@ def expect_refused(fn):
         fn()
     except PcicrashError as exc:
         if "pipe" not in str(exc):
-            raise AssertionError("a pipe refused without saying so: %s" % exc)
+            raise AssertionError("a pipe refused without saying so: %s" % exc) from exc
         raise
     raise AssertionError("a pipe was accepted as a dump")

@@ -252,7 +252,7 @@ def _rule_effect(expr, size, nullify):
     itself.  The capture is found through VMCOREINFO, not through these
     variables, so only rules that follow pci_crash_buffer / pci_crash_pagemap
     into the data touch it."""
-    base = re.split(r"[.\[-]", expr, 1)[0]
+    base = re.split(r"[.\[-]", expr, maxsplit=1)[0]
     if not base.startswith("pci_crash"):
         return False, "rule on %s: not a pci_crash object" % expr
     if nullify:

@@ -104,7 +104,7 @@ def pykdump_api():
         import crash                                  # noqa: F401  (PyKdump's C module)
         import pykdump.API as API                     # its exit hook flushes our output
     except ImportError as exc:
-        raise NoPyKdump("not inside crash with PyKdump loaded (%s)" % exc)
+        raise NoPyKdump("not inside crash with PyKdump loaded (%s)" % exc) from exc
 
     class Api:
         error = crash.error
@@ -361,7 +361,7 @@ class PyKdumpSource(SymbolSource):
         try:
             addr = self.api.sym2addr(name)
         except self._errors + (TypeError,) as exc:
-            raise SymbolMissing("no symbol %s (%s)" % (name, exc))
+            raise SymbolMissing("no symbol %s (%s)" % (name, exc)) from exc
         if not addr:
             raise SymbolMissing("no symbol %s" % name)
         return int(addr)
@@ -370,17 +370,17 @@ class PyKdumpSource(SymbolSource):
         try:
             return self.api.readSymbol(name)
         except TypeError as exc:
-            raise SymbolMissing("no symbol %s (%s)" % (name, exc))
+            raise SymbolMissing("no symbol %s (%s)" % (name, exc)) from exc
         except self._errors as exc:
-            raise ReadFailed("%s: %s" % (name, exc))
+            raise ReadFailed("%s: %s" % (name, exc)) from exc
 
     def struct_at(self, type_name, addr):
         try:
             return self.api.readSU(type_name, addr)
         except (TypeError, KeyError) as exc:
-            raise SymbolMissing("no type %s (%s)" % (type_name, exc))
+            raise SymbolMissing("no type %s (%s)" % (type_name, exc)) from exc
         except self._errors as exc:
-            raise ReadFailed("%s at 0x%x: %s" % (type_name, addr, exc))
+            raise ReadFailed("%s at 0x%x: %s" % (type_name, addr, exc)) from exc
 
     def member_offset(self, type_name, member):
         try:
@@ -393,15 +393,15 @@ class PyKdumpSource(SymbolSource):
         try:
             return getattr(value, member)
         except (KeyError, AttributeError) as exc:
-            raise self._fail(exc, member)
+            raise self._fail(exc, member) from exc
         except self._errors as exc:
-            raise ReadFailed("%s: %s: %s" % (member, type(exc).__name__, exc))
+            raise ReadFailed("%s: %s: %s" % (member, type(exc).__name__, exc)) from exc
 
     def to_int(self, value):
         try:
             return int(value)
         except (TypeError, ValueError) as exc:
-            raise ReadFailed("not an integer: %s" % exc)
+            raise ReadFailed("not an integer: %s" % exc) from exc
 
     def string(self, value, limit=256):
         if value is None:
@@ -414,16 +414,16 @@ class PyKdumpSource(SymbolSource):
         try:
             raw = self.api.readmem(addr, limit)
         except self._errors as exc:
-            raise ReadFailed("string at 0x%x: %s" % (addr, exc))
+            raise ReadFailed("string at 0x%x: %s" % (addr, exc)) from exc
         return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "replace")
 
     def elements(self, value):
         try:
             return list(value)
         except TypeError as exc:
-            raise ReadFailed("not an array: %s" % exc)
+            raise ReadFailed("not an array: %s" % exc) from exc
         except self._errors as exc:
-            raise ReadFailed("array: %s" % exc)
+            raise ReadFailed("array: %s" % exc) from exc
 
 
 _VMCOREDD_COUNT = re.compile(r"^\s*num_vmcoredd_notes:\s*(\d+)", re.M)

@@ -95,7 +95,7 @@ class DrgnSource(SymbolSource):
         try:
             prog.set_core_dump(str(dump_path))
         except (drgn.FaultError, ValueError, OSError, drgn.MissingDebugInfoError) as exc:
-            raise PcicrashError("drgn cannot open the dump: %s" % exc, path=str(dump_path))
+            raise PcicrashError("drgn cannot open the dump: %s" % exc, path=str(dump_path)) from exc
         try:
             prog.load_debug_info([str(vmlinux)])
         except drgn.MissingDebugInfoError as exc:
@@ -105,9 +105,9 @@ class DrgnSource(SymbolSource):
                 prog.type("struct pci_dev")
             except LookupError:
                 raise PcicrashError("no kernel debug info from %s: %s" % (vmlinux, exc),
-                                    path=str(vmlinux))
+                                    path=str(vmlinux)) from exc
         except (OSError, ValueError) as exc:
-            raise PcicrashError("drgn cannot load %s: %s" % (vmlinux, exc), path=str(vmlinux))
+            raise PcicrashError("drgn cannot load %s: %s" % (vmlinux, exc), path=str(vmlinux)) from exc
         return cls(prog, name="drgn, %s" % vmlinux)
 
     @classmethod
@@ -126,7 +126,7 @@ class DrgnSource(SymbolSource):
             os.close(fd)
             prog.set_core_dump(path)
         except (ValueError, OSError) as exc:
-            raise PcicrashError("drgn rejects the VMCOREINFO: %s" % exc, path=reader.name)
+            raise PcicrashError("drgn rejects the VMCOREINFO: %s" % exc, path=reader.name) from exc
         finally:
             os.unlink(path)
         from .errors import PageUnavailable
@@ -135,7 +135,7 @@ class DrgnSource(SymbolSource):
             try:
                 return reader.read_phys(addr, count)
             except PageUnavailable as exc:
-                raise drgn.FaultError(exc.message(), addr)
+                raise drgn.FaultError(exc.message(), addr) from exc
 
         delta = get_int(info, arch["phys_key"], base=0, source=reader.name) & U64
         start = arch["image_start"]
@@ -158,9 +158,9 @@ class DrgnSource(SymbolSource):
                 self.prog.type("struct pci_dev")
             except LookupError:
                 raise PcicrashError("no kernel debug info from %s: %s" % (vmlinux, exc),
-                                    path=str(vmlinux))
+                                    path=str(vmlinux)) from exc
         except (OSError, ValueError) as exc:
-            raise PcicrashError("drgn cannot load %s: %s" % (vmlinux, exc), path=str(vmlinux))
+            raise PcicrashError("drgn cannot load %s: %s" % (vmlinux, exc), path=str(vmlinux)) from exc
 
     def symbol_exists(self, name):
         try:
@@ -173,19 +173,19 @@ class DrgnSource(SymbolSource):
         try:
             return self.prog.symbol(name).address
         except (LookupError, ValueError) as exc:
-            raise SymbolMissing("no symbol %s (%s)" % (name, exc))
+            raise SymbolMissing("no symbol %s (%s)" % (name, exc)) from exc
 
     def read_symbol(self, name):
         try:
             return self.prog[name].read_()
         except _ERRORS as exc:
-            raise _wrap(exc, name)
+            raise _wrap(exc, name) from exc
 
     def struct_at(self, type_name, addr):
         try:
             return drgn.Object(self.prog, self.prog.type(type_name), address=addr)
         except _ERRORS as exc:
-            raise _wrap(exc, "%s at 0x%x" % (type_name, addr))
+            raise _wrap(exc, "%s at 0x%x" % (type_name, addr)) from exc
 
     def member_offset(self, type_name, member):
         try:
@@ -197,7 +197,7 @@ class DrgnSource(SymbolSource):
         try:
             return value.member_(member)
         except _ERRORS as exc:
-            raise _wrap(exc, member)
+            raise _wrap(exc, member) from exc
 
     def to_int(self, value):
         try:
@@ -205,20 +205,20 @@ class DrgnSource(SymbolSource):
                 return value.value_()
             return int(value.read_())
         except _ERRORS as exc:
-            raise _wrap(exc, "value")
+            raise _wrap(exc, "value") from exc
 
     def string(self, value, limit=256):
         try:
             return value.string_()[:limit].decode("utf-8", "replace")
         except _ERRORS as exc:
-            raise _wrap(exc, "string")
+            raise _wrap(exc, "string") from exc
 
     def elements(self, value):
         try:
             n = value.type_.length
             return [value[i] for i in range(n or 0)]
         except _ERRORS as exc:
-            raise _wrap(exc, "array")
+            raise _wrap(exc, "array") from exc
 
 
 def device_dumps(reader):

@@ -227,7 +227,7 @@ def build(devices, *, layout: Optional[str] = None, explain: bool = True) -> Top
 
 def _overlaps(bridges, pr):
     """Ranges that intersect without nesting: one sorted sweep with a stack of open ranges."""
-    for dom, bl in bridges.items():
+    for bl in bridges.values():
         bl.sort(key=lambda b: (b.secondary, -b.subordinate))
         stack = []
         for b in bl:

@@ -127,7 +127,7 @@ def build_kdump(pages, *, max_mapnr, ram=None, ps=4096, version=6, dump_level=31
         # descriptors were never written.
         cut = data_off + len(data) // 2
         keep = bytearray(out[:cut])
-        for pfn, off in lay.desc_of.items():
+        for off in lay.desc_of.values():
             if off + 24 <= len(keep):
                 d_off = struct.unpack_from(endian + "q", keep, off)[0]
                 size = struct.unpack_from(endian + "I", keep, off + 8)[0]

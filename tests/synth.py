@@ -44,7 +44,6 @@ one block = one page (block_size = page size):
 ELF64 core: see crash_ext_c/elf.py.
 """
 
-import os
 import random
 import struct
 import zlib
@@ -154,7 +153,8 @@ def write_kdump(path, pages, *, max_pfn, ram=None, zero_pfns=(), vmcoreinfo_line
     kept = None
     if incomplete_after is not None:
         kept = set(sorted(pages)[:incomplete_after])
-    bitmap_half = -(-(-(-max_pfn // 8)) // page_size) * page_size
+    bitmap_bytes = -(-max_pfn // 8)
+    bitmap_half = -(-bitmap_bytes // page_size) * page_size
     sub_hdr_blocks = -(-(KDUMP_SUB_HEADER_SIZE + len(notes)) // page_size)
     bitmap_at = (1 + sub_hdr_blocks) * page_size
     desc_at = bitmap_at + 2 * bitmap_half

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from conftest import dump_files, elf_vmcore, needs_shared, scenario_dir, SCENARIOS
+from conftest import elf_vmcore, needs_shared, scenario_dir, SCENARIOS
 from test_elf import make_e_dump
 import synth
 from crash_ext_c.open import open_dump, sniff

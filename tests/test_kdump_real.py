@@ -4,7 +4,6 @@ bytes, the scenario's VMCOREINFO note, and libkdumpfile."""
 
 import hashlib
 import json
-import os
 import subprocess
 import zlib
 

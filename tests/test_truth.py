@@ -20,7 +20,7 @@ from pykdump_ext.analysis import analyse
 from pykdump_ext.capture import load_capture
 from pykdump_ext.config import decode
 from pykdump_ext.errors import UsageError
-from test_capture import CAPTURED, SCENARIOS, fixture_reader
+from test_capture import CAPTURED, fixture_reader
 from test_cli import run
 
 CAPTURES = DATA / "captures"
@@ -378,7 +378,7 @@ def test_layout_reasoning_only_with_verbose():
 
 
 def test_wording():
-    r = built_from("legacy-unaligned")
+    built_from("legacy-unaligned")
     rc, out, _ = run_view(fixture_reader("legacy-unaligned"))
     assert " 1 page," in out and "1 pages" not in out
     rc, out, _ = run_view(fixture_reader("aer-uncor"))

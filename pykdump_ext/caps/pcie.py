@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import List
 
 from .access import Access
-from .model import CapResult, Register, read_regs
+from .model import CapResult, Register
 from .registry import Ctx, capability, text_for
 from .words import L0S_LATENCY, L1_LATENCY, link_speed, power_limit, yn
 

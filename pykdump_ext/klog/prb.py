@@ -24,7 +24,7 @@ block), at most once per descriptor slot.
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from .damage import Damage, Missing, need
 from .physmem import Unreadable
@@ -233,7 +233,7 @@ class _Walk:
                         bad[gap] = why
             if why is not None:
                 dmg.add("descriptor unreadable",
-                        lambda: "id %d at 0x%x: %s" % (id_, at, why))
+                        lambda id_=id_, at=at, why=why: "id %d at 0x%x: %s" % (id_, at, why))
                 self.unreadable_run += 1
                 if self.unreadable_run >= self.give_up_after:
                     self.gave_up = id_
