@@ -31,7 +31,7 @@ arch/arm64/kernel/crash_core.c):
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import PcicrashError
 from ..vmcoreinfo import get_int, to_int
@@ -50,7 +50,7 @@ X86_PSE = 1 << 7
 class VtopError(Exception):
     """A kernel-virtual address that cannot be translated; says why."""
 
-    def __init__(self, vaddr: int, why: str):
+    def __init__(self, vaddr: int, why: str) -> None:
         self.vaddr, self.why = vaddr, why
         super().__init__("virtual 0x%x: %s" % (vaddr, why))
 
@@ -78,7 +78,7 @@ def symbol(info: Dict[str, str], name: str) -> Optional[int]:
 class Translator:
     arch = "unknown"
 
-    def __init__(self, mem: PhysMem):
+    def __init__(self, mem: PhysMem) -> None:
         self.mem = mem
 
     def vtop(self, vaddr: int) -> int:
@@ -130,11 +130,12 @@ def probe_phys_base(mem: PhysMem, info: Dict[str, str]) -> Optional[int]:
 class X86_64(Translator):
     arch = "x86_64"
 
-    def __init__(self, mem: PhysMem, info: Dict[str, str]):
+    def __init__(self, mem: PhysMem, info: Dict[str, str]) -> None:
         super().__init__(mem)
-        self.phys_base = number(info, "NUMBER(phys_base)")
-        self.assumed = []
-        if self.phys_base is None:          # kernels before 4.10 export only SYMBOL(phys_base)
+        phys_base = number(info, "NUMBER(phys_base)")
+        self.phys_base = 0 if phys_base is None else phys_base
+        self.assumed: List[str] = []
+        if phys_base is None:          # kernels before 4.10 export only SYMBOL(phys_base)
             found = probe_phys_base(mem, info)
             if found is None:
                 self.phys_base = 0
@@ -160,7 +161,7 @@ class X86_64(Translator):
         self.pgt_vaddr = pgt
         self.pgt = self._image(pgt) if pgt is not None and self._in_image(pgt) else None
 
-    def describe(self):
+    def describe(self) -> str:
         return "x86_64, %d-level paging, phys_base 0x%x" % (self.levels, self.phys_base)
 
     def _in_image(self, vaddr):
@@ -203,7 +204,7 @@ class X86_64(Translator):
 class Arm64(Translator):
     arch = "arm64"
 
-    def __init__(self, mem: PhysMem, info: Dict[str, str]):
+    def __init__(self, mem: PhysMem, info: Dict[str, str]) -> None:
         super().__init__(mem)
         self.assumed = []
         ps = mem.page_size
@@ -249,11 +250,11 @@ class Arm64(Translator):
         if swapper is not None and self.kimage_voffset is not None:
             self.pgd = (swapper - self.kimage_voffset) & MASK64
 
-    def describe(self):
+    def describe(self) -> str:
         return "arm64, %d KiB pages, VA_BITS %d, %d-level tables" % (
             (1 << self.page_shift) >> 10, self.va_bits, self.levels)
 
-    def is_linear(self, vaddr):
+    def is_linear(self, vaddr: int) -> bool:
         bit = 1 << (self.vabits_actual - 1)
         if vaddr < ((-(1 << self.vabits_actual)) & MASK64):
             return False
@@ -330,7 +331,7 @@ def translator(mem: PhysMem, info: Dict[str, str]) -> Translator:
 class KernelMemory:
     """Reads at kernel-virtual addresses: translate page by page, read through PhysMem."""
 
-    def __init__(self, mem: PhysMem, tr: Translator):
+    def __init__(self, mem: PhysMem, tr: Translator) -> None:
         self.mem, self.tr = mem, tr
         self.page_size = mem.page_size
         self._vcache: Dict[int, int] = {}
@@ -371,7 +372,7 @@ class KernelMemory:
     def prefetch(self, vaddr: int, size: int) -> None:
         self.prefetch_ranges([(vaddr, size)])
 
-    def prefetch_ranges(self, ranges) -> None:
+    def prefetch_ranges(self, ranges: Iterable[Tuple[int, int]]) -> None:
         """Batch-read the pages under [vaddr, vaddr+size) ranges; failures surface on read()."""
         ps = self.page_size
         vpages = set()
