@@ -129,6 +129,9 @@ def probe_phys_base(mem: PhysMem, info: Dict[str, str]) -> Optional[int]:
 
 class X86_64(Translator):
     arch = "x86_64"
+    # kernel-image addresses by their fixed offset (False: walk the page tables for
+    # them too, as makedumpfile's vtop4_x86_64 does)
+    image_shortcut = True
 
     def __init__(self, mem: PhysMem, info: Dict[str, str]) -> None:
         super().__init__(mem)
@@ -172,7 +175,7 @@ class X86_64(Translator):
 
     def vtop(self, vaddr: int) -> int:
         vaddr &= MASK64
-        if self._in_image(vaddr):
+        if self.image_shortcut and self._in_image(vaddr):
             return self._image(vaddr)
         bits = 57 if self.levels == 5 else 48
         top = vaddr >> (bits - 1)
