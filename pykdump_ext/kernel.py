@@ -16,6 +16,7 @@ imports only the standard library and the core.
 
 import datetime
 import struct
+from typing import Any, List, Optional
 
 from . import regs
 from .errors import PcicrashError
@@ -47,38 +48,38 @@ class SymbolSource:
 
     name = "<symbols>"
 
-    def symbol_exists(self, name):
+    def symbol_exists(self, name: str) -> bool:
         raise NotImplementedError
 
-    def symbol_address(self, name):
+    def symbol_address(self, name: str) -> int:
         """Address of a global (SymbolMissing when absent)."""
         raise NotImplementedError
 
-    def read_symbol(self, name):
+    def read_symbol(self, name: str) -> Any:
         """The global's value (struct, array, int...)."""
         raise NotImplementedError
 
-    def struct_at(self, type_name, addr):
+    def struct_at(self, type_name: str, addr: int) -> Any:
         """A `struct X` value at kernel virtual `addr` (read lazily or not)."""
         raise NotImplementedError
 
-    def member_offset(self, type_name, member):
+    def member_offset(self, type_name: str, member: str) -> Optional[int]:
         """Byte offset of `member` in `type_name`, or None when it has no such member."""
         raise NotImplementedError
 
-    def get(self, value, member):
+    def get(self, value: Any, member: str) -> Any:
         """value.member, following a pointer to struct (MemberMissing / ReadFailed)."""
         raise NotImplementedError
 
-    def to_int(self, value):
+    def to_int(self, value: Any) -> int:
         """An integer, enum or pointer value as an int (a pointer: its address)."""
         raise NotImplementedError
 
-    def string(self, value, limit=256):
+    def string(self, value: Any, limit: int = 256) -> str:
         """The NUL-terminated string a `char *` value points to."""
         raise NotImplementedError
 
-    def elements(self, value):
+    def elements(self, value: Any) -> List[Any]:
         """The elements of an array value, as a list of values."""
         raise NotImplementedError
 
@@ -258,7 +259,7 @@ class KernelInfo:
         off = src.member_offset(type_name, member)
         if off is None:
             raise MemberMissing("%s has no member %s" % (type_name, member))
-        out = []
+        out: List[int] = []
         seen = {head_addr}
         ptr = src.to_int(next_value)
         while ptr not in seen:
