@@ -40,6 +40,7 @@ import collections
 import os
 import struct
 import zlib
+from typing import Any, Dict
 from array import array
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
@@ -74,7 +75,7 @@ BATCH_PAGES = 2048            # pages decompressed per C call
 
 # disk_dump_header field offsets: (status, block_size, sub_hdr_size,
 # bitmap_blocks, max_mapnr, timestamp, timestamp size) per word size.
-_HEADER = {
+_HEADER: Dict[int, Dict[str, Any]] = {
     64: dict(status=424, block_size=428, sub_hdr_size=432, bitmap_blocks=436,
              max_mapnr=440, timestamp=(408, 16), size=464, nr_cpus=460),
     32: dict(status=412, block_size=416, sub_hdr_size=420, bitmap_blocks=424,

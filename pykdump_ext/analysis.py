@@ -12,11 +12,15 @@ from __future__ import annotations
 import contextlib
 import gc
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, TYPE_CHECKING
 
 from . import config as _config
 from . import errpath, link, topology, verdict
 from .capture import Capture, Record, load_capture
+
+if TYPE_CHECKING:
+    from .kernel import KernelInfo
+    from .klog.judge import LogSummary
 
 _NAMES = {}
 
@@ -36,8 +40,8 @@ def load_names():
 class Device:
     bdf: str
     record: Record
-    config: object                  # config.Config
-    node: object                    # topology.Node
+    config: _config.Config
+    node: topology.Node
     vendor_name: Optional[str] = None
     device_name: Optional[str] = None
     class_name: Optional[str] = None
@@ -79,9 +83,9 @@ class Report:
     topology: Optional[topology.Topology] = None
     paths: List[errpath.ErrorPath] = field(default_factory=list)
     verdict: Optional[verdict.Verdict] = None
-    kernel: object = None
+    kernel: Optional[KernelInfo] = None
     reader_notes: List[str] = field(default_factory=list)
-    kernel_log: object = None       # klog.judge.LogSummary, None when no log could be read
+    kernel_log: Optional[LogSummary] = None       # None when no log could be read
 
     def label(self, bdf) -> str:
         d = self.by_bdf.get(bdf)

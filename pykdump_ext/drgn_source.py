@@ -144,7 +144,10 @@ class DrgnSource(SymbolSource):
             except PageUnavailable as exc:
                 raise drgn.FaultError(exc.message(), addr) from exc
 
-        delta = get_int(info, arch["phys_key"], base=0, source=reader.name) & U64
+        phys_base = get_int(info, arch["phys_key"], base=0, source=reader.name)
+        if phys_base is None:           # _arch() saw the key; a None here means no number
+            return None
+        delta = phys_base & U64
         start = arch["image_start"]
 
         def read_image(addr, count, offset, physical):
