@@ -25,6 +25,7 @@ Facts this reader relies on (ELF gABI, Linux fs/proc/vmcore.c, makedumpfile):
 import bisect
 import collections
 import struct
+from typing import Any, Dict, List, Tuple, Union
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
@@ -65,7 +66,7 @@ class ElfReader(MemoryReader):
     the page size comes from its PAGESIZE (default 4096).
     """
 
-    def __init__(self, path, *, vmcoreinfo=None):
+    def __init__(self, path, *, vmcoreinfo=None) -> None:
         """`path`: a file name, or a source (crash_ext_c.source: name, size, pread)."""
         self._src = open_source(path)
         self.path = self._src.name
@@ -166,7 +167,7 @@ class ElfReader(MemoryReader):
         self.eraseinfo = None
         own_info_text = None
         set_aside = []      # broken notes: said in self.notes, the rest of the dump still read
-        damaged = []        # note walks that stopped at damage (the notes before are kept)
+        damaged: List[str] = []        # note walks that stopped at damage (the notes before are kept)
         budget = elfnote.Budget()
         for off, size, where in notes_ph:
             if off + size > self.file_size:
@@ -311,7 +312,7 @@ class ElfReader(MemoryReader):
         lo = pfn * ps
         hi = lo + ps
         buf = bytearray(ps)
-        done = []           # (lo, hi, segment) already written
+        done: List[Tuple[int, int, Any]] = []           # (lo, hi, segment) already written
         # Later segments first so that the first-listed one wins where they overlap.
         for s in reversed(self._overlapping(lo, hi)):
             flo = max(lo, s.paddr)
@@ -330,7 +331,7 @@ class ElfReader(MemoryReader):
                 done.append((flo, fhi, s))
         return bytes(buf)
 
-    def _conflict(self, pfn, first, later):
+    def _conflict(self, pfn, first, later) -> None:
         """Overlapping PT_LOADs that store different bytes for one page: said once."""
         if self._conflicts:
             return
@@ -345,7 +346,7 @@ class ElfReader(MemoryReader):
 
     def read_pages(self, pfns):
         """Reads in file order (the dump may be on a slow disk); returns {pfn: bytes | error}."""
-        out = {}
+        out: Dict[int, Union[bytes, PcicrashError]] = {}
         order = sorted(set(pfns), key=self._file_pos)
         for pfn in order:
             try:
@@ -358,7 +359,7 @@ class ElfReader(MemoryReader):
         segs = self._overlapping(pfn * self.page_size, (pfn + 1) * self.page_size)
         return segs[0].offset + (pfn * self.page_size - segs[0].paddr) if segs else -1
 
-    def close(self):
+    def close(self) -> None:
         src, self._src = getattr(self, "_src", None), None
         if src is not None:
             close_source(src)

@@ -18,6 +18,7 @@ import bisect
 import heapq
 import struct
 from array import array
+from typing import List
 
 from pykdump_ext.errors import DumpFormatError
 
@@ -52,7 +53,7 @@ def _last_writer_wins(starts, ends, foffs):
     order = sorted(range(n), key=starts.__getitem__)
     first = [starts[i] for i in order]      # record starts, sorted
     last = sorted(ends)                     # record ends, sorted
-    heap = []            # -stream index: the latest record on top
+    heap: List[int] = []            # -stream index: the latest record on top
     out_s, out_e, out_f = array("q"), array("q"), array("q")
     push, pop = heapq.heappush, heapq.heappop
     inf = 1 << 63
@@ -130,12 +131,12 @@ def _c_merge(starts, ends, foffs):
 class FlatFile:
     """The kdump-compressed file a flattened file stands for, as pread()."""
 
-    def __init__(self, path):
+    def __init__(self, path) -> None:
         """`path`: a file name, or a source (crash_ext_c.source: name, size, pread)."""
         self._src = open_source(path)
         self.path = self._src.name
         self.name = self.path
-        self.notes = []
+        self.notes: List[str] = []
         try:
             self.file_size = self._src.size
             self._index()
@@ -222,7 +223,7 @@ class FlatFile:
         self.records = len(starts)
         self._build(starts, ends, foffs)
 
-    def _cut(self, pos, what, expected, damaged=False):
+    def _cut(self, pos, what, expected, damaged=False) -> None:
         """A stream cut short (full disk, interrupted copy) or a damaged record header:
         keep what came before."""
         self.cut_at = pos
@@ -234,7 +235,7 @@ class FlatFile:
         self.notes.append("%s; the stream was cut there (full disk or interrupted transfer):"
                           " what it had not reached is lost" % self._err(what, pos, expected))
 
-    def _build(self, starts, ends, foffs):
+    def _build(self, starts, ends, foffs) -> None:
         """Disjoint, sorted segments of the rebuilt file; later records win."""
         n = len(starts)
         in_order = all(ends[i] <= starts[i + 1] for i in range(n - 1))
@@ -279,7 +280,7 @@ class FlatFile:
             i += 1
         return bytes(out)
 
-    def close(self):
+    def close(self) -> None:
         src, self._src = getattr(self, "_src", None), None
         if src is not None:
             close_source(src)
@@ -292,7 +293,7 @@ class FlatReader(KdumpReader):
     message adds the matching offset in the flattened file where there is one.
     """
 
-    def __init__(self, path, *, vmcoreinfo=None):
+    def __init__(self, path, *, vmcoreinfo=None) -> None:
         self.flat = FlatFile(path)
         try:
             super().__init__([self.flat], vmcoreinfo=vmcoreinfo)
@@ -305,7 +306,7 @@ class FlatReader(KdumpReader):
                 part.status |= STATUS_INCOMPLETE
             self.incomplete = True
             self.header["incomplete"] = True
-        self.notes = list(self.flat.notes) + list(self.notes)
+        self.notes: List[str] = list(self.flat.notes) + list(self.notes)
         self.format = "flattened %s, %d records" % (self.format, self.flat.records)
         if self.flat.cut_at is not None:
             self.format += ", stream cut at 0x%x" % self.flat.cut_at

@@ -40,7 +40,7 @@ import collections
 import os
 import struct
 import zlib
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional, Tuple, Union
 from array import array
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
@@ -75,6 +75,9 @@ BATCH_PAGES = 2048            # pages decompressed per C call
 
 # disk_dump_header field offsets: (status, block_size, sub_hdr_size,
 # bitmap_blocks, max_mapnr, timestamp, timestamp size) per word size.
+# a pfn's (status, part, descriptor or None, descriptor's file offset or None)
+Classified = Tuple[PageStatus, Optional["KdumpPart"], Optional[Tuple[int, ...]], Optional[int]]
+
 _HEADER: Dict[int, Dict[str, Any]] = {
     64: dict(status=424, block_size=428, sub_hdr_size=432, bitmap_blocks=436,
              max_mapnr=440, timestamp=(408, 16), size=464, nr_cpus=460),
@@ -244,13 +247,13 @@ class _Counts:
     and take no room, so the memory follows the bitmap bytes the file holds.
     Invariant: the last piece ends at `reach`, the first block not counted."""
 
-    def __init__(self, k0, typecode):
+    def __init__(self, k0, typecode) -> None:
         self.typecode = typecode
         self.firsts = [k0]
         self.arrs = [array(typecode, [0])]
         self.reach = k0
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Counts held (what the memory follows)."""
         return sum(len(a) for a in self.arrs)
 
@@ -270,12 +273,12 @@ class _Counts:
         """The counts at the last n + 1 block starts up to `reach` (last piece only)."""
         return self.arrs[-1][-(n + 1):]
 
-    def extend(self, ends):
+    def extend(self, ends) -> None:
         """Counts at the ends of the blocks from `reach` on."""
         self.arrs[-1].extend(ends)
         self.reach += len(ends)
 
-    def skip(self, block):
+    def skip(self, block) -> None:
         """Blocks reach..block-1 hold no set bit (a hole)."""
         if block > self.reach:
             self.firsts.append(block)
@@ -286,16 +289,16 @@ class _Counts:
 class KdumpPart:
     """One kdump-compressed file: its header, bitmaps and descriptor table."""
 
-    def __init__(self, src):
+    def __init__(self, src) -> None:
         self.src = src
         self.path = src.name
         self.size = src.size
-        self.notes = []
+        self.notes: List[str] = []
         self._parse_header()
-        self._counts = None           # _Counts: set bits from block _k0 to each block start
+        self._counts: Optional[_Counts] = None           # _Counts: set bits from block _k0 to each block start
         self._k0 = self.start_pfn // BLOCK_BITS
         self._below = 0               # set bits of block _k0 before start_pfn
-        self._zero_off = -1           # -1: not looked for yet; None: no shared zero page
+        self._zero_off: Optional[int] = -1           # -1: not looked for yet; None: no shared zero page
 
     # -- helpers -------------------------------------------------------------
 
@@ -337,7 +340,7 @@ class KdumpPart:
         self.utsname = dict(zip(UTS_NAMES, uts))
         machine = self.utsname["machine"]
         if machine.startswith(_MACHINES_64):
-            words = (64,)
+            words: Tuple[int, ...] = (64,)
         elif machine.startswith(_MACHINES_32):
             words = (32,)
         else:
@@ -400,7 +403,7 @@ class KdumpPart:
         if self.signature != "KDUMP   " or self.version < 1:
             return
         if self.word == 64:
-            layout = 64
+            layout: Union[int, str] = 64
         else:
             layout = "32pack"
         raw = self.read_exact(bs, _SUB_SIZE[64 if layout == 64 else "32pad"], "kdump sub-header")
@@ -482,7 +485,7 @@ class KdumpPart:
         return self._elf_notes
 
     def _walk_elf_notes(self):
-        out = []
+        out: List[Any] = []
         if self.note_range is None:
             return out
         start, size = self.note_range
@@ -491,7 +494,7 @@ class KdumpPart:
                 "ELF note area of %d bytes at 0x%x lies outside the file (%d bytes); ignored"
                 % (size, start, self.size), self.block_size, "notes inside the file")))
             return out
-        problems = []
+        problems: List[str] = []
         for note in elfnote.walk(self.src.pread, start, size, self.endian, problems=problems,
                                  where="%s ELF note area" % self.path):
             out.append((note.name.encode("ascii", "replace"), note.type, note.offset, note.size))
@@ -526,7 +529,7 @@ class KdumpPart:
         base = self.bitmap_off + (self.bitmap_len if second and self.two_bitmaps else 0)
         return self.read_exact(base + start, size, "%s bitmap" % ("2nd" if second else "1st"))
 
-    def _start_counts(self):
+    def _start_counts(self) -> None:
         # Counts never exceed the bits up to the end of the last block.
         fits = self.max_mapnr + BLOCK_BITS < 1 << 32 and array("I").itemsize >= 4
         self._counts = _Counts(self._k0, "I" if fits else "Q")
@@ -584,7 +587,9 @@ class KdumpPart:
         block start is counted, for an index), reading only the blocks that hold them.
         `second=False` asks the 1st bitmap instead: 0 RAM, -1 not RAM."""
         blocks = sorted({p // BLOCK_BITS for p in pfns})
-        pieces, where, firsts = [], {}, []   # where[block] = its block number in buf
+        pieces: List[bytes] = []
+        where: Dict[int, int] = {}
+        firsts: List[int] = []   # where[block] = its block number in buf
         for i, j in _runs(blocks, SLICE_GAP // BLOCK_BYTES, BLOCK_BYTES, SCAN_BYTES):
             lo = blocks[i] * BLOCK_BYTES
             data = self._bitmap_bytes(second, lo, min((blocks[j] + 1) * BLOCK_BYTES,
@@ -654,7 +659,7 @@ class KdumpPart:
     def descriptors(self, indices):
         """{index: (file offset of descriptor, (offset, size, flags, page_flags)) or None past EOF}."""
         fmt = self.endian + "qIIQ"
-        out = {}
+        out: Dict[int, Tuple[int, Optional[Tuple[int, ...]]]] = {}
         idx = sorted(set(indices))
         for i, j in _runs(idx, RUN_GAP // DESC_SIZE, DESC_SIZE, RUN_MAX):
             lo = self.desc_off + idx[i] * DESC_SIZE
@@ -692,7 +697,7 @@ class KdumpPart:
         self._zero_off = self.desc_off + DESC_SIZE * self.count_stored(0, self.max_mapnr)
         return self._zero_off
 
-    def close(self):
+    def close(self) -> None:
         close_source(self.src)
 
 
@@ -706,12 +711,12 @@ class KdumpReader(MemoryReader):
     `vmcoreinfo` (a dict) replaces the dump's own VMCOREINFO.
     """
 
-    def __init__(self, paths_or_files, *, vmcoreinfo=None):
+    def __init__(self, paths_or_files, *, vmcoreinfo=None) -> None:
         if isinstance(paths_or_files, (str, bytes, os.PathLike)) or is_source(paths_or_files):
             paths_or_files = [paths_or_files]
         # pfn -> classification of the last CLASS_CACHE pages looked at (LRU):
         # read_pagemap asks the statuses of the pages load_capture then reads.
-        self._seen = collections.OrderedDict()
+        self._seen: "collections.OrderedDict[int, Classified]" = collections.OrderedDict()
         self.parts = []
         try:
             for item in paths_or_files:
@@ -765,7 +770,7 @@ class KdumpReader(MemoryReader):
             gaps.append((pos, first.max_mapnr))
         self.missing_ranges = gaps
 
-    def _describe(self, override):
+    def _describe(self, override) -> None:
         first = self.parts[0]
         self.name = first.path if len(self.parts) == 1 else \
             "%s (+%d split parts)" % (first.path, len(self.parts) - 1)
@@ -820,7 +825,7 @@ class KdumpReader(MemoryReader):
                          " stored (made %s by pcicrash %s from %s, %s)"
                          % (x.get("PAGES", "?"), x.get("MADE_AT", "?"), x.get("MADE_BY", "?"),
                             x.get("SOURCE", "?"), x.get("SOURCE_FORMAT", "?")))
-        self.notes = notes
+        self.notes: List[str] = notes
         kind = "kdump-compressed" if first.signature == "KDUMP   " else "diskdump"
         self.format = "%s (%s), version %d, dump level %s%s%s" % (
             kind, self.compression, first.version, self.dump_level,
@@ -839,7 +844,7 @@ class KdumpReader(MemoryReader):
 
     def _classify(self, pfns):
         """{pfn: (status, part, descriptor-or-None, descriptor file offset)}."""
-        result = {}
+        result: Dict[int, Classified] = {}
         seen = self._seen
         # A scan bigger than the cache would only flush it: neither asked nor kept.
         cached = len(pfns) <= CLASS_CACHE
@@ -867,7 +872,7 @@ class KdumpReader(MemoryReader):
 
     def _classify_new(self, pfns):
         """_classify() for valid pfns, from the bitmaps and descriptors."""
-        result = {}
+        result: Dict[int, Classified] = {}
         by_part = collections.defaultdict(list)
         gap_pfns = []
         if len(self.parts) == 1:
@@ -1087,7 +1092,7 @@ class KdumpReader(MemoryReader):
                     (None, _C_ERRORS.get(err[k], "error %d" % err[k])) for k in range(n)]
         return [_py_page(src[r:r + d[1]], d[1], d[2], ps) for d, r in zip(descs, rel)]
 
-    def close(self):
+    def close(self) -> None:
         for p in getattr(self, "parts", ()):
             p.close()
 

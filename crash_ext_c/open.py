@@ -8,11 +8,15 @@ Signatures (makedumpfile's diskdump_mod.h / makedumpfile.h, ELF gABI):
 """
 
 import os
+from typing import TYPE_CHECKING
 
 from pykdump_ext import vmcoreinfo_file
 from pykdump_ext.errors import DumpFormatError, PcicrashError
 
 from .source import close_source, is_source, open_source
+
+if TYPE_CHECKING:
+    from pykdump_ext.memory import MemoryReader
 
 ELF = "elf"
 KDUMP = "kdump"
@@ -97,7 +101,7 @@ def _open(srcs, kinds, override, vmcoreinfo):
     if kind == ELF:
         from .elf import ElfReader
         # the ELF page size comes from VMCOREINFO: the reader needs the file's at once
-        reader = ElfReader(srcs[0], vmcoreinfo=override)
+        reader: MemoryReader = ElfReader(srcs[0], vmcoreinfo=override)
     elif kind == KDUMP:
         from .kdump import KdumpReader
         reader = KdumpReader(srcs)

@@ -23,7 +23,7 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 class FileSource:
     """pread() over a local path."""
 
-    def __init__(self, path):
+    def __init__(self, path) -> None:
         self.name = str(path)
         self.bytes_read = 0
         self.reads = 0
@@ -44,7 +44,7 @@ class FileSource:
         readers pass over a sparse file's holes without reading them."""
         return data_from(self._fd, offset, self.size)
 
-    def close(self):
+    def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -21,8 +21,9 @@ from .capture import Capture, Record, load_capture
 if TYPE_CHECKING:
     from .kernel import KernelInfo
     from .klog.judge import LogSummary
+    from .pciids import PciIds
 
-_NAMES = {}
+_NAMES: Dict[str, Optional[PciIds]] = {}
 
 
 def load_names():
@@ -150,7 +151,7 @@ def _analyse_capture(cap, *, kernel, names, log=None):
         names = load_names()
     rep = Report(source=cap.source, format="", capture=cap, kernel=kernel)
     decoded = []
-    count = {}
+    count: Dict[str, int] = {}
     for r in cap.records:
         # a record repeating an earlier BDF is kept under 'bdf#2' (which one is right is unknown)
         k = count[r.bdf] = count.get(r.bdf, 0) + 1
@@ -162,7 +163,7 @@ def _analyse_capture(cap, *, kernel, names, log=None):
     rep.paths = errpath.find_paths(configs, rep.topology)
     topology.explain_unreachable(rep.topology, link.assess(rep.topology, rep.paths),
                                  layout=cap.layout)
-    first = {}
+    first: Dict[str, Record] = {}
     for key, r, c in decoded:
         d = Device(bdf=key, record=r, config=c, node=rep.topology.nodes[key])
         if names is not None and not c.all_ff and c.vendor_id is not None:
@@ -198,7 +199,7 @@ def _analyse_capture(cap, *, kernel, names, log=None):
     return rep
 
 
-def _link_item(item, ls):
+def _link_item(item, ls) -> str:
     head = item.split(", DLActive")[0].split(", training")[0]
     return "%s, %s%s" % (head, ls.short(), ", training" if ", training" in item else "")
 

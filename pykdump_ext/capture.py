@@ -147,7 +147,7 @@ class Capture:
         return self.pagemap.layout if self.pagemap else None
 
 
-def bdf_of(domain, bus, devfn):
+def bdf_of(domain, bus, devfn) -> str:
     return "%04x:%02x:%02x.%x" % (domain, bus, devfn >> 3, devfn & 7)
 
 
@@ -159,11 +159,11 @@ class Unreadable:
     reader's DumpFormatError, with its file offset, is kept and shown."""
     readable = False
 
-    def __init__(self, exc):
+    def __init__(self, exc) -> None:
         self.exc = exc
         self.value = "stored but unreadable (%s)" % exc.message()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<Unreadable %s>" % self.value
 
 
@@ -172,11 +172,11 @@ class BadPointer:
     page-aligned, or outside the dump): a bad pointer, not a page the dump lacks."""
     readable = False
 
-    def __init__(self, why):
+    def __init__(self, why) -> None:
         self.why = why
         self.value = "a bad pointer (%s)" % why
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<BadPointer %s>" % self.why
 
 
@@ -350,7 +350,7 @@ def read_pagemap(reader) -> Optional[Pagemap]:
     span_len = max(c.addrs_at for c in live) + 8 * num_pages
     raw, pm_holes = _read_span(reader, phys, span_len)
     for c in live:
-        addrs = []
+        addrs: List[Optional[int]] = []
         for i in range(num_pages):
             lo = c.addrs_at + 8 * i
             if any(h[0] < lo + 8 and lo < h[1] for h in pm_holes):
@@ -447,11 +447,11 @@ def read_pagemap(reader) -> Optional[Pagemap]:
 class _Buffer:
     """The assembled buffer plus where its holes are (buffer coordinates)."""
 
-    def __init__(self, data, holes):
+    def __init__(self, data, holes) -> None:
         self.data = data
         self.holes = holes            # sorted [(start, end, page_index, pfn, status)]
         self._starts = [h[0] for h in holes]
-        self._zero_from = None
+        self._zero_from: Optional[int] = None
 
     @property
     def zero_from(self):
@@ -476,7 +476,8 @@ def _assemble(reader, pm):
     """Read the buffer's pages; returns (_Buffer, missing, statuses of buffer pages)."""
     kps, rps = pm.page_size, reader.page_size
     per = max(kps // rps, 1)
-    spans = []          # (page_index, reader pfns) -- a kernel page may be several reader pages
+    # (page_index, reader pfns) -- a kernel page may be several reader pages
+    spans: List[Tuple[int, Optional[List[int]]]] = []
     all_pfns = []
     for i, a in enumerate(pm.page_addrs):
         if a is None or i in pm.bad_entries:
@@ -563,7 +564,7 @@ def _record_gaps(lo, hi):
     return sorted(out)
 
 
-def _chain_ok(buf, off, limit=8):
+def _chain_ok(buf, off, limit=8) -> bool:
     """A valid record header at `off` and up to `limit` valid ones after it (or the end,
     a zero tail, or another missing stretch)."""
     data = buf.data

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, TYPE_CHECKING, Tuple
 
 from .capture import dump_incomplete, read_pagemap
 from .errors import CaptureError, DumpFormatError, PageUnavailable, PcicrashError
 from .memory import PageStatus
 from .vmcoreinfo import to_int
+
+if TYPE_CHECKING:
+    from .klog.logcheck import LogCheck
 
 # makedumpfile's dump level bits (makedumpfile(8) -d): what each drops.
 LEVEL_BITS = (
@@ -75,7 +78,7 @@ class Finding:
     phys: Optional[int] = None
     damaged: bool = False           # stored, but the dump's tables show it cannot be read
 
-    def line(self):
+    def line(self) -> str:
         if self.what == "eraseinfo":
             head = "eraseinfo"
         elif self.what == "pagemap":
@@ -109,7 +112,7 @@ class CheckResult:
     notes: List[str] = field(default_factory=list)
     eraseinfo: Optional[str] = None
     reasoning: List[str] = field(default_factory=list)    # layout validation (-v; JSON notes)
-    kernel_log: Optional[object] = None     # klog.logcheck.LogCheck: the log's own pages
+    kernel_log: Optional[LogCheck] = None     # the log's own pages
 
     @property
     def missing(self):
@@ -182,7 +185,7 @@ def _run_lines(findings):
 
 # ---------------------------------------------------------------- reasons
 
-def _level_text(level):
+def _level_text(level) -> str:
     if level is None:
         return "unknown dump level"
     names = [name for bit, name in LEVEL_BITS if level & bit]
@@ -305,7 +308,7 @@ def _pagemap_page_findings(reader):
     return [Finding("pagemap", st, reason, pfn=pfn, phys=pfn * reader.page_size)]
 
 
-def _unreadable(exc):
+def _unreadable(exc) -> str:
     return "stored, but unreadable: %s" % exc.message()
 
 
@@ -372,7 +375,7 @@ def _check_capture(reader) -> CheckResult:
     res.num_pages, res.buf_size = pm.num_pages, pm.buf_size
     addrs_at = 16 if pm.layout == "A" else 20
     pm_pfns = _pfn_span(pm.phys_addr, addrs_at + 8 * pm.num_pages, rps)
-    buf_pfns = []                   # (index, pfn)
+    buf_pfns: List[Tuple[int, int]] = []                   # (index, pfn)
     for i, addr in enumerate(pm.page_addrs):
         if i in pm.bad_entries:
             res.findings.append(Finding("buffer", None, index=i, damaged=True, reason=(
@@ -400,7 +403,7 @@ def _check_capture(reader) -> CheckResult:
         elif st is not PageStatus.PRESENT:
             res.findings.append(Finding("pagemap", st, _reason(reader, st, pfn),
                                         pfn=pfn, phys=pfn * rps))
-    per_index = {}
+    per_index: Dict[int, Any] = {}
     for (i, pfn), st in zip(buf_pfns, buf_st):
         if pfn in broken:
             per_index.setdefault(i, []).append(None)

@@ -103,11 +103,11 @@ def make_parser():
     return p
 
 
-def _say(err, message):
+def _say(err, message) -> None:
     err.write("pcicrash: %s\n" % message)
 
 
-def _write(out, lines):
+def _write(out, lines) -> None:
     if lines:
         out.write("\n".join(lines) + "\n")
 

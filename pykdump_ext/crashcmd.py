@@ -17,6 +17,7 @@ import collections
 import os
 import re
 import sys
+from typing import Any, Dict
 
 from . import vmcoreinfo as vmcoreinfo_mod
 from .errors import PcicrashError
@@ -206,7 +207,7 @@ def dump_extent(text):
 def _pt_load_fields(text):
     """(fields of the segment so far, name just read) for each field line of the
     `pt_load_segment[N]` blocks crash prints in `help -D` for an ELF dump."""
-    cur = {}
+    cur: Dict[str, Any] = {}
     for line in (text or "").splitlines():
         if line.strip().startswith("pt_load_segment["):
             cur = {}
@@ -254,7 +255,7 @@ class CrashReader(MemoryReader):
 
     format = "crash session (PyKdump physical reads)"
 
-    def __init__(self, api, *, vmcoreinfo=None):
+    def __init__(self, api, *, vmcoreinfo=None) -> None:
         self.api = api
         help_d = crash_output(api, "help -D") or ""
         self.help_d = help_d
@@ -275,8 +276,8 @@ class CrashReader(MemoryReader):
                          " so an excluded page there cannot be told from a zero page"
                          % len(self.zero_fill))
         self.notes = tuple(notes)
-        self._pages = collections.OrderedDict()
-        self._status = {}
+        self._pages: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()
+        self._status: Dict[int, PageStatus] = {}
 
     def _zero_filled(self, pfn):
         addr = pfn * self.page_size
@@ -339,7 +340,7 @@ class PyKdumpSource(SymbolSource):
 
     name = "crash symbols"
 
-    def __init__(self, api):
+    def __init__(self, api) -> None:
         self.api = api
         # PyKdump raises crash.error for unreadable memory, IndexError at NULL, and
         # assorted others from its type layer: any of them means "could not read".
@@ -465,7 +466,7 @@ def kernel_info(api, reader):
                       lazy=True)
 
 
-def help_text():
+def help_text() -> str:
     """The help as crash's `help pcicrash` prints it."""
     def fmt(text):
         return text.replace("%%", "%")
@@ -531,7 +532,7 @@ def findable(prog_dir, pykdumppath=None, cwd=None):
     return False
 
 
-def register(argv0, *, api=None, out=None):
+def register(argv0, *, api=None, out=None) -> int:
     """Make `pcicrash` a crash command for this session.
 
     When PyKdump's lookup finds this program by name, register it (so

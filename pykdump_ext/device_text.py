@@ -131,7 +131,7 @@ def _aer_lines(cfg, domain, body) -> List[str]:
     if a.tlp_prefix_log:
         out.append(T1 + "TLP prefix log: %s" % " ".join("%08x" % x for x in a.tlp_prefix_log))
     if a.err_src_cor is not None or a.err_src_uncor is not None:
-        def src(rid, flag):
+        def src(rid, flag) -> str:
             if rid is None:
                 return "?"
             got = flag in a.root_flags
@@ -220,7 +220,7 @@ def describe(config: Config, *, bdf: str, names=None, link=None) -> List[str]:
     return out
 
 
-def _describe(config, bdf, names, out, link=None):
+def _describe(config, bdf, names, out, link=None) -> None:
     cfg = config
     domain = _domain(bdf)
     out.append(_title(cfg, bdf, names))

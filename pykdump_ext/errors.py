@@ -10,7 +10,7 @@ expected, so the CLI can print it on one line and go on with what it has.
 class PcicrashError(Exception):
     """Base of every error that bad input can cause."""
 
-    def __init__(self, what, *, path=None, offset=None, expected=None):
+    def __init__(self, what, *, path=None, offset=None, expected=None) -> None:
         self.what = what
         self.path = path
         self.offset = offset
@@ -43,7 +43,7 @@ class DumpFormatError(PcicrashError):
 class PageUnavailable(PcicrashError):
     """A physical page the caller asked for is not in the dump; `status` says why."""
 
-    def __init__(self, what, *, pfn, status, path=None, offset=None, expected=None):
+    def __init__(self, what, *, pfn, status, path=None, offset=None, expected=None) -> None:
         self.pfn = pfn
         self.status = status
         super().__init__(what, path=path, offset=offset, expected=expected)

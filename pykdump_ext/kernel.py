@@ -16,7 +16,7 @@ imports only the standard library and the core.
 
 import datetime
 import struct
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import regs
 from .errors import PcicrashError
@@ -158,14 +158,14 @@ def _utc(seconds):
 class DeviceInfo:
     """The kernel's view of one PCI device (any field None when not shown)."""
 
-    def __init__(self, bdf, addr):
+    def __init__(self, bdf, addr) -> None:
         self.bdf = bdf
         self.addr = addr
         self.driver = None          # str, "" when no driver is bound
         self.error_state = None     # int
         self.power_state = None     # int
         self.aer = None             # dict (see _read_aer) or "none" when no aer_stats
-        self.problems = []
+        self.problems: List[str] = []
 
     def to_json(self):
         out = {"bdf": self.bdf, "pci_dev": "0x%x" % self.addr}
@@ -192,16 +192,16 @@ class KernelInfo:
     None when the front end cannot tell.
     """
 
-    def __init__(self, source, *, vmcoreinfo=None, device_dumps=None, origin=None, lazy=False):
+    def __init__(self, source, *, vmcoreinfo=None, device_dumps=None, origin=None, lazy=False) -> None:
         self.source = source
         self.origin = origin or getattr(source, "name", None) or "kernel symbols"
         self.vmcoreinfo = dict(vmcoreinfo or {})
         self.device_dumps = None if device_dumps is None else list(device_dumps)
         self.notes = []             # one line per piece that could not be shown
-        self.crashtime = None
-        self.hwerr = None           # list of (name, count, timestamp)
-        self.devices = {}           # bdf -> DeviceInfo
-        self.members = {}           # "aer_stats" etc. -> bool (present in struct pci_dev)
+        self.crashtime: Optional[int] = None
+        self.hwerr: Optional[List[Tuple[str, Any, Any]]] = None           # list of (name, count, timestamp)
+        self.devices: Dict[str, DeviceInfo] = {}           # bdf -> DeviceInfo
+        self.members: Dict[str, bool] = {}           # "aer_stats" etc. -> bool (present in struct pci_dev)
         self._loaded = False
         self._load_crashtime()
         if source is None:
@@ -221,7 +221,7 @@ class KernelInfo:
 
     # ---- machine-wide pieces ----
 
-    def _load_crashtime(self):
+    def _load_crashtime(self) -> None:
         value = self.vmcoreinfo.get("CRASHTIME")
         if value is None:
             self.notes.append("CRASHTIME: not in VMCOREINFO")
@@ -230,7 +230,7 @@ class KernelInfo:
         if self.crashtime is None:
             self.notes.append("CRASHTIME=%r in VMCOREINFO is not a number" % value[:40])
 
-    def _load_hwerr(self):
+    def _load_hwerr(self) -> None:
         src = self.source
         if not src.symbol_exists("hwerr_data"):
             self.notes.append("hwerr_data: not in this kernel (no symbol hwerr_data):"
@@ -325,7 +325,7 @@ class KernelInfo:
         busnr = src.to_int(src.get(src.get(pdev, "bus"), "number"))
         return "0000:%02x:%02x.%x" % (busnr & 0xFF, (devfn >> 3) & 0x1F, devfn & 7)
 
-    def _load_devices(self):
+    def _load_devices(self) -> None:
         src = self.source
         for member in ("driver", "error_state", "current_state", "aer_stats"):
             self.members[member] = src.member_offset("struct pci_dev", member) is not None
@@ -351,7 +351,7 @@ class KernelInfo:
             self._read_device(pdev, info)
             self.devices.setdefault(bdf, info)
 
-    def _read_device(self, pdev, info):
+    def _read_device(self, pdev, info) -> None:
         src = self.source
         if self.members["driver"]:
             try:
@@ -430,7 +430,7 @@ class KernelInfo:
         info = self.devices.get(bdf.lower())
         if info is None:
             return ["Kernel: no struct pci_dev for %s in the kernel's lists" % bdf] if self.devices else []
-        parts = []
+        parts: List[str] = []
         if info.driver is not None:
             parts.append("driver %s" % (info.driver or "(none)"))
         if info.error_state is not None:

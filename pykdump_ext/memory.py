@@ -7,7 +7,7 @@ page sets all implement it; the analysis only ever talks to this.
 """
 
 import enum
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, TypeVar, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from .errors import PageUnavailable, PcicrashError
 
@@ -48,7 +48,7 @@ class MemoryReader:
     # Short description of the format ("kdump-compressed (zlib), version 6").
     format: str = "unknown"
     # Notes the reader wants shown to the user (incomplete dump, -E ambiguity...).
-    notes: Tuple[str, ...] = ()
+    notes: Sequence[str] = ()
 
     def page_status(self, pfn: int) -> PageStatus:
         raise NotImplementedError

@@ -7,7 +7,7 @@ pci.ids when available, the numeric IDs are always shown.
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List, Optional
 
 from . import badges, lspci_hex, slots, style
 from .errors import UsageError
@@ -69,6 +69,7 @@ def capture_lines(rep, verbose: bool = False) -> List[str]:
 
 def verdict_lines(rep) -> List[str]:
     v = rep.verdict
+    fault: Optional[bool]
     S, fault = style.current(), bool(v.suspects)
     if fault and getattr(getattr(v, "panic", None), "pci", None) is False:
         fault = None        # errors in the capture, but the log says the panic was not PCI's
@@ -228,7 +229,7 @@ def tree(rep, devs=None) -> List[str]:
     them is kept.  A bus range known only by inference (the bridge's record is all 0xFF)
     is drawn with a '?'."""
     topo = rep.topology
-    out = []
+    out: List[str] = []
     if topo is None:
         return out
     visible = None
@@ -246,7 +247,7 @@ def tree(rep, devs=None) -> List[str]:
         t += "  %s %s" % (TREE_FLAG * 2, _tree_note(d)) if d.has_error else ""
         return style.current().paint("error", t) if d.has_error else t
 
-    def show_dev(cur, pad, bdf, depth):
+    def show_dev(cur, pad, bdf, depth) -> None:
         n = topo.nodes[bdf]
         d = rep.by_bdf[bdf]
         text = "%02x.%x%s" % (n.devfn >> 3, n.devfn & 7, TREE_FLAG if d.has_error else "")
@@ -268,7 +269,7 @@ def tree(rep, devs=None) -> List[str]:
         else:
             out.append(cur + "  " + name(bdf))
 
-    def show_bus(cur, pad, kids, depth):
+    def show_bus(cur, pad, kids, depth) -> None:
         if not kids:
             out.append(cur + "-")
         elif len(kids) == 1:
@@ -280,7 +281,7 @@ def tree(rep, devs=None) -> List[str]:
                 show_dev(line, pad + " " + (" " if last else "|") + " ", k, depth)
 
     for domain in sorted(topo.roots):
-        by_bus = {}
+        by_bus: Dict[int, List[str]] = {}
         for b in topo.roots[domain]:
             if visible is None or b in visible:
                 by_bus.setdefault(topo.nodes[b].bus, []).append(b)

@@ -180,7 +180,7 @@ class _CapsSlot:
     """Stands for one capability's JSON text until dumps() splices it in."""
     __slots__ = ("cap",)
 
-    def __init__(self, cap):
+    def __init__(self, cap) -> None:
         self.cap = cap
 
 

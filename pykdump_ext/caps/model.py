@@ -57,7 +57,7 @@ class Register:
     """A register of a capability: lspci's name, offset from the capability, size (1/2/4/8)."""
     __slots__ = ("name", "rel", "size", "fields", "_by_name", "_unpack")
 
-    def __init__(self, name: str, rel: int, size: int, fields: str = ""):
+    def __init__(self, name: str, rel: int, size: int, fields: str = "") -> None:
         self.name = name
         self.rel = rel
         self.size = size
@@ -83,7 +83,7 @@ class Reg:
     """One decoded register: its spec, config-space offset and raw value (read-only)."""
     __slots__ = ("spec", "offset", "value")
 
-    def __init__(self, spec: Register, offset: int, value: int):
+    def __init__(self, spec: Register, offset: int, value: int) -> None:
         self.spec = spec
         self.offset = offset
         self.value = value

@@ -60,8 +60,9 @@ def check_log(reader: MemoryReader,
     res = LogCheck(log.format, len(log.records), len(log.pfns), log.complete,
                    notes=list(log.notes), page_size=reader.page_size)
     pfns = sorted(log.missing)
+    statuses: List[Optional[PageStatus]]
     try:
-        statuses = reader.page_statuses(pfns)
+        statuses = list(reader.page_statuses(pfns))
     except PcicrashError:
         statuses = [None] * len(pfns)
     for pfn, st in zip(pfns, statuses):
