@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, TYPE_CHECKING
+from typing import Any, Dict, Iterator, List, Optional, TYPE_CHECKING
 
 from . import config as _config
 from . import errpath, link, topology, verdict
@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from .kernel import KernelInfo
     from .klog.judge import LogSummary
     from .pciids import PciIds
+    from .klog.records import KernelLog
+    from .memory import MemoryReader
 
 _NAMES: Dict[str, Optional[PciIds]] = {}
 
 
-def load_names():
+def load_names() -> Optional[PciIds]:
     """The system pci.ids through pykdump_ext.pciids, or None when that module or file is absent."""
     if "db" not in _NAMES:
         try:
@@ -88,7 +90,7 @@ class Report:
     reader_notes: List[str] = field(default_factory=list)
     kernel_log: Optional[LogSummary] = None       # None when no log could be read
 
-    def label(self, bdf) -> str:
+    def label(self, bdf: str) -> str:
         d = self.by_bdf.get(bdf)
         return d.label if d else "%s (not captured)" % bdf
 
@@ -104,7 +106,7 @@ class Report:
 
 
 @contextlib.contextmanager
-def no_gc():
+def no_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector: decoding thousands of devices creates many
     container objects and no cycles, and the collector's passes over them cost more
     than the work itself (about 40% of analyse() at 6000 devices)."""
@@ -117,7 +119,8 @@ def no_gc():
             gc.enable()
 
 
-def analyse(reader, *, kernel=None, names="system", log=None) -> Report:
+def analyse(reader: MemoryReader, *, kernel: Optional[KernelInfo] = None, names: Any = "system",
+            log: Optional[KernelLog] = None) -> Report:
     """Load the capture (and the kernel log) from `reader` and analyse them.
 
     Never raises for bad capture or log data.  `log`: a klog.records.KernelLog to use
@@ -141,7 +144,8 @@ def _read_log(reader):
     return read_kernel_log(reader)
 
 
-def analyse_capture(cap: Capture, *, kernel=None, names="system", log=None) -> Report:
+def analyse_capture(cap: Capture, *, kernel: Optional[KernelInfo] = None, names: Any = "system",
+                    log: Optional[KernelLog] = None) -> Report:
     with no_gc():
         return _analyse_capture(cap, kernel=kernel, names=names, log=log)
 
@@ -204,7 +208,7 @@ def _link_item(item, ls) -> str:
     return "%s, %s%s" % (head, ls.short(), ", training" if ", training" in item else "")
 
 
-def no_verdict_line(cap) -> str:
+def no_verdict_line(cap: Capture) -> str:
     """The one sentence every view gives when the capture has no device to judge."""
     if cap.state in ("skipped", "absent"):
         return "no PCI state from the panic (capture %s): no device to judge" % cap.state
@@ -241,7 +245,7 @@ _SERR_CMD, _SERR_BCTL = 0x0100, 0x0002
 _DEVCTL_NFE_FE = 0x0006
 
 
-def reporting_disabled(rep) -> List[tuple]:
+def reporting_disabled(rep: Report) -> List[tuple]:
     """(bdf, why) of captured PCIe functions that cannot signal an uncorrectable error
     (DevCtl Non-Fatal/Fatal Reporting off and Command SERR# off) and of switch/bridge ports
     that do not forward error messages from below (Bridge Control SERR# off)."""

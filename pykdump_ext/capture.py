@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .errors import CaptureError, PageUnavailable, PcicrashError
-from .memory import PageStatus
+from .memory import MemoryReader, PageStatus
 from .vmcoreinfo import get_int, to_int
 
 PAGEMAP_MAGIC = 0x5043504D          # "PCPM"
@@ -120,11 +120,11 @@ class Record:
     note: str = ""              # why not trusted / how it was located
 
     @property
-    def device(self):
+    def device(self) -> int:
         return self.devfn >> 3
 
     @property
-    def function(self):
+    def function(self) -> int:
         return self.devfn & 7
 
 
@@ -143,11 +143,11 @@ class Capture:
     source: str = ""
 
     @property
-    def layout(self):
+    def layout(self) -> Optional[str]:
         return self.pagemap.layout if self.pagemap else None
 
 
-def bdf_of(domain, bus, devfn) -> str:
+def bdf_of(domain: int, bus: int, devfn: int) -> str:
     return "%04x:%02x:%02x.%x" % (domain, bus, devfn >> 3, devfn & 7)
 
 
@@ -159,7 +159,7 @@ class Unreadable:
     reader's DumpFormatError, with its file offset, is kept and shown."""
     readable = False
 
-    def __init__(self, exc) -> None:
+    def __init__(self, exc: PcicrashError) -> None:
         self.exc = exc
         self.value = "stored but unreadable (%s)" % exc.message()
 
@@ -172,7 +172,7 @@ class BadPointer:
     page-aligned, or outside the dump): a bad pointer, not a page the dump lacks."""
     readable = False
 
-    def __init__(self, why) -> None:
+    def __init__(self, why: str) -> None:
         self.why = why
         self.value = "a bad pointer (%s)" % why
 
@@ -180,7 +180,7 @@ class BadPointer:
         return "<BadPointer %s>" % self.why
 
 
-def dump_incomplete(reader) -> bool:
+def dump_incomplete(reader: MemoryReader) -> bool:
     """The dump says it was cut (kdump status flag, or e_flags bit 0 of makedumpfile -E):
     a page outside its memory ranges may then be lost rather than a bad address."""
     return bool(getattr(reader, "incomplete", False) or
@@ -274,7 +274,7 @@ def _search_unaligned(first_page, buf_size, kps, num_pages):
     return None, None
 
 
-def read_pagemap(reader) -> Optional[Pagemap]:
+def read_pagemap(reader: MemoryReader) -> Optional[Pagemap]:
     """The pagemap named by VMCOREINFO, validated, or None when there are no PCI_CRASH lines.
 
     Raises CaptureError (offset = physical address) when it cannot be used."""
@@ -720,7 +720,7 @@ def _walk(buf, header, cap):
     return corrupt
 
 
-def load_capture(reader) -> Capture:
+def load_capture(reader: MemoryReader) -> Capture:
     """Everything the dump holds of the capture; never raises for bad capture data."""
     name = getattr(reader, "name", "")
     try:

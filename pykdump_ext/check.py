@@ -28,6 +28,7 @@ from .vmcoreinfo import to_int
 
 if TYPE_CHECKING:
     from .klog.logcheck import LogCheck
+    from .memory import MemoryReader
 
 # makedumpfile's dump level bits (makedumpfile(8) -d): what each drops.
 LEVEL_BITS = (
@@ -90,7 +91,7 @@ class Finding:
         tag = _tag(self)
         return "%s: %s%s: %s" % (head, tag, " (harmless)" if self.harmless else "", self.reason)
 
-    def to_json(self):
+    def to_json(self) -> Dict[str, Any]:
         return dict(what=self.what, status=_tag(self) if self.status or self.damaged else None,
                     index=self.index, pfn=self.pfn, phys=self.phys, harmless=self.harmless,
                     reason=self.reason)
@@ -115,11 +116,11 @@ class CheckResult:
     kernel_log: Optional[LogCheck] = None     # the log's own pages
 
     @property
-    def missing(self):
+    def missing(self) -> List[Finding]:
         """Findings that make the check fail."""
         return [f for f in self.findings if not f.harmless]
 
-    def lines(self, verbose: bool = False):
+    def lines(self, verbose: bool = False) -> List[str]:
         out = ["%s: %s" % (self.source, self.verdict)]
         if self.format:
             out.append("format: %s" % self.format)
@@ -137,7 +138,7 @@ class CheckResult:
             out.extend(self.kernel_log.lines())
         return out
 
-    def to_json(self):
+    def to_json(self) -> Dict[str, Any]:
         return dict(source=self.source, exit_code=self.exit_code, verdict=self.verdict,
                     format=self.format, pagemap_phys=self.pagemap_phys, layout=self.layout,
                     num_pages=self.num_pages, buf_size=self.buf_size,
@@ -236,7 +237,7 @@ def _reason(reader, status, pfn):
 
 # ---------------------------------------------------------------- eraseinfo
 
-def erase_rules(text):
+def erase_rules(text: Optional[str]) -> List[Tuple[str, str, bool]]:
     """[(symbol_expr, size_text or None, nullify)] from eraseinfo text."""
     rules = []
     for line in (text or "").splitlines():
@@ -316,7 +317,7 @@ def _pfn_span(addr, size, page_size):
     return list(range(addr // page_size, (addr + size - 1) // page_size + 1))
 
 
-def check(reader) -> CheckResult:
+def check(reader: MemoryReader) -> CheckResult:
     """The capture check, plus whether the kernel log's pages are in the dump (report only:
     the verdict and exit code stay the capture's)."""
     res = _check_capture(reader)

@@ -11,13 +11,17 @@ use 0x numbers and dddd:bb:dd.f BDFs.  Pure: a Config in, lines out.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, TYPE_CHECKING
 
 from . import caps as _caps
 from . import regs as R
 from . import style
 from .caps import header as _header
 from .config import Config, rid_to_bdf
+
+if TYPE_CHECKING:
+    from .link import LinkState
+    from .pciids import PciIds
 
 T1, T2, T3 = "\t", "\t\t", "\t\t\t"
 
@@ -206,7 +210,8 @@ def _cap_text(cfg, c, domain, names) -> List[str]:
     return [head] + body
 
 
-def describe(config: Config, *, bdf: str, names=None, link=None) -> List[str]:
+def describe(config: Config, *, bdf: str, names: Optional[PciIds] = None,
+             link: Optional[LinkState] = None) -> List[str]:
     """Full human decode of one device: lspci -vv-like headings plus AER/TLP/DPC/link verdicts.
 
     `bdf` is 'dddd:bb:dd.f'; `names` a pciids.PciIds (or None: numbers only); `link` the

@@ -16,7 +16,7 @@ imports only the standard library and the core.
 
 import datetime
 import struct
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import regs
 from .errors import PcicrashError
@@ -113,7 +113,7 @@ VMCOREDD_NAME_BYTES = 44     # include/uapi/linux/vmcore.h VMCOREDD_MAX_NAME_BYT
 MAX_NOTES = 4096
 
 
-def vmcoredd_notes(pread, offset, size):
+def vmcoredd_notes(pread: Callable[[int, int], bytes], offset: int, size: int) -> List[Tuple[str, int]]:
     """[(name, size)] of the device dumps in an ELF note area read through pread(offset, n).
 
     Device dumps are notes of type NT_VMCOREDD named "LINUX" whose data
@@ -158,17 +158,17 @@ def _utc(seconds):
 class DeviceInfo:
     """The kernel's view of one PCI device (any field None when not shown)."""
 
-    def __init__(self, bdf, addr) -> None:
+    def __init__(self, bdf: str, addr: int) -> None:
         self.bdf = bdf
         self.addr = addr
-        self.driver = None          # str, "" when no driver is bound
-        self.error_state = None     # int
-        self.power_state = None     # int
-        self.aer = None             # dict (see _read_aer) or "none" when no aer_stats
+        self.driver: Optional[str] = None          # "" when no driver is bound
+        self.error_state: Optional[int] = None
+        self.power_state: Optional[int] = None
+        self.aer: Union[Dict[str, Any], str, None] = None             # dict (see _read_aer) or "none" when no aer_stats
         self.problems: List[str] = []
 
-    def to_json(self):
-        out = {"bdf": self.bdf, "pci_dev": "0x%x" % self.addr}
+    def to_json(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"bdf": self.bdf, "pci_dev": "0x%x" % self.addr}
         if self.driver is not None:
             out["driver"] = self.driver or None
         if self.error_state is not None:
@@ -192,7 +192,9 @@ class KernelInfo:
     None when the front end cannot tell.
     """
 
-    def __init__(self, source, *, vmcoreinfo=None, device_dumps=None, origin=None, lazy=False) -> None:
+    def __init__(self, source: Optional[SymbolSource], *, vmcoreinfo: Optional[Dict[str, str]] = None,
+                 device_dumps: Optional[Iterable[Tuple[str, int]]] = None, origin: Optional[str] = None,
+                 lazy: bool = False) -> None:
         self.source = source
         self.origin = origin or getattr(source, "name", None) or "kernel symbols"
         self.vmcoreinfo = dict(vmcoreinfo or {})
@@ -211,7 +213,7 @@ class KernelInfo:
         elif not lazy:
             self.load()
 
-    def load(self):
+    def load(self) -> "KernelInfo":
         """Read the symbol-based pieces (once); lazy instances do it on first use."""
         if not self._loaded:
             self._loaded = True
@@ -287,7 +289,7 @@ class KernelInfo:
                                      MAX_DEVICES if name == "devices" else MAX_BUSES)
         return lists
 
-    def pci_dev_addrs(self):
+    def pci_dev_addrs(self) -> List[int]:
         """Every struct pci_dev the kernel knows, walking pci_root_buses and child buses."""
         src = self.source
         head_addr = src.symbol_address("pci_root_buses")
@@ -394,7 +396,7 @@ class KernelInfo:
 
     # ---- what front ends call ----
 
-    def summary_lines(self):
+    def summary_lines(self) -> List[str]:
         """Machine-wide lines for the report header (-a)."""
         self.load()
         lines = ["symbols: %s" % self.origin]
@@ -424,7 +426,7 @@ class KernelInfo:
         lines.extend("note: " + n for n in self.notes)
         return lines
 
-    def device_lines(self, bdf):
+    def device_lines(self, bdf: str) -> List[str]:
         """Per-device lines for -a and -d (empty when the kernel does not know the device)."""
         self.load()
         info = self.devices.get(bdf.lower())
@@ -464,7 +466,7 @@ class KernelInfo:
                     for b, n in sorted(per.items(), key=lambda kv: int(kv[0])))))
         return lines
 
-    def to_json(self):
+    def to_json(self) -> Dict[str, Any]:
         self.load()
         out = {"source": self.origin, "crashtime": self.crashtime, "notes": list(self.notes)}
         if self.hwerr is not None:

@@ -80,14 +80,19 @@ from __future__ import annotations
 
 import json
 import re
+from typing import List, Optional, TYPE_CHECKING
 
 from .klog.view import panic_json
 from .klog.view import to_json as log_json
 
+if TYPE_CHECKING:
+    from .analysis import Device, Report
+    from .caps.model import CapResult
+
 SCHEMA = "pcicrash/2"
 
 
-def cap_json(c) -> str:
+def cap_json(c: CapResult) -> str:
     """One decoded capability as JSON text (the same object cap_dict() gives), made once per
     result: results are shared between identical functions, and within a fleet's differing
     functions most registers still repeat, so each register's text is made once too."""
@@ -117,7 +122,7 @@ def _reg_json(r) -> str:
     return t
 
 
-def cap_dict(c) -> dict:
+def cap_dict(c: CapResult) -> dict:
     return {"kind": c.kind, "id": c.id, "offset": c.offset, "version": c.version, "name": c.name,
             "registers": {r.name: {"offset": r.offset, "size": r.spec.size, "value": r.value,
                                    "fields": r.fields()} for r in c.regs.values()},
@@ -184,7 +189,7 @@ class _CapsSlot:
         self.cap = cap
 
 
-def to_dict(rep) -> dict:
+def to_dict(rep: Report) -> dict:
     """The report as plain data (capabilities as dicts); dumps() is the fast path."""
     d = _to_dict(rep)
     for x in d["devices"]:
@@ -260,7 +265,7 @@ _SLOT = "\0pcicrash-config:%d"
 _SLOT_RE = re.compile(r'"\\u0000pcicrash-config:(\d+)"')
 
 
-def dumps(rep, devs=None) -> str:
+def dumps(rep: Report, devs: Optional[List[Device]] = None) -> str:
     """Compact JSON text (pretty-print with jq or python -m json.tool).
 
     The config hex strings (8 KiB per PCIe function) need no escaping, so the encoder
