@@ -25,7 +25,7 @@ Facts this reader relies on (ELF gABI, Linux fs/proc/vmcore.c, makedumpfile):
 import bisect
 import collections
 import struct
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
 from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
@@ -66,7 +66,7 @@ class ElfReader(MemoryReader):
     the page size comes from its PAGESIZE (default 4096).
     """
 
-    def __init__(self, path, *, vmcoreinfo=None) -> None:
+    def __init__(self, path: Any, *, vmcoreinfo: Optional[Dict[str, str]] = None) -> None:
         """`path`: a file name, or a source (crash_ext_c.source: name, size, pread)."""
         self._src = open_source(path)
         self.path = self._src.name
@@ -284,7 +284,7 @@ class ElfReader(MemoryReader):
         out.reverse()
         return out
 
-    def page_status(self, pfn):
+    def page_status(self, pfn: int) -> PageStatus:
         ps = self.page_size
         lo = pfn * ps
         hi = lo + ps
@@ -344,7 +344,7 @@ class ElfReader(MemoryReader):
                first.offset + max(0, pfn * self.page_size - first.paddr),
                later.offset + max(0, pfn * self.page_size - later.paddr)),)
 
-    def read_pages(self, pfns):
+    def read_pages(self, pfns: Iterable[int]) -> Dict[int, Union[bytes, PcicrashError]]:
         """Reads in file order (the dump may be on a slow disk); returns {pfn: bytes | error}."""
         out: Dict[int, Union[bytes, PcicrashError]] = {}
         order = sorted(set(pfns), key=self._file_pos)

@@ -18,7 +18,7 @@ import bisect
 import heapq
 import struct
 from array import array
-from typing import List
+from typing import Any, Dict, List, Optional
 
 from pykdump_ext.errors import DumpFormatError
 
@@ -36,7 +36,7 @@ WINDOW = 1 << 20              # bytes read at once while walking small records' 
 WINDOW_MIN = 256              # the first window after a small record
 
 
-def is_flattened(head):
+def is_flattened(head: bytes) -> bool:
     """True when the first bytes of a file carry the flattened-format signature."""
     return head[:len(SIGNATURE) + 1] == SIGNATURE + b"\0"
 
@@ -131,7 +131,7 @@ def _c_merge(starts, ends, foffs):
 class FlatFile:
     """The kdump-compressed file a flattened file stands for, as pread()."""
 
-    def __init__(self, path) -> None:
+    def __init__(self, path: Any) -> None:
         """`path`: a file name, or a source (crash_ext_c.source: name, size, pread)."""
         self._src = open_source(path)
         self.path = self._src.name
@@ -250,14 +250,14 @@ class FlatFile:
                                   " makedumpfile -R" % self.path)
         self.size = self._ends[-1] if n else 0
 
-    def locate(self, offset):
+    def locate(self, offset: int) -> Optional[int]:
         """Offset in the flattened file holding byte `offset` of the rebuilt file, or None."""
         i = bisect.bisect_right(self._starts, offset) - 1
         if i >= 0 and offset < self._ends[i]:
             return self._foffs[i] + offset - self._starts[i]
         return None
 
-    def data_from(self, offset):
+    def data_from(self, offset: int) -> int:
         """The first offset at or after `offset` that some record holds (self.size if none):
         what lies between is a hole of zeros that needs no reading."""
         i = bisect.bisect_right(self._ends, offset)
@@ -265,7 +265,7 @@ class FlatFile:
             return max(offset, self.size)
         return max(offset, self._starts[i])
 
-    def pread(self, offset, size):
+    def pread(self, offset: int, size: int) -> bytes:
         """Bytes [offset, offset+size) of the rebuilt file (short at its end, zeros in holes)."""
         end = min(offset + size, self.size)
         if size <= 0 or offset >= end or offset < 0:
@@ -293,7 +293,7 @@ class FlatReader(KdumpReader):
     message adds the matching offset in the flattened file where there is one.
     """
 
-    def __init__(self, path, *, vmcoreinfo=None) -> None:
+    def __init__(self, path: Any, *, vmcoreinfo: Optional[Dict[str, str]] = None) -> None:
         self.flat = FlatFile(path)
         try:
             super().__init__([self.flat], vmcoreinfo=vmcoreinfo)

@@ -40,7 +40,7 @@ import collections
 import os
 import struct
 import zlib
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from array import array
 
 from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
@@ -138,7 +138,7 @@ EXTRACT_NOTE_TYPE = 1
 _C = None
 
 
-def c_helper():
+def c_helper() -> Any:
     """The cffi module crash_ext_c._pfnmap, or None (pure-Python fallback).
 
     PCICRASH_NO_C=1 forces the fallback (tests and bench compare both)."""
@@ -289,7 +289,7 @@ class _Counts:
 class KdumpPart:
     """One kdump-compressed file: its header, bitmaps and descriptor table."""
 
-    def __init__(self, src) -> None:
+    def __init__(self, src: Any) -> None:
         self.src = src
         self.path = src.name
         self.size = src.size
@@ -302,7 +302,7 @@ class KdumpPart:
 
     # -- helpers -------------------------------------------------------------
 
-    def err(self, what, offset, expected=None):
+    def err(self, what: str, offset: Optional[int], expected: Optional[str] = None) -> DumpFormatError:
         locate = getattr(self.src, "locate", None)     # flattened file: say where too
         if locate is not None and offset is not None:
             at = locate(offset)
@@ -310,7 +310,7 @@ class KdumpPart:
                      else "; no flattened record holds that offset")
         return DumpFormatError(what, path=self.path, offset=offset, expected=expected)
 
-    def read_exact(self, offset, size, what):
+    def read_exact(self, offset: int, size: int, what: str) -> bytes:
         if offset < 0 or offset + size > self.size:
             raise self.err("%s (%d bytes) runs past the end of the file (%d bytes)"
                            % (what, size, self.size), offset, "%s inside the file" % what)
@@ -477,7 +477,7 @@ class KdumpPart:
 
     # -- ELF notes (sub-header version >= 4) ---------------------------------------
 
-    def elf_notes(self):
+    def elf_notes(self) -> List[Tuple[bytes, int, int, int]]:
         """[(name bytes, type, data offset, data size)] of the ELF notes in the note area
         (walked once)."""
         if getattr(self, "_elf_notes", None) is None:
@@ -501,7 +501,7 @@ class KdumpPart:
         self.notes.extend(problems)
         return out
 
-    def device_dumps(self):
+    def device_dumps(self) -> List[elfnote.DeviceDump]:
         """[DeviceDump] of the VMCOREDD notes; headers and names only are read."""
         out = []
         for name, ntype, desc, descsz in self.elf_notes():
@@ -511,7 +511,7 @@ class KdumpPart:
                 out.append(dd)
         return out
 
-    def extract_marker(self):
+    def extract_marker(self) -> Optional[Dict[str, str]]:
         """{KEY: value} of a pcicrash triage extract's marker note, or None (an ordinary dump)."""
         for name, _ntype, desc, descsz in self.elf_notes():
             if name == EXTRACT_NOTE_NAME:
@@ -605,7 +605,7 @@ class KdumpPart:
             bases = [counts.at(b) - below for b in firsts]
         return _rank(b"".join(pieces), bits, bases)
 
-    def count_stored(self, start, end):
+    def count_stored(self, start: int, end: int) -> int:
         """Set bits of the 2nd bitmap in [start, end): one streaming pass, not cached."""
         total, pos = 0, start
         while pos < end:
@@ -624,7 +624,7 @@ class KdumpPart:
             pos += n
         return total
 
-    def descriptor_indices(self, pfns, with_index=True):
+    def descriptor_indices(self, pfns: Sequence[int], with_index: bool = True) -> Dict[int, int]:
         """{pfn: descriptor index (>= 0) or -1 excluded / -2 not RAM}, pfns inside the part.
 
         Pages in blocks the counting pass has passed are looked up in their
@@ -656,7 +656,7 @@ class KdumpPart:
 
     # -- descriptors -------------------------------------------------------------
 
-    def descriptors(self, indices):
+    def descriptors(self, indices: Iterable[int]) -> Dict[int, Tuple[int, Optional[Tuple[int, ...]]]]:
         """{index: (file offset of descriptor, (offset, size, flags, page_flags)) or None past EOF}."""
         fmt = self.endian + "qIIQ"
         out: Dict[int, Tuple[int, Optional[Tuple[int, ...]]]] = {}
@@ -674,7 +674,7 @@ class KdumpPart:
                     out[n] = (pos, None)
         return out
 
-    def zero_offset(self):
+    def zero_offset(self) -> Optional[int]:
         """File offset of the shared zero page, or None (dump level keeps zero pages)."""
         if self._zero_off != -1:
             return self._zero_off
@@ -711,7 +711,7 @@ class KdumpReader(MemoryReader):
     `vmcoreinfo` (a dict) replaces the dump's own VMCOREINFO.
     """
 
-    def __init__(self, paths_or_files, *, vmcoreinfo=None) -> None:
+    def __init__(self, paths_or_files: Sequence[Any], *, vmcoreinfo: Optional[Dict[str, str]] = None) -> None:
         if isinstance(paths_or_files, (str, bytes, os.PathLike)) or is_source(paths_or_files):
             paths_or_files = [paths_or_files]
         # pfn -> classification of the last CLASS_CACHE pages looked at (LRU):
@@ -921,10 +921,10 @@ class KdumpReader(MemoryReader):
                     result[pfn] = (PageStatus.PRESENT, part, d, pos)
         return result
 
-    def page_status(self, pfn):
+    def page_status(self, pfn: int) -> PageStatus:
         return self._classify([pfn])[pfn][0]
 
-    def stored_problems(self, pfns):
+    def stored_problems(self, pfns: Iterable[int]) -> Dict[int, PcicrashError]:
         """{pfn: DumpFormatError} for stored pages whose descriptor alone shows they cannot
         be read (stored size 0 or over a page, a page stored uncompressed but short,
         several compression flags): what --check can say without reading page data."""
@@ -946,7 +946,7 @@ class KdumpReader(MemoryReader):
                                 % (pfn, why, d[1], d[0], d[2]), pos, "a page descriptor")
         return out
 
-    def page_statuses(self, pfns):
+    def page_statuses(self, pfns: Iterable[int]) -> List[PageStatus]:
         pfns = list(pfns)
         cls = self._classify(pfns)
         return [cls[p][0] for p in pfns]
@@ -984,11 +984,11 @@ class KdumpReader(MemoryReader):
                                % (pfn, pfn * self.page_size, status.value),
                                pfn=pfn, status=status, path=where, offset=pos)
 
-    def read_pages(self, pfns):
+    def read_pages(self, pfns: Iterable[int]) -> Dict[int, Union[bytes, PcicrashError]]:
         """{pfn: bytes, PageUnavailable, or DumpFormatError for a page the file holds broken}."""
         pfns = list(pfns)
         cls = self._classify(pfns)
-        out = {}
+        out: Dict[int, Union[bytes, PcicrashError]] = {}
         todo = collections.defaultdict(list)
         for pfn in pfns:
             status, part, desc, pos = cls[pfn]
@@ -1003,7 +1003,7 @@ class KdumpReader(MemoryReader):
                 out.update(self._decompress(items[i:i + BATCH_PAGES]))
         return out
 
-    def stored_pages(self, pfns):
+    def stored_pages(self, pfns: Iterable[int]) -> Dict[int, Tuple[int, bytes, int]]:
         """{pfn: (descriptor flags, stored bytes, page_flags)} of the PRESENT pages among
         `pfns`, as the file stores them (compressed or not): what a writer copies unchanged."""
         out = {}
@@ -1014,7 +1014,7 @@ class KdumpReader(MemoryReader):
                     out[pfn] = (desc[2], data, desc[3])
         return out
 
-    def read_page(self, pfn):
+    def read_page(self, pfn: int) -> bytes:
         res = self.read_pages([pfn])[pfn]
         if isinstance(res, Exception):
             raise res

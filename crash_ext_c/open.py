@@ -8,7 +8,7 @@ Signatures (makedumpfile's diskdump_mod.h / makedumpfile.h, ELF gABI):
 """
 
 import os
-from typing import TYPE_CHECKING
+from typing import Any, Dict, Optional, Sequence, TYPE_CHECKING, Union
 
 from pykdump_ext import vmcoreinfo_file
 from pykdump_ext.errors import DumpFormatError, PcicrashError
@@ -32,7 +32,7 @@ SNIFF_BYTES = 16
 EXPECTED = "ELF ('\\x7fELF'), kdump-compressed ('KDUMP   '/'DISKDUMP') or flattened ('makedumpfile')"
 
 
-def sniff(path):
+def sniff(path: Any) -> str:
     """Return ELF, KDUMP or FLAT for the dump at `path` (a file name, URL or source);
     DumpFormatError otherwise."""
     if is_source(path):
@@ -58,12 +58,13 @@ def _sniff_source(src):
                           expected=EXPECTED)
 
 
-def load_vmcoreinfo_file(path):
+def load_vmcoreinfo_file(path: str) -> Dict[str, str]:
     """VMCOREINFO from a text file (as written by `makedumpfile -g`), as a dict."""
     return vmcoreinfo_file.read_file(path)
 
 
-def open_dump(paths, *, vmcoreinfo=None):
+def open_dump(paths: Union[str, os.PathLike, Sequence[Any]], *, vmcoreinfo: Optional[str] = None,
+              ) -> "MemoryReader":
     """A MemoryReader over the dump in `paths` (1 file, or the parts of a --split set in any order).
 
     Each of `paths` is a file name, a URL (s3://, gs://, http(s)://: ranged

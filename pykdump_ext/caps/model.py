@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .access import Access
 
@@ -88,7 +88,7 @@ class Reg:
         self.offset = offset
         self.value = value
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Reg) and (self.offset, self.value, self.spec.name) == (
             other.offset, other.value, other.spec.name)
 
@@ -156,7 +156,7 @@ class CapResult:
         return iter(self.regs.values())
 
 
-def read_regs(c: CapResult, a: Access, base: int, specs) -> bool:
+def read_regs(c: CapResult, a: Access, base: int, specs: Iterable[Register]) -> bool:
     """Read `specs` (Registers) at `base` into c.regs; False (and c.truncated) when one is cut off."""
     ok = True
     for s in specs:

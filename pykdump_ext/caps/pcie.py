@@ -114,7 +114,7 @@ V2_REGS = (DEVCAP2, DEVCTL2, DEVSTA2)
 LINK2_REGS = (LNKCAP2, LNKCTL2, LNKSTA2)
 
 
-def registers(ptype: int, version: int, slot: bool):
+def registers(ptype: int, version: int, slot: bool) -> List[Register]:
     """The registers a function of this port type / version / slot bit has, in offset order."""
     out = list(V1_REGS)
     if ptype not in NO_LINK:
