@@ -429,10 +429,11 @@ def verify(path: str, source: MemoryReader, pages: Dict[int, PageOut]) -> None:
         readable = [p for p in want if pages[p] != LOST]
         mine, theirs = ext.read_pages(readable), source.read_pages(readable)
         for pfn in readable:
-            if not isinstance(mine[pfn], bytes) or mine[pfn] != theirs[pfn]:
+            got = mine[pfn]
+            if not isinstance(got, bytes) or got != theirs[pfn]:
                 raise PcicrashError("page 0x%x of the extract does not read back as the"
-                                    " source's (%s)" % (pfn, mine[pfn] if not isinstance(
-                                        mine[pfn], bytes) else "different bytes"), path=path)
+                                    " source's (%s)" % (pfn, got if not isinstance(got, bytes)
+                                                        else "different bytes"), path=path)
         for pfn in want:
             if pages[pfn] == LOST and ext.page_status(pfn) is not PageStatus.LOST:
                 raise PcicrashError("page 0x%x should read as lost" % pfn, path=path)
