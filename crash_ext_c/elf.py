@@ -27,9 +27,9 @@ import collections
 import struct
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
-from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
-from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.memory import MemoryReader, PageStatus
+from . import vmcoreinfo as vmcoreinfo_mod
+from .errors import DumpFormatError, PageUnavailable, PcicrashError
+from .reader import MemoryReader, PageStatus
 
 from . import elfnote
 from .source import close_source, open_source
@@ -52,8 +52,6 @@ MAX_ERASEINFO = 16 << 20
 MAX_PHNUM = 1 << 19
 PHDR_PIECE = 1 << 12            # headers read at a time
 
-Note = elfnote.Note
-DeviceDump = elfnote.DeviceDump
 Segment = collections.namedtuple("Segment", "paddr filesz memsz offset")
 
 _ENDIAN = {1: "<", 2: ">"}
@@ -215,7 +213,7 @@ class ElfReader(MemoryReader):
         self.page_size = ps
         if own_info_text is None:
             notes.append("the ELF notes hold no VMCOREINFO")
-        self.max_pfn = max((-(-(s.paddr + s.memsz) // ps) for s in self.segments), default=0)
+        self.max_pfn: int = max((-(-(s.paddr + s.memsz) // ps) for s in self.segments), default=0)
 
         tails = sum(1 for s in self.segments if s.filesz < s.memsz)
         self.truncated_at = None

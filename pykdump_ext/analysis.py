@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .klog.judge import LogSummary
     from .pciids import PciIds
     from .klog.records import KernelLog
-    from .memory import MemoryReader
+    from crash_ext_c.reader import MemoryReader
 
 _NAMES: Dict[str, Optional[PciIds]] = {}
 
@@ -129,9 +129,9 @@ def analyse(reader: MemoryReader, *, kernel: Optional[KernelInfo] = None, names:
     if log is None:
         log = _read_log(reader)
     rep = analyse_capture(cap, kernel=kernel, names=names, log=log)
-    rep.source = getattr(reader, "name", "")
-    rep.format = getattr(reader, "format", "")
-    rep.reader_notes = list(getattr(reader, "notes", ()) or ())
+    rep.source = reader.name
+    rep.format = reader.format
+    rep.reader_notes = list(reader.notes)
     return rep
 
 

@@ -27,9 +27,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .errors import CaptureError, PageUnavailable, PcicrashError
-from .memory import MemoryReader, PageStatus
-from .vmcoreinfo import get_int, to_int
+from crash_ext_c.errors import CaptureError, PageUnavailable, PcicrashError
+from crash_ext_c.reader import MemoryReader, PageStatus
+from crash_ext_c.vmcoreinfo import get_int, to_int
 
 PAGEMAP_MAGIC = 0x5043504D          # "PCPM"
 HEADER_MAGIC = 0x50434943           # "PCIC"
@@ -183,9 +183,7 @@ class BadPointer:
 def dump_incomplete(reader: MemoryReader) -> bool:
     """The dump says it was cut (kdump status flag, or e_flags bit 0 of makedumpfile -E):
     a page outside its memory ranges may then be lost rather than a bad address."""
-    return bool(getattr(reader, "incomplete", False) or
-                (getattr(reader, "made_by_makedumpfile", False)
-                 and getattr(reader, "e_flags", 0) & 1))
+    return bool(reader.incomplete or (reader.made_by_makedumpfile and reader.e_flags & 1))
 
 
 def _why_missing(value, fallback):
@@ -722,7 +720,7 @@ def _walk(buf, header, cap):
 
 def load_capture(reader: MemoryReader) -> Capture:
     """Everything the dump holds of the capture; never raises for bad capture data."""
-    name = getattr(reader, "name", "")
+    name = reader.name
     try:
         pm = read_pagemap(reader)
     except PcicrashError as exc:       # CaptureError, or a malformed PCI_CRASH_* value

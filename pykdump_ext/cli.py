@@ -18,11 +18,11 @@ import sys
 from typing import Optional, Sequence, TYPE_CHECKING, TextIO
 
 from . import __version__
-from .errors import CaptureError, PcicrashError, UsageError
+from crash_ext_c.errors import CaptureError, PcicrashError, UsageError
 
 if TYPE_CHECKING:
     from .kernel import KernelInfo
-    from .memory import MemoryReader
+    from crash_ext_c.reader import MemoryReader
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1

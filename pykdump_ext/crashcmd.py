@@ -19,10 +19,10 @@ import re
 import sys
 from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
-from . import vmcoreinfo as vmcoreinfo_mod
-from .errors import PcicrashError
+from crash_ext_c import vmcoreinfo as vmcoreinfo_mod
+from crash_ext_c.errors import PcicrashError
 from .kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
-from .memory import MemoryReader, PageStatus
+from crash_ext_c.reader import MemoryReader, PageStatus
 
 COMMAND = "pcicrash"
 SHORT = "PCI config space, AER and DPC state captured at panic"
@@ -498,7 +498,7 @@ def run(argv: Sequence[str], *, api: Any = None, out: Optional[TextIO] = None) -
         reader = CrashReader(api)
         override = getattr(args, "vmcoreinfo", None)
         if override:
-            from .vmcoreinfo_file import load_and_apply
+            from crash_ext_c.vmcoreinfo_file import load_and_apply
             load_and_apply(reader, override)
         kernel = kernel_info(api, reader)
         return cli.execute(reader, args, out, kernel=kernel, err=out)

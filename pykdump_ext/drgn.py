@@ -25,9 +25,9 @@ import struct
 import sys
 from typing import Any, Dict, Optional, TYPE_CHECKING, TextIO, Tuple
 
-from . import vmcoreinfo as vmcoreinfo_mod
-from .errors import PcicrashError
-from .memory import MemoryReader, PageStatus
+from crash_ext_c import vmcoreinfo as vmcoreinfo_mod
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.reader import MemoryReader, PageStatus
 
 if TYPE_CHECKING:
     from .analysis import Report
@@ -219,7 +219,7 @@ def print_pcicrash(prog: Any, argv: Any = "", *, out: Optional[TextIO] = None,
     try:
         reader = ProgramReader(prog)
         if args.vmcoreinfo:                 # the one --vmcoreinfo of every front end
-            from .vmcoreinfo_file import load_and_apply
+            from crash_ext_c.vmcoreinfo_file import load_and_apply
             load_and_apply(reader, args.vmcoreinfo)
         kernel = kernel_info(prog, reader)
         return cli.execute(reader, args, out, kernel=kernel, err=err)

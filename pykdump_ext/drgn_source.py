@@ -19,13 +19,12 @@ import struct
 import tempfile
 from typing import Any, Dict, List, Optional, TYPE_CHECKING, Tuple
 
-from .errors import PcicrashError
-from .vmcoreinfo import get_int
-from .kernel import (KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource,
-                     vmcoredd_notes)
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.vmcoreinfo import get_int
+from .kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
 
 if TYPE_CHECKING:
-    from .memory import MemoryReader
+    from crash_ext_c.reader import MemoryReader
 
 try:                                    # optional dependency
     drgn: Any = importlib.import_module("drgn")      # untyped binding (Debian's python3-drgn)
@@ -122,7 +121,7 @@ class DrgnSource(SymbolSource):
         """A source whose memory is `reader`'s; None when the architecture is not one we describe."""
         if drgn is None:
             raise PcicrashError("drgn is not installed (python3-drgn): --vmlinux needs it")
-        info = getattr(reader, "vmcoreinfo", {}) or {}
+        info = reader.vmcoreinfo or {}
         arch = _arch(info)
         if arch is None:
             return None
@@ -136,7 +135,7 @@ class DrgnSource(SymbolSource):
             raise PcicrashError("drgn rejects the VMCOREINFO: %s" % exc, path=reader.name) from exc
         finally:
             os.unlink(path)
-        from .errors import PageUnavailable
+        from crash_ext_c.errors import PageUnavailable
 
         def read_phys(addr, count, offset, physical):
             try:
@@ -233,18 +232,8 @@ class DrgnSource(SymbolSource):
 
 def device_dumps(reader: MemoryReader) -> Optional[List[Tuple[str, int]]]:
     """[(name, size)] of the dump's VMCOREDD notes; None when the reader cannot tell."""
-    dumps = getattr(reader, "device_dumps", None)          # ELF reader lists them
-    if dumps is not None:
-        return [(d.name, d.size) for d in dumps]
-    parts = getattr(reader, "parts", None)                 # kdump-compressed: the note area
-    if parts:
-        part = parts[0]
-        rng = getattr(part, "note_range", None)
-        src = getattr(part, "src", None)
-        if rng is None or src is None:
-            return [] if rng is None and src is not None else None
-        return vmcoredd_notes(src.pread, rng[0], rng[1])
-    return None
+    dumps = reader.device_dumps
+    return None if dumps is None else [(d.name, d.size) for d in dumps]
 
 
 def check_match(source: SymbolSource, vmcoreinfo: Optional[Dict[str, str]], vmlinux: str) -> None:
@@ -276,7 +265,7 @@ def kernel_info(reader: MemoryReader, dump_path: Optional[str], vmlinux: str, *,
     are no kernel extras.
     """
     dumps = device_dumps(reader)
-    info = getattr(reader, "vmcoreinfo", {})
+    info = reader.vmcoreinfo
     try:
         source = DrgnSource.over_reader(reader, vmlinux)
         if source is None:

@@ -100,11 +100,6 @@ def status_items(cfg: Config, *, link: bool = False) -> List[str]:
     return out
 
 
-def has_error(cfg: Config) -> bool:
-    """True when the device shows any error status (the -e filter)."""
-    return bool(status_items(cfg))
-
-
 @dataclass
 class Hop:
     bdf: str

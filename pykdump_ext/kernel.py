@@ -15,12 +15,11 @@ imports only the standard library and the core.
 """
 
 import datetime
-import struct
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import regs
-from .errors import PcicrashError
-from .vmcoreinfo import to_int
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.vmcoreinfo import to_int
 
 
 class SymbolError(PcicrashError):
@@ -108,42 +107,6 @@ MAX_DEVICES = 65536
 MAX_HWERR = 64
 
 
-NT_VMCOREDD = 0x700          # include/uapi/linux/elf.h
-VMCOREDD_NAME_BYTES = 44     # include/uapi/linux/vmcore.h VMCOREDD_MAX_NAME_BYTES
-MAX_NOTES = 4096
-
-
-def vmcoredd_notes(pread: Callable[[int, int], bytes], offset: int, size: int) -> List[Tuple[str, int]]:
-    """[(name, size)] of the device dumps in an ELF note area read through pread(offset, n).
-
-    Device dumps are notes of type NT_VMCOREDD named "LINUX" whose data
-    starts with a NUL-padded 44-byte dump name (the v4 posting named the
-    notes "VMCOREDD_<name>" instead).  Only headers and names are read.
-    """
-    out = []
-    pos, end = offset, offset + size
-    for _ in range(MAX_NOTES):
-        if pos + 12 > end:
-            break
-        hdr = pread(pos, 12)
-        if len(hdr) < 12:
-            break
-        namesz, descsz, ntype = struct.unpack("<III", hdr)
-        name_off = pos + 12
-        desc_off = name_off + ((namesz + 3) & ~3)
-        nxt = desc_off + ((descsz + 3) & ~3)
-        if nxt > end or nxt <= pos:
-            break
-        name = pread(name_off, min(namesz, 256)).split(b"\0", 1)[0].decode("ascii", "replace")
-        if name.startswith("VMCOREDD_"):
-            out.append((name[len("VMCOREDD_"):], descsz))
-        elif ntype == NT_VMCOREDD and name == "LINUX" and descsz >= VMCOREDD_NAME_BYTES:
-            dname = pread(desc_off, VMCOREDD_NAME_BYTES).split(b"\0", 1)[0]
-            out.append((dname.decode("ascii", "replace"), descsz - VMCOREDD_NAME_BYTES))
-        pos = nxt
-    return out
-
-
 def _utc(seconds):
     from .capture import CLOCK_SANE_NS
     if 0 <= seconds < CLOCK_SANE_NS // 10**9:
@@ -196,7 +159,7 @@ class KernelInfo:
                  device_dumps: Optional[Iterable[Tuple[str, int]]] = None, origin: Optional[str] = None,
                  lazy: bool = False) -> None:
         self.source = source
-        self.origin = origin or getattr(source, "name", None) or "kernel symbols"
+        self.origin = origin or (source.name if source is not None else None) or "kernel symbols"
         self.vmcoreinfo = dict(vmcoreinfo or {})
         self.device_dumps = None if device_dumps is None else list(device_dumps)
         self.notes = []             # one line per piece that could not be shown
@@ -468,7 +431,7 @@ class KernelInfo:
 
     def to_json(self) -> Dict[str, Any]:
         self.load()
-        out = {"source": self.origin, "crashtime": self.crashtime, "notes": list(self.notes)}
+        out: Dict[str, Any] = {"source": self.origin, "crashtime": self.crashtime, "notes": list(self.notes)}
         if self.hwerr is not None:
             out["hwerr_data"] = [{"type": n, "count": c, "timestamp": t} for n, c, t in self.hwerr]
         out["device_dumps"] = (None if self.device_dumps is None else

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, Optional, TYPE_CHECKING
 
 from . import badges, lspci_hex, slots, style
-from .errors import UsageError
+from crash_ext_c.errors import UsageError
 
 if TYPE_CHECKING:
     import argparse

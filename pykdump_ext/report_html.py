@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, TextIO, TYPE_CHECKING
 from . import __version__
 from .config import rid_to_bdf
 from .badges import device_badges, severity, verdict_rules
-from .errors import UsageError
+from crash_ext_c.errors import UsageError
 from .errpath import downstream_facing, link_text
 
 if TYPE_CHECKING:

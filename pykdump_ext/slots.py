@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, TYPE_CHECKING
 
-from .errors import UsageError
+from crash_ext_c.errors import UsageError
 
 if TYPE_CHECKING:
     import argparse

@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, TYPE_CHECKING, TextIO, Tuple, Union
 
 from crash_ext_c.source import close_source, is_url, open_source
-from ..errors import CaptureError, PcicrashError
+from crash_ext_c.errors import CaptureError, PcicrashError
 
 if TYPE_CHECKING:
     from ..analysis import Report
-    from ..memory import MemoryReader
+    from crash_ext_c.reader import MemoryReader
 
 BATCH_SCHEMA = "pcicrash-batch/1"
 # the exit statuses of cli.py, by name
@@ -81,8 +81,8 @@ def _looks_like_dump(path) -> bool:
 
 
 def _signed(head) -> bool:
-    from crash_ext_c.open import SIGNATURES
-    return not head or any(head.startswith(m) for m, _ in SIGNATURES)
+    from crash_ext_c.open import format_of
+    return not head or format_of(head) is not None
 
 
 def expand(args: Iterable[str]) -> List[str]:
@@ -103,7 +103,7 @@ def _expand(args):
 
     for a in args:
         if is_url(a):
-            from .remote import list_urls
+            from .listing import list_urls
             urls = list_urls(a)
             for u in urls:
                 add(u, listed=urls != [a])
@@ -233,7 +233,7 @@ def fleet_facts(rep: Report, reader: MemoryReader) -> FleetFacts:
     """What the summary counts, from the typed Report: kernel release, capture state,
     which page statuses made it partial, and the device the verdict blames."""
     cap = rep.capture
-    facts = FleetFacts(osrelease=(getattr(reader, "vmcoreinfo", None) or {}).get("OSRELEASE"),
+    facts = FleetFacts(osrelease=(reader.vmcoreinfo or {}).get("OSRELEASE"),
                        state=cap.state, missing=sorted({st.value for _i, _p, st in cap.missing}))
     sus = rep.verdict.suspects if rep.verdict else []
     if sus:

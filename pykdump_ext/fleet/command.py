@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Callable
 
-from ..errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, TYPE_CHECKING
 
-from ..errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 from .reader import read_kernel_log
 
 if TYPE_CHECKING:
-    from ..memory import MemoryReader, PageStatus
+    from crash_ext_c.reader import MemoryReader, PageStatus
 
 
 @dataclass

@@ -10,10 +10,10 @@ from __future__ import annotations
 import collections
 from typing import Dict, Iterable, Set, TYPE_CHECKING
 
-from ..errors import PageUnavailable, PcicrashError
+from crash_ext_c.errors import PageUnavailable, PcicrashError
 
 if TYPE_CHECKING:
-    from ..memory import MemoryReader
+    from crash_ext_c.reader import MemoryReader
 
 # Enough for a 16 MiB log ring plus its descriptors and page tables; the readers
 # work in windows, so a bigger ring is read again from the dump, never held whole.

@@ -10,19 +10,20 @@ records that could be read are kept.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from ..errors import PcicrashError
+
+from crash_ext_c.errors import PcicrashError
 from .physmem import PhysMem
 from .records import KernelLog
 from .vtop import KernelMemory, translator
 
 if TYPE_CHECKING:
-    from ..memory import MemoryReader
+    from crash_ext_c.reader import MemoryReader
 
 
 def read_kernel_log(reader: MemoryReader) -> KernelLog:
     """Every readable record of the crashed kernel's log; notes say what is missing and where."""
     log = KernelLog()
-    info = dict(getattr(reader, "vmcoreinfo", None) or {})
+    info = dict(reader.vmcoreinfo or {})
     try:
         mem = PhysMem(reader)
     except (TypeError, ValueError) as exc:

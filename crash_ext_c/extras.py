@@ -3,7 +3,7 @@
 import importlib
 import types
 
-from ..errors import UsageError
+from .errors import UsageError
 
 EXTRA = "fleet"
 
