@@ -71,7 +71,7 @@ def codec_figures(d):
     blob = part.src.pread(0, part.size)
     src = b"".join(blob[o:o + n] for o, n, _, _ in descs)
     rel, pos = [], 0
-    for o, n, _, _ in descs:
+    for _o, n, _, _ in descs:
         rel.append(pos)
         pos += n
     ps = r.page_size
@@ -84,7 +84,7 @@ def codec_figures(d):
         kdump_mod.KdumpReader._codec(descs, rel, src, ps)
 
     def via_python_zlib():
-        for (o, n, _, _), q in zip(descs, rel):
+        for (_o, n, _, _), q in zip(descs, rel):
             zlib.decompress(src[q:q + n])
 
     def via_python_checked():

@@ -12,7 +12,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def cdef_from_header(path):
+def cdef_from_header(path: str) -> str:
     """pfnmap.h as cffi wants it: its PFNMAP_* constants (values left to the compiler)
     and its prototypes, so the header stays the one declaration of the interface."""
     out = []

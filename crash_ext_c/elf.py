@@ -25,6 +25,7 @@ Facts this reader relies on (ELF gABI, Linux fs/proc/vmcore.c, makedumpfile):
 import bisect
 import collections
 import struct
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import vmcoreinfo as vmcoreinfo_mod
 from .errors import DumpFormatError, PageUnavailable, PcicrashError
@@ -63,7 +64,7 @@ class ElfReader(MemoryReader):
     the page size comes from its PAGESIZE (default 4096).
     """
 
-    def __init__(self, path, *, vmcoreinfo=None):
+    def __init__(self, path: Any, *, vmcoreinfo: Optional[Dict[str, str]] = None) -> None:
         """`path`: a file name, or a source (crash_ext_c.source: name, size, pread)."""
         self._src = open_source(path)
         self.path = self._src.name
@@ -164,7 +165,7 @@ class ElfReader(MemoryReader):
         self.eraseinfo = None
         own_info_text = None
         set_aside = []      # broken notes: said in self.notes, the rest of the dump still read
-        damaged = []        # note walks that stopped at damage (the notes before are kept)
+        damaged: List[str] = []        # note walks that stopped at damage (the notes before are kept)
         budget = elfnote.Budget()
         for off, size, where in notes_ph:
             if off + size > self.file_size:
@@ -212,7 +213,7 @@ class ElfReader(MemoryReader):
         self.page_size = ps
         if own_info_text is None:
             notes.append("the ELF notes hold no VMCOREINFO")
-        self.max_pfn = max((-(-(s.paddr + s.memsz) // ps) for s in self.segments), default=0)
+        self.max_pfn: int = max((-(-(s.paddr + s.memsz) // ps) for s in self.segments), default=0)
 
         tails = sum(1 for s in self.segments if s.filesz < s.memsz)
         self.truncated_at = None
@@ -281,7 +282,7 @@ class ElfReader(MemoryReader):
         out.reverse()
         return out
 
-    def page_status(self, pfn):
+    def page_status(self, pfn: int) -> PageStatus:
         ps = self.page_size
         lo = pfn * ps
         hi = lo + ps
@@ -309,7 +310,7 @@ class ElfReader(MemoryReader):
         lo = pfn * ps
         hi = lo + ps
         buf = bytearray(ps)
-        done = []           # (lo, hi, segment) already written
+        done: List[Tuple[int, int, Any]] = []           # (lo, hi, segment) already written
         # Later segments first so that the first-listed one wins where they overlap.
         for s in reversed(self._overlapping(lo, hi)):
             flo = max(lo, s.paddr)
@@ -328,7 +329,7 @@ class ElfReader(MemoryReader):
                 done.append((flo, fhi, s))
         return bytes(buf)
 
-    def _conflict(self, pfn, first, later):
+    def _conflict(self, pfn, first, later) -> None:
         """Overlapping PT_LOADs that store different bytes for one page: said once."""
         if self._conflicts:
             return
@@ -341,9 +342,9 @@ class ElfReader(MemoryReader):
                first.offset + max(0, pfn * self.page_size - first.paddr),
                later.offset + max(0, pfn * self.page_size - later.paddr)),)
 
-    def read_pages(self, pfns):
+    def read_pages(self, pfns: Iterable[int]) -> Dict[int, Union[bytes, PcicrashError]]:
         """Reads in file order (the dump may be on a slow disk); returns {pfn: bytes | error}."""
-        out = {}
+        out: Dict[int, Union[bytes, PcicrashError]] = {}
         order = sorted(set(pfns), key=self._file_pos)
         for pfn in order:
             try:
@@ -356,7 +357,7 @@ class ElfReader(MemoryReader):
         segs = self._overlapping(pfn * self.page_size, (pfn + 1) * self.page_size)
         return segs[0].offset + (pfn * self.page_size - segs[0].paddr) if segs else -1
 
-    def close(self):
+    def close(self) -> None:
         src, self._src = getattr(self, "_src", None), None
         if src is not None:
             close_source(src)

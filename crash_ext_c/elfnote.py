@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 import struct
-from typing import Callable, Iterator, List
+from typing import Callable, Iterator, List, Optional
 
 NHDR_SIZE = 12
 MAX_NOTE_NAME = 4096            # note names are short identifiers
@@ -35,13 +35,13 @@ def _align4(n):
 class Budget:
     """How many more notes a whole dump may have walked (shared by its note areas)."""
 
-    def __init__(self, limit: int = MAX_NOTES):
+    def __init__(self, limit: int = MAX_NOTES) -> None:
         self.left = limit
         self.limit = limit
 
 
 def walk(pread: Callable[[int, int], bytes], start: int, size: int, endian: str, *,
-         problems: List[str], where: str, budget: Budget = None) -> Iterator[Note]:
+         problems: List[str], where: str, budget: Optional[Budget] = None) -> Iterator[Note]:
     """Yield Note for each note in [start, start+size).  `pread(offset, size)` reads
     the file.  Damage (a name over MAX_NOTE_NAME, a note running past the area, more
     than the budget's notes) appends one text to `problems` and ends the walk."""
@@ -86,7 +86,7 @@ def walk(pread: Callable[[int, int], bytes], start: int, size: int, endian: str,
         pos = desc_at + _align4(descsz)
 
 
-def device_dump(note: Note, pread: Callable[[int, int], bytes]):
+def device_dump(note: Note, pread: Callable[[int, int], bytes]) -> Optional[DeviceDump]:
     """The DeviceDump a note holds, or None."""
     if note.name.startswith("VMCOREDD_"):
         return DeviceDump(note.name[len("VMCOREDD_"):], note.offset, note.size)

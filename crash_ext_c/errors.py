@@ -6,11 +6,14 @@ message names where (file and byte offset, or physical address) and what was
 expected, so the CLI can print it on one line and go on with what it has.
 """
 
+from typing import Any, Optional
+
 
 class PcicrashError(Exception):
     """Base of every error that bad input can cause."""
 
-    def __init__(self, what, *, path=None, offset=None, expected=None):
+    def __init__(self, what: str, *, path: Optional[str] = None, offset: Optional[int] = None,
+                 expected: Optional[str] = None) -> None:
         self.what = what
         self.path = path
         self.offset = offset
@@ -20,7 +23,7 @@ class PcicrashError(Exception):
     # What `offset` counts: a byte offset in `path`, unless a subclass says otherwise.
     offset_label = "offset"
 
-    def where(self):
+    def where(self) -> str:
         parts = []
         if self.path is not None:
             parts.append(str(self.path))
@@ -28,7 +31,7 @@ class PcicrashError(Exception):
             parts.append("%s 0x%x" % (self.offset_label, self.offset))
         return ", ".join(parts)
 
-    def message(self):
+    def message(self) -> str:
         text = self.what
         if self.expected is not None:
             text += " (expected %s)" % self.expected
@@ -43,7 +46,8 @@ class DumpFormatError(PcicrashError):
 class PageUnavailable(PcicrashError):
     """A physical page the caller asked for is not in the dump; `status` says why."""
 
-    def __init__(self, what, *, pfn, status, path=None, offset=None, expected=None):
+    def __init__(self, what: str, *, pfn: int, status: Any, path: Optional[str] = None,
+                 offset: Optional[int] = None, expected: Optional[str] = None) -> None:
         self.pfn = pfn
         self.status = status
         super().__init__(what, path=path, offset=offset, expected=expected)

@@ -1,13 +1,14 @@
 """Optional packages of the fleet mode: import them, or say which extra brings them."""
 
 import importlib
+import types
 
 from .errors import UsageError
 
 EXTRA = "fleet"
 
 
-def need(module: str, what: str):
+def need(module: str, what: str) -> types.ModuleType:
     """The imported `module`, or UsageError naming the extra that installs it."""
     try:
         return importlib.import_module(module)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Tuple
+from typing import Tuple, Union
 
 from .errors import PcicrashError
 
@@ -29,7 +29,7 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def open_regular(path, what: str = "dump") -> Tuple[int, int]:
+def open_regular(path: Union[str, os.PathLike], what: str = "dump") -> Tuple[int, int]:
     """(fd, size) of a regular file or block device at `path`, opened read-only.
 
     Raises PcicrashError naming the path for anything else (never blocks)."""
@@ -60,7 +60,7 @@ def open_regular(path, what: str = "dump") -> Tuple[int, int]:
     return fd, size
 
 
-def read_head(path, size: int, what: str = "dump") -> bytes:
+def read_head(path: Union[str, os.PathLike], size: int, what: str = "dump") -> bytes:
     """The first `size` bytes of the regular file at `path` (see open_regular)."""
     fd, _ = open_regular(path, what)
     try:

@@ -18,6 +18,7 @@ import bisect
 import heapq
 import struct
 from array import array
+from typing import Any, Dict, List, Optional
 
 from .errors import DumpFormatError
 
@@ -36,7 +37,7 @@ WINDOW = 1 << 20              # bytes read at once while walking small records' 
 WINDOW_MIN = 256              # the first window after a small record
 
 
-def is_flattened(head):
+def is_flattened(head: bytes) -> bool:
     """True when the first bytes of a file carry the flattened-format signature."""
     return head[:len(SIGNATURE) + 1] == SIGNATURE + b"\0"
 
@@ -53,7 +54,7 @@ def _last_writer_wins(starts, ends, foffs):
     order = sorted(range(n), key=starts.__getitem__)
     first = [starts[i] for i in order]      # record starts, sorted
     last = sorted(ends)                     # record ends, sorted
-    heap = []            # -stream index: the latest record on top
+    heap: List[int] = []            # -stream index: the latest record on top
     out_s, out_e, out_f = array("q"), array("q"), array("q")
     push, pop = heapq.heappush, heapq.heappop
     inf = 1 << 63
@@ -131,12 +132,12 @@ def _c_merge(starts, ends, foffs):
 class FlatFile:
     """The kdump-compressed file a flattened file stands for, as pread()."""
 
-    def __init__(self, path):
+    def __init__(self, path: Any) -> None:
         """`path`: a file name, or a source (crash_ext_c.source: name, size, pread)."""
         self._src = open_source(path)
         self.path = self._src.name
         self.name = self.path
-        self.notes = []
+        self.notes: List[str] = []
         try:
             self.file_size = self._src.size
             self._index()
@@ -223,7 +224,7 @@ class FlatFile:
         self.records = len(starts)
         self._build(starts, ends, foffs)
 
-    def _cut(self, pos, what, expected, damaged=False):
+    def _cut(self, pos, what, expected, damaged=False) -> None:
         """A stream cut short (full disk, interrupted copy) or a damaged record header:
         keep what came before."""
         self.cut_at = pos
@@ -235,7 +236,7 @@ class FlatFile:
         self.notes.append("%s; the stream was cut there (full disk or interrupted transfer):"
                           " what it had not reached is lost" % self._err(what, pos, expected))
 
-    def _build(self, starts, ends, foffs):
+    def _build(self, starts, ends, foffs) -> None:
         """Disjoint, sorted segments of the rebuilt file; later records win."""
         n = len(starts)
         in_order = all(ends[i] <= starts[i + 1] for i in range(n - 1))
@@ -250,14 +251,14 @@ class FlatFile:
                                   " makedumpfile -R" % self.path)
         self.size = self._ends[-1] if n else 0
 
-    def locate(self, offset):
+    def locate(self, offset: int) -> Optional[int]:
         """Offset in the flattened file holding byte `offset` of the rebuilt file, or None."""
         i = bisect.bisect_right(self._starts, offset) - 1
         if i >= 0 and offset < self._ends[i]:
             return self._foffs[i] + offset - self._starts[i]
         return None
 
-    def data_from(self, offset):
+    def data_from(self, offset: int) -> int:
         """The first offset at or after `offset` that some record holds (self.size if none):
         what lies between is a hole of zeros that needs no reading."""
         i = bisect.bisect_right(self._ends, offset)
@@ -276,7 +277,7 @@ class FlatFile:
             return max(offset, self._starts[i + 1])
         return max(offset, self.size)
 
-    def pread(self, offset, size):
+    def pread(self, offset: int, size: int) -> bytes:
         """Bytes [offset, offset+size) of the rebuilt file (short at its end, zeros in holes)."""
         end = min(offset + size, self.size)
         if size <= 0 or offset >= end or offset < 0:
@@ -291,7 +292,7 @@ class FlatFile:
             i += 1
         return bytes(out)
 
-    def close(self):
+    def close(self) -> None:
         src, self._src = getattr(self, "_src", None), None
         if src is not None:
             close_source(src)
@@ -304,7 +305,7 @@ class FlatReader(KdumpReader):
     message adds the matching offset in the flattened file where there is one.
     """
 
-    def __init__(self, path, *, vmcoreinfo=None):
+    def __init__(self, path: Any, *, vmcoreinfo: Optional[Dict[str, str]] = None) -> None:
         self.flat = FlatFile(path)
         try:
             super().__init__([self.flat], vmcoreinfo=vmcoreinfo)
@@ -316,7 +317,7 @@ class FlatReader(KdumpReader):
             for part in self.parts:
                 part.status |= STATUS_INCOMPLETE
             self.incomplete = True
-        self.notes = list(self.flat.notes) + list(self.notes)
+        self.notes: List[str] = list(self.flat.notes) + list(self.notes)
         self.format = "flattened %s, %d records" % (self.format, self.flat.records)
         if self.flat.cut_at is not None:
             self.format += ", stream cut at 0x%x" % self.flat.cut_at

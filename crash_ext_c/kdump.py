@@ -40,6 +40,7 @@ import collections
 import os
 import struct
 import zlib
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from array import array
 
 from . import vmcoreinfo as vmcoreinfo_mod
@@ -74,7 +75,10 @@ BATCH_PAGES = 2048            # pages decompressed per C call
 
 # disk_dump_header field offsets: (status, block_size, sub_hdr_size,
 # bitmap_blocks, max_mapnr, timestamp, timestamp size) per word size.
-_HEADER = {
+# a pfn's (status, part, descriptor or None, descriptor's file offset or None)
+Classified = Tuple[PageStatus, Optional["KdumpPart"], Optional[Tuple[int, ...]], Optional[int]]
+
+_HEADER: Dict[int, Dict[str, Any]] = {
     64: dict(status=424, block_size=428, sub_hdr_size=432, bitmap_blocks=436,
              max_mapnr=440, timestamp=(408, 16), size=464, nr_cpus=460),
     32: dict(status=412, block_size=416, sub_hdr_size=420, bitmap_blocks=424,
@@ -131,7 +135,7 @@ EXTRACT_NOTE_TYPE = 1
 _C = None
 
 
-def c_helper():
+def c_helper() -> Any:
     """The cffi module crash_ext_c._pfnmap, or None (pure-Python fallback).
 
     PCICRASH_NO_C=1 forces the fallback (tests and bench compare both)."""
@@ -240,13 +244,13 @@ class _Counts:
     and take no room, so the memory follows the bitmap bytes the file holds.
     Invariant: the last piece ends at `reach`, the first block not counted."""
 
-    def __init__(self, k0, typecode):
+    def __init__(self, k0, typecode) -> None:
         self.typecode = typecode
         self.firsts = [k0]
         self.arrs = [array(typecode, [0])]
         self.reach = k0
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Counts held (what the memory follows)."""
         return sum(len(a) for a in self.arrs)
 
@@ -266,12 +270,12 @@ class _Counts:
         """The counts at the last n + 1 block starts up to `reach` (last piece only)."""
         return self.arrs[-1][-(n + 1):]
 
-    def extend(self, ends):
+    def extend(self, ends) -> None:
         """Counts at the ends of the blocks from `reach` on."""
         self.arrs[-1].extend(ends)
         self.reach += len(ends)
 
-    def skip(self, block):
+    def skip(self, block) -> None:
         """Blocks reach..block-1 hold no set bit (a hole)."""
         if block > self.reach:
             self.firsts.append(block)
@@ -282,20 +286,20 @@ class _Counts:
 class KdumpPart:
     """One kdump-compressed file: its header, bitmaps and descriptor table."""
 
-    def __init__(self, src):
+    def __init__(self, src: Any) -> None:
         self.src = src
         self.path = src.name
         self.size = src.size
-        self.notes = []
+        self.notes: List[str] = []
         self._parse_header()
-        self._counts = None           # _Counts: set bits from block _k0 to each block start
+        self._counts: Optional[_Counts] = None           # _Counts: set bits from block _k0 to each block start
         self._k0 = self.start_pfn // BLOCK_BITS
         self._below = 0               # set bits of block _k0 before start_pfn
-        self._zero_off = -1           # -1: not looked for yet; None: no shared zero page
+        self._zero_off: Optional[int] = -1           # -1: not looked for yet; None: no shared zero page
 
     # -- helpers -------------------------------------------------------------
 
-    def err(self, what, offset, expected=None):
+    def err(self, what: str, offset: Optional[int], expected: Optional[str] = None) -> DumpFormatError:
         locate = getattr(self.src, "locate", None)     # flattened file: say where too
         if locate is not None and offset is not None:
             at = locate(offset)
@@ -303,7 +307,7 @@ class KdumpPart:
                      else "; no flattened record holds that offset")
         return DumpFormatError(what, path=self.path, offset=offset, expected=expected)
 
-    def read_exact(self, offset, size, what):
+    def read_exact(self, offset: int, size: int, what: str) -> bytes:
         if offset < 0 or offset + size > self.size:
             raise self.err("%s (%d bytes) runs past the end of the file (%d bytes)"
                            % (what, size, self.size), offset, "%s inside the file" % what)
@@ -333,7 +337,7 @@ class KdumpPart:
         self.utsname = dict(zip(UTS_NAMES, uts))
         machine = self.utsname["machine"]
         if machine.startswith(_MACHINES_64):
-            words = (64,)
+            words: Tuple[int, ...] = (64,)
         elif machine.startswith(_MACHINES_32):
             words = (32,)
         else:
@@ -396,7 +400,7 @@ class KdumpPart:
         if self.signature != "KDUMP   " or self.version < 1:
             return
         if self.word == 64:
-            layout = 64
+            layout: Union[int, str] = 64
         else:
             layout = "32pack"
         raw = self.read_exact(bs, _SUB_SIZE[64 if layout == 64 else "32pad"], "kdump sub-header")
@@ -470,7 +474,7 @@ class KdumpPart:
 
     # -- ELF notes (sub-header version >= 4) ---------------------------------------
 
-    def elf_notes(self):
+    def elf_notes(self) -> List[Tuple[bytes, int, int, int]]:
         """[(name bytes, type, data offset, data size)] of the ELF notes in the note area
         (walked once)."""
         if getattr(self, "_elf_notes", None) is None:
@@ -478,7 +482,7 @@ class KdumpPart:
         return self._elf_notes
 
     def _walk_elf_notes(self):
-        out = []
+        out: List[Any] = []
         if self.note_range is None:
             return out
         start, size = self.note_range
@@ -487,14 +491,14 @@ class KdumpPart:
                 "ELF note area of %d bytes at 0x%x lies outside the file (%d bytes); ignored"
                 % (size, start, self.size), self.block_size, "notes inside the file")))
             return out
-        problems = []
+        problems: List[str] = []
         for note in elfnote.walk(self.src.pread, start, size, self.endian, problems=problems,
                                  where="%s ELF note area" % self.path):
             out.append((note.name.encode("ascii", "replace"), note.type, note.offset, note.size))
         self.notes.extend(problems)
         return out
 
-    def device_dumps(self):
+    def device_dumps(self) -> List[elfnote.DeviceDump]:
         """[DeviceDump] of the VMCOREDD notes; headers and names only are read."""
         out = []
         for name, ntype, desc, descsz in self.elf_notes():
@@ -504,7 +508,7 @@ class KdumpPart:
                 out.append(dd)
         return out
 
-    def extract_marker(self):
+    def extract_marker(self) -> Optional[Dict[str, str]]:
         """{KEY: value} of a pcicrash triage extract's marker note, or None (an ordinary dump)."""
         for name, _ntype, desc, descsz in self.elf_notes():
             if name == EXTRACT_NOTE_NAME:
@@ -522,7 +526,7 @@ class KdumpPart:
         base = self.bitmap_off + (self.bitmap_len if second and self.two_bitmaps else 0)
         return self.read_exact(base + start, size, "%s bitmap" % ("2nd" if second else "1st"))
 
-    def _start_counts(self):
+    def _start_counts(self) -> None:
         # Counts never exceed the bits up to the end of the last block.
         fits = self.max_mapnr + BLOCK_BITS < 1 << 32 and array("I").itemsize >= 4
         self._counts = _Counts(self._k0, "I" if fits else "Q")
@@ -580,7 +584,9 @@ class KdumpPart:
         block start is counted, for an index), reading only the blocks that hold them.
         `second=False` asks the 1st bitmap instead: 0 RAM, -1 not RAM."""
         blocks = sorted({p // BLOCK_BITS for p in pfns})
-        pieces, where, firsts = [], {}, []   # where[block] = its block number in buf
+        pieces: List[bytes] = []
+        where: Dict[int, int] = {}
+        firsts: List[int] = []   # where[block] = its block number in buf
         for i, j in _runs(blocks, SLICE_GAP // BLOCK_BYTES, BLOCK_BYTES, SCAN_BYTES):
             lo = blocks[i] * BLOCK_BYTES
             data = self._bitmap_bytes(second, lo, min((blocks[j] + 1) * BLOCK_BYTES,
@@ -596,7 +602,7 @@ class KdumpPart:
             bases = [counts.at(b) - below for b in firsts]
         return _rank(b"".join(pieces), bits, bases)
 
-    def count_stored(self, start, end):
+    def count_stored(self, start: int, end: int) -> int:
         """Set bits of the 2nd bitmap in [start, end): one streaming pass, not cached."""
         total, pos = 0, start
         while pos < end:
@@ -615,7 +621,7 @@ class KdumpPart:
             pos += n
         return total
 
-    def descriptor_indices(self, pfns, with_index=True):
+    def descriptor_indices(self, pfns: Sequence[int], with_index: bool = True) -> Dict[int, int]:
         """{pfn: descriptor index (>= 0) or -1 excluded / -2 not RAM}, pfns inside the part.
 
         Pages in blocks the counting pass has passed are looked up in their
@@ -647,10 +653,10 @@ class KdumpPart:
 
     # -- descriptors -------------------------------------------------------------
 
-    def descriptors(self, indices):
+    def descriptors(self, indices: Iterable[int]) -> Dict[int, Tuple[int, Optional[Tuple[int, ...]]]]:
         """{index: (file offset of descriptor, (offset, size, flags, page_flags)) or None past EOF}."""
         fmt = self.endian + "qIIQ"
-        out = {}
+        out: Dict[int, Tuple[int, Optional[Tuple[int, ...]]]] = {}
         idx = sorted(set(indices))
         for i, j in _runs(idx, RUN_GAP // DESC_SIZE, DESC_SIZE, RUN_MAX):
             lo = self.desc_off + idx[i] * DESC_SIZE
@@ -665,7 +671,7 @@ class KdumpPart:
                     out[n] = (pos, None)
         return out
 
-    def zero_offset(self):
+    def zero_offset(self) -> Optional[int]:
         """File offset of the shared zero page, or None (dump level keeps zero pages)."""
         if self._zero_off != -1:
             return self._zero_off
@@ -688,7 +694,7 @@ class KdumpPart:
         self._zero_off = self.desc_off + DESC_SIZE * self.count_stored(0, self.max_mapnr)
         return self._zero_off
 
-    def close(self):
+    def close(self) -> None:
         close_source(self.src)
 
 
@@ -702,12 +708,12 @@ class KdumpReader(MemoryReader):
     `vmcoreinfo` (a dict) replaces the dump's own VMCOREINFO.
     """
 
-    def __init__(self, paths_or_files, *, vmcoreinfo=None):
+    def __init__(self, paths_or_files: Sequence[Any], *, vmcoreinfo: Optional[Dict[str, str]] = None) -> None:
         if isinstance(paths_or_files, (str, bytes, os.PathLike)) or is_source(paths_or_files):
             paths_or_files = [paths_or_files]
         # pfn -> classification of the last CLASS_CACHE pages looked at (LRU):
         # read_pagemap asks the statuses of the pages load_capture then reads.
-        self._seen = collections.OrderedDict()
+        self._seen: "collections.OrderedDict[int, Classified]" = collections.OrderedDict()
         self.parts = []
         try:
             for item in paths_or_files:
@@ -761,12 +767,12 @@ class KdumpReader(MemoryReader):
             gaps.append((pos, first.max_mapnr))
         self.missing_ranges = gaps
 
-    def _describe(self, override):
+    def _describe(self, override) -> None:
         first = self.parts[0]
         self.name = first.path if len(self.parts) == 1 else \
             "%s (+%d split parts)" % (first.path, len(self.parts) - 1)
         self.page_size = first.block_size
-        self.max_pfn = first.max_mapnr
+        self.max_pfn: int = first.max_mapnr
         self.dump_level = first.dump_level
         self.phys_base = first.phys_base
         self.utsname = first.utsname
@@ -811,7 +817,7 @@ class KdumpReader(MemoryReader):
                          " stored (made %s by pcicrash %s from %s, %s)"
                          % (x.get("PAGES", "?"), x.get("MADE_AT", "?"), x.get("MADE_BY", "?"),
                             x.get("SOURCE", "?"), x.get("SOURCE_FORMAT", "?")))
-        self.notes = notes
+        self.notes: List[str] = notes
         kind = "kdump-compressed" if first.signature == "KDUMP   " else "diskdump"
         self.format = "%s (%s), version %d, dump level %s%s%s" % (
             kind, self.compression, first.version, self.dump_level,
@@ -830,7 +836,7 @@ class KdumpReader(MemoryReader):
 
     def _classify(self, pfns):
         """{pfn: (status, part, descriptor-or-None, descriptor file offset)}."""
-        result = {}
+        result: Dict[int, Classified] = {}
         seen = self._seen
         # A scan bigger than the cache would only flush it: neither asked nor kept.
         cached = len(pfns) <= CLASS_CACHE
@@ -858,7 +864,7 @@ class KdumpReader(MemoryReader):
 
     def _classify_new(self, pfns):
         """_classify() for valid pfns, from the bitmaps and descriptors."""
-        result = {}
+        result: Dict[int, Classified] = {}
         by_part = collections.defaultdict(list)
         gap_pfns = []
         if len(self.parts) == 1:
@@ -907,10 +913,10 @@ class KdumpReader(MemoryReader):
                     result[pfn] = (PageStatus.PRESENT, part, d, pos)
         return result
 
-    def page_status(self, pfn):
+    def page_status(self, pfn: int) -> PageStatus:
         return self._classify([pfn])[pfn][0]
 
-    def stored_problems(self, pfns):
+    def stored_problems(self, pfns: Iterable[int]) -> Dict[int, PcicrashError]:
         """{pfn: DumpFormatError} for stored pages whose descriptor alone shows they cannot
         be read (stored size 0 or over a page, a page stored uncompressed but short,
         several compression flags): what --check can say without reading page data."""
@@ -932,7 +938,7 @@ class KdumpReader(MemoryReader):
                                 % (pfn, why, d[1], d[0], d[2]), pos, "a page descriptor")
         return out
 
-    def page_statuses(self, pfns):
+    def page_statuses(self, pfns: Iterable[int]) -> List[PageStatus]:
         pfns = list(pfns)
         cls = self._classify(pfns)
         return [cls[p][0] for p in pfns]
@@ -970,11 +976,11 @@ class KdumpReader(MemoryReader):
                                % (pfn, pfn * self.page_size, status.value),
                                pfn=pfn, status=status, path=where, offset=pos)
 
-    def read_pages(self, pfns):
+    def read_pages(self, pfns: Iterable[int]) -> Dict[int, Union[bytes, PcicrashError]]:
         """{pfn: bytes, PageUnavailable, or DumpFormatError for a page the file holds broken}."""
         pfns = list(pfns)
         cls = self._classify(pfns)
-        out = {}
+        out: Dict[int, Union[bytes, PcicrashError]] = {}
         todo = collections.defaultdict(list)
         for pfn in pfns:
             status, part, desc, pos = cls[pfn]
@@ -989,7 +995,7 @@ class KdumpReader(MemoryReader):
                 out.update(self._decompress(items[i:i + BATCH_PAGES]))
         return out
 
-    def stored_pages(self, pfns):
+    def stored_pages(self, pfns: Iterable[int]) -> Dict[int, Tuple[int, bytes, int]]:
         """{pfn: (descriptor flags, stored bytes, page_flags)} of the PRESENT pages among
         `pfns`, as the file stores them (compressed or not): what a writer copies unchanged."""
         out = {}
@@ -1000,7 +1006,7 @@ class KdumpReader(MemoryReader):
                     out[pfn] = (desc[2], data, desc[3])
         return out
 
-    def read_page(self, pfn):
+    def read_page(self, pfn: int) -> bytes:
         res = self.read_pages([pfn])[pfn]
         if isinstance(res, Exception):
             raise res
@@ -1048,7 +1054,7 @@ class KdumpReader(MemoryReader):
                 rel[n] = base + items[n][2][0] - lo
             i = j + 1
         codes = self._codec([it[2] for it in items], rel, bytes(src), ps)
-        for n, (pfn, _, desc, pos) in enumerate(items):
+        for n, (pfn, _, desc, _pos) in enumerate(items):
             page, code = codes[n]
             if code:
                 out[pfn] = part.err(
@@ -1078,7 +1084,7 @@ class KdumpReader(MemoryReader):
                     (None, _C_ERRORS.get(err[k], "error %d" % err[k])) for k in range(n)]
         return [_py_page(src[r:r + d[1]], d[1], d[2], ps) for d, r in zip(descs, rel)]
 
-    def close(self):
+    def close(self) -> None:
         for p in getattr(self, "parts", ()):
             p.close()
 

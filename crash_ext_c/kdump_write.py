@@ -30,7 +30,9 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, NamedTuple, Optional, Union
+from typing import (
+    Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, TYPE_CHECKING, Tuple, Union,
+)
 
 from . import vmcoreinfo as vmcoreinfo_mod
 from .elf import ElfReader
@@ -38,6 +40,9 @@ from .errors import PcicrashError
 from .kdump import (_HEADER, _SUB, _SUB_SINCE, _SUB_SIZE, COMPRESSION_FLAGS, DESC_SIZE,
                     DL_EXCLUDE_ZERO, EXTRACT_NOTE_NAME, EXTRACT_NOTE_TYPE, STATUS_INCOMPLETE,
                     KdumpReader, c_helper)
+
+if TYPE_CHECKING:
+    from .reader import MemoryReader
 
 SIGNATURE = b"KDUMP   "
 HEADER_VERSION = 6            # what makedumpfile 1.6+ writes
@@ -123,7 +128,7 @@ def compress_page(codec: str, page: bytes) -> Page:
     return Page(0, bytes(page))
 
 
-def _pack_fields(buf, table, endian, values, since=None, version=HEADER_VERSION):
+def _pack_fields(buf, table, endian, values, since=None, version=HEADER_VERSION) -> None:
     for name, (off, code) in table.items():
         if name in values and (since is None or version >= since[name]):
             v = values[name]
@@ -133,7 +138,8 @@ def _pack_fields(buf, table, endian, values, since=None, version=HEADER_VERSION)
 
 
 def _bitmap_bytes(max_mapnr, bs):
-    return -(-(-(-max_mapnr // 8)) // bs) * bs
+    nbytes = -(-max_mapnr // 8)           # ceil: one bit per pfn, then whole blocks
+    return -(-nbytes // bs) * bs
 
 
 def write_kdump(path: str, layout: KdumpLayout, pages: Dict[int, PageOut],
@@ -184,6 +190,8 @@ def write_kdump(path: str, layout: KdumpLayout, pages: Dict[int, PageOut],
         elif k == LOST:
             descs += bytes(DESC_SIZE)
             res.lost += 1
+        elif isinstance(k, str):
+            raise PcicrashError("page 0x%x: %r" % (pfn, k), expected="a Page, ZERO or LOST")
         else:
             if not 0 < len(k.data) <= bs:
                 raise PcicrashError("page 0x%x: %d stored bytes" % (pfn, len(k.data)),
@@ -254,10 +262,10 @@ def write_kdump(path: str, layout: KdumpLayout, pages: Dict[int, PageOut],
     return res
 
 
-def _write_bitmaps(f, bitmap_off, bm_each, kept, ram_chunks):
+def _write_bitmaps(f, bitmap_off, bm_each, kept, ram_chunks) -> None:
     """1st bitmap streamed from `ram_chunks` (plus the kept pages); the 2nd only where
     it has bits: the blocks between are holes that read as zeros."""
-    by_byte = {}
+    by_byte: Dict[int, int] = {}
     for pfn in kept:
         by_byte[pfn >> 3] = by_byte.get(pfn >> 3, 0) | 1 << (pfn & 7)
     pos = 0
@@ -292,7 +300,7 @@ _ELF_MACHINES = {62: "x86_64", 183: "aarch64", 21: "ppc64", 22: "s390x", 243: "r
 NT_PRSTATUS = 1
 
 
-def source_codec(reader) -> str:
+def source_codec(reader: MemoryReader) -> str:
     """The compression a source's pages are stored with: 'zlib', 'lzo', ..., or 'none'."""
     comp = reader.compression
     if comp in CODECS:
@@ -300,7 +308,7 @@ def source_codec(reader) -> str:
     return "none" if comp == "none" else "zlib"     # ELF, or mixed split parts
 
 
-def stored_page(reader, pfns, codec: str) -> Dict[int, Page]:
+def stored_page(reader: MemoryReader, pfns: Iterable[int], codec: str) -> Dict[int, Page]:
     """{pfn: Page} of those `pfns` the kdump source stores as `codec` would store them:
     copied as they are.  The others (ELF source, another codec) are compressed anew."""
     raw = reader.stored_pages
@@ -335,7 +343,8 @@ def _text_note(reader, override_text):
     return info, erase
 
 
-def source_layout(reader, codec: str, marker: bytes, *, vmcoreinfo_text=None):
+def source_layout(reader: MemoryReader, codec: str, marker: bytes, *,
+                  vmcoreinfo_text: Optional[bytes] = None) -> Tuple[KdumpLayout, Iterator[bytes]]:
     """(KdumpLayout, 1st-bitmap chunks) for an extract of `reader` (kdump, flattened or
     ELF); `marker` is the text of the PCICRASH note."""
     info, erase = _text_note(reader, vmcoreinfo_text)
@@ -371,7 +380,7 @@ def source_layout(reader, codec: str, marker: bytes, *, vmcoreinfo_text=None):
     return lay, chunks
 
 
-def vmcoreinfo_number(info, key, base=10):
+def vmcoreinfo_number(info: Mapping[str, str], key: str, base: int = 10) -> int:
     """VMCOREINFO number (SYMBOL()s are hex), 0 when absent or not a number."""
     try:
         return vmcoreinfo_mod.get_int(info, key, base=base) or 0

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Sequence, TYPE_CHECKING, Tuple, Union
 
 from . import vmcoreinfo_file
 from .errors import DumpFormatError, PcicrashError
 from .source import close_source, is_source, open_source
+
+if TYPE_CHECKING:
+    from .reader import MemoryReader
 
 
 class Format(NamedTuple):
@@ -30,7 +33,7 @@ class Format(NamedTuple):
     split_sets: bool = False        # the reader takes several files (makedumpfile --split)
     described: str = ""             # how the signature is shown in "expected ..." messages
 
-    def reader_class(self):
+    def reader_class(self) -> type:
         module, cls = self.reader.split(":")
         return getattr(importlib.import_module("." + module, __package__), cls)
 
@@ -55,7 +58,7 @@ def format_of(head: bytes) -> Optional[Format]:
     return None
 
 
-def sniff(path) -> str:
+def sniff(path: Any) -> str:
     """The format name ("elf", "kdump", "flattened") of the dump at `path` (a file name,
     URL or source); DumpFormatError otherwise."""
     if is_source(path):
@@ -81,7 +84,8 @@ def _sniff_source(src) -> Format:
     return fmt
 
 
-def open_dump(paths, *, vmcoreinfo=None):
+def open_dump(paths: Union[str, os.PathLike, Sequence[Any]], *, vmcoreinfo: Optional[str] = None,
+              ) -> "MemoryReader":
     """A MemoryReader over the dump in `paths` (1 file, or the parts of a --split set in any order).
 
     Each of `paths` is a file name, a URL (s3://, gs://, http(s)://: ranged

@@ -14,7 +14,7 @@ docs/readers.md.
 from __future__ import annotations
 
 import enum
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from .elfnote import DeviceDump
 from .errors import PageUnavailable, PcicrashError
@@ -30,10 +30,13 @@ class PageStatus(enum.Enum):
     NOT_IN_PART = "in a missing split part"  # split set: the part that holds it was not given
 
     @property
-    def readable(self):
+    def readable(self) -> bool:
         """True when read_page() returns bytes (real or implied zeros)."""
         return self in (PageStatus.PRESENT, PageStatus.ZERO, PageStatus.ZERO_OR_EXCLUDED,
                         PageStatus.ERASED)
+
+
+_R = TypeVar("_R", bound="MemoryReader")
 
 
 class MemoryReader:
@@ -82,23 +85,23 @@ class MemoryReader:
     # the pages as the file stores them (what a writer copies unchanged); None otherwise.
     stored_pages: Optional[Callable] = None
 
-    def page_status(self, pfn):
+    def page_status(self, pfn: int) -> PageStatus:
         raise NotImplementedError
 
-    def page_statuses(self, pfns):
+    def page_statuses(self, pfns: Iterable[int]) -> List[PageStatus]:
         """Status of many pages; readers with a faster batch path override this."""
         return [self.page_status(p) for p in pfns]
 
-    def _read_page(self, pfn):
+    def _read_page(self, pfn: int) -> bytes:
         """Bytes of a page whose status is readable (exactly page_size bytes)."""
         raise NotImplementedError
 
-    def stored_problems(self, pfns):
+    def stored_problems(self, pfns: Iterable[int]) -> Dict[int, PcicrashError]:
         """{pfn: PcicrashError} for stored pages the dump's tables alone show to be
         unreadable (without reading page data); readers that can tell override this."""
         return {}
 
-    def read_page(self, pfn):
+    def read_page(self, pfn: int) -> bytes:
         status = self.page_status(pfn)
         if status is PageStatus.ZERO:
             return bytes(self.page_size)
@@ -108,13 +111,13 @@ class MemoryReader:
                                   pfn=pfn, status=status, path=self.name)
         return self._read_page(pfn)
 
-    def read_pages(self, pfns):
+    def read_pages(self, pfns: Iterable[int]) -> Dict[int, Union[bytes, PcicrashError]]:
         """{pfn: bytes, or the PcicrashError that page raised} for many pages.
 
         A bad page costs only itself: PageUnavailable for a page not in the
         dump, DumpFormatError for one the file holds broken.  Readers may batch.
         """
-        out = {}
+        out: Dict[int, Union[bytes, PcicrashError]] = {}
         for pfn in pfns:
             try:
                 out[pfn] = self.read_page(pfn)
@@ -122,7 +125,7 @@ class MemoryReader:
                 out[pfn] = exc
         return out
 
-    def read_phys(self, addr, size):
+    def read_phys(self, addr: int, size: int) -> bytes:
         """`size` bytes at physical `addr`; raises PageUnavailable for the first missing page."""
         if addr < 0 or size < 0:
             raise ValueError("negative address or size")
@@ -140,10 +143,10 @@ class MemoryReader:
     def close(self) -> None:
         pass
 
-    def __enter__(self):
+    def __enter__(self: _R) -> _R:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
@@ -164,7 +167,9 @@ class PageDictReader(MemoryReader):
     that has already produced its pages.
     """
 
-    def __init__(self, pages, *, page_size=4096, vmcoreinfo=None, statuses=None, name="<pages>"):
+    def __init__(self, pages: Mapping[int, bytes], *, page_size: int = 4096,
+                 vmcoreinfo: Optional[Mapping[str, str]] = None,
+                 statuses: Optional[Mapping[int, PageStatus]] = None, name: str = "<pages>") -> None:
         self.pages = dict(pages)
         self.statuses = dict(statuses or {})
         self.page_size = page_size
@@ -174,10 +179,10 @@ class PageDictReader(MemoryReader):
             if len(data) != page_size:
                 raise ValueError("page 0x%x has %d bytes, not %d" % (pfn, len(data), page_size))
 
-    def page_status(self, pfn):
+    def page_status(self, pfn: int) -> PageStatus:
         if pfn in self.pages:
             return PageStatus.PRESENT
         return self.statuses.get(pfn, PageStatus.OUTSIDE)
 
-    def _read_page(self, pfn):
+    def _read_page(self, pfn: int) -> bytes:
         return self.pages.get(pfn, bytes(self.page_size))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import collections
 import errno
-from typing import Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from .errors import PcicrashError
 from .extras import need
@@ -42,7 +42,7 @@ def url_protocol(url: str) -> str:
     return url.split("://", 1)[0].lower()
 
 
-def url_filesystem(url: str, storage_options: Optional[Dict] = None):
+def url_filesystem(url: str, storage_options: Optional[Dict] = None) -> Tuple[Any, str]:
     """(fsspec filesystem, path inside it) for `url`."""
     fsspec = need("fsspec", "reading %s" % url)
     proto = url_protocol(url)
@@ -58,14 +58,14 @@ class RangeSource:
     """pread() over a remote object: one ranged request per run of missing cache blocks."""
 
     def __init__(self, url: str, *, storage_options: Optional[Dict] = None,
-                 block: int = BLOCK, cache_bytes: int = CACHE_BYTES):
+                 block: int = BLOCK, cache_bytes: int = CACHE_BYTES) -> None:
         self.name = url
         self.block = block
         self.capacity = max(1, cache_bytes // block)
         self.bytes_read = 0          # bytes the server sent
         self.reads = 0               # ranged requests made
-        self._cache = collections.OrderedDict()   # block number -> bytes (LRU)
-        self._f = None
+        self._cache: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()   # block -> bytes (LRU)
+        self._f: Any = None          # fsspec's file object (untyped)
         fs, path = url_filesystem(url, storage_options)
         try:
             self._f = fs.open(path, "rb", cache_type="none", block_size=block)
@@ -122,7 +122,7 @@ class RangeSource:
             cache.popitem(last=False)
         return buf[offset - first * b:end - first * b]
 
-    def close(self):
+    def close(self) -> None:
         f, self._f = self._f, None
         self._cache.clear()
         if f is not None:

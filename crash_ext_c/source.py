@@ -13,8 +13,8 @@ reports them per dump.
 
 import os
 import re
+from typing import Any, Union
 
-from .errors import PcicrashError
 from .files import data_from, open_regular
 
 
@@ -24,7 +24,7 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 class FileSource:
     """pread() over a local path."""
 
-    def __init__(self, path):
+    def __init__(self, path: Union[str, os.PathLike]) -> None:
         self.name = str(path)
         self.bytes_read = 0
         self.reads = 0
@@ -32,7 +32,7 @@ class FileSource:
         # non-blocking open, then only a regular file (or block device): a FIFO is refused
         self._fd, self.size = open_regular(self.name)
 
-    def pread(self, offset, size):
+    def pread(self, offset: int, size: int) -> bytes:
         if size <= 0 or offset >= self.size or offset < 0:
             return b""
         data = os.pread(self._fd, size, offset)
@@ -40,35 +40,35 @@ class FileSource:
         self.bytes_read += len(data)
         return data
 
-    def data_from(self, offset):
+    def data_from(self, offset: int) -> int:
         """The first offset at or after `offset` that may hold data (SEEK_DATA): the
         readers pass over a sparse file's holes without reading them."""
         return data_from(self._fd, offset, self.size)
 
-    def close(self):
+    def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
 
-def is_source(item) -> bool:
+def is_source(item: object) -> bool:
     return hasattr(item, "pread") and hasattr(item, "size")
 
 
-def is_url(path) -> bool:
+def is_url(path: object) -> bool:
     """True for 'scheme://...' names (s3://, gs://, http(s)://), which need the fleet extra."""
     return isinstance(path, str) and _URL.match(path) is not None and \
         not path.startswith("file://")
 
 
-def close_source(src) -> None:
+def close_source(src: Any) -> None:
     """Close a source if it can be closed (caller-made sources may have no close())."""
     close = getattr(src, "close", None)
     if close is not None:
         close()
 
 
-def open_source(item):
+def open_source(item: Any) -> Any:
     """`item` itself when it is a source; a RangeSource for a URL; else a FileSource."""
     if is_source(item):
         return item

@@ -1,6 +1,7 @@
 """VMCOREINFO text: KEY=value lines, from the ELF note, the kdump header, a file, or crash's `help -D`."""
 
 import re
+from typing import Dict, Mapping, Optional, Union
 
 from .errors import PcicrashError
 
@@ -10,7 +11,8 @@ MAX_BYTES = 1 << 20
 MAX_LINE = 4096
 
 
-def parse(text, *, source="VMCOREINFO", limit=MAX_BYTES):
+def parse(text: Union[bytes, str], *, source: str = "VMCOREINFO", limit: int = MAX_BYTES,
+          ) -> Dict[str, str]:
     """Return {key: value} from VMCOREINFO text (bytes or str).
 
     Leading white space is dropped (crash's `help -D` indents the lines);
@@ -52,7 +54,7 @@ _NUMBER = {10: re.compile(r"-?[0-9]{1,20}"), 16: re.compile(r"(?:0[xX])?[0-9a-fA
 _BASE_NAMES = {10: "base-10", 16: "base-16", 0: "decimal or 0x-hex"}
 
 
-def to_int(text, base=10):
+def to_int(text: object, base: int = 10) -> Optional[int]:
     """The integer that dump text `text` spells (ASCII digits; base 10, 16, or 0 for
     decimal or 0x-hex; blanks around it allowed), or None when it is not such a number."""
     if not isinstance(text, str):
@@ -68,7 +70,8 @@ def to_int(text, base=10):
     return int(text, base)
 
 
-def get_int(info, key, *, base=10, source="VMCOREINFO"):
+def get_int(info: Mapping[str, str], key: str, *, base: int = 10, source: str = "VMCOREINFO",
+            ) -> Optional[int]:
     """Integer value of `key` (base 16 accepts a 0x prefix), or None when absent."""
     value = info.get(key)
     if value is None:

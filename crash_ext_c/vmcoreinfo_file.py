@@ -17,11 +17,14 @@ import os
 import select
 import stat
 import time
-from typing import Dict, List
+from typing import Dict, List, TYPE_CHECKING
 
 from . import vmcoreinfo as vmcoreinfo_mod
 from .errors import DumpFormatError, PcicrashError
 from .files import kind_of
+
+if TYPE_CHECKING:
+    from .reader import MemoryReader
 
 # Keys that name the kernel (another value: another kernel) and the panic (another boot).
 IDENTITY = (("OSRELEASE", "another kernel"), ("BUILD-ID", "another kernel build"),
@@ -50,7 +53,7 @@ def _read_stream(fd, path, limit):
     return bytes(out)
 
 
-def read_file(path) -> Dict[str, str]:
+def read_file(path: str) -> Dict[str, str]:
     """VMCOREINFO from a text file (as written by `makedumpfile -g`, or a saved copy of
     the crashed kernel's), as a dict.  A pipe is read as the stream it is; nothing
     blocks: the open is non-blocking and a silent pipe times out."""
@@ -81,7 +84,7 @@ def read_file(path) -> Dict[str, str]:
     return info
 
 
-def disagreements(info: Dict[str, str], reader) -> List[str]:
+def disagreements(info: Dict[str, str], reader: MemoryReader) -> List[str]:
     """What the VMCOREINFO `info` says that the dump itself contradicts, one text each."""
     own = reader.dump_vmcoreinfo or {}
     out = []
@@ -101,7 +104,7 @@ def disagreements(info: Dict[str, str], reader) -> List[str]:
     return out
 
 
-def apply(reader, info: Dict[str, str], source) -> None:
+def apply(reader: MemoryReader, info: Dict[str, str], source: str) -> None:
     """Make `info` the reader's VMCOREINFO, or raise PcicrashError (refused) when the dump
     contradicts it (see disagreements)."""
     bad = disagreements(info, reader)
@@ -117,5 +120,5 @@ def apply(reader, info: Dict[str, str], source) -> None:
         reader.notes = tuple(reader.notes) + (note,)
 
 
-def load_and_apply(reader, path) -> None:
+def load_and_apply(reader: MemoryReader, path: str) -> None:
     apply(reader, read_file(path), path)

@@ -458,7 +458,7 @@ def exercise_reader(reader, pfns=None, budget=64, seen=None):
         except PcicrashError as exc:
             problem = check_error(exc)
             if problem:
-                raise AssertionError("read_page raised a bad error: %s" % problem)
+                raise AssertionError("read_page raised a bad error: %s" % problem) from exc
     try:
         from pykdump_ext.check import check
     except ImportError:
@@ -618,6 +618,6 @@ def expect_refused(fn):
         fn()
     except PcicrashError as exc:
         if "pipe" not in str(exc):
-            raise AssertionError("a pipe refused without saying so: %s" % exc)
+            raise AssertionError("a pipe refused without saying so: %s" % exc) from exc
         raise
     raise AssertionError("a pipe was accepted as a dump")

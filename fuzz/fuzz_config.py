@@ -23,7 +23,7 @@ def target(data):
     try:
         cfg = config.decode(data)
     except PcicrashError as exc:
-        raise AssertionError("config.decode raised (it promises not to): %s" % exc)
+        raise AssertionError("config.decode raised (it promises not to): %s" % exc) from exc
     bad = [p for p in cfg.problems if "internal" in p]
     if bad:
         raise AssertionError("decode swallowed a bug: %s" % bad[0])

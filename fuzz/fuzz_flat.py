@@ -73,7 +73,7 @@ def target(data):
         with KdumpReader(common.BytesSource(image, "<rebuilt>")) as k:
             kd_view = _view(k, pfns)
     except PcicrashError as exc:
-        raise AssertionError("flattened file opens, its rebuilt file does not: %s" % exc)
+        raise AssertionError("flattened file opens, its rebuilt file does not: %s" % exc) from exc
     if flat_view != kd_view:
         raise AssertionError("flattened and rebuilt files differ: %s / %s"
                              % (flat_view[0], kd_view[0]))

@@ -51,7 +51,7 @@ def target(data):
     try:
         _, st_py, pages_py = _view(data, pfns)
     except PcicrashError as exc:
-        raise AssertionError("opens with the C helper, not without: %s" % exc)
+        raise AssertionError("opens with the C helper, not without: %s" % exc) from exc
     finally:
         kdump._C = saved
     if st_c != st_py:

@@ -65,7 +65,7 @@ def target(data):
     try:
         log = read_kernel_log(reader)
     except PcicrashError as exc:
-        raise AssertionError("read_kernel_log raised %s: %s" % (type(exc).__name__, exc))
+        raise AssertionError("read_kernel_log raised %s: %s" % (type(exc).__name__, exc)) from exc
     for note in log.notes:
         if not isinstance(note, str) or "\n" in note or not note:
             raise AssertionError("note is not one line: %r" % (note,))

@@ -82,7 +82,7 @@ def target(data):
     except common.PcicrashError as exc:
         problem = common.check_error(exc)
         if problem:
-            raise AssertionError("read_pagemap: %s" % problem)
+            raise AssertionError("read_pagemap: %s" % problem) from exc
     cap = load_capture(r)       # never raises
     if "\n" in cap.reason or cap.state not in ("captured", "skipped", "absent", "partial",
                                                 "corrupt"):

@@ -35,7 +35,7 @@ def _through_a_pipe(body):
         except PcicrashError as exc:
             problem = common.check_error(exc)
             if problem:
-                raise AssertionError("read_file: %s" % problem)
+                raise AssertionError("read_file: %s" % problem) from exc
             return
         if got != vmcoreinfo.parse(body[:32768], source="<fuzz>"):
             raise AssertionError("a pipe reads differently from the same text")
@@ -60,7 +60,7 @@ def target(data):
         except PcicrashError as exc:
             problem = common.check_error(exc)
             if problem:
-                raise AssertionError(problem)
+                raise AssertionError(problem) from exc
     # the capture code must turn any PCI_CRASH_* value into a Capture, never raise
     cap = load_capture(PageDictReader({}, vmcoreinfo=info2, name="<fuzz memory>"))
     if "\n" in cap.reason:

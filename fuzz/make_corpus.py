@@ -336,7 +336,7 @@ def _real_codec_dumps():
 @maker
 def make_pages():
     from fuzz.fuzz_pages import pack
-    for codec, blobs, _info, bit in _real_codec_dumps():
+    for codec, blobs, _info, _bit in _real_codec_dumps():
         for pfn in sorted(blobs)[:3]:
             flags, blob = blobs[pfn]
             put("pages", "%s-%x.bin" % (codec, pfn), pack(flags, blob, count=3))
@@ -402,7 +402,7 @@ def make_flat():
     put("flat", "synth-in-order.flat", flatten(raw, chunk=4096, shuffle=False))
     recs = [(0, raw), (4096, raw[4096:12288]), (100, raw[100:5000])]
     put("flat", "synth-overlapping.flat", flat_records(recs))
-    for codec, blobs, _info, bit in list(_real_codec_dumps())[:1]:
+    for _codec, blobs, _info, bit in list(_real_codec_dumps())[:1]:
         meta, _ = _fixture("aer-uncor")
         info_lines = "".join("%s=%s\n" % kv for kv in meta["vmcoreinfo"].items()).encode()
         put("flat", "real-zlib-capture.flat",

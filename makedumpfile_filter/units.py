@@ -11,6 +11,7 @@ nothing: the lines it returns say what to run.
 import os
 import shutil
 import sys
+from typing import List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 UNITS = ("pcicrash-triage.path", "pcicrash-triage.service")
@@ -26,7 +27,7 @@ def pcicrash_command() -> str:
     return here if os.access(here, os.X_OK) else (shutil.which("pcicrash") or here)
 
 
-def install(root: str = "/"):
+def install(root: str = "/") -> List[str]:
     """Install below `root`; returns the lines to print (what went where, what to run)."""
     out = []
     for sub, names, src_dir, mode in ((UNIT_DIR, UNITS, os.path.join(HERE, "systemd"), 0o644),

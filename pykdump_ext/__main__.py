@@ -9,9 +9,10 @@ is set.  Anything else is handed to the standalone CLI.
 import argparse
 import os
 import sys
+from typing import List, Optional, Sequence
 
 
-def crashrc_lines(extend=None):
+def crashrc_lines(extend: Optional[str] = None) -> List[str]:
     prog = os.path.join(os.path.dirname(os.path.realpath(__file__)), "pcicrash.py")
     lines = ["# pcicrash: PCI state captured at panic, as a crash command"
              " (from: python3 -m pykdump_ext --crashrc)"]
@@ -23,7 +24,7 @@ def crashrc_lines(extend=None):
     return lines
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "--crashrc":
         p = argparse.ArgumentParser(prog="python3 -m pykdump_ext --crashrc",

@@ -12,16 +12,23 @@ from __future__ import annotations
 import contextlib
 import gc
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, TYPE_CHECKING
 
 from . import config as _config
 from . import errpath, link, topology, verdict
 from .capture import Capture, Record, load_capture
 
-_NAMES = {}
+if TYPE_CHECKING:
+    from .kernel import KernelInfo
+    from .klog.judge import LogSummary
+    from .pciids import PciIds
+    from .klog.records import KernelLog
+    from crash_ext_c.reader import MemoryReader
+
+_NAMES: Dict[str, Optional[PciIds]] = {}
 
 
-def load_names():
+def load_names() -> Optional[PciIds]:
     """The system pci.ids through pykdump_ext.pciids, or None when that module or file is absent."""
     if "db" not in _NAMES:
         try:
@@ -36,8 +43,8 @@ def load_names():
 class Device:
     bdf: str
     record: Record
-    config: object                  # config.Config
-    node: object                    # topology.Node
+    config: _config.Config
+    node: topology.Node
     vendor_name: Optional[str] = None
     device_name: Optional[str] = None
     class_name: Optional[str] = None
@@ -79,11 +86,11 @@ class Report:
     topology: Optional[topology.Topology] = None
     paths: List[errpath.ErrorPath] = field(default_factory=list)
     verdict: Optional[verdict.Verdict] = None
-    kernel: object = None
+    kernel: Optional[KernelInfo] = None
     reader_notes: List[str] = field(default_factory=list)
-    kernel_log: object = None       # klog.judge.LogSummary, None when no log could be read
+    kernel_log: Optional[LogSummary] = None       # None when no log could be read
 
-    def label(self, bdf) -> str:
+    def label(self, bdf: str) -> str:
         d = self.by_bdf.get(bdf)
         return d.label if d else "%s (not captured)" % bdf
 
@@ -99,7 +106,7 @@ class Report:
 
 
 @contextlib.contextmanager
-def no_gc():
+def no_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector: decoding thousands of devices creates many
     container objects and no cycles, and the collector's passes over them cost more
     than the work itself (about 40% of analyse() at 6000 devices)."""
@@ -112,7 +119,8 @@ def no_gc():
             gc.enable()
 
 
-def analyse(reader, *, kernel=None, names="system", log=None) -> Report:
+def analyse(reader: MemoryReader, *, kernel: Optional[KernelInfo] = None, names: Any = "system",
+            log: Optional[KernelLog] = None) -> Report:
     """Load the capture (and the kernel log) from `reader` and analyse them.
 
     Never raises for bad capture or log data.  `log`: a klog.records.KernelLog to use
@@ -137,7 +145,8 @@ def _read_log(reader):
     return read_kernel_log(reader)
 
 
-def analyse_capture(cap: Capture, *, kernel=None, names="system", log=None) -> Report:
+def analyse_capture(cap: Capture, *, kernel: Optional[KernelInfo] = None, names: Any = "system",
+                    log: Optional[KernelLog] = None) -> Report:
     with no_gc():
         return _analyse_capture(cap, kernel=kernel, names=names, log=log)
 
@@ -147,7 +156,7 @@ def _analyse_capture(cap, *, kernel, names, log=None):
         names = load_names()
     rep = Report(source=cap.source, format="", capture=cap, kernel=kernel)
     decoded = []
-    count = {}
+    count: Dict[str, int] = {}
     for r in cap.records:
         # a record repeating an earlier BDF is kept under 'bdf#2' (which one is right is unknown)
         k = count[r.bdf] = count.get(r.bdf, 0) + 1
@@ -159,7 +168,7 @@ def _analyse_capture(cap, *, kernel, names, log=None):
     rep.paths = errpath.find_paths(configs, rep.topology)
     topology.explain_unreachable(rep.topology, link.assess(rep.topology, rep.paths),
                                  layout=cap.layout)
-    first = {}
+    first: Dict[str, Record] = {}
     for key, r, c in decoded:
         d = Device(bdf=key, record=r, config=c, node=rep.topology.nodes[key])
         if names is not None and not c.all_ff and c.vendor_id is not None:
@@ -195,12 +204,12 @@ def _analyse_capture(cap, *, kernel, names, log=None):
     return rep
 
 
-def _link_item(item, ls):
+def _link_item(item, ls) -> str:
     head = item.split(", DLActive")[0].split(", training")[0]
     return "%s, %s%s" % (head, ls.short(), ", training" if ", training" in item else "")
 
 
-def no_verdict_line(cap) -> str:
+def no_verdict_line(cap: Capture) -> str:
     """The one sentence every view gives when the capture has no device to judge."""
     if cap.state in ("skipped", "absent"):
         return "no PCI state from the panic (capture %s): no device to judge" % cap.state
@@ -237,7 +246,7 @@ _SERR_CMD, _SERR_BCTL = 0x0100, 0x0002
 _DEVCTL_NFE_FE = 0x0006
 
 
-def reporting_disabled(rep) -> List[tuple]:
+def reporting_disabled(rep: Report) -> List[tuple]:
     """(bdf, why) of captured PCIe functions that cannot signal an uncorrectable error
     (DevCtl Non-Fatal/Fatal Reporting off and Command SERR# off) and of switch/bridge ports
     that do not forward error messages from below (Bridge Control SERR# off)."""

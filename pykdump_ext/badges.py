@@ -12,9 +12,13 @@ link, other error status bits).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set, TYPE_CHECKING
 
 from .errpath import cor_text, uncor_text
+
+if TYPE_CHECKING:
+    from .analysis import Device
+    from .verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -29,14 +33,14 @@ KINDS = ("ue", "ue-masked", "ce", "err-msg", "dpc", "unreachable", "link-down", 
          "status")
 
 
-def verdict_rules(verdict) -> Dict[str, Set[str]]:
+def verdict_rules(verdict: Optional[Verdict]) -> Dict[str, Set[str]]:
     """{bdf: rule keys that held for it} from a verdict.Verdict (None: {})."""
     if verdict is None:
         return {}
     return {s.bdf: set(s.rules) for s in verdict.suspects}
 
 
-def device_badges(d, rules: Iterable[str] = ()) -> List[Badge]:
+def device_badges(d: Device, rules: Iterable[str] = ()) -> List[Badge]:
     """Badges of one analysis.Device; `rules` are the verdict's rule keys for it."""
     rules = set(rules)
     c, n = d.config, d.node

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from crash_ext_c.errors import CaptureError, PageUnavailable, PcicrashError
-from crash_ext_c.reader import PageStatus
+from crash_ext_c.reader import MemoryReader, PageStatus
 from crash_ext_c.vmcoreinfo import get_int, to_int
 
 PAGEMAP_MAGIC = 0x5043504D          # "PCPM"
@@ -120,11 +120,11 @@ class Record:
     note: str = ""              # why not trusted / how it was located
 
     @property
-    def device(self):
+    def device(self) -> int:
         return self.devfn >> 3
 
     @property
-    def function(self):
+    def function(self) -> int:
         return self.devfn & 7
 
 
@@ -143,11 +143,11 @@ class Capture:
     source: str = ""
 
     @property
-    def layout(self):
+    def layout(self) -> Optional[str]:
         return self.pagemap.layout if self.pagemap else None
 
 
-def bdf_of(domain, bus, devfn):
+def bdf_of(domain: int, bus: int, devfn: int) -> str:
     return "%04x:%02x:%02x.%x" % (domain, bus, devfn >> 3, devfn & 7)
 
 
@@ -159,11 +159,11 @@ class Unreadable:
     reader's DumpFormatError, with its file offset, is kept and shown."""
     readable = False
 
-    def __init__(self, exc):
+    def __init__(self, exc: PcicrashError) -> None:
         self.exc = exc
         self.value = "stored but unreadable (%s)" % exc.message()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<Unreadable %s>" % self.value
 
 
@@ -172,15 +172,15 @@ class BadPointer:
     page-aligned, or outside the dump): a bad pointer, not a page the dump lacks."""
     readable = False
 
-    def __init__(self, why):
+    def __init__(self, why: str) -> None:
         self.why = why
         self.value = "a bad pointer (%s)" % why
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<BadPointer %s>" % self.why
 
 
-def dump_incomplete(reader) -> bool:
+def dump_incomplete(reader: MemoryReader) -> bool:
     """The dump says it was cut (kdump status flag, or e_flags bit 0 of makedumpfile -E):
     a page outside its memory ranges may then be lost rather than a bad address."""
     return bool(reader.incomplete or (reader.made_by_makedumpfile and reader.e_flags & 1))
@@ -272,7 +272,7 @@ def _search_unaligned(first_page, buf_size, kps, num_pages):
     return None, None
 
 
-def read_pagemap(reader) -> Optional[Pagemap]:
+def read_pagemap(reader: MemoryReader) -> Optional[Pagemap]:
     """The pagemap named by VMCOREINFO, validated, or None when there are no PCI_CRASH lines.
 
     Raises CaptureError (offset = physical address) when it cannot be used."""
@@ -348,7 +348,7 @@ def read_pagemap(reader) -> Optional[Pagemap]:
     span_len = max(c.addrs_at for c in live) + 8 * num_pages
     raw, pm_holes = _read_span(reader, phys, span_len)
     for c in live:
-        addrs = []
+        addrs: List[Optional[int]] = []
         for i in range(num_pages):
             lo = c.addrs_at + 8 * i
             if any(h[0] < lo + 8 and lo < h[1] for h in pm_holes):
@@ -445,11 +445,11 @@ def read_pagemap(reader) -> Optional[Pagemap]:
 class _Buffer:
     """The assembled buffer plus where its holes are (buffer coordinates)."""
 
-    def __init__(self, data, holes):
+    def __init__(self, data, holes) -> None:
         self.data = data
         self.holes = holes            # sorted [(start, end, page_index, pfn, status)]
         self._starts = [h[0] for h in holes]
-        self._zero_from = None
+        self._zero_from: Optional[int] = None
 
     @property
     def zero_from(self):
@@ -474,7 +474,8 @@ def _assemble(reader, pm):
     """Read the buffer's pages; returns (_Buffer, missing, statuses of buffer pages)."""
     kps, rps = pm.page_size, reader.page_size
     per = max(kps // rps, 1)
-    spans = []          # (page_index, reader pfns) -- a kernel page may be several reader pages
+    # (page_index, reader pfns) -- a kernel page may be several reader pages
+    spans: List[Tuple[int, Optional[List[int]]]] = []
     all_pfns = []
     for i, a in enumerate(pm.page_addrs):
         if a is None or i in pm.bad_entries:
@@ -561,7 +562,7 @@ def _record_gaps(lo, hi):
     return sorted(out)
 
 
-def _chain_ok(buf, off, limit=8):
+def _chain_ok(buf, off, limit=8) -> bool:
     """A valid record header at `off` and up to `limit` valid ones after it (or the end,
     a zero tail, or another missing stretch)."""
     data = buf.data
@@ -717,7 +718,7 @@ def _walk(buf, header, cap):
     return corrupt
 
 
-def load_capture(reader) -> Capture:
+def load_capture(reader: MemoryReader) -> Capture:
     """Everything the dump holds of the capture; never raises for bad capture data."""
     name = reader.name
     try:

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, TYPE_CHECKING, Tuple
 
 from .capture import dump_incomplete, read_pagemap
 from crash_ext_c.errors import CaptureError, DumpFormatError, PageUnavailable, PcicrashError
 from crash_ext_c.reader import PageStatus
 from crash_ext_c.vmcoreinfo import to_int
+
+if TYPE_CHECKING:
+    from .klog.logcheck import LogCheck
+    from crash_ext_c.reader import MemoryReader
 
 # makedumpfile's dump level bits (makedumpfile(8) -d): what each drops.
 LEVEL_BITS = (
@@ -75,7 +79,7 @@ class Finding:
     phys: Optional[int] = None
     damaged: bool = False           # stored, but the dump's tables show it cannot be read
 
-    def line(self):
+    def line(self) -> str:
         if self.what == "eraseinfo":
             head = "eraseinfo"
         elif self.what == "pagemap":
@@ -87,7 +91,7 @@ class Finding:
         tag = _tag(self)
         return "%s: %s%s: %s" % (head, tag, " (harmless)" if self.harmless else "", self.reason)
 
-    def to_json(self):
+    def to_json(self) -> Dict[str, Any]:
         return dict(what=self.what, status=_tag(self) if self.status or self.damaged else None,
                     index=self.index, pfn=self.pfn, phys=self.phys, harmless=self.harmless,
                     reason=self.reason)
@@ -109,14 +113,14 @@ class CheckResult:
     notes: List[str] = field(default_factory=list)
     eraseinfo: Optional[str] = None
     reasoning: List[str] = field(default_factory=list)    # layout validation (-v; JSON notes)
-    kernel_log: Optional[object] = None     # klog.logcheck.LogCheck: the log's own pages
+    kernel_log: Optional[LogCheck] = None     # the log's own pages
 
     @property
-    def missing(self):
+    def missing(self) -> List[Finding]:
         """Findings that make the check fail."""
         return [f for f in self.findings if not f.harmless]
 
-    def lines(self, verbose: bool = False):
+    def lines(self, verbose: bool = False) -> List[str]:
         out = ["%s: %s" % (self.source, self.verdict)]
         if self.format:
             out.append("format: %s" % self.format)
@@ -134,7 +138,7 @@ class CheckResult:
             out.extend(self.kernel_log.lines())
         return out
 
-    def to_json(self):
+    def to_json(self) -> Dict[str, Any]:
         return dict(source=self.source, exit_code=self.exit_code, verdict=self.verdict,
                     format=self.format, pagemap_phys=self.pagemap_phys, layout=self.layout,
                     num_pages=self.num_pages, buf_size=self.buf_size,
@@ -182,7 +186,7 @@ def _run_lines(findings):
 
 # ---------------------------------------------------------------- reasons
 
-def _level_text(level):
+def _level_text(level) -> str:
     if level is None:
         return "unknown dump level"
     names = [name for bit, name in LEVEL_BITS if level & bit]
@@ -233,7 +237,7 @@ def _reason(reader, status, pfn):
 
 # ---------------------------------------------------------------- eraseinfo
 
-def erase_rules(text):
+def erase_rules(text: Optional[str]) -> List[Tuple[str, str, bool]]:
     """[(symbol_expr, size_text or None, nullify)] from eraseinfo text."""
     rules = []
     for line in (text or "").splitlines():
@@ -252,7 +256,7 @@ def _rule_effect(expr, size, nullify):
     itself.  The capture is found through VMCOREINFO, not through these
     variables, so only rules that follow pci_crash_buffer / pci_crash_pagemap
     into the data touch it."""
-    base = re.split(r"[.\[-]", expr, 1)[0]
+    base = re.split(r"[.\[-]", expr, maxsplit=1)[0]
     if not base.startswith("pci_crash"):
         return False, "rule on %s: not a pci_crash object" % expr
     if nullify:
@@ -305,7 +309,7 @@ def _pagemap_page_findings(reader):
     return [Finding("pagemap", st, reason, pfn=pfn, phys=pfn * reader.page_size)]
 
 
-def _unreadable(exc):
+def _unreadable(exc) -> str:
     return "stored, but unreadable: %s" % exc.message()
 
 
@@ -313,7 +317,7 @@ def _pfn_span(addr, size, page_size):
     return list(range(addr // page_size, (addr + size - 1) // page_size + 1))
 
 
-def check(reader) -> CheckResult:
+def check(reader: MemoryReader) -> CheckResult:
     """The capture check, plus whether the kernel log's pages are in the dump (report only:
     the verdict and exit code stay the capture's)."""
     res = _check_capture(reader)
@@ -371,7 +375,7 @@ def _check_capture(reader) -> CheckResult:
     res.num_pages, res.buf_size = pm.num_pages, pm.buf_size
     addrs_at = 16 if pm.layout == "A" else 20
     pm_pfns = _pfn_span(pm.phys_addr, addrs_at + 8 * pm.num_pages, rps)
-    buf_pfns = []                   # (index, pfn)
+    buf_pfns: List[Tuple[int, int]] = []                   # (index, pfn)
     for i, addr in enumerate(pm.page_addrs):
         if i in pm.bad_entries:
             res.findings.append(Finding("buffer", None, index=i, damaged=True, reason=(
@@ -399,7 +403,7 @@ def _check_capture(reader) -> CheckResult:
         elif st is not PageStatus.PRESENT:
             res.findings.append(Finding("pagemap", st, _reason(reader, st, pfn),
                                         pfn=pfn, phys=pfn * rps))
-    per_index = {}
+    per_index: Dict[int, Any] = {}
     for (i, pfn), st in zip(buf_pfns, buf_st):
         if pfn in broken:
             per_index.setdefault(i, []).append(None)

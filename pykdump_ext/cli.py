@@ -15,9 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Optional, Sequence, TYPE_CHECKING, TextIO
 
 from . import __version__
 from crash_ext_c.errors import CaptureError, PcicrashError, UsageError
+
+if TYPE_CHECKING:
+    from .kernel import KernelInfo
+    from crash_ext_c.reader import MemoryReader
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -38,7 +43,7 @@ EXIT_HELP = """exit status:
 """
 
 
-def make_parser():
+def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pcicrash",
         description="Show the PCI config space (AER, DPC, link state) that a CONFIG_PCI_CRASH "
@@ -103,11 +108,11 @@ def make_parser():
     return p
 
 
-def _say(err, message):
+def _say(err, message) -> None:
     err.write("pcicrash: %s\n" % message)
 
 
-def _write(out, lines):
+def _write(out, lines) -> None:
     if lines:
         out.write("\n".join(lines) + "\n")
 
@@ -138,7 +143,8 @@ def _run_dmesg(reader, out, err):
     return EXIT_OK if log.complete and log.records else EXIT_INCOMPLETE
 
 
-def execute(reader, args, out, *, kernel=None, err=None) -> int:
+def execute(reader: MemoryReader, args: argparse.Namespace, out: TextIO, *,
+            kernel: Optional[KernelInfo] = None, err: Optional[TextIO] = None) -> int:
     """Run the options in `args` on `reader`, writing to `out`; returns the exit status."""
     err = err if err is not None else sys.stderr
     if getattr(args, "dmesg", False) and not getattr(args, "check", False):
@@ -226,7 +232,7 @@ def _execute(reader, args, out, kernel, err):
         return EXIT_UNREADABLE
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     try:

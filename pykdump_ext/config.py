@@ -243,7 +243,7 @@ class _Buf:
     """Bounds-checked little-endian reads: None beyond the buffer instead of an exception."""
     __slots__ = ("b", "n")
 
-    def __init__(self, b):
+    def __init__(self, b) -> None:
         self.b = b
         self.n = len(b)
 
@@ -271,7 +271,7 @@ class _Block:
     """
     __slots__ = ("struct", "size", "ends")
 
-    def __init__(self, regs):
+    def __init__(self, regs) -> None:
         fmt, pos, ends = "<", 0, []
         for rel, code in regs:
             assert rel >= pos, "registers overlap or are out of order"
@@ -356,7 +356,7 @@ _DECODED: dict = {}
 _DECODED_MAX = 1024
 
 
-def _decode_into(cfg, b, devfn=None):
+def _decode_into(cfg, b, devfn=None) -> None:
     n = b.n
     if n == 0:
         cfg.problems.append("empty config space (0 bytes)")
@@ -432,7 +432,7 @@ def _ff_dwords(raw):
     return out
 
 
-def _header(cfg, raw):
+def _header(cfg, raw) -> None:
     n = len(raw)
     (cfg.vendor_id, cfg.device_id, cfg.command, cfg.status, cfg.revision, prog_if, klass,
      cfg.cache_line, cfg.latency, ht, cfg.bist, cfg.interrupt_line, cfg.interrupt_pin) = _HEADER.read(raw, 0, n)
@@ -478,7 +478,7 @@ def _cap(cid, offset, version):
     return Cap(cid, offset, R.EXT_CAP_NAMES.get(cid, "Extended Capability 0x%04x" % cid), version)
 
 
-def _std_caps(cfg, b):
+def _std_caps(cfg, b) -> None:
     """Walk the standard capability list as lspci does (pointers masked to dwords)."""
     if cfg.status is None or not (cfg.status & R.STATUS_CAP_LIST):
         return          # Status.Cap clear: no list
@@ -519,7 +519,7 @@ def _std_caps(cfg, b):
     cfg.problems.append("capability list longer than %d entries, stopped at 0x%02x" % (_STD_HOPS, prev))
 
 
-def _ext_caps(cfg, b):
+def _ext_caps(cfg, b) -> None:
     """Walk the extended capability list from 0x100 (bounded, cycle-safe)."""
     where = R.EXT_CAP_START
     prev = None

@@ -17,6 +17,7 @@ import collections
 import os
 import re
 import sys
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from crash_ext_c import vmcoreinfo as vmcoreinfo_mod
 from crash_ext_c.errors import PcicrashError
@@ -98,13 +99,13 @@ class NoPyKdump(PcicrashError):
     """This code is not running inside crash with PyKdump loaded."""
 
 
-def pykdump_api():
+def pykdump_api() -> Any:
     """The real PyKdump calls (importable only inside crash)."""
     try:
         import crash                                  # noqa: F401  (PyKdump's C module)
         import pykdump.API as API                     # its exit hook flushes our output
     except ImportError as exc:
-        raise NoPyKdump("not inside crash with PyKdump loaded (%s)" % exc)
+        raise NoPyKdump("not inside crash with PyKdump loaded (%s)" % exc) from exc
 
     class Api:
         error = crash.error
@@ -122,7 +123,7 @@ def pykdump_api():
     return Api
 
 
-def run_quietly(api, command):
+def run_quietly(api: Any, command: str) -> Tuple[str, str]:
     """(output, error text) of a crash command whose error message we want, not on the console.
 
     PyKdump raises crash.error carrying crash's message, which crash also
@@ -163,7 +164,7 @@ def run_quietly(api, command):
             pass
 
 
-def crash_output(api, command):
+def crash_output(api: Any, command: str) -> Optional[str]:
     """Text crash prints for `command`, or None when it fails or prints nothing."""
     try:
         text = api.exec_crash_command(command)
@@ -172,7 +173,7 @@ def crash_output(api, command):
     return text if text else None
 
 
-def vmcoreinfo_from_help_d(text):
+def vmcoreinfo_from_help_d(text: str) -> Dict[str, str]:
     """VMCOREINFO from `help -D`: its KEY=value lines are the indented ones shaped like keys."""
     keep = []
     for line in (text or "").splitlines():
@@ -185,7 +186,7 @@ def vmcoreinfo_from_help_d(text):
 _MAX_MAPNR = re.compile(r"^\s*max_mapnr(?:_64)?:\s*(\d+)")
 
 
-def dump_extent(text):
+def dump_extent(text: Optional[str]) -> Tuple[Optional[int], List[Tuple[int, int]]]:
     """What `help -D` says about which physical pages the dump covers.
 
     kdump-compressed: max_mapnr (crash refuses any pfn at or above it with a
@@ -206,7 +207,7 @@ def dump_extent(text):
 def _pt_load_fields(text):
     """(fields of the segment so far, name just read) for each field line of the
     `pt_load_segment[N]` blocks crash prints in `help -D` for an ELF dump."""
-    cur = {}
+    cur: Dict[str, Any] = {}
     for line in (text or "").splitlines():
         if line.strip().startswith("pt_load_segment["):
             cur = {}
@@ -217,7 +218,7 @@ def _pt_load_fields(text):
             yield cur, m.group(1)
 
 
-def zero_fill_ranges(text):
+def zero_fill_ranges(text: Optional[str]) -> List[Tuple[int, int]]:
     """ELF dumps: physical ranges [zero_fill, phys_end) that crash fills with zeros.
 
     crash sets a PT_LOAD's zero_fill to where its stored bytes end when
@@ -254,7 +255,7 @@ class CrashReader(MemoryReader):
 
     format = "crash session (PyKdump physical reads)"
 
-    def __init__(self, api, *, vmcoreinfo=None):
+    def __init__(self, api: Any, *, vmcoreinfo: Optional[Dict[str, str]] = None) -> None:
         self.api = api
         help_d = crash_output(api, "help -D") or ""
         self.help_d = help_d
@@ -275,8 +276,8 @@ class CrashReader(MemoryReader):
                          " so an excluded page there cannot be told from a zero page"
                          % len(self.zero_fill))
         self.notes = tuple(notes)
-        self._pages = collections.OrderedDict()
-        self._status = {}
+        self._pages: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()
+        self._status: Dict[int, PageStatus] = {}
 
     def _zero_filled(self, pfn):
         addr = pfn * self.page_size
@@ -300,7 +301,7 @@ class CrashReader(MemoryReader):
                 return status
         return PageStatus.EXCLUDED
 
-    def page_status(self, pfn):
+    def page_status(self, pfn: int) -> PageStatus:
         if pfn in self._pages:
             return PageStatus.PRESENT
         status = self._status.get(pfn)
@@ -339,7 +340,7 @@ class PyKdumpSource(SymbolSource):
 
     name = "crash symbols"
 
-    def __init__(self, api):
+    def __init__(self, api: Any) -> None:
         self.api = api
         # PyKdump raises crash.error for unreadable memory, IndexError at NULL, and
         # assorted others from its type layer: any of them means "could not read".
@@ -351,59 +352,59 @@ class PyKdumpSource(SymbolSource):
             return MemberMissing("%s: no member %s" % (what, exc))
         return ReadFailed("%s: %s" % (what, exc))
 
-    def symbol_exists(self, name):
+    def symbol_exists(self, name: str) -> bool:
         try:
             return bool(self.api.symbol_exists(name))
         except self._errors:
             return False
 
-    def symbol_address(self, name):
+    def symbol_address(self, name: str) -> int:
         try:
             addr = self.api.sym2addr(name)
         except self._errors + (TypeError,) as exc:
-            raise SymbolMissing("no symbol %s (%s)" % (name, exc))
+            raise SymbolMissing("no symbol %s (%s)" % (name, exc)) from exc
         if not addr:
             raise SymbolMissing("no symbol %s" % name)
         return int(addr)
 
-    def read_symbol(self, name):
+    def read_symbol(self, name: str) -> Any:
         try:
             return self.api.readSymbol(name)
         except TypeError as exc:
-            raise SymbolMissing("no symbol %s (%s)" % (name, exc))
+            raise SymbolMissing("no symbol %s (%s)" % (name, exc)) from exc
         except self._errors as exc:
-            raise ReadFailed("%s: %s" % (name, exc))
+            raise ReadFailed("%s: %s" % (name, exc)) from exc
 
-    def struct_at(self, type_name, addr):
+    def struct_at(self, type_name: str, addr: int) -> Any:
         try:
             return self.api.readSU(type_name, addr)
         except (TypeError, KeyError) as exc:
-            raise SymbolMissing("no type %s (%s)" % (type_name, exc))
+            raise SymbolMissing("no type %s (%s)" % (type_name, exc)) from exc
         except self._errors as exc:
-            raise ReadFailed("%s at 0x%x: %s" % (type_name, addr, exc))
+            raise ReadFailed("%s at 0x%x: %s" % (type_name, addr, exc)) from exc
 
-    def member_offset(self, type_name, member):
+    def member_offset(self, type_name: str, member: str) -> Optional[int]:
         try:
             off = self.api.member_offset(type_name, member)
         except self._errors + (TypeError, KeyError):
             return None
         return None if off is None or off < 0 else int(off)
 
-    def get(self, value, member):
+    def get(self, value: Any, member: str) -> Any:
         try:
             return getattr(value, member)
         except (KeyError, AttributeError) as exc:
-            raise self._fail(exc, member)
+            raise self._fail(exc, member) from exc
         except self._errors as exc:
-            raise ReadFailed("%s: %s: %s" % (member, type(exc).__name__, exc))
+            raise ReadFailed("%s: %s: %s" % (member, type(exc).__name__, exc)) from exc
 
-    def to_int(self, value):
+    def to_int(self, value: Any) -> int:
         try:
             return int(value)
         except (TypeError, ValueError) as exc:
-            raise ReadFailed("not an integer: %s" % exc)
+            raise ReadFailed("not an integer: %s" % exc) from exc
 
-    def string(self, value, limit=256):
+    def string(self, value: Any, limit: int = 256) -> str:
         if value is None:
             return ""
         if isinstance(value, str):           # PyKdump reads char * members as strings
@@ -414,22 +415,22 @@ class PyKdumpSource(SymbolSource):
         try:
             raw = self.api.readmem(addr, limit)
         except self._errors as exc:
-            raise ReadFailed("string at 0x%x: %s" % (addr, exc))
+            raise ReadFailed("string at 0x%x: %s" % (addr, exc)) from exc
         return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "replace")
 
-    def elements(self, value):
+    def elements(self, value: Any) -> List[Any]:
         try:
             return list(value)
         except TypeError as exc:
-            raise ReadFailed("not an array: %s" % exc)
+            raise ReadFailed("not an array: %s" % exc) from exc
         except self._errors as exc:
-            raise ReadFailed("array: %s" % exc)
+            raise ReadFailed("array: %s" % exc) from exc
 
 
 _VMCOREDD_COUNT = re.compile(r"^\s*num_vmcoredd_notes:\s*(\d+)", re.M)
 
 
-def device_dumps(api, help_d=None):
+def device_dumps(api: Any, help_d: Optional[str] = None) -> Optional[List[Tuple[str, int]]]:
     """[(name, size)] from crash's `dev -V`; [] when it finds none; None when it cannot tell.
 
     `help -D` already says how many device dumps crash found; `dev -V` (whose
@@ -459,13 +460,13 @@ def device_dumps(api, help_d=None):
     return out
 
 
-def kernel_info(api, reader):
+def kernel_info(api: Any, reader: CrashReader) -> KernelInfo:
     return KernelInfo(PyKdumpSource(api), vmcoreinfo=reader.vmcoreinfo,
                       device_dumps=device_dumps(api, reader.help_d), origin="crash symbols",
                       lazy=True)
 
 
-def help_text():
+def help_text() -> str:
     """The help as crash's `help pcicrash` prints it."""
     def fmt(text):
         return text.replace("%%", "%")
@@ -473,7 +474,7 @@ def help_text():
             % (COMMAND, fmt(SHORT), COMMAND, fmt(SYNOPSIS), fmt(HELP)))
 
 
-def run(argv, *, api=None, out=None):
+def run(argv: Sequence[str], *, api: Any = None, out: Optional[TextIO] = None) -> int:
     """The `pcicrash` command: parse like the standalone CLI, decode through cli.execute."""
     from . import cli                     # the CAPTURE helper's front end; same parser
     out = out if out is not None else sys.stdout
@@ -512,12 +513,12 @@ def run(argv, *, api=None, out=None):
         return 3
 
 
-def program_dir(argv0):
+def program_dir(argv0: str) -> str:
     """The package directory, from the path PyKdump ran the program file by."""
     return os.path.dirname(os.path.realpath(argv0))
 
 
-def findable(prog_dir, pykdumppath=None, cwd=None):
+def findable(prog_dir: str, pykdumppath: Optional[str] = None, cwd: Optional[str] = None) -> bool:
     """Would PyKdump's program lookup ('.' then $PYKDUMPPATH) find our pcicrash.py?"""
     cwd = cwd or os.getcwd()
     path = os.environ.get("PYKDUMPPATH") if pykdumppath is None else pykdumppath
@@ -531,7 +532,7 @@ def findable(prog_dir, pykdumppath=None, cwd=None):
     return False
 
 
-def register(argv0, *, api=None, out=None):
+def register(argv0: str, *, api: Any = None, out: Optional[TextIO] = None) -> int:
     """Make `pcicrash` a crash command for this session.
 
     When PyKdump's lookup finds this program by name, register it (so
@@ -559,7 +560,7 @@ def register(argv0, *, api=None, out=None):
     return 0
 
 
-def main(argv0, argv, *, api=None, out=None):
+def main(argv0: str, argv: Sequence[str], *, api: Any = None, out: Optional[TextIO] = None) -> int:
     """Entry of the program file PyKdump runs (pcicrash.py)."""
     if argv and argv[0] == "--register":
         return register(argv0, api=api, out=out)

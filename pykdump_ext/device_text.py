@@ -11,13 +11,17 @@ use 0x numbers and dddd:bb:dd.f BDFs.  Pure: a Config in, lines out.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, TYPE_CHECKING
 
 from . import caps as _caps
 from . import regs as R
 from . import style
 from .caps import header as _header
 from .config import Config, rid_to_bdf
+
+if TYPE_CHECKING:
+    from .link import LinkState
+    from .pciids import PciIds
 
 T1, T2, T3 = "\t", "\t\t", "\t\t\t"
 
@@ -131,7 +135,7 @@ def _aer_lines(cfg, domain, body) -> List[str]:
     if a.tlp_prefix_log:
         out.append(T1 + "TLP prefix log: %s" % " ".join("%08x" % x for x in a.tlp_prefix_log))
     if a.err_src_cor is not None or a.err_src_uncor is not None:
-        def src(rid, flag):
+        def src(rid, flag) -> str:
             if rid is None:
                 return "?"
             got = flag in a.root_flags
@@ -216,7 +220,8 @@ def _cap_text(cfg, c, domain, names) -> List[str]:
     return [head] + body
 
 
-def describe(config: Config, *, bdf: str, names=None, link=None) -> List[str]:
+def describe(config: Config, *, bdf: str, names: Optional[PciIds] = None,
+             link: Optional[LinkState] = None) -> List[str]:
     """Full human decode of one device: lspci -vv-like headings plus AER/TLP/DPC/link verdicts.
 
     `bdf` is 'dddd:bb:dd.f'; `names` a pciids.PciIds (or None: numbers only); `link` the
@@ -230,7 +235,7 @@ def describe(config: Config, *, bdf: str, names=None, link=None) -> List[str]:
     return out
 
 
-def _describe(config, bdf, names, out, link=None):
+def _describe(config, bdf, names, out, link=None) -> None:
     cfg = config
     domain = _domain(bdf)
     out.append(_title(cfg, bdf, names))

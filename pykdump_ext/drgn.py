@@ -18,18 +18,23 @@ when drgn starts.  Older drgn (Debian 12 ships 0.0.22) has the helper only.
 from __future__ import annotations
 
 import collections
+import importlib
 import os
 import shlex
 import struct
 import sys
-from typing import Any, Dict, Optional, TextIO, Tuple
+from typing import Any, Dict, Optional, TYPE_CHECKING, TextIO, Tuple
 
 from crash_ext_c import vmcoreinfo as vmcoreinfo_mod
 from crash_ext_c.errors import PcicrashError
 from crash_ext_c.reader import MemoryReader, PageStatus
 
+if TYPE_CHECKING:
+    from .analysis import Report
+    from .kernel import KernelInfo
+
 try:                                    # this module is importable without drgn
-    import drgn as _drgn
+    _drgn: Any = importlib.import_module("drgn")      # untyped binding (Debian's python3-drgn)
 except ImportError:                     # pragma: no cover - depends on the machine
     _drgn = None
 
@@ -159,7 +164,7 @@ def _debug_file(prog: Any) -> Optional[str]:
         return None
 
 
-def kernel_info(prog: Any, reader: ProgramReader):
+def kernel_info(prog: Any, reader: ProgramReader) -> KernelInfo:
     """KernelInfo over the program's own symbols (no second vmlinux load)."""
     from .drgn_source import DrgnSource, check_match
     from .kernel import KernelInfo
@@ -179,7 +184,7 @@ def kernel_info(prog: Any, reader: ProgramReader):
                       origin=source.name, lazy=True)
 
 
-def pcicrash(prog: Any, *, names: Any = "system"):
+def pcicrash(prog: Any, *, names: Any = "system") -> Report:
     """Analyse the program's memory: the same Report as ``analysis.analyse()`` on a dump file."""
     from .analysis import analyse
     reader = ProgramReader(prog)

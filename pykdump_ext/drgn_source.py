@@ -11,21 +11,28 @@ itself (ELF; kdump-compressed through libkdumpfile).  Importing this module
 never requires drgn: `available()` says whether it can be used.
 """
 
+from __future__ import annotations
+
+import importlib
 import os
 import struct
 import tempfile
+from typing import Any, Dict, List, Optional, TYPE_CHECKING, Tuple
 
 from crash_ext_c.errors import PcicrashError
 from crash_ext_c.vmcoreinfo import get_int
 from .kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
 
+if TYPE_CHECKING:
+    from crash_ext_c.reader import MemoryReader
+
 try:                                    # optional dependency
-    import drgn
+    drgn: Any = importlib.import_module("drgn")      # untyped binding (Debian's python3-drgn)
 except ImportError:                     # pragma: no cover - depends on the machine
     drgn = None
 
 
-def available():
+def available() -> bool:
     return drgn is not None
 
 
@@ -59,7 +66,7 @@ def _note(name, ntype, desc):
             + desc + bytes(-len(desc) % 4))
 
 
-def stub_core(vmcoreinfo, e_machine):
+def stub_core(vmcoreinfo: Dict[str, str], e_machine: int) -> bytes:
     """Bytes of an ELF64 core holding only a VMCOREINFO note and one empty PT_LOAD."""
     text = "".join("%s=%s\n" % kv for kv in vmcoreinfo.items()).encode()
     notes = _note("VMCOREINFO", 0, text)
@@ -81,12 +88,12 @@ def _arch(vmcoreinfo):
 class DrgnSource(SymbolSource):
     """SymbolSource over a drgn.Program (already loaded with a dump and vmlinux)."""
 
-    def __init__(self, prog, name="drgn"):
+    def __init__(self, prog: Any, name: str = "drgn") -> None:
         self.prog = prog
         self.name = name
 
     @classmethod
-    def open(cls, dump_path, vmlinux):
+    def open(cls, dump_path: str, vmlinux: str) -> "DrgnSource":
         """A source over `dump_path` (one file) with debug info from `vmlinux`."""
         if drgn is None:
             raise PcicrashError("drgn is not installed (python3-drgn): --vmlinux needs it")
@@ -94,7 +101,7 @@ class DrgnSource(SymbolSource):
         try:
             prog.set_core_dump(str(dump_path))
         except (drgn.FaultError, ValueError, OSError, drgn.MissingDebugInfoError) as exc:
-            raise PcicrashError("drgn cannot open the dump: %s" % exc, path=str(dump_path))
+            raise PcicrashError("drgn cannot open the dump: %s" % exc, path=str(dump_path)) from exc
         try:
             prog.load_debug_info([str(vmlinux)])
         except drgn.MissingDebugInfoError as exc:
@@ -104,13 +111,13 @@ class DrgnSource(SymbolSource):
                 prog.type("struct pci_dev")
             except LookupError:
                 raise PcicrashError("no kernel debug info from %s: %s" % (vmlinux, exc),
-                                    path=str(vmlinux))
+                                    path=str(vmlinux)) from exc
         except (OSError, ValueError) as exc:
-            raise PcicrashError("drgn cannot load %s: %s" % (vmlinux, exc), path=str(vmlinux))
+            raise PcicrashError("drgn cannot load %s: %s" % (vmlinux, exc), path=str(vmlinux)) from exc
         return cls(prog, name="drgn, %s" % vmlinux)
 
     @classmethod
-    def over_reader(cls, reader, vmlinux):
+    def over_reader(cls, reader: MemoryReader, vmlinux: str) -> Optional["DrgnSource"]:
         """A source whose memory is `reader`'s; None when the architecture is not one we describe."""
         if drgn is None:
             raise PcicrashError("drgn is not installed (python3-drgn): --vmlinux needs it")
@@ -125,7 +132,7 @@ class DrgnSource(SymbolSource):
             os.close(fd)
             prog.set_core_dump(path)
         except (ValueError, OSError) as exc:
-            raise PcicrashError("drgn rejects the VMCOREINFO: %s" % exc, path=reader.name)
+            raise PcicrashError("drgn rejects the VMCOREINFO: %s" % exc, path=reader.name) from exc
         finally:
             os.unlink(path)
         from crash_ext_c.errors import PageUnavailable
@@ -134,9 +141,12 @@ class DrgnSource(SymbolSource):
             try:
                 return reader.read_phys(addr, count)
             except PageUnavailable as exc:
-                raise drgn.FaultError(exc.message(), addr)
+                raise drgn.FaultError(exc.message(), addr) from exc
 
-        delta = get_int(info, arch["phys_key"], base=0, source=reader.name) & U64
+        phys_base = get_int(info, arch["phys_key"], base=0, source=reader.name)
+        if phys_base is None:           # _arch() saw the key; a None here means no number
+            return None
+        delta = phys_base & U64
         start = arch["image_start"]
 
         def read_image(addr, count, offset, physical):
@@ -157,76 +167,76 @@ class DrgnSource(SymbolSource):
                 self.prog.type("struct pci_dev")
             except LookupError:
                 raise PcicrashError("no kernel debug info from %s: %s" % (vmlinux, exc),
-                                    path=str(vmlinux))
+                                    path=str(vmlinux)) from exc
         except (OSError, ValueError) as exc:
-            raise PcicrashError("drgn cannot load %s: %s" % (vmlinux, exc), path=str(vmlinux))
+            raise PcicrashError("drgn cannot load %s: %s" % (vmlinux, exc), path=str(vmlinux)) from exc
 
-    def symbol_exists(self, name):
+    def symbol_exists(self, name: str) -> bool:
         try:
             self.prog[name]
             return True
         except (LookupError, ValueError):
             return False
 
-    def symbol_address(self, name):
+    def symbol_address(self, name: str) -> int:
         try:
             return self.prog.symbol(name).address
         except (LookupError, ValueError) as exc:
-            raise SymbolMissing("no symbol %s (%s)" % (name, exc))
+            raise SymbolMissing("no symbol %s (%s)" % (name, exc)) from exc
 
-    def read_symbol(self, name):
+    def read_symbol(self, name: str) -> Any:
         try:
             return self.prog[name].read_()
         except _ERRORS as exc:
-            raise _wrap(exc, name)
+            raise _wrap(exc, name) from exc
 
-    def struct_at(self, type_name, addr):
+    def struct_at(self, type_name: str, addr: int) -> Any:
         try:
             return drgn.Object(self.prog, self.prog.type(type_name), address=addr)
         except _ERRORS as exc:
-            raise _wrap(exc, "%s at 0x%x" % (type_name, addr))
+            raise _wrap(exc, "%s at 0x%x" % (type_name, addr)) from exc
 
-    def member_offset(self, type_name, member):
+    def member_offset(self, type_name: str, member: str) -> Optional[int]:
         try:
             return drgn.offsetof(self.prog.type(type_name), member)
         except (LookupError, ValueError):
             return None
 
-    def get(self, value, member):
+    def get(self, value: Any, member: str) -> Any:
         try:
             return value.member_(member)
         except _ERRORS as exc:
-            raise _wrap(exc, member)
+            raise _wrap(exc, member) from exc
 
-    def to_int(self, value):
+    def to_int(self, value: Any) -> int:
         try:
             if value.type_.kind == drgn.TypeKind.POINTER:
                 return value.value_()
             return int(value.read_())
         except _ERRORS as exc:
-            raise _wrap(exc, "value")
+            raise _wrap(exc, "value") from exc
 
-    def string(self, value, limit=256):
+    def string(self, value: Any, limit: int = 256) -> str:
         try:
             return value.string_()[:limit].decode("utf-8", "replace")
         except _ERRORS as exc:
-            raise _wrap(exc, "string")
+            raise _wrap(exc, "string") from exc
 
-    def elements(self, value):
+    def elements(self, value: Any) -> List[Any]:
         try:
             n = value.type_.length
             return [value[i] for i in range(n or 0)]
         except _ERRORS as exc:
-            raise _wrap(exc, "array")
+            raise _wrap(exc, "array") from exc
 
 
-def device_dumps(reader):
+def device_dumps(reader: MemoryReader) -> Optional[List[Tuple[str, int]]]:
     """[(name, size)] of the dump's VMCOREDD notes; None when the reader cannot tell."""
     dumps = reader.device_dumps
     return None if dumps is None else [(d.name, d.size) for d in dumps]
 
 
-def check_match(source, vmcoreinfo, vmlinux):
+def check_match(source: SymbolSource, vmcoreinfo: Optional[Dict[str, str]], vmlinux: str) -> None:
     """Refuse a vmlinux that is not the dump's kernel: its init_uts_ns must read VMCOREINFO's OSRELEASE.
 
     With the wrong vmlinux every symbol address is wrong and the "values"
@@ -245,7 +255,8 @@ def check_match(source, vmcoreinfo, vmlinux):
                             " VMCOREINFO says OSRELEASE=%s)" % (vmlinux, got, want))
 
 
-def kernel_info(reader, dump_path, vmlinux, *, lazy=False):
+def kernel_info(reader: MemoryReader, dump_path: Optional[str], vmlinux: str, *,
+                lazy: bool = False) -> KernelInfo:
     """KernelInfo for the standalone CLI's --vmlinux: symbols through drgn, the rest from `reader`.
 
     When drgn cannot read this dump (it opens ELF and, through libkdumpfile,
@@ -256,7 +267,11 @@ def kernel_info(reader, dump_path, vmlinux, *, lazy=False):
     dumps = device_dumps(reader)
     info = reader.vmcoreinfo
     try:
-        source = DrgnSource.over_reader(reader, vmlinux) or DrgnSource.open(dump_path, vmlinux)
+        source = DrgnSource.over_reader(reader, vmlinux)
+        if source is None:
+            if dump_path is None:
+                raise PcicrashError("drgn cannot read this memory and no dump file is named")
+            source = DrgnSource.open(dump_path, vmlinux)
         check_match(source, info, vmlinux)
     except PcicrashError as exc:
         k = KernelInfo(None, vmcoreinfo=info, device_dumps=dumps, origin="drgn")

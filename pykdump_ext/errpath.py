@@ -15,10 +15,14 @@ device that every view shows (summary flags, -e filter, path hops).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional, TYPE_CHECKING
 
 from . import regs as R
 from .config import rid_to_bdf
+
+if TYPE_CHECKING:
+    from .config import AerError, Config, Pcie
+    from .topology import Topology
 
 # PCI Status / Secondary Status names (as config.py reports them) that are errors.
 # >SERR / <SERR only say an error message was forwarded: not errors of the device itself.
@@ -26,12 +30,12 @@ STATUS_ERRORS = ("ParErr", ">TAbort", "<TAbort", "<MAbort", "<PERR")
 DEVSTA_ERRORS = ("CorrErr", "NonFatalErr", "FatalErr", "UnsupReq")
 
 
-def downstream_facing(pcie) -> bool:
+def downstream_facing(pcie: Optional[Pcie]) -> bool:
     """A port whose link is the one to the devices below it (root/downstream port)."""
     return pcie is not None and pcie.port_type in R.DOWNSTREAM_FACING
 
 
-def uncor_text(e) -> str:
+def uncor_text(e: AerError) -> str:
     t = "%s (%s), %s" % (e.name, e.short, "fatal" if e.fatal else "non-fatal")
     if e.first:
         t += ", first error"
@@ -40,14 +44,14 @@ def uncor_text(e) -> str:
     return t
 
 
-def cor_text(e) -> str:
+def cor_text(e: AerError) -> str:
     t = "%s (%s), correctable" % (e.name, e.short)
     if e.masked:
         t += ", masked"
     return t
 
 
-def link_text(p) -> Optional[str]:
+def link_text(p: Optional[Pcie]) -> Optional[str]:
     if p is None or p.lnksta is None or not p.has_link:
         return None
     t = "link %s x%s" % (p.link_speed or "?", p.link_width if p.link_width is not None else "?")
@@ -58,7 +62,7 @@ def link_text(p) -> Optional[str]:
     return t
 
 
-def status_items(cfg, *, link=False) -> List[str]:
+def status_items(cfg: Config, *, link: bool = False) -> List[str]:
     """Error facts of one decoded device, most serious first; [] when clean."""
     if cfg.all_ff:
         return ["no answer (all 0xFF)"]
@@ -144,7 +148,7 @@ def _role(cfg):
     return "bridge" if cfg.is_bridge else "function"
 
 
-def find_paths(devices, topo) -> List[ErrorPath]:
+def find_paths(devices: Dict[str, Config], topo: Topology) -> List[ErrorPath]:
     """devices: {bdf: Config}; topo: topology.Topology."""
     paths = []
     for bdf in sorted(devices):
@@ -200,7 +204,7 @@ def _dpc_paths(devices, topo):
     return out
 
 
-def _fill_hops(ep, devices, topo, domain, rid):
+def _fill_hops(ep, devices, topo, domain, rid) -> None:
     src = ep.source_bdf
     if src in devices:
         ep.source_captured = True

@@ -12,17 +12,24 @@ compared with the source before it is called done.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, TYPE_CHECKING, Tuple, Union
 
 from . import __version__
 from crash_ext_c.errors import PcicrashError
 from crash_ext_c.reader import PageStatus
 from .recording import RecordingReader
+
+if TYPE_CHECKING:
+    from crash_ext_c.kdump_write import PageOut
+    from .analysis import Report
+    from .klog.records import KernelLog
+    from crash_ext_c.reader import MemoryReader
 
 # makedumpfile's -c/-l/-p/-z; -l is pcicrash's log view, so lzo is --lzo
 CODEC_OPTIONS = (("-c", "zlib"), ("--lzo", "lzo"), ("-p", "snappy"), ("-z", "zstd"))
@@ -71,7 +78,8 @@ class ExtractResult:
         return out
 
 
-def record(reader, *, vmlinux=None, dump_path=None):
+def record(reader: MemoryReader, *, vmlinux: Optional[str] = None, dump_path: Optional[str] = None,
+           ) -> Tuple[Report, RecordingReader]:
     """(Report, RecordingReader): the full analysis run over `reader`, every view's data
     produced (the JSON form loads every lazy part), the kernel log read (pcicrash --dmesg)
     when the analysis did not, with the pages it all touched noted."""
@@ -95,7 +103,7 @@ def record(reader, *, vmlinux=None, dump_path=None):
     return rep, rec
 
 
-def report_log(rep):
+def report_log(rep: Report) -> Optional[KernelLog]:
     """The KernelLog the analysis read into the report, if it did."""
     for name in ("kernel_log", "klog", "log"):
         klog = getattr(rep, name, None)
@@ -104,7 +112,7 @@ def report_log(rep):
     return None
 
 
-def log_pfns(rec) -> set:
+def log_pfns(rec: RecordingReader) -> Set[int]:
     """Pages the kernel-log reader says it read (KernelLog.pfns); `rec` a RecordingReader."""
     klog = rec.kernel_log
     return set(getattr(klog, "pfns", None) or ())
@@ -132,7 +140,7 @@ _MDF_WARNINGS = ("The kernel version is not supported.",
                  "The makedumpfile operation may be incomplete.")
 
 
-def vtop_pages(reader, info, vaddr):
+def vtop_pages(reader: MemoryReader, info: Dict[str, str], vaddr: int) -> Tuple[Optional[int], List[int]]:
     """(physical address or None, pfns of the page-table pages read) for a kernel `vaddr`,
     translated as makedumpfile does: on x86_64 a page-table walk for every address,
     kernel-image ones too (vtop4_x86_64).  The walk is the log reader's (klog/vtop.py)."""
@@ -144,7 +152,7 @@ def vtop_pages(reader, info, vaddr):
         if isinstance(tr, X86_64):
             # after __init__ (which needs it to place init_top_pgt): from here on every
             # address is walked, as vtop4_x86_64 does, instead of the image shortcut
-            tr._in_image = lambda v: False
+            tr.image_shortcut = False
         phys = tr.vtop(vaddr)
     except (VtopError, PcicrashError):
         phys = None
@@ -195,7 +203,8 @@ CRASH_TRIES = 16
 _CRASH_EXCLUDED = re.compile(r"page excluded: (kernel virtual|physical) address: ([0-9a-f]+)")
 
 
-def crash_reads(path, vmlinux, reader, info):
+def crash_reads(path: str, vmlinux: str, reader: MemoryReader, info: Dict[str, str],
+                ) -> Tuple[Optional[bool], Set[int], str]:
     """(ok, pfns, why): `crash --minimal VMLINUX path` opens the extract and runs `log`; else
     the page it stopped at (crash names one excluded address per run)."""
     import shutil
@@ -229,7 +238,8 @@ def crash_reads(path, vmlinux, reader, info):
                               reader, info), m.group(0)
 
 
-def makedumpfile_reads(path, reader, info):
+def makedumpfile_reads(path: str, reader: MemoryReader, info: Dict[str, str],
+                       ) -> Tuple[Optional[bool], Set[int], str]:
     """(ok, pfns, last message): run `makedumpfile --dump-dmesg` on the extract at `path`;
     ok when it printed the log, else the pages it said it could not read (from `reader`)."""
     import shutil
@@ -283,7 +293,12 @@ def _size(path):
         return 0
 
 
-def plan(source, pfns, codec, memo=None):
+if TYPE_CHECKING:   # (pfn, codec) -> (page, how)
+    Memo = Dict[Tuple[int, str], Tuple[Optional[PageOut], Optional[str]]]
+
+
+def plan(source: MemoryReader, pfns: Iterable[int], codec: str, memo: Optional[Memo] = None,
+         ) -> Tuple[Dict[int, PageOut], Dict[str, Any]]:
     """{pfn: Page | ZERO | LOST} for the pages asked about, and counters.  `memo` (a dict
     kept by the caller) saves reading a page again when the same set grows."""
     from crash_ext_c.kdump_write import LOST, ZERO, compress_page, stored_page
@@ -317,7 +332,8 @@ def plan(source, pfns, codec, memo=None):
             else:
                 memo[pfn, codec] = (None, st.value)
     pages = {}
-    counts = dict(copied=0, recompressed=0, not_kept={})
+    not_kept: Dict[str, int] = {}
+    counts: Dict[str, Any] = dict(copied=0, recompressed=0, not_kept=not_kept)
     for pfn in pfns:
         page, how = memo.get((pfn, codec), (None, None))
         if page is not None:
@@ -325,17 +341,18 @@ def plan(source, pfns, codec, memo=None):
             if how in ("copied", "recompressed"):
                 counts[how] += 1
         elif how is not None:
-            counts["not_kept"][how] = counts["not_kept"].get(how, 0) + 1
+            not_kept[how] = not_kept.get(how, 0) + 1
     return pages, counts
 
 
-def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
-                 makedumpfile_check=True) -> ExtractResult:
+def make_extract(paths: Union[str, os.PathLike, Sequence[str]], out: Union[str, os.PathLike], *,
+                 codec: Optional[str] = None, vmcoreinfo: Optional[str] = None,
+                 vmlinux: Optional[str] = None, makedumpfile_check: bool = True) -> ExtractResult:
     """Analyse the dump in `paths`, write the triage extract to `out`, check it, return a summary."""
     from crash_ext_c.kdump_write import CODECS, source_codec, source_layout, write_kdump
     from crash_ext_c.open import open_dump
     if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
+        paths = [str(paths)]
     paths = [str(p) for p in paths]
     if os.path.abspath(str(out)) in {os.path.abspath(p) for p in paths}:
         raise PcicrashError("the extract would overwrite its own source", path=str(out))
@@ -351,7 +368,7 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
         if vmcoreinfo is not None:
             override = "".join("%s=%s\n" % kv for kv in source.vmcoreinfo.items()).encode()
 
-        memo = {}
+        memo: Memo = {}
         import tempfile
         ram = tempfile.TemporaryFile()      # the 1st bitmap, read from the dump once
         for chunk in source_layout(source, codec, b"", vmcoreinfo_text=override)[1]:
@@ -365,6 +382,7 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
             layout.incomplete = bool(source.incomplete)
             return write_kdump(str(path), layout, pages, _replay(ram)), pages, counts
 
+        support: Set[int]
         support, mdf, crash = set(), "not tried (--analysis-pages-only)", \
             "not tried (needs --vmlinux)"
         info = source.vmcoreinfo or {}
@@ -401,7 +419,7 @@ def _replay(f, chunk=1 << 20):
         yield data
 
 
-def verify(path, source, pages):
+def verify(path: str, source: MemoryReader, pages: Dict[int, PageOut]) -> None:
     """Open the written extract and compare every page with the source: the same bytes for
     every stored or zero page, LOST where the source lost it, nothing else stored."""
     from crash_ext_c.kdump import KdumpReader
@@ -411,10 +429,11 @@ def verify(path, source, pages):
         readable = [p for p in want if pages[p] != LOST]
         mine, theirs = ext.read_pages(readable), source.read_pages(readable)
         for pfn in readable:
-            if not isinstance(mine[pfn], bytes) or mine[pfn] != theirs[pfn]:
+            got = mine[pfn]
+            if not isinstance(got, bytes) or got != theirs[pfn]:
                 raise PcicrashError("page 0x%x of the extract does not read back as the"
-                                    " source's (%s)" % (pfn, mine[pfn] if not isinstance(
-                                        mine[pfn], bytes) else "different bytes"), path=path)
+                                    " source's (%s)" % (pfn, got if not isinstance(got, bytes)
+                                                        else "different bytes"), path=path)
         for pfn in want:
             if pages[pfn] == LOST and ext.page_status(pfn) is not PageStatus.LOST:
                 raise PcicrashError("page 0x%x should read as lost" % pfn, path=path)
@@ -430,7 +449,7 @@ EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples",
                        "aer-uncor.triage.kdump")
 
 
-def add_options(p) -> None:
+def add_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "triage extract (docs/extract.md)",
         "--extract writes a kdump-compressed file holding only the pages the analysis reads")
@@ -456,7 +475,7 @@ def add_options(p) -> None:
                    help="with --install-units: install below DIR instead of /")
 
 
-def dispatch(args, parser) -> Optional[int]:
+def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Optional[int]:
     """Run --extract / --install-units and return the exit status; None to go on (for
     --example: with the shipped extract as DUMP)."""
     say = lambda msg: sys.stderr.write("pcicrash: %s\n" % msg)      # noqa: E731

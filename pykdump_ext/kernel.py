@@ -15,6 +15,7 @@ imports only the standard library and the core.
 """
 
 import datetime
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import regs
 from crash_ext_c.errors import PcicrashError
@@ -46,38 +47,38 @@ class SymbolSource:
 
     name = "<symbols>"
 
-    def symbol_exists(self, name):
+    def symbol_exists(self, name: str) -> bool:
         raise NotImplementedError
 
-    def symbol_address(self, name):
+    def symbol_address(self, name: str) -> int:
         """Address of a global (SymbolMissing when absent)."""
         raise NotImplementedError
 
-    def read_symbol(self, name):
+    def read_symbol(self, name: str) -> Any:
         """The global's value (struct, array, int...)."""
         raise NotImplementedError
 
-    def struct_at(self, type_name, addr):
+    def struct_at(self, type_name: str, addr: int) -> Any:
         """A `struct X` value at kernel virtual `addr` (read lazily or not)."""
         raise NotImplementedError
 
-    def member_offset(self, type_name, member):
+    def member_offset(self, type_name: str, member: str) -> Optional[int]:
         """Byte offset of `member` in `type_name`, or None when it has no such member."""
         raise NotImplementedError
 
-    def get(self, value, member):
+    def get(self, value: Any, member: str) -> Any:
         """value.member, following a pointer to struct (MemberMissing / ReadFailed)."""
         raise NotImplementedError
 
-    def to_int(self, value):
+    def to_int(self, value: Any) -> int:
         """An integer, enum or pointer value as an int (a pointer: its address)."""
         raise NotImplementedError
 
-    def string(self, value, limit=256):
+    def string(self, value: Any, limit: int = 256) -> str:
         """The NUL-terminated string a `char *` value points to."""
         raise NotImplementedError
 
-    def elements(self, value):
+    def elements(self, value: Any) -> List[Any]:
         """The elements of an array value, as a list of values."""
         raise NotImplementedError
 
@@ -120,17 +121,17 @@ def _utc(seconds):
 class DeviceInfo:
     """The kernel's view of one PCI device (any field None when not shown)."""
 
-    def __init__(self, bdf, addr):
+    def __init__(self, bdf: str, addr: int) -> None:
         self.bdf = bdf
         self.addr = addr
-        self.driver = None          # str, "" when no driver is bound
-        self.error_state = None     # int
-        self.power_state = None     # int
-        self.aer = None             # dict (see _read_aer) or "none" when no aer_stats
-        self.problems = []
+        self.driver: Optional[str] = None          # "" when no driver is bound
+        self.error_state: Optional[int] = None
+        self.power_state: Optional[int] = None
+        self.aer: Union[Dict[str, Any], str, None] = None             # dict (see _read_aer) or "none" when no aer_stats
+        self.problems: List[str] = []
 
-    def to_json(self):
-        out = {"bdf": self.bdf, "pci_dev": "0x%x" % self.addr}
+    def to_json(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"bdf": self.bdf, "pci_dev": "0x%x" % self.addr}
         if self.driver is not None:
             out["driver"] = self.driver or None
         if self.error_state is not None:
@@ -154,16 +155,18 @@ class KernelInfo:
     None when the front end cannot tell.
     """
 
-    def __init__(self, source, *, vmcoreinfo=None, device_dumps=None, origin=None, lazy=False):
+    def __init__(self, source: Optional[SymbolSource], *, vmcoreinfo: Optional[Dict[str, str]] = None,
+                 device_dumps: Optional[Iterable[Tuple[str, int]]] = None, origin: Optional[str] = None,
+                 lazy: bool = False) -> None:
         self.source = source
         self.origin = origin or (source.name if source is not None else None) or "kernel symbols"
         self.vmcoreinfo = dict(vmcoreinfo or {})
         self.device_dumps = None if device_dumps is None else list(device_dumps)
         self.notes = []             # one line per piece that could not be shown
-        self.crashtime = None
-        self.hwerr = None           # list of (name, count, timestamp)
-        self.devices = {}           # bdf -> DeviceInfo
-        self.members = {}           # "aer_stats" etc. -> bool (present in struct pci_dev)
+        self.crashtime: Optional[int] = None
+        self.hwerr: Optional[List[Tuple[str, Any, Any]]] = None           # list of (name, count, timestamp)
+        self.devices: Dict[str, DeviceInfo] = {}           # bdf -> DeviceInfo
+        self.members: Dict[str, bool] = {}           # "aer_stats" etc. -> bool (present in struct pci_dev)
         self._loaded = False
         self._load_crashtime()
         if source is None:
@@ -173,7 +176,7 @@ class KernelInfo:
         elif not lazy:
             self.load()
 
-    def load(self):
+    def load(self) -> "KernelInfo":
         """Read the symbol-based pieces (once); lazy instances do it on first use."""
         if not self._loaded:
             self._loaded = True
@@ -183,7 +186,7 @@ class KernelInfo:
 
     # ---- machine-wide pieces ----
 
-    def _load_crashtime(self):
+    def _load_crashtime(self) -> None:
         value = self.vmcoreinfo.get("CRASHTIME")
         if value is None:
             self.notes.append("CRASHTIME: not in VMCOREINFO")
@@ -192,7 +195,7 @@ class KernelInfo:
         if self.crashtime is None:
             self.notes.append("CRASHTIME=%r in VMCOREINFO is not a number" % value[:40])
 
-    def _load_hwerr(self):
+    def _load_hwerr(self) -> None:
         src = self.source
         if not src.symbol_exists("hwerr_data"):
             self.notes.append("hwerr_data: not in this kernel (no symbol hwerr_data):"
@@ -221,7 +224,7 @@ class KernelInfo:
         off = src.member_offset(type_name, member)
         if off is None:
             raise MemberMissing("%s has no member %s" % (type_name, member))
-        out = []
+        out: List[int] = []
         seen = {head_addr}
         ptr = src.to_int(next_value)
         while ptr not in seen:
@@ -249,7 +252,7 @@ class KernelInfo:
                                      MAX_DEVICES if name == "devices" else MAX_BUSES)
         return lists
 
-    def pci_dev_addrs(self):
+    def pci_dev_addrs(self) -> List[int]:
         """Every struct pci_dev the kernel knows, walking pci_root_buses and child buses."""
         src = self.source
         head_addr = src.symbol_address("pci_root_buses")
@@ -287,7 +290,7 @@ class KernelInfo:
         busnr = src.to_int(src.get(src.get(pdev, "bus"), "number"))
         return "0000:%02x:%02x.%x" % (busnr & 0xFF, (devfn >> 3) & 0x1F, devfn & 7)
 
-    def _load_devices(self):
+    def _load_devices(self) -> None:
         src = self.source
         for member in ("driver", "error_state", "current_state", "aer_stats"):
             self.members[member] = src.member_offset("struct pci_dev", member) is not None
@@ -313,7 +316,7 @@ class KernelInfo:
             self._read_device(pdev, info)
             self.devices.setdefault(bdf, info)
 
-    def _read_device(self, pdev, info):
+    def _read_device(self, pdev, info) -> None:
         src = self.source
         if self.members["driver"]:
             try:
@@ -356,7 +359,7 @@ class KernelInfo:
 
     # ---- what front ends call ----
 
-    def summary_lines(self):
+    def summary_lines(self) -> List[str]:
         """Machine-wide lines for the report header (-a)."""
         self.load()
         lines = ["symbols: %s" % self.origin]
@@ -386,13 +389,13 @@ class KernelInfo:
         lines.extend("note: " + n for n in self.notes)
         return lines
 
-    def device_lines(self, bdf):
+    def device_lines(self, bdf: str) -> List[str]:
         """Per-device lines for -a and -d (empty when the kernel does not know the device)."""
         self.load()
         info = self.devices.get(bdf.lower())
         if info is None:
             return ["Kernel: no struct pci_dev for %s in the kernel's lists" % bdf] if self.devices else []
-        parts = []
+        parts: List[str] = []
         if info.driver is not None:
             parts.append("driver %s" % (info.driver or "(none)"))
         if info.error_state is not None:
@@ -426,9 +429,9 @@ class KernelInfo:
                     for b, n in sorted(per.items(), key=lambda kv: int(kv[0])))))
         return lines
 
-    def to_json(self):
+    def to_json(self) -> Dict[str, Any]:
         self.load()
-        out = {"source": self.origin, "crashtime": self.crashtime, "notes": list(self.notes)}
+        out: Dict[str, Any] = {"source": self.origin, "crashtime": self.crashtime, "notes": list(self.notes)}
         if self.hwerr is not None:
             out["hwerr_data"] = [{"type": n, "count": c, "timestamp": t} for n, c, t in self.hwerr]
         out["device_dumps"] = (None if self.device_dumps is None else

@@ -21,9 +21,13 @@ answered its own config reads, so its (upstream) link carried them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, TYPE_CHECKING
 
 from . import regs as R
+
+if TYPE_CHECKING:
+    from .errpath import ErrorPath
+    from .topology import Topology
 
 UP, DOWN, UNKNOWN = "up", "down", "unknown"
 
@@ -115,7 +119,7 @@ def _model(cfg):
     return (cfg.vendor_id, cfg.device_id)
 
 
-def assess(topo, paths: Iterable = ()) -> Dict[str, LinkState]:
+def assess(topo: Topology, paths: Iterable[ErrorPath] = ()) -> Dict[str, LinkState]:
     """LinkState of every captured PCIe device with a readable Link Status, by bdf.
 
     A register (DLActive-, SltSta PresDet-) is not believed on a port whose model reads the
@@ -158,12 +162,12 @@ def assess(topo, paths: Iterable = ()) -> Dict[str, LinkState]:
     return out
 
 
-def _same_model(c, seen, what):
+def _same_model(c, seen, what) -> str:
     return ("%s, but ports of the same model [%04x:%04x] (%s) read that on links that worked"
             % (what, c.vendor_id or 0, c.device_id or 0, ", ".join(seen[:3])))
 
 
-def _conclude(st, n, crossed, present, dl_liars, pres_liars):
+def _conclude(st, n, crossed, present, dl_liars, pres_liars) -> None:
     c = n.config
     if st.answered_below:
         st.evidence_up.append("%s below answered" % st.answered_below)

@@ -60,12 +60,12 @@ def parse_lspci_hex(text: str) -> Dict[str, bytes]:
     the text skips read 0xff (as lspci -F fills them).  Lines that are neither
     a device line nor a data line (stray messages) end nothing and are ignored.
     """
-    out = {}
-    cur = None
-    buf = None
+    out: Dict[str, bytes] = {}
+    cur: Optional[str] = None
+    buf = bytearray(b"\xff" * _MAX)
     hi = 0
 
-    def close():
+    def close() -> None:
         if cur is not None:
             out[cur] = bytes(buf[:hi])
 

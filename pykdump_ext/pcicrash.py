@@ -10,7 +10,7 @@ import os
 import sys
 
 
-def _setup_path():
+def _setup_path() -> None:
     pkg_dir = os.path.dirname(os.path.realpath(sys.argv[0]))
     top = os.path.dirname(pkg_dir)
     if top not in sys.path:

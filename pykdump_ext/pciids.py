@@ -24,10 +24,10 @@ class PciIds:
     """Lookups in a pci.ids file.  `PciIds.load()` finds the system copy; `PciIds.load(path)`
     uses that file; a missing or unreadable file gives an empty database (all names None)."""
 
-    def __init__(self, path: Optional[str]):
+    def __init__(self, path: Optional[str]) -> None:
         self.path = path
         self._loaded = False
-        self.error = None          # why nothing could be loaded, if so
+        self.error: Optional[str] = None          # why nothing could be loaded, if so
         self._vendors: Dict[int, str] = {}
         self._devices: Dict[Tuple[int, int], str] = {}
         self._subsystems: Dict[Tuple[int, int, int, int], str] = {}
@@ -47,7 +47,7 @@ class PciIds:
     def empty(cls) -> "PciIds":
         return cls(None)
 
-    def _ensure(self):
+    def _ensure(self) -> None:
         if self._loaded:
             return
         self._loaded = True
@@ -62,7 +62,7 @@ class PciIds:
             return
         self._parse(data.decode("utf-8", "replace"))
 
-    def _parse(self, text):
+    def _parse(self, text) -> None:
         """Read the top-level lines (vendors, classes) now; a vendor's device and subsystem
         lines are read on the first lookup under that vendor (most of the file is never
         needed).  Top-level lines are the non-empty ones starting with neither a tab nor
@@ -107,7 +107,7 @@ class PciIds:
                     except (ValueError, IndexError):
                         continue
 
-    def _vendor_lines(self, vid):
+    def _vendor_lines(self, vid) -> None:
         """Read the device and subsystem lines of vendor `vid` (once)."""
         blocks = self._blocks.pop(vid, None) if self._blocks else None
         if not blocks:
@@ -153,6 +153,6 @@ class PciIds:
         self._ensure()
         return self._progifs.get(((class_code >> 16) & 0xFF, (class_code >> 8) & 0xFF, class_code & 0xFF))
 
-    def __len__(self):
+    def __len__(self) -> int:
         self._ensure()
         return len(self._vendors)

@@ -12,6 +12,7 @@ flags() and flag_line() at the end answer from per-byte lookups of these tables.
 
 import itertools
 import operator
+from typing import Any, Dict, List, Sequence, Tuple
 
 # --- Type 0/1/2 common header -------------------------------------------------
 
@@ -674,7 +675,7 @@ def _compiled(lk):
 _TABLES = {id(t): t for k, t in list(globals().items())
            if k.endswith("_BITS") and isinstance(t, tuple) and t
            and all(isinstance(e, tuple) and len(e) == 2 for e in t)}
-_FAST = {}
+_FAST: Dict[int, Tuple[Any, ...]] = {}
 
 
 def _build(table):
@@ -686,7 +687,7 @@ def _build(table):
     return fast
 
 
-def flags(value, table):
+def flags(value: int, table: Sequence[Tuple[int, str]]) -> List[str]:
     """Names of the bits of `value` set in a (mask, name) table, in table order."""
     fast = _FAST.get(id(table))
     if fast is None or fast[0] is not table:
@@ -696,7 +697,7 @@ def flags(value, table):
     return [name for mask, name in table if value & mask]
 
 
-def flag_line(value, table):
+def flag_line(value: int, table: Sequence[Tuple[int, str]]) -> str:
     """lspci-style 'Name+ Other-' text for a (mask, name) table."""
     fast = _FAST.get(id(table))
     if fast is None or fast[0] is not table:

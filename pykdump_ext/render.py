@@ -7,17 +7,23 @@ pci.ids when available, the numeric IDs are always shown.
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, Iterable, List, Optional, TYPE_CHECKING
 
 from . import slots, style
 from crash_ext_c.errors import UsageError
+
+if TYPE_CHECKING:
+    import argparse
+    from .analysis import Device, Report
+    from .capture import Header
+    from .pciids import PciIds
 
 
 def plural(n: int, word: str) -> str:
     return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
 
-def capture_time(h) -> str:
+def capture_time(h: Header) -> str:
     """The header's capture time, or why it is not one (clock not set)."""
     if h.clock_set:
         return "captured %s" % h.time_utc
@@ -25,7 +31,7 @@ def capture_time(h) -> str:
             "taken as a real-time clock that was never set)" % (h.timestamp / 1e9))
 
 
-def capture_lines(rep, verbose: bool = False) -> List[str]:
+def capture_lines(rep: Report, verbose: bool = False) -> List[str]:
     """The capture state line and its notes; verbose adds the reader's reasoning (which
     pagemap layout and why the other was rejected)."""
     cap = rep.capture
@@ -67,8 +73,9 @@ def capture_lines(rep, verbose: bool = False) -> List[str]:
     return out
 
 
-def verdict_lines(rep) -> List[str]:
+def verdict_lines(rep: Report) -> List[str]:
     v = rep.verdict
+    fault: Optional[bool]
     S, fault = style.current(), bool(v.suspects)
     if fault and getattr(getattr(v, "panic", None), "pci", None) is False:
         fault = None        # errors in the capture, but the log says the panic was not PCI's
@@ -78,7 +85,7 @@ def verdict_lines(rep) -> List[str]:
     return out
 
 
-def path_lines(rep) -> List[str]:
+def path_lines(rep: Report) -> List[str]:
     out = []
     for p in rep.paths:
         out.append("  " + style.current().paint("error" if p.current else "warn", p.headline()))
@@ -91,7 +98,7 @@ def path_lines(rep) -> List[str]:
     return ["Error paths:"] + out if out else []
 
 
-def device_line(d) -> str:
+def device_line(d: Device) -> str:
     return "  %s  %s" % (d.label, _flags(d)) if d.items else "  %s" % d.label
 
 
@@ -105,13 +112,13 @@ def _flags(d) -> str:
     return S.paint(badges.severity(badges.device_badges(d)) or "warn", text)
 
 
-def filtered(args) -> bool:
+def filtered(args: argparse.Namespace) -> bool:
     """Do the options select a subset of the devices (-d, -s, -e)?"""
     return bool(getattr(args, "device", None) or getattr(args, "slot", None)
                 or getattr(args, "errors", False))
 
 
-def wanted_bdf(args):
+def wanted_bdf(args: argparse.Namespace) -> Optional[str]:
     """The one exact -d address, normalised ('dddd:bb:dd.f'); None without -d.  UsageError
     when -d is not an address, or not a single exact one (the -l timeline takes one)."""
     vals = getattr(args, "device", None)
@@ -124,7 +131,7 @@ def wanted_bdf(args):
     return specs[0].name
 
 
-def select(rep, args):
+def select(rep: Report, args: argparse.Namespace) -> List[Device]:
     """Devices the options ask for, in buffer order (-d/-s by address in lspci's -s syntax,
     each repeatable: a union; -e only with errors).  LookupError(spec) when -d matches none."""
     devs = rep.devices
@@ -138,7 +145,7 @@ def select(rep, args):
     return devs
 
 
-def summary(rep, devs=None, verbose: bool = False) -> List[str]:
+def summary(rep: Report, devs: Optional[List[Device]] = None, verbose: bool = False) -> List[str]:
     """Verdict on top, then the capture, the error paths and one line per device."""
     out = verdict_lines(rep)
     out += capture_lines(rep, verbose)
@@ -160,7 +167,7 @@ def _log_summary(rep):
     return summary_lines(rep.kernel_log)
 
 
-def log_timeline(rep, args) -> List[str]:
+def log_timeline(rep: Report, args: argparse.Namespace) -> List[str]:
     """`-l`: the kernel log's PCI events as a timeline (-d BDF: that device's only)."""
     if rep.kernel_log is None:
         return ["Kernel log: not read (this build has no kernel log reader)"]
@@ -189,7 +196,7 @@ def _describe(d, names, link=None):
     return list(describe(d.config, bdf=d.bdf, names=names, link=link))
 
 
-def full(rep, devs, names=None) -> List[str]:
+def full(rep: Report, devs: List[Device], names: Optional[PciIds] = None) -> List[str]:
     out = []
     for d in devs:
         out += _describe(d, names, rep.links.get(d.bdf))
@@ -204,7 +211,7 @@ def full(rep, devs, names=None) -> List[str]:
     return out
 
 
-def hexdumps(devs) -> List[str]:
+def hexdumps(devs: Iterable[Device]) -> List[str]:
     # One multi-line element per device: splitting 80 MB of hex into lines costs more than the dump.
     from . import lspci_hex
     return [lspci_hex.hexdump(d.record.bdf, d.record.config, "%s %s" % (d.ids, d.name))[:-1]
@@ -226,13 +233,13 @@ def _tree_note(d) -> str:
     return d.items[0] + more
 
 
-def tree(rep, devs=None) -> List[str]:
+def tree(rep: Report, devs: Optional[List[Device]] = None) -> List[str]:
     """lspci -tv's drawing; a device with error status gets TREE_FLAG after its number (and its
     first error at the end of its line when it ends one); with `devs`, the path to each of
     them is kept.  A bus range known only by inference (the bridge's record is all 0xFF)
     is drawn with a '?'."""
     topo = rep.topology
-    out = []
+    out: List[str] = []
     if topo is None:
         return out
     visible = None
@@ -250,7 +257,7 @@ def tree(rep, devs=None) -> List[str]:
         t += "  %s %s" % (TREE_FLAG * 2, _tree_note(d)) if d.has_error else ""
         return style.current().paint("error", t) if d.has_error else t
 
-    def show_dev(cur, pad, bdf, depth):
+    def show_dev(cur, pad, bdf, depth) -> None:
         n = topo.nodes[bdf]
         d = rep.by_bdf[bdf]
         text = "%02x.%x%s" % (n.devfn >> 3, n.devfn & 7, TREE_FLAG if d.has_error else "")
@@ -272,7 +279,7 @@ def tree(rep, devs=None) -> List[str]:
         else:
             out.append(cur + "  " + name(bdf))
 
-    def show_bus(cur, pad, kids, depth):
+    def show_bus(cur, pad, kids, depth) -> None:
         if not kids:
             out.append(cur + "-")
         elif len(kids) == 1:
@@ -284,7 +291,7 @@ def tree(rep, devs=None) -> List[str]:
                 show_dev(line, pad + " " + (" " if last else "|") + " ", k, depth)
 
     for domain in sorted(topo.roots):
-        by_bus = {}
+        by_bus: Dict[int, List[str]] = {}
         for b in topo.roots[domain]:
             if visible is None or b in visible:
                 by_bus.setdefault(topo.nodes[b].bus, []).append(b)
@@ -294,7 +301,7 @@ def tree(rep, devs=None) -> List[str]:
     return out
 
 
-def render_text(rep, args, names=None) -> List[str]:
+def render_text(rep: Report, args: argparse.Namespace, names: Optional[PciIds] = None) -> List[str]:
     """The text output the options ask for.  Raises UsageError / LookupError for -d."""
     out = []
     if getattr(args, "log", False):

@@ -19,13 +19,17 @@ import datetime
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, TextIO, TYPE_CHECKING
 
 from . import __version__
 from .config import rid_to_bdf
 from .badges import device_badges, severity, verdict_rules
 from crash_ext_c.errors import UsageError
 from .errpath import downstream_facing, link_text
+
+if TYPE_CHECKING:
+    from .analysis import Report
+    from .pciids import PciIds
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 TEMPLATE = "report.html.j2"
@@ -35,7 +39,7 @@ CHUNK = 100          # panels / tree rows per block the browser may skip laying 
 BOX_W, LINE_H, PAD, GAP, LEFT = 560, 16, 8, 46, 6
 MAX_ITEMS, MAX_CHARS = 5, 84
 
-_ENV = {}
+_ENV: Dict[str, Any] = {}     # the jinja2 Environment, made on first use
 
 
 def _jinja():
@@ -55,7 +59,7 @@ def _jinja():
     return jinja2
 
 
-def environment():
+def environment() -> Any:
     if "env" not in _ENV:
         jinja2 = _jinja()
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
@@ -243,9 +247,9 @@ _TLP_FIELDS = (("kind", "type"), ("fmt", "Fmt"), ("type", "Type"), ("length", "L
 
 def _tlp_table(cfg, domain):
     a = cfg.aer if not cfg.all_ff else None
-    t = a.tlp if a is not None else None
-    if t is None:
+    if a is None or a.tlp is None:
         return []
+    t = a.tlp
     rows = [("Header log", " ".join("%08x" % x for x in a.header_log))]
     for attr, label in _TLP_FIELDS:
         v = getattr(t, attr, None)
@@ -268,7 +272,8 @@ def _filter_text(d):
                                 d.class_name) if x).lower()
 
 
-def build(rep, names=None, *, now=None) -> dict:
+def build(rep: Report, names: Optional[PciIds] = None, *,
+          now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
     """The template's context: plain values computed from the Report."""
     from .device_text import describe
 
@@ -281,7 +286,7 @@ def build(rep, names=None, *, now=None) -> dict:
     klog = getattr(rep, "kernel_log", None)
 
     panels, badge_of = [], {}
-    hexes = {}          # equal config spaces (many functions of one kind) share their dump
+    hexes: Dict[bytes, Any] = {}          # equal config spaces (many functions of one kind) share their dump
 
     def hexdump(raw):
         h = hexes.get(raw)
@@ -320,7 +325,7 @@ def build(rep, names=None, *, now=None) -> dict:
             for depth, bdf in topo.walk(dom):
                 d, n = rep.by_bdf[bdf], topo.nodes[bdf]
                 bus = ""
-                if n.secondary is not None:
+                if n.secondary is not None and n.subordinate is not None:
                     bus = ("[%02x]" % n.secondary if n.secondary == n.subordinate
                            else "[%02x-%02x]" % (n.secondary, n.subordinate))
                 b = badge_of[bdf]
@@ -457,10 +462,9 @@ def _events(klog, by_bdf):
         bdf = getattr(ev, "bdf", None) or ""
         kind = str(getattr(ev, "kind", "") or "")
         sev = str(fields.get("severity", "")) if hasattr(fields, "get") else ""
-        timed = isinstance(t, (int, float))
         out.append({
-            "time": "%.6f" % t if timed else (str(t) if t is not None else ""),
-            "x": round(10 + (TL_W - 20) * (t - lo) / span, 1) if timed else None,
+            "time": "%.6f" % t if isinstance(t, (int, float)) else (str(t) if t is not None else ""),
+            "x": round(10 + (TL_W - 20) * (t - lo) / span, 1) if isinstance(t, (int, float)) else None,
             "bdf": bdf, "captured": bdf in by_bdf, "kind": kind,
             "bad": kind == "panic" or sev in ("fatal", "nonfatal", "uncorrectable"),
             "fields": _scalar_fields(fields),
@@ -470,16 +474,18 @@ def _events(klog, by_bdf):
             "lo": "%.6f" % lo, "hi": "%.6f" % hi, "w": TL_W, "h": TL_H}
 
 
-def render(rep, names=None, *, now=None) -> str:
+def render(rep: Report, names: Optional[PciIds] = None, *,
+           now: Optional[datetime.datetime] = None) -> str:
     """The whole HTML document as text."""
     return environment().get_template(TEMPLATE).render(**build(rep, names, now=now))
 
 
-def write(rep, path: str, out=None, names=None) -> int:
+def write(rep: Report, path: str, out: Optional[TextIO] = None,
+          names: Optional[PciIds] = None) -> int:
     """Write the report to `path` ("-": to `out`); returns its size in bytes."""
     data = render(rep, names).encode("utf-8")
     if path == "-":
-        out.write(data.decode("utf-8"))
+        (out if out is not None else sys.stdout).write(data.decode("utf-8"))
         return len(data)
     try:
         with open(path, "wb") as f:

@@ -80,12 +80,17 @@ from __future__ import annotations
 
 import itertools
 import json
+from typing import List, Optional, TYPE_CHECKING
 
+
+if TYPE_CHECKING:
+    from .analysis import Device, Report
+    from .caps.model import CapResult
 
 SCHEMA = "pcicrash/2"
 
 
-def cap_json(c) -> str:
+def cap_json(c: CapResult) -> str:
     """One decoded capability as JSON text (the same object cap_dict() gives), made once per
     result: results are shared between identical functions, and within a fleet's differing
     functions most registers still repeat, so each register's text is made once too."""
@@ -115,7 +120,7 @@ def _reg_json(r) -> str:
     return t
 
 
-def cap_dict(c) -> dict:
+def cap_dict(c: CapResult) -> dict:
     return {"kind": c.kind, "id": c.id, "offset": c.offset, "version": c.version, "name": c.name,
             "registers": {r.name: {"offset": r.offset, "size": r.spec.size, "value": r.value,
                                    "fields": r.fields()} for r in c.regs.values()},
@@ -188,11 +193,11 @@ class _CapsSlot:
     """Stands for one capability's JSON text until dumps() splices it in."""
     __slots__ = ("cap",)
 
-    def __init__(self, cap):
+    def __init__(self, cap) -> None:
         self.cap = cap
 
 
-def to_dict(rep) -> dict:
+def to_dict(rep: Report) -> dict:
     """The report as plain data (capabilities as dicts); dumps() is the fast path."""
     d = _to_dict(rep)
     for x in d["devices"]:
@@ -305,7 +310,7 @@ def _device_pieces(x, out) -> None:
 _CONFIG_AT = 7      # keys of _device() before "config"
 
 
-def dumps(rep, devs=None) -> str:
+def dumps(rep: Report, devs: Optional[List[Device]] = None) -> str:
     """Compact JSON text (pretty-print with jq or python -m json.tool), the same as
     json.dumps(to_dict(rep), separators=(",", ":")).
 

@@ -9,9 +9,13 @@ every one it was given).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional, Sequence, TYPE_CHECKING
 
 from crash_ext_c.errors import UsageError
+
+if TYPE_CHECKING:
+    import argparse
+    from .analysis import Device
 
 SYNTAX = "[[[[<domain>]:]<bus>]:][<slot>][.[<func>]] (hex; * or empty = any)"
 
@@ -37,7 +41,7 @@ class Slot:
     @property
     def name(self) -> str:
         """dddd:bb:dd.f for an exact address (domain 0 when not given), else the spec."""
-        if not self.exact:
+        if self.bus is None or self.slot is None or self.func is None:     # not exact
             return self.spec
         return "%04x:%02x:%02x.%x" % (self.domain or 0, self.bus, self.slot, self.func)
 
@@ -76,13 +80,13 @@ def parse(spec: str, option: str = "-s") -> Slot:
     return Slot(spec, domain, bus, slot, func)
 
 
-def select(devices: Iterable, slots) -> list:
+def select(devices: Iterable[Device], slots: Sequence[Slot]) -> List[Device]:
     """The devices (with .record.domain/.bus/.devfn) that any of `slots` matches."""
     return [d for d in devices
             if any(s.matches(d.record.domain, d.record.bus, d.record.devfn) for s in slots)]
 
 
-def from_args(args) -> list:
+def from_args(args: argparse.Namespace) -> List[Slot]:
     """The Slots of every -d and -s the options hold (each may be given several times)."""
     out = []
     for opt, attr in (("-d", "device"), ("-s", "slot")):

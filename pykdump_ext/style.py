@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-from typing import Mapping, Optional
+from typing import Iterator, Mapping, Optional, TextIO
 
 # SGR codes per role: what the text says, not which colour it is
 _SGR = {
@@ -29,7 +29,7 @@ MODES = ("auto", "always", "never")
 class Style:
     """Paints text for a role when `on`; identity when off."""
 
-    def __init__(self, on: bool = False):
+    def __init__(self, on: bool = False) -> None:
         self.on = bool(on)
 
     def paint(self, role: str, text: str) -> str:
@@ -51,7 +51,7 @@ class Style:
         is wrong, bold yellow in between (None: errors seen, but the panic was not PCI's)."""
         if not self.on or not text:
             return text
-        return "\x1b[1;%sm%s\x1b[0m" % ({True: "31", False: "32"}.get(fault, "33"), text)
+        return "\x1b[1;%sm%s\x1b[0m" % ("33" if fault is None else "31" if fault else "32", text)
 
 
 PLAIN = Style(False)
@@ -63,7 +63,7 @@ def current() -> Style:
 
 
 @contextlib.contextmanager
-def using(style: Style):
+def using(style: Style) -> Iterator[Style]:
     token = _CURRENT.set(style)
     try:
         yield style
@@ -71,7 +71,7 @@ def using(style: Style):
         _CURRENT.reset(token)
 
 
-def wants_color(mode: Optional[str], stream, environ: Optional[Mapping[str, str]] = None) -> bool:
+def wants_color(mode: Optional[str], stream: TextIO, environ: Optional[Mapping[str, str]] = None) -> bool:
     """--color=always: yes; never: no; auto (default): only on a terminal, unless NO_COLOR is
     set to anything non-empty (https://no-color.org) or TERM is "dumb"."""
     env = os.environ if environ is None else environ

@@ -11,7 +11,7 @@ Specification (TLP header formats, chapter 2).  Pure, standard library only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 # (fmt, type) -> kind.  fmt: 0 3DW no data, 1 4DW no data, 2 3DW data, 3 4DW data, 4 prefix.
 TLP_KINDS = {
@@ -129,10 +129,10 @@ class Tlp:
     routing_name: Optional[str] = None
 
     @property
-    def attr_names(self):
+    def attr_names(self) -> List[str]:
         return [n for m, n in ATTR_NAMES if self.attr & m]
 
-    def lines(self, domain=0):
+    def lines(self, domain: int = 0) -> List[str]:
         """Human lines describing the TLP; BDFs in 'dddd:bb:dd.f' form within `domain`."""
         out = ["%s, Fmt %d Type 0x%02x, Length %d DW, TC %d, Attr %s, TD%s EP%s%s" % (
             self.kind, self.fmt, self.type, self.length or (1024 if self.has_data else 0),
@@ -140,25 +140,27 @@ class Tlp:
             "+" if self.ep else "-", ", AT %s" % AT_NAMES[self.at] if self.at else "")]
         if self.requester_id is not None:
             out.append("Requester %s, Tag 0x%03x" % (_bdf(domain, self.requester_id), self.tag or 0))
-        if self.first_be is not None and self.category in ("memory", "io", "config"):
-            out.append("First BE 0x%x, Last BE 0x%x" % (self.first_be, self.last_be))
-        if self.address is not None:
-            out.append("Address 0x%0*x (%d-bit)" % (16 if self.address_bits == 64 else 8,
-                                                    self.address, self.address_bits))
-        if self.category == "config" and self.target_id is not None:
+        fbe, lbe = self.first_be, self.last_be
+        if fbe is not None and lbe is not None and self.category in ("memory", "io", "config"):
+            out.append("First BE 0x%x, Last BE 0x%x" % (fbe, lbe))
+        addr, bits = self.address, self.address_bits
+        if addr is not None and bits is not None:
+            out.append("Address 0x%0*x (%d-bit)" % (16 if bits == 64 else 8, addr, bits))
+        if self.category == "config" and self.target_id is not None and self.register is not None:
             out.append("Target %s, Register 0x%03x" % (_bdf(domain, self.target_id), self.register))
-        if self.category == "completion":
+        cpl, count, low = self.completer_id, self.byte_count, self.lower_address
+        if self.category == "completion" and cpl is not None and count is not None and low is not None:
             out.append("Completer %s, Status %s, Byte Count %d%s, Lower Address 0x%02x" % (
-                _bdf(domain, self.completer_id), self.completion_status_name,
-                self.byte_count, " (BCM)" if self.bcm else "", self.lower_address))
-        if self.category == "message":
+                _bdf(domain, cpl), self.completion_status_name,
+                count, " (BCM)" if self.bcm else "", low))
+        if self.category == "message" and self.message_code is not None:
             out.append("Message 0x%02x %s, %s%s" % (
                 self.message_code, self.message_name or "(unknown code)", self.routing_name,
                 ", Target %s" % _bdf(domain, self.target_id) if self.target_id is not None else ""))
         return out
 
 
-def _bdf(domain, rid):
+def _bdf(domain, rid) -> str:
     return "%04x:%02x:%02x.%x" % (domain, (rid >> 8) & 0xFF, (rid >> 3) & 0x1F, rid & 7)
 
 
@@ -181,7 +183,7 @@ def decode(dwords: Sequence[int]) -> Optional[Tlp]:
     tc = (d0 >> 20) & 0x7
     t8 = (d0 >> 19) & 1
     attr = ((d0 >> 12) & 0x3) | (((d0 >> 18) & 1) << 2)
-    tlp = Tlp(dwords=dw, fmt=fmt, type=typ, kind="", category="unknown",
+    tlp = Tlp(dwords=(d0, d1, d2, d3), fmt=fmt, type=typ, kind="", category="unknown",
               header_dwords=4 if fmt & 1 else 3, has_data=bool(fmt & 2),
               length=d0 & 0x3FF, tc=tc, attr=attr, th=bool((d0 >> 16) & 1),
               td=bool((d0 >> 15) & 1), ep=bool((d0 >> 14) & 1), at=(d0 >> 10) & 0x3)

@@ -25,7 +25,10 @@ other evidence says the link was up), or unknown.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, TYPE_CHECKING, Tuple
+
+if TYPE_CHECKING:
+    from .config import Config
 
 UNREACH_LINK_DOWN = "link down"
 UNREACH_SPURIOUS = "spurious skip"
@@ -38,7 +41,7 @@ class Node:
     domain: int
     bus: int
     devfn: int
-    config: object                  # config.Config
+    config: Config
     parent: Optional[str] = None    # bdf of the upstream bridge, None at a root bus
     children: List[str] = field(default_factory=list)
     unreachable: Optional[str] = None        # UNREACH_* when the record is all 0xFF
@@ -48,7 +51,7 @@ class Node:
     secondary: Optional[int] = None      # bus range of a usable type-1 header
     subordinate: Optional[int] = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         c = self.config
         if (not c.all_ff and c.header_type == 1 and c.secondary_bus is not None
                 and c.subordinate_bus is not None):
@@ -63,18 +66,18 @@ class Topology:
     links: dict = field(default_factory=dict)      # bdf -> link.LinkState
     _by_sec: Optional[dict] = field(default=None, repr=False)
 
-    def path_to(self, bdf) -> List[str]:
+    def path_to(self, bdf: str) -> List[str]:
         """bdfs from the top (root port side) down to `bdf`, bounded by the node count."""
-        out = []
-        cur = bdf
-        seen = set()
+        out: List[str] = []
+        cur: Optional[str] = bdf
+        seen: Set[str] = set()
         while cur is not None and cur in self.nodes and cur not in seen:
             seen.add(cur)
             out.append(cur)
             cur = self.nodes[cur].parent
         return out[::-1]
 
-    def bridge_for_bus(self, domain, bus) -> Optional[str]:
+    def bridge_for_bus(self, domain: int, bus: int) -> Optional[str]:
         """The captured bridge whose secondary bus is `bus` (the parent port of that bus)."""
         if self._by_sec is None:
             self._by_sec = {}
@@ -83,7 +86,7 @@ class Topology:
                     self._by_sec[(n.domain, n.secondary)] = n.bdf
         return self._by_sec.get((domain, bus))
 
-    def walk(self, domain):
+    def walk(self, domain: int) -> Iterator[Tuple[int, str]]:
         """(depth, bdf) depth-first from the domain's roots; each node once."""
         seen = set()
         stack = [(0, b) for b in reversed(self.roots.get(domain, []))]
@@ -111,10 +114,10 @@ MAX_NAMED = 8
 class _Problems:
     """Problems grouped by kind: one line per kind, naming the devices it concerns."""
 
-    def __init__(self):
-        self.kinds = {}          # key -> [single text, many-format, [names]]
+    def __init__(self) -> None:
+        self.kinds: Dict[Any, list] = {}          # key -> [single text, many-format, [names]]
 
-    def add(self, key, single, many, name):
+    def add(self, key, single, many, name) -> None:
         k = self.kinds.get(key)
         if k is None:
             self.kinds[key] = [single, many, [name]]
@@ -137,7 +140,8 @@ def _bus_dword_failed(cfg) -> bool:
     return raw[0x18:0x1C] == b"\xff\xff\xff\xff"
 
 
-def build(devices, *, layout: Optional[str] = None, explain: bool = True) -> Topology:
+def build(devices: Iterable[Tuple[str, int, int, int, Config]], *, layout: Optional[str] = None,
+          explain: bool = True) -> Topology:
     """devices: iterable of (bdf, domain, bus, devfn, Config), bdfs unique (a repeated one is
     kept as 'bdf#2', ...).  explain=False leaves the unreachable reasons to a later
     explain_unreachable() call (analysis does it once the error paths are known)."""
@@ -153,9 +157,10 @@ def build(devices, *, layout: Optional[str] = None, explain: bool = True) -> Top
             bdf = "%s#%d" % (bdf, k)
         nodes[bdf] = Node(bdf, domain, bus, devfn, cfg)
     ordered = sorted(nodes.values(), key=_sort_key)
-    bridges = {}
+    bridges: Dict[int, List[Node]] = {}      # domain -> bridges with a usable bus range
+    by_sec: Dict[Tuple[int, int], List[Node]] = {}
     for n in ordered:
-        if n.secondary is None:
+        if n.secondary is None or n.subordinate is None:
             continue
         sec, sub = n.secondary, n.subordinate
         if _bus_dword_failed(n.config):
@@ -179,10 +184,7 @@ def build(devices, *, layout: Optional[str] = None, explain: bool = True) -> Top
                    n.bdf)
             continue
         bridges.setdefault(n.domain, []).append(n)
-    by_sec = {}
-    for dom, bl in bridges.items():
-        for b in bl:
-            by_sec.setdefault((dom, b.secondary), []).append(b)
+        by_sec.setdefault((n.domain, sec), []).append(n)
     claimed = [(dom, sec, bl) for (dom, sec), bl in sorted(by_sec.items()) if len(bl) > 1]
     for dom, sec, bl in claimed:
         names = ", ".join(b.bdf for b in bl[:MAX_NAMED]) + (", ..." if len(bl) > MAX_NAMED
@@ -200,7 +202,7 @@ def build(devices, *, layout: Optional[str] = None, explain: bool = True) -> Top
     # else the narrowest whose range encloses it (one pass per domain over 256 bus numbers)
     direct = {k: min(bl, key=_width_key) for k, bl in by_sec.items()}
     enclosing = {dom: _narrowest_per_bus(bl) for dom, bl in bridges.items()}
-    orphans = {}
+    orphans: Dict[str, List[Node]] = {}
     for n in ordered:
         best = direct.get((n.domain, n.bus))
         if best is None:
@@ -212,7 +214,7 @@ def build(devices, *, layout: Optional[str] = None, explain: bool = True) -> Top
         n.parent = best.bdf
     _infer_hidden_bridges(nodes, orphans, pr)
     _break_cycles(ordered, nodes, pr)
-    roots = {}
+    roots: Dict[int, List[str]] = {}
     for n in ordered:
         if n.parent is None:
             roots.setdefault(n.domain, []).append(n.bdf)
@@ -225,11 +227,11 @@ def build(devices, *, layout: Optional[str] = None, explain: bool = True) -> Top
     return topo
 
 
-def _overlaps(bridges, pr):
+def _overlaps(bridges, pr) -> None:
     """Ranges that intersect without nesting: one sorted sweep with a stack of open ranges."""
-    for dom, bl in bridges.items():
+    for bl in bridges.values():
         bl.sort(key=lambda b: (b.secondary, -b.subordinate))
-        stack = []
+        stack: List[Any] = []        # bridge Nodes (bus ranges set)
         for b in bl:
             while stack and stack[-1].subordinate < b.secondary:
                 stack.pop()
@@ -264,7 +266,7 @@ def _narrowest_per_bus(bl):
     return out
 
 
-def _infer_hidden_bridges(nodes, orphans, pr):
+def _infer_hidden_bridges(nodes, orphans, pr) -> None:
     """Devices placed below an enclosing bridge P because their own bus's bridge is unreadable:
     move them below the all-0xFF record on P's secondary bus that must lead to them.  Linux
     numbers buses depth-first in device order, so between two readable sibling bridges the
@@ -273,7 +275,7 @@ def _infer_hidden_bridges(nodes, orphans, pr):
     buses has the lowest as its secondary, and the rest are placed below it the same way."""
     if not orphans:
         return
-    on_sec = {}
+    on_sec: Dict[str, List[Node]] = {}
     for n in nodes.values():
         if n.parent in orphans and n.bus == nodes[n.parent].secondary:
             on_sec.setdefault(n.parent, []).append(n)
@@ -284,7 +286,7 @@ def _infer_hidden_bridges(nodes, orphans, pr):
         sibs = sorted(sibs, key=lambda n: n.devfn)
         known = [n for n in sibs if n.secondary is not None]
         hidden = [n for n in sibs if n.config.all_ff]
-        gaps = {}
+        gaps: Dict[Tuple[int, int], List[int]] = {}
         for bus in sorted({n.bus for n in devs}):
             lo = max((k.devfn for k in known if k.subordinate < bus), default=-1)
             hi = min((k.devfn for k in known if k.secondary > bus), default=256)
@@ -325,12 +327,13 @@ def _range(lo, hi):
     return "%02x" % lo if lo == hi else "%02x-%02x" % (lo, hi)
 
 
-def _break_cycles(ordered, nodes, pr):
+def _break_cycles(ordered, nodes, pr) -> None:
     """Drop the link that closes a loop (possible only with inconsistent numbers); each node
     is visited once over all walks."""
     done = set()
     for n in ordered:
-        path, on_path = [], set()
+        path: List[str] = []
+        on_path: Set[str] = set()
         cur = n.bdf
         while cur is not None and cur not in done:
             if cur in on_path:
@@ -352,7 +355,7 @@ def explain_unreachable(topo: Topology, links: dict, *, layout: Optional[str] = 
     """Give every all-0xFF node its reason, from the link state of the nearest readable port
     above it; stores `links` as topo.links."""
     topo.links = links
-    memo = {}
+    memo: Dict[str, Tuple[str, str]] = {}
     for n in sorted(topo.nodes.values(), key=_sort_key):
         if n.config.all_ff:
             n.unreachable, n.unreachable_why = _unreachable_reason(topo, n, links, layout, memo)

@@ -12,16 +12,19 @@ link, and correctable-only errors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, TYPE_CHECKING, Tuple
 
 from .errpath import DEVSTA_ERRORS, STATUS_ERRORS, cor_text, downstream_facing, uncor_text
+
+if TYPE_CHECKING:
+    from .config import Aer, Config, Pcie
 
 
 @dataclass
 class Facts:
     """What the rules look at for one BDF."""
     bdf: str
-    cfg: object = None                      # config.Config, None when not captured
+    cfg: Optional[Config] = None            # None when not captured
     named: list = field(default_factory=list)        # ErrorPaths whose source is this BDF
     children: list = field(default_factory=list)     # Configs of captured children
     unreachable: Optional[str] = None       # topology.UNREACH_* for an all-0xFF record
@@ -31,11 +34,11 @@ class Facts:
     clean: bool = False     # no error status, not named, not a downstream port: no rule can hold
 
     @property
-    def aer(self):
+    def aer(self) -> Optional[Aer]:
         return self.cfg.aer if self.cfg is not None and not self.cfg.all_ff else None
 
     @property
-    def pcie(self):
+    def pcie(self) -> Optional[Pcie]:
         return self.cfg.pcie if self.cfg is not None and not self.cfg.all_ff else None
 
 
@@ -214,7 +217,7 @@ def _headline(f, rules):
     return ""
 
 
-def score(f: Facts):
+def score(f: Facts) -> List[Tuple[str, str, int]]:
     hits = []
     for rule in RULES:
         ev = rule.test(f)
@@ -224,7 +227,7 @@ def score(f: Facts):
 
 
 def judge(facts: Dict[str, Facts], label: Callable[[str], str] = lambda b: b,
-          *, context: List[str] = ()) -> Verdict:
+          *, context: Sequence[str] = ()) -> Verdict:
     """facts: {bdf: Facts}; label(bdf) -> 'bdf [vvvv:dddd] name' for the text lines."""
     suspects = []
     for bdf, f in facts.items():

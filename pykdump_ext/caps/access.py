@@ -15,7 +15,7 @@ class Access:
     """Little-endian u8/u16/u32/u64 reads of `raw`; None where the value does not fit."""
     __slots__ = ("raw", "n")
 
-    def __init__(self, raw: bytes, limit: Optional[int] = None):
+    def __init__(self, raw: bytes, limit: Optional[int] = None) -> None:
         self.raw = raw
         self.n = len(raw) if limit is None else min(limit, len(raw))
 

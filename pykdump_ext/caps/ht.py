@@ -123,8 +123,10 @@ def _pri(c: CapResult, cmd) -> List[str]:
         out.append("\t!!! Possibly incomplete decoding")
     s = "\tCommand: BaseUnitID=%d UnitCnt=%d %s" % (cmd["BaseUnitID"], cmd["UnitCnt"], cmd.flag("MastHost", "DefDir"))
     out.append(s + (" " + cmd.flag("DUL") if new else ""))
-    out += ["\tLink Control 0: " + _lctr(g("Link Control 0"), new), "\tLink Config 0: " + _lcnf(g("Link Config 0"), new),
-            "\tLink Control 1: " + _lctr(g("Link Control 1"), new), "\tLink Config 1: " + _lcnf(g("Link Config 1"), new),
+    out += ["\tLink Control 0: " + _lctr(g("Link Control 0"), new),
+            "\tLink Config 0: " + _lcnf(g("Link Config 0"), new),
+            "\tLink Control 1: " + _lctr(g("Link Control 1"), new),
+            "\tLink Config 1: " + _lcnf(g("Link Config 1"), new),
             ridline]
     if not new:
         return out

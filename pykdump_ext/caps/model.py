@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .access import Access
 
@@ -57,7 +57,7 @@ class Register:
     """A register of a capability: lspci's name, offset from the capability, size (1/2/4/8)."""
     __slots__ = ("name", "rel", "size", "fields", "_by_name", "_unpack", "_spec")
 
-    def __init__(self, name: str, rel: int, size: int, fields: str = ""):
+    def __init__(self, name: str, rel: int, size: int, fields: str = "") -> None:
         self.name = name
         self.rel = rel
         self.size = size
@@ -91,12 +91,12 @@ class Reg:
     """One decoded register: its spec, config-space offset and raw value (read-only)."""
     __slots__ = ("spec", "offset", "value")
 
-    def __init__(self, spec: Register, offset: int, value: int):
+    def __init__(self, spec: Register, offset: int, value: int) -> None:
         self.spec = spec
         self.offset = offset
         self.value = value
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Reg) and (self.offset, self.value, self.spec.name) == (
             other.offset, other.value, other.spec.name)
 
@@ -164,7 +164,7 @@ class CapResult:
         return iter(self.regs.values())
 
 
-def read_regs(c: CapResult, a: Access, base: int, specs) -> bool:
+def read_regs(c: CapResult, a: Access, base: int, specs: Iterable[Register]) -> bool:
     """Read `specs` (Registers) at `base` into c.regs; False (and c.truncated) when one is cut off."""
     ok = True
     for s in specs:

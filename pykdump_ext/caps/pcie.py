@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import List
 
 from .access import Access
-from .model import CapResult, Register, read_regs
+from .model import CapResult, Register
 from .registry import Ctx, capability, text_for
 from .words import L0S_LATENCY, L1_LATENCY, link_speed, power_limit, yn
 
@@ -114,7 +114,7 @@ V2_REGS = (DEVCAP2, DEVCTL2, DEVSTA2)
 LINK2_REGS = (LNKCAP2, LNKCTL2, LNKSTA2)
 
 
-def registers(ptype: int, version: int, slot: bool):
+def registers(ptype: int, version: int, slot: bool) -> List[Register]:
     """The registers a function of this port type / version / slot bit has, in offset order."""
     out = list(V1_REGS)
     if ptype not in NO_LINK:

@@ -58,7 +58,7 @@ def _entry(kind: str, cid: int, name: str = "") -> CapSpec:
     return s
 
 
-def capability(kind: str, cid: int, name: str, span: int = 0x40):
+def capability(kind: str, cid: int, name: str, span: int = 0x40) -> Callable[[Decoder], Decoder]:
     """Register the decoder of one capability (kind "std" or "ext")."""
     def deco(fn: Decoder) -> Decoder:
         s = _entry(kind, cid, name)
@@ -68,7 +68,7 @@ def capability(kind: str, cid: int, name: str, span: int = 0x40):
     return deco
 
 
-def text_for(kind: str, cid: int):
+def text_for(kind: str, cid: int) -> Callable[[Texter], Texter]:
     """Register the lspci wording of one capability: fn(result, ctx) -> [heading, body...]."""
     def deco(fn: Texter) -> Texter:
         _entry(kind, cid).text = fn

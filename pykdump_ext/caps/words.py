@@ -8,7 +8,7 @@ L1_LATENCY = ("<1us", "<2us", "<4us", "<8us", "<16us", "<32us", "<64us", "unlimi
 DEVSEL = {0: "fast", 1: "medium", 2: "slow", 3: "??"}
 
 
-def yn(v) -> str:
+def yn(v: object) -> str:
     return "+" if v else "-"
 
 

@@ -31,10 +31,14 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, TYPE_CHECKING, TextIO, Tuple, Union
 
 from crash_ext_c.source import close_source, is_url, open_source
 from crash_ext_c.errors import CaptureError, PcicrashError
+
+if TYPE_CHECKING:
+    from ..analysis import Report
+    from crash_ext_c.reader import MemoryReader
 
 BATCH_SCHEMA = "pcicrash-batch/1"
 # the exit statuses of cli.py, by name
@@ -92,7 +96,7 @@ def _expand(args):
     which plan() keeps only when they start with a dump signature."""
     out, seen = [], set()
 
-    def add(p, listed=False):
+    def add(p, listed=False) -> None:
         if p not in seen:
             seen.add(p)
             out.append((p, listed))
@@ -151,8 +155,9 @@ def plan(args: Iterable[str]) -> List[Task]:
     """Tasks for the dumps named by `args`: split parts with the same header (utsname,
     time stamp, page size, max_mapnr, dump level) whose pfn ranges follow each other
     become one task (two sets with equal headers stay apart by their ranges)."""
-    groups = collections.OrderedDict()      # identity -> [(start_pfn, path)]
-    tasks, slot = [], {}
+    groups: "collections.OrderedDict[Any, List[Tuple[Tuple[int, int], str]]]" = collections.OrderedDict()
+    tasks: List[Union[Task, List[Task], None]] = []     # None: a set's place, filled below
+    slot: Dict[Any, int] = {}
     for p, listed in _expand(args):
         k = _split_key(p)
         if k == NOT_A_DUMP and listed:
@@ -168,7 +173,7 @@ def plan(args: Iterable[str]) -> List[Task]:
         groups[ident].append((rng, p))
     for ident, members in groups.items():
         members.sort()
-        chains = []                        # [[end_pfn, [paths]]]
+        chains: List[List[Any]] = []       # [[end_pfn, [paths]]]
         for (start, end), p in members:
             nxt = [c for c in chains if c[0] == start]
             # several sets with equal headers: keep a part with its namesakes (vmcore.N)
@@ -185,7 +190,13 @@ def plan(args: Iterable[str]) -> List[Task]:
                 t.note = "a --split part without the other parts of its dump"
             made.append(t)
         tasks[slot[ident]] = made
-    return [t for item in tasks for t in (item if isinstance(item, list) else [item])]
+    out: List[Task] = []
+    for item in tasks:
+        if isinstance(item, list):
+            out.extend(item)
+        elif item is not None:
+            out.append(item)
+    return out
 
 
 def _stem(path):
@@ -218,7 +229,7 @@ class FleetFacts:
         return dataclasses.asdict(self)
 
 
-def fleet_facts(rep, reader) -> FleetFacts:
+def fleet_facts(rep: Report, reader: MemoryReader) -> FleetFacts:
     """What the summary counts, from the typed Report: kernel release, capture state,
     which page statuses made it partial, and the device the verdict blames."""
     cap = rep.capture
@@ -233,23 +244,24 @@ def fleet_facts(rep, reader) -> FleetFacts:
 def _culprit(rep, s) -> Culprit:
     d = rep.by_bdf.get(s.bdf)
     c = d.config if d is not None else None
-    ok = c is not None and not c.all_ff and c.vendor_id is not None
-    kinds = []
-    if ok and c.aer is not None:
+    if c is not None and (c.all_ff or c.vendor_id is None):
+        c = None                       # no registers to tell the error kinds or the ids
+    kinds: List[str] = []
+    if c is not None and c.aer is not None:
         kinds = [e.short for e in c.aer.uncor_errors if not e.masked]
-    if ok and c.dpc is not None and c.dpc.triggered:
+    if c is not None and c.dpc is not None and c.dpc.triggered:
         kinds.append("DPC")
     if "link_down" in s.rules or "unreachable_link_down" in s.rules:
         kinds.append("link down")
-    if not kinds and ok and c.aer is not None:
+    if not kinds and c is not None and c.aer is not None:
         kinds = [e.short for e in c.aer.cor_errors if not e.masked]
     if not kinds:
         kinds = list(s.rules[:1])
     root, slot = _place(rep, s.bdf)
     return Culprit(bdf=s.bdf, score=s.score,
-                   ids="%04x:%04x" % (c.vendor_id, c.device_id) if ok else None,
+                   ids="%04x:%04x" % (c.vendor_id, c.device_id) if c is not None else None,
                    subsystem="%04x:%04x" % (c.subsys_vendor_id, c.subsys_id)
-                   if ok and c.subsys_vendor_id is not None else None,
+                   if c is not None and c.subsys_vendor_id is not None else None,
                    name=d.name if d is not None else None,
                    errors=kinds, root_port=root, slot=slot)
 
@@ -362,10 +374,10 @@ def record_key(line: str) -> Optional[Tuple[str, ...]]:
     return tuple(parts) if isinstance(parts, list) else None
 
 
-def load_done(out_path: str, warn: Callable[[str], None] = lambda m: None) -> set:
+def load_done(out_path: str, warn: Callable[[str], None] = lambda m: None) -> Set[Tuple[str, ...]]:
     """Keys of the dumps OUT already holds.  A last line without its newline (an
     interrupted run) is cut off the file so the next record starts on a line of its own."""
-    done = set()
+    done: Set[Tuple[str, ...]] = set()
     if not os.path.exists(out_path):
         return done
     with open(out_path, "rb+") as f:
@@ -390,13 +402,13 @@ def load_done(out_path: str, warn: Callable[[str], None] = lambda m: None) -> se
 class Progress:
     """`n/N dumps` on stderr, only when stderr is a terminal."""
 
-    def __init__(self, total, stream=None):
+    def __init__(self, total: int, stream: Optional[TextIO] = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.on = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.total, self.done, self.errors = total, 0, 0
         self.t0 = time.monotonic()
 
-    def step(self, failed):
+    def step(self, failed: bool) -> None:
         self.done += 1
         self.errors += bool(failed)
         if self.on:
@@ -405,7 +417,7 @@ class Progress:
                               % (self.done, self.total, self.errors, rate))
             self.stream.flush()
 
-    def close(self):
+    def close(self) -> None:
         if self.on and self.done:
             self.stream.write("\n")
             self.stream.flush()
@@ -417,7 +429,7 @@ def _exit_of(line: str) -> int:
 
 
 def run(tasks: List[Task], out_path: str, *, workers: Optional[int] = None,
-        scheduler: Optional[str] = None, progress_stream=None,
+        scheduler: Optional[str] = None, progress_stream: Optional[TextIO] = None,
         warn: Callable[[str], None] = lambda m: None) -> Outcome:
     """Process `tasks` not yet in OUT and append their records; returns the tally."""
     t0 = time.perf_counter()
@@ -426,7 +438,7 @@ def run(tasks: List[Task], out_path: str, *, workers: Optional[int] = None,
     res = Outcome(skipped=len(tasks) - len(todo))
     prog = Progress(len(todo), progress_stream)
     with open(out_path, "ab") as out:
-        def emit(line):
+        def emit(line) -> None:
             out.write(line.encode() + b"\n")
             out.flush()
             code = _exit_of(line)
@@ -458,7 +470,7 @@ def _pool(n):
     return cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx)
 
 
-def _run_local(todo, workers, emit):
+def _run_local(todo, workers, emit) -> None:
     """A local process pool fed chunks of tasks (small dumps take about a millisecond:
     one task each would cost more in messages than in work), at most IN_FLIGHT
     chunks per worker queued.  A worker that dies (a crash in native code) breaks the
@@ -467,7 +479,7 @@ def _run_local(todo, workers, emit):
     size = max(1, min(CHUNK, len(todo) // (workers * IN_FLIGHT) or 1))
     queue = collections.deque(todo[i:i + size] for i in range(0, len(todo), size))
     pool = _pool(workers)
-    running = {}
+    running: Dict[cf.Future, List[Task]] = {}     # future -> its batch
     try:
         while queue or running:
             while queue and len(running) < workers * IN_FLIGHT:

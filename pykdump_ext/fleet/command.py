@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from typing import Callable
 
 from crash_ext_c.errors import PcicrashError
 
 
-def add_options(parser) -> None:
+def add_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("many dumps (docs/fleet.md)")
     g.add_argument("--jsonl", metavar="OUT",
                    help="batch: one JSON record per dump appended to OUT (DUMP may be a file, "
@@ -27,11 +29,11 @@ def add_options(parser) -> None:
     g.add_argument("-o", "--output", metavar="FILE", help="write the --summarize output here")
 
 
-def wanted(args) -> bool:
+def wanted(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "jsonl", None) or getattr(args, "summarize", None))
 
 
-def run(args, say) -> int:
+def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     """Run --jsonl or --summarize; `say(message)` prints one pcicrash: line on stderr."""
     try:
         if args.summarize:

@@ -26,7 +26,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from crash_ext_c.errors import UsageError
 from .batch import record_key
@@ -53,7 +53,7 @@ class Summary:
     rows: List[Row] = field(default_factory=list)
     skipped_lines: int = 0
 
-    def of(self, dimension) -> Dict[str, Row]:
+    def of(self, dimension: str) -> Dict[str, Row]:
         return {r.key: r for r in self.rows if r.dimension == dimension}
 
 
@@ -77,11 +77,11 @@ def _values(rec) -> Dict[str, List[str]]:
     return out
 
 
-def read_records(paths: Iterable[str]) -> (List[dict], int):
+def read_records(paths: Iterable[str]) -> Tuple[List[dict], int]:
     """Records of the JSONL files, the last one per dump (per part) winning; and how many
     lines were not records (a cut last line, other text)."""
-    by_key = collections.OrderedDict()
-    owner = {}          # part -> key of the record that holds it
+    by_key: "collections.OrderedDict[Tuple[str, ...], dict]" = collections.OrderedDict()
+    owner: Dict[str, Tuple[str, ...]] = {}          # part -> key of the record that holds it
     bad = 0
     for path in paths:
         try:
@@ -102,15 +102,17 @@ def read_records(paths: Iterable[str]) -> (List[dict], int):
                 # a later record of the same dump, or of a set holding one of its
                 # parts (a split part read alone before its siblings came), wins
                 for part in key:
-                    by_key.pop(owner.pop(part, None), None)
+                    held = owner.pop(part, None)
+                    if held is not None:
+                        by_key.pop(held, None)
                 by_key[key] = rec
                 owner.update((part, key) for part in key)
     return list(by_key.values()), bad
 
 
 def summarize_records(records: List[dict], skipped_lines: int = 0) -> Summary:
-    counts = {d: collections.OrderedDict() for d in DIMENSIONS}
-    labels = {}
+    counts: Dict[str, Dict[str, List[str]]] = {d: collections.OrderedDict() for d in DIMENSIONS}
+    labels: Dict[str, str] = {}
     for rec in records:
         path = rec.get("path") or "?"
         vals = _values(rec)

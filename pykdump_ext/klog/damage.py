@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 from crash_ext_c.errors import PcicrashError
 from .vtop import number
@@ -37,12 +37,13 @@ class _Kind:
 class Damage:
     """Collects per-record problems by kind; notes() gives one sentence per kind."""
 
-    def __init__(self, unit: str = "record"):
+    def __init__(self, unit: str = "record") -> None:
         self.unit = unit
         self.kinds: Dict[str, _Kind] = {}
         self.lost = 0          # records (or descriptors) whose text could not be read
 
-    def add(self, kind: str, example, where: Optional[int] = None, *, lost: bool = True):
+    def add(self, kind: str, example: Union[str, Callable[[], str]], where: Optional[int] = None,
+            *, lost: bool = True) -> None:
         """Count one damaged record; `example` is its description (or a callable making it)."""
         k = self.kinds.setdefault(kind, _Kind())
         k.count += 1

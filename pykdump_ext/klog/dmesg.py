@@ -10,7 +10,7 @@ out as "\\xffffff80".."\\xffffffff"); then one newline.
 
 from __future__ import annotations
 
-from typing import Iterable, List
+from typing import Iterable, List, TextIO
 
 from .records import KernelLog, LogRecord
 
@@ -45,6 +45,6 @@ def dmesg_bytes(records: Iterable[LogRecord]) -> bytes:
     return b"".join(record_bytes(r) for r in records)
 
 
-def write_dmesg(log: KernelLog, out) -> None:
+def write_dmesg(log: KernelLog, out: TextIO) -> None:
     """Write the log text to a text stream: every byte past ASCII is escaped, so it is ASCII."""
     out.write(dmesg_bytes(log.records).decode("ascii"))

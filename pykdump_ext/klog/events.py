@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from .. import regs, tlp
 from . import patterns as pt
@@ -44,7 +44,7 @@ class Event:
     bdf: Optional[str] = None       # the device the event is about
     reporter: Optional[str] = None  # the device that printed the (first) line
     driver: str = ""                # its driver ("pcieport", "nvme", ...)
-    fields: Dict[str, object] = field(default_factory=dict)
+    fields: Dict[str, Any] = field(default_factory=dict)   # JSON-able values of any type
     raw: List[str] = field(default_factory=list)   # the log lines, as stored
     seq: int = 0                    # record sequence number of the first line
 
@@ -151,9 +151,9 @@ def _rid_bdf(rid: int, domain: str = "0000") -> str:
     return "%s:%02x:%02x.%x" % (domain, rid >> 8 & 0xFF, rid >> 3 & 0x1F, rid & 7)
 
 
-def tlp_fields(dwords: Tuple[int, int, int, int]) -> Dict[str, object]:
+def tlp_fields(dwords: Tuple[int, int, int, int]) -> Dict[str, Any]:
     t = tlp.decode(dwords)
-    out = {"dwords": ["%08x" % d for d in dwords]}
+    out: Dict[str, Any] = {"dwords": ["%08x" % d for d in dwords]}
     if t is not None:
         out.update(kind=t.kind, category=t.category, decoded=t.lines())
         if t.requester_id is not None:
@@ -172,11 +172,11 @@ def tlp_fields(dwords: Tuple[int, int, int, int]) -> Dict[str, object]:
 class _Group:
     """An event being assembled from several lines."""
 
-    def __init__(self, ev: Event):
+    def __init__(self, ev: Event) -> None:
         self.ev = ev
         self.details: List[dict] = []
 
-    def add_raw(self, line):
+    def add_raw(self, line) -> None:
         if len(self.ev.raw) < MAX_RAW:
             self.ev.raw.append(line)
         else:
@@ -186,7 +186,7 @@ class _Group:
 class EventParser:
     """Feed records in log order (``feed``), then ``finish()`` for the events."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.events: List[Event] = []
         self.aliases: Dict[str, str] = {}
         self.dropped = 0
@@ -194,16 +194,16 @@ class EventParser:
         self._dpc: Dict[str, _Group] = {}      # bdf -> open DPC containment
         self._ghes: Optional[_Group] = None
         self._oops: Optional[_Group] = None
-        self._pio: set = set()                 # DPC ports whose RP PIO lines are being printed
+        self._pio: Set[str] = set()                 # DPC ports whose RP PIO lines are being printed
 
     # output
-    def _emit(self, ev: Event):
+    def _emit(self, ev: Event) -> None:
         if len(self.events) < MAX_EVENTS:
             self.events.append(ev)
         else:
             self.dropped += 1
 
-    def _close_aer(self):
+    def _close_aer(self) -> None:
         g, self._aer = self._aer, None
         if g is None:
             return
@@ -223,7 +223,7 @@ class EventParser:
         f.setdefault("recovery", None)
         self._emit(g.ev)
 
-    def _close_dpc(self, bdf=None):
+    def _close_dpc(self, bdf=None) -> None:
         keys = [bdf] if bdf is not None else list(self._dpc)
         for k in keys:
             g = self._dpc.pop(k, None)
@@ -231,7 +231,7 @@ class EventParser:
                 g.ev.fields.setdefault("recovery", None)
                 self._emit(g.ev)
 
-    def _close_ghes(self):
+    def _close_ghes(self) -> None:
         g, self._ghes = self._ghes, None
         if g is not None:
             f = g.ev.fields
@@ -243,7 +243,7 @@ class EventParser:
                     f["errors"] = bit_names(f["status"] & ~f.get("mask", 0), False)
             self._emit(g.ev)
 
-    def _close_oops(self):
+    def _close_oops(self) -> None:
         g, self._oops = self._oops, None
         if g is not None:
             self._emit(g.ev)
@@ -257,12 +257,12 @@ class EventParser:
         return self.events
 
     # input
-    def feed(self, rec: LogRecord):
+    def feed(self, rec: LogRecord) -> None:
         t = rec.ts_nsec / 1e9
         for line in rec.text.split("\n"):
             self.feed_line(t, rec.seq, line, rec.device)
 
-    def feed_line(self, t: float, seq: int, line: str, dict_device: str = ""):
+    def feed_line(self, t: float, seq: int, line: str, dict_device: str = "") -> None:
         m = match_line(line, self.aliases)
         if m is None:
             return
@@ -278,19 +278,19 @@ class EventParser:
         return Event(time=t, kind=kind or m.kind, bdf=bdf if bdf is not None else m.bdf,
                      reporter=m.bdf, driver=m.driver, fields=dict(m.fields), raw=[line], seq=seq)
 
-    def _single(self, t, seq, line, m):
+    def _single(self, t, seq, line, m) -> None:
         ev = self._new(t, seq, line, m)
         if m.kind == "driver_timeout" and ev.bdf is None and m.fields.get("ifname") in self.aliases:
             ev.bdf = self.aliases[m.fields["ifname"]]
         self._emit(ev)
 
-    def _alias(self, t, seq, line, m):
+    def _alias(self, t, seq, line, m) -> None:
         if m.ifname and "target" in m.fields and (m.ifname in self.aliases
                                                    or len(self.aliases) < MAX_ALIASES):
             self.aliases[m.ifname] = m.fields["target"]
 
     # AER
-    def _aer_received(self, t, seq, line, m):
+    def _aer_received(self, t, seq, line, m) -> None:
         g = self._aer
         f = m.fields
         if "source" not in f and "rid" in f:
@@ -328,7 +328,7 @@ class EventParser:
         g.details.append(d)
         return d
 
-    def _aer_bus_error(self, t, seq, line, m):
+    def _aer_bus_error(self, t, seq, line, m) -> None:
         g = self._aer_group(t, seq, line, m)
         g.add_raw(line)
         d = self._detail(g, m.bdf)
@@ -383,7 +383,7 @@ class EventParser:
         if m.fields.get("first"):
             d["first_error"] = name
 
-    def _aer_first_agent(self, t, seq, line, m):
+    def _aer_first_agent(self, t, seq, line, m) -> None:
         g = self._aer
         if g is not None:
             g.add_raw(line)
@@ -428,7 +428,7 @@ class EventParser:
         if len(lst) < MAX_DETAILS:
             lst.append({"bdf": m.bdf, "why": m.fields.get("why", "")})
 
-    def _recovery(self, t, seq, line, m):
+    def _recovery(self, t, seq, line, m) -> None:
         res = m.fields.get("result")
         if m.bdf in self._dpc:
             g = self._dpc[m.bdf]
@@ -440,18 +440,18 @@ class EventParser:
             a = self._aer          # the AER lines DPC printed for the same containment
             if a is None or a.ev.time < g.ev.time or a.ev.fields.get("recovery") is not None:
                 return
-        g = self._aer
-        if g is not None and g.ev.fields.get("recovery") is None:
-            g.add_raw(line)
-            g.ev.fields["recovery"] = res
-            g.ev.fields["recovery_by"] = m.bdf
-            g.ev.fields["recovery_time"] = t
+        aer = self._aer
+        if aer is not None and aer.ev.fields.get("recovery") is None:
+            aer.add_raw(line)
+            aer.ev.fields["recovery"] = res
+            aer.ev.fields["recovery_by"] = m.bdf
+            aer.ev.fields["recovery_time"] = t
             self._close_aer()
             return
         self._single(t, seq, line, m)
 
     # DPC
-    def _dpc_event(self, t, seq, line, m):
+    def _dpc_event(self, t, seq, line, m) -> None:
         self._close_dpc(m.bdf)
         ev = self._new(t, seq, line, m, kind="dpc")
         st = m.fields["status"]
@@ -495,7 +495,7 @@ class EventParser:
             f["tlp"] = tlp_fields((m.fields["d0"], m.fields["d1"], m.fields["d2"], m.fields["d3"]))
 
     # GHES
-    def _ghes_line(self, t, seq, line, m):
+    def _ghes_line(self, t, seq, line, m) -> None:
         g = self._ghes
         if m.kind == "ghes_source" or g is None or g.ev.fields.get("gid") != m.gid:
             self._close_ghes()
@@ -522,7 +522,7 @@ class EventParser:
                 f.setdefault(k, v)
 
     # Oops
-    def _oops_start(self, t, seq, line, m):
+    def _oops_start(self, t, seq, line, m) -> None:
         if self._oops is not None and t - self._oops.ev.time < 1 and not self._oops.ev.fields.get("where"):
             self._oops.add_raw(line)           # "BUG: ..." then "Oops: ..." of the same oops
             for k, v in m.fields.items():
@@ -531,7 +531,7 @@ class EventParser:
         self._close_oops()
         self._oops = _Group(self._new(t, seq, line, m))
 
-    def _rip(self, t, seq, line, m):
+    def _rip(self, t, seq, line, m) -> None:
         g = self._oops
         if g is not None and "rip" not in g.ev.fields and t - g.ev.time < 2:
             g.add_raw(line)
@@ -541,7 +541,7 @@ class EventParser:
 _BDF_RE = re.compile(pt.BDF)
 
 
-def _is_bdf(text):
+def _is_bdf(text) -> bool:
     return _BDF_RE.fullmatch(text) is not None
 
 

@@ -76,7 +76,7 @@ class LogSummary:
     def pci_events(self) -> List[Event]:
         return [e for e in self.events if e.pci]
 
-    def device(self, bdf) -> Optional[DeviceLog]:
+    def device(self, bdf: str) -> Optional[DeviceLog]:
         for d in self.devices:
             if d.bdf == bdf:
                 return d

@@ -16,7 +16,7 @@ must fit in it.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Set
 
 from .damage import Missing, need
 from .physmem import Unreadable
@@ -47,7 +47,7 @@ def _dictionary(raw: bytes):
 
 
 class _Layout:
-    def __init__(self, info: Dict[str, str]):
+    def __init__(self, info: Dict[str, str]) -> None:
         k = _struct_key(info)
         self.hdr = need(info, "SIZE(%s)" % k, lo=12, hi=1 << 12)
         self.ts = need(info, "OFFSET(%s.ts_nsec)" % k, hi=self.hdr - 8)
@@ -75,11 +75,12 @@ def read_log_buf(km: KernelMemory, info: Dict[str, str], log: KernelLog) -> None
         raise Missing("VMCOREINFO has SYMBOL(log_buf) but no SYMBOL(log_first_idx)")
     lay = _Layout(info)
     names = ("log_buf", "log_buf_len", "log_first_idx", "log_next_idx")
-    syms = {}
+    syms: Dict[str, int] = {}
     for name in names:
-        syms[name] = symbol(info, name)
-        if syms[name] is None:
+        addr = symbol(info, name)
+        if addr is None:
             raise Missing("VMCOREINFO has no SYMBOL(%s)" % name)
+        syms[name] = addr
     try:
         buf = km.u64(syms["log_buf"])
         buf_len = km.u32(syms["log_buf_len"])
@@ -99,17 +100,17 @@ def read_log_buf(km: KernelMemory, info: Dict[str, str], log: KernelLog) -> None
 
 
 class _Walk:
-    def __init__(self, km, lay, buf, buf_len, first, nxt, used, log):
+    def __init__(self, km, lay, buf, buf_len, first, nxt, used, log) -> None:
         self.km, self.lay, self.buf, self.buf_len = km, lay, buf, buf_len
         self.first, self.nxt, self.used, self.log = first, nxt, used, log
-        self.windows = set()
+        self.windows: Set[int] = set()
 
-    def _stop(self, idx, why):
+    def _stop(self, idx, why) -> None:
         self.log.complete = False
         self.log.notes.append("log_buf at 0x%x: stopped at index 0x%x: %s; the records after "
                               "it are not read" % (self.buf, idx, why))
 
-    def _prefetch(self, idx):
+    def _prefetch(self, idx) -> None:
         w = idx // WINDOW
         if w in self.windows:
             return

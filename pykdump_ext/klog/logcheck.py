@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional, TYPE_CHECKING
 
 from crash_ext_c.errors import PcicrashError
 from .reader import read_kernel_log
+
+if TYPE_CHECKING:
+    from crash_ext_c.reader import MemoryReader, PageStatus
 
 
 @dataclass
@@ -42,21 +45,24 @@ class LogCheck:
         out += ["kernel log note: %s" % n for n in self.notes]
         return out
 
-    def to_json(self):
+    def to_json(self) -> Dict[str, Any]:
         return dict(format=self.format, records=self.records, pages=self.pages,
                     complete=self.complete, notes=list(self.notes),
                     missing=[dict(pfn=m.pfn, status=m.status, reason=m.reason)
                              for m in self.missing])
 
 
-def check_log(reader, reason=None) -> LogCheck:
+def check_log(reader: MemoryReader,
+              reason: Optional[Callable[[MemoryReader, Optional[PageStatus], int], str]] = None,
+              ) -> LogCheck:
     """Read the log and report its missing pages; `reason(reader, status, pfn)` explains one."""
     log = read_kernel_log(reader)
     res = LogCheck(log.format, len(log.records), len(log.pfns), log.complete,
                    notes=list(log.notes), page_size=reader.page_size)
     pfns = sorted(log.missing)
+    statuses: List[Optional[PageStatus]]
     try:
-        statuses = reader.page_statuses(pfns)
+        statuses = list(reader.page_statuses(pfns))
     except PcicrashError:
         statuses = [None] * len(pfns)
     for pfn, st in zip(pfns, statuses):

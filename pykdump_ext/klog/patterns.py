@@ -19,7 +19,7 @@ PREFIX; the APEI "{1}[Hardware Error]: " prefix by GHES_PREFIX.
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 BDF = r"(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
 
@@ -112,8 +112,9 @@ class Pattern:
         return "Pattern(%r, %r)" % (self.kind, self.key)
 
 
-def P(kind, key, regex, fields="", drivers=(), needs_device=False, flags=0):
-    pairs = tuple(tuple(f.split(":")) for f in fields.split()) if fields else ()
+def P(kind: str, key: str, regex: str, fields: str = "", drivers: Iterable[str] = (),
+      needs_device: bool = False, flags: int = 0) -> Pattern:
+    pairs = tuple((name, conv) for name, conv in (f.split(":") for f in fields.split()))
     return Pattern(kind, key, regex, pairs, tuple(drivers), needs_device, flags)
 
 

@@ -8,9 +8,12 @@ address and why, so a reader can turn it into a note and go on.
 from __future__ import annotations
 
 import collections
-from typing import Dict, Iterable, Set
+from typing import Dict, Iterable, Set, TYPE_CHECKING
 
 from crash_ext_c.errors import PageUnavailable, PcicrashError
+
+if TYPE_CHECKING:
+    from crash_ext_c.reader import MemoryReader
 
 # Enough for a 16 MiB log ring plus its descriptors and page tables; the readers
 # work in windows, so a bigger ring is read again from the dump, never held whole.
@@ -20,11 +23,11 @@ MAX_CACHED_PAGES = 4096
 class Unreadable(Exception):
     """A physical page the log reader needs is not in the dump (or the dump holds it broken)."""
 
-    def __init__(self, paddr: int, pfn: int, why: str):
+    def __init__(self, paddr: int, pfn: int, why: str) -> None:
         super().__init__()
         self.paddr, self.pfn, self.why = paddr, pfn, why
 
-    def __str__(self):          # formatted only when a note keeps it
+    def __str__(self) -> str:          # formatted only when a note keeps it
         return "physical 0x%x (pfn 0x%x): %s" % (self.paddr, self.pfn, self.why)
 
 
@@ -35,7 +38,7 @@ def _why(exc: PcicrashError) -> str:
 
 
 class PhysMem:
-    def __init__(self, reader, *, max_cached: int = MAX_CACHED_PAGES):
+    def __init__(self, reader: MemoryReader, *, max_cached: int = MAX_CACHED_PAGES) -> None:
         self.reader = reader
         self.page_size = int(reader.page_size)
         if self.page_size < 512 or self.page_size & (self.page_size - 1):
@@ -43,10 +46,10 @@ class PhysMem:
                              % self.page_size)
         self.pfns: Set[int] = set()
         self.failed: Dict[int, str] = {}          # pfn -> why it could not be read
-        self._cache = collections.OrderedDict()
+        self._cache: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()
         self._max = max(16, max_cached)
 
-    def _keep(self, pfn, data):
+    def _keep(self, pfn, data) -> None:
         self._cache[pfn] = data
         if len(self._cache) > self._max:
             self._cache.popitem(last=False)

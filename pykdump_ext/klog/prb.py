@@ -23,8 +23,9 @@ block), at most once per descriptor slot.
 
 from __future__ import annotations
 
+import functools
 import struct
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .damage import Damage, Missing, need
 from .physmem import Unreadable
@@ -43,7 +44,7 @@ CHUNK = 512                       # descriptors per batch read
 class Layout:
     """The struct offsets of the ring, all from VMCOREINFO (Missing names the first absent)."""
 
-    def __init__(self, info: Dict[str, str]):
+    def __init__(self, info: Dict[str, str]) -> None:
         o = lambda k: need(info, "OFFSET(%s)" % k, hi=1 << 16)
         s = lambda k: need(info, "SIZE(%s)" % k, lo=1, hi=1 << 16)
         self.rb_size = s("printk_ringbuffer")
@@ -121,6 +122,8 @@ def read_prb(km: KernelMemory, info: Dict[str, str], log: KernelLog) -> None:
     log.format = "printk_ringbuffer"
     lay = Layout(info)
     prb_sym = symbol(info, "prb")
+    if prb_sym is None:
+        raise Missing("VMCOREINFO has no SYMBOL(prb)")
     try:
         rb_addr = km.u64(prb_sym)
     except (VtopError, Unreadable) as exc:
@@ -180,7 +183,7 @@ def read_prb(km: KernelMemory, info: Dict[str, str], log: KernelLog) -> None:
         log.complete = False
 
 
-def _prefetch_slots(km, base, stride, slots, width):
+def _prefetch_slots(km, base, stride, slots, width) -> None:
     """Batch-read the array entries of `slots` (consecutive modulo the ring: 1 or 2 runs)."""
     runs, start = [], 0
     for i in range(1, len(slots) + 1):
@@ -194,27 +197,27 @@ def _prefetch_slots(km, base, stride, slots, width):
 class _Walk:
     """One pass over descriptor ids tail..head; state carried across chunks."""
 
-    def __init__(self, km, lay, count, size, descs, infos, data, tail, head):
+    def __init__(self, km, lay, count, size, descs, infos, data, tail, head) -> None:
         self.km, self.lay, self.count, self.size = km, lay, count, size
         self.descs, self.infos, self.data = descs, infos, data
         self.tail, self.head = tail, head
         self.dmg = Damage()
         self.states: Dict[str, int] = {}
-        self.prev_next = None          # lpos where the previous data block ended
+        self.prev_next: Optional[int] = None          # lpos where the previous data block ended
         self.unreadable_run = 0
         # a missing stretch of the descriptor array this long means the rest is gone too
         self.give_up_after = max(1024, 16 * km.page_size // lay.desc_size)
         self.bad_pages: Dict[int, str] = {}    # virtual page -> why it cannot be read
         self.gave_up = False           # or the id where the walk stopped
 
-    def _skip(self, state):
+    def _skip(self, state) -> None:
         self.states[state] = self.states.get(state, 0) + 1
 
     def chunk(self, ids, out):
         km, lay, size, dmg = self.km, self.lay, self.size, self.dmg
         slots = [i % self.count for i in ids]
         _prefetch_slots(km, self.descs, lay.desc_size, slots, lay.desc_size)
-        blocks = []        # (id, slot, begin index, next index)
+        blocks: List[Tuple[int, int, int, int]] = []        # (id, slot, begin index, next index)
         ps, dsz, bad = km.page_size, lay.desc_size, self.bad_pages
         for id_, slot in zip(ids, slots):
             at = self.descs + slot * dsz
@@ -233,7 +236,7 @@ class _Walk:
                         bad[gap] = why
             if why is not None:
                 dmg.add("descriptor unreadable",
-                        lambda: "id %d at 0x%x: %s" % (id_, at, why))
+                        functools.partial("id %d at 0x%x: %s".__mod__, (id_, at, why)))
                 self.unreadable_run += 1
                 if self.unreadable_run >= self.give_up_after:
                     self.gave_up = id_
@@ -282,7 +285,7 @@ class _Walk:
             blocks.append((id_, slot, begin, nxt))
         self._finish(blocks, out)
 
-    def _finish(self, blocks, out):
+    def _finish(self, blocks, out) -> None:
         km, lay, dmg, data = self.km, self.lay, self.dmg, self.data
         if not blocks:
             return

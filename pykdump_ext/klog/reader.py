@@ -9,13 +9,18 @@ records that could be read are kept.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from crash_ext_c.errors import PcicrashError
 from .physmem import PhysMem
 from .records import KernelLog
 from .vtop import KernelMemory, translator
 
+if TYPE_CHECKING:
+    from crash_ext_c.reader import MemoryReader
 
-def read_kernel_log(reader) -> KernelLog:
+
+def read_kernel_log(reader: MemoryReader) -> KernelLog:
     """Every readable record of the crashed kernel's log; notes say what is missing and where."""
     log = KernelLog()
     info = dict(reader.vmcoreinfo or {})

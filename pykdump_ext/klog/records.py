@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def records_from_dmesg_text(text: str) -> List[LogRecord]:
     return out
 
 
-def iter_lines(records: Iterable[LogRecord]):
+def iter_lines(records: Iterable[LogRecord]) -> Iterator[Tuple[LogRecord, str]]:
     """(record, line) for every line of every record."""
     for r in records:
         for line in r.text.split("\n"):

@@ -10,9 +10,13 @@ Every line names where it comes from ("log [t]" or "registers").
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Callable, List, Optional, TYPE_CHECKING
 
 from .judge import DeviceLog, LogSummary
+
+if TYPE_CHECKING:
+    from ..analysis import Report
+    from ..pciids import PciIds
 
 MAX_CROSS = 6      # devices compared in the log-vs-registers lines
 
@@ -58,7 +62,7 @@ def _recovery(d: DeviceLog) -> str:
     return ", ".join(parts)
 
 
-def device_text(d: DeviceLog, label) -> str:
+def device_text(d: DeviceLog, label: Callable[[DeviceLog], str]) -> str:
     n = len(d.events)
     what = "%d AER report%s" % (d.reports, "s" if d.reports != 1 else "") if d.reports == n \
         else "%d event%s" % (n, "s" if n != 1 else "")
@@ -82,7 +86,7 @@ def counts_line(s: LogSummary, *, before_panic: bool = False) -> str:
                len(s.pci_events), where, n_aer, len(devs), len(unc), len(failed))
 
 
-def log_verdict_lines(s: LogSummary, label, capture_state: str) -> List[str]:
+def log_verdict_lines(s: LogSummary, label: Callable[[DeviceLog], str], capture_state: str) -> List[str]:
     """The device verdict from the log alone (no capture to read)."""
     ranked = [d for d in s.devices if d.score > 0]
     head = "From the kernel log (capture %s)" % capture_state
@@ -107,7 +111,7 @@ def _reg_bits(cfg) -> List[str]:
     return [e.kernel or e.short for e in a.uncor_errors + a.cor_errors if not e.masked]
 
 
-def cross_check_lines(s: LogSummary, rep) -> List[str]:
+def cross_check_lines(s: LogSummary, rep: Report) -> List[str]:
     """Log and registers held against each other, per device."""
     out = []
     logged = {d.bdf: d for d in s.devices if d.reports}
@@ -149,9 +153,10 @@ def cross_check_lines(s: LogSummary, rep) -> List[str]:
     return out
 
 
-def apply(rep, s: LogSummary, names=None) -> None:
+def apply(rep: Report, s: LogSummary, names: Optional[PciIds] = None) -> None:
     """Put the log's findings into rep.verdict (lines on top, notes below)."""
     v = rep.verdict
+    assert v is not None, "the log's findings go into a verdict analyse() has made"
     v.panic = s.panic
 
     def label(d: DeviceLog) -> str:

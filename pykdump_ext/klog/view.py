@@ -19,7 +19,7 @@ def _hex8(v) -> str:
 def _aer(ev: Event) -> str:
     f = ev.fields
     sev = {"fatal": "fatal", "nonfatal": "non-fatal", "corrected": "correctable"}.get(
-        f.get("severity"), f.get("severity") or "?")
+        f.get("severity") or "", f.get("severity") or "?")
     parts = ["AER %s%s: %s" % ("multiple " if f.get("multiple") else "", sev,
                                ", ".join(f.get("errors") or ()) or "error bits not logged")]
     if f.get("first_error"):
@@ -118,7 +118,8 @@ def timeline(s: LogSummary, bdf: Optional[str] = None) -> List[str]:
 def summary_lines(s: LogSummary) -> List[str]:
     out = [header(s)]
     p = s.panic
-    out.append("  panic: %s" % ("[%12.6f] %s" % (p.time, p.line.strip()) if p.line else "none logged"))
+    when = "[%12.6f] " % p.time if p.time is not None else ""
+    out.append("  panic: %s" % (when + p.line.strip() if p.line else "none logged"))
     kinds = sorted(((n, k) for k, n in s.counts.items()
                     if k not in ("cmdline", "alias", "pci_crash_rebuild", "panic")), reverse=True)
     if kinds:

@@ -31,7 +31,7 @@ arch/arm64/kernel/crash_core.c):
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from crash_ext_c.errors import PcicrashError
 from crash_ext_c.reader import PageStatus
@@ -51,7 +51,7 @@ X86_PSE = 1 << 7
 class VtopError(Exception):
     """A kernel-virtual address that cannot be translated; says why."""
 
-    def __init__(self, vaddr: int, why: str):
+    def __init__(self, vaddr: int, why: str) -> None:
         self.vaddr, self.why = vaddr, why
         super().__init__("virtual 0x%x: %s" % (vaddr, why))
 
@@ -79,7 +79,7 @@ def symbol(info: Dict[str, str], name: str) -> Optional[int]:
 class Translator:
     arch = "unknown"
 
-    def __init__(self, mem: PhysMem):
+    def __init__(self, mem: PhysMem) -> None:
         self.mem = mem
 
     def vtop(self, vaddr: int) -> int:
@@ -145,12 +145,16 @@ def probe_phys_base(mem: PhysMem, info: Dict[str, str]) -> Optional[int]:
 
 class X86_64(Translator):
     arch = "x86_64"
+    # kernel-image addresses by their fixed offset (False: walk the page tables for
+    # them too, as makedumpfile's vtop4_x86_64 does)
+    image_shortcut = True
 
-    def __init__(self, mem: PhysMem, info: Dict[str, str]):
+    def __init__(self, mem: PhysMem, info: Dict[str, str]) -> None:
         super().__init__(mem)
-        self.phys_base = number(info, "NUMBER(phys_base)")
-        self.assumed = []
-        if self.phys_base is None:          # kernels before 4.10 export only SYMBOL(phys_base)
+        phys_base = number(info, "NUMBER(phys_base)")
+        self.phys_base = 0 if phys_base is None else phys_base
+        self.assumed: List[str] = []
+        if phys_base is None:          # kernels before 4.10 export only SYMBOL(phys_base)
             found = probe_phys_base(mem, info)
             if found is None:
                 self.phys_base = 0
@@ -176,7 +180,7 @@ class X86_64(Translator):
         self.pgt_vaddr = pgt
         self.pgt = self._image(pgt) if pgt is not None and self._in_image(pgt) else None
 
-    def describe(self):
+    def describe(self) -> str:
         return "x86_64, %d-level paging, phys_base 0x%x" % (self.levels, self.phys_base)
 
     def _in_image(self, vaddr):
@@ -187,7 +191,7 @@ class X86_64(Translator):
 
     def vtop(self, vaddr: int) -> int:
         vaddr &= MASK64
-        if self._in_image(vaddr):
+        if self.image_shortcut and self._in_image(vaddr):
             return self._image(vaddr)
         bits = 57 if self.levels == 5 else 48
         top = vaddr >> (bits - 1)
@@ -219,7 +223,7 @@ class X86_64(Translator):
 class Arm64(Translator):
     arch = "arm64"
 
-    def __init__(self, mem: PhysMem, info: Dict[str, str]):
+    def __init__(self, mem: PhysMem, info: Dict[str, str]) -> None:
         super().__init__(mem)
         self.assumed = []
         ps = mem.page_size
@@ -265,11 +269,11 @@ class Arm64(Translator):
         if swapper is not None and self.kimage_voffset is not None:
             self.pgd = (swapper - self.kimage_voffset) & MASK64
 
-    def describe(self):
+    def describe(self) -> str:
         return "arm64, %d KiB pages, VA_BITS %d, %d-level tables" % (
             (1 << self.page_shift) >> 10, self.va_bits, self.levels)
 
-    def is_linear(self, vaddr):
+    def is_linear(self, vaddr: int) -> bool:
         bit = 1 << (self.vabits_actual - 1)
         if vaddr < ((-(1 << self.vabits_actual)) & MASK64):
             return False
@@ -346,7 +350,7 @@ def translator(mem: PhysMem, info: Dict[str, str]) -> Translator:
 class KernelMemory:
     """Reads at kernel-virtual addresses: translate page by page, read through PhysMem."""
 
-    def __init__(self, mem: PhysMem, tr: Translator):
+    def __init__(self, mem: PhysMem, tr: Translator) -> None:
         self.mem, self.tr = mem, tr
         self.page_size = mem.page_size
         self._vcache: Dict[int, int] = {}
@@ -387,7 +391,7 @@ class KernelMemory:
     def prefetch(self, vaddr: int, size: int) -> None:
         self.prefetch_ranges([(vaddr, size)])
 
-    def prefetch_ranges(self, ranges) -> None:
+    def prefetch_ranges(self, ranges: Iterable[Tuple[int, int]]) -> None:
         """Batch-read the pages under [vaddr, vaddr+size) ranges; failures surface on read()."""
         ps = self.page_size
         vpages = set()

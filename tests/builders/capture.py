@@ -56,8 +56,8 @@ def config(vid=0x1af4, did=0x1041, *, size=4096, klass=0x020000, port_type=None,
     b[0x34] = 0x40 if port_type is not None else 0
     if port_type is not None:
         # PCI Express capability at 0x40
-        put(b, 0x40, "BBH", 0x10, 0x00, 0x2 | (port_type << 4) | (0x100 if port_type in
-                                                                   (ROOT_PORT, DOWNSTREAM) and slot_presence is not None else 0))
+        slot = port_type in (ROOT_PORT, DOWNSTREAM) and slot_presence is not None
+        put(b, 0x40, "BBH", 0x10, 0x00, 0x2 | (port_type << 4) | (0x100 if slot else 0))
         put(b, 0x44, "I", 0x00008000)              # DevCap: RBE
         put(b, 0x48, "HH", 0x000F, devsta)          # DevCtl error reporting on; DevSta
         put(b, 0x4C, "I", cap_speed | (cap_width << 4) | (0x00100000 if dllla_capable else 0))

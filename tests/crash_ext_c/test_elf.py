@@ -1,6 +1,5 @@
 """ElfReader on the real raw vmcore, on real makedumpfile -E output, on synthetic and bad files."""
 
-import os
 import random
 import re
 import struct
@@ -302,7 +301,7 @@ def test_fuzz_header_mutations_never_escape(tmp_path):
                                 loads=[(0, 4 * PS, 4 * PS)], page_aligned=False), "rb").read()
     rng = random.Random(5)
     hdr_len = 64 + 2 * 56 + 200
-    for i in range(300):
+    for _i in range(300):
         data = bytearray(base)
         for _ in range(rng.randrange(1, 6)):
             data[rng.randrange(hdr_len)] = rng.randrange(256)

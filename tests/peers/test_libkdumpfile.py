@@ -14,7 +14,6 @@ import hashlib
 import os
 import json
 import random
-import shutil
 import subprocess
 
 import pytest

@@ -255,7 +255,7 @@ def zero_run_elf(src):
         es = e.page_statuses(range(e.max_pfn))
         ks = k.page_statuses(range(e.max_pfn))
     ok = [es[p] is S.ZERO_OR_EXCLUDED and ks[p] is S.ZERO for p in range(len(es))]
-    best, run, start = (0, 0), 0, 0
+    best, run = (0, 0), 0
     for p, good in enumerate(ok):
         run = run + 1 if good else 0
         if run > best[0]:
@@ -351,7 +351,7 @@ def verify(run, reader, res, *, peer=None):
         return
     statuses = {f.status for f in found.values() if not f.harmless}
     if peer is not None:
-        for pfn, (what, idx) in src.pfns.items():
+        for pfn, (what, _idx) in src.pfns.items():
             p = peer[pfn]
             f = found.get(pfn)
             where = "%s %s pfn 0x%x: peer %s, check %s" % (

@@ -4,17 +4,15 @@ grouped by header, resume (with a cut last line), one error record per bad dump.
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 
-import pytest
 
 from tests.builders import fleet as fleet_gen
 from tests.builders.kdump import write_kdump
 from tests.shared import ROOT, VMCORES, needs_shared
 from pykdump_ext.fleet import batch, summary
-from pykdump_ext.fleet.batch import Task, plan, process_task, run
+from pykdump_ext.fleet.batch import plan, process_task, run
 
 PCICRASH = [sys.executable, "-m", "pykdump_ext"]
 

@@ -8,9 +8,9 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="the fleet extra (pip install '.[fleet]')")
 
-from tests.builders import fleet as fleet_gen
-from pykdump_ext.fleet import summary
-from pykdump_ext.fleet.batch import plan, run
+from tests.builders import fleet as fleet_gen   # noqa: E402  (after the importorskip)
+from pykdump_ext.fleet import summary   # noqa: E402  (after the importorskip)
+from pykdump_ext.fleet.batch import plan, run   # noqa: E402  (after the importorskip)
 
 N = 1000
 

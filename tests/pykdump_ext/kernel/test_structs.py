@@ -118,11 +118,11 @@ def test_kernel_extras_match_real_crash(real):
     assert {b: d.addr for b, d in info.devices.items()} == crash_devs
     # Per device: the members, read by crash.
     cmds = []
-    for bdf, addr in sorted(crash_devs.items()):
+    for _bdf, addr in sorted(crash_devs.items()):
         cmds.append("struct pci_dev.driver,current_state,error_state,aer_stats 0x%x" % addr)
     per = run_crash(vml, dump, cmds)
     aer_cmds = {}
-    for (bdf, addr), cmd in zip(sorted(crash_devs.items()), cmds):
+    for (bdf, _addr), cmd in zip(sorted(crash_devs.items()), cmds):
         v = crash_struct_values(per[cmd])
         d = info.devices[bdf]
         assert d.error_state == v["error_state"], bdf

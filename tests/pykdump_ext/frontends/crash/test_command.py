@@ -57,12 +57,12 @@ class StructResult(int):
         try:
             drgn.offsetof(self._type, name)
         except (LookupError, ValueError):
-            raise KeyError(name)
+            raise KeyError(name) from None
         try:
             obj = drgn.Object(self._prog, self._type, address=int(self)).member_(name)
             return _convert(self._prog, obj)
         except drgn.FaultError as exc:
-            raise CrashError("readmem error at addr 0x%x" % exc.address)
+            raise CrashError("readmem error at addr 0x%x" % exc.address) from exc
 
 
 class TPtr(int):
@@ -137,11 +137,11 @@ class StandIn:
             try:
                 return self.reader.read_phys(addr, size)
             except PageUnavailable:
-                raise CrashError("readmem error at addr 0x%x" % addr)
+                raise CrashError("readmem error at addr 0x%x" % addr) from None
         try:
             return self.prog.read(addr, size)
         except drgn.FaultError:
-            raise CrashError("readmem error at addr 0x%x" % addr)
+            raise CrashError("readmem error at addr 0x%x" % addr) from None
 
     def register_epython_prog(self, cmd, short, synopsis, help_text):
         assert all(isinstance(s, str) for s in (cmd, short, synopsis, help_text))
@@ -176,7 +176,7 @@ class StandIn:
         try:
             obj = self.prog[name]
         except (KeyError, LookupError):
-            raise TypeError("There's no symbol <%s>" % name)
+            raise TypeError("There's no symbol <%s>" % name) from None
         return _convert(self.prog, obj)
 
     def readSU(self, type_name, addr):

@@ -297,7 +297,7 @@ def test_live_program_says_capture_comes_at_panic():
             try:
                 return own.read_phys(addr, size)
             except Exception as exc:
-                raise drgn.FaultError(str(exc), addr)
+                raise drgn.FaultError(str(exc), addr) from exc
 
     rep = analyse(ProgramReader(Live()), names=None)
     assert rep.source == "live kernel (drgn)"

@@ -398,7 +398,7 @@ class _CrashApi:
         try:
             return self.reader.read_phys(addr, size)
         except PageUnavailable:
-            raise self.error("readmem error at addr 0x%x" % addr)
+            raise self.error("readmem error at addr 0x%x" % addr) from None
 
     def exec_crash_command(self, cmd):
         return self.outputs[cmd] + "\n"
