@@ -14,11 +14,11 @@ import pathlib
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-
 from tests.builders.capture import scattered_capture_dump
-from crash_ext_c.open import open_dump  # noqa: E402
-from pykdump_ext.check import check  # noqa: E402
+from crash_ext_c.open import open_dump
+from pykdump_ext.check import check
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def main(argv=None):

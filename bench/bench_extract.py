@@ -20,12 +20,12 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-
 from tests.builders.capture import scattered_capture_dump
-from tests.shared import have_shared, scenario_dir  # noqa: E402
-from crash_ext_c.kdump import KdumpReader  # noqa: E402
-from pykdump_ext.extract import make_extract  # noqa: E402
+from tests.shared import have_shared, scenario_dir
+from crash_ext_c.kdump import KdumpReader
+from pykdump_ext.extract import make_extract
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def rss_mib():

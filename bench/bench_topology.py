@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-from tests.builders import capture as cb          # noqa: E402
+from tests.builders import capture as cb
 from tests.builders.capture import pci_crash_pages
 from tests.builders.elf import PAGE_SIZE
 from tests.builders.kdump import write_kdump
 
+
+ROOT = Path(__file__).resolve().parent.parent
 LIMIT_S, LIMIT_MIB = 10.0, 500
 
 

@@ -261,20 +261,21 @@ class FlatFile:
     def data_from(self, offset: int) -> int:
         """The first offset at or after `offset` that some record holds (self.size if none):
         what lies between is a hole of zeros that needs no reading."""
-        i = bisect.bisect_right(self._ends, offset)
+        first = bisect.bisect_right(self._ends, offset)
+        last = min(first + HOLE_RECORDS, len(self._starts))
         src_from = getattr(self._src, "data_from", None)
         # a record whose bytes lie in a hole of the flattened file itself (a sparse
         # stream) holds zeros too: without this, a record declaring 1 TiB made the
         # bitmap counting pass read all of it (found by fuzz_flat)
-        for i in range(i, min(i + HOLE_RECORDS, len(self._starts))):
+        for i in range(first, last):
             lo = max(offset, self._starts[i])
             if src_from is None:
                 return lo
             at = self._starts[i] + src_from(self._foffs[i] + lo - self._starts[i]) - self._foffs[i]
             if at < self._ends[i]:
                 return max(lo, at)
-        if i + 1 < len(self._starts):      # records left unasked: they may hold data
-            return max(offset, self._starts[i + 1])
+        if last < len(self._starts):       # records left unasked: they may hold data
+            return max(offset, self._starts[last])
         return max(offset, self.size)
 
     def pread(self, offset: int, size: int) -> bytes:

@@ -26,10 +26,10 @@ import time
 import traceback
 import tracemalloc
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 from crash_ext_c.errors import PcicrashError
 
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 REGRESSIONS = os.path.join(ROOT, "tests", "data", "fuzz-regressions")
 # seconds per input; a campaign on a loaded machine (instrumented code, shared cores)

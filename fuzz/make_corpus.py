@@ -14,14 +14,14 @@ import re
 import struct
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 from fuzz import common
 from tests.builders.capture import pci_crash_pages
 from tests.builders.elf import vmcoreinfo_text, write_elf
 from tests.builders.flat import flat_records, flatten
 from tests.builders.kdump import build_kdump
 
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VMCORES = os.path.join(os.path.dirname(ROOT), "shared", "vmcores")
 DATA = os.path.join(ROOT, "tests", "data")
 MAKERS = {}

@@ -281,10 +281,9 @@ def _to_dict(rep, hexes=None) -> dict:
 def _c_encoder():
     """The C encoder json.dumps(separators=(",", ":")) itself uses, made once: calling it per
     device skips the per-call encoder set-up (same text: check_circular only detects cycles)."""
-    try:
-        from json.encoder import c_make_encoder, encode_basestring_ascii
-    except ImportError:
-        c_make_encoder = None
+    import json.encoder as std       # its C parts are private: None on builds without _json
+    c_make_encoder = getattr(std, "c_make_encoder", None)
+    encode_basestring_ascii = std.encode_basestring_ascii
     if c_make_encoder is None:
         return json.JSONEncoder(separators=(",", ":")).encode
     enc = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None, ":", ",", False, False, True)

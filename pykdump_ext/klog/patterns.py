@@ -30,7 +30,8 @@ class Lazy:
     __slots__ = ("source", "flags", "_rx")
 
     def __init__(self, source: str, flags: int = 0):
-        self.source, self.flags, self._rx = source, flags, None
+        self.source, self.flags = source, flags
+        self._rx: Optional[re.Pattern] = None
 
     @property
     def compiled(self) -> "re.Pattern":

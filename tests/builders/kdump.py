@@ -153,7 +153,8 @@ def kdump_pieces(pages, *, max_mapnr, ps=PAGE_SIZE, ram=(), ram_ranges=(), zero_
         texts.append(("eraseinfo", eraseinfo))
     text_len = sum(len(t or b"") for _, t in texts)
     sub_hdr_size = -(-(sub_size + text_len) // ps)
-    half = -(-(-(-max(max_mapnr, 1) // 8)) // ps) * ps
+    bitmap_bytes = -(-max(max_mapnr, 1) // 8)
+    half = -(-bitmap_bytes // ps) * ps
     bitmap_off = ps * (1 + sub_hdr_size)
     desc_off = bitmap_off + 2 * half
     data_off = desc_off + DESC_SIZE * len(dumpable if whole_desc_table else mine)
@@ -232,7 +233,7 @@ def kdump_pieces(pages, *, max_mapnr, ps=PAGE_SIZE, ram=(), ram_ranges=(), zero_
         # makedumpfile -L: the data stops part way and the descriptors of the pages
         # past that point were never written.
         end = data_off + len(data) // 2
-        for pfn, off in lay.desc_of.items():
+        for off in lay.desc_of.values():
             d_off, size = struct.unpack_from(endian + "qI", descs, off - desc_off)
             if d_off + size > end:
                 descs[off - desc_off:off - desc_off + DESC_SIZE] = bytes(DESC_SIZE)

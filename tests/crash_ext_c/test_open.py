@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from tests.shared import dump_files, elf_vmcore, needs_shared, scenario_dir, SCENARIOS
+from tests.shared import elf_vmcore, needs_shared, scenario_dir, SCENARIOS
 from tests.crash_ext_c.test_elf import make_e_dump
 from tests.builders.elf import write_elf
 from tests.builders.kdump import write_kdump

@@ -5,7 +5,6 @@ time and memory bounds of the fuzz contract (fuzz/common.py, docs/errors.md)."""
 import io
 import os
 import struct
-import sys
 import time
 
 import pytest
@@ -15,7 +14,7 @@ from tests.builders.capture import pci_crash_pages
 from tests.builders.elf import vmcoreinfo_text, write_elf
 from tests.builders.flat import flat_records, flatten
 from tests.builders.kdump import build_kdump, page, write_kdump
-from tests.shared import ROOT, VMCORES, needs_shared
+from tests.shared import VMCORES, needs_shared
 
 from fuzz import common
 

@@ -254,9 +254,9 @@ def test_no_vmcoreinfo_says_so():
 
 
 from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st
+from hypothesis import strategies as st  # noqa: E402
 
-from tests.captures import fixture_reader
+from tests.captures import fixture_reader  # noqa: E402
 
 ALL = list(PageStatus)
 

@@ -68,7 +68,7 @@ def test_disabled_error_reporting_is_said():
 
 
 def test_wording():
-    r = built_from("legacy-unaligned")
+    built_from("legacy-unaligned")
     rc, out, _ = run_view(fixture_reader("legacy-unaligned"))
     assert " 1 page," in out and "1 pages" not in out
     rc, out, _ = run_view(fixture_reader("aer-uncor"))

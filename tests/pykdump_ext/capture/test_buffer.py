@@ -420,10 +420,10 @@ def test_core_modules_import_only_the_standard_library(mod):
 # --- hostile bytes ---------------------------------------------------------------------
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st
+from hypothesis import strategies as st  # noqa: E402
 
-from tests.shared import SCENARIOS as SHARED_SCENARIOS
-from tests.shared import dump_files, elf_vmcore, needs_shared, scenario_dir
+from tests.shared import SCENARIOS as SHARED_SCENARIOS  # noqa: E402
+from tests.shared import dump_files, elf_vmcore, needs_shared, scenario_dir  # noqa: E402
 
 _BASE = cb.buffer(cb.qemu_like_records())
 

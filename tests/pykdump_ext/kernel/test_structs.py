@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.shared import CACHE, ROOT, VMCORES, have_tool, needs_shared, vmlinux
+from tests.shared import ROOT, VMCORES, have_tool, needs_shared, vmlinux
 from pykdump_ext import kernel as kmod
 from pykdump_ext.kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
 
