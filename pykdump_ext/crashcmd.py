@@ -9,8 +9,9 @@ in one `api` object so tests can serve them from a real dump without crash:
   member_offset(type, member), sym2addr(name); optionally crash_set_error(path).
 
 The decode itself is the standalone tool's: the command parses its options
-with `cli.make_parser()` and calls `cli.execute()` with a `CrashReader`, so
-inside crash the device decode is the same code on the same bytes.
+with the one parser (frontends.run.parse_argv) and calls frontends.run.run
+with a `CrashReader`, so inside crash the device decode is the same code on
+the same bytes, with the same exit codes (docs/errors.md).
 """
 
 import collections
@@ -474,42 +475,32 @@ def help_text():
 
 
 def run(argv, *, api=None, out=None):
-    """The `pcicrash` command: parse like the standalone CLI, decode through cli.execute."""
-    from . import cli                     # the CAPTURE helper's front end; same parser
+    """The `pcicrash` command: the standalone CLI's options and entry point (frontends.run)
+    on a CrashReader; messages go to crash's output, as crash's own do."""
+    from .frontends.run import EXIT_UNREADABLE, guarded, parse_argv, run as run_views, sayer
     out = out if out is not None else sys.stdout
     if any(a in ("-h", "--help") for a in argv):
         out.write(help_text())
         return 0
-    parser = cli.make_parser()
-    parser.prog = COMMAND
     try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as exc:             # -h or a usage error: argparse already printed
-        return exc.code if isinstance(exc.code, int) else 2
-    if getattr(args, "dumps", None):
-        out.write("pcicrash: inside crash the open dump is read; drop %s\n" % " ".join(args.dumps))
-        return 2
-    if getattr(args, "vmlinux", None):
-        out.write("pcicrash: inside crash the session's own vmlinux gives the symbols; drop --vmlinux\n")
-        return 2
-    try:
-        api = api or pykdump_api()
-        reader = CrashReader(api)
-        override = getattr(args, "vmcoreinfo", None)
-        if override:
+        opts = parse_argv(argv, prog=COMMAND)
+    except SystemExit as exc:             # a usage error: argparse already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_UNREADABLE
+    inputs, say = opts.inputs, sayer(out)
+    if inputs.dumps:
+        say("inside crash the open dump is read; drop %s" % " ".join(inputs.dumps))
+        return EXIT_UNREADABLE
+    if inputs.vmlinux:
+        say("inside crash the session's own vmlinux gives the symbols; drop --vmlinux")
+        return EXIT_UNREADABLE
+
+    def body():
+        reader = CrashReader(api or pykdump_api())
+        if inputs.vmcoreinfo:             # the one --vmcoreinfo of every front end
             from .vmcoreinfo_file import load_and_apply
-            load_and_apply(reader, override)
-        kernel = kernel_info(api, reader)
-        return cli.execute(reader, args, out, kernel=kernel, err=out)
-    except (PcicrashError, OSError) as exc:
-        out.write("pcicrash: %s\n" % exc)
-        return 1
-    except Exception as exc:              # a bug: one line, as in the standalone CLI
-        if os.environ.get("PCICRASH_DEBUG"):
-            raise
-        out.write("pcicrash: internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)\n"
-                  % (type(exc).__name__, exc))
-        return 3
+            load_and_apply(reader, inputs.vmcoreinfo)
+        return run_views(reader, opts.view, out, kernel=kernel_info(reader.api, reader), err=out)
+    return guarded(body, say)
 
 
 def program_dir(argv0):

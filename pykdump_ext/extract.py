@@ -379,6 +379,7 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
                                        % (mdf, crash))
         ram.close()
         verify(str(out), source, pages)
+    from .capture import CaptureState
     cap = rep.capture
     res = ExtractResult(path=str(out), size=written.size, source=" ".join(paths),
                         source_size=sum(_size(p) for p in paths), codec=codec,
@@ -388,7 +389,7 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
                         log_pfns=len(klog), support_pfns=len(support), makedumpfile=mdf,
                         crash=crash, analysis=set(wanted), support=set(support),
                         report=rep,
-                        exit_code=0 if cap.state == "captured" else 1)
+                        exit_code=0 if cap.state == CaptureState.CAPTURED else 1)
     return res
 
 

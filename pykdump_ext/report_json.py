@@ -250,7 +250,8 @@ def _to_dict(rep) -> dict:
     }
     if rep.kernel is not None:
         try:
-            out["kernel"] = rep.kernel.to_json()
+            from .output.kernel_view import to_json as kernel_json
+            out["kernel"] = kernel_json(rep.kernel)
         except Exception as exc:     # kernel-side data is optional
             out["kernel"] = {"error": str(exc)}
     return out

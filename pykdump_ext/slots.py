@@ -82,12 +82,7 @@ def select(devices: Iterable, slots) -> list:
             if any(s.matches(d.record.domain, d.record.bus, d.record.devfn) for s in slots)]
 
 
-def from_args(args) -> list:
-    """The Slots of every -d and -s the options hold (each may be given several times)."""
-    out = []
-    for opt, attr in (("-d", "device"), ("-s", "slot")):
-        vals = getattr(args, attr, None)
-        if isinstance(vals, str):
-            vals = [vals]
-        out += [parse(v, opt) for v in vals or ()]
-    return out
+def from_options(opts) -> list:
+    """The Slots of every -d and -s of a frontends.run.ViewOptions (each may be given
+    several times)."""
+    return [parse(v, "-d") for v in opts.devices] + [parse(v, "-s") for v in opts.slots]

@@ -517,7 +517,7 @@ def test_check_wording_and_reasoning_behind_verbose():
 
 
 def test_kernel_crash_time_of_an_unset_clock():
-    from pykdump_ext.kernel import _utc
+    from pykdump_ext.output.kernel_view import utc as _utc
     assert _utc(5) == "clock not set (5 s after 1970-01-01)"
     assert _utc(1795241199) == "2026-11-21 06:06:39 UTC"
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from crash_ext_c.source import close_source, is_url, open_source
+from ..capture import CaptureState
 from ..errors import CaptureError, PcicrashError
 
 BATCH_SCHEMA = "pcicrash-batch/1"
@@ -300,7 +301,7 @@ def process_task(task: Task) -> str:
             report = report_json.to_dict(rep)
             facts = fleet_facts(rep, reader).to_json()
         cap = rep.capture
-        code = 0 if cap.state == "captured" else 1
+        code = 0 if cap.state == CaptureState.CAPTURED else 1
         if code:
             error = "capture %s: %s" % (cap.state, cap.reason)
     except CaptureError as exc:

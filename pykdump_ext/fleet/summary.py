@@ -28,6 +28,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 
+from ..capture import CaptureState
 from ..errors import UsageError
 from .batch import record_key
 from .extras import need
@@ -62,7 +63,7 @@ def _values(rec) -> Dict[str, List[str]]:
     if not f:
         return {"state": ["not read (%s)" % rec.get("exit_class", "internal")]}
     st = f.get("state") or NONE
-    if st == "partial" and f.get("missing"):
+    if st == CaptureState.PARTIAL and f.get("missing"):
         st = ["partial (%s)" % m for m in f["missing"]]
     c = f.get("culprit") or {}
     ids = c.get("ids") or NONE
