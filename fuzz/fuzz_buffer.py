@@ -10,7 +10,6 @@ The buffer is placed behind a valid pagemap on scattered pages.  A shape 'R' inp
 
     python fuzz/fuzz_buffer.py -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import argparse
 import os
 import struct
 import sys
@@ -26,6 +25,7 @@ import io  # noqa: E402
 from pykdump_ext import cli, render, report_json  # noqa: E402
 from pykdump_ext.analysis import analyse_capture  # noqa: E402
 from pykdump_ext.capture import load_capture  # noqa: E402
+from pykdump_ext.frontends.run import ViewOptions  # noqa: E402
 from pykdump_ext.memory import PageStatus  # noqa: E402
 from fuzz.fuzz_pagemap import MemReader  # noqa: E402
 
@@ -33,7 +33,7 @@ NAME = "buffer"
 PS = 4096
 PM_ADDR = 0x1000 + 0x80
 MAX_BUFFER = 48 * PS
-ARGS = [argparse.Namespace(all=a, device=None, errors=e, tree=t, hex=x, json=False, check=False)
+ARGS = [ViewOptions(all=a, errors=e, tree=t, hex=x)
         for a, e, t, x in ((False, False, False, False), (True, False, True, True),
                            (False, True, False, False))]
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .errors import CaptureError, PageUnavailable, PcicrashError
+from .pci.bdf import bdf as format_bdf
 from .memory import PageStatus
 from .vmcoreinfo import get_int, to_int
 
@@ -165,8 +166,7 @@ class Capture:
         return self.pagemap.layout if self.pagemap else None
 
 
-def bdf_of(domain, bus, devfn):
-    return "%04x:%02x:%02x.%x" % (domain, bus, devfn >> 3, devfn & 7)
+bdf_of = format_bdf   # 'dddd:bb:dd.f' (pci/bdf.py, the one formatter)
 
 
 # ---------------------------------------------------------------- raw reads

@@ -18,6 +18,7 @@ import struct
 
 from . import regs
 from .errors import PcicrashError
+from .pci.bdf import bdf as format_bdf
 from .vmcoreinfo import to_int
 
 
@@ -298,7 +299,7 @@ class KernelInfo:
             pass
         devfn = src.to_int(src.get(pdev, "devfn"))
         busnr = src.to_int(src.get(src.get(pdev, "bus"), "number"))
-        return "0000:%02x:%02x.%x" % (busnr & 0xFF, (devfn >> 3) & 0x1F, devfn & 7)
+        return format_bdf(0, busnr & 0xFF, devfn & 0xFF)
 
     def _load_devices(self):
         src = self.source

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from .errors import UsageError
+from .pci.bdf import slot_bdf
 
 SYNTAX = "[[[[<domain>]:]<bus>]:][<slot>][.[<func>]] (hex; * or empty = any)"
 
@@ -39,7 +40,7 @@ class Slot:
         """dddd:bb:dd.f for an exact address (domain 0 when not given), else the spec."""
         if not self.exact:
             return self.spec
-        return "%04x:%02x:%02x.%x" % (self.domain or 0, self.bus, self.slot, self.func)
+        return slot_bdf(self.domain or 0, self.bus, self.slot, self.func)
 
 
 def _field(text, limit, what, spec, option):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-
-from ..errors import PcicrashError
 
 
 def add_options(parser) -> None:
@@ -32,26 +29,21 @@ def wanted(args) -> bool:
 
 
 def run(args, say) -> int:
-    """Run --jsonl or --summarize; `say(message)` prints one pcicrash: line on stderr."""
-    try:
-        if args.summarize:
-            from .summary import render, summarize
-            text = render(summarize(args.summarize), args.format, args.output)
-            if text:
-                sys.stdout.write(text)
-            return 0
-        return _batch(args, say)
-    except PcicrashError as exc:
-        say(exc.message())
-        return 2
-    except KeyboardInterrupt:
-        return 130                  # OUT holds every record finished so far: rerun resumes
-    except Exception as exc:        # a bug: one line unless asked for the traceback
-        if os.environ.get("PCICRASH_DEBUG"):
-            raise
-        say("internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)"
-            % (type(exc).__name__, exc))
-        return 3
+    """Run --jsonl or --summarize; `say(message)` prints one pcicrash: line on stderr.
+    Errors get the exit codes of every front end (frontends.run.exit_status); after ^C,
+    OUT holds every record finished so far: a rerun resumes."""
+    from ..frontends.run import guarded
+    return guarded(lambda: _run(args, say), say)
+
+
+def _run(args, say) -> int:
+    if args.summarize:
+        from .summary import render, summarize
+        text = render(summarize(args.summarize), args.format, args.output)
+        if text:
+            sys.stdout.write(text)
+        return 0
+    return _batch(args, say)
 
 
 def _batch(args, say) -> int:

@@ -38,7 +38,7 @@ class ViewOptions:
     log: bool = False                   # -l
     json: bool = False                  # -j
     html: Optional[str] = None          # --html FILE ("-": stdout)
-    color: str = "never"                # --color auto|always|never
+    color: str = "never"                # --color auto|always|never (the parser: auto)
     check: bool = False                 # --check
     dmesg: bool = False                 # --dmesg
     verbose: bool = False               # -v
