@@ -477,30 +477,18 @@ def help_text():
 def run(argv, *, api=None, out=None):
     """The `pcicrash` command: the standalone CLI's options and entry point (frontends.run)
     on a CrashReader; messages go to crash's output, as crash's own do."""
-    from .frontends.run import EXIT_UNREADABLE, guarded, parse_argv, run as run_views, sayer
+    from .frontends.run import session_command
     out = out if out is not None else sys.stdout
     if any(a in ("-h", "--help") for a in argv):
         out.write(help_text())
         return 0
-    try:
-        opts = parse_argv(argv, prog=COMMAND)
-    except SystemExit as exc:             # a usage error: argparse already printed
-        return exc.code if isinstance(exc.code, int) else EXIT_UNREADABLE
-    inputs, say = opts.inputs, sayer(out)
-    if inputs.dumps:
-        say("inside crash the open dump is read; drop %s" % " ".join(inputs.dumps))
-        return EXIT_UNREADABLE
-    if inputs.vmlinux:
-        say("inside crash the session's own vmlinux gives the symbols; drop --vmlinux")
-        return EXIT_UNREADABLE
 
-    def body():
-        reader = CrashReader(api or pykdump_api())
-        if inputs.vmcoreinfo:             # the one --vmcoreinfo of every front end
-            from .vmcoreinfo_file import load_and_apply
-            load_and_apply(reader, inputs.vmcoreinfo)
-        return run_views(reader, opts.view, out, kernel=kernel_info(reader.api, reader), err=out)
-    return guarded(body, say)
+    def open_reader():
+        return CrashReader(api or pykdump_api())
+    return session_command(argv, prog=COMMAND, memory="crash the open dump is read",
+                           symbols="crash the session's own vmlinux", open_reader=open_reader,
+                           kernel_of=lambda reader: kernel_info(reader.api, reader),
+                           out=out, err=out)
 
 
 def program_dir(argv0):

@@ -193,29 +193,14 @@ def print_pcicrash(prog: Any, argv: Any = "", *, out: Optional[TextIO] = None,
     The options are the standalone command's; the program's memory takes the
     place of DUMP and its debug info the place of --vmlinux.
     """
-    from .frontends.run import EXIT_UNREADABLE, guarded, parse_argv, run, sayer
-    out = out if out is not None else sys.stdout
-    err = err if err is not None else sys.stderr
+    from .frontends.run import session_command
     words = shlex.split(argv) if isinstance(argv, str) else list(argv)
-    try:
-        opts = parse_argv(words, prog=COMMAND)
-    except SystemExit as exc:             # -h or a usage error: argparse already printed
-        return exc.code if isinstance(exc.code, int) else EXIT_UNREADABLE
-    inputs, say = opts.inputs, sayer(err)
-    if inputs.dumps:
-        say("inside drgn the program's memory is read; drop %s" % " ".join(inputs.dumps))
-        return EXIT_UNREADABLE
-    if inputs.vmlinux:
-        say("inside drgn the program's own debug info gives the symbols; drop --vmlinux")
-        return EXIT_UNREADABLE
-
-    def body():
-        reader = ProgramReader(prog)
-        if inputs.vmcoreinfo:             # the one --vmcoreinfo of every front end
-            from .vmcoreinfo_file import load_and_apply
-            load_and_apply(reader, inputs.vmcoreinfo)
-        return run(reader, opts.view, out, kernel=kernel_info(prog, reader), err=err)
-    return guarded(body, say)
+    return session_command(words, prog=COMMAND, memory="drgn the program's memory is read",
+                           symbols="drgn the program's own debug info",
+                           open_reader=lambda: ProgramReader(prog),
+                           kernel_of=lambda reader: kernel_info(prog, reader),
+                           out=out if out is not None else sys.stdout,
+                           err=err if err is not None else sys.stderr)
 
 
 def _register_commands() -> bool:

@@ -461,7 +461,7 @@ def dispatch(args, parser) -> Optional[int]:
     """Run --extract / --install-units and return the exit status; None to go on (for
     --example: with the shipped extract as DUMP)."""
     say = lambda msg: sys.stderr.write("pcicrash: %s\n" % msg)      # noqa: E731
-    if getattr(args, "install_units", False):
+    if args.install_units:
         from makedumpfile_filter.units import install
         try:
             print("\n".join(install(args.root)))
@@ -471,7 +471,7 @@ def dispatch(args, parser) -> Optional[int]:
             say("cannot install the units: %s" % exc)
             return 2
         return 0
-    if getattr(args, "example", False):
+    if args.example:
         if args.dumps:
             parser.print_usage(sys.stderr)
             say("--example takes no DUMP (it is the shipped extract)")
@@ -480,10 +480,10 @@ def dispatch(args, parser) -> Optional[int]:
             say("the example extract is not installed (%s)" % EXAMPLE)
             return 2
         args.dumps = [EXAMPLE]
-    if getattr(args, "codec", None) and not getattr(args, "extract", None):
+    if args.codec and not args.extract:
         say("-c/--lzo/-p/-z/--compress choose the compression of --extract OUT")
         return 2
-    if not getattr(args, "extract", None):
+    if not args.extract:
         return None
     if not args.dumps:
         parser.print_usage(sys.stderr)

@@ -25,7 +25,7 @@ def add_options(parser) -> None:
 
 
 def wanted(args) -> bool:
-    return bool(getattr(args, "jsonl", None) or getattr(args, "summarize", None))
+    return bool(args.jsonl or args.summarize)
 
 
 def run(args, say) -> int:

@@ -6,6 +6,11 @@ MemoryReader (and, when it has one, a kernel-symbol source), then calls
 one place options are made from a command line (``cli.make_parser`` is the
 one parser); ``exit_status`` is the one mapping from an exception to an
 exit code and its ``pcicrash:`` line.  Exit codes: docs/errors.md.
+
+Adding a front end: build its reader and call ``run`` (or, inside a debugger
+session, ``session_command``).  Adding an output: a module in pykdump_ext/output/
+that renders the typed results, a ViewOptions field, its option in cli.make_parser
+(and view_options), and one branch in ``_execute``.
 """
 
 from __future__ import annotations
@@ -173,6 +178,34 @@ def run(reader: Any, view: ViewOptions, out: TextIO, *, kernel: Any = None,
     say = sayer(err)
     return guarded(lambda: _run(reader, view, out, kernel, err, say), say,
                    name=getattr(reader, "name", ""))
+
+
+def session_command(argv: Iterable[str], *, prog: str, memory: str, symbols: str,
+                    open_reader: Callable[[], Any], kernel_of: Callable[[Any], Any],
+                    out: TextIO, err: TextIO) -> int:
+    """A front end inside a debugger session (crash, drgn), whose memory and symbols take
+    the place of DUMP and --vmlinux: parse `argv`, refuse those two (`memory` and
+    `symbols` say what replaces them), open the session's reader, apply --vmcoreinfo
+    (the one vmcoreinfo_file path) and run()."""
+    try:
+        opts = parse_argv(argv, prog=prog)
+    except SystemExit as exc:             # -h or a usage error: argparse already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_UNREADABLE
+    inputs, say = opts.inputs, sayer(err)
+    if inputs.dumps:
+        say("inside %s; drop %s" % (memory, " ".join(inputs.dumps)))
+        return EXIT_UNREADABLE
+    if inputs.vmlinux:
+        say("inside %s gives the symbols; drop --vmlinux" % symbols)
+        return EXIT_UNREADABLE
+
+    def body() -> int:
+        reader = open_reader()
+        if inputs.vmcoreinfo:
+            from ..vmcoreinfo_file import load_and_apply
+            load_and_apply(reader, inputs.vmcoreinfo)
+        return run(reader, opts.view, out, kernel=kernel_of(reader), err=err)
+    return guarded(body, say)
 
 
 def _run(reader, view, out, kernel, err, say) -> int:
