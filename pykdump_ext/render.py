@@ -7,13 +7,14 @@ pci.ids when available, the numeric IDs are always shown.
 
 from __future__ import annotations
 
-from typing import List
+from typing import TYPE_CHECKING, List
 
 from . import badges, lspci_hex, slots, style
 from .capture import NO_STATE, CaptureState
 from .errors import UsageError
-from .frontends.run import ViewOptions
-from .output import kernel_view
+
+if TYPE_CHECKING:                 # the options object: frontends/run.py
+    from .frontends.run import ViewOptions
 
 
 def plural(n: int, word: str) -> str:
@@ -171,6 +172,7 @@ def _kernel_summary(rep):
     if k is None:
         return []
     try:
+        from .output import kernel_view      # only with kernel symbols
         lines = kernel_view.summary_lines(k)
     except Exception as exc:      # kernel-side data is optional; never lose the capture view
         return ["Kernel: unavailable (%s)" % exc]
@@ -194,6 +196,7 @@ def full(rep, devs, names=None) -> List[str]:
         if d.items:
             out.append("\tpcicrash: " + _flags(d))
         if rep.kernel is not None:
+            from .output import kernel_view
             try:
                 out += ["\t" + l for l in kernel_view.device_lines(rep.kernel, d.bdf)]
             except Exception as exc:
