@@ -26,9 +26,9 @@ import bisect
 import collections
 import struct
 
-from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
-from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.memory import MemoryReader, PageStatus
+from . import vmcoreinfo as vmcoreinfo_mod
+from .errors import DumpFormatError, PageUnavailable, PcicrashError
+from .reader import MemoryReader, PageStatus
 
 from . import elfnote
 from .source import close_source, open_source
@@ -51,8 +51,6 @@ MAX_ERASEINFO = 16 << 20
 MAX_PHNUM = 1 << 19
 PHDR_PIECE = 1 << 12            # headers read at a time
 
-Note = elfnote.Note
-DeviceDump = elfnote.DeviceDump
 Segment = collections.namedtuple("Segment", "paddr filesz memsz offset")
 
 _ENDIAN = {1: "<", 2: ">"}

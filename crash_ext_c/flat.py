@@ -19,7 +19,7 @@ import heapq
 import struct
 from array import array
 
-from pykdump_ext.errors import DumpFormatError
+from .errors import DumpFormatError
 
 from .kdump import STATUS_INCOMPLETE, KdumpReader, c_helper
 from .source import close_source, open_source
@@ -304,7 +304,6 @@ class FlatReader(KdumpReader):
             for part in self.parts:
                 part.status |= STATUS_INCOMPLETE
             self.incomplete = True
-            self.header["incomplete"] = True
         self.notes = list(self.flat.notes) + list(self.notes)
         self.format = "flattened %s, %d records" % (self.format, self.flat.records)
         if self.flat.cut_at is not None:

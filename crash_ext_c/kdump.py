@@ -42,9 +42,9 @@ import struct
 import zlib
 from array import array
 
-from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
-from pykdump_ext.errors import PageCutOff, DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.memory import MemoryReader, PageStatus
+from . import vmcoreinfo as vmcoreinfo_mod
+from .errors import PageCutOff, DumpFormatError, PageUnavailable, PcicrashError
+from .reader import MemoryReader, PageStatus
 
 from . import elfnote
 from .source import close_source, is_source, open_source
@@ -118,11 +118,8 @@ _MACHINES_64 = ("x86_64", "aarch64", "arm64", "ppc64", "s390x", "mips64", "sparc
                 "riscv64", "loongarch64", "ia64", "alpha", "parisc64")
 
 
-# Device dumps (Linux 4.18+): crash_ext_c.elfnote reads them, for this reader and the ELF one.
-NT_VMCOREDD = elfnote.NT_VMCOREDD
-VMCOREDD_NAME_BYTES = elfnote.VMCOREDD_NAME_BYTES
-MAX_NOTES = elfnote.MAX_NOTES       # one cap, shared with the ELF reader
-DeviceDump = elfnote.DeviceDump
+# Device dumps (VMCOREDD, Linux 4.18+): crash_ext_c.elfnote walks the note area and
+# reads them, for this reader and the ELF one (one walker, one cap).
 # A pcicrash triage extract (kdump_write.py) carries one ELF note of this name
 # in the note area: KEY=value lines saying it is an extract and of what.  Every
 # note reader (crash, libkdumpfile, makedumpfile) skips names it does not know.
@@ -143,7 +140,7 @@ def c_helper():
         _C = False
         if not os.environ.get("PCICRASH_NO_C"):
             try:
-                from crash_ext_c import _pfnmap
+                from . import _pfnmap
                 _C = _pfnmap
             except ImportError:
                 pass
@@ -780,11 +777,6 @@ class KdumpReader(MemoryReader):
         self.compression = "+".join(comp) if comp else "none"
         self.split_parts = [dict(path=p.path, start_pfn=p.start_pfn, end_pfn=p.end_pfn)
                             for p in self.parts]
-        self.header = dict(signature=first.signature, version=first.version,
-                           dump_level=self.dump_level, compression=self.compression,
-                           incomplete=self.incomplete, phys_base=self.phys_base,
-                           block_size=self.page_size, max_mapnr=self.max_pfn,
-                           parts=self.split_parts, utsname=dict(first.utsname))
         self.device_dumps = first.device_dumps()
         self.extract_of = first.extract_marker()
         notes = []

@@ -32,12 +32,12 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, NamedTuple, Optional, Union
 
-from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
-from pykdump_ext.errors import PcicrashError
-
+from . import vmcoreinfo as vmcoreinfo_mod
+from .elf import ElfReader
+from .errors import PcicrashError
 from .kdump import (_HEADER, _SUB, _SUB_SINCE, _SUB_SIZE, COMPRESSION_FLAGS, DESC_SIZE,
                     DL_EXCLUDE_ZERO, EXTRACT_NOTE_NAME, EXTRACT_NOTE_TYPE, STATUS_INCOMPLETE,
-                    c_helper)
+                    KdumpReader, c_helper)
 
 SIGNATURE = b"KDUMP   "
 HEADER_VERSION = 6            # what makedumpfile 1.6+ writes
@@ -294,7 +294,7 @@ NT_PRSTATUS = 1
 
 def source_codec(reader) -> str:
     """The compression a source's pages are stored with: 'zlib', 'lzo', ..., or 'none'."""
-    comp = getattr(reader, "compression", None)
+    comp = reader.compression
     if comp in CODECS:
         return comp
     return "none" if comp == "none" else "zlib"     # ELF, or mixed split parts
@@ -303,7 +303,7 @@ def source_codec(reader) -> str:
 def stored_page(reader, pfns, codec: str) -> Dict[int, Page]:
     """{pfn: Page} of those `pfns` the kdump source stores as `codec` would store them:
     copied as they are.  The others (ELF source, another codec) are compressed anew."""
-    raw = getattr(reader, "stored_pages", None)
+    raw = reader.stored_pages
     if raw is None:
         return {}
     want = CODECS[codec]
@@ -317,16 +317,17 @@ def stored_page(reader, pfns, codec: str) -> Dict[int, Page]:
 
 def _text_note(reader, override_text):
     """(raw VMCOREINFO text, raw eraseinfo text or None) of the source."""
-    parts = getattr(reader, "parts", None)
+    parts = reader.parts if isinstance(reader, KdumpReader) else None
     if override_text is not None:
         info = override_text
     elif parts:
         info = next((p.vmcoreinfo_text for p in parts if p.vmcoreinfo_text), None)
-    else:
-        note = next((n for n in getattr(reader, "notes_list", ()) if n.name == "VMCOREINFO"),
-                    None)
+    elif isinstance(reader, ElfReader):
+        note = next((n for n in reader.notes_list if n.name == "VMCOREINFO"), None)
         info = reader._pread(note.size, note.offset) if note is not None else None
-    erase = getattr(reader, "eraseinfo", None)
+    else:
+        info = None
+    erase = reader.eraseinfo
     if parts:
         erase = next((p.eraseinfo_text for p in parts if p.eraseinfo_text), None)
     elif erase is not None:
@@ -338,17 +339,16 @@ def source_layout(reader, codec: str, marker: bytes, *, vmcoreinfo_text=None):
     """(KdumpLayout, 1st-bitmap chunks) for an extract of `reader` (kdump, flattened or
     ELF); `marker` is the text of the PCICRASH note."""
     info, erase = _text_note(reader, vmcoreinfo_text)
-    parts = getattr(reader, "parts", None)
-    if parts:
-        first = parts[0]
+    if isinstance(reader, KdumpReader):
+        first = reader.parts[0]
         word, endian = first.word, first.endian
         sub_layout = getattr(first, "sub_layout", 64 if word == 64 else "32pack")
         header = first.src.pread(0, _HEADER[word]["size"])
         phys_base, dump_level = reader.phys_base, reader.dump_level
         max_mapnr = reader.max_pfn
         chunks = _kdump_ram_chunks(first, max_mapnr)
-    elif hasattr(reader, "segments"):
-        word, endian, sub_layout = 64, getattr(reader, "_end", "<"), 64
+    elif isinstance(reader, ElfReader):
+        word, endian, sub_layout = 64, reader._end, 64
         header = _elf_header(reader)
         phys_base = vmcoreinfo_number(reader.vmcoreinfo, "NUMBER(phys_base)")
         dump_level = None
@@ -356,7 +356,7 @@ def source_layout(reader, codec: str, marker: bytes, *, vmcoreinfo_text=None):
         chunks = _segment_ram_chunks(reader.segments, reader.page_size, max_mapnr)
     else:
         raise PcicrashError("an extract is made from a dump file (ELF, kdump-compressed,"
-                            " flattened), not from %s" % getattr(reader, "format", "this source"))
+                            " flattened), not from %s" % reader.format)
     notes = b""
     vmci = None
     if info:
@@ -404,17 +404,17 @@ def _elf_header(reader):
     when it is found and matches OSRELEASE, else from VMCOREINFO and the ELF machine;
     timestamp CRASHTIME; nr_cpus = the NT_PRSTATUS notes."""
     h = _HEADER[64]
-    e = getattr(reader, "_end", "<")
+    e = reader._end
     head = bytearray(h["size"])
     info = reader.vmcoreinfo
     uts = _init_uts_ns(reader) or [
         b"Linux", b"", (info.get("OSRELEASE") or "").encode()[:64], b"",
-        _ELF_MACHINES.get(getattr(reader, "e_machine", 0), "").encode(), b""]
+        _ELF_MACHINES.get(reader.e_machine, "").encode(), b""]
     for i, s in enumerate(uts):
         head[12 + 65 * i:12 + 65 * i + len(s)] = s
     ts_off, _ = h["timestamp"]
     struct.pack_into(e + "qq", head, ts_off, vmcoreinfo_number(info, "CRASHTIME"), 0)
-    cpus = sum(1 for n in getattr(reader, "notes_list", ()) if n.name == "CORE"
+    cpus = sum(1 for n in reader.notes_list if n.name == "CORE"
                and n.type == NT_PRSTATUS)
     struct.pack_into(e + "i", head, h["nr_cpus"], cpus)
     return bytes(head)

@@ -5,7 +5,7 @@ and ``pread(offset, size) -> bytes`` (short only at the end of the file); it
 may have ``close()``.  Every reader in crash_ext_c reads through one, so a
 dump can be a local file (FileSource, os.pread on a descriptor), the virtual
 file of a flattened stream (flat.FlatFile) or an object in remote storage
-(pykdump_ext.fleet.remote.RangeSource: one ranged request per read).
+(crash_ext_c.remote.RangeSource: one ranged request per read).
 
 ``bytes_read`` and ``reads`` count what a source delivered: the batch mode
 reports them per dump.
@@ -14,8 +14,8 @@ reports them per dump.
 import os
 import re
 
-from pykdump_ext.errors import PcicrashError
-from pykdump_ext.files import data_from, open_regular
+from .errors import PcicrashError
+from .files import data_from, open_regular
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -76,7 +76,7 @@ def open_source(item):
         item = os.fsdecode(item)
     item = str(item) if isinstance(item, os.PathLike) else item
     if is_url(item):
-        from pykdump_ext.fleet.remote import RangeSource      # optional: the fleet extra
+        from .remote import RangeSource      # optional: the fleet extra
         return RangeSource(item)
     if isinstance(item, str) and item.startswith("file://"):
         item = item[len("file://"):]

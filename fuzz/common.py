@@ -1,7 +1,7 @@
 """The contract every harness checks, and the drivers that feed it.
 
 Contract (docs/errors.md):
-- the only exception bad input may cause is a pykdump_ext.errors.PcicrashError;
+- the only exception bad input may cause is a crash_ext_c.errors.PcicrashError;
   anything else (IndexError, struct.error, MemoryError, RecursionError, ...) is a bug;
 - a PcicrashError message is one line and names where (a path, a byte offset
   or a physical address / buffer offset);
@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from pykdump_ext.errors import PcicrashError  # noqa: E402
+from crash_ext_c.errors import PcicrashError  # noqa: E402
 
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 REGRESSIONS = os.path.join(ROOT, "tests", "data", "fuzz-regressions")
@@ -245,7 +245,7 @@ def run(module, *, mutations=200, seed=0, time_budget=None, memory_every=25, inp
 
 _INSTRUMENT = None
 PARSER_MODULES = ("crash_ext_c.kdump", "crash_ext_c.flat", "crash_ext_c.elf", "crash_ext_c.open",
-                  "pykdump_ext.vmcoreinfo", "pykdump_ext.capture", "pykdump_ext.check",
+                  "crash_ext_c.vmcoreinfo", "pykdump_ext.capture", "pykdump_ext.check",
                   "pykdump_ext.config", "pykdump_ext.tlp", "pykdump_ext.regs",
                   "pykdump_ext.device_text", "pykdump_ext.lspci_hex", "pykdump_ext.analysis",
                   "pykdump_ext.topology", "pykdump_ext.errpath", "pykdump_ext.verdict",
@@ -354,7 +354,7 @@ def exercise_reader(reader, pfns=None, budget=64):
 
     `pfns` defaults to a spread over max_pfn.  Bounded: at most `budget` pages."""
     from pykdump_ext.capture import load_capture
-    top = getattr(reader, "max_pfn", 0) or 0
+    top = reader.max_pfn or 0
     if pfns is None:
         pfns = sorted({0, 1, 2, 3, top // 2, max(top - 1, 0), top, top + 1})
     pfns = list(pfns)[:budget]

@@ -25,8 +25,8 @@ import io  # noqa: E402
 from pykdump_ext import cli, render, report_json  # noqa: E402
 from pykdump_ext.analysis import analyse_capture  # noqa: E402
 from pykdump_ext.capture import load_capture  # noqa: E402
+from crash_ext_c.reader import PageStatus  # noqa: E402
 from pykdump_ext.frontends.run import ViewOptions  # noqa: E402
-from pykdump_ext.memory import PageStatus  # noqa: E402
 from fuzz.fuzz_pagemap import MemReader  # noqa: E402
 
 NAME = "buffer"

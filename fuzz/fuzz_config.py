@@ -16,7 +16,7 @@ if __name__ == "__main__":
     common.instrument()
 
 from pykdump_ext import config, device_text, lspci_hex  # noqa: E402
-from pykdump_ext.errors import PcicrashError  # noqa: E402
+from crash_ext_c.errors import PcicrashError  # noqa: E402
 
 NAME = "config"
 

@@ -35,7 +35,7 @@ from pykdump_ext.analysis import analyse  # noqa: E402
 from pykdump_ext.frontends.run import ViewOptions  # noqa: E402
 from pykdump_ext.klog import view  # noqa: E402
 from pykdump_ext.klog.records import KernelLog, LogRecord, records_from_dmesg_text  # noqa: E402
-from pykdump_ext.memory import PageDictReader  # noqa: E402
+from crash_ext_c.reader import PageDictReader  # noqa: E402
 
 NAME = "events"
 _BDF = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")

@@ -19,7 +19,7 @@ import struct  # noqa: E402
 
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
 from crash_ext_c.open import open_dump  # noqa: E402
-from pykdump_ext.errors import PcicrashError  # noqa: E402
+from crash_ext_c.errors import PcicrashError  # noqa: E402
 
 NAME = "flat"
 PFNS = (0, 1, 2, 3, 5, 8, 0xa03, 0xa60)

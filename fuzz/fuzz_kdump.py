@@ -19,7 +19,7 @@ if __name__ == "__main__":
 
 from crash_ext_c import kdump  # noqa: E402
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
-from pykdump_ext.errors import PcicrashError  # noqa: E402
+from crash_ext_c.errors import PcicrashError  # noqa: E402
 
 NAME = "kdump"
 # pfns of the seeds' captures (real dumps: pagemap 0xa03, buffer 0xa60..; synthetic: low pfns)

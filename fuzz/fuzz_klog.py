@@ -19,11 +19,11 @@ from fuzz import common  # noqa: E402
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext import vmcoreinfo  # noqa: E402
-from pykdump_ext.errors import PcicrashError  # noqa: E402
+from crash_ext_c import vmcoreinfo  # noqa: E402
+from crash_ext_c.errors import PcicrashError  # noqa: E402
 from pykdump_ext.klog.dmesg import dmesg_bytes  # noqa: E402
 from pykdump_ext.klog.reader import read_kernel_log  # noqa: E402
-from pykdump_ext.memory import PageDictReader, PageStatus  # noqa: E402
+from crash_ext_c.reader import PageDictReader, PageStatus  # noqa: E402
 
 NAME = "klog"
 PS = 4096

@@ -24,7 +24,7 @@ if __name__ == "__main__":
     common.instrument()
 
 from pykdump_ext.capture import load_capture, read_pagemap  # noqa: E402
-from pykdump_ext.memory import PageDictReader, PageStatus  # noqa: E402
+from crash_ext_c.reader import PageDictReader, PageStatus  # noqa: E402
 
 NAME = "pagemap"
 PS = 4096

@@ -1,4 +1,4 @@
-"""VMCOREINFO text: pykdump_ext.vmcoreinfo.parse/get_int, then the PCI_CRASH_* values
+"""VMCOREINFO text: crash_ext_c.vmcoreinfo.parse/get_int, then the PCI_CRASH_* values
 through capture.read_pagemap/load_capture on an empty memory; a shape 'P' input
 (fuzz/common.py) is also read as --vmcoreinfo from a pipe.
 
@@ -13,10 +13,10 @@ from fuzz import common  # noqa: E402
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext import vmcoreinfo, vmcoreinfo_file  # noqa: E402
+from crash_ext_c import vmcoreinfo, vmcoreinfo_file  # noqa: E402
 from pykdump_ext.capture import load_capture  # noqa: E402
-from pykdump_ext.errors import PcicrashError  # noqa: E402
-from pykdump_ext.memory import PageDictReader  # noqa: E402
+from crash_ext_c.errors import PcicrashError  # noqa: E402
+from crash_ext_c.reader import PageDictReader  # noqa: E402
 
 NAME = "vmcoreinfo"
 KEYS = (("PAGESIZE", 10), ("PCI_CRASH_PAGEMAP", 16), ("PCI_CRASH_VERSION", 10),

@@ -449,7 +449,7 @@ def _klog_seed(info, pages, statuses=None):
     """A fuzz_klog input holding only the pages the log reader touches (plus statuses)."""
     from fuzz import fuzz_klog
     from pykdump_ext.klog.reader import read_kernel_log
-    from pykdump_ext.memory import PageDictReader
+    from crash_ext_c.reader import PageDictReader
     log = read_kernel_log(PageDictReader(pages, vmcoreinfo=info))
     keep = {p: pages[p] for p in log.pfns}
     text = "".join("%s=%s\n" % kv for kv in info.items()).encode()

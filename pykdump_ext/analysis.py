@@ -121,9 +121,9 @@ def analyse(reader, *, kernel=None, names="system", log=None) -> Report:
     if log is None:
         log = _read_log(reader)
     rep = analyse_capture(cap, kernel=kernel, names=names, log=log)
-    rep.source = getattr(reader, "name", "")
-    rep.format = getattr(reader, "format", "")
-    rep.reader_notes = list(getattr(reader, "notes", ()) or ())
+    rep.source = reader.name
+    rep.format = reader.format
+    rep.reader_notes = list(reader.notes)
     return rep
 
 

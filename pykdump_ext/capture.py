@@ -28,10 +28,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .errors import CaptureError, PageUnavailable, PcicrashError
+from crash_ext_c.errors import CaptureError, PageUnavailable, PcicrashError
+from crash_ext_c.reader import PageStatus
+from crash_ext_c.vmcoreinfo import get_int, to_int
 from .pci.bdf import bdf as format_bdf
-from .memory import PageStatus
-from .vmcoreinfo import get_int, to_int
 
 PAGEMAP_MAGIC = 0x5043504D          # "PCPM"
 HEADER_MAGIC = 0x50434943           # "PCIC"
@@ -201,9 +201,7 @@ class BadPointer:
 def dump_incomplete(reader) -> bool:
     """The dump says it was cut (kdump status flag, or e_flags bit 0 of makedumpfile -E):
     a page outside its memory ranges may then be lost rather than a bad address."""
-    return bool(getattr(reader, "incomplete", False) or
-                (getattr(reader, "made_by_makedumpfile", False)
-                 and getattr(reader, "e_flags", 0) & 1))
+    return bool(reader.incomplete or (reader.made_by_makedumpfile and reader.e_flags & 1))
 
 
 def _why_missing(value, fallback):
@@ -739,7 +737,7 @@ def _walk(buf, header, cap):
 
 def load_capture(reader) -> Capture:
     """Everything the dump holds of the capture; never raises for bad capture data."""
-    name = getattr(reader, "name", "")
+    name = reader.name
     try:
         pm = read_pagemap(reader)
     except PcicrashError as exc:       # CaptureError, or a malformed PCI_CRASH_* value

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from .capture import dump_incomplete, read_pagemap
-from .errors import CaptureError, DumpFormatError, PageUnavailable, PcicrashError
-from .memory import PageStatus
-from .vmcoreinfo import to_int
+from crash_ext_c.errors import CaptureError, DumpFormatError, PageUnavailable, PcicrashError
+from crash_ext_c.reader import PageStatus
+from crash_ext_c.vmcoreinfo import to_int
 
 # makedumpfile's dump level bits (makedumpfile(8) -d): what each drops.
 LEVEL_BITS = (
@@ -139,7 +139,7 @@ def _level_text(level):
 
 def _excluded_reason(reader):
     """Which dump level bit most likely dropped an allocated kernel page."""
-    level = getattr(reader, "dump_level", None)
+    level = reader.dump_level
     text = "excluded by %s" % _level_text(level)
     if level is None:
         return text + ": the buffer is kernel memory, which only bit 1 (zero) or 16 (free) drop"
@@ -152,11 +152,11 @@ def _excluded_reason(reader):
 
 
 def _not_in_part_reason(reader, pfn):
-    for lo, hi in getattr(reader, "missing_ranges", ()) or ():
+    for lo, hi in reader.missing_ranges:
         if lo <= pfn < hi:
             return ("in the --split part covering pfn 0x%x-0x%x, which was not given"
                     % (lo, hi))
-    parts = getattr(reader, "split_parts", None)
+    parts = reader.split_parts
     if parts:
         return ("in a --split part that was not given (given: %s)"
                 % ", ".join("%s pfn 0x%x-0x%x" % (p["path"], p["start_pfn"], p["end_pfn"])
@@ -173,7 +173,7 @@ def _reason(reader, status, pfn):
         return _excluded_reason(reader)
     if status is PageStatus.NOT_IN_PART:
         return _not_in_part_reason(reader, pfn)
-    if status is PageStatus.ERASED and getattr(reader, "eraseinfo", None):
+    if status is PageStatus.ERASED and reader.eraseinfo:
         return REASONS[status] + " (eraseinfo: %s)" % "; ".join(
             l.strip() for l in reader.eraseinfo.splitlines() if l.strip())
     return REASONS.get(status, status.value)
@@ -272,10 +272,9 @@ def check(reader) -> CheckResult:
 
 def _check_capture(reader) -> CheckResult:
     """Check that the capture survived the dump's filtering; see the module docstring."""
-    src = getattr(reader, "name", "<dump>")
-    res = CheckResult(source=src, exit_code=1, verdict="", format=getattr(reader, "format", ""))
-    res.notes.extend(getattr(reader, "notes", ()) or ())
-    res.eraseinfo = getattr(reader, "eraseinfo", None)
+    res = CheckResult(source=reader.name, exit_code=1, verdict="", format=reader.format)
+    res.notes.extend(reader.notes)
+    res.eraseinfo = reader.eraseinfo
     erase_findings = _eraseinfo_findings(res.eraseinfo) if res.eraseinfo else []
     rps = reader.page_size
     try:

@@ -616,10 +616,6 @@ def _speed(code):
     return R.LINK_SPEEDS.get(code, "unknown (%d)" % code)
 
 
-def _port_type(cfg):
-    return cfg.pcie.port_type if cfg.pcie is not None else None
-
-
 def _aer(cfg, c: CapResult) -> Aer:
     """The typed AER view (error names, severities, decoded TLP) from the decoded registers."""
     off = c.offset

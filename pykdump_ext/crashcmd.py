@@ -19,10 +19,10 @@ import os
 import re
 import sys
 
-from . import vmcoreinfo as vmcoreinfo_mod
-from .errors import PcicrashError
+from crash_ext_c import vmcoreinfo as vmcoreinfo_mod
+from crash_ext_c.errors import PcicrashError
 from .kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
-from .memory import MemoryReader, PageStatus
+from crash_ext_c.reader import MemoryReader, PageStatus
 
 COMMAND = "pcicrash"
 SHORT = "PCI config space, AER and DPC state captured at panic"

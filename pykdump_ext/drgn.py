@@ -24,9 +24,9 @@ import struct
 import sys
 from typing import Any, Dict, Optional, TextIO, Tuple
 
-from . import vmcoreinfo as vmcoreinfo_mod
-from .errors import PcicrashError
-from .memory import MemoryReader, PageStatus
+from crash_ext_c import vmcoreinfo as vmcoreinfo_mod
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.reader import MemoryReader, PageStatus
 
 try:                                    # this module is importable without drgn
     import drgn as _drgn

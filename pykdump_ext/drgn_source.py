@@ -15,10 +15,9 @@ import os
 import struct
 import tempfile
 
-from .errors import PcicrashError
-from .vmcoreinfo import get_int
-from .kernel import (KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource,
-                     vmcoredd_notes)
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.vmcoreinfo import get_int
+from .kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
 
 try:                                    # optional dependency
     import drgn
@@ -115,7 +114,7 @@ class DrgnSource(SymbolSource):
         """A source whose memory is `reader`'s; None when the architecture is not one we describe."""
         if drgn is None:
             raise PcicrashError("drgn is not installed (python3-drgn): --vmlinux needs it")
-        info = getattr(reader, "vmcoreinfo", {}) or {}
+        info = reader.vmcoreinfo or {}
         arch = _arch(info)
         if arch is None:
             return None
@@ -129,7 +128,7 @@ class DrgnSource(SymbolSource):
             raise PcicrashError("drgn rejects the VMCOREINFO: %s" % exc, path=reader.name)
         finally:
             os.unlink(path)
-        from .errors import PageUnavailable
+        from crash_ext_c.errors import PageUnavailable
 
         def read_phys(addr, count, offset, physical):
             try:
@@ -223,18 +222,8 @@ class DrgnSource(SymbolSource):
 
 def device_dumps(reader):
     """[(name, size)] of the dump's VMCOREDD notes; None when the reader cannot tell."""
-    dumps = getattr(reader, "device_dumps", None)          # ELF reader lists them
-    if dumps is not None:
-        return [(d.name, d.size) for d in dumps]
-    parts = getattr(reader, "parts", None)                 # kdump-compressed: the note area
-    if parts:
-        part = parts[0]
-        rng = getattr(part, "note_range", None)
-        src = getattr(part, "src", None)
-        if rng is None or src is None:
-            return [] if rng is None and src is not None else None
-        return vmcoredd_notes(src.pread, rng[0], rng[1])
-    return None
+    dumps = reader.device_dumps
+    return None if dumps is None else [(d.name, d.size) for d in dumps]
 
 
 def check_match(source, vmcoreinfo, vmlinux):
@@ -265,7 +254,7 @@ def kernel_info(reader, dump_path, vmlinux, *, lazy=False):
     are no kernel extras.
     """
     dumps = device_dumps(reader)
-    info = getattr(reader, "vmcoreinfo", {})
+    info = reader.vmcoreinfo
     try:
         source = DrgnSource.over_reader(reader, vmlinux) or DrgnSource.open(dump_path, vmlinux)
         check_match(source, info, vmlinux)

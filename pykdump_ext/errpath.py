@@ -96,11 +96,6 @@ def status_items(cfg, *, link=False) -> List[str]:
     return out
 
 
-def has_error(cfg) -> bool:
-    """True when the device shows any error status (the -e filter)."""
-    return bool(status_items(cfg))
-
-
 @dataclass
 class Hop:
     bdf: str

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from . import __version__
-from .errors import PcicrashError
-from .memory import PageStatus
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.reader import PageStatus
 from .recording import RecordingReader
 
 # makedumpfile's -c/-l/-p/-z; -l is pcicrash's log view, so lzo is --lzo
@@ -106,8 +106,8 @@ def report_log(rep):
 
 
 def log_pfns(rec) -> set:
-    """Pages the kernel-log reader says it read (KernelLog.pfns)."""
-    klog = getattr(rec, "kernel_log", None)
+    """Pages the kernel-log reader says it read (KernelLog.pfns); `rec` a RecordingReader."""
+    klog = rec.kernel_log
     return set(getattr(klog, "pfns", None) or ())
 
 
@@ -265,7 +265,7 @@ def _marker(paths, source, result_pages, codec, vmcoreinfo_from, analysis, suppo
         "MADE_AT=%s" % datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y-%m-%d %H:%M:%S UTC"),
         "SOURCE=%s" % " ".join(os.path.abspath(p) for p in paths),
-        "SOURCE_FORMAT=%s" % getattr(source, "format", "?"),
+        "SOURCE_FORMAT=%s" % source.format,
         "SOURCE_SIZE=%d" % size,
         "PAGES=%d" % result_pages,
         "PAGES_ANALYSIS=%d" % analysis,
@@ -289,14 +289,14 @@ def plan(source, pfns, codec, memo=None):
     kept by the caller) saves reading a page again when the same set grows."""
     from crash_ext_c.kdump_write import LOST, ZERO, compress_page, stored_page
     memo = {} if memo is None else memo
-    top = getattr(source, "max_pfn", None)
+    top = source.max_pfn
     todo = sorted(p for p in pfns if (top is None or p < top) and (p, codec) not in memo)
     if todo:
         statuses = dict(zip(todo, source.page_statuses(todo)))
         readable = [p for p in todo if statuses[p].readable and statuses[p] is not PageStatus.ZERO]
         got = source.read_pages(readable)
         raw = stored_page(source, readable, codec)
-        kdump_source = hasattr(source, "stored_pages")
+        kdump_source = source.stored_pages is not None
         for pfn in todo:
             st = statuses[pfn]
             if st is PageStatus.ZERO:
@@ -362,7 +362,7 @@ def make_extract(paths, out, *, codec=None, vmcoreinfo=None, vmlinux=None,
             marker = _marker(paths, source, len(pages), codec, vmcoreinfo,
                              len(wanted), len(support), mdf)
             layout, _ = source_layout(source, codec, marker, vmcoreinfo_text=override)
-            layout.incomplete = bool(getattr(source, "incomplete", False))
+            layout.incomplete = bool(source.incomplete)
             return write_kdump(str(path), layout, pages, _replay(ram)), pages, counts
 
         support, mdf, crash = set(), "not tried (--analysis-pages-only)", \

@@ -14,12 +14,10 @@ crash's PyKdump and drgn both implement; this module is pure Python and
 imports only the standard library and the core.
 """
 
-import struct
-
 from . import regs
-from .errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.vmcoreinfo import to_int
 from .pci.bdf import bdf as format_bdf
-from .vmcoreinfo import to_int
 
 
 class SymbolError(PcicrashError):
@@ -107,40 +105,6 @@ MAX_DEVICES = 65536
 MAX_HWERR = 64
 
 
-NT_VMCOREDD = 0x700          # include/uapi/linux/elf.h
-VMCOREDD_NAME_BYTES = 44     # include/uapi/linux/vmcore.h VMCOREDD_MAX_NAME_BYTES
-MAX_NOTES = 4096
-
-
-def vmcoredd_notes(pread, offset, size):
-    """[(name, size)] of the device dumps in an ELF note area read through pread(offset, n).
-
-    Device dumps are notes of type NT_VMCOREDD named "LINUX" whose data
-    starts with a NUL-padded 44-byte dump name (the v4 posting named the
-    notes "VMCOREDD_<name>" instead).  Only headers and names are read.
-    """
-    out = []
-    pos, end = offset, offset + size
-    for _ in range(MAX_NOTES):
-        if pos + 12 > end:
-            break
-        hdr = pread(pos, 12)
-        if len(hdr) < 12:
-            break
-        namesz, descsz, ntype = struct.unpack("<III", hdr)
-        name_off = pos + 12
-        desc_off = name_off + ((namesz + 3) & ~3)
-        nxt = desc_off + ((descsz + 3) & ~3)
-        if nxt > end or nxt <= pos:
-            break
-        name = pread(name_off, min(namesz, 256)).split(b"\0", 1)[0].decode("ascii", "replace")
-        if name.startswith("VMCOREDD_"):
-            out.append((name[len("VMCOREDD_"):], descsz))
-        elif ntype == NT_VMCOREDD and name == "LINUX" and descsz >= VMCOREDD_NAME_BYTES:
-            dname = pread(desc_off, VMCOREDD_NAME_BYTES).split(b"\0", 1)[0]
-            out.append((dname.decode("ascii", "replace"), descsz - VMCOREDD_NAME_BYTES))
-        pos = nxt
-    return out
 
 
 class DeviceInfo:
@@ -170,7 +134,7 @@ class KernelInfo:
 
     def __init__(self, source, *, vmcoreinfo=None, device_dumps=None, origin=None, lazy=False):
         self.source = source
-        self.origin = origin or getattr(source, "name", None) or "kernel symbols"
+        self.origin = origin or (source.name if source is not None else None) or "kernel symbols"
         self.vmcoreinfo = dict(vmcoreinfo or {})
         self.device_dumps = None if device_dumps is None else list(device_dumps)
         self.notes = []             # one line per piece that could not be shown

@@ -12,7 +12,7 @@ import operator
 import re
 from typing import Dict, Optional
 
-from .errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 from .pci.bdf import slot_bdf
 
 _DEV_RE = re.compile(r"^(?:([0-9a-fA-F]{4,6}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7]) ")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable, Set
 
-from .memory import MemoryReader
+from crash_ext_c.reader import READER_FIELDS, MemoryReader
 
 
 class RecordingReader(MemoryReader):
@@ -22,11 +22,11 @@ class RecordingReader(MemoryReader):
         self.inner = inner
         self.read: Set[int] = set()
         self.asked: Set[int] = set()
-        for attr in ("name", "page_size", "vmcoreinfo", "eraseinfo", "format", "notes"):
-            setattr(self, attr, getattr(inner, attr, getattr(MemoryReader, attr, None)))
+        for attr in READER_FIELDS:          # everything the protocol declares: the inner's
+            setattr(self, attr, getattr(inner, attr))
 
     def __getattr__(self, attr):
-        # reader-specific extras (parts, device_dumps, segments...) come from the inner reader
+        # reader-specific extras (parts, segments...) come from the inner reader
         if attr == "inner":
             raise AttributeError(attr)
         return getattr(self.inner, attr)

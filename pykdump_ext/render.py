@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, List
 
 from . import badges, lspci_hex, slots, style
+from crash_ext_c.errors import UsageError
 from .capture import NO_STATE, CaptureState
-from .errors import UsageError
 
 if TYPE_CHECKING:                 # the options object: frontends/run.py
     from .frontends.run import ViewOptions

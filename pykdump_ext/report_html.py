@@ -24,8 +24,8 @@ from typing import List, Optional
 from . import __version__
 from .config import rid_to_bdf
 from .badges import device_badges, severity, verdict_rules
+from crash_ext_c.errors import UsageError
 from .capture import CaptureState
-from .errors import UsageError
 from .errpath import downstream_facing, link_text
 from .output import kernel_view
 

@@ -8,7 +8,7 @@ tests/test_cli*.py and bench/bench_decode.py.
 
 import struct
 
-from pykdump_ext.memory import PageDictReader, PageStatus
+from crash_ext_c.reader import PageDictReader, PageStatus
 
 PCPM = 0x5043504D
 PCIC = 0x50434943

@@ -10,8 +10,8 @@ import capture_builder as cb
 from conftest import DATA
 from pykdump_ext import capture as capmod
 from pykdump_ext.capture import load_capture, read_pagemap
-from pykdump_ext.errors import CaptureError
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.errors import CaptureError
+from crash_ext_c.reader import PageStatus
 
 CAPTURES = DATA / "captures"
 LSPCI = DATA / "lspci"
@@ -397,20 +397,50 @@ def test_cyclic_capability_list_in_a_record_terminates():
     assert rep.devices[0].config.problems      # the loop is reported, not followed forever
 
 
+def _top_imports(module):
+    """(absolute top-level names, crash_ext_c modules) a module imports at its top level."""
+    import ast
+    import importlib
+    m = importlib.import_module(module)
+    tree = ast.parse(open(m.__file__).read())
+    pkg = module if m.__file__.endswith("__init__.py") else module.rsplit(".", 1)[0]
+    names, ours = set(), set()
+    for n in tree.body:
+        if isinstance(n, ast.Import):
+            names |= {a.name.split(".")[0] for a in n.names}
+        elif isinstance(n, ast.ImportFrom) and n.level == 0:
+            names.add(n.module.split(".")[0])
+            if n.module.startswith("crash_ext_c"):
+                ours.add(n.module)
+        elif isinstance(n, ast.ImportFrom) and pkg.startswith("crash_ext_c"):
+            base = pkg.rsplit(".", n.level - 1)[0] if n.level > 1 else pkg
+            ours |= {base + "." + n.module} if n.module else \
+                {base + "." + a.name for a in n.names}
+    return names, ours
+
+
 @pytest.mark.parametrize("mod", ["capture", "topology", "errpath", "verdict", "analysis",
                                  "render", "report_json", "cli"])
 def test_core_modules_import_only_the_standard_library(mod):
     """They run inside crash under PyKdump's embedded Python: stdlib and the package only
-    (cli imports crash_ext_c lazily, inside main(), for the standalone console script)."""
-    import ast
-    import importlib
+    (cli imports crash_ext_c's readers lazily, inside main(), for the standalone console
+    script).  The crash_ext_c modules they import (errors, the reader protocol,
+    VMCOREINFO text) must themselves need only the standard library."""
+    import importlib.util
     import sys
-    path = importlib.import_module("pykdump_ext." + mod).__file__
-    tree = ast.parse(open(path).read())
-    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    names = {n.module.split(".")[0] for n in top if isinstance(n, ast.ImportFrom) and n.level == 0}
-    names |= {a.name.split(".")[0] for n in top if isinstance(n, ast.Import) for a in n.names}
+    names, todo = _top_imports("pykdump_ext." + mod)
+    names.discard("crash_ext_c")
+    seen = set()
+    while todo:
+        m = todo.pop()
+        if m in seen or importlib.util.find_spec(m) is None:
+            continue
+        seen.add(m)
+        more, ours = _top_imports(m)
+        names |= more - {"crash_ext_c"}
+        todo |= ours
     assert names <= set(sys.stdlib_module_names), names - set(sys.stdlib_module_names)
+    assert not any(m.startswith("crash_ext_c._pfnmap") for m in seen)
 
 
 # --- hostile bytes ---------------------------------------------------------------------
@@ -479,7 +509,7 @@ class _CorruptPages(cb.Reader):
         self.bad = set(bad)
 
     def read_pages(self, pfns):
-        from pykdump_ext.errors import DumpFormatError
+        from crash_ext_c.errors import DumpFormatError
         out = super().read_pages(pfns)
         for p in pfns:
             if p in self.bad:
@@ -507,7 +537,7 @@ def test_stored_but_unreadable_pagemap_page_is_corrupt_not_incomplete():
 
 
 def test_reader_raising_for_one_page_costs_only_that_page():
-    from pykdump_ext.errors import DumpFormatError
+    from crash_ext_c.errors import DumpFormatError
     recs = [cb.record(0, b, 0, 0, cb.config(did=b, port_type=cb.ENDPOINT, aer={}))
             for b in range(1, 4)]
     r = cb.reader(cb.buffer(recs), buffer_pfns=[0x5000, 0x5001, 0x5002, 0x5003])

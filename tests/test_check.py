@@ -10,8 +10,8 @@ import pytest
 
 import synth
 from pykdump_ext.check import check, erase_rules
-from pykdump_ext.errors import DumpFormatError
-from pykdump_ext.memory import PageDictReader, PageStatus
+from crash_ext_c.errors import DumpFormatError
+from crash_ext_c.reader import PageDictReader, PageStatus
 
 PS = 4096
 BUF_PFNS = [0x300, 0x301, 0x302, 0x480, 0x481]      # 5 pages, scattered in two runs

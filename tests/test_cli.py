@@ -10,7 +10,7 @@ import pytest
 import capture_builder as cb
 from conftest import DATA, ROOT, have_tool, needs_shared, scenario_dir
 from pykdump_ext import cli, lspci_hex
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.reader import PageStatus
 from test_capture import CAPTURED, SCENARIOS, fixture_reader, scenario
 
 needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")

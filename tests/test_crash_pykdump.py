@@ -24,7 +24,7 @@ import pytest
 
 from conftest import ROOT, VMCORES, have_tool, needs_shared
 from pykdump_ext import crashcmd
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.reader import PageStatus
 
 drgn = pytest.importorskip("drgn")
 from conftest import vmlinux  # noqa: E402
@@ -133,7 +133,7 @@ class StandIn:
         if mtype == PHYSADDR:
             if addr == 0:
                 raise IndexError("physical address 0")
-            from pykdump_ext.errors import PageUnavailable
+            from crash_ext_c.errors import PageUnavailable
             try:
                 return self.reader.read_phys(addr, size)
             except PageUnavailable:
@@ -308,7 +308,7 @@ def test_reader_reads_the_same_bytes(session):
     cr = crashcmd.CrashReader(st)
     assert cr.name == str(_dump)
     assert cr.page_size == reader.page_size
-    from pykdump_ext.vmcoreinfo import get_int
+    from crash_ext_c.vmcoreinfo import get_int
     pm = get_int(reader.vmcoreinfo, "PCI_CRASH_PAGEMAP", base=16)
     if pm is not None:
         assert cr.read_phys(pm, 64) == reader.read_phys(pm, 64)
@@ -462,7 +462,7 @@ def test_unreadable_pages_get_crash_reason(msg, status):
     r = crashcmd.CrashReader(_Fail(msg))
     assert r.page_status(5) is status
     assert r.page_status(0) is PageStatus.OUTSIDE          # PyKdump refuses address 0
-    from pykdump_ext.errors import PageUnavailable
+    from crash_ext_c.errors import PageUnavailable
     with pytest.raises(PageUnavailable):
         r.read_phys(0x5000, 16)
 
@@ -539,14 +539,14 @@ class _Holes:
     """A reader whose chosen pages are missing (excluded), otherwise the real dump's."""
 
     def __new__(cls, inner, holes):
-        from pykdump_ext.memory import MemoryReader
+        from crash_ext_c.reader import MemoryReader
 
         class Holes(MemoryReader):
             name = inner.name
             page_size = inner.page_size
             vmcoreinfo = inner.vmcoreinfo
             format = inner.format
-            parts = getattr(inner, "parts", None)
+            device_dumps = inner.device_dumps
 
             def page_status(self, pfn):
                 return PageStatus.EXCLUDED if pfn in holes else inner.page_status(pfn)
@@ -599,7 +599,9 @@ def test_zero_excluded_session_is_noted():
 
 
 def test_crash_side_imports_only_the_standard_library():
-    """Inside crash only the pure-Python part exists: no cffi helper, no drgn, no site packages."""
+    """Inside crash only the pure-Python part exists: no cffi helper, no drgn, no site packages.
+    (crash_ext_c's pure modules -- the shared errors, the reader protocol, VMCOREINFO
+    text -- come along; its C helper does not.)"""
     code = (
         "import sys\n"
         "sys.path.insert(0, %r)\n"
@@ -607,7 +609,10 @@ def test_crash_side_imports_only_the_standard_library():
         "import pykdump_ext.render, pykdump_ext.report_json\n"
         "mods = {m.split('.')[0] for m in sys.modules}\n"
         "extra = sorted(m for m in mods if m not in sys.stdlib_module_names"
-        " and m not in sys.builtin_module_names and m != 'pykdump_ext' and not m.startswith('_'))\n"
+        " and m not in sys.builtin_module_names and m not in ('pykdump_ext', 'crash_ext_c')"
+        " and not m.startswith('_'))\n"
+        "extra += sorted(m for m in sys.modules if m.startswith('crash_ext_c._'))\n"
+        "extra += sorted(m for m in sys.modules if m.startswith('_cffi'))\n"
         "print(','.join(extra))\n" % str(ROOT))
     res = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

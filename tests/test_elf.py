@@ -11,9 +11,9 @@ import pytest
 from conftest import CACHE, have_tool, needs_shared, scenario_dir, elf_vmcore
 import synth
 from crash_ext_c.elf import ElfReader
-from pykdump_ext import vmcoreinfo
-from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.memory import PageStatus
+from crash_ext_c import vmcoreinfo
+from crash_ext_c.errors import DumpFormatError, PageUnavailable, PcicrashError
+from crash_ext_c.reader import PageStatus
 
 PS = 4096
 

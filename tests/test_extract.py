@@ -24,9 +24,9 @@ from crash_ext_c.kdump_write import CODECS
 from crash_ext_c.open import open_dump
 from pykdump_ext import report_json
 from pykdump_ext.analysis import analyse
-from pykdump_ext.errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 from pykdump_ext.extract import EXAMPLE, make_extract, record
-from pykdump_ext.memory import PageStatus as S
+from crash_ext_c.reader import PageStatus as S
 
 FILE_FIELDS = ("source", "format", "reader_notes")    # describe the file, not the crash
 

@@ -9,8 +9,8 @@ from conftest import have_tool, needs_shared, scenario_dir
 from crash_ext_c.flat import FlatFile, FlatReader, is_flattened
 from crash_ext_c.kdump import KdumpReader
 from kdump_bytes import build_kdump, flat_records, flatten, page
-from pykdump_ext.errors import DumpFormatError
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.errors import DumpFormatError
+from crash_ext_c.reader import PageStatus
 
 PS = 4096
 

@@ -73,7 +73,7 @@ def test_dask_local_cluster_processes_1000_dumps_and_the_summary_counts_match(
 
 def test_unreachable_scheduler_is_a_usage_error(tmp_path):
     from fleet_servers import free_port
-    from pykdump_ext.errors import UsageError
+    from crash_ext_c.errors import UsageError
     fleet_gen.write_fleet(tmp_path / "f", 1)
     with pytest.raises(UsageError) as exc:
         from pykdump_ext.fleet.cluster import run_on_dask

@@ -23,7 +23,7 @@ from crash_ext_c.open import open_dump
 from pykdump_ext import report_json
 from pykdump_ext.analysis import analyse
 from pykdump_ext.fleet.batch import plan, run
-from pykdump_ext.fleet.remote import list_urls
+from pykdump_ext.fleet.listing import list_urls
 
 if not os.path.exists(NGINX):
     pytest.skip("nginx is not installed (install.sh installs nginx-light)",

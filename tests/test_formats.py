@@ -15,8 +15,8 @@ from test_elf import make_e_dump
 import synth
 from crash_ext_c.open import open_dump, sniff
 from pykdump_ext.capture import read_pagemap
-from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.memory import PageStatus as S
+from crash_ext_c.errors import DumpFormatError, PageUnavailable, PcicrashError
+from crash_ext_c.reader import PageStatus as S
 
 NOT_STORED = (S.EXCLUDED, S.ZERO_OR_EXCLUDED, S.OUTSIDE)
 
@@ -133,7 +133,7 @@ def test_aer_uncor_E_elf_matches_raw_and_kdump(raw, full_kdump):
 @pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s != "aer-uncor"])
 def test_other_scenarios_open_and_hold_their_capture_pages(scenario):
     """Only d31-zlib.kdump exists: its capture pages are stored and its VMCOREINFO is the file's."""
-    from pykdump_ext import vmcoreinfo
+    from crash_ext_c import vmcoreinfo
     path = scenario_dir(scenario) / "d31-zlib.kdump"
     with open_dump([path]) as r:
         txt = (scenario_dir(scenario) / "vmcoreinfo.txt").read_text()

@@ -19,7 +19,7 @@ from conftest import DATA, ROOT
 
 sys.path.insert(0, str(ROOT))
 from fuzz import common  # noqa: E402
-from pykdump_ext.errors import DumpFormatError, PcicrashError  # noqa: E402
+from crash_ext_c.errors import DumpFormatError, PcicrashError  # noqa: E402
 
 # harness -> mutations in the short run (a few seconds each on a loaded CI core)
 HARNESSES = {

@@ -20,10 +20,11 @@ from fuzz import common  # noqa: E402
 
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
 from crash_ext_c.open import open_dump  # noqa: E402
-from pykdump_ext import cli, config, vmcoreinfo  # noqa: E402
+from crash_ext_c import vmcoreinfo  # noqa: E402
+from pykdump_ext import cli, config  # noqa: E402
 from pykdump_ext.capture import load_capture, read_pagemap  # noqa: E402
-from pykdump_ext.errors import CaptureError, DumpFormatError, PcicrashError  # noqa: E402
-from pykdump_ext.memory import PageStatus  # noqa: E402
+from crash_ext_c.errors import CaptureError, DumpFormatError, PcicrashError  # noqa: E402
+from crash_ext_c.reader import PageStatus  # noqa: E402
 
 PM_ADDR = 0x200000 + 0x80
 
@@ -467,7 +468,7 @@ def test_crashtime_with_a_superscript_digit_is_no_number(tmp_path):
 
 
 def test_a_fifo_is_refused_at_once_never_opened_blocking(tmp_path):
-    from pykdump_ext.files import open_regular
+    from crash_ext_c.files import open_regular
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     t0 = time.monotonic()

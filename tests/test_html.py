@@ -16,7 +16,7 @@ import capture_builder as cb
 from conftest import ROOT, VMCORES, needs_shared
 from pykdump_ext import cli, report_html, style
 from pykdump_ext.analysis import analyse
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.reader import PageStatus
 
 jinja2 = pytest.importorskip("jinja2")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

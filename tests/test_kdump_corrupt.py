@@ -7,8 +7,8 @@ import pytest
 
 from conftest import needs_shared, scenario_dir
 from crash_ext_c.kdump import KdumpReader
-from pykdump_ext.errors import DumpFormatError, PageUnavailable
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.errors import DumpFormatError, PageUnavailable
+from crash_ext_c.reader import PageStatus
 
 pytestmark = needs_shared
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from crash_ext_c.flat import FlatReader
 from crash_ext_c.kdump import KdumpReader
 from kdump_bytes import build_kdump, elf_note, flatten, page
-from pykdump_ext.errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 
 PAGES = {p: page(p) for p in (1, 2, 5, 9, 30, 31, 70)}
 PAGES[3] = bytes(4096)

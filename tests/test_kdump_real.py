@@ -14,9 +14,9 @@ from conftest import (CACHE, SCENARIOS, dump_files, elf_vmcore, have_tool, needs
                       scenario_dir)
 from crash_ext_c.flat import FlatReader
 from crash_ext_c.kdump import KdumpReader
-from pykdump_ext import vmcoreinfo as vmcoreinfo_mod
-from pykdump_ext.errors import PageUnavailable
-from pykdump_ext.memory import PageStatus
+from crash_ext_c import vmcoreinfo as vmcoreinfo_mod
+from crash_ext_c.errors import PageUnavailable
+from crash_ext_c.reader import PageStatus
 
 pytestmark = needs_shared
 PS = 4096

@@ -11,8 +11,8 @@ import pytest
 from crash_ext_c import kdump as kdump_mod
 from crash_ext_c.kdump import BLOCK_BITS, BLOCK_BYTES, SLICE_GAP, KdumpReader
 from kdump_bytes import build_kdump, page
-from pykdump_ext.errors import DumpFormatError, PageUnavailable, PcicrashError
-from pykdump_ext.memory import MemoryReader, PageStatus
+from crash_ext_c.errors import DumpFormatError, PageUnavailable, PcicrashError
+from crash_ext_c.reader import MemoryReader, PageStatus
 
 PS = 4096
 ZERO = bytes(PS)

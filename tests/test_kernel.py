@@ -350,29 +350,6 @@ def test_no_symbols_at_all():
     assert info.to_json()["device_dumps"] == [{"name": "cxgb4_0000:02:00.4", "size": 33558488}]
 
 
-def _note(name, ntype, desc):
-    import struct as st
-    nb = name.encode() + b"\0"
-    pad = lambda b: b + bytes(-len(b) % 4)
-    return st.pack("<III", len(nb), len(desc), ntype) + pad(nb) + pad(desc)
-
-
-def test_vmcoredd_notes_walk():
-    dd = b"cxgb4_0000:02:00.4".ljust(44, b"\0") + b"\xaa" * 100
-    blob = (_note("CORE", 1, b"\0" * 336) + _note("LINUX", 0x700, dd)
-            + _note("VMCOREDD_qla2xxx", 0x700, b"x" * 10) + _note("VMCOREINFO", 0, b"A=1\n"))
-    base = 1000
-    data = bytes(base) + blob
-    pread = lambda off, n: data[off:off + n]
-    assert kmod.vmcoredd_notes(pread, base, len(blob)) == [("cxgb4_0000:02:00.4", 100),
-                                                          ("qla2xxx", 10)]
-    # A size field running past the area stops the walk instead of reading on.
-    bad = blob[:4] + b"\xff\xff\xff\x7f" + blob[8:]      # first descsz: 2 GiB
-    assert kmod.vmcoredd_notes(lambda off, n: (bytes(base) + bad)[off:off + n], base, len(bad)) == []
-    # Truncated area: whatever fits.
-    assert kmod.vmcoredd_notes(pread, base, 12 + 8 + 336) == []
-
-
 def test_lazy_reads_nothing_until_asked():
     class Boom(SymbolSource):
         def __getattribute__(self, name):

@@ -274,7 +274,7 @@ class _Hide:
     """A real dump reader with some of its pages reported as excluded by filtering."""
 
     def __new__(cls, inner, hidden):
-        from pykdump_ext.memory import MemoryReader, PageStatus
+        from crash_ext_c.reader import MemoryReader, PageStatus
 
         class Hidden(MemoryReader):
             name, page_size, vmcoreinfo = inner.name, inner.page_size, inner.vmcoreinfo

@@ -18,7 +18,7 @@ from conftest import have_tool
 from crash_ext_c.open import open_dump
 from pykdump_ext.klog.dmesg import dmesg_bytes
 from pykdump_ext.klog.reader import read_kernel_log
-from pykdump_ext.memory import PageDictReader, PageStatus
+from crash_ext_c.reader import PageDictReader, PageStatus
 
 needs_mdf = pytest.mark.skipif(not have_tool("makedumpfile"), reason="makedumpfile not installed")
 
@@ -394,7 +394,7 @@ class _CrashApi:
         self.reader, self.outputs = reader, outputs
 
     def readmem(self, addr, size, mtype):
-        from pykdump_ext.errors import PageUnavailable
+        from crash_ext_c.errors import PageUnavailable
         try:
             return self.reader.read_phys(addr, size)
         except PageUnavailable:

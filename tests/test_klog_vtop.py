@@ -5,11 +5,11 @@ import struct
 import pytest
 
 import klog_builder as kb
-from pykdump_ext.errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 from pykdump_ext.klog.physmem import PhysMem
 from pykdump_ext.klog.vtop import (Arm64, KernelMemory, VtopError, X86_64, architecture,
                                    translator)
-from pykdump_ext.memory import PageDictReader, PageStatus
+from crash_ext_c.reader import PageDictReader, PageStatus
 
 
 def x86_translator(k, statuses=None, pages=None):

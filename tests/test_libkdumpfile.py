@@ -25,8 +25,8 @@ from test_elf import make_e_dump
 from test_formats import capture_pfns
 import synth
 from crash_ext_c.open import open_dump
-from pykdump_ext import vmcoreinfo
-from pykdump_ext.memory import PageStatus as S
+from crash_ext_c import vmcoreinfo
+from crash_ext_c.reader import PageStatus as S
 
 
 PEER = r"""

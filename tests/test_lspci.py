@@ -157,7 +157,7 @@ def test_hexdump_layout_equals_lspci_xxxx(scenario, tmp_path):
 
 
 def test_bad_text_raises_the_project_error():
-    from pykdump_ext.errors import PcicrashError
+    from crash_ext_c.errors import PcicrashError
     with pytest.raises(PcicrashError) as ei:
         lspci_hex.parse_lspci_hex("00:02.0 x\nfff: 01 02\n")
     assert "line 2" in str(ei.value) and "0x1000" in str(ei.value)

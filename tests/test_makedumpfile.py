@@ -37,7 +37,7 @@ from crash_ext_c.open import open_dump
 from pykdump_ext.analysis import analyse
 from pykdump_ext.capture import read_pagemap
 from pykdump_ext.check import check
-from pykdump_ext.memory import PageStatus as S
+from crash_ext_c.reader import PageStatus as S
 
 # Tests that run makedumpfile get the `matrix` fixture, which skips without ../shared or
 # without makedumpfile; the others say what they need.

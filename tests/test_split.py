@@ -8,8 +8,8 @@ import pytest
 from conftest import CACHE, elf_vmcore, have_tool, needs_shared, scenario_dir
 from crash_ext_c.kdump import KdumpReader
 from kdump_bytes import build_kdump, page
-from pykdump_ext.errors import DumpFormatError, PageUnavailable
-from pykdump_ext.memory import PageStatus
+from crash_ext_c.errors import DumpFormatError, PageUnavailable
+from crash_ext_c.reader import PageStatus
 
 PS = 4096
 

@@ -19,7 +19,7 @@ from pykdump_ext import link, render, slots, topology
 from pykdump_ext.analysis import analyse
 from pykdump_ext.capture import load_capture
 from pykdump_ext.config import decode
-from pykdump_ext.errors import UsageError
+from crash_ext_c.errors import UsageError
 from test_capture import CAPTURED, SCENARIOS, fixture_reader
 from test_cli import run
 

@@ -2,11 +2,11 @@
 
 batch.py    `pcicrash --jsonl OUT DUMP|DIR|GLOB...`: one JSON record per dump
 summary.py  `pcicrash --summarize OUT.jsonl`: counts across the records
-remote.py   s3:// gs:// http(s):// dumps through fsspec ranged reads (RangeSource)
+listing.py  which s3:// gs:// http(s):// objects a DUMP argument names (read with
+            crash_ext_c.remote.RangeSource: fsspec ranged reads)
 cluster.py  the same batch on a Dask distributed scheduler (--scheduler tcp://...)
-extras.py   the optional packages (the `fleet` extra) and the message when one is missing
 command.py  the options cli.py adds, and the dispatch to the above
 
 Only the standard library is needed for local batches and summaries; fsspec,
-dask and pyarrow come with `pip install 'pcicrash[fleet]'`.
+dask and pyarrow (crash_ext_c/extras.py says which is missing) come with `pip install 'pcicrash[fleet]'`.
 """

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from crash_ext_c.source import close_source, is_url, open_source
+from crash_ext_c.errors import CaptureError, PcicrashError
 from ..capture import CaptureState
-from ..errors import CaptureError, PcicrashError
 
 BATCH_SCHEMA = "pcicrash-batch/1"
 # the exit statuses of cli.py, by name
@@ -78,8 +78,8 @@ def _looks_like_dump(path) -> bool:
 
 
 def _signed(head) -> bool:
-    from crash_ext_c.open import SIGNATURES
-    return not head or any(head.startswith(m) for m, _ in SIGNATURES)
+    from crash_ext_c.open import format_of
+    return not head or format_of(head) is not None
 
 
 def expand(args: Iterable[str]) -> List[str]:
@@ -100,7 +100,7 @@ def _expand(args):
 
     for a in args:
         if is_url(a):
-            from .remote import list_urls
+            from .listing import list_urls
             urls = list_urls(a)
             for u in urls:
                 add(u, listed=urls != [a])
@@ -223,7 +223,7 @@ def fleet_facts(rep, reader) -> FleetFacts:
     """What the summary counts, from the typed Report: kernel release, capture state,
     which page statuses made it partial, and the device the verdict blames."""
     cap = rep.capture
-    facts = FleetFacts(osrelease=(getattr(reader, "vmcoreinfo", None) or {}).get("OSRELEASE"),
+    facts = FleetFacts(osrelease=(reader.vmcoreinfo or {}).get("OSRELEASE"),
                        state=cap.state, missing=sorted({st.value for _i, _p, st in cap.missing}))
     sus = rep.verdict.suspects if rep.verdict else []
     if sus:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Callable, List
 
 from .batch import Task, error_record, process_chunk
-from .extras import need
+from crash_ext_c.extras import need
 
 CHUNK = 16            # dumps per Dask task: scheduling costs ~1 ms a task, a small dump ~5 ms
 
@@ -33,7 +33,7 @@ def run_on_dask(tasks: List[Task], scheduler: str, emit: Callable[[str], None], 
     try:
         client = distributed.Client(scheduler, timeout=connect_timeout, set_as_default=False)
     except Exception as exc:
-        from ..errors import UsageError
+        from crash_ext_c.errors import UsageError
         raise UsageError("cannot reach the Dask scheduler at %s: %s: %s"
                          % (scheduler, type(exc).__name__, exc)) from None
     try:

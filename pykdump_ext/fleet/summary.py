@@ -28,10 +28,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional
 
+from crash_ext_c.errors import UsageError
 from ..capture import CaptureState
-from ..errors import UsageError
 from .batch import record_key
-from .extras import need
+from crash_ext_c.extras import need
 
 SCHEMA = "pcicrash-summary/1"
 DIMENSIONS = ("state", "kernel", "device", "subsystem", "error", "root_port", "slot")

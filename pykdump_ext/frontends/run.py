@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, List, Optional, TextIO, Tuple
 
-from ..errors import CaptureError, PcicrashError, UsageError
+from crash_ext_c.errors import CaptureError, PcicrashError, UsageError
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -202,7 +202,7 @@ def session_command(argv: Iterable[str], *, prog: str, memory: str, symbols: str
     def body() -> int:
         reader = open_reader()
         if inputs.vmcoreinfo:
-            from ..vmcoreinfo_file import load_and_apply
+            from crash_ext_c.vmcoreinfo_file import load_and_apply
             load_and_apply(reader, inputs.vmcoreinfo)
         return run(reader, opts.view, out, kernel=kernel_of(reader), err=err)
     return guarded(body, say)

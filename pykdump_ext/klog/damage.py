@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from ..errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 from .vtop import number
 
 EXAMPLES = 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ..errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 from .reader import read_kernel_log
 
 

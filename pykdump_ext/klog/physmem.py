@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 from typing import Dict, Iterable, Set
 
-from ..errors import PageUnavailable, PcicrashError
+from crash_ext_c.errors import PageUnavailable, PcicrashError
 
 # Enough for a 16 MiB log ring plus its descriptors and page tables; the readers
 # work in windows, so a bigger ring is read again from the dump, never held whole.

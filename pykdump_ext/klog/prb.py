@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 from .damage import Damage, Missing, need
 from .physmem import Unreadable
 from .records import KernelLog, LogRecord
-from ..errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 from .vtop import MASK64, KernelMemory, VtopError, number, symbol
 
 ID_BITS = 62                      # 64-bit state_var: 2 state bits on top

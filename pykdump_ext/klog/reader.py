@@ -9,7 +9,7 @@ records that could be read are kept.
 
 from __future__ import annotations
 
-from ..errors import PcicrashError
+from crash_ext_c.errors import PcicrashError
 from .physmem import PhysMem
 from .records import KernelLog
 from .vtop import KernelMemory, translator
@@ -18,7 +18,7 @@ from .vtop import KernelMemory, translator
 def read_kernel_log(reader) -> KernelLog:
     """Every readable record of the crashed kernel's log; notes say what is missing and where."""
     log = KernelLog()
-    info = dict(getattr(reader, "vmcoreinfo", None) or {})
+    info = dict(reader.vmcoreinfo or {})
     try:
         mem = PhysMem(reader)
     except (TypeError, ValueError) as exc:

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-from ..errors import PcicrashError
-from ..vmcoreinfo import get_int, to_int
+from crash_ext_c.errors import PcicrashError
+from crash_ext_c.vmcoreinfo import get_int, to_int
 from .physmem import PhysMem, Unreadable
 
 MASK64 = (1 << 64) - 1

@@ -1,15 +1,23 @@
-"""The one memory-reader interface every front end implements.
+"""The one memory-reader interface: `MemoryReader`, the protocol every reader provides.
 
 A reader serves physical memory of the crashed kernel page by page and can
 say, for any page frame, why it is or is not there.  Dump files (ELF,
-kdump-compressed, flattened, split), crash through PyKdump and in-memory
-page sets all implement it; the analysis only ever talks to this.
+kdump-compressed, flattened, split), crash through PyKdump, drgn, and
+in-memory page sets all implement it; the analysis only ever talks to this.
+
+Everything a caller may ask of a reader is declared here with its default
+(READER_FIELDS lists the data attributes): callers read the attribute, never
+probe for it.  A reader that knows better sets the attribute; see
+docs/readers.md.
 """
 
+from __future__ import annotations
+
 import enum
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from .elfnote import DeviceDump
 from .errors import PageUnavailable, PcicrashError
-
 
 class PageStatus(enum.Enum):
     PRESENT = "present"                   # stored in the dump
@@ -29,22 +37,50 @@ class PageStatus(enum.Enum):
 
 
 class MemoryReader:
-    """Physical memory of one crashed kernel.
+    """Physical memory of one crashed kernel: the reader protocol, with defaults.
 
     Subclasses set `page_size`, `vmcoreinfo` (dict of str -> str, may be
     empty) and `name` (what error messages call the source), and implement
-    `page_status()` and `_read_page()`.  Everything else has a default.
+    `page_status()` and `_read_page()`.  Everything else has a default that
+    means "this reader cannot tell" or "nothing of the kind".
     """
 
-    name = "<memory>"
-    page_size = 4096
-    vmcoreinfo = {}
-    # Text of the dump's eraseinfo (makedumpfile --config/--eppic), or None.
-    eraseinfo = None
+    name: str = "<memory>"
+    page_size: int = 4096
+    # VMCOREINFO in use (a --vmcoreinfo file replaces it) and the dump's own one,
+    # which a --vmcoreinfo file is held against.
+    vmcoreinfo: Dict[str, str] = {}
+    dump_vmcoreinfo: Dict[str, str] = {}
     # Short description of the format ("kdump-compressed (zlib), version 6").
-    format = "unknown"
+    format: str = "unknown"
     # Notes the reader wants shown to the user (incomplete dump, -E ambiguity...).
-    notes = ()
+    notes: Sequence[str] = ()
+    # Text of the dump's eraseinfo (makedumpfile --config/--eppic), or None.
+    eraseinfo: Optional[str] = None
+    # makedumpfile's dump level (-d), None when the format does not record one.
+    dump_level: Optional[int] = None
+    # The dump says it was cut (kdump status flag; a flattened stream cut short).
+    incomplete: bool = False
+    # --split set: [{"path", "start_pfn", "end_pfn"}] of the parts given, None otherwise;
+    # missing_ranges: [(start_pfn, end_pfn)] of the parts not given.
+    split_parts: Optional[List[Dict]] = None
+    missing_ranges: Sequence[Tuple[int, int]] = ()
+    # Device dumps (VMCOREDD notes, crash_ext_c.elfnote.DeviceDump); None: cannot tell.
+    device_dumps: Optional[List[DeviceDump]] = None
+    # ELF vmcores: written by makedumpfile (-E), and the ELF header's e_flags
+    # (bit 0: makedumpfile -E marks a dump it could not finish).
+    made_by_makedumpfile: bool = False
+    e_flags: int = 0
+    # Highest pfn + 1 the dump describes, None when unknown.
+    max_pfn: Optional[int] = None
+    # kdump header's utsname fields ({"release": ...}); empty when the format has none.
+    utsname: Dict[str, str] = {}
+    # Stored compression of the pages ("zlib", "none", "lzo+zlib"...), None: not compressed
+    # by its format (ELF) or unknown.
+    compression: Optional[str] = None
+    # kdump-compressed readers: stored_pages(pfns) -> {pfn: (flags, bytes, page_flags)},
+    # the pages as the file stores them (what a writer copies unchanged); None otherwise.
+    stored_pages: Optional[Callable] = None
 
     def page_status(self, pfn):
         raise NotImplementedError
@@ -101,7 +137,7 @@ class MemoryReader:
             off = 0
         return bytes(out)
 
-    def close(self):
+    def close(self) -> None:
         pass
 
     def __enter__(self):
@@ -109,6 +145,16 @@ class MemoryReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# The data attributes of the protocol (a wrapper forwards these; the tests check
+# that every reader class provides them).
+READER_FIELDS = ("name", "page_size", "vmcoreinfo", "dump_vmcoreinfo", "format", "notes",
+                 "eraseinfo", "dump_level", "incomplete", "split_parts", "missing_ranges",
+                 "device_dumps", "made_by_makedumpfile", "e_flags", "max_pfn", "utsname",
+                 "compression", "stored_pages")
+READER_METHODS = ("page_status", "page_statuses", "read_page", "read_pages", "read_phys",
+                  "stored_problems", "close", "__enter__", "__exit__")
 
 
 class PageDictReader(MemoryReader):

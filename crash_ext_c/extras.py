@@ -2,7 +2,7 @@
 
 import importlib
 
-from ..errors import UsageError
+from .errors import UsageError
 
 EXTRA = "fleet"
 

@@ -25,29 +25,27 @@ from __future__ import annotations
 
 import collections
 import errno
-import os
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
-from ..errors import PcicrashError
+from .errors import PcicrashError
 from .extras import need
 
 BLOCK = 64 << 10
 CACHE_BYTES = 32 << 20
-GLOB_CHARS = "*?["
 
 # Which package serves each protocol (for the message when it is missing).
 BACKENDS = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs",
             "http": "aiohttp", "https": "aiohttp"}
 
 
-def _protocol(url: str) -> str:
+def url_protocol(url: str) -> str:
     return url.split("://", 1)[0].lower()
 
 
-def _filesystem(url: str, storage_options: Optional[Dict] = None):
+def url_filesystem(url: str, storage_options: Optional[Dict] = None):
     """(fsspec filesystem, path inside it) for `url`."""
     fsspec = need("fsspec", "reading %s" % url)
-    proto = _protocol(url)
+    proto = url_protocol(url)
     if proto in BACKENDS:
         need(BACKENDS[proto], "reading %s:// URLs" % proto)
     try:
@@ -68,7 +66,7 @@ class RangeSource:
         self.reads = 0               # ranged requests made
         self._cache = collections.OrderedDict()   # block number -> bytes (LRU)
         self._f = None
-        fs, path = _filesystem(url, storage_options)
+        fs, path = url_filesystem(url, storage_options)
         try:
             self._f = fs.open(path, "rb", cache_type="none", block_size=block)
             self.size = int(self._f.size)
@@ -133,25 +131,3 @@ class RangeSource:
             except Exception:
                 pass
 
-
-def list_urls(pattern: str, storage_options: Optional[Dict] = None) -> List[str]:
-    """The object URLs a remote DUMP argument stands for: a glob, a 'directory' (every
-    object under it) or one object (itself, unchecked: opening it reports problems)."""
-    fs, path = _filesystem(pattern, storage_options)
-    try:
-        if any(c in path for c in GLOB_CHARS):
-            found = fs.glob(path)
-        elif pattern.endswith("/") or fs.isdir(path):
-            found = fs.find(path)
-        else:
-            return [pattern]
-    except FileNotFoundError:
-        return []
-    except Exception as exc:
-        raise PcicrashError("cannot list: %s: %s" % (type(exc).__name__, exc),
-                            path=pattern) from None
-    proto = _protocol(pattern)
-    out = []
-    for p in sorted(found):
-        out.append(p if "://" in p else "%s://%s" % (proto, p.lstrip(os.sep)))
-    return out

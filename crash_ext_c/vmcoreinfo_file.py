@@ -84,14 +84,14 @@ def read_file(path) -> Dict[str, str]:
 
 def disagreements(info: Dict[str, str], reader) -> List[str]:
     """What the VMCOREINFO `info` says that the dump itself contradicts, one text each."""
-    own = getattr(reader, "dump_vmcoreinfo", None) or {}
+    own = reader.dump_vmcoreinfo or {}
     out = []
     for key, means in IDENTITY:
         mine, theirs = info.get(key), own.get(key)
         if mine is not None and theirs is not None and mine.strip() != theirs.strip():
             out.append("%s=%s in the file, %s in the dump's own VMCOREINFO (%s)"
                        % (key, mine.strip()[:80], theirs.strip()[:80], means))
-    release = (getattr(reader, "utsname", None) or {}).get("release")
+    release = (reader.utsname or {}).get("release")
     mine = info.get("OSRELEASE")
     if release and mine is not None and mine.strip() != release:
         out.append("OSRELEASE=%s in the file, release %s in the dump header (another kernel)"
