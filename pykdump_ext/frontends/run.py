@@ -177,7 +177,7 @@ def run(reader: Any, view: ViewOptions, out: TextIO, *, kernel: Any = None,
     err = err if err is not None else sys.stderr
     say = sayer(err)
     return guarded(lambda: _run(reader, view, out, kernel, err, say), say,
-                   name=getattr(reader, "name", ""))
+                   name=reader.name)
 
 
 def session_command(argv: Iterable[str], *, prog: str, memory: str, symbols: str,
