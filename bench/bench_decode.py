@@ -24,6 +24,7 @@ from tests.builders import capture as cb  # noqa: E402
 from pykdump_ext import capture, cli, render, report_json  # noqa: E402
 from pykdump_ext.analysis import analyse, load_names, no_gc  # noqa: E402
 from pykdump_ext.caps.registry import clear_caches  # noqa: E402
+from pykdump_ext.frontends.run import view_options  # noqa: E402
 
 
 def distinct(recs, aer=False):
@@ -118,7 +119,7 @@ def main():
     parser = cli.make_parser()
     for label, argv in (("render summary", []), ("render -a", ["-a"]), ("render -j", ["-j"]),
                         ("render -x", ["-x"]), ("render -t", ["-t"])):
-        a = parser.parse_args(argv + ["x"])
+        a = view_options(parser.parse_args(argv + ["x"]))
         reps = []
 
         def draw(a=a):

@@ -55,8 +55,9 @@ def synthetic_reader(n, distinct=False):
 
 def text_all(rep, names):
     """The -a text of the same report, for the ratio (the HTML carries that decode)."""
-    from pykdump_ext import cli, render
-    a = cli.make_parser().parse_args(["-a", "x"])
+    from pykdump_ext import render
+    from pykdump_ext.frontends.run import parse_argv
+    a = parse_argv(["-a", "x"]).view
     return "\n".join(render.render_text(rep, a, names=names))
 
 

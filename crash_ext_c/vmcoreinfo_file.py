@@ -1,7 +1,8 @@
 """`--vmcoreinfo FILE`: read it without blocking, hold it against the dump, apply it.
 
-The one implementation both front ends use (the pcicrash command through
-crash_ext_c.open.open_dump, the crash command through crashcmd.run).
+The one implementation every front end uses (the pcicrash command through
+crash_ext_c.open.open_dump, the crash command and drgn through load_and_apply),
+with one exit code: a refused or unreadable file is exit 2 (docs/errors.md).
 
 A VMCOREINFO file replaces the dump's own (like makedumpfile -i), but one
 from another kernel or another boot points at memory this dump does not
@@ -99,8 +100,13 @@ def disagreements(info: Dict[str, str], reader: MemoryReader) -> List[str]:
         out.append("OSRELEASE=%s in the file, release %s in the dump header (another kernel)"
                    % (mine.strip()[:80], release[:80]))
     size = vmcoreinfo_mod.get_int(info, "PAGESIZE", source="VMCOREINFO file")
+    own_size = vmcoreinfo_mod.get_int(own, "PAGESIZE", source="the dump's VMCOREINFO")
     if size is not None and size != reader.page_size:
         out.append("PAGESIZE=%d in the file, the dump's page size is %d" % (size, reader.page_size))
+    elif size is not None and own_size is not None and size != own_size:
+        # an ELF reader takes its page size from the file it was given: hold the file
+        # against the dump's own note too, as for every other format
+        out.append("PAGESIZE=%d in the file, %d in the dump's own VMCOREINFO" % (size, own_size))
     return out
 
 

@@ -10,7 +10,6 @@ The buffer is placed behind a valid pagemap on scattered pages.  A shape 'R' inp
 
     python -m fuzz.fuzz_buffer -runs=1000000 -timeout=1 -rss_limit_mb=2048
 """
-import argparse
 import struct
 import sys
 
@@ -21,17 +20,18 @@ if __name__ == "__main__":
 
 import io
 
-from pykdump_ext import cli, render, report_json
-from pykdump_ext.analysis import analyse_capture
-from pykdump_ext.capture import load_capture
-from crash_ext_c.reader import PageStatus
-from fuzz.fuzz_pagemap import MemReader
+from pykdump_ext import cli, render, report_json  # noqa: E402
+from pykdump_ext.analysis import analyse_capture  # noqa: E402
+from pykdump_ext.capture import load_capture  # noqa: E402
+from crash_ext_c.reader import PageStatus  # noqa: E402
+from pykdump_ext.frontends.run import ViewOptions  # noqa: E402
+from fuzz.fuzz_pagemap import MemReader  # noqa: E402
 
 NAME = "buffer"
 PS = 4096
 PM_ADDR = 0x1000 + 0x80
 MAX_BUFFER = 48 * PS
-ARGS = [argparse.Namespace(all=a, device=None, errors=e, tree=t, hex=x, json=False, check=False)
+ARGS = [ViewOptions(all=a, errors=e, tree=t, hex=x)
         for a, e, t, x in ((False, False, False, False), (True, False, True, True),
                            (False, True, False, False))]
 

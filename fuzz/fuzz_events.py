@@ -27,18 +27,17 @@ if __name__ == "__main__":
     except ImportError:
         pass
 
-import argparse
 
-from pykdump_ext import render, report_json
-from pykdump_ext.analysis import analyse
-from pykdump_ext.klog import view
-from pykdump_ext.klog.records import KernelLog, LogRecord, records_from_dmesg_text
-from crash_ext_c.reader import PageDictReader
+from pykdump_ext import render, report_json  # noqa: E402
+from pykdump_ext.analysis import analyse  # noqa: E402
+from pykdump_ext.frontends.run import ViewOptions  # noqa: E402
+from pykdump_ext.klog import view  # noqa: E402
+from pykdump_ext.klog.records import KernelLog, LogRecord, records_from_dmesg_text  # noqa: E402
+from crash_ext_c.reader import PageDictReader  # noqa: E402
 
 NAME = "events"
 _BDF = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
-_VIEWS = [argparse.Namespace(all=False, device=None, errors=False, tree=False, hex=False,
-                             json=False, log=log) for log in (False, True)]
+_VIEWS = [ViewOptions(log=log) for log in (False, True)]
 
 
 def records(data):

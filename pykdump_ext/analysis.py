@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, TYPE_CHECKING
 
 from . import config as _config
 from . import errpath, link, topology, verdict
-from .capture import Capture, Record, load_capture
+from .capture import NO_STATE, Capture, CaptureState, Record, load_capture
 
 if TYPE_CHECKING:
     from .kernel import KernelInfo
@@ -194,7 +194,7 @@ def _analyse_capture(cap, *, kernel, names, log=None):
             if ls is not None:     # the register readout becomes the concluded link state
                 h.items = [_link_item(i, ls) if i.startswith("link ") else i for i in h.items]
     rep.verdict = verdict.judge(_facts(rep), rep.label, context=_context(rep))
-    if not rep.devices and cap.state != "captured":
+    if not rep.devices and cap.state != CaptureState.CAPTURED:
         rep.verdict.lines = [no_verdict_line(cap)]
     if log is not None:
         from .klog import judge, verdict_log
@@ -211,7 +211,7 @@ def _link_item(item, ls) -> str:
 
 def no_verdict_line(cap: Capture) -> str:
     """The one sentence every view gives when the capture has no device to judge."""
-    if cap.state in ("skipped", "absent"):
+    if cap.state in NO_STATE:
         return "no PCI state from the panic (capture %s): no device to judge" % cap.state
     return "no device could be read (capture %s): no device to judge" % cap.state
 
@@ -268,11 +268,11 @@ def _context(rep):
     """Lines that qualify the verdict: capture state, handled errors."""
     cap = rep.capture
     out = []
-    if cap.state in ("skipped", "absent"):
+    if cap.state in NO_STATE:
         out.append("no PCI state at panic: %s" % cap.reason)
-    if cap.state == "skipped":
+    if cap.state == CaptureState.SKIPPED:
         out.append(SKIPPED_ADVICE)
-    elif cap.state in ("partial", "corrupt"):
+    elif cap.state in (CaptureState.PARTIAL, CaptureState.CORRUPT):
         out.append("capture %s: the verdict only uses what could be read" % cap.state)
     spurious = [d.bdf for d in rep.devices if d.node.unreachable == topology.UNREACH_SPURIOUS]
     if spurious:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import enum
 import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -30,6 +31,7 @@ from typing import Dict, List, Optional, Tuple
 from crash_ext_c.errors import CaptureError, PageUnavailable, PcicrashError
 from crash_ext_c.reader import MemoryReader, PageStatus
 from crash_ext_c.vmcoreinfo import get_int, to_int
+from .pci.bdf import bdf as format_bdf
 
 PAGEMAP_MAGIC = 0x5043504D          # "PCPM"
 HEADER_MAGIC = 0x50434943           # "PCIC"
@@ -42,7 +44,24 @@ PAGEMAP_FIXED = 20                  # bytes covering both layouts' fixed fields
 # kmalloc size classes a small layout-A buffer may come from (object alignment)
 SLAB_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
 
-STATES = ("captured", "skipped", "absent", "partial", "corrupt")
+class CaptureState(str, enum.Enum):
+    """What load_capture found (docs/json.md, capture.state).  str-valued, so text, JSON
+    and comparisons with the word itself see the value."""
+    CAPTURED = "captured"       # whole buffer read and consistent
+    SKIPPED = "skipped"         # pagemap present, buffer all zero (capture=aer, no error)
+    ABSENT = "absent"           # no PCI_CRASH lines in VMCOREINFO
+    PARTIAL = "partial"         # pagemap or buffer pages missing from the dump
+    CORRUPT = "corrupt"         # bad magic, version, record sizes, pointers
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+STATES = tuple(CaptureState)
+NO_STATE = (CaptureState.ABSENT, CaptureState.SKIPPED)     # no PCI state from the panic
 
 ABSENT_REASON = ("no PCI_CRASH lines in VMCOREINFO: the kernel was built without "
                  "CONFIG_PCI_CRASH, or it exported nothing because it had no buffer "
@@ -130,7 +149,7 @@ class Record:
 
 @dataclass
 class Capture:
-    state: str
+    state: CaptureState
     reason: str
     pagemap: Optional[Pagemap] = None
     header: Optional[Header] = None
@@ -147,8 +166,7 @@ class Capture:
         return self.pagemap.layout if self.pagemap else None
 
 
-def bdf_of(domain: int, bus: int, devfn: int) -> str:
-    return "%04x:%02x:%02x.%x" % (domain, bus, devfn >> 3, devfn & 7)
+bdf_of = format_bdf   # 'dddd:bb:dd.f' (pci/bdf.py, the one formatter)
 
 
 # ---------------------------------------------------------------- raw reads
@@ -725,15 +743,15 @@ def load_capture(reader: MemoryReader) -> Capture:
         pm = read_pagemap(reader)
     except PcicrashError as exc:       # CaptureError, or a malformed PCI_CRASH_* value
         st = getattr(exc, "page_status", None)
-        state = "partial" if st is not None else "corrupt"
+        state = CaptureState.PARTIAL if st is not None else CaptureState.CORRUPT
         return Capture(state=state, reason=exc.message(), problems=[exc.message()], source=name)
     if pm is None:
-        return Capture(state="absent", reason=ABSENT_REASON, source=name)
-    cap = Capture(state="captured", reason="", pagemap=pm, source=name)
+        return Capture(state=CaptureState.ABSENT, reason=ABSENT_REASON, source=name)
+    cap = Capture(state=CaptureState.CAPTURED, reason="", pagemap=pm, source=name)
     buf, cap.missing, page_stat = _assemble(reader, pm)
     zeroish = (PageStatus.ZERO, PageStatus.ZERO_OR_EXCLUDED)
     if all(s in zeroish for s in page_stat):
-        cap.state = "skipped"
+        cap.state = CaptureState.SKIPPED
         cap.reason = SKIPPED_REASON
         if any(s is PageStatus.ZERO_OR_EXCLUDED for s in page_stat):
             cap.notes.append("the buffer pages are not stored (ELF p_filesz < p_memsz): they "
@@ -744,7 +762,7 @@ def load_capture(reader: MemoryReader) -> Capture:
         cap.missing = []
         return cap
     if not buf.holes and not any(buf.data):
-        cap.state, cap.reason = "skipped", SKIPPED_REASON
+        cap.state, cap.reason = CaptureState.SKIPPED, SKIPPED_REASON
         return cap
 
     header = None
@@ -756,7 +774,7 @@ def load_capture(reader: MemoryReader) -> Capture:
         header = Header(*_HDR.unpack_from(buf.data, 0))
         cap.header = header
         if header.magic != HEADER_MAGIC:
-            cap.state = "corrupt"
+            cap.state = CaptureState.CORRUPT
             cap.reason = ("buffer header magic 0x%08x at buffer offset 0 (physical 0x%x), "
                           "expected 0x%08x 'PCIC'"
                           % (header.magic, (pm.page_addrs[0] or 0) + pm.buf_offset, HEADER_MAGIC))
@@ -791,10 +809,10 @@ def load_capture(reader: MemoryReader) -> Capture:
         corrupt = True
 
     if corrupt:
-        cap.state = "corrupt"
+        cap.state = CaptureState.CORRUPT
         cap.reason = cap.problems[0]
     elif cap.missing:
-        cap.state = "partial"
+        cap.state = CaptureState.PARTIAL
         cap.reason = ("%d of %d buffer pages missing (%s): %d records decoded, %d not trusted"
                       % (len(cap.missing), pm.num_pages,
                          ", ".join("page %d %s" % (i, st.value) for i, _p, st in cap.missing[:4])

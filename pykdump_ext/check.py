@@ -79,22 +79,24 @@ class Finding:
     phys: Optional[int] = None
     damaged: bool = False           # stored, but the dump's tables show it cannot be read
 
-    def line(self) -> str:
-        if self.what == "eraseinfo":
-            head = "eraseinfo"
-        elif self.what == "pagemap":
-            head = "pagemap page pfn 0x%x (physical 0x%x)" % (self.pfn, self.phys)
-        elif self.pfn is None:
-            head = "buffer page %d (address unknown)" % self.index
-        else:
-            head = "buffer page %d pfn 0x%x (physical 0x%x)" % (self.index, self.pfn, self.phys)
-        tag = _tag(self)
-        return "%s: %s%s: %s" % (head, tag, " (harmless)" if self.harmless else "", self.reason)
+    @property
+    def tag(self) -> str:
+        """The finding's kind as --check prints it: a page status name, UNREADABLE,
+        BAD_POINTER (stored but unusable), RULE (an eraseinfo rule)."""
+        if self.damaged:
+            return "UNREADABLE" if self.pfn is not None else "BAD_POINTER"
+        if self.status is not None:
+            return self.status.name
+        return "RULE" if self.what == "eraseinfo" else "UNKNOWN"
 
-    def to_json(self) -> Dict[str, Any]:
-        return dict(what=self.what, status=_tag(self) if self.status or self.damaged else None,
-                    index=self.index, pfn=self.pfn, phys=self.phys, harmless=self.harmless,
-                    reason=self.reason)
+    # the views are the output layer's (output/check_view.py); these stay for callers
+    def line(self) -> str:
+        from .output.check_view import finding_line
+        return finding_line(self)
+
+    def to_json(self) -> dict:
+        from .output.check_view import finding_json
+        return finding_json(self)
 
 
 @dataclass
@@ -120,68 +122,14 @@ class CheckResult:
         """Findings that make the check fail."""
         return [f for f in self.findings if not f.harmless]
 
+    # the views are the output layer's (output/check_view.py); these stay for callers
     def lines(self, verbose: bool = False) -> List[str]:
-        out = ["%s: %s" % (self.source, self.verdict)]
-        if self.format:
-            out.append("format: %s" % self.format)
-        if self.pagemap_phys is not None:
-            out.append("pagemap at physical 0x%x, layout %s, %d buffer page%s (%d bytes): "
-                       "%d stored, %d zero, %d not stored"
-                       % (self.pagemap_phys, self.layout, self.num_pages,
-                          "" if self.num_pages == 1 else "s", self.buf_size,
-                          self.pages_stored, self.pages_zero,
-                          self.num_pages - self.pages_stored - self.pages_zero))
-        out.extend(_run_lines(self.findings))
-        why = [n for n in self.reasoning if verbose or "ambiguous" in n]
-        out.extend("note: %s" % n for n in why + self.notes)
-        if self.kernel_log is not None:
-            out.extend(self.kernel_log.lines())
-        return out
+        from .output.check_view import lines
+        return lines(self, verbose=verbose)
 
-    def to_json(self) -> Dict[str, Any]:
-        return dict(source=self.source, exit_code=self.exit_code, verdict=self.verdict,
-                    format=self.format, pagemap_phys=self.pagemap_phys, layout=self.layout,
-                    num_pages=self.num_pages, buf_size=self.buf_size,
-                    pages_stored=self.pages_stored, pages_zero=self.pages_zero,
-                    findings=[f.to_json() for f in self.findings],
-                    notes=list(self.reasoning) + list(self.notes),
-                    eraseinfo=self.eraseinfo,
-                    kernel_log=self.kernel_log.to_json() if self.kernel_log else None)
-
-
-def _tag(f):
-    if f.damaged:
-        return "UNREADABLE" if f.pfn is not None else "BAD_POINTER"
-    if f.status is not None:
-        return f.status.name
-    return "RULE" if f.what == "eraseinfo" else "UNKNOWN"
-
-
-def _run_lines(findings):
-    """One line per finding; consecutive buffer pages (index and pfn both +1) with the
-    same status and reason share a line that names the index, pfn and address ranges."""
-    out = []
-    i = 0
-    while i < len(findings):
-        f = findings[i]
-        j = i + 1
-        if f.what == "buffer" and f.pfn is not None:
-            while (j < len(findings) and findings[j].what == "buffer"
-                   and findings[j].pfn == findings[j - 1].pfn + 1
-                   and findings[j].index == findings[j - 1].index + 1
-                   and (findings[j].status, findings[j].reason, findings[j].harmless)
-                   == (f.status, f.reason, f.harmless)):
-                j += 1
-        if j - i == 1:
-            out.append(f.line())
-        else:
-            last = findings[j - 1]
-            size = (last.phys - f.phys) // (last.pfn - f.pfn)
-            out.append("buffer pages %d-%d pfn 0x%x-0x%x (physical 0x%x-0x%x): %s%s: %s" % (
-                f.index, last.index, f.pfn, last.pfn, f.phys, last.phys + size - 1,
-                _tag(f), " (harmless)" if f.harmless else "", f.reason))
-        i = j
-    return out
+    def to_json(self) -> dict:
+        from .output.check_view import to_json
+        return to_json(self)
 
 
 # ---------------------------------------------------------------- reasons
@@ -448,7 +396,7 @@ def _check_capture(reader) -> CheckResult:
                            else "OK: the pagemap and all %d buffer pages are in the dump"
                            % pm.num_pages)
         return res
-    kinds = sorted({_tag(f) for f in bad})
+    kinds = sorted({f.tag for f in bad})
     parts = []
     if any(f.what == "pagemap" and not f.damaged for f in bad):
         parts.append("pagemap pages missing")

@@ -1,33 +1,24 @@
 """`pcicrash [options] DUMP [DUMP...]`: the PCI state a kernel captured at panic, from a dump.
 
-``make_parser()`` builds the options, ``execute(reader, args, out)`` runs them
-on any MemoryReader (the crash command reuses it with its own reader) and
-``main()`` is the console script: it opens the dump files with
-``crash_ext_c.open.open_dump`` and calls ``execute``.
+``make_parser()`` is the one parser of every front end; ``main()`` is the
+console script: it opens the dump files with ``crash_ext_c.open.open_dump``
+and calls ``frontends.run.run``, the entry point the crash command and drgn
+share (``execute(reader, args, out)`` is that call for a parsed namespace).
 
 Errors: every PcicrashError becomes one line ``pcicrash: <message>`` on
 stderr, after whatever output could still be made; bad input never gives a
-traceback.  Exit codes are in EXIT_HELP.
+traceback (frontends.run.exit_status).  Exit codes are in EXIT_HELP.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from typing import Optional, Sequence, TYPE_CHECKING, TextIO
 
 from . import __version__
-from crash_ext_c.errors import CaptureError, PcicrashError, UsageError
-
-if TYPE_CHECKING:
-    from .kernel import KernelInfo
-    from crash_ext_c.reader import MemoryReader
-
-EXIT_OK = 0
-EXIT_INCOMPLETE = 1
-EXIT_UNREADABLE = 2
-EXIT_INTERNAL = 3
+from .frontends.run import (EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_OK,  # noqa: F401 (the codes)
+                            EXIT_UNREADABLE, ViewOptions, exit_status, guarded, parse_argv,
+                            run, sayer, view_options)
 
 EXIT_HELP = """exit status:
   0  the capture was read in full (state "captured") and the output made
@@ -112,182 +103,50 @@ def _say(err, message) -> None:
     err.write("pcicrash: %s\n" % message)
 
 
-def _write(out, lines) -> None:
-    if lines:
-        out.write("\n".join(lines) + "\n")
+def execute(reader, args, out, *, kernel=None, err=None) -> int:
+    """Run the options `args` (a ViewOptions, or a namespace from make_parser()) on
+    `reader`, writing to `out`; returns the exit status (frontends.run.run)."""
+    view = args if isinstance(args, ViewOptions) else view_options(args)
+    return run(reader, view, out, kernel=kernel, err=err)
 
 
-def _run_check(reader, args, out, err):
-    try:
-        from .check import check
-    except ImportError:
-        raise UsageError("--check is not available in this installation") from None
-    res = check(reader)
-    if args.json:
-        import json
-        out.write(json.dumps(res.to_json(), indent=1) + "\n")
-    else:
-        _write(out, res.lines(verbose=bool(getattr(args, "verbose", False))))
-    if res.exit_code and err is not out:
-        _say(err, "check: %s" % res.verdict)
-    return res.exit_code
-
-
-def _run_dmesg(reader, out, err):
-    from .klog.dmesg import write_dmesg
-    from .klog.reader import read_kernel_log
-    log = read_kernel_log(reader)
-    write_dmesg(log, out)
-    for note in log.notes:
-        _say(err, note)
-    return EXIT_OK if log.complete and log.records else EXIT_INCOMPLETE
-
-
-def execute(reader: MemoryReader, args: argparse.Namespace, out: TextIO, *,
-            kernel: Optional[KernelInfo] = None, err: Optional[TextIO] = None) -> int:
-    """Run the options in `args` on `reader`, writing to `out`; returns the exit status."""
-    err = err if err is not None else sys.stderr
-    if getattr(args, "dmesg", False) and not getattr(args, "check", False):
-        return _run_dmesg(reader, out, err)      # needs none of the capture analysis
-    from .analysis import no_gc
-
-    with no_gc():
-        return _execute(reader, args, out, kernel, err)
-
-
-def _html(rep, args, out, err):
-    """Write the HTML report; True when it is the only output asked for."""
-    from . import report_html
-    from .analysis import load_names
-    only = not any(getattr(args, k, None) for k in ("all", "device", "errors", "tree", "hex", "json"))
-    if args.html == "-" and not only:
-        raise UsageError("--html - writes the report to stdout, where the other view goes too",
-                         expected="--html FILE, or --html - alone")
-    size = report_html.write(rep, args.html, out, names=load_names())
-    if only and args.html != "-":
-        _say(err, "HTML report written to %s (%d devices, %.1f MB)"
-             % (args.html, len(rep.devices), size / 1e6))
-    return only
-
-
-def _execute(reader, args, out, kernel, err):
-    from . import render, report_json
-    from .analysis import analyse, load_names
-
-    rep = None
-    try:
-        if getattr(args, "check", False):
-            return _run_check(reader, args, out, err)
-        rep = analyse(reader, kernel=kernel)
-        cap = rep.capture
-        status = EXIT_OK if cap.state == "captured" and not rep.duplicates else EXIT_INCOMPLETE
-        try:
-            devs = [] if args.log and args.device and not args.json else render.select(rep, args)
-        except LookupError as exc:
-            _write(out, render.capture_lines(rep))
-            specs = exc.args[1] if len(exc.args) > 1 else []
-            bad = [r for r in cap.untrusted
-                   if r.bdf == exc.args[0] or any(s.matches(r.domain, r.bus, r.devfn)
-                                                  for s in specs)]
-            if bad:
-                _say(err, "%s: its record is not trusted (%s)" % (exc.args[0], bad[0].note))
-            else:
-                _say(err, "%s is not in the capture (%d devices captured)"
-                     % (exc.args[0], len(rep.devices)))
-            return EXIT_INCOMPLETE
-        if getattr(args, "html", None) and _html(rep, args, out, err):
-            return status
-        if args.json:
-            out.write(report_json.dumps(rep, devs if render.filtered(args) else None))
-            out.write("\n")            # not text + "\n": that copies ~100 MB at 6000 devices
-        else:
-            from . import style
-            color = not args.hex and style.wants_color(getattr(args, "color", "never"), out)
-            with style.using(style.Style(color)):
-                _write(out, render.render_text(rep, args, names=load_names()))
-        # a non-zero exit always says why on stderr, one line (stdout stays pure data); where
-        # stderr is the output itself (inside crash) the capture line already says it,
-        # except in -x/-t data
-        said = []
-        if cap.state != "captured":
-            said.append("capture %s: %s" % (cap.state, cap.reason))
-        if rep.duplicates:
-            said.append("%d record(s) repeat another record's BDF: %s"
-                        % (len(rep.duplicates), ", ".join(d.bdf for d in rep.duplicates[:8])))
-        if said and (err is not out or args.hex or args.tree):
-            _say(err, "; ".join(said))
+def _open_and_run(opts) -> int:
+    from .extract import dispatch as _extract_dispatch
+    args = opts.namespace
+    status = _extract_dispatch(args, opts.parser)   # --extract, --install-units; --example: DUMP
+    if status is not None:
         return status
-    except UsageError as exc:
-        _say(err, exc.message())
+    from .fleet import command as fleet
+    if fleet.wanted(args):
+        return fleet.run(args, lambda m: _say(sys.stderr, m))
+    inputs = opts.inputs
+    if not inputs.dumps:
+        opts.parser.print_usage(sys.stderr)
+        _say(sys.stderr, "no DUMP given")
         return EXIT_UNREADABLE
-    except CaptureError as exc:
-        if rep is not None:
-            _write(out, render.capture_lines(rep))
-        _say(err, exc.message())
-        return EXIT_INCOMPLETE
-    except PcicrashError as exc:
-        if rep is not None:
-            _write(out, render.capture_lines(rep))
-        _say(err, exc.message())
-        return EXIT_UNREADABLE
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = make_parser()
-    args = parser.parse_args(argv)
     try:
-        from .extract import dispatch as _extract_dispatch
-        status = _extract_dispatch(args, parser)    # --extract, --install-units; --example: DUMP
-        if status is not None:
-            return status
-        from .fleet import command as fleet
-        if fleet.wanted(args):
-            return fleet.run(args, lambda m: _say(sys.stderr, m))
-        if not args.dumps:
-            parser.print_usage(sys.stderr)
-            _say(sys.stderr, "no DUMP given")
-            return EXIT_UNREADABLE
-        try:
-            from crash_ext_c.open import open_dump
-        except ImportError as exc:
-            _say(sys.stderr, "the dump readers (crash_ext_c) are not installed: %s" % exc)
-            return EXIT_UNREADABLE
-        try:
-            reader = open_dump(args.dumps, vmcoreinfo=args.vmcoreinfo)
-        except PcicrashError as exc:
-            _say(sys.stderr, exc.message())
-            return EXIT_UNREADABLE
-        except OSError as exc:
-            _say(sys.stderr, "%s: %s" % (exc.filename or " ".join(args.dumps),
-                                         exc.strerror or exc))
-            return EXIT_UNREADABLE
-        with reader:
-            kernel = None
-            if getattr(args, "vmlinux", None):
-                # optional (python3-drgn); problems become one note in the kernel section
-                from .drgn_source import kernel_info
-                kernel = kernel_info(reader, args.dumps[0], args.vmlinux, lazy=True)
-            try:
-                return execute(reader, args, sys.stdout, kernel=kernel)
-            except OSError as exc:      # the file went away or an I/O error while reading
-                if isinstance(exc, BrokenPipeError):
-                    raise
-                sys.stdout.flush()
-                _say(sys.stderr, "%s: %s" % (exc.filename or reader.name, exc.strerror or exc))
-                return EXIT_UNREADABLE
-    except BrokenPipeError:
-        # output piped into head/less that quit: not an error of ours
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:     # a bug: one line unless asked for the traceback
-        if os.environ.get("PCICRASH_DEBUG"):
+        from crash_ext_c.open import open_dump
+    except ImportError as exc:
+        _say(sys.stderr, "the dump readers (crash_ext_c) are not installed: %s" % exc)
+        return EXIT_UNREADABLE
+    try:
+        reader = open_dump(list(inputs.dumps), vmcoreinfo=inputs.vmcoreinfo)
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
             raise
-        _say(sys.stderr, "internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)"
-             % (type(exc).__name__, exc))
-        return EXIT_INTERNAL
+        return exit_status(exc, sayer(sys.stderr), name=" ".join(inputs.dumps))
+    with reader:
+        kernel = None
+        if inputs.vmlinux:
+            # optional (python3-drgn); problems become one note in the kernel section
+            from .drgn_source import kernel_info
+            kernel = kernel_info(reader, inputs.dumps[0], inputs.vmlinux, lazy=True)
+        return run(reader, opts.view, sys.stdout, kernel=kernel)
+
+
+def main(argv=None) -> int:
+    opts = parse_argv(argv)
+    return guarded(lambda: _open_and_run(opts), sayer(sys.stderr))
 
 
 if __name__ == "__main__":

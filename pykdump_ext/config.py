@@ -20,6 +20,7 @@ from . import tlp as _tlp
 from .caps import header as _hdr
 from .caps.model import CapResult
 from .caps.registry import Ctx
+from .pci.bdf import rid_bdf
 
 
 @dataclass(frozen=True)
@@ -230,8 +231,7 @@ class Config:
 
 def rid_to_bdf(domain: int, rid: int) -> str:
     """16-bit requester ID (bus << 8 | devfn) -> 'dddd:bb:dd.f'."""
-    rid &= 0xFFFF
-    return "%04x:%02x:%02x.%x" % (domain, rid >> 8, (rid >> 3) & 0x1F, rid & 7)
+    return rid_bdf(domain, rid)
 
 
 _STD_HOPS = 48          # (256 - 64) / 4: more entries than that means a loop

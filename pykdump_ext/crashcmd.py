@@ -9,8 +9,9 @@ in one `api` object so tests can serve them from a real dump without crash:
   member_offset(type, member), sym2addr(name); optionally crash_set_error(path).
 
 The decode itself is the standalone tool's: the command parses its options
-with `cli.make_parser()` and calls `cli.execute()` with a `CrashReader`, so
-inside crash the device decode is the same code on the same bytes.
+with the one parser (frontends.run.parse_argv) and calls frontends.run.run
+with a `CrashReader`, so inside crash the device decode is the same code on
+the same bytes, with the same exit codes (docs/errors.md).
 """
 
 import collections
@@ -474,43 +475,21 @@ def help_text() -> str:
             % (COMMAND, fmt(SHORT), COMMAND, fmt(SYNOPSIS), fmt(HELP)))
 
 
-def run(argv: Sequence[str], *, api: Any = None, out: Optional[TextIO] = None) -> int:
-    """The `pcicrash` command: parse like the standalone CLI, decode through cli.execute."""
-    from . import cli                     # the CAPTURE helper's front end; same parser
+def run(argv, *, api=None, out=None):
+    """The `pcicrash` command: the standalone CLI's options and entry point (frontends.run)
+    on a CrashReader; messages go to crash's output, as crash's own do."""
+    from .frontends.run import session_command
     out = out if out is not None else sys.stdout
     if any(a in ("-h", "--help") for a in argv):
         out.write(help_text())
         return 0
-    parser = cli.make_parser()
-    parser.prog = COMMAND
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as exc:             # -h or a usage error: argparse already printed
-        return exc.code if isinstance(exc.code, int) else 2
-    if getattr(args, "dumps", None):
-        out.write("pcicrash: inside crash the open dump is read; drop %s\n" % " ".join(args.dumps))
-        return 2
-    if getattr(args, "vmlinux", None):
-        out.write("pcicrash: inside crash the session's own vmlinux gives the symbols; drop --vmlinux\n")
-        return 2
-    try:
-        api = api or pykdump_api()
-        reader = CrashReader(api)
-        override = getattr(args, "vmcoreinfo", None)
-        if override:
-            from crash_ext_c.vmcoreinfo_file import load_and_apply
-            load_and_apply(reader, override)
-        kernel = kernel_info(api, reader)
-        return cli.execute(reader, args, out, kernel=kernel, err=out)
-    except (PcicrashError, OSError) as exc:
-        out.write("pcicrash: %s\n" % exc)
-        return 1
-    except Exception as exc:              # a bug: one line, as in the standalone CLI
-        if os.environ.get("PCICRASH_DEBUG"):
-            raise
-        out.write("pcicrash: internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)\n"
-                  % (type(exc).__name__, exc))
-        return 3
+
+    def open_reader():
+        return CrashReader(api or pykdump_api())
+    return session_command(argv, prog=COMMAND, memory="crash the open dump is read",
+                           symbols="crash the session's own vmlinux", open_reader=open_reader,
+                           kernel_of=lambda reader: kernel_info(reader.api, reader),
+                           out=out, err=out)
 
 
 def program_dir(argv0: str) -> str:

@@ -198,40 +198,14 @@ def print_pcicrash(prog: Any, argv: Any = "", *, out: Optional[TextIO] = None,
     The options are the standalone command's; the program's memory takes the
     place of DUMP and its debug info the place of --vmlinux.
     """
-    from . import cli
-    out = out if out is not None else sys.stdout
-    err = err if err is not None else sys.stderr
+    from .frontends.run import session_command
     words = shlex.split(argv) if isinstance(argv, str) else list(argv)
-    parser = cli.make_parser()
-    parser.prog = COMMAND
-    try:
-        args = parser.parse_args(words)
-    except SystemExit as exc:             # -h or a usage error: argparse already printed
-        return exc.code if isinstance(exc.code, int) else cli.EXIT_UNREADABLE
-    if args.dumps:
-        err.write("pcicrash: inside drgn the program's memory is read; drop %s\n"
-                  % " ".join(args.dumps))
-        return cli.EXIT_UNREADABLE
-    if args.vmlinux:
-        err.write("pcicrash: inside drgn the program's own debug info gives the symbols;"
-                  " drop --vmlinux\n")
-        return cli.EXIT_UNREADABLE
-    try:
-        reader = ProgramReader(prog)
-        if args.vmcoreinfo:                 # the one --vmcoreinfo of every front end
-            from crash_ext_c.vmcoreinfo_file import load_and_apply
-            load_and_apply(reader, args.vmcoreinfo)
-        kernel = kernel_info(prog, reader)
-        return cli.execute(reader, args, out, kernel=kernel, err=err)
-    except (PcicrashError, OSError) as exc:
-        err.write("pcicrash: %s\n" % exc)
-        return cli.EXIT_UNREADABLE
-    except Exception as exc:              # a bug: one line, as in the other front ends
-        if os.environ.get("PCICRASH_DEBUG"):
-            raise
-        err.write("pcicrash: internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)\n"
-                  % (type(exc).__name__, exc))
-        return cli.EXIT_INTERNAL
+    return session_command(words, prog=COMMAND, memory="drgn the program's memory is read",
+                           symbols="drgn the program's own debug info",
+                           open_reader=lambda: ProgramReader(prog),
+                           kernel_of=lambda reader: kernel_info(prog, reader),
+                           out=out if out is not None else sys.stdout,
+                           err=err if err is not None else sys.stderr)
 
 
 def _register_commands() -> bool:

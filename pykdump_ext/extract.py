@@ -397,6 +397,7 @@ def make_extract(paths: Union[str, os.PathLike, Sequence[str]], out: Union[str, 
                                        % (mdf, crash))
         ram.close()
         verify(str(out), source, pages)
+    from .capture import CaptureState
     cap = rep.capture
     res = ExtractResult(path=str(out), size=written.size, source=" ".join(paths),
                         source_size=sum(_size(p) for p in paths), codec=codec,
@@ -406,7 +407,7 @@ def make_extract(paths: Union[str, os.PathLike, Sequence[str]], out: Union[str, 
                         log_pfns=len(klog), support_pfns=len(support), makedumpfile=mdf,
                         crash=crash, analysis=set(wanted), support=set(support),
                         report=rep,
-                        exit_code=0 if cap.state == "captured" else 1)
+                        exit_code=0 if cap.state == CaptureState.CAPTURED else 1)
     return res
 
 
@@ -479,7 +480,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Optio
     """Run --extract / --install-units and return the exit status; None to go on (for
     --example: with the shipped extract as DUMP)."""
     say = lambda msg: sys.stderr.write("pcicrash: %s\n" % msg)      # noqa: E731
-    if getattr(args, "install_units", False):
+    if args.install_units:
         from makedumpfile_filter.units import install
         try:
             print("\n".join(install(args.root)))
@@ -489,7 +490,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Optio
             say("cannot install the units: %s" % exc)
             return 2
         return 0
-    if getattr(args, "example", False):
+    if args.example:
         if args.dumps:
             parser.print_usage(sys.stderr)
             say("--example takes no DUMP (it is the shipped extract)")
@@ -498,10 +499,10 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Optio
             say("the example extract is not installed (%s)" % EXAMPLE)
             return 2
         args.dumps = [EXAMPLE]
-    if getattr(args, "codec", None) and not getattr(args, "extract", None):
+    if args.codec and not args.extract:
         say("-c/--lzo/-p/-z/--compress choose the compression of --extract OUT")
         return 2
-    if not getattr(args, "extract", None):
+    if not args.extract:
         return None
     if not args.dumps:
         parser.print_usage(sys.stderr)

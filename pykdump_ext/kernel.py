@@ -14,12 +14,12 @@ crash's PyKdump and drgn both implement; this module is pure Python and
 imports only the standard library and the core.
 """
 
-import datetime
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import regs
 from crash_ext_c.errors import PcicrashError
 from crash_ext_c.vmcoreinfo import to_int
+from .pci.bdf import bdf as format_bdf
 
 
 class SymbolError(PcicrashError):
@@ -107,15 +107,6 @@ MAX_DEVICES = 65536
 MAX_HWERR = 64
 
 
-def _utc(seconds):
-    from .capture import CLOCK_SANE_NS
-    if 0 <= seconds < CLOCK_SANE_NS // 10**9:
-        return "clock not set (%d s after 1970-01-01)" % seconds
-    try:
-        return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime(
-            "%Y-%m-%d %H:%M:%S UTC")
-    except (OverflowError, OSError, ValueError):
-        return "time %d" % seconds
 
 
 class DeviceInfo:
@@ -130,21 +121,9 @@ class DeviceInfo:
         self.aer: Union[Dict[str, Any], str, None] = None             # dict (see _read_aer) or "none" when no aer_stats
         self.problems: List[str] = []
 
-    def to_json(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"bdf": self.bdf, "pci_dev": "0x%x" % self.addr}
-        if self.driver is not None:
-            out["driver"] = self.driver or None
-        if self.error_state is not None:
-            out["error_state"] = self.error_state
-            out["error_state_name"] = ERROR_STATES.get(self.error_state)
-        if self.power_state is not None:
-            out["power_state"] = self.power_state
-            out["power_state_name"] = POWER_STATES.get(self.power_state)
-        if self.aer is not None:
-            out["aer_stats"] = self.aer
-        if self.problems:
-            out["problems"] = list(self.problems)
-        return out
+    def to_json(self) -> dict:
+        from .output.kernel_view import device_json      # the output layer's view
+        return device_json(self)
 
 
 class KernelInfo:
@@ -288,7 +267,7 @@ class KernelInfo:
             pass
         devfn = src.to_int(src.get(pdev, "devfn"))
         busnr = src.to_int(src.get(src.get(pdev, "bus"), "number"))
-        return "0000:%02x:%02x.%x" % (busnr & 0xFF, (devfn >> 3) & 0x1F, devfn & 7)
+        return format_bdf(0, busnr & 0xFF, devfn & 0xFF)
 
     def _load_devices(self) -> None:
         src = self.source
@@ -357,84 +336,16 @@ class KernelInfo:
             out[m] = {str(bit): n for bit, n in enumerate(vals) if n}
         return out
 
-    # ---- what front ends call ----
+    # ---- views: the output layer's (output/kernel_view.py); these stay for callers ----
 
-    def summary_lines(self) -> List[str]:
-        """Machine-wide lines for the report header (-a)."""
-        self.load()
-        lines = ["symbols: %s" % self.origin]
-        if self.crashtime is not None:
-            lines.append("crash time: %s (CRASHTIME=%d)" % (_utc(self.crashtime), self.crashtime))
-        if self.hwerr is not None:
-            parts = []
-            for name, count, ts in self.hwerr:
-                if count:
-                    when = "last %s" % _utc(ts)
-                    if self.crashtime is not None and ts:
-                        when += ", %d s before the crash" % (self.crashtime - ts)
-                    parts.append("%s %d (%s)" % (name, count, when))
-                else:
-                    parts.append("%s 0" % name)
-            lines.append("recoverable hardware errors (hwerr_data): " + "; ".join(parts))
-        if self.device_dumps is not None:
-            if self.device_dumps:
-                lines.append("device dumps (VMCOREDD notes): " + ", ".join(
-                    "%s (%d bytes)" % (n, s) for n, s in self.device_dumps))
-            else:
-                lines.append("device dumps (VMCOREDD notes): none")
-        else:
-            lines.append("device dumps (VMCOREDD notes): cannot tell from this source")
-        if self.devices:
-            lines.append("PCI devices in the kernel's lists: %d" % len(self.devices))
-        lines.extend("note: " + n for n in self.notes)
-        return lines
+    def summary_lines(self):
+        from .output.kernel_view import summary_lines
+        return summary_lines(self)
 
-    def device_lines(self, bdf: str) -> List[str]:
-        """Per-device lines for -a and -d (empty when the kernel does not know the device)."""
-        self.load()
-        info = self.devices.get(bdf.lower())
-        if info is None:
-            return ["Kernel: no struct pci_dev for %s in the kernel's lists" % bdf] if self.devices else []
-        parts: List[str] = []
-        if info.driver is not None:
-            parts.append("driver %s" % (info.driver or "(none)"))
-        if info.error_state is not None:
-            parts.append("error_state %s" % ERROR_STATES.get(info.error_state, "%d (unknown)" % info.error_state))
-        if info.power_state is not None:
-            parts.append("power %s" % POWER_STATES.get(info.power_state, "%d (unknown)" % info.power_state))
-        lines = ["Kernel: " + (", ".join(parts) if parts else "(nothing readable)")
-                 + " [struct pci_dev 0x%x]" % info.addr]
-        if info.aer == "none":
-            lines.append("Kernel AER counters: none (aer_stats not allocated)")
-        elif info.aer is not None:
-            lines.extend(self._aer_lines(info.aer))
-        lines.extend("Kernel: %s" % p for p in info.problems)
-        return lines
+    def device_lines(self, bdf):
+        from .output.kernel_view import device_lines
+        return device_lines(self, bdf)
 
-    @staticmethod
-    def _aer_lines(aer):
-        tot = [aer.get(m) for m in AER_TOTALS]
-        text = "Kernel AER counters: %s correctable, %s fatal, %s non-fatal" % tuple(
-            "?" if t is None else t for t in tot)
-        root = [aer.get(m) for m in AER_ROOT_TOTALS]
-        if any(root):
-            text += "; as root port: %s correctable, %s fatal, %s non-fatal received" % tuple(
-                "?" if t is None else t for t in root)
-        lines = [text]
-        for m, kind, names in AER_ARRAYS:
-            per = aer.get(m) or {}
-            if per:
-                lines.append("  %s by error: %s" % (kind, ", ".join(
-                    "%s x%d" % (names[int(b)][1] if int(b) in names else "bit %s" % b, n)
-                    for b, n in sorted(per.items(), key=lambda kv: int(kv[0])))))
-        return lines
-
-    def to_json(self) -> Dict[str, Any]:
-        self.load()
-        out: Dict[str, Any] = {"source": self.origin, "crashtime": self.crashtime, "notes": list(self.notes)}
-        if self.hwerr is not None:
-            out["hwerr_data"] = [{"type": n, "count": c, "timestamp": t} for n, c, t in self.hwerr]
-        out["device_dumps"] = (None if self.device_dumps is None else
-                               [{"name": n, "size": s} for n, s in self.device_dumps])
-        out["devices"] = {b: d.to_json() for b, d in sorted(self.devices.items())}
-        return out
+    def to_json(self):
+        from .output.kernel_view import to_json
+        return to_json(self)

@@ -13,6 +13,7 @@ import re
 from typing import Dict, Optional
 
 from crash_ext_c.errors import PcicrashError
+from .pci.bdf import slot_bdf
 
 _DEV_RE = re.compile(r"^(?:([0-9a-fA-F]{4,6}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7]) ")
 _DATA_RE = re.compile(r"^([0-9a-fA-F]{2,8}): ((?:[0-9a-fA-F]{2} ?)*)$")
@@ -29,7 +30,7 @@ def norm_bdf(bdf: str) -> str:
     if not m:
         raise LspciTextError("not a PCI address: %r" % bdf, expected="bb:dd.f or dddd:bb:dd.f")
     dom, bus, dev, fn = m.groups()
-    return "%04x:%02x:%02x.%d" % (int(dom or "0", 16), int(bus, 16), int(dev, 16), int(fn))
+    return slot_bdf(int(dom or "0", 16), int(bus, 16), int(dev, 16), int(fn))
 
 
 # "00: " .. "f0: " then "100: " .. "ff0: ": the offset column of each 16-byte line, and

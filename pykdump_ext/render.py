@@ -7,13 +7,14 @@ pci.ids when available, the numeric IDs are always shown.
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, TYPE_CHECKING
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional
 
 from . import slots, style
 from crash_ext_c.errors import UsageError
+from .capture import NO_STATE, CaptureState
 
 if TYPE_CHECKING:
-    import argparse
+    from .frontends.run import ViewOptions       # the options object
     from .analysis import Device, Report
     from .capture import Header
     from .pciids import PciIds
@@ -38,7 +39,7 @@ def capture_lines(rep: Report, verbose: bool = False) -> List[str]:
     src = rep.source + (" (%s)" % rep.format if rep.format else "")
     out = ["pcicrash: %s" % src] if src.strip() else []
     pm = cap.pagemap
-    line = "Capture: %s" % (cap.state if cap.state == "captured" else style.current().warn(cap.state))
+    line = "Capture: %s" % (cap.state if cap.state == CaptureState.CAPTURED else style.current().warn(cap.state))
     if pm is not None:
         line += ", pagemap layout %s at 0x%x, %s, buffer %d bytes" % (
             pm.layout, pm.phys_addr, plural(pm.num_pages, "page"), pm.buf_size)
@@ -49,7 +50,7 @@ def capture_lines(rep: Report, verbose: bool = False) -> List[str]:
         if cap.header.timestamp:
             line += ", " + capture_time(cap.header)
     out.append(line)
-    if cap.state != "captured" or cap.untrusted:
+    if cap.state != CaptureState.CAPTURED or cap.untrusted:
         out.append("  %s" % cap.reason)
     if pm is not None:
         # notes[0] is the layout validation: the reader's reasoning, unless it is ambiguous
@@ -112,35 +113,33 @@ def _flags(d) -> str:
     return S.paint(badges.severity(badges.device_badges(d)) or "warn", text)
 
 
-def filtered(args: argparse.Namespace) -> bool:
+def filtered(opts: ViewOptions) -> bool:
     """Do the options select a subset of the devices (-d, -s, -e)?"""
-    return bool(getattr(args, "device", None) or getattr(args, "slot", None)
-                or getattr(args, "errors", False))
+    return opts.filtered
 
 
-def wanted_bdf(args: argparse.Namespace) -> Optional[str]:
+def wanted_bdf(opts: ViewOptions):
     """The one exact -d address, normalised ('dddd:bb:dd.f'); None without -d.  UsageError
     when -d is not an address, or not a single exact one (the -l timeline takes one)."""
-    vals = getattr(args, "device", None)
-    if not vals:
+    if not opts.devices:
         return None
-    specs = [slots.parse(v, "-d") for v in ([vals] if isinstance(vals, str) else vals)]
+    specs = [slots.parse(v, "-d") for v in opts.devices]
     if len(specs) != 1 or not specs[0].exact:
         raise UsageError("-d %s: -l shows one device's log events: give one exact address"
                          % ", ".join(s.spec for s in specs), expected="bb:dd.f or dddd:bb:dd.f")
     return specs[0].name
 
 
-def select(rep: Report, args: argparse.Namespace) -> List[Device]:
+def select(rep, opts: ViewOptions):
     """Devices the options ask for, in buffer order (-d/-s by address in lspci's -s syntax,
     each repeatable: a union; -e only with errors).  LookupError(spec) when -d matches none."""
     devs = rep.devices
-    specs = slots.from_args(args)
+    specs = slots.from_options(opts)
     if specs:
         devs = slots.select(devs, specs)
-        if not devs and getattr(args, "device", None):
+        if not devs and opts.devices:
             raise LookupError(", ".join(s.name for s in specs), specs)
-    if getattr(args, "errors", False):
+    if opts.errors:
         devs = [d for d in devs if d.has_error]
     return devs
 
@@ -150,7 +149,7 @@ def summary(rep: Report, devs: Optional[List[Device]] = None, verbose: bool = Fa
     out = verdict_lines(rep)
     out += capture_lines(rep, verbose)
     out += _log_summary(rep)
-    if rep.capture.state in ("absent", "skipped") and not rep.devices:
+    if rep.capture.state in NO_STATE and not rep.devices:
         return out + _kernel_summary(rep)
     out += path_lines(rep)
     devs = rep.devices if devs is None else devs
@@ -167,12 +166,12 @@ def _log_summary(rep):
     return summary_lines(rep.kernel_log)
 
 
-def log_timeline(rep: Report, args: argparse.Namespace) -> List[str]:
+def log_timeline(rep, opts: ViewOptions) -> List[str]:
     """`-l`: the kernel log's PCI events as a timeline (-d BDF: that device's only)."""
     if rep.kernel_log is None:
         return ["Kernel log: not read (this build has no kernel log reader)"]
     from .klog.view import timeline
-    return timeline(rep.kernel_log, wanted_bdf(args))
+    return timeline(rep.kernel_log, wanted_bdf(opts))
 
 
 def _kernel_summary(rep):
@@ -180,7 +179,8 @@ def _kernel_summary(rep):
     if k is None:
         return []
     try:
-        lines = list(k.summary_lines())
+        from .output import kernel_view      # only with kernel symbols
+        lines = kernel_view.summary_lines(k)
     except Exception as exc:      # kernel-side data is optional; never lose the capture view
         return ["Kernel: unavailable (%s)" % exc]
     return ["Kernel:"] + ["  " + l for l in lines] if lines else []
@@ -203,8 +203,9 @@ def full(rep: Report, devs: List[Device], names: Optional[PciIds] = None) -> Lis
         if d.items:
             out.append("\tpcicrash: " + _flags(d))
         if rep.kernel is not None:
+            from .output import kernel_view
             try:
-                out += ["\t" + l for l in rep.kernel.device_lines(d.bdf)]
+                out += ["\t" + l for l in kernel_view.device_lines(rep.kernel, d.bdf)]
             except Exception as exc:
                 out.append("\tkernel: unavailable (%s)" % exc)
         out.append("")
@@ -301,25 +302,23 @@ def tree(rep: Report, devs: Optional[List[Device]] = None) -> List[str]:
     return out
 
 
-def render_text(rep: Report, args: argparse.Namespace, names: Optional[PciIds] = None) -> List[str]:
+def render_text(rep, opts: ViewOptions, names=None) -> List[str]:
     """The text output the options ask for.  Raises UsageError / LookupError for -d."""
     out = []
-    if getattr(args, "log", False):
-        out += log_timeline(rep, args)
-        if getattr(args, "device", None):
+    if opts.log:
+        out += log_timeline(rep, opts)
+        if opts.devices:
             return out                   # -l -d BDF: that device's log events only
-    devs = select(rep, args)
-    some = filtered(args)
-    verbose = bool(getattr(args, "verbose", False))
-    views = [getattr(args, k, False) for k in ("tree", "all", "device", "hex", "log")]
-    if getattr(args, "tree", False):
+    devs = select(rep, opts)
+    some = opts.filtered
+    if opts.tree:
         out += tree(rep, devs if some else None)
-    if getattr(args, "all", False) or getattr(args, "device", None):
+    if opts.all or opts.devices:
         # The kernel's own context (CRASHTIME, hwerr_data, device dumps) heads the full view too.
-        out += capture_lines(rep, verbose) + verdict_lines(rep) + _kernel_summary(rep) + [""]
+        out += capture_lines(rep, opts.verbose) + verdict_lines(rep) + _kernel_summary(rep) + [""]
         out += full(rep, devs, names)
-    if getattr(args, "hex", False):
+    if opts.hex:
         out += hexdumps(devs)
-    if not any(views):
-        out = summary(rep, devs if some else None, verbose)
+    if not opts.views:
+        out = summary(rep, devs if some else None, opts.verbose)
     return out

@@ -25,7 +25,9 @@ from . import __version__
 from .config import rid_to_bdf
 from .badges import device_badges, severity, verdict_rules
 from crash_ext_c.errors import UsageError
+from .capture import CaptureState
 from .errpath import downstream_facing, link_text
+from .output import kernel_view
 
 if TYPE_CHECKING:
     from .analysis import Report
@@ -302,7 +304,7 @@ def build(rep: Report, names: Optional[PciIds] = None, *,
         kl = []
         if rep.kernel is not None:
             try:
-                kl = list(rep.kernel.device_lines(d.bdf))
+                kl = kernel_view.device_lines(rep.kernel, d.bdf)
             except Exception as exc:       # kernel-side data is optional
                 kl = ["kernel: unavailable (%s)" % exc]
         panels.append(Panel(
@@ -337,7 +339,7 @@ def build(rep: Report, names: Optional[PciIds] = None, *,
     if rep.format:
         facts.rows.append(("Format", rep.format))
     facts.rows.append(("Capture state", cap.state))
-    if cap.state != "captured" or cap.untrusted:
+    if cap.state != CaptureState.CAPTURED or cap.untrusted:
         facts.rows.append(("Why", cap.reason))
     pm = cap.pagemap
     if pm is not None:
@@ -373,7 +375,7 @@ def build(rep: Report, names: Optional[PciIds] = None, *,
         facts.lists.append(("Topology", list(topo.problems), "bad"))
     if rep.kernel is not None:
         try:
-            kls = list(rep.kernel.summary_lines())
+            kls = kernel_view.summary_lines(rep.kernel)
         except Exception as exc:
             kls = ["unavailable (%s)" % exc]
         if kls:
@@ -390,7 +392,7 @@ def build(rep: Report, names: Optional[PciIds] = None, *,
         "verdict_notes": list(v.notes) if v is not None else [],
         "fault": (bool(suspects) and not (panic and panic["pci"] is False))
         or bool(panic and panic["pci"]),
-        "clean": not suspects and bool(rep.devices) and cap.state == "captured" and not
+        "clean": not suspects and bool(rep.devices) and cap.state == CaptureState.CAPTURED and not
         (panic and panic["pci"] is not False and klog is not None),
         "top": top,
         "suspects": [(i + 1, s) for i, s in enumerate(suspects[:8])],

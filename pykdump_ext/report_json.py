@@ -4,76 +4,9 @@
 the caps registry decodes, with every field by the name lspci prints (see
 docs/json.md); all ``pcicrash/1`` keys are kept with their meaning.
 
-Top-level object::
-
-    {
-      "schema": "pcicrash/2",
-      "source": str,                 # dump file name(s) as the reader calls them
-      "format": str,                 # reader's format description
-      "reader_notes": [str],
-      "capture": {
-        "state": "captured"|"skipped"|"absent"|"partial"|"corrupt",
-        "reason": str,               # one line
-        "pagemap_layout": "A"|"B"|null,
-        "pagemap": null | {"phys_addr": int, "layout": "A"|"B", "num_pages": int,
-                           "buf_size": int, "buf_offset": int, "page_size": int,
-                           "page_addrs": [int|null], "notes": [str],
-                           "unaligned": bool},
-        "header": null | {"magic": int, "version": int, "device_count": int,
-                          "config_size": int, "timestamp_ns": int, "time_utc": str,
-                          "clock_set": bool,     # false: timestamp before 2000, clock never set
-                          "flags": int, "reserved": int},
-        "problems": [str], "notes": [str],
-        "missing_pages": [{"index": int, "pfn": int|null, "status": str}],
-        "untrusted_records": [{"index": int, "offset": int, "bdf": str, "why": str}]
-      },
-      "devices": [{                  # captured records, buffer order
-        "bdf": "dddd:bb:dd.f", "domain": int, "bus": int, "device": int, "function": int,
-        "record_offset": int,        # buffer offset of the record
-        "config_size": int,
-        "config": str,               # hex of the captured config bytes (2 chars per byte)
-        "all_ff": bool,
-        "vendor_id": int|null, "device_id": int|null, "class_code": int|null,
-        "vendor_name": str|null, "device_name": str|null,
-        "port_type": str|null,       # PCIe port type name
-        "parent": "dddd:bb:dd.f"|null,
-        "unreachable": null | {"kind": "link down"|"spurious skip"|"unknown", "why": str},
-        "link": null | {"conclusion": "up"|"down"|"unknown", "text": str,  # link.py
-                 "downstream": bool, "capable": bool, "dl_active": bool|null,
-                 "evidence_up": [str], "evidence_down": [str], "notes": [str]},
-        "duplicate_of": null | "dddd:bb:dd.f",   # an earlier record has this BDF; "bdf" is then "dddd:bb:dd.f#2"
-        "errors": [str],             # status items (UE/CE/DevSta/DPC/RootSta...)
-        "aer": null | {"uncor_status": int, "uncor_mask": int, "uncor_severity": int,
-                       "cor_status": int, "cor_mask": int, "first_error_pointer": int,
-                       "header_log": [int, int, int, int], "root_status": int|null,
-                       "err_src_cor": int|null, "err_src_uncor": int|null,
-                       "uncorrectable": [{"name", "short", "bit", "fatal", "masked", "first"}],
-                       "correctable": [{"name", "short", "bit", "masked"}]},
-        "dpc": null | {"status": int, "triggered": bool, "reason": str, "source_id": int},
-        "problems": [str],           # decoder remarks (cycles, bad pointers...)
-        "header": null | <capability>,      # pcicrash/2: kind "hdr", id = header layout
-        "capabilities": [<capability>]      # pcicrash/2: list order, standard then extended
-      }],
-    <capability> = {"kind": "std"|"ext"|..., "id": int, "offset": int, "version": int|null,
-                    "name": str, "registers": {name: {"offset": int, "size": int, "value": int,
-                                                      "fields": {field: bool|int}}},
-                    "info": {...}, "entries": [<capability>], "problems": [str],
-                    "truncated": bool}
-      "topology": {"problems": [str], "roots": {"dddd": ["dddd:bb:dd.f"]}},
-      "error_paths": [{"root_port": str, "message": str, "source_bdf": str,
-                       "source_rid": int, "current": bool, "multiple": bool,
-                       "source_captured": bool, "notes": [str],
-                       "hops": [{"bdf": str, "role": str, "captured": bool, "status": [str]}]}],
-      "verdict": {"lines": [str], "notes": [str],
-                  "suspects": [{"bdf": str, "score": int, "headline": str,
-                                "evidence": [str], "rules": [str], "errors": [str],
-                                "captured": bool}],
-                  "panic": null | {"line", "message", "time", "pci": bool|null, "why", "bdf"}},
-      "kernel": null | object,       # the crash front end's kernel-side data (to_json())
-      "kernel_log": null | object    # the kernel log's events and panic (klog/view.py to_json)
-    }
-
-Integers are plain JSON numbers (addresses too); docs/json.md repeats this.
+The schema is documented once, in docs/json.md; tests/test_report_json.py fails when
+this module emits a key the document does not name, or the document names one that no
+longer exists.
 """
 
 from __future__ import annotations
@@ -272,7 +205,8 @@ def _to_dict(rep, hexes=None) -> dict:
     }
     if rep.kernel is not None:
         try:
-            out["kernel"] = rep.kernel.to_json()
+            from .output.kernel_view import to_json as kernel_json
+            out["kernel"] = kernel_json(rep.kernel)
         except Exception as exc:     # kernel-side data is optional
             out["kernel"] = {"error": str(exc)}
     return out

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, TYPE_CHECKING
 
 from crash_ext_c.errors import UsageError
+from .pci.bdf import slot_bdf
 
 if TYPE_CHECKING:
-    import argparse
     from .analysis import Device
 
 SYNTAX = "[[[[<domain>]:]<bus>]:][<slot>][.[<func>]] (hex; * or empty = any)"
@@ -43,7 +43,7 @@ class Slot:
         """dddd:bb:dd.f for an exact address (domain 0 when not given), else the spec."""
         if self.bus is None or self.slot is None or self.func is None:     # not exact
             return self.spec
-        return "%04x:%02x:%02x.%x" % (self.domain or 0, self.bus, self.slot, self.func)
+        return slot_bdf(self.domain or 0, self.bus, self.slot, self.func)
 
 
 def _field(text, limit, what, spec, option):
@@ -86,12 +86,7 @@ def select(devices: Iterable[Device], slots: Sequence[Slot]) -> List[Device]:
             if any(s.matches(d.record.domain, d.record.bus, d.record.devfn) for s in slots)]
 
 
-def from_args(args: argparse.Namespace) -> List[Slot]:
-    """The Slots of every -d and -s the options hold (each may be given several times)."""
-    out = []
-    for opt, attr in (("-d", "device"), ("-s", "slot")):
-        vals = getattr(args, attr, None)
-        if isinstance(vals, str):
-            vals = [vals]
-        out += [parse(v, opt) for v in vals or ()]
-    return out
+def from_options(opts) -> list:
+    """The Slots of every -d and -s of a frontends.run.ViewOptions (each may be given
+    several times)."""
+    return [parse(v, "-d") for v in opts.devices] + [parse(v, "-s") for v in opts.slots]

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
+from .pci.bdf import rid_bdf
+
 # (fmt, type) -> kind.  fmt: 0 3DW no data, 1 4DW no data, 2 3DW data, 3 4DW data, 4 prefix.
 TLP_KINDS = {
     (0, 0x00): "MRd(3DW)", (1, 0x00): "MRd(4DW)",
@@ -160,8 +162,7 @@ class Tlp:
         return out
 
 
-def _bdf(domain, rid) -> str:
-    return "%04x:%02x:%02x.%x" % (domain, (rid >> 8) & 0xFF, (rid >> 3) & 0x1F, rid & 7)
+_bdf = rid_bdf
 
 
 def dwords_from_wire(data: bytes) -> Tuple[int, ...]:

@@ -35,6 +35,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, TYPE_CHEC
 
 from crash_ext_c.source import close_source, is_url, open_source
 from crash_ext_c.errors import CaptureError, PcicrashError
+from ..capture import CaptureState
 
 if TYPE_CHECKING:
     from ..analysis import Report
@@ -312,7 +313,7 @@ def process_task(task: Task) -> str:
             report = report_json.to_dict(rep)
             facts = fleet_facts(rep, reader).to_json()
         cap = rep.capture
-        code = 0 if cap.state == "captured" else 1
+        code = 0 if cap.state == CaptureState.CAPTURED else 1
         if code:
             error = "capture %s: %s" % (cap.state, cap.reason)
     except CaptureError as exc:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from typing import Callable
-
-from crash_ext_c.errors import PcicrashError
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -29,31 +25,26 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("-o", "--output", metavar="FILE", help="write the --summarize output here")
 
 
-def wanted(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "jsonl", None) or getattr(args, "summarize", None))
+def wanted(args) -> bool:
+    return bool(args.jsonl or args.summarize)
 
 
-def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    """Run --jsonl or --summarize; `say(message)` prints one pcicrash: line on stderr."""
-    try:
-        if args.summarize:
-            from .summary import render, summarize
-            text = render(summarize(args.summarize), args.format, args.output)
-            if text:
-                sys.stdout.write(text)
-            return 0
-        return _batch(args, say)
-    except PcicrashError as exc:
-        say(exc.message())
-        return 2
-    except KeyboardInterrupt:
-        return 130                  # OUT holds every record finished so far: rerun resumes
-    except Exception as exc:        # a bug: one line unless asked for the traceback
-        if os.environ.get("PCICRASH_DEBUG"):
-            raise
-        say("internal error: %s: %s (PCICRASH_DEBUG=1 shows the traceback)"
-            % (type(exc).__name__, exc))
-        return 3
+def run(args, say) -> int:
+    """Run --jsonl or --summarize; `say(message)` prints one pcicrash: line on stderr.
+    Errors get the exit codes of every front end (frontends.run.exit_status); after ^C,
+    OUT holds every record finished so far: a rerun resumes."""
+    from ..frontends.run import guarded
+    return guarded(lambda: _run(args, say), say)
+
+
+def _run(args, say) -> int:
+    if args.summarize:
+        from .summary import render, summarize
+        text = render(summarize(args.summarize), args.format, args.output)
+        if text:
+            sys.stdout.write(text)
+        return 0
+    return _batch(args, say)
 
 
 def _batch(args, say) -> int:

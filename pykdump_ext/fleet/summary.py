@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from crash_ext_c.errors import UsageError
+from ..capture import CaptureState
 from .batch import record_key
 from crash_ext_c.extras import need
 
@@ -62,7 +63,7 @@ def _values(rec) -> Dict[str, List[str]]:
     if not f:
         return {"state": ["not read (%s)" % rec.get("exit_class", "internal")]}
     st = f.get("state") or NONE
-    if st == "partial" and f.get("missing"):
+    if st == CaptureState.PARTIAL and f.get("missing"):
         st = ["partial (%s)" % m for m in f["missing"]]
     c = f.get("culprit") or {}
     ids = c.get("ids") or NONE

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from .. import regs, tlp
+from ..pci.bdf import rid_bdf
 from . import patterns as pt
 from .records import LogRecord
 
@@ -148,7 +149,7 @@ def bit_name(bit: int, corrected: bool) -> str:
 
 
 def _rid_bdf(rid: int, domain: str = "0000") -> str:
-    return "%s:%02x:%02x.%x" % (domain, rid >> 8 & 0xFF, rid >> 3 & 0x1F, rid & 7)
+    return rid_bdf(int(domain, 16), rid)        # domain: the 4 hex digits of a logged BDF
 
 
 def tlp_fields(dwords: Tuple[int, int, int, int]) -> Dict[str, Any]:

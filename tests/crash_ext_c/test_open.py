@@ -206,6 +206,21 @@ def test_open_dump_dispatches_and_overrides_vmcoreinfo(tmp_path):
         open_dump([kd], vmcoreinfo=bad)
 
 
+def test_vmcoreinfo_file_page_size_held_against_an_elf_dumps_own_note(tmp_path):
+    """An ELF reader takes its page size from the VMCOREINFO file; the file is still held
+    against the dump's own note (vmcoreinfo_file.apply, as for kdump files)."""
+    elf = write_elf(tmp_path / "p.elf", {1: b"z" * 16384},
+                          loads=[(0, 4 * 16384, 4 * 16384)], page_size=16384)
+    info = tmp_path / "vmcoreinfo.txt"
+    info.write_text("PAGESIZE=4096\n")
+    with pytest.raises(PcicrashError) as exc:
+        open_dump([elf], vmcoreinfo=info)
+    assert "PAGESIZE=4096 in the file, 16384 in the dump's own VMCOREINFO" in str(exc.value)
+    info.write_text("PAGESIZE=16384\nX=1\n")
+    with open_dump([elf], vmcoreinfo=info) as r:
+        assert r.page_size == 16384 and r.vmcoreinfo["X"] == "1"
+
+
 @needs_shared
 def test_synthetic_kdump_layout_matches_makedumpfile(tmp_path):
     """Same inputs as makedumpfile had (max_mapnr, notes, VMCOREINFO) -> same header layout."""

@@ -120,7 +120,7 @@ def test_duplicate_bdf_is_shown_named_and_fails_the_exit_status():
 
 
 def test_kernel_crash_time_of_an_unset_clock():
-    from pykdump_ext.kernel import _utc
+    from pykdump_ext.output.kernel_view import utc as _utc
     assert _utc(5) == "clock not set (5 s after 1970-01-01)"
     assert _utc(1795241199) == "2026-11-21 06:06:39 UTC"
 

@@ -363,11 +363,16 @@ def test_damaged_captures_still_render(case):
         buf = buf[:len(buf) - 3000]
     rep = analyse(cb.reader(buf))
     if case == "kernel-broken":
-        class Broken:
-            def summary_lines(self):
+        class Broken:               # KernelInfo whose symbol reads fail (output/kernel_view)
+            def load(self):
+                return self
+
+            @property
+            def origin(self):
                 raise RuntimeError("symbols gone")
 
-            def device_lines(self, bdf):
+            @property
+            def devices(self):
                 raise RuntimeError("no struct pci_dev")
         rep.kernel = Broken()
     text = report_html.render(rep)

@@ -147,6 +147,22 @@ def test_main_usage_errors_exit_2():
     assert rc == 2 and "Traceback" not in err
 
 
+def test_json_doc_names_every_key():
+    """docs/json.md documents every key the output has (the schema's one description; the
+    whole tree, both ways, on every fixture: tests/pykdump_ext/output/test_report_json_schema.py)."""
+    doc = (ROOT / "docs" / "json.md").read_text()
+    rc, out, _ = run(fixture_reader("aer-uncor"), "-j")
+    d = json.loads(out)
+    keys = set(d) | set(d["capture"]) | set(d["capture"]["pagemap"]) | set(d["capture"]["header"])
+    keys |= set(d["devices"][10]) | set(d["devices"][10]["aer"]) | set(d["error_paths"][0])
+    keys |= set(d["error_paths"][0]["hops"][0]) | set(d["verdict"]) | set(d["verdict"]["suspects"][0])
+    keys |= set(d["devices"][10]["capabilities"][0])
+    reg = next(iter(d["devices"][10]["capabilities"][0]["registers"].values()))
+    keys |= set(reg)
+    for k in sorted(keys):
+        assert '"%s"' % k in doc, k
+
+
 @needs_shared
 @needs_lspci
 def test_console_script_hex_into_lspci_F_on_a_real_dump(tmp_path):

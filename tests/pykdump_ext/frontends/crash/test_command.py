@@ -674,7 +674,8 @@ def test_a_bug_is_one_line_not_a_traceback(monkeypatch):
                 return "    PAGESIZE=4096\n"
             raise CrashError("%s: failed" % cmd)
     from pykdump_ext import cli
-    monkeypatch.setattr(cli, "execute", lambda *a, **k: 1 // 0)
+    from pykdump_ext.frontends import run as entry      # the entry point every front end calls
+    monkeypatch.setattr(entry, "_execute", lambda *a, **k: 1 // 0)
     monkeypatch.delenv("PCICRASH_DEBUG", raising=False)
     out = io.StringIO()
     assert crashcmd.run(["-a"], api=Api(""), out=out) == cli.EXIT_INTERNAL
@@ -721,13 +722,13 @@ def test_vmcoreinfo_file_held_against_the_session(tmp_path):
     other.write_text("PAGESIZE=4096\nCRASHTIME=2\n")
     out = io.StringIO()
     rc = crashcmd.run(["--vmcoreinfo", str(other)], api=_Fail(""), out=out)
-    assert rc == 1
+    assert rc == 2              # refused: exit 2 in every front end (docs/errors.md)
     assert "CRASHTIME=2 in the file, 1 in the dump's own VMCOREINFO (another boot or panic)" \
         in out.getvalue() and "refused" in out.getvalue()
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     out = io.StringIO()
-    assert crashcmd.run(["--vmcoreinfo", str(fifo)], api=_Fail(""), out=out) == 1
+    assert crashcmd.run(["--vmcoreinfo", str(fifo)], api=_Fail(""), out=out) == 2
     assert "no KEY=value lines" in out.getvalue()
 
 

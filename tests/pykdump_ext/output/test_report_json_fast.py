@@ -7,12 +7,13 @@ import struct
 
 import pytest
 
-import capture_builder as cb
+from tests.builders import capture as cb
+from tests.shared import ROOT
 from pykdump_ext import report_json
 from pykdump_ext.analysis import analyse
 from pykdump_ext.caps.registry import clear_caches
 
-EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "pykdump_ext", "examples",
+EXAMPLE = os.path.join(ROOT, "pykdump_ext", "examples",
                        "aer-uncor.triage.kdump")
 
 

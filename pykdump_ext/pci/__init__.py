@@ -1,0 +1,1 @@
+"""PCI: config space decode, capabilities, register tables, addresses."""
