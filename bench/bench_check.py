@@ -1,4 +1,4 @@
-"""Time `pcicrash --check` (pykdump_ext.check.check) on a 1 TiB synthetic kdump-compressed dump.
+"""Time `pcicrash --check` (makedumpfile_filter.check.check) on a 1 TiB synthetic kdump-compressed dump.
 
 2^28 pfns of 4 KiB (1 TiB of RAM) with a 6000-page buffer scattered across
 it (tests/builders/).  Prints the time to open the dump and the time of
@@ -16,7 +16,7 @@ import time
 
 from tests.builders.capture import scattered_capture_dump
 from crash_ext_c.open import open_dump
-from pykdump_ext.check import check
+from makedumpfile_filter.check import check
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

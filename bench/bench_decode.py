@@ -21,9 +21,11 @@ import tracemalloc
 HERE = pathlib.Path(__file__).resolve().parent
 
 from tests.builders import capture as cb  # noqa: E402
-from pykdump_ext import capture, cli, render, report_json  # noqa: E402
-from pykdump_ext.analysis import analyse, load_names, no_gc  # noqa: E402
-from pykdump_ext.caps.registry import clear_caches  # noqa: E402
+from pykdump_ext.capture import buffer as capture  # noqa: E402
+from pykdump_ext.frontends.cli import main as cli  # noqa: E402
+from pykdump_ext.output import render, report_json  # noqa: E402
+from pykdump_ext.analysis.report import analyse, load_names, no_gc  # noqa: E402
+from pykdump_ext.pci.caps.registry import clear_caches  # noqa: E402
 from pykdump_ext.frontends.run import view_options  # noqa: E402
 
 
@@ -110,7 +112,7 @@ def main():
     cpu["load (pagemap + buffer + record walk)"] = best.cpu
     assert cap.state == "captured" and len(cap.records) == args.n, cap.reason
     # each run starts with cold decode caches, as one pcicrash process does
-    rep, times["load + decode + topology + paths + verdict"] = best(lambda: (clear_caches(), analyse(reader))[1],
+    rep, times["load + decode + topology + paths + verdict"] = best(lambda: (clear_caches(), analyse(reader, names="system"))[1],
                                                                      args.repeat)
     cpu["load + decode + topology + paths + verdict"] = best.cpu
     assert rep.verdict.suspects[0].bdf == "0000:08:00.0", rep.verdict.lines
@@ -131,14 +133,14 @@ def main():
         k = 1 if a.hex else args.repeat
         for _ in range(k):
             clear_caches()
-            reps.append(analyse(reader))
+            reps.append(analyse(reader, names="system"))
         text, times[label] = best(draw, k)
         cpu[label] = best.cpu
         times[label + " bytes"] = len(text)
     # memory in a second pass: tracemalloc slows allocation-heavy code several times
     rep = None
     tracemalloc.start()
-    analyse(reader)
+    analyse(reader, names="system")
     _cur, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 

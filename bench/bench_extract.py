@@ -23,7 +23,7 @@ import time
 from tests.builders.capture import scattered_capture_dump
 from tests.shared import have_shared, scenario_dir
 from crash_ext_c.kdump import KdumpReader
-from pykdump_ext.extract import make_extract
+from pykdump_ext.output.extract import make_extract
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -107,7 +107,7 @@ def remote_figures(work):
         return
     from tests.builders.capture import scattered_capture_dump
     from crash_ext_c.open import open_dump
-    from pykdump_ext.analysis import analyse
+    from pykdump_ext.analysis.report import analyse
     cache = os.environ.get("PCICRASH_CACHE", os.path.join(ROOT, ".cache"))
     big = os.path.join(cache, "synthetic-2^28-6000pages.kdump")
     if not os.path.exists(big):
@@ -122,7 +122,7 @@ def remote_figures(work):
         for label, path in (("local file", big), ("HTTP (nginx)", srv.url + "/big.kdump")):
             t = time.perf_counter()
             with open_dump(path) as r:
-                rep = analyse(r)
+                rep = analyse(r, names="system")
                 src = r.parts[0].src
             dt = time.perf_counter() - t
             print("1 TiB synthetic, %-13s %s, %d devices: %.1f MiB in %d reads, %.2f s"

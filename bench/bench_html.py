@@ -26,9 +26,9 @@ from bench import bench_decode  # noqa: E402
 from bench.bench_decode import best  # noqa: E402
 from tests import browser  # noqa: E402
 from tests.builders import capture as cb  # noqa: E402
-from pykdump_ext import report_html  # noqa: E402
-from pykdump_ext.caps.registry import clear_caches  # noqa: E402
-from pykdump_ext.analysis import analyse, load_names, no_gc  # noqa: E402
+from pykdump_ext.output import report_html  # noqa: E402
+from pykdump_ext.pci.caps.registry import clear_caches  # noqa: E402
+from pykdump_ext.analysis.report import analyse, load_names, no_gc  # noqa: E402
 
 SHARED = HERE.parent.parent / "shared" / "vmcores"
 
@@ -55,7 +55,7 @@ def synthetic_reader(n, distinct=False):
 
 def text_all(rep, names):
     """The -a text of the same report, for the ratio (the HTML carries that decode)."""
-    from pykdump_ext import render
+    from pykdump_ext.output import render
     from pykdump_ext.frontends.run import parse_argv
     a = parse_argv(["-a", "x"]).view
     return "\n".join(render.render_text(rep, a, names=names))
@@ -126,15 +126,15 @@ def main():
         if dump.exists():
             from crash_ext_c.open import open_dump
             with open_dump([str(dump)]) as r:
-                measure("aer-uncor (real dump, baseline)", lambda: analyse(r), names,
+                measure("aer-uncor (real dump, baseline)", lambda: analyse(r, names="system"), names,
                         args.repeat, drv)
         for distinct in (False, True):
             reader = synthetic_reader(args.n, distinct)
-            rep, t_an = best(lambda: (clear_caches(), analyse(reader))[1], args.repeat)
+            rep, t_an = best(lambda: (clear_caches(), analyse(reader, names="system"))[1], args.repeat)
             c_an = best.cpu
             label = "synthetic 24 MiB capture%s" % (", every config space distinct" if distinct
                                                     else " (bench_decode.py)")
-            t_html, loads = measure(label, lambda: analyse(reader), names, args.repeat, drv,
+            t_html, loads = measure(label, lambda: analyse(reader, names="system"), names, args.repeat, drv,
                                     keep=args.keep if not distinct else None)
             print("  %-42s %8.3f s  (cpu %.3f s)" % ("analyse() (best of %d)" % args.repeat,
                                                     t_an, c_an))

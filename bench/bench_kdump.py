@@ -124,7 +124,7 @@ def io_figures(bits=28, buf_pages=6000):
     """Bytes of each bitmap read by read_pagemap + read_pages twice, 1 TiB synthetic dump."""
     root = os.path.join(HERE, "..")
     from tests.builders.capture import scattered_capture_dump
-    from pykdump_ext.capture import read_pagemap
+    from pykdump_ext.capture.buffer import read_pagemap
     cache = os.environ.get("PCICRASH_CACHE", os.path.join(root, ".cache"))
     path = os.path.join(cache, "synthetic-2^%d-%dpages.kdump" % (bits, buf_pages))
     if not os.path.exists(path):        # same file as bench_readers.py makes

@@ -30,8 +30,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 from bench.bench_kdump import _CountingFile, best  # noqa: E402
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
 from crash_ext_c.open import open_dump  # noqa: E402
-from pykdump_ext.klog.dmesg import dmesg_bytes  # noqa: E402
-from pykdump_ext.klog.reader import read_kernel_log  # noqa: E402
+from pykdump_ext.kernel.klog.dmesg import dmesg_bytes  # noqa: E402
+from pykdump_ext.kernel.klog.reader import read_kernel_log  # noqa: E402
 
 VMCORES = ROOT.parent / "shared" / "vmcores"
 CACHE = pathlib.Path(os.environ.get("PCICRASH_CACHE", ROOT / ".cache"))
@@ -57,7 +57,7 @@ def peer_figures(repeat):
                                           "cli/mdf", "core/mdf", "same bytes"))
     tmp = tempfile.mkdtemp(prefix="bench-klog-")
     out = os.path.join(tmp, "dmesg")
-    cli = [sys.executable, "-m", "pykdump_ext.cli", "--dmesg"]
+    cli = [sys.executable, "-m", "pykdump_ext.frontends.cli.main", "--dmesg"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     ratios = []
     try:
@@ -126,7 +126,7 @@ def synthetic_dump(bits=28, buf_pages=6000):
 
 
 def synthetic_figures():
-    from pykdump_ext.capture import read_pagemap
+    from pykdump_ext.capture.buffer import read_pagemap
     path = synthetic_dump()
     src = _CountingFile(str(path))
     r = KdumpReader([src])

@@ -52,7 +52,7 @@ def vm_hwm_kb():
 def child_pcicrash(path, repeat):
     import tracemalloc
     from crash_ext_c.open import open_dump
-    from pykdump_ext.capture import read_pagemap
+    from pykdump_ext.capture.buffer import read_pagemap
 
     def once():
         t0 = time.perf_counter()

@@ -66,7 +66,7 @@ def run(dump, opt):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     t = time.monotonic()
     with open(os.devnull, "wb") as null, tempfile.TemporaryFile() as out:
-        p = subprocess.Popen([sys.executable, "-m", "pykdump_ext.cli", opt, str(dump)],
+        p = subprocess.Popen([sys.executable, "-m", "pykdump_ext.frontends.cli.main", opt, str(dump)],
                              stdout=out, stderr=null, env=env)
         _pid, status, usage = os.wait4(p.pid, 0)
         size = out.tell()

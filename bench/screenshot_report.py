@@ -17,15 +17,15 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 
 from tests import browser  # noqa: E402
-from pykdump_ext import report_html  # noqa: E402
-from pykdump_ext.analysis import analyse, load_names  # noqa: E402
+from pykdump_ext.output import report_html  # noqa: E402
+from pykdump_ext.analysis.report import analyse, load_names  # noqa: E402
 
 SHARED = HERE.parent.parent / "shared" / "vmcores"
 
 
 def synthetic_report(n=6000):
     from bench.bench_html import synthetic_reader
-    rep = analyse(synthetic_reader(n))
+    rep = analyse(synthetic_reader(n), names="system")
     rep.source = "synthetic 24 MiB capture (%d PCIe functions, bench_decode.py)" % n
     return rep
 
@@ -33,7 +33,7 @@ def synthetic_report(n=6000):
 def dump_report(path):
     from crash_ext_c.open import open_dump
     with open_dump([str(path)]) as reader:
-        return analyse(reader)
+        return analyse(reader, names="system")
 
 
 def shoot(drv, html_path, prefix, out, *, filter_text=None, errors_only=False):

@@ -293,11 +293,11 @@ def run(module, *, mutations=200, seed=0, time_budget=None, memory_every=25, inp
 
 _INSTRUMENT = None
 PARSER_MODULES = ("crash_ext_c.kdump", "crash_ext_c.flat", "crash_ext_c.elf", "crash_ext_c.open",
-                  "crash_ext_c.vmcoreinfo", "pykdump_ext.capture", "pykdump_ext.check",
-                  "pykdump_ext.config", "pykdump_ext.tlp", "pykdump_ext.regs",
-                  "pykdump_ext.device_text", "pykdump_ext.lspci_hex", "pykdump_ext.analysis",
-                  "pykdump_ext.topology", "pykdump_ext.errpath", "pykdump_ext.verdict",
-                  "pykdump_ext.render", "pykdump_ext.report_json")
+                  "crash_ext_c.vmcoreinfo", "pykdump_ext.capture.buffer", "makedumpfile_filter.check",
+                  "pykdump_ext.pci.config", "pykdump_ext.pci.tlp", "pykdump_ext.pci.regs",
+                  "pykdump_ext.output.device_text", "pykdump_ext.pci.lspci_hex", "pykdump_ext.analysis.report",
+                  "pykdump_ext.analysis.topology", "pykdump_ext.analysis.errpath", "pykdump_ext.analysis.verdict",
+                  "pykdump_ext.output.render", "pykdump_ext.output.report_json")
 
 
 def instrument():
@@ -434,7 +434,7 @@ def exercise_reader(reader, pfns=None, budget=64, seen=None):
     `pfns` defaults to a spread over max_pfn.  Bounded: at most `budget` pages.
     `seen` (a dict) receives the "statuses" and "pages" read, so a harness's
     differential need not read them again."""
-    from pykdump_ext.capture import load_capture
+    from pykdump_ext.capture.buffer import load_capture
     top = reader.max_pfn or 0
     if pfns is None:
         pfns = sorted({0, 1, 2, 3, top // 2, max(top - 1, 0), top, top + 1})
@@ -460,7 +460,7 @@ def exercise_reader(reader, pfns=None, budget=64, seen=None):
             if problem:
                 raise AssertionError("read_page raised a bad error: %s" % problem) from exc
     try:
-        from pykdump_ext.check import check
+        from makedumpfile_filter.check import check
     except ImportError:
         check = None
     if check is not None:       # --check: which capture pages the dump holds, and why not

@@ -20,9 +20,10 @@ if __name__ == "__main__":
 
 import io
 
-from pykdump_ext import cli, render, report_json  # noqa: E402
-from pykdump_ext.analysis import analyse_capture  # noqa: E402
-from pykdump_ext.capture import load_capture  # noqa: E402
+from pykdump_ext.frontends.cli import main as cli  # noqa: E402
+from pykdump_ext.output import render, report_json  # noqa: E402
+from pykdump_ext.analysis.report import analyse_capture  # noqa: E402
+from pykdump_ext.capture.buffer import load_capture  # noqa: E402
 from crash_ext_c.reader import PageStatus  # noqa: E402
 from pykdump_ext.frontends.run import ViewOptions  # noqa: E402
 from fuzz.fuzz_pagemap import MemReader  # noqa: E402

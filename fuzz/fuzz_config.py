@@ -13,7 +13,8 @@ from fuzz import common
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext import config, device_text, lspci_hex
+from pykdump_ext.pci import config, lspci_hex
+from pykdump_ext.output import device_text
 from crash_ext_c.errors import PcicrashError
 
 NAME = "config"

@@ -19,20 +19,20 @@ if __name__ == "__main__":
     # coverage on the log modules only: the views' code is driven, not steered by
     try:
         import atheris
-        with atheris.instrument_imports(include=["pykdump_ext.klog"]):
-            import pykdump_ext.klog.events  # noqa: F401
-            import pykdump_ext.klog.judge  # noqa: F401
-            import pykdump_ext.klog.verdict_log  # noqa: F401
-            import pykdump_ext.klog.view  # noqa: F401
+        with atheris.instrument_imports(include=["pykdump_ext.kernel.klog"]):
+            import pykdump_ext.kernel.klog.events  # noqa: F401
+            import pykdump_ext.kernel.klog.judge  # noqa: F401
+            import pykdump_ext.kernel.klog.verdict_log  # noqa: F401
+            import pykdump_ext.kernel.klog.view  # noqa: F401
     except ImportError:
         pass
 
 
-from pykdump_ext import render, report_json  # noqa: E402
-from pykdump_ext.analysis import analyse  # noqa: E402
+from pykdump_ext.output import render, report_json  # noqa: E402
+from pykdump_ext.analysis.report import analyse  # noqa: E402
 from pykdump_ext.frontends.run import ViewOptions  # noqa: E402
-from pykdump_ext.klog import view  # noqa: E402
-from pykdump_ext.klog.records import KernelLog, LogRecord, records_from_dmesg_text  # noqa: E402
+from pykdump_ext.kernel.klog import view  # noqa: E402
+from pykdump_ext.kernel.klog.records import KernelLog, LogRecord, records_from_dmesg_text  # noqa: E402
 from crash_ext_c.reader import PageDictReader  # noqa: E402
 
 NAME = "events"

@@ -19,8 +19,8 @@ if __name__ == "__main__":
 
 from crash_ext_c import vmcoreinfo
 from crash_ext_c.errors import PcicrashError
-from pykdump_ext.klog.dmesg import dmesg_bytes
-from pykdump_ext.klog.reader import read_kernel_log
+from pykdump_ext.kernel.klog.dmesg import dmesg_bytes
+from pykdump_ext.kernel.klog.reader import read_kernel_log
 from crash_ext_c.reader import PageDictReader, PageStatus
 
 NAME = "klog"

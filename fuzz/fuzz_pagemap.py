@@ -21,7 +21,7 @@ from fuzz import common
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext.capture import load_capture, read_pagemap
+from pykdump_ext.capture.buffer import load_capture, read_pagemap
 from crash_ext_c.reader import PageStatus
 from tests.builders.capture import Reader
 

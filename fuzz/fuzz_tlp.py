@@ -10,7 +10,7 @@ from fuzz import common
 if __name__ == "__main__":
     common.instrument()
 
-from pykdump_ext import tlp
+from pykdump_ext.pci import tlp
 
 NAME = "tlp"
 

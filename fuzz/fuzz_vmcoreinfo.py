@@ -13,7 +13,7 @@ if __name__ == "__main__":
     common.instrument()
 
 from crash_ext_c import vmcoreinfo, vmcoreinfo_file
-from pykdump_ext.capture import load_capture
+from pykdump_ext.capture.buffer import load_capture
 from crash_ext_c.errors import PcicrashError
 from crash_ext_c.reader import PageDictReader
 

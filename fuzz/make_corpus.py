@@ -62,7 +62,7 @@ def make_vmcoreinfo():
 
 
 def _lspci_configs(sc):
-    from pykdump_ext.lspci_hex import parse_lspci_hex
+    from pykdump_ext.pci.lspci_hex import parse_lspci_hex
     path = os.path.join(VMCORES, sc, "ground-truth", "lspci-xxxx.txt")
     with open(path) as f:
         return parse_lspci_hex(f.read())
@@ -150,7 +150,7 @@ def _fixture(name):
 
 def _buffer_of(meta, pages):
     """The buffer bytes of a real capture (pagemap layout from the fixture)."""
-    from pykdump_ext.capture import load_capture
+    from pykdump_ext.capture.buffer import load_capture
     from tests.builders import capture as cb
     r = cb.Reader(pages, page_size=meta["page_size"], vmcoreinfo=meta["vmcoreinfo"],
                   max_pfn=meta["max_pfn"])
@@ -442,7 +442,7 @@ def make_elf():
 def _klog_seed(info, pages, statuses=None):
     """A fuzz_klog input holding only the pages the log reader touches (plus statuses)."""
     from fuzz import fuzz_klog
-    from pykdump_ext.klog.reader import read_kernel_log
+    from pykdump_ext.kernel.klog.reader import read_kernel_log
     from crash_ext_c.reader import PageDictReader
     log = read_kernel_log(PageDictReader(pages, vmcoreinfo=info))
     keep = {p: pages[p] for p in log.pfns}
@@ -457,7 +457,7 @@ KLOG_KEYS = ("prb", "printk", "atomic_long", "phys_base", "pgt", "pgtable", "KER
 @maker
 def make_klog():
     from crash_ext_c.open import open_dump
-    from pykdump_ext.klog.reader import read_kernel_log
+    from pykdump_ext.kernel.klog.reader import read_kernel_log
     from tests.builders import klog as kb
     for sc in ("debian-distro-aer", "vanilla-aer"):
         path = os.path.join(VMCORES, sc, "d31-zlib.kdump")

@@ -3,6 +3,6 @@
 Data only: `kdump.conf` (Fedora/RHEL core_collector lines),
 `kdump-tools/kdump-tools.default` (Debian/Ubuntu MAKEDUMP_ARGS) and
 `README.md` (which dump levels and options keep or drop which pages, measured
-with makedumpfile 1.7.2).  `pcicrash --check` (pykdump_ext.check) verifies a
+with makedumpfile 1.7.2).  `pcicrash --check` (makedumpfile_filter.check) verifies a
 dump made with them.
 """

@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence
 
 
 def crashrc_lines(extend: Optional[str] = None) -> List[str]:
-    prog = os.path.join(os.path.dirname(os.path.realpath(__file__)), "pcicrash.py")
+    prog = os.path.join(os.path.dirname(os.path.realpath(__file__)), "frontends", "crash", "pcicrash.py")
     lines = ["# pcicrash: PCI state captured at panic, as a crash command"
              " (from: python3 -m pykdump_ext --crashrc)"]
     if extend:
@@ -35,7 +35,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = p.parse_args(argv)
         sys.stdout.write("\n".join(crashrc_lines(args.extend)) + "\n")
         return 0
-    from . import cli
+    from .frontends.cli import main as cli
     return cli.main(argv)
 
 

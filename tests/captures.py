@@ -5,8 +5,8 @@ import json
 import re
 import struct
 
-from pykdump_ext.capture import load_capture
-from pykdump_ext.config import decode
+from pykdump_ext.capture.buffer import load_capture
+from pykdump_ext.pci.config import decode
 from tests.builders import capture as cb
 from tests.shared import DATA
 

@@ -8,7 +8,8 @@ import pytest
 
 import capture_builder as cb
 import synth
-from pykdump_ext import cli, crashcmd
+from pykdump_ext.frontends.cli import main as cli
+from pykdump_ext.frontends.crash import command as crashcmd
 from crash_ext_c.errors import CaptureError, DumpFormatError, PcicrashError, UsageError
 from pykdump_ext.frontends import run as entry
 from pykdump_ext.frontends.run import ViewOptions, exit_status, parse_argv

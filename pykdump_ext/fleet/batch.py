@@ -35,10 +35,10 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, TYPE_CHEC
 
 from crash_ext_c.source import close_source, is_url, open_source
 from crash_ext_c.errors import CaptureError, PcicrashError
-from ..capture import CaptureState
+from pykdump_ext.capture.buffer import CaptureState
 
 if TYPE_CHECKING:
-    from ..analysis import Report
+    from pykdump_ext.analysis.report import Report
     from crash_ext_c.reader import MemoryReader
 
 BATCH_SCHEMA = "pcicrash-batch/1"
@@ -269,7 +269,7 @@ def _culprit(rep, s) -> Culprit:
 
 def _place(rep, bdf):
     """(root port above or at `bdf`, physical slot number of the port it sits behind)."""
-    from .. import regs
+    from pykdump_ext.pci import regs
     nodes = rep.topology.nodes if rep.topology else {}
     root = slot = None
     cur, first, hops = bdf, True, 0
@@ -296,8 +296,8 @@ _WORKER = "%s:%d" % (socket.gethostname(), os.getpid())
 
 def process_task(task: Task) -> str:
     """One dump -> one JSON record (a line without its newline).  Never raises."""
-    from ..analysis import analyse
-    from .. import report_json
+    from pykdump_ext.analysis.report import analyse
+    from pykdump_ext.output import report_json
     from crash_ext_c.open import open_dump
 
     global _WORKER
@@ -309,7 +309,7 @@ def process_task(task: Task) -> str:
         for p in task.parts:
             srcs.append(open_source(p))
         with open_dump(srcs) as reader:
-            rep = analyse(reader)
+            rep = analyse(reader, names="system")
             report = report_json.to_dict(rep)
             facts = fleet_facts(rep, reader).to_json()
         cap = rep.capture
@@ -347,14 +347,14 @@ def process_task(task: Task) -> str:
 
 def process_chunk(tasks: List[Task]) -> List[str]:
     """process_task over several tasks (one Dask task each, to amortise scheduling)."""
-    from ..analysis import no_gc
+    from pykdump_ext.analysis.report import no_gc
     with no_gc():
         return [process_task(t) for t in tasks]
 
 
 def error_record(task: Task, message: str, code: int = 3) -> str:
     """The record of a task whose worker died (the task itself never ran to its end)."""
-    from ..report_json import SCHEMA
+    from pykdump_ext.output.report_json import SCHEMA
     rec = {"batch": BATCH_SCHEMA, "parts": list(task.parts), "path": task.parts[0],
            "size": None, "bytes_read": 0, "requests": 0, "seconds": 0.0, "exit": code,
            "exit_class": EXIT_CLASS[code], "error": message, "fleet": None,
@@ -466,7 +466,7 @@ def _pool(n):
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     if ctx.get_start_method() == "fork":
-        from ..analysis import load_names
+        from pykdump_ext.analysis.report import load_names
         load_names()        # pci.ids parsed once here, shared by every forked worker
     return cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx)
 

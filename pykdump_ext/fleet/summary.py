@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from crash_ext_c.errors import UsageError
-from ..capture import CaptureState
+from pykdump_ext.capture.buffer import CaptureState
 from .batch import record_key
 from crash_ext_c.extras import need
 

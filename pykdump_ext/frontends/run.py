@@ -98,7 +98,7 @@ def view_options(ns: Any) -> ViewOptions:
 def parse_argv(argv: Optional[Iterable[str]] = None, prog: str = "pcicrash") -> Options:
     """Options from a command line (None: sys.argv), by the one parser; argparse's
     SystemExit on -h or a usage error (it has printed why)."""
-    from ..cli import make_parser
+    from .cli.main import make_parser
     parser = make_parser()
     parser.prog = prog
     ns = parser.parse_args(None if argv is None else list(argv))
@@ -211,14 +211,14 @@ def session_command(argv: Iterable[str], *, prog: str, memory: str, symbols: str
 def _run(reader, view, out, kernel, err, say) -> int:
     if view.dmesg and not view.check:
         return _run_dmesg(reader, out, say)      # needs none of the capture analysis
-    from ..analysis import no_gc
+    from pykdump_ext.analysis.report import no_gc
     with no_gc():
         return _execute(reader, view, out, kernel, err, say)
 
 
 def _run_check(reader, view: ViewOptions, out, err, say) -> int:
     try:
-        from ..check import check
+        from makedumpfile_filter.check import check
     except ImportError:
         raise UsageError("--check is not available in this installation") from None
     from ..output import check_view
@@ -234,8 +234,8 @@ def _run_check(reader, view: ViewOptions, out, err, say) -> int:
 
 
 def _run_dmesg(reader, out, say) -> int:
-    from ..klog.dmesg import write_dmesg
-    from ..klog.reader import read_kernel_log
+    from pykdump_ext.kernel.klog.dmesg import write_dmesg
+    from pykdump_ext.kernel.klog.reader import read_kernel_log
     log = read_kernel_log(reader)
     write_dmesg(log, out)
     for note in log.notes:
@@ -245,8 +245,8 @@ def _run_dmesg(reader, out, say) -> int:
 
 def _html(rep, view: ViewOptions, out, say) -> bool:
     """Write the HTML report; True when it is the only output asked for."""
-    from .. import report_html
-    from ..analysis import load_names
+    from pykdump_ext.output import report_html
+    from pykdump_ext.analysis.report import load_names
     only = not (view.all or view.devices or view.errors or view.tree or view.hex or view.json)
     assert view.html is not None         # called only when --html was given
     if view.html == "-" and not only:
@@ -260,15 +260,15 @@ def _html(rep, view: ViewOptions, out, say) -> bool:
 
 
 def _execute(reader, view: ViewOptions, out, kernel, err, say) -> int:
-    from .. import render, report_json
-    from ..analysis import analyse, load_names
-    from ..capture import CaptureState
+    from pykdump_ext.output import render, report_json
+    from pykdump_ext.analysis.report import analyse, load_names
+    from pykdump_ext.capture.buffer import CaptureState
 
     rep = None
     try:
         if view.check:
             return _run_check(reader, view, out, err, say)
-        rep = analyse(reader, kernel=kernel)
+        rep = analyse(reader, kernel=kernel, names="system")
         cap = rep.capture
         captured = cap.state == CaptureState.CAPTURED
         status = EXIT_OK if captured and not rep.duplicates else EXIT_INCOMPLETE
@@ -291,7 +291,7 @@ def _execute(reader, view: ViewOptions, out, kernel, err, say) -> int:
         if view.json:
             out.write(report_json.dumps(rep, devs if view.filtered else None) + "\n")
         else:
-            from .. import style
+            from pykdump_ext.output import style
             color = not view.hex and style.wants_color(view.color, out)
             with style.using(style.Style(color)):
                 _write(out, render.render_text(rep, view, names=load_names()))

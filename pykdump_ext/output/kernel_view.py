@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime
 from typing import Any, List
 
-from ..kernel import AER_ARRAYS, AER_ROOT_TOTALS, AER_TOTALS, ERROR_STATES, POWER_STATES
+from pykdump_ext.kernel.structs import (
+    AER_ARRAYS, AER_ROOT_TOTALS, AER_TOTALS, ERROR_STATES, POWER_STATES,
+)
 
 
 def utc(seconds: int) -> str:
     """A kernel time in seconds as UTC text, or why it is not a wall-clock time."""
-    from ..capture import CLOCK_SANE_NS
+    from pykdump_ext.capture.buffer import CLOCK_SANE_NS
     if 0 <= seconds < CLOCK_SANE_NS // 10**9:
         return "clock not set (%d s after 1970-01-01)" % seconds
     try:

@@ -586,7 +586,7 @@ def test_bitmap_io_across_pagemap_and_two_buffer_reads(tmp_path, monkeypatch, ca
     """The project rule, measured: read_pagemap + read_pages twice read the 2nd bitmap
     about once (the counting pass) plus one 512-byte block per page looked up again,
     and the 1st bitmap only for pages that are not stored."""
-    from pykdump_ext.capture import load_capture, read_pagemap
+    from pykdump_ext.capture.buffer import load_capture, read_pagemap
     if not cache:
         monkeypatch.setattr(kdump_mod, "CLASS_CACHE", 0)
     path, pages, _lines, buf = scattered_capture_dump(

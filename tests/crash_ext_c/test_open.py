@@ -15,7 +15,7 @@ from tests.crash_ext_c.test_elf import make_e_dump
 from tests.builders.elf import write_elf
 from tests.builders.kdump import write_kdump
 from crash_ext_c.open import open_dump, sniff
-from pykdump_ext.capture import read_pagemap
+from pykdump_ext.capture.buffer import read_pagemap
 from crash_ext_c.errors import DumpFormatError, PageUnavailable, PcicrashError
 from crash_ext_c.reader import PageStatus as S
 

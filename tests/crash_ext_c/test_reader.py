@@ -24,8 +24,8 @@ from crash_ext_c.flat import FlatReader
 from crash_ext_c.kdump import KdumpReader
 from crash_ext_c.open import open_dump
 from crash_ext_c.reader import READER_FIELDS, READER_METHODS, MemoryReader, PageDictReader
-from pykdump_ext import crashcmd
-from pykdump_ext.recording import RecordingReader
+from pykdump_ext.frontends.crash import command as crashcmd
+from pykdump_ext.capture.recording import RecordingReader
 
 HINTS = typing.get_type_hints(MemoryReader)
 
@@ -138,7 +138,7 @@ def test_every_reader_provides_the_protocol(tmp_path):
 
 def test_drgn_reader_provides_the_protocol():
     drgn = pytest.importorskip("drgn")
-    from pykdump_ext.drgn import ProgramReader
+    from pykdump_ext.frontends.drgn import ProgramReader
     text = b"PAGESIZE=4096\nOSRELEASE=6.1.0-synthetic\n"
 
     class Program:                    # what ProgramReader asks of a drgn.Program

@@ -20,8 +20,8 @@ from tests.builders.capture import scattered_capture_dump
 from tests.shared import CACHE, VMCORES, have_shared
 from tests.fleet_servers import NGINX, Moto, Nginx, range_bytes
 from crash_ext_c.open import open_dump
-from pykdump_ext import report_json
-from pykdump_ext.analysis import analyse
+from pykdump_ext.output import report_json
+from pykdump_ext.analysis.report import analyse
 from pykdump_ext.fleet.batch import plan, run
 from pykdump_ext.fleet.listing import list_urls
 

@@ -55,7 +55,7 @@ def real_capture():
     """(pages {pfn: bytes}, VMCOREINFO lines) of the real capture: pagemap + buffer pages."""
     if not _REAL:
         from crash_ext_c.kdump import KdumpReader
-        from pykdump_ext.capture import read_pagemap
+        from pykdump_ext.capture.buffer import read_pagemap
         with KdumpReader(REAL) as r:
             pm = read_pagemap(r)
             pfns = [pm.phys_addr // PS] + [a // PS for a in pm.page_addrs]

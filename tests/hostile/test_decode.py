@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 from tests.shared import DATA
-from pykdump_ext import config, lspci_hex, regs
+from pykdump_ext.pci import config, lspci_hex, regs
 
 DEVS = lspci_hex.parse_lspci_hex((DATA / "lspci" / "aer-uncor" / "lspci-xxxx.txt").read_text())
 ROOT_PORT = DEVS["0000:00:02.0"]        # caps 0x54 -> 0x48 -> 0x40; ext 0x100 (AER) -> 0x148 (ACS)
@@ -174,7 +174,7 @@ def test_random_headers_with_cap_lists(head, ptr, htype):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 0xFFFFFFFF), min_size=0, max_size=6), st.integers(0, 0xFFFF))
 def test_random_tlp_headers_never_raise(dwords, domain):
-    from pykdump_ext import tlp
+    from pykdump_ext.pci import tlp
     t = tlp.decode(dwords)
     if t is None:
         assert not any(dwords[:4])
@@ -187,7 +187,7 @@ def test_random_tlp_headers_never_raise(dwords, domain):
        st.lists(st.tuples(st.integers(0, 4095), st.integers(0, 255)), min_size=1, max_size=60),
        st.integers(0, 4096))
 def test_describe_mutated_devices_never_raise(src, edits, cut):
-    from pykdump_ext import device_text
+    from pykdump_ext.output import device_text
     b = bytearray(src)
     for off, val in edits:
         if off < len(b):
@@ -246,8 +246,8 @@ def test_capability_registers_cut_like_single_reads(mod, names):
     """The PCIe/AER/DPC registers (formerly config._EXP/_AER/_DPC blocks) read through the
     caps accessor at any cut: the value when the register fits below the limit, else None."""
     import importlib
-    from pykdump_ext.caps.access import Access
-    m = importlib.import_module("pykdump_ext.caps." + mod)
+    from pykdump_ext.pci.caps.access import Access
+    m = importlib.import_module("pykdump_ext.pci.caps." + mod)
     raw = bytes(range(7, 7 + 0x80)) * 4
     for name in names:
         spec = getattr(m, name)

@@ -21,8 +21,9 @@ from fuzz import common
 from crash_ext_c.kdump import KdumpReader  # noqa: E402
 from crash_ext_c.open import open_dump  # noqa: E402
 from crash_ext_c import vmcoreinfo  # noqa: E402
-from pykdump_ext import cli, config  # noqa: E402
-from pykdump_ext.capture import load_capture, read_pagemap  # noqa: E402
+from pykdump_ext.frontends.cli import main as cli  # noqa: E402
+from pykdump_ext.pci import config  # noqa: E402
+from pykdump_ext.capture.buffer import load_capture, read_pagemap  # noqa: E402
 from crash_ext_c.errors import CaptureError, DumpFormatError, PcicrashError  # noqa: E402
 from crash_ext_c.reader import PageStatus  # noqa: E402
 
@@ -540,8 +541,8 @@ def test_phys_base_probe_reads_in_batches_not_page_by_page(release_at):
     (fuzz_kdump, tests/data/fuzz-regressions/kdump/phys-base-probe-page-by-page.bin).
     Now one status pass, and only stored candidates are read, in batches."""
     import klog_builder as kb
-    from pykdump_ext.klog.physmem import PhysMem
-    from pykdump_ext.klog.vtop import PROBE_BATCH, probe_phys_base
+    from pykdump_ext.kernel.klog.physmem import PhysMem
+    from pykdump_ext.kernel.klog.vtop import PROBE_BATCH, probe_phys_base
     from crash_ext_c.reader import PageDictReader
     k = kb.X86Kernel(phys_base=release_at or 0x8600000)
     info = {key: v for key, v in k.info().items() if key != "NUMBER(phys_base)"}

@@ -5,8 +5,8 @@ import pytest
 
 from tests.shared import needs_shared, scenario_dir
 from crash_ext_c.open import open_dump
-from pykdump_ext.analysis import analyse
-from pykdump_ext.check import check
+from pykdump_ext.analysis.report import analyse
+from makedumpfile_filter.check import check
 from crash_ext_c.errors import DumpFormatError, PageUnavailable
 from crash_ext_c.reader import PageStatus
 

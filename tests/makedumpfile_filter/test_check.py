@@ -1,4 +1,4 @@
-"""pykdump_ext.check: every page status and eraseinfo rule gives the right finding and exit code.
+"""makedumpfile_filter.check: every page status and eraseinfo rule gives the right finding and exit code.
 
 Synthetic memory (PageDictReader and tests/builders/ kdump files); the real
 makedumpfile matrix is in tests/peers/test_makedumpfile.py.
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from pykdump_ext.check import check, erase_rules
+from makedumpfile_filter.check import check, erase_rules
 from crash_ext_c.errors import DumpFormatError
 from crash_ext_c.reader import PageDictReader, PageStatus
 from tests.builders.capture import fake_buffer, pci_crash_pages

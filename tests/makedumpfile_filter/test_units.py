@@ -15,7 +15,7 @@ from tests.shared import ROOT, have_tool, needs_shared, scenario_dir
 from makedumpfile_filter.units import install
 
 SCRIPT = ROOT / "makedumpfile_filter" / "pcicrash-triage"
-PCICRASH = [sys.executable, "-m", "pykdump_ext.cli"]
+PCICRASH = [sys.executable, "-m", "pykdump_ext.frontends.cli.main"]
 
 
 def _sha(path):
@@ -26,7 +26,7 @@ def _wrapper(tmp_path, on_first_call):
     """A pcicrash command for the script that runs `on_first_call` (shell) once, then pcicrash."""
     w = tmp_path / "pcicrash-wrapper"
     flag = tmp_path / "wrapper-called"
-    w.write_text("#!/bin/sh\nif [ ! -e %s ]; then : > %s; %s; fi\nexec %s -m pykdump_ext.cli \"$@\"\n"
+    w.write_text("#!/bin/sh\nif [ ! -e %s ]; then : > %s; %s; fi\nexec %s -m pykdump_ext.frontends.cli.main \"$@\"\n"
                  % (flag, flag, on_first_call, sys.executable))
     w.chmod(0o755)
     return w

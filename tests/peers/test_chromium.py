@@ -29,8 +29,8 @@ def drv():
 def page(request, drv, tmp_path_factory):
     """(scenario, Report, injections, driver) with the report opened in the browser."""
     from crash_ext_c.open import open_dump
-    from pykdump_ext import report_html
-    from pykdump_ext.analysis import analyse, load_names
+    from pykdump_ext.output import report_html
+    from pykdump_ext.analysis.report import analyse, load_names
     scen, fname = request.param
     with open_dump([str(VMCORES / scen / fname)]) as reader:
         rep = analyse(reader)
@@ -185,9 +185,9 @@ def test_the_checks_see_a_load_when_there_is_one(drv, tmp_path):
     """The two checks above can fail: an image on the loopback address (port 9, nothing
     listens) is refused by the report's Content-Security-Policy with a console error, and
     without that policy the request itself shows up."""
-    from pykdump_ext import report_html
+    from pykdump_ext.output import report_html
     from tests.builders import capture as cb
-    from pykdump_ext.analysis import analyse
+    from pykdump_ext.analysis.report import analyse
     text = report_html.render(analyse(cb.reader(cb.buffer(cb.qemu_like_records()))))
     bad = text.replace("</body>", '<img src="http://127.0.0.1:9/x.png"></body>')
     f = tmp_path / "csp.html"
@@ -207,8 +207,8 @@ def test_the_checks_see_a_load_when_there_is_one(drv, tmp_path):
 def test_report_without_a_capture(drv, tmp_path):
     """no-buffer (no PCI_CRASH lines): verdict and facts only, and the page still runs clean."""
     from crash_ext_c.open import open_dump
-    from pykdump_ext import report_html
-    from pykdump_ext.analysis import analyse
+    from pykdump_ext.output import report_html
+    from pykdump_ext.analysis.report import analyse
     with open_dump([str(VMCORES / "no-buffer" / "d31-zlib.kdump")]) as reader:
         rep = analyse(reader)
     assert rep.capture.state == "absent" and not rep.devices

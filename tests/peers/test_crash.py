@@ -82,11 +82,11 @@ def test_every_option_in_real_crash(scen, kern, files, tmp_path):
 
 
 def test_registered_with_crash_style_help(tmp_path):
-    from pykdump_ext import crashcmd
+    from pykdump_ext.frontends.crash import command as crashcmd
     vml = vmlinux("kernel-c")
     dump = VMCORES / "aer-handled" / "d31-zlib.kdump"
     chunks, raw = run_session(vml, [dump], ["help pcicrash", "pcicrash -d 00:02.3"],
-                              env_path=str(ROOT / "pykdump_ext"), tmp=str(tmp_path))
+                              env_path=str(ROOT / "pykdump_ext" / "frontends" / "crash"), tmp=str(tmp_path))
     assert "added as an alias" not in raw
     assert crashcmd.help_text().strip() in raw
     assert "Kernel AER counters: 0 correctable, 0 fatal, 2 non-fatal" in raw
@@ -99,7 +99,7 @@ def test_alias_without_pykdumppath(tmp_path):
     chunks, raw = run_session(vml, [dump], ["alias pcicrash", "pcicrash -t | grep -c Virtio",
                                             "pcicrash -x > px.txt"], tmp=str(tmp_path))
     assert "added as an alias" in raw
-    assert "epython %s" % os.path.realpath(ROOT / "pykdump_ext" / "pcicrash.py") in raw
+    assert "epython %s" % os.path.realpath(ROOT / "pykdump_ext" / "frontends" / "crash" / "pcicrash.py") in raw
     hexdump = (tmp_path / "px.txt").read_text()
     assert len(re.findall(r"^00: ", hexdump, re.M)) == 18     # one config space per device
     if have_tool("lspci"):

@@ -252,7 +252,7 @@ def test_synthetic_split_round_trip(tmp_path):
 def test_synthetic_1tib_scattered_capture(tmp_path):
     """2^28 pfns (1 TiB), a 300-page buffer scattered across it: the pagemap, every buffer
     page and the bitmaps' extremes agree with libkdumpfile; the file stays small."""
-    from pykdump_ext.capture import read_pagemap
+    from pykdump_ext.capture.buffer import read_pagemap
     path, pages, lines, buf = scattered_capture_dump(tmp_path / "t.kdump", max_pfn=1 << 28,
                                                            buf_pages=300, seed=7)
     assert os.stat(path).st_blocks * 512 < 80 << 20

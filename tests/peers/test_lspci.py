@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from tests.shared import DATA, SCENARIOS, have_tool, needs_shared, scenario_dir
-from pykdump_ext import lspci_hex
+from pykdump_ext.pci import lspci_hex
 
 LSPCI_DATA = DATA / "lspci"
 needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")

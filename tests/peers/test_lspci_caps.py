@@ -25,7 +25,8 @@ import pytest
 
 from tests import lspci_tokens as T
 from tests.shared import DATA, have_tool
-from pykdump_ext import config, device_text, lspci_hex, pciids, report_json
+from pykdump_ext.pci import config, lspci_hex, pciids
+from pykdump_ext.output import device_text, report_json
 
 FIXTURES = DATA / "pciutils"
 FILES = sorted(p for p in FIXTURES.iterdir() if p.is_file() and p.suffix != ".md")

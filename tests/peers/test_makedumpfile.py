@@ -4,12 +4,12 @@ Every output is made by makedumpfile itself from aer-uncor's raw ELF vmcore
 or from a scenario's d31-zlib.kdump (makedumpfile re-filters kdump-compressed
 input), cached under .cache/mdf/ keyed by the command.  For each output:
 
-* `pcicrash --check` (pykdump_ext.check.check) must name exactly the capture
+* `pcicrash --check` (makedumpfile_filter.check.check) must name exactly the capture
   pages that libkdumpfile (the peer) cannot read, with the status the
   makedumpfile options explain (LOST for -L, NOT_IN_PART for a missing
   --split part, ZERO for an all-zero buffer at dump level bit 1), and exit
   0 exactly when every capture page is readable;
-* the analysis (pykdump_ext.analysis.analyse) must agree: captured with the
+* the analysis (pykdump_ext.analysis.report.analyse) must agree: captured with the
   same records as the unfiltered input when check passes, skipped for the
   all-zero buffer, absent without PCI_CRASH lines, partial with the same
   missing pages otherwise;
@@ -34,9 +34,9 @@ from tests.shared import vmlinux as conftest_vmlinux
 from tests.shared import CACHE, ROOT, SCENARIOS, elf_vmcore, have_shared, have_tool, needs_shared, \
     scenario_dir
 from crash_ext_c.open import open_dump
-from pykdump_ext.analysis import analyse
-from pykdump_ext.capture import read_pagemap
-from pykdump_ext.check import check
+from pykdump_ext.analysis.report import analyse
+from pykdump_ext.capture.buffer import read_pagemap
+from makedumpfile_filter.check import check
 from crash_ext_c.reader import PageStatus as S
 
 # Tests that run makedumpfile get the `matrix` fixture, which skips without ../shared or
@@ -580,9 +580,9 @@ def test_shipped_lines_keep_every_capture_page(matrix):
 def test_cli_check_on_a_filtered_dump(matrix):
     runs, _ = matrix
     by = {r.name: r for r in runs}
-    from pykdump_ext import cli
+    from pykdump_ext.frontends.cli import main as cli
     for name, code in (("aer-uncor-d31-lzo", 0), ("no-buffer-d31-zlib", 1)):
-        proc = subprocess.run([sys.executable, "-m", "pykdump_ext.cli",
+        proc = subprocess.run([sys.executable, "-m", "pykdump_ext.frontends.cli.main",
                                "--check"] + by[name].paths, capture_output=True, text=True,
                               cwd=str(ROOT))
         assert proc.returncode == code, (name, proc.stdout, proc.stderr)

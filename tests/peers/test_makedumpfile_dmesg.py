@@ -17,10 +17,10 @@ import pytest
 
 from tests.shared import ROOT, elf_vmcore, have_tool, needs_shared, scenario_dir, VMCORES
 from crash_ext_c.open import open_dump
-from pykdump_ext import cli
-from pykdump_ext.klog.dmesg import dmesg_bytes
-from pykdump_ext.klog.reader import read_kernel_log
-from pykdump_ext.klog.records import iter_lines, records_from_dmesg_text
+from pykdump_ext.frontends.cli import main as cli
+from pykdump_ext.kernel.klog.dmesg import dmesg_bytes
+from pykdump_ext.kernel.klog.reader import read_kernel_log
+from pykdump_ext.kernel.klog.records import iter_lines, records_from_dmesg_text
 
 needs_mdf = pytest.mark.skipif(not have_tool("makedumpfile"), reason="makedumpfile not installed")
 pytestmark = [needs_shared, needs_mdf]
@@ -151,7 +151,7 @@ def test_ground_truth(name):
 
 def test_console_script_writes_the_same_bytes(reference):
     dump = scenario_dir("debian-distro-aer") / "d31-zlib.kdump"
-    res = subprocess.run([sys.executable, "-m", "pykdump_ext.cli", "--dmesg", str(dump)],
+    res = subprocess.run([sys.executable, "-m", "pykdump_ext.frontends.cli.main", "--dmesg", str(dump)],
                          capture_output=True, timeout=300, cwd=str(ROOT))
     assert res.stdout == reference("debian-distro-aer") and res.returncode == 0
 

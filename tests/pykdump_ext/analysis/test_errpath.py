@@ -2,8 +2,8 @@
 
 import pytest
 
-from pykdump_ext import topology
-from pykdump_ext.analysis import analyse
+from pykdump_ext.analysis import topology
+from pykdump_ext.analysis.report import analyse
 from tests.builders import capture as cb
 from tests.captures import fixture_reader, scenario
 from tests.pykdump_ext.analysis.test_verdict import run

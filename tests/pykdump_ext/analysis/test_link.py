@@ -4,10 +4,11 @@ import struct
 
 import pytest
 
-from pykdump_ext import link, render, topology
-from pykdump_ext.analysis import analyse
-from pykdump_ext.capture import load_capture
-from pykdump_ext.config import decode
+from pykdump_ext.analysis import link, topology
+from pykdump_ext.output import render
+from pykdump_ext.analysis.report import analyse
+from pykdump_ext.capture.buffer import load_capture
+from pykdump_ext.pci.config import decode
 from tests.builders import capture as cb
 from tests.captures import CAPTURED, built_from, fixture_reader
 from tests.pykdump_ext.analysis.test_report import run_view

@@ -10,9 +10,9 @@ lacks; the tree is held against the guest's own `lspci -tv`.
 import json
 import struct
 
-from pykdump_ext import render
-from pykdump_ext.analysis import analyse
-from pykdump_ext.config import decode
+from pykdump_ext.output import render
+from pykdump_ext.analysis.report import analyse
+from pykdump_ext.pci.config import decode
 from tests.captures import built_from, fixture_reader
 from tests.pykdump_ext.frontends.cli.test_main import run
 from tests.shared import DATA

@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from pykdump_ext import render, topology
-from pykdump_ext.analysis import analyse
-from pykdump_ext.capture import load_capture
-from pykdump_ext.config import decode
+from pykdump_ext.output import render
+from pykdump_ext.analysis import topology
+from pykdump_ext.analysis.report import analyse
+from pykdump_ext.capture.buffer import load_capture
+from pykdump_ext.pci.config import decode
 from tests.builders import capture as cb
 from tests.captures import CAPTURES, built_from, fixture_reader
 from tests.lspci_tokens import _NAME, tree_parents
@@ -73,7 +74,7 @@ def test_overlapping_ranges_reported():
 
 
 def test_tree_and_paths_terminate_on_cyclic_numbers():
-    from pykdump_ext import render
+    from pykdump_ext.output import render
     specs = [bridge(1, 0, 2, 2), bridge(2, 0, 1, 1), bridge(0, 2, 1, 2)]
     recs = [cb.record(0, bus, dev, 0, cfg) for bus, dev, cfg in specs]
     rep = run(recs)
@@ -82,7 +83,7 @@ def test_tree_and_paths_terminate_on_cyclic_numbers():
 
 
 def test_tree_per_domain_and_paths_stay_in_their_domain():
-    from pykdump_ext import render
+    from pykdump_ext.output import render
     rp = cb.config(0x1b36, 0x000c, klass=0x060400, port_type=cb.ROOT_PORT, bus_range=(1, 1),
                    dllla_capable=True, dllla=True,
                    aer={"root_status": cb.ROOT_UNCOR_RCV | cb.ROOT_FIRST_FATAL | cb.ROOT_FATAL_MSG,

@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from pykdump_ext import topology
-from pykdump_ext.analysis import analyse
-from pykdump_ext.config import decode
-from pykdump_ext.verdict import RULES
+from pykdump_ext.analysis import topology
+from pykdump_ext.analysis.report import analyse
+from pykdump_ext.pci.config import decode
+from pykdump_ext.analysis.verdict import RULES
 from tests.builders import capture as cb
 from tests.captures import SCENARIOS, fixture_reader, scenario
 

@@ -12,7 +12,7 @@ import pytest
 from tests.builders import fleet as fleet_gen
 from tests.builders.kdump import write_kdump
 from tests.shared import ROOT
-from pykdump_ext import report_json
+from pykdump_ext.output import report_json
 from pykdump_ext.fleet import summary
 from pykdump_ext.fleet.batch import plan, process_task, run
 
@@ -29,7 +29,7 @@ def fleet(tmp_path_factory):
 def cli(*args, block=()):
     """pcicrash in a child python; the modules in `block` fail to import there."""
     code = ("import sys\nfor m in %r: sys.modules[m] = None\n"
-            "from pykdump_ext.cli import main\nsys.exit(main(%r))\n" % (list(block), list(args)))
+            "from pykdump_ext.frontends.cli.main import main\nsys.exit(main(%r))\n" % (list(block), list(args)))
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=str(ROOT))
 

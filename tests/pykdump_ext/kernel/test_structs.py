@@ -14,10 +14,12 @@ import sys
 import pytest
 
 from tests.shared import ROOT, VMCORES, have_tool, needs_shared, vmlinux
-from pykdump_ext import kernel as kmod
-from pykdump_ext.kernel import KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource
+from pykdump_ext.kernel import structs as kmod
+from pykdump_ext.kernel.structs import (
+    KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource,
+)
 
-drgn_source = pytest.importorskip("pykdump_ext.drgn_source")
+drgn_source = pytest.importorskip("pykdump_ext.kernel.drgn_source")
 needs_drgn = pytest.mark.skipif(not drgn_source.available(), reason="python3-drgn not installed")
 needs_crash = pytest.mark.skipif(not have_tool("crash"), reason="crash not installed")
 
@@ -414,7 +416,7 @@ def test_cli_vmlinux_option_shows_kernel_lines():
     dump = VMCORES / "aer-handled" / "d31-zlib.kdump"
     vml = vmlinux("kernel-c")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "pykdump_ext.cli"] + list(a),
+    run = lambda *a: subprocess.run([sys.executable, "-m", "pykdump_ext.frontends.cli.main"] + list(a),
                                     capture_output=True, text=True, env=env, timeout=300)
     res = run("--vmlinux", str(vml), "-d", "00:02.3", str(dump))
     assert res.returncode == 0, res.stderr

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from pykdump_ext import config, device_text, lspci_hex, pciids, regs
+from pykdump_ext.pci import config, lspci_hex, pciids, regs
+from pykdump_ext.output import device_text
 from tests.pykdump_ext.pci.test_tlp import CASES, _with_dpc, _with_header_log
 from tests.shared import DATA, SCENARIOS, have_tool
 

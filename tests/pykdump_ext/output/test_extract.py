@@ -24,10 +24,10 @@ from tests.builders.kdump import build_kdump, page, write_kdump
 from crash_ext_c.kdump import KdumpReader
 from crash_ext_c.kdump_write import CODECS
 from crash_ext_c.open import open_dump
-from pykdump_ext import report_json
-from pykdump_ext.analysis import analyse
+from pykdump_ext.output import report_json
+from pykdump_ext.analysis.report import analyse
 from crash_ext_c.errors import PcicrashError
-from pykdump_ext.extract import EXAMPLE, make_extract, record
+from pykdump_ext.output.extract import EXAMPLE, make_extract, record
 from crash_ext_c.reader import PageStatus as S
 
 FILE_FIELDS = ("source", "format", "reader_notes")    # describe the file, not the crash
@@ -37,7 +37,7 @@ def report(paths, vmlinux_path=None):
     with open_dump([str(p) for p in paths]) as r:
         kernel = None
         if vmlinux_path:
-            from pykdump_ext.drgn_source import kernel_info
+            from pykdump_ext.kernel.drgn_source import kernel_info
             kernel = kernel_info(r, str(paths[0]), str(vmlinux_path), lazy=True)
         text = report_json.dumps(analyse(r, kernel=kernel))
         # messages name the file (a missing page's path): the one other place it shows
@@ -137,7 +137,7 @@ def test_extract_keeps_only_the_listed_pages_byte_identical(extracts, key):
 
 @needs_shared
 def test_analysis_pages_only_is_exactly_what_the_analysis_touched(tmp_path, capsys):
-    from pykdump_ext.cli import main
+    from pykdump_ext.frontends.cli.main import main
     src = scenario_dir("aer-handled") / "d31-zlib.kdump"
     out = tmp_path / "x.kdump"
     assert main(["--extract", str(out), "--analysis-pages-only", str(src)]) == 0
@@ -227,7 +227,7 @@ def test_makedumpfile_dump_dmesg_prints_the_same_log(extracts, key, tmp_path):
 
 
 def _our_dmesg(paths):
-    from pykdump_ext.cli import execute, make_parser
+    from pykdump_ext.frontends.cli.main import execute, make_parser
     import io
     out = io.StringIO()
     with open_dump([str(p) for p in paths]) as r:
@@ -318,7 +318,7 @@ def test_elf_source_gets_zlib_and_a_header_from_vmcoreinfo(tmp_path):
 
 
 def test_bad_requests_are_one_line_errors(tmp_path, capsys):
-    from pykdump_ext.cli import main
+    from pykdump_ext.frontends.cli.main import main
     src, _ = _synthetic(tmp_path)
     with pytest.raises(PcicrashError, match="overwrite its own source"):
         make_extract([src], src)
@@ -362,14 +362,14 @@ def test_example_command_on_a_fresh_clone_without_shared(tmp_path):
         dst.write_bytes((open(os.path.join(root, f), "rb")).read())
     env = dict(os.environ, PYTHONPATH=str(clone), PCICRASH_SHARED=str(tmp_path / "no-shared"))
     r = subprocess.run([os.sys.executable, "-c",
-                        "import sys; from pykdump_ext.cli import main; sys.exit(main(['--example']))"],
+                        "import sys; from pykdump_ext.frontends.cli.main import main; sys.exit(main(['--example']))"],
                        cwd=str(clone), env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     first = r.stdout.splitlines()[0]
     assert first.startswith("Verdict: ") and "0000:01:00.0" in r.stdout
     assert "clone/pykdump_ext/examples/aer-uncor.triage.kdump" in r.stdout
     if have_shared():           # the same verdict as on the lab dump it came from
-        full = subprocess.run([os.sys.executable, "-m", "pykdump_ext.cli",
+        full = subprocess.run([os.sys.executable, "-m", "pykdump_ext.frontends.cli.main",
                                str(scenario_dir("aer-uncor") / "d31-zlib.kdump")],
                               capture_output=True, text=True, timeout=120)
         assert full.stdout.splitlines()[0] == first

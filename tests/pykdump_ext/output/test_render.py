@@ -4,9 +4,11 @@ import json
 
 import pytest
 
-from pykdump_ext import cli, lspci_hex, render
-from pykdump_ext.analysis import analyse
-from pykdump_ext.capture import load_capture
+from pykdump_ext.frontends.cli import main as cli
+from pykdump_ext.pci import lspci_hex
+from pykdump_ext.output import render
+from pykdump_ext.analysis.report import analyse
+from pykdump_ext.capture.buffer import load_capture
 from crash_ext_c.reader import PageStatus
 from tests.builders import capture as cb
 from tests.captures import (
@@ -133,7 +135,7 @@ def test_errors_view_lists_only_devices_with_errors():
 
 def test_all_view_covers_every_device():
     rc, out, _ = run(fixture_reader("always-clean"), "-a")
-    for bdf in [r.bdf for r in __import__("pykdump_ext.capture", fromlist=["x"]).load_capture(
+    for bdf in [r.bdf for r in __import__("pykdump_ext.capture.buffer", fromlist=["x"]).load_capture(
             fixture_reader("always-clean")).records]:
         assert bdf[5:] in out
 

@@ -14,8 +14,9 @@ import pytest
 
 from tests.builders import capture as cb
 from tests.shared import ROOT, VMCORES, needs_shared
-from pykdump_ext import cli, report_html, style
-from pykdump_ext.analysis import analyse
+from pykdump_ext.frontends.cli import main as cli
+from pykdump_ext.output import report_html, style
+from pykdump_ext.analysis.report import analyse
 from crash_ext_c.reader import PageStatus
 
 jinja2 = pytest.importorskip("jinja2")

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from pykdump_ext import report_json
-from pykdump_ext.analysis import analyse
-from pykdump_ext.capture import load_capture
+from pykdump_ext.output import report_json
+from pykdump_ext.analysis.report import analyse
+from pykdump_ext.capture.buffer import load_capture
 from tests.captures import CAPTURED, SCENARIOS, fixture_reader, scenario
 from tests.pykdump_ext.frontends.cli.test_main import run
 from tests.shared import ROOT
@@ -18,7 +18,7 @@ def test_json_schema_and_config_bytes(name):
     rc, out, _ = run(r, "-j")
     d = json.loads(out)
     assert d["schema"] == "pcicrash/2"
-    from pykdump_ext.capture import load_capture
+    from pykdump_ext.capture.buffer import load_capture
     cap = load_capture(fixture_reader(name))
     assert d["capture"]["state"] == cap.state
     if cap.pagemap:
@@ -35,7 +35,7 @@ def test_json_schema_and_config_bytes(name):
 
 def test_json_doc_names_every_key():
     """docs/json.md (and the report_json docstring) document every key the output has."""
-    from pykdump_ext import report_json
+    from pykdump_ext.output import report_json
     doc = (ROOT / "docs" / "json.md").read_text()
     rc, out, _ = run(fixture_reader("aer-uncor"), "-j")
     d = json.loads(out)

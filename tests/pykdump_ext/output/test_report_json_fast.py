@@ -9,9 +9,9 @@ import pytest
 
 from tests.builders import capture as cb
 from tests.shared import ROOT
-from pykdump_ext import report_json
-from pykdump_ext.analysis import analyse
-from pykdump_ext.caps.registry import clear_caches
+from pykdump_ext.output import report_json
+from pykdump_ext.analysis.report import analyse
+from pykdump_ext.pci.caps.registry import clear_caches
 
 EXAMPLE = os.path.join(ROOT, "pykdump_ext", "examples",
                        "aer-uncor.triage.kdump")

@@ -9,15 +9,15 @@ import pytest
 
 from tests.builders import capture as cb
 from tests.shared import ROOT, VMCORES, have_shared
-from pykdump_ext import report_json
-from pykdump_ext.analysis import analyse
-from pykdump_ext.kernel import KernelInfo
+from pykdump_ext.output import report_json
+from pykdump_ext.analysis.report import analyse
+from pykdump_ext.kernel.structs import KernelInfo
 from tests.captures import SCENARIOS, fixture_reader
 
 DOC = ROOT / "docs" / "json.md"
 # modules whose source writes the report's keys (the other direction's evidence)
-EMITTERS = ("pykdump_ext/report_json.py", "pykdump_ext/output/kernel_view.py",
-            "pykdump_ext/klog/view.py")
+EMITTERS = ("pykdump_ext/output/report_json.py", "pykdump_ext/output/kernel_view.py",
+            "pykdump_ext/kernel/klog/view.py")
 PLACEHOLDER_KEYS = {"dddd", "dddd:bb:dd.f"}       # "roots": {"dddd": ...}: any key
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|<capability>|\.\.\.|[{}\[\]:,|]|[A-Za-z_][\w.]*|\S')

@@ -11,9 +11,10 @@ import struct
 
 import pytest
 
-from pykdump_ext import caps, config, device_text, report_json
-from pykdump_ext.caps.model import Register, parse_fields
-from pykdump_ext.caps.registry import REGISTRY, Ctx, decode_cap
+from pykdump_ext.pci import caps, config
+from pykdump_ext.output import device_text, report_json
+from pykdump_ext.pci.caps.model import Register, parse_fields
+from pykdump_ext.pci.caps.registry import REGISTRY, Ctx, decode_cap
 
 # registers whose fields overlap on purpose: one bit, two meanings by port type (DevCtl bit 15:
 # Bridge Configuration Retry Enable / Initiate FLR) or by HyperTransport interface type
@@ -23,7 +24,7 @@ SHARED_BITS = {"DevCtl", "Command"}
 def _all_registers():
     out = []
     for m in pkgutil.iter_modules(caps.__path__):
-        mod = importlib.import_module("pykdump_ext.caps." + m.name)
+        mod = importlib.import_module("pykdump_ext.pci.caps." + m.name)
         for name, v in vars(mod).items():
             items = v if isinstance(v, tuple) else (v,)
             out += [(m.name, name, r) for r in items if isinstance(r, Register)]
@@ -148,7 +149,7 @@ def test_sharing_key_covers_every_byte_a_decoder_reads():
             got = decode_cap(bytes(other), kind, cid, start, None if kind == "std" else 1, Ctx(), end=limit)
             if got is base:
                 # shared: then a fresh decode of the changed bytes must say the same
-                from pykdump_ext.caps.registry import clear_caches
+                from pykdump_ext.pci.caps.registry import clear_caches
                 clear_caches()
                 fresh = decode_cap(bytes(other), kind, cid, start, None if kind == "std" else 1, Ctx(),
                                    end=limit)

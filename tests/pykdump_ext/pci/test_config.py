@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from tests.shared import DATA, SCENARIOS, have_tool
-from pykdump_ext import config, lspci_hex, regs
+from pykdump_ext.pci import config, lspci_hex, regs
 
 LSPCI_DATA = DATA / "lspci"
 needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from pykdump_ext import slots
-from pykdump_ext.analysis import analyse
+from pykdump_ext.pci import slots
+from pykdump_ext.analysis.report import analyse
 from crash_ext_c.errors import UsageError
 from tests.captures import fixture_reader
 from tests.pykdump_ext.analysis.test_report import run_view

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from tests.shared import DATA, have_tool
-from pykdump_ext import config, lspci_hex, regs, tlp
+from pykdump_ext.pci import config, lspci_hex, regs, tlp
 
 DEVS = lspci_hex.parse_lspci_hex((DATA / "lspci" / "aer-uncor" / "lspci-xxxx.txt").read_text())
 needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")

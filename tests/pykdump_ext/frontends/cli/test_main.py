@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from pykdump_ext import cli, lspci_hex
+from pykdump_ext.frontends.cli import main as cli
+from pykdump_ext.pci import lspci_hex
 from crash_ext_c.reader import PageStatus
 from tests.builders import capture as cb
 from tests.captures import CAPTURED, SCENARIOS, fixture_reader, scenario
@@ -25,7 +26,7 @@ def run(reader, *argv):
 
 
 def run_main(*argv):
-    res = subprocess.run([sys.executable, "-m", "pykdump_ext.cli"] + [str(a) for a in argv],
+    res = subprocess.run([sys.executable, "-m", "pykdump_ext.frontends.cli.main"] + [str(a) for a in argv],
                          capture_output=True, text=True, cwd=str(ROOT), timeout=300,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     return res.returncode, res.stdout, res.stderr
@@ -83,7 +84,7 @@ def test_corrupt_capture_exit_1_no_traceback():
 
 def test_check_hook_calls_the_filter_check():
     rc, out, err = run(fixture_reader("aer-uncor"), "--check")
-    from pykdump_ext.check import check
+    from makedumpfile_filter.check import check
     res = check(fixture_reader("aer-uncor"))
     assert rc == res.exit_code
     assert out.splitlines() == list(res.lines())

@@ -23,7 +23,7 @@ import types
 import pytest
 
 from tests.shared import ROOT, VMCORES, have_tool, needs_shared
-from pykdump_ext import crashcmd
+from pykdump_ext.frontends.crash import command as crashcmd
 from crash_ext_c.reader import PageStatus
 
 drgn = pytest.importorskip("drgn")
@@ -31,7 +31,7 @@ from tests.shared import vmlinux  # noqa: E402
 from tests.pykdump_ext.kernel.test_structs import run_crash  # noqa: E402  (after the skip)
 
 needs_crash = pytest.mark.skipif(not have_tool("crash"), reason="crash not installed")
-PROG = ROOT / "pykdump_ext" / "pcicrash.py"
+PROG = ROOT / "pykdump_ext" / "frontends" / "crash" / "pcicrash.py"
 KVADDR, PHYSADDR = 1, 2
 
 
@@ -241,7 +241,8 @@ def run_program(standin, args, env=None):
 
 
 def standalone(reader, dump, vml, args):
-    from pykdump_ext import cli, drgn_source
+    from pykdump_ext.frontends.cli import main as cli
+    from pykdump_ext.kernel import drgn_source
     out = io.StringIO()
     ns = cli.make_parser().parse_args(list(args))
     kernel = drgn_source.kernel_info(reader, dump, vml)
@@ -338,7 +339,7 @@ def test_command_output_equals_standalone(session, opts):
 @needs_crash
 def test_device_option_equals_standalone(session):
     scen, dump, vml, reader, st = session
-    from pykdump_ext.capture import load_capture
+    from pykdump_ext.capture.buffer import load_capture
     cap = load_capture(reader)
     bdfs = [r.bdf for r in cap.records][:3] or ["0000:00:02.0"]
     for bdf in bdfs + [bdfs[0][5:]]:                 # also the short bb:dd.f form
@@ -561,7 +562,7 @@ class _Holes:
 def test_missing_buffer_pages_same_as_standalone(session):
     """Buffer pages crash cannot read come out as page statuses, as in the standalone tool."""
     scen, dump, vml, reader, st = session
-    from pykdump_ext.capture import read_pagemap
+    from pykdump_ext.capture.buffer import read_pagemap
     pm = read_pagemap(reader)
     assert pm is not None, scen
     # A middle and the last page where there are several; the only page of a one-page capture.
@@ -605,8 +606,9 @@ def test_crash_side_imports_only_the_standard_library():
     code = (
         "import sys\n"
         "sys.path.insert(0, %r)\n"
-        "import pykdump_ext.crashcmd, pykdump_ext.kernel, pykdump_ext.cli, pykdump_ext.analysis\n"
-        "import pykdump_ext.render, pykdump_ext.report_json\n"
+        "import pykdump_ext.frontends.crash.command, pykdump_ext.kernel.structs\n"
+        "import pykdump_ext.frontends.cli.main, pykdump_ext.analysis.report\n"
+        "import pykdump_ext.output.render, pykdump_ext.output.report_json\n"
         "mods = {m.split('.')[0] for m in sys.modules}\n"
         "extra = sorted(m for m in mods if m not in sys.stdlib_module_names"
         " and m not in sys.builtin_module_names and m not in ('pykdump_ext', 'crash_ext_c')"
@@ -673,7 +675,7 @@ def test_a_bug_is_one_line_not_a_traceback(monkeypatch):
             if cmd == "help -D":
                 return "    PAGESIZE=4096\n"
             raise CrashError("%s: failed" % cmd)
-    from pykdump_ext import cli
+    from pykdump_ext.frontends.cli import main as cli
     from pykdump_ext.frontends import run as entry      # the entry point every front end calls
     monkeypatch.setattr(entry, "_execute", lambda *a, **k: 1 // 0)
     monkeypatch.delenv("PCICRASH_DEBUG", raising=False)
@@ -697,7 +699,7 @@ def test_each_page_is_read_once(session):
     st.readmem = readmem
     try:
         cr = crashcmd.CrashReader(st)
-        from pykdump_ext.capture import load_capture
+        from pykdump_ext.capture.buffer import load_capture
         cap = load_capture(cr)
     finally:
         del st.readmem
@@ -738,8 +740,8 @@ def test_kernel_log_read_through_crash_memory(session):
     """-l inside crash reads the log through the crash layer's reader (CrashReader), and the
     events are the ones makedumpfile's reading of the same dump gives."""
     scen, dump, _vml, _reader, st = session
-    from pykdump_ext.klog.events import parse_events
-    from pykdump_ext.klog.reader import read_kernel_log
+    from pykdump_ext.kernel.klog.events import parse_events
+    from pykdump_ext.kernel.klog.reader import read_kernel_log
     from tests.pykdump_ext.kernel.klog.test_events import makedumpfile_log
     log = read_kernel_log(crashcmd.CrashReader(st))
     assert log.records and log.complete, log.notes

@@ -1,4 +1,4 @@
-"""pcicrash inside drgn (pykdump_ext/drgn.py) against the standalone `pcicrash --vmlinux`.
+"""pcicrash inside drgn (pykdump_ext/frontends/drgn.py) against the standalone `pcicrash --vmlinux`.
 
 Two real drgns: Debian's python3-drgn 0.0.22 (system python3: helper only)
 and the newest drgn wheel from PyPI (.venv-drgn, made by install.sh: helper
@@ -55,7 +55,7 @@ def _drgns():
 DRIVER = r"""
 import json, sys, drgn
 sys.path.insert(0, sys.argv[1])
-from pykdump_ext.drgn import print_pcicrash
+from pykdump_ext.frontends.drgn import print_pcicrash
 prog = drgn.Program()
 prog.set_core_dump(sys.argv[2])
 try:
@@ -146,7 +146,7 @@ def test_readme_one_liner_newest():
     dump = VMCORES / "aer-uncor" / "d31-zlib.kdump"
     vml = vmlinux("kernel")
     got = subprocess.run([str(NEWEST_DRGN), "-q", "-c", str(dump), "-s", str(vml), "-e",
-                          'from pykdump_ext.drgn import print_pcicrash; '
+                          'from pykdump_ext.frontends.drgn import print_pcicrash; '
                           'print_pcicrash(prog, "-a")'],
                          capture_output=True, text=True, timeout=300)
     want = _standalone(dump, vml, "-a")
@@ -215,7 +215,7 @@ def test_command_at_drgn_prompt():
 def test_old_drgn_has_helper_and_says_how():
     if not have_system_module("drgn"):
         pytest.skip("python3-drgn not installed")
-    code = ("import sys; sys.path.insert(0, %r); import pykdump_ext.drgn as m; "
+    code = ("import sys; sys.path.insert(0, %r); import pykdump_ext.frontends.drgn as m; "
             "print(m.HAS_COMMAND); m.drgn_prog_set(None)" % str(ROOT))
     r = subprocess.run([SYSTEM_PYTHON, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -245,7 +245,7 @@ def test_page_status_through_drgn(python):
 import json, sys, drgn
 sys.path.insert(0, sys.argv[1])
 from crash_ext_c.open import open_dump
-from pykdump_ext.drgn import ProgramReader
+from pykdump_ext.frontends.drgn import ProgramReader
 prog = drgn.Program(); prog.set_core_dump(sys.argv[2])
 try:
     prog.load_debug_info([sys.argv[3]])
@@ -278,8 +278,8 @@ def test_live_program_says_capture_comes_at_panic():
     """A live kernel's program (drgn -k) gets a note that the buffer fills only at panic."""
     drgn = pytest.importorskip("drgn")
     from crash_ext_c.open import open_dump
-    from pykdump_ext.analysis import analyse
-    from pykdump_ext.drgn import ProgramReader
+    from pykdump_ext.analysis.report import analyse
+    from pykdump_ext.frontends.drgn import ProgramReader
 
     own = open_dump([str(VMCORES / "cor-only" / "d31-zlib.kdump")])
     text = "".join("%s=%s\n" % kv for kv in own.vmcoreinfo.items()).encode()

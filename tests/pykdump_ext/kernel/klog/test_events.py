@@ -14,9 +14,9 @@ import subprocess
 import pytest
 
 from tests.shared import VMCORES, have_tool, needs_shared
-from pykdump_ext.analysis import analyse
-from pykdump_ext.klog.events import parse_events
-from pykdump_ext.klog.records import KernelLog, records_from_dmesg_text
+from pykdump_ext.analysis.report import analyse
+from pykdump_ext.kernel.klog.events import parse_events
+from pykdump_ext.kernel.klog.records import KernelLog, records_from_dmesg_text
 from tests.pykdump_ext.analysis.test_verdict import QEMU_ERRORS, unrecovered_sources
 
 needs_makedumpfile = pytest.mark.skipif(not have_tool("makedumpfile"),
@@ -192,7 +192,7 @@ def test_no_capture_verdict_comes_from_the_log(name, tmp_path):
     assert "recovery failed" in line
     assert top is not None
     # the JSON says the same
-    from pykdump_ext import report_json
+    from pykdump_ext.output import report_json
     d = json.loads(report_json.dumps(rep))
     assert d["verdict"]["panic"]["pci"] is False and "sysrq" in d["verdict"]["panic"]["line"]
     evs = d["kernel_log"]["events"]
@@ -253,7 +253,7 @@ def test_capture_filter_on_a_captured_dump():
 def test_log_view_and_summary():
     import io
     from crash_ext_c.open import open_dump
-    from pykdump_ext import cli
+    from pykdump_ext.frontends.cli import main as cli
     dump = VMCORES / "vanilla-aer" / "d31-zlib.kdump"
     for opts, check in ((["-l"], "aer"), (["-l", "-d", "0000:03:00.0"], "UnsupReq"), ([], "panic:")):
         out = io.StringIO()
@@ -291,8 +291,8 @@ class _Hide:
 @needs_shared
 def test_check_and_verdict_say_when_log_pages_are_missing():
     from crash_ext_c.open import open_dump
-    from pykdump_ext.check import check
-    from pykdump_ext.klog.reader import read_kernel_log
+    from makedumpfile_filter.check import check
+    from pykdump_ext.kernel.klog.reader import read_kernel_log
     with open_dump([str(VMCORES / "vanilla-aer" / "d31-zlib.kdump")]) as r:
         whole = read_kernel_log(r)
         assert check(r).kernel_log.complete is True

@@ -10,8 +10,8 @@ from tests.builders import klog as kb
 from tests.builders.kdump import write_kdump
 from tests.shared import needs_shared, scenario_dir
 from crash_ext_c.open import open_dump
-from pykdump_ext import check as check_mod
-from pykdump_ext import cli
+from makedumpfile_filter import check as check_mod
+from pykdump_ext.frontends.cli import main as cli
 
 
 @needs_shared

@@ -9,10 +9,10 @@ regs.AER_*_ERRORS[n]), not from a second copy of the names.
 
 import pytest
 
-from pykdump_ext import regs
-from pykdump_ext.klog.events import match_line, parse_events
-from pykdump_ext.klog.judge import summarise
-from pykdump_ext.klog.records import KernelLog, records_from_dmesg_text
+from pykdump_ext.pci import regs
+from pykdump_ext.kernel.klog.events import match_line, parse_events
+from pykdump_ext.kernel.klog.judge import summarise
+from pykdump_ext.kernel.klog.records import KernelLog, records_from_dmesg_text
 
 
 def events(text):
@@ -249,7 +249,7 @@ def test_pci_panic_with_a_capture_keeps_the_suspect_and_compares():
     """A byte-built capture (root port 00:02.0 <- ERR_NONFATAL CmpltTO from 01:00.0) with a
     log whose fatal AER report for the same device came just before the panic."""
     from tests.builders import capture as cb
-    from pykdump_ext.analysis import analyse
+    from pykdump_ext.analysis.report import analyse
     log = V5_FATAL.replace("00040000", "%08x" % cb.UE_COMP_TIME) \
         .replace("[18] MalfTLP", "[14] CmpltTO")
     rep = analyse(cb.reader(cb.buffer(cb.qemu_like_records())), names=None,
@@ -282,7 +282,7 @@ def test_multiple_report_counts_each_error_device():
 
 
 def test_event_count_is_bounded_and_said(monkeypatch):
-    from pykdump_ext.klog import events as ev_mod
+    from pykdump_ext.kernel.klog import events as ev_mod
     monkeypatch.setattr(ev_mod, "MAX_EVENTS", 10)
     text = "".join("[%5d.000000] pcieport 0000:00:1c.0: pciehp: Slot(1): Link Down\n" % i
                    for i in range(25))

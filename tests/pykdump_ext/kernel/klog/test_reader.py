@@ -16,8 +16,8 @@ from tests.builders import klog as kb
 from tests.builders.kdump import write_kdump
 from tests.shared import have_tool
 from crash_ext_c.open import open_dump
-from pykdump_ext.klog.dmesg import dmesg_bytes
-from pykdump_ext.klog.reader import read_kernel_log
+from pykdump_ext.kernel.klog.dmesg import dmesg_bytes
+from pykdump_ext.kernel.klog.reader import read_kernel_log
 from crash_ext_c.reader import PageDictReader, PageStatus
 
 needs_mdf = pytest.mark.skipif(not have_tool("makedumpfile"), reason="makedumpfile not installed")
@@ -411,7 +411,7 @@ def test_inside_crash_same_log_through_crash_reader():
     if not have_tool("crash") or not (VMCORES / "aer-uncor" / "d31-zlib.kdump").exists():
         pytest.skip("crash or ../shared not present")
     from tests.pykdump_ext.kernel.test_structs import run_crash
-    from pykdump_ext import crashcmd
+    from pykdump_ext.frontends.crash import command as crashcmd
     dump = VMCORES / "aer-uncor" / "d31-zlib.kdump"
     outputs = run_crash(vmlinux("kernel"), dump, ["help -D", "sys"])
     with open_dump([str(dump)]) as reader:

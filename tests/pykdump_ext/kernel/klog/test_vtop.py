@@ -6,9 +6,10 @@ import pytest
 
 from tests.builders import klog as kb
 from crash_ext_c.errors import PcicrashError
-from pykdump_ext.klog.physmem import PhysMem
-from pykdump_ext.klog.vtop import (Arm64, KernelMemory, VtopError, X86_64, architecture,
-                                   translator)
+from pykdump_ext.kernel.klog.physmem import PhysMem
+from pykdump_ext.kernel.klog.vtop import (
+    Arm64, KernelMemory, VtopError, X86_64, architecture, translator,
+)
 from crash_ext_c.reader import PageDictReader, PageStatus
 
 
@@ -122,7 +123,7 @@ def test_arm64_52bit_physical_addresses_with_64k_pages():
     pte_at = None
     mem = k.mem
     # find the entry the walk used and add the high bits
-    from pykdump_ext.klog import vtop as vt
+    from pykdump_ext.kernel.klog import vtop as vt
     seen = []
 
     class Spy(PhysMem):

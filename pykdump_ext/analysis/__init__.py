@@ -1,0 +1,1 @@
+"""What the decoded capture means: topology, links, error paths, the verdict."""

@@ -1,0 +1,1 @@
+"""The capture buffer: pagemap, records and VMCOREINFO, from any MemoryReader."""

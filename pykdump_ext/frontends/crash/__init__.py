@@ -1,0 +1,1 @@
+"""The `pcicrash` command inside crash (PyKdump)."""

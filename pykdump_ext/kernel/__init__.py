@@ -1,0 +1,1 @@
+"""Kernel state beyond the capture: structures via drgn, and the kernel log."""
