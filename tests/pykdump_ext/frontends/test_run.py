@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-import capture_builder as cb
-import synth
+from tests.builders import capture as cb
+from tests.builders.kdump import write_kdump
 from pykdump_ext.frontends.cli import main as cli
 from pykdump_ext.frontends.crash import command as crashcmd
 from crash_ext_c.errors import CaptureError, DumpFormatError, PcicrashError, UsageError
@@ -74,7 +74,7 @@ def test_every_front_end_calls_the_one_entry_point(tmp_path, monkeypatch):
         return 0
     monkeypatch.setattr(entry, "run", fake_run)
     monkeypatch.setattr(cli, "run", fake_run)
-    dump = synth.write_kdump(tmp_path / "d.kdump", {1: bytes(4096)}, max_pfn=4)
+    dump = write_kdump(tmp_path / "d.kdump", {1: bytes(4096)}, max_pfn=4)
     assert cli.main(["-e", "-t", str(dump)]) == 0
 
     class Api:
@@ -89,7 +89,7 @@ def test_every_front_end_calls_the_one_entry_point(tmp_path, monkeypatch):
 
 
 def test_vmcoreinfo_refused_is_exit_2_in_every_front_end(tmp_path, capsys):
-    dump = synth.write_kdump(tmp_path / "d.kdump", {1: bytes(4096)}, max_pfn=4,
+    dump = write_kdump(tmp_path / "d.kdump", {1: bytes(4096)}, max_pfn=4,
                              vmcoreinfo_lines=["CRASHTIME=1"])
     other = tmp_path / "other.txt"
     other.write_text("PAGESIZE=4096\nCRASHTIME=2\n")
