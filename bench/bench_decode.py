@@ -112,8 +112,8 @@ def main():
     cpu["load (pagemap + buffer + record walk)"] = best.cpu
     assert cap.state == "captured" and len(cap.records) == args.n, cap.reason
     # each run starts with cold decode caches, as one pcicrash process does
-    rep, times["load + decode + topology + paths + verdict"] = best(lambda: (clear_caches(), analyse(reader, names="system"))[1],
-                                                                     args.repeat)
+    rep, times["load + decode + topology + paths + verdict"] = best(
+        lambda: (clear_caches(), analyse(reader, names="system"))[1], args.repeat)
     cpu["load + decode + topology + paths + verdict"] = best.cpu
     assert rep.verdict.suspects[0].bdf == "0000:08:00.0", rep.verdict.lines
     verdict = rep.verdict.lines[0]

@@ -13,6 +13,7 @@ docs/readers.md.
 
 from __future__ import annotations
 
+import collections
 import enum
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
@@ -158,6 +159,46 @@ READER_FIELDS = ("name", "page_size", "vmcoreinfo", "dump_vmcoreinfo", "format",
                  "compression", "stored_pages")
 READER_METHODS = ("page_status", "page_statuses", "read_page", "read_pages", "read_phys",
                   "stored_problems", "close", "__enter__", "__exit__")
+
+
+class ProbingReader(MemoryReader):
+    """A reader over a debugger's memory reads (crash, drgn): a page's status is found by
+    reading it, and the bytes are kept (bounded) for the read that follows.
+
+    Subclasses give `_probe(pfn) -> (status, bytes or None)`: bytes when the page could
+    be read (status PRESENT, or ZERO_OR_EXCLUDED where such a page may be a stand-in).
+    """
+
+    PAGE_CACHE = 6400        # pages kept after a probe: a 24 MiB capture is read once
+
+    def __init__(self) -> None:
+        self._pages: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()
+        self._status: Dict[int, PageStatus] = {}
+
+    def _probe(self, pfn: int) -> Tuple[PageStatus, Optional[bytes]]:
+        raise NotImplementedError
+
+    def page_status(self, pfn: int) -> PageStatus:
+        if pfn in self._pages:
+            return PageStatus.PRESENT
+        status = self._status.get(pfn)
+        if status is not None:
+            return status
+        status, data = self._probe(pfn)
+        if data is None:
+            self._status[pfn] = status
+            return status
+        self._pages[pfn] = data
+        while len(self._pages) > self.PAGE_CACHE:
+            self._pages.popitem(last=False)
+        return status
+
+    def _read_page(self, pfn: int) -> bytes:
+        data = self._pages.get(pfn)
+        if data is None:
+            self.page_status(pfn)
+            data = self._pages.get(pfn, bytes(self.page_size))
+        return data
 
 
 class PageDictReader(MemoryReader):

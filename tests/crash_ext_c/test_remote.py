@@ -101,7 +101,7 @@ def s3(served, tmp_path_factory):
 def report(path):
     """(the -j report, the reader's first source: what it read)"""
     with open_dump(path) as r:
-        rep = analyse(r)
+        rep = analyse(r, names="system")
         src = r.parts[0].src if hasattr(r, "parts") else r._src
         return report_json.to_dict(rep), src
 

@@ -33,7 +33,7 @@ def page(request, drv, tmp_path_factory):
     from pykdump_ext.analysis.report import analyse, load_names
     scen, fname = request.param
     with open_dump([str(VMCORES / scen / fname)]) as reader:
-        rep = analyse(reader)
+        rep = analyse(reader, names="system")
     f = tmp_path_factory.mktemp("html") / (scen + ".html")
     report_html.write(rep, str(f), names=load_names())
     injections = json.loads((VMCORES / scen / "scenario.json").read_text())["injections"]
@@ -188,7 +188,7 @@ def test_the_checks_see_a_load_when_there_is_one(drv, tmp_path):
     from pykdump_ext.output import report_html
     from tests.builders import capture as cb
     from pykdump_ext.analysis.report import analyse
-    text = report_html.render(analyse(cb.reader(cb.buffer(cb.qemu_like_records()))))
+    text = report_html.render(analyse(cb.reader(cb.buffer(cb.qemu_like_records())), names="system"))
     bad = text.replace("</body>", '<img src="http://127.0.0.1:9/x.png"></body>')
     f = tmp_path / "csp.html"
     f.write_text(bad)
@@ -210,7 +210,7 @@ def test_report_without_a_capture(drv, tmp_path):
     from pykdump_ext.output import report_html
     from pykdump_ext.analysis.report import analyse
     with open_dump([str(VMCORES / "no-buffer" / "d31-zlib.kdump")]) as reader:
-        rep = analyse(reader)
+        rep = analyse(reader, names="system")
     assert rep.capture.state == "absent" and not rep.devices
     f = tmp_path / "absent.html"
     report_html.write(rep, str(f))

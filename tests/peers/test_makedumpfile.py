@@ -214,7 +214,7 @@ class Source:
             self.pfns = capture_pfns(r)
             got = r.read_pages(sorted(self.pfns))
             self.sha = {p: hashlib.sha1(d).hexdigest() for p, d in got.items()}
-            rep = analyse(r)
+            rep = analyse(r, names="system")
             self.state = rep.capture.state
             self.records = [(x.bdf, x.config) for x in rep.capture.records]
 
@@ -347,7 +347,7 @@ def verify(run, reader, res, *, peer=None):
     found = _findings(res)
     if not src.pfns:                  # no PCI_CRASH lines at all
         assert res.exit_code == 1 and "no capture" in res.verdict, (run.name, res.lines())
-        assert analyse(reader).capture.state == "absent"
+        assert analyse(reader, names="system").capture.state == "absent"
         return
     statuses = {f.status for f in found.values() if not f.harmless}
     if peer is not None:
@@ -370,7 +370,7 @@ def verify(run, reader, res, *, peer=None):
         assert any(f.status is st for f in found.values()), (run.name, st, res.lines())
     bad = [f for f in res.findings if not f.harmless]
     assert res.exit_code == (1 if bad else 0), (run.name, res.lines())
-    cap = analyse(reader).capture
+    cap = analyse(reader, names="system").capture
     if res.exit_code == 0:
         assert cap.state == src.state, (run.name, cap.state, cap.reason)
         assert [(x.bdf, x.config) for x in cap.records] == src.records, run.name
@@ -422,7 +422,7 @@ def test_zero_buffer_reads_as_skipped_in_every_form(matrix):
             # kdump: bit 1 shares one stored zero page; -E: a 12-page zero run is
             # shorter than 256 pages, so makedumpfile still writes it (as zeros)
             assert sts == ({want} if want else set()), (name, res.lines())
-            assert analyse(r).capture.state == "skipped"
+            assert analyse(r, names="system").capture.state == "skipped"
 
 
 # ---------------------------------------------------------------- -L and --split
@@ -497,7 +497,7 @@ def test_size_limit_on_elf_output(matrix):
         assert res.exit_code == 1
         (f,) = res.findings
         assert f.what == "pagemap" and f.status is S.OUTSIDE and "incomplete" in f.reason
-        assert analyse(r).capture.state in ("partial", "corrupt")
+        assert analyse(r, names="system").capture.state in ("partial", "corrupt")
 
 
 def test_split_parts_and_a_missing_part(matrix):
@@ -665,7 +665,7 @@ def test_shared_dump_files(scenario):
     for paths in dump_files(scenario):
         with open_dump([str(p) for p in paths]) as r:
             res = check(r)
-            cap = analyse(r).capture
+            cap = analyse(r, names="system").capture
             want = 1 if STATE[scenario] == "absent" else 0
             assert res.exit_code == want, (paths, res.lines())
             assert cap.state == STATE[scenario], (paths, cap.state)

@@ -14,7 +14,6 @@ with a `CrashReader`, so inside crash the device decode is the same code on
 the same bytes, with the same exit codes (docs/errors.md).
 """
 
-import collections
 import os
 import re
 import sys
@@ -25,7 +24,7 @@ from crash_ext_c.errors import PcicrashError
 from pykdump_ext.kernel.structs import (
     KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource,
 )
-from crash_ext_c.reader import MemoryReader, PageStatus
+from crash_ext_c.reader import PageStatus, ProbingReader
 
 COMMAND = "pcicrash"
 SHORT = "PCI config space, AER and DPC state captured at panic"
@@ -95,7 +94,6 @@ EXAMPLES
 
 _VMCOREINFO_LINE = re.compile(r"^\s+([A-Z][A-Z0-9_-]*(?:\([A-Za-z0-9_.]+\))?=\S*)\s*$")
 _PT_LOAD = re.compile(r"^\s*(phys_start|phys_end|zero_fill):\s*([0-9a-fA-F]+)\s*$")
-PAGE_CACHE = 6400        # pages kept after a status probe: a 24 MiB capture is read once
 
 
 class NoPyKdump(PcicrashError):
@@ -248,7 +246,7 @@ _WHY = (("page excluded", PageStatus.EXCLUDED),
         ("invalid", PageStatus.OUTSIDE))
 
 
-class CrashReader(MemoryReader):
+class CrashReader(ProbingReader):
     """Physical memory of the dump crash has open, read through PyKdump.
 
     A page's status is found by reading it (the bytes are kept for the
@@ -279,8 +277,7 @@ class CrashReader(MemoryReader):
                          " so an excluded page there cannot be told from a zero page"
                          % len(self.zero_fill))
         self.notes = tuple(notes)
-        self._pages: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()
-        self._status: Dict[int, PageStatus] = {}
+        ProbingReader.__init__(self)
 
     def _zero_filled(self, pfn):
         addr = pfn * self.page_size
@@ -304,38 +301,19 @@ class CrashReader(MemoryReader):
                 return status
         return PageStatus.EXCLUDED
 
-    def page_status(self, pfn: int) -> PageStatus:
-        if pfn in self._pages:
-            return PageStatus.PRESENT
-        status = self._status.get(pfn)
-        if status is not None:
-            return status
+    def _probe(self, pfn: int) -> Tuple[PageStatus, Optional[bytes]]:
         if pfn < 0 or self._outside(pfn):
-            return PageStatus.OUTSIDE
+            return PageStatus.OUTSIDE, None
         try:
             data = self.api.readmem(pfn * self.page_size, self.page_size, self.api.PHYSADDR)
         except IndexError:                 # PyKdump refuses physical address 0
-            status = PageStatus.OUTSIDE
+            return PageStatus.OUTSIDE, None
         except self.api.error:
-            status = self._why(pfn)
-        else:
-            data = bytes(data)
-            if len(data) != self.page_size:
-                status = PageStatus.LOST
-            else:
-                self._pages[pfn] = data
-                while len(self._pages) > PAGE_CACHE:
-                    self._pages.popitem(last=False)
-                return PageStatus.ZERO_OR_EXCLUDED if self._zero_filled(pfn) else PageStatus.PRESENT
-        self._status[pfn] = status
-        return status
-
-    def _read_page(self, pfn):
-        data = self._pages.get(pfn)
-        if data is None:
-            self.page_status(pfn)
-            data = self._pages.get(pfn, bytes(self.page_size))
-        return data
+            return self._why(pfn), None
+        data = bytes(data)
+        if len(data) != self.page_size:
+            return PageStatus.LOST, None
+        return (PageStatus.ZERO_OR_EXCLUDED if self._zero_filled(pfn) else PageStatus.PRESENT), data
 
 
 class PyKdumpSource(SymbolSource):

@@ -17,7 +17,6 @@ when drgn starts.  Older drgn (Debian 12 ships 0.0.22) has the helper only.
 
 from __future__ import annotations
 
-import collections
 import importlib
 import os
 import shlex
@@ -27,7 +26,7 @@ from typing import Any, Dict, Optional, TYPE_CHECKING, TextIO, Tuple
 
 from crash_ext_c import vmcoreinfo as vmcoreinfo_mod
 from crash_ext_c.errors import PcicrashError
-from crash_ext_c.reader import MemoryReader, PageStatus
+from crash_ext_c.reader import PageStatus, ProbingReader
 
 if TYPE_CHECKING:
     from pykdump_ext.analysis.report import Report
@@ -40,7 +39,6 @@ except ImportError:                     # pragma: no cover - depends on the mach
 
 COMMAND = "pcicrash"
 DESCRIPTION = "PCI config space, AER and DPC state captured at panic (pcicrash)"
-PAGE_CACHE = 6400                       # as the crash layer: a 24 MiB capture is read once
 OLD_DRGN_HINT = ("this drgn has no command interface (drgn.commands, drgn 0.1+): call "
                  "`from pykdump_ext.frontends.drgn import print_pcicrash; print_pcicrash(prog, \"-a\")`")
 
@@ -84,7 +82,7 @@ def program_vmcoreinfo(prog: Any) -> Dict[str, str]:
     return vmcoreinfo_mod.parse(text, source="vmcoreinfo_note")
 
 
-class ProgramReader(MemoryReader):
+class ProgramReader(ProbingReader):
     """Physical memory of a drgn.Program (vmcore, /proc/kcore, ...) through prog.read().
 
     A page's status is found by reading it; the bytes are kept (bounded) for
@@ -107,35 +105,17 @@ class ProgramReader(MemoryReader):
             self.name = "live kernel (drgn)"
             self.notes = ("live kernel: pci_crash fills its buffer only at panic, so an empty"
                           " or absent capture here is expected; kernel structures are current",)
-        self._pages: "collections.OrderedDict[int, bytes]" = collections.OrderedDict()
-        self._status: Dict[int, PageStatus] = {}
+        ProbingReader.__init__(self)
 
-    def page_status(self, pfn: int) -> PageStatus:
-        if pfn in self._pages:
-            return PageStatus.PRESENT
-        status = self._status.get(pfn)
-        if status is not None:
-            return status
+    def _probe(self, pfn: int) -> Tuple[PageStatus, Optional[bytes]]:
         if pfn < 0:
-            return PageStatus.OUTSIDE
+            return PageStatus.OUTSIDE, None
         try:
             data = self.prog.read(pfn * self.page_size, self.page_size, True)
         except (self.drgn.FaultError, ValueError, OverflowError) as exc:
             text = str(exc).lower()
-            status = next((s for word, s in _FAULT_WHY if word in text), PageStatus.OUTSIDE)
-            self._status[pfn] = status
-            return status
-        self._pages[pfn] = bytes(data)
-        while len(self._pages) > PAGE_CACHE:
-            self._pages.popitem(last=False)
-        return PageStatus.PRESENT
-
-    def _read_page(self, pfn: int) -> bytes:
-        data = self._pages.get(pfn)
-        if data is None:
-            self.page_status(pfn)
-            data = self._pages.get(pfn, bytes(self.page_size))
-        return data
+            return next((s for word, s in _FAULT_WHY if word in text), PageStatus.OUTSIDE), None
+        return PageStatus.PRESENT, bytes(data)
 
 
 def _dump_file_facts(reader: ProgramReader) -> Tuple[Optional[str], Optional[list]]:

@@ -112,15 +112,23 @@ def _rid(c):
     return r.value, "\tRevision ID: %d.%02d" % (r["Major"], r["Minor"])
 
 
-def _pri(c: CapResult, cmd) -> List[str]:
-    out = ["HyperTransport: Slave or Primary Interface"]
-    if "Bus Number" not in c.regs:
-        return out
-    g = c.r
+def _head(c: CapResult, title: str, last: str):
+    """The interface's title line, and (unless the capability is cut before `last`) its
+    Revision ID line and whether the revision has the later registers (1.03 and up)."""
+    out = ["HyperTransport: " + title]
+    if last not in c.regs:
+        return out, None, False
     rid, ridline = _rid(c)
-    new = rid >= 0x22
     if 0x11 < rid < 0x22:
         out.append("\t!!! Possibly incomplete decoding")
+    return out, ridline, rid >= 0x22
+
+
+def _pri(c: CapResult, cmd) -> List[str]:
+    out, ridline, new = _head(c, "Slave or Primary Interface", "Bus Number")
+    if ridline is None:
+        return out
+    g = c.r
     s = "\tCommand: BaseUnitID=%d UnitCnt=%d %s" % (cmd["BaseUnitID"], cmd["UnitCnt"], cmd.flag("MastHost", "DefDir"))
     out.append(s + (" " + cmd.flag("DUL") if new else ""))
     out += ["\tLink Control 0: " + _lctr(g("Link Control 0"), new),
@@ -143,14 +151,10 @@ def _pri(c: CapResult, cmd) -> List[str]:
 
 
 def _sec(c: CapResult, cmd) -> List[str]:
-    out = ["HyperTransport: Host or Secondary Interface"]
-    if "MLU" not in c.regs:
+    out, ridline, new = _head(c, "Host or Secondary Interface", "MLU")
+    if ridline is None:
         return out
     g = c.r
-    rid, ridline = _rid(c)
-    new = rid >= 0x22
-    if 0x11 < rid < 0x22:
-        out.append("\t!!! Possibly incomplete decoding")
     if new:
         out.append("\tCommand: %s DevNum=%d %s" % (cmd.flag("WarmRst", "DblEnd"), cmd["DevNum"],
                                                    cmd.flag("ChainSide", "HostHide", "Slave", "<EOCErr", "DUL")))

@@ -39,7 +39,7 @@ def report(paths, vmlinux_path=None):
         if vmlinux_path:
             from pykdump_ext.kernel.drgn_source import kernel_info
             kernel = kernel_info(r, str(paths[0]), str(vmlinux_path), lazy=True)
-        text = report_json.dumps(analyse(r, kernel=kernel))
+        text = report_json.dumps(analyse(r, kernel=kernel, names="system"))
         # messages name the file (a missing page's path): the one other place it shows
         for name in sorted({r.name} | {str(p) for p in paths}, key=len, reverse=True):
             text = text.replace(json.dumps(name)[1:-1], "<DUMP>")
@@ -398,9 +398,9 @@ def test_vmcoreinfo_file_is_what_the_extract_carries(tmp_path):
         assert x.vmcoreinfo == info
         assert x.extract_of["VMCOREINFO_FROM"] == str(f)
     with open_dump([src], vmcoreinfo=str(f)) as r:
-        full = json.loads(report_json.dumps(analyse(r)))
+        full = json.loads(report_json.dumps(analyse(r, names="system")))
     with open_dump([res.path]) as r:
-        ext = json.loads(report_json.dumps(analyse(r)))
+        ext = json.loads(report_json.dumps(analyse(r, names="system")))
     assert ext["capture"] == full["capture"] and ext["devices"] == full["devices"]
 
 

@@ -24,7 +24,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def built_report(**kw):
-    return analyse(cb.reader(cb.buffer(cb.qemu_like_records(**kw))))
+    return analyse(cb.reader(cb.buffer(cb.qemu_like_records(**kw))), names="system")
 
 
 class Tags(html.parser.HTMLParser):
@@ -104,7 +104,7 @@ def test_error_path_link_is_the_one_conclusion():
 
 def test_missing_pages_are_listed_with_their_status():
     buf = cb.buffer(cb.qemu_like_records())
-    rep = analyse(cb.reader(buf, missing={1: PageStatus.EXCLUDED}))
+    rep = analyse(cb.reader(buf, missing={1: PageStatus.EXCLUDED}), names="system")
     assert rep.capture.state == "partial"
     text = report_html.render(rep)
     assert "Missing buffer pages" in text
@@ -113,7 +113,7 @@ def test_missing_pages_are_listed_with_their_status():
 
 
 def test_absent_capture_still_renders():
-    rep = analyse(cb.reader(b"", vmcoreinfo={"PCI_CRASH_PAGEMAP": "0x0"}))
+    rep = analyse(cb.reader(b"", vmcoreinfo={"PCI_CRASH_PAGEMAP": "0x0"}), names="system")
     text = report_html.render(rep)
     assert "<details" not in text
     assert rep.capture.state in text and rep.verdict.lines[0].split(":")[0] in text
@@ -327,7 +327,7 @@ def test_tlp_header_table_matches_the_injected_headers():
     from crash_ext_c.open import open_dump
     scen = VMCORES / "aer-tlp"
     with open_dump([str(scen / "d31-zlib.kdump")]) as r:
-        text = report_html.render(analyse(r))
+        text = report_html.render(analyse(r, names="system"))
     injected = [i for i in json.loads((scen / "scenario.json").read_text())["injections"]
                 if i.get("tlp_header")]
     assert len(injected) >= 3
@@ -362,7 +362,7 @@ def test_damaged_captures_still_render(case):
                     device_count=99 if case == "count" else None)
     if case == "cut":
         buf = buf[:len(buf) - 3000]
-    rep = analyse(cb.reader(buf))
+    rep = analyse(cb.reader(buf), names="system")
     if case == "kernel-broken":
         class Broken:               # KernelInfo whose symbol reads fail (output/kernel_view)
             def load(self):
@@ -403,7 +403,7 @@ def test_shared_decode_text_never_carries_colour_into_plain_output():
     cli.execute(reader, parse(["-a", "x"]), plain, err=io.StringIO())
     assert "\x1b[" not in plain.getvalue()
     assert ANSI.sub("", first.getvalue()) == plain.getvalue()
-    assert "\x1b[" not in report_html.render(analyse(reader))
+    assert "\x1b[" not in report_html.render(analyse(reader, names="system"))
 
 
 def test_hexdump_round_trips_every_byte():

@@ -48,7 +48,7 @@ def _records(n, distinct):
 @pytest.mark.parametrize("distinct", [False, True])
 def test_dumps_is_json_dumps_of_to_dict(distinct):
     clear_caches()
-    rep = analyse(cb.reader(cb.buffer(_records(40, distinct))))
+    rep = analyse(cb.reader(cb.buffer(_records(40, distinct))), names="system")
     assert len(rep.devices) == 44 and rep.duplicates
     text = report_json.dumps(rep)
     assert text == _plain(rep)
@@ -62,13 +62,13 @@ def test_dumps_is_json_dumps_of_to_dict(distinct):
 def test_dumps_real_example():
     from crash_ext_c.open import open_dump
     with open_dump([EXAMPLE]) as r:
-        rep = analyse(r)
+        rep = analyse(r, names="system")
     assert rep.kernel_log is not None and rep.devices
     assert report_json.dumps(rep) == _plain(rep)
 
 
 def test_dumps_absent_capture():
     from crash_ext_c.reader import PageDictReader
-    rep = analyse(PageDictReader({}, vmcoreinfo={"OSRELEASE": "6.1.0"}))
+    rep = analyse(PageDictReader({}, vmcoreinfo={"OSRELEASE": "6.1.0"}), names="system")
     assert rep.capture.state == "absent" and not rep.devices
     assert report_json.dumps(rep) == _plain(rep)

@@ -57,7 +57,7 @@ def report(name, vmcoreinfo=None):
     from crash_ext_c.open import open_dump
     dump = VMCORES / name / "d31-zlib.kdump"
     with open_dump([str(dump)], vmcoreinfo=vmcoreinfo) as r:
-        rep = analyse(r)
+        rep = analyse(r, names="system")
     assert rep.kernel_log is not None and rep.kernel_log.log.records, name
     return rep
 
@@ -243,7 +243,7 @@ def test_capture_filter_on_a_captured_dump():
                         r.text.replace("devices=all", "devices=bridges")) for r in log.records]
     assert recs != log.records
     with open_dump([str(dump)]) as r:
-        rep = analyse(r, log=KernelLog(records=recs))
+        rep = analyse(r, log=KernelLog(records=recs), names="system")
     assert rep.capture.state == "captured"
     assert any("pci_crash.devices=bridges" in n for n in rep.capture.notes)
 
@@ -299,7 +299,7 @@ def test_check_and_verdict_say_when_log_pages_are_missing():
         # hide the highest page the reader read (the text data ring, not its descriptors)
         bad = _Hide(r, {max(whole.pfns)})
         res = check(bad)
-        rep = analyse(bad)
+        rep = analyse(bad, names="system")
     assert res.kernel_log.complete is False
     assert any(l.startswith("kernel log: INCOMPLETE") for l in res.lines())
     assert rep.kernel_log.log.complete is False
