@@ -32,6 +32,9 @@ def test_json_schema_and_config_bytes(name):
         assert d["verdict"]["suspects"][0]["bdf"] == scenario(name)["injections"][0]["bdf_guest"]
 
 
+# --- report_json directly -----------------------------------------------------------
+
+@pytest.mark.parametrize("name", CAPTURED)
 def test_fast_dumps_equals_to_dict(name):
     """dumps() splices the config hex and capability JSON in by hand; its document must be
     the one the plain to_dict() gives."""
