@@ -540,7 +540,7 @@ def test_phys_base_probe_reads_in_batches_not_page_by_page(release_at):
     each, a bitmap lookup apiece: 0.1 s per input plain, over the 1 s bound instrumented
     (fuzz_kdump, tests/data/fuzz-regressions/kdump/phys-base-probe-page-by-page.bin).
     Now one status pass, and only stored candidates are read, in batches."""
-    import klog_builder as kb
+    from tests.builders import klog as kb
     from pykdump_ext.kernel.klog.physmem import PhysMem
     from pykdump_ext.kernel.klog.vtop import PROBE_BATCH, probe_phys_base
     from crash_ext_c.reader import PageDictReader
