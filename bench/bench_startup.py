@@ -4,7 +4,7 @@ extracts the same capture (issue 12: at most 1.5x on the real aer-uncor dump, at
 
 The peer runs with Debian's /usr/bin/python3 and python3-libkdumpfile (0.5.1): it opens
 the dump, reads PCI_CRASH_PAGEMAP from VMCOREINFO, reads the pagemap and every buffer
-page through KDUMP_MACHPHYSADDR (no OS type set, as tests/test_libkdumpfile.py does)
+page through KDUMP_MACHPHYSADDR (no OS type set, as tests/peers/test_libkdumpfile.py does)
 and writes the capture bytes out.  pcicrash is the venv's console script (or
 `python -m pykdump_ext` when it is not installed).  Both write to /dev/null; runs
 alternate (peer, pcicrash, peer, ...) so a change of machine load hits both; the

@@ -4,7 +4,7 @@
 the caps registry decodes, with every field by the name lspci prints (see
 docs/json.md); all ``pcicrash/1`` keys are kept with their meaning.
 
-The schema is documented once, in docs/json.md; tests/test_report_json.py fails when
+The schema is documented once, in docs/json.md; tests/pykdump_ext/output/test_report_json_schema.py fails when
 this module emits a key the document does not name, or the document names one that no
 longer exists.
 """
