@@ -12,10 +12,10 @@ figure is the median of N runs.
 
 The 5824-function capture (root ports and PCIe endpoints with AER, 4096-byte config
 spaces, every function its own BAR0 as on real hardware) is built into a
-kdump-compressed file (makedumpfile's format: tests/synth.py) in a temporary
+kdump-compressed file (makedumpfile's format: tests/builders/kdump.py) in a temporary
 directory; the peer reading it back the same bytes is checked before timing.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_startup.py [-n RUNS] [--dump FILE]
+    .venv/bin/python -m bench.bench_startup [-n RUNS] [--dump FILE]
 """
 
 import argparse
@@ -30,9 +30,6 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(HERE))
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 REAL = ROOT.parent / "shared" / "vmcores" / "aer-uncor" / "d31-zlib.kdump"
@@ -67,18 +64,18 @@ def pcicrash_cmd(ours=None):
 
 def build_big(path, n=5824):
     """A kdump-compressed dump holding an n-function capture; returns the buffer bytes."""
-    import bench_decode
-    import capture_builder as cb
-    import synth
+    from bench import bench_decode
+    from tests.builders import capture as cb
+    from tests.builders.kdump import write_kdump
     recs = bench_decode.build(n)
     recs = recs[:1] + bench_decode.distinct(recs[1:])
     buf = cb.buffer(recs)
     pages_n = -(-len(buf) // 4096)
     max_pfn = 1 << 18                     # 1 GiB of physical memory
     pm_pfn = 0x1000
-    pfns = synth.scattered_pfns(pages_n, max_pfn, seed=5, avoid=range(pm_pfn, pm_pfn + 16))
-    pages, lines = synth.pci_crash_pages(buf, "A", pfns, pagemap_addr=pm_pfn * 4096 + 0x380)
-    synth.write_kdump(path, pages, max_pfn=max_pfn,
+    pfns = cb.scattered_pfns(pages_n, max_pfn, seed=5, avoid=range(pm_pfn, pm_pfn + 16))
+    pages, lines = cb.pci_crash_pages(buf, "A", pfns, pagemap_addr=pm_pfn * 4096 + 0x380)
+    write_kdump(path, pages, max_pfn=max_pfn,
                       vmcoreinfo_lines=["CRASHTIME=1795241199"] + lines)
     return buf
 
