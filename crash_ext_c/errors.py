@@ -66,6 +66,7 @@ class CaptureError(PcicrashError):
     """The pci_crash pagemap or buffer is inconsistent; `offset` is a physical address."""
 
     offset_label = "physical address"
+    page_status: Any = None      # the PageStatus of a pagemap page the dump lacks (partial, not corrupt)
 
 
 class UsageError(PcicrashError):

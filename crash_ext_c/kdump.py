@@ -37,6 +37,7 @@ into runs.
 
 import bisect
 import collections
+import importlib
 import os
 import struct
 import zlib
@@ -132,7 +133,7 @@ EXTRACT_NOTE_TYPE = 1
 
 # ---------------------------------------------------------------- C helper
 
-_C = None
+_C: Any = None          # the C helper module, False when it cannot be loaded, None: not tried
 
 
 def c_helper() -> Any:
@@ -143,9 +144,8 @@ def c_helper() -> Any:
     if _C is None:
         _C = False
         if not os.environ.get("PCICRASH_NO_C"):
-            try:
-                from . import _pfnmap
-                _C = _pfnmap
+            try:    # by name: a compiled module, no source for a type checker to follow
+                _C = importlib.import_module(__package__ + "._pfnmap")
             except ImportError:
                 pass
     return _C or None
@@ -526,6 +526,13 @@ class KdumpPart:
         base = self.bitmap_off + (self.bitmap_len if second and self.two_bitmaps else 0)
         return self.read_exact(base + start, size, "%s bitmap" % ("2nd" if second else "1st"))
 
+    def _counted(self) -> "_Counts":
+        """The counting pass's state, started on first use."""
+        if self._counts is None:
+            self._start_counts()
+        assert self._counts is not None
+        return self._counts
+
     def _start_counts(self) -> None:
         # Counts never exceed the bits up to the end of the last block.
         fits = self.max_mapnr + BLOCK_BITS < 1 << 32 and array("I").itemsize >= 4
@@ -554,7 +561,7 @@ class KdumpPart:
         hand: [descriptor index or -1 clear] in the order of pfns.  Holes of the file
         are passed over without reading: the work follows what the file holds, not
         the max_mapnr its header declares."""
-        counts, below = self._counts, self._below
+        counts, below = self._counted(), self._below
         last = pfns[-1] // BLOCK_BITS
         out = []
         i = 0
@@ -598,7 +605,7 @@ class KdumpPart:
         bits = [where[p // BLOCK_BITS] * BLOCK_BITS + p % BLOCK_BITS for p in pfns]
         bases = None
         if with_index:
-            counts, below = self._counts, self._below
+            counts, below = self._counted(), self._below
             bases = [counts.at(b) - below for b in firsts]
         return _rank(b"".join(pieces), bits, bases)
 
@@ -632,9 +639,7 @@ class KdumpPart:
         if not pfns:
             return {}
         if with_index:
-            if self._counts is None:
-                self._start_counts()
-            reach = self._counts.reach * BLOCK_BITS   # counted below this
+            reach = self._counted().reach * BLOCK_BITS   # counted below this
             cut = bisect.bisect_left(pfns, reach)
             res = self._rank_slices(pfns[:cut], True) if cut else []
             if cut < len(pfns):

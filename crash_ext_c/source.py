@@ -11,6 +11,7 @@ file of a flattened stream (flat.FlatFile) or an object in remote storage
 reports them per dump.
 """
 
+import errno
 import os
 import re
 from typing import Any, Union
@@ -35,6 +36,8 @@ class FileSource:
     def pread(self, offset: int, size: int) -> bytes:
         if size <= 0 or offset >= self.size or offset < 0:
             return b""
+        if self._fd is None:
+            raise OSError(errno.EBADF, "read after close", self.name)
         data = os.pread(self._fd, size, offset)
         self.reads += 1
         self.bytes_read += len(data)
@@ -43,6 +46,8 @@ class FileSource:
     def data_from(self, offset: int) -> int:
         """The first offset at or after `offset` that may hold data (SEEK_DATA): the
         readers pass over a sparse file's holes without reading them."""
+        if self._fd is None:
+            raise OSError(errno.EBADF, "read after close", self.name)
         return data_from(self._fd, offset, self.size)
 
     def close(self) -> None:

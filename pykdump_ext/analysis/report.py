@@ -54,7 +54,7 @@ class Device:
     @property
     def ids(self) -> str:
         c = self.config
-        if c.all_ff or c.vendor_id is None:
+        if c.all_ff or c.vendor_id is None or c.device_id is None:
             return "[ffff:ffff]" if c.all_ff else "[????:????]"
         return "[%04x:%04x]" % (c.vendor_id, c.device_id)
 
@@ -190,9 +190,9 @@ def _analyse_capture(cap, *, kernel, names, log=None):
         rep.by_bdf[d.bdf] = d
     for p in rep.paths:
         for h in p.hops:
-            d = rep.by_bdf.get(h.bdf)
-            if d is not None and d.node.unreachable:
-                h.items = ["record all 0xFF: " + d.node.unreachable_why]
+            hop = rep.by_bdf.get(h.bdf)
+            if hop is not None and hop.node.unreachable:
+                h.items = ["record all 0xFF: " + hop.node.unreachable_why]
             ls = rep.links.get(h.bdf)
             if ls is not None:     # the register readout becomes the concluded link state
                 h.items = [_link_item(i, ls) if i.startswith("link ") else i for i in h.items]

@@ -26,7 +26,7 @@ import datetime
 import enum
 import struct
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from crash_ext_c.errors import CaptureError, PageUnavailable, PcicrashError
 from crash_ext_c.reader import MemoryReader, PageStatus
@@ -499,14 +499,17 @@ def _assemble(reader, pm):
         if a is None or i in pm.bad_entries:
             spans.append((i, None))
             continue
-        pfns = list(range(a // rps, a // rps + per)) if kps >= rps else [a // rps]
-        spans.append((i, pfns))
-        all_pfns.extend(pfns)
+        page_pfns = list(range(a // rps, a // rps + per)) if kps >= rps else [a // rps]
+        spans.append((i, page_pfns))
+        all_pfns.extend(page_pfns)
     statuses = dict(zip(all_pfns, reader.page_statuses(all_pfns)))
     # ERASED pages read back, but with bytes a filter rule overwrote: treat as holes
     got = reader.read_pages([p for p in all_pfns
                                if statuses[p].readable and statuses[p] is not PageStatus.ERASED])
-    chunks, holes, missing, page_stat = [], [], [], []
+    chunks: List[bytes] = []
+    holes: List[Tuple[int, int, int, Optional[int], Any]] = []        # (start, end, page, pfn, why)
+    missing: List[Tuple[int, Optional[int], Any]] = []                # (page, pfn, why)
+    page_stat: List[Any] = []
     for i, pfns in spans:
         base = i * kps - pm.buf_offset
         if pfns is None:

@@ -155,6 +155,12 @@ class KernelInfo:
         elif not lazy:
             self.load()
 
+    def _symbols(self) -> SymbolSource:
+        """The symbol source; the readers below run only when there is one."""
+        if self.source is None:
+            raise SymbolMissing("no kernel symbols (no crash session, drgn program or --vmlinux)")
+        return self.source
+
     def load(self) -> "KernelInfo":
         """Read the symbol-based pieces (once); lazy instances do it on first use."""
         if not self._loaded:
@@ -175,7 +181,7 @@ class KernelInfo:
             self.notes.append("CRASHTIME=%r in VMCOREINFO is not a number" % value[:40])
 
     def _load_hwerr(self) -> None:
-        src = self.source
+        src = self._symbols()
         if not src.symbol_exists("hwerr_data"):
             self.notes.append("hwerr_data: not in this kernel (no symbol hwerr_data):"
                               " recoverable hardware-error counters not shown")
@@ -199,7 +205,7 @@ class KernelInfo:
 
     def _walk(self, head_addr, next_value, type_name, member, limit):
         """Addresses of the `type_name` entries of a list_head list (bounded, cycle-safe)."""
-        src = self.source
+        src = self._symbols()
         off = src.member_offset(type_name, member)
         if off is None:
             raise MemberMissing("%s has no member %s" % (type_name, member))
@@ -218,7 +224,7 @@ class KernelInfo:
         return out
 
     def _bus_lists(self, bus_addr):
-        src = self.source
+        src = self._symbols()
         bus = src.struct_at("struct pci_bus", bus_addr)
         lists = {}
         for name, etype, emember in (("devices", "struct pci_dev", "bus_list"),
@@ -233,7 +239,7 @@ class KernelInfo:
 
     def pci_dev_addrs(self) -> List[int]:
         """Every struct pci_dev the kernel knows, walking pci_root_buses and child buses."""
-        src = self.source
+        src = self._symbols()
         head_addr = src.symbol_address("pci_root_buses")
         head = src.read_symbol("pci_root_buses")
         todo = self._walk(head_addr, src.get(head, "next"), "struct pci_bus", "node", MAX_BUSES)
@@ -258,7 +264,7 @@ class KernelInfo:
 
     def _bdf(self, pdev):
         """The device's name ("dddd:bb:dd.f"), from its struct device; else bus number + devfn."""
-        src = self.source
+        src = self._symbols()
         try:
             name = src.string(src.get(src.get(src.get(pdev, "dev"), "kobj"), "name"), 64)
             if len(name) == 12 and name[4] == ":" and name[7] == ":" and name[10] == ".":
@@ -270,7 +276,7 @@ class KernelInfo:
         return format_bdf(0, busnr & 0xFF, devfn & 0xFF)
 
     def _load_devices(self) -> None:
-        src = self.source
+        src = self._symbols()
         for member in ("driver", "error_state", "current_state", "aer_stats"):
             self.members[member] = src.member_offset("struct pci_dev", member) is not None
         try:
@@ -296,7 +302,7 @@ class KernelInfo:
             self.devices.setdefault(bdf, info)
 
     def _read_device(self, pdev, info) -> None:
-        src = self.source
+        src = self._symbols()
         if self.members["driver"]:
             try:
                 drv = src.get(pdev, "driver")
@@ -319,10 +325,10 @@ class KernelInfo:
                 info.problems.append("aer_stats: %s" % exc)
 
     def _read_aer(self, ptr):
-        src = self.source
+        src = self._symbols()
         if src.to_int(ptr) == 0:
             return "none"                      # the AER driver never set this device up
-        out = {}
+        out: Dict[str, Any] = {}               # totals (int) and per-bit counts (dict)
         for m in AER_TOTALS + AER_ROOT_TOTALS:
             try:
                 out[m] = src.to_int(src.get(ptr, m))

@@ -77,6 +77,8 @@ def capture_lines(rep: Report, verbose: bool = False) -> List[str]:
 
 def verdict_lines(rep: Report) -> List[str]:
     v = rep.verdict
+    if v is None:                   # analyse() always gives one; a hand-made Report may not
+        return []
     fault: Optional[bool]
     S, fault = style.current(), bool(v.suspects)
     if fault and getattr(getattr(v, "panic", None), "pci", None) is False:
@@ -191,8 +193,6 @@ def _describe(d, names, link=None):
     try:
         from .device_text import describe
     except ImportError:
-        describe = None
-    if describe is None:
         return [d.label] + ["\t" + i for i in d.items]
     return list(describe(d.config, bdf=d.bdf, names=names, link=link))
 
@@ -248,7 +248,7 @@ def tree(rep: Report, devs: Optional[List[Device]] = None) -> List[str]:
     if devs is not None:
         visible = set()
         for d in devs:
-            b = d.bdf
+            b: Optional[str] = d.bdf
             while b is not None and b not in visible and b in topo.nodes:
                 visible.add(b)
                 b = topo.nodes[b].parent
@@ -265,8 +265,9 @@ def tree(rep: Report, devs: Optional[List[Device]] = None) -> List[str]:
         text = "%02x.%x%s" % (n.devfn >> 3, n.devfn & 7, TREE_FLAG if d.has_error else "")
         cur, pad = cur + text, pad + " " * len(text)
         if n.secondary is not None:
-            r = ("-[%02x]-" % n.secondary if n.secondary == n.subordinate
-                 else "-[%02x-%02x]-" % (n.secondary, n.subordinate))
+            last = n.secondary if n.subordinate is None else n.subordinate
+            r = ("-[%02x]-" % n.secondary if n.secondary == last
+                 else "-[%02x-%02x]-" % (n.secondary, last))
         elif n.inferred_buses is not None:
             lo, hi = n.inferred_buses
             r = "-[%02x?]-" % lo if lo == hi else "-[%02x-%02x?]-" % (lo, hi)

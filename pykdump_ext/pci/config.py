@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import struct
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import caps as _caps
 from . import regs as R
@@ -566,7 +566,7 @@ def _pcie(cfg, c: CapResult) -> Pcie:
     """The typed PCIe view the error-path and verdict code use, from the decoded registers."""
     f = c.regs["Flags"]
     ptype, version, slot = f["Type"], f["Version"], bool(f["Slot"])
-    r = {reg.name.lower(): reg.value for reg in c.regs.values() if reg.name != "Flags"}
+    r: Dict[str, Any] = {reg.name.lower(): reg.value for reg in c.regs.values() if reg.name != "Flags"}
     p = Pcie(offset=c.offset, version=version, port_type=ptype,
              port_type_name=R.PORT_TYPE_NAMES.get(ptype, "Unknown type %d" % ptype),
              slot_implemented=slot, interrupt_message=f["IntMsg"],
@@ -598,11 +598,10 @@ def _pcie(cfg, c: CapResult) -> Pcie:
         p.link_status_flags = R.flags(lnksta, R.LNKSTA_BITS)
         p.dll_link_active = bool(lnksta & R.LNKSTA_DL_ACT)
         p.link_training = bool(lnksta & R.LNKSTA_TRAIN)
-    if lnkcap is not None and lnksta is not None:
+    sc, cc, w, cw = p.link_speed_code, p.link_cap_speed_code, p.link_width, p.link_cap_width
+    if sc is not None and cc is not None and w is not None and cw is not None:    # LnkCap and LnkSta read
         p.downtrained = link_up(p) and (
-            (p.link_speed_code in R.LINK_SPEEDS and p.link_cap_speed_code in R.LINK_SPEEDS
-             and p.link_speed_code < p.link_cap_speed_code)
-            or (0 < p.link_width < p.link_cap_width))
+            (sc in R.LINK_SPEEDS and cc in R.LINK_SPEEDS and sc < cc) or (0 < w < cw))
     sltcap, sltctl, sltsta = get("sltcap"), get("sltctl"), get("sltsta")
     rootctl, rootsta = get("rootctl"), get("rootsta")
     if sltcap is not None:
@@ -646,7 +645,8 @@ def _aer(cfg, c: CapResult) -> Aer:
     a.cap = c
     a.first_error_pointer = a.cap_control & R.AER_CAP_FEP_MASK
     a.cap_flags = R.flags(a.cap_control, R.AER_CAP_BITS)
-    log = tuple(v.get("HeaderLog%d" % i, 0) for i in range(4))
+    h = [v.get("HeaderLog%d" % i, 0) for i in range(4)]
+    log = (h[0], h[1], h[2], h[3])
     a.header_log = log
     a.tlp = _tlp.decode(log) if any(log) else None
     if a.cap_control & R.AER_CAP_TLP_PFX:

@@ -120,7 +120,8 @@ def pykdump_api() -> Any:
         member_offset = staticmethod(API.member_offset)
         sym2addr = staticmethod(API.sym2addr)
         # optional: where crash writes its error messages (to keep probes quiet)
-        crash_set_error = staticmethod(getattr(crash, "crash_set_error", None))
+        _set_error = getattr(crash, "crash_set_error", None)
+        crash_set_error = None if _set_error is None else staticmethod(_set_error)
     return Api
 
 
