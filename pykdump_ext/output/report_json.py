@@ -48,17 +48,24 @@ def _reg_json(r) -> str:
     if t is None:
         if len(_REG_JSON) >= 65536:          # bounded: repeats are what it is for
             _REG_JSON.clear()
-        t = _REG_JSON[key] = '%s:{"offset":%d,"size":%d,"value":%d,"fields":%s}' % (
-            _enc(r.name), r.offset, r.spec.size, r.value, _enc(r.fields()))
+        t = _REG_JSON[key] = '%s:{"offset":%d,"size":%d,"value":%d,"fields":%s%s}' % (
+            _enc(r.name), r.offset, r.spec.size, r.value, _enc(r.fields()),
+            ',"decoded":' + _enc(r.decoded()) if r.spec.words else "")
     return t
 
 
 def cap_dict(c: CapResult) -> dict:
     return {"kind": c.kind, "id": c.id, "offset": c.offset, "version": c.version, "name": c.name,
-            "registers": {r.name: {"offset": r.offset, "size": r.spec.size, "value": r.value,
-                                   "fields": r.fields()} for r in c.regs.values()},
+            "registers": {r.name: _reg_dict(r) for r in c.regs.values()},
             "info": c.info, "entries": [cap_dict(e) for e in c.entries],
             "problems": list(c.problems), "truncated": c.truncated}
+
+
+def _reg_dict(r) -> dict:
+    d = {"offset": r.offset, "size": r.spec.size, "value": r.value, "fields": r.fields()}
+    if r.spec.words:
+        d["decoded"] = r.decoded()
+    return d
 
 
 def _aer(a):

@@ -16,11 +16,27 @@ LTR = (Register("Max snoop latency", 0x04, 2, "Value@0:10 Scale@10:3"),
        Register("Max no snoop latency", 0x06, 2, "Value@0:10 Scale@10:3"))
 LNKCTL3 = Register("LnkCtl3", 0x04, 4, "PerformEqu@0 LnkEquIntrruptEn@1 LowerSKPOSGenVec@9:7")
 LANE_ERR = Register("LaneErrStat", 0x08, 4)
+
+
+def _pwron(r) -> str:
+    """T_PowerOn: its value times the scale's 2/10/100 us (scale 3 is reserved)."""
+    scale = r["PwrOnScale"]
+    return "%dus" % ((2, 10, 100)[scale] * r["PwrOnValue"]) if scale < 3 else "<error>"
+
+
+def _ltr12(r) -> str:
+    scale = r["LTR1.2_ThresholdScale"]
+    return "<error>" if scale > 5 else "%dns" % (r["LTR1.2_ThresholdValue"] * ltr_scale(scale))
+
+
 L1SUBCAP = Register("L1SubCap", 0x04, 4, "PCI-PM_L1.2@0 PCI-PM_L1.1@1 ASPM_L1.2@2 ASPM_L1.1@3 "
-                    "L1_PM_Substates@4 PortCommonModeRestoreTime@8:8 PwrOnScale@16:2 PwrOnValue@19:5")
+                    "L1_PM_Substates@4 PortCommonModeRestoreTime@8:8 PwrOnScale@16:2 PwrOnValue@19:5",
+                    words={"PortCommonModeRestoreTime": lambda r: "%dus" % r["PortCommonModeRestoreTime"],
+                           "PortTPowerOnTime": _pwron})
 L1SUBCTL1 = Register("L1SubCtl1", 0x08, 4, "PCI-PM_L1.2@0 PCI-PM_L1.1@1 ASPM_L1.2@2 ASPM_L1.1@3 "
-                     "T_CommonMode@8:8 LTR1.2_ThresholdValue@16:10 LTR1.2_ThresholdScale@29:3")
-L1SUBCTL2 = Register("L1SubCtl2", 0x0C, 4, "PwrOnScale@0:2 PwrOnValue@3:5")
+                     "T_CommonMode@8:8 LTR1.2_ThresholdValue@16:10 LTR1.2_ThresholdScale@29:3",
+                     words={"T_CommonMode": lambda r: "%dus" % r["T_CommonMode"], "LTR1.2_Threshold": _ltr12})
+L1SUBCTL2 = Register("L1SubCtl2", 0x0C, 4, "PwrOnScale@0:2 PwrOnValue@3:5", words={"T_PwrOn": _pwron})
 PTMCAP = Register("PTMCap", 0x04, 4, "Requester@0 Responder@1 Root@2 ClockGranularity@8:8")
 PTMCTL = Register("PTMControl", 0x08, 4, "Enabled@0 RootSelected@1 EffectiveGranularity@8:8")
 DOE = (Register("DOECap", 0x04, 4, "IntSup@0 IntMsg@1:11"), Register("DOECtl", 0x08, 4, "Abort@0 IntEn@1 Go@31"),
@@ -112,10 +128,6 @@ def decode_l1pm(a: Access, c: CapResult, ctx: Ctx) -> None:
     read_regs(c, a, c.offset, (L1SUBCAP, L1SUBCTL1, L1SUBCTL2))
 
 
-def _pwron(scale: int, value: int) -> str:
-    return "%dus" % ((2, 10, 100)[scale] * value) if scale < 3 else "<error>"
-
-
 @text_for("ext", 0x001E)
 def text_l1pm(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
@@ -126,17 +138,15 @@ def text_l1pm(c: CapResult, ctx: Ctx) -> List[str]:
     out.append("\tL1SubCap: " + cap.flag("PCI-PM_L1.2", "PCI-PM_L1.1", "ASPM_L1.2", "ASPM_L1.1",
                                          "L1_PM_Substates"))
     if l12:
-        out.append("\t\t  PortCommonModeRestoreTime=%dus PortTPowerOnTime=%s" % (
-            cap["PortCommonModeRestoreTime"], _pwron(cap["PwrOnScale"], cap["PwrOnValue"])))
+        out.append("\t\t  PortCommonModeRestoreTime=%s PortTPowerOnTime=%s" % (
+            cap.word("PortCommonModeRestoreTime"), cap.word("PortTPowerOnTime")))
     out.append("\tL1SubCtl1: " + c1.flag("PCI-PM_L1.2", "PCI-PM_L1.1", "ASPM_L1.2", "ASPM_L1.1"))
     if l12:
-        s = "\t\t   T_CommonMode=%dus" % c1["T_CommonMode"]
+        s = "\t\t   T_CommonMode=" + c1.word("T_CommonMode")
         if cap["ASPM_L1.2"]:
-            sc = c1["LTR1.2_ThresholdScale"]
-            s += " LTR1.2_Threshold=" + ("<error>" if sc > 5 else "%dns" % (
-                c1["LTR1.2_ThresholdValue"] * ltr_scale(sc)))
+            s += " LTR1.2_Threshold=" + c1.word("LTR1.2_Threshold")
         out.append(s)
-    out.append("\tL1SubCtl2:" + (" T_PwrOn=" + _pwron(c2["PwrOnScale"], c2["PwrOnValue"]) if l12 else ""))
+    out.append("\tL1SubCtl2:" + (" T_PwrOn=" + c2.word("T_PwrOn") if l12 else ""))
     return out
 
 

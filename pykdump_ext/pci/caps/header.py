@@ -16,7 +16,7 @@ from .words import DEVSEL, yn
 COMMAND = Register("Control", 0x04, 2, "I/O@0 Mem@1 BusMaster@2 SpecCycle@3 MemWINV@4 VGASnoop@5 "
                    "ParErr@6 Stepping@7 SERR@8 FastB2B@9 DisINTx@10")
 STATUS = Register("Status", 0x06, 2, "INTx@3 Cap@4 66MHz@5 UDF@6 FastB2B@7 ParErr@8 DEVSEL@9:2 "
-                  ">TAbort@11 <TAbort@12 <MAbort@13 >SERR@14 <PERR@15")
+                  ">TAbort@11 <TAbort@12 <MAbort@13 >SERR@14 <PERR@15", words={"DEVSEL": DEVSEL})
 CACHE_LINE = Register("CacheLine", 0x0C, 1)
 LATENCY = Register("Latency", 0x0D, 1)
 HTYPE = Register("HeaderType", 0x0E, 1, "Layout@0:7 MultiFunction@7")
@@ -33,7 +33,7 @@ BUS = Register("Bus", 0x18, 4, "primary@0:8 secondary@8:8 subordinate@16:8 sec-l
 IO_BASE = Register("IOBase", 0x1C, 1)
 IO_LIMIT = Register("IOLimit", 0x1D, 1)
 SEC_STATUS = Register("Secondary status", 0x1E, 2, "66MHz@5 FastB2B@7 ParErr@8 DEVSEL@9:2 >TAbort@11 "
-                      "<TAbort@12 <MAbort@13 <SERR@14 <PERR@15")
+                      "<TAbort@12 <MAbort@13 <SERR@14 <PERR@15", words={"DEVSEL": DEVSEL})
 MEM_BASE = Register("MemBase", 0x20, 2)
 MEM_LIMIT = Register("MemLimit", 0x22, 2)
 PREF_BASE = Register("PrefBase", 0x24, 2)
@@ -213,7 +213,7 @@ def text(h: CapResult, class_code: Optional[int]) -> List[str]:
         out.append("\tControl: " + cmd.flag("I/O", "Mem", "BusMaster", "SpecCycle", "MemWINV", "VGASnoop",
                                             "ParErr", "Stepping", "SERR", "FastB2B", "DisINTx"))
         out.append("\tStatus: %s DEVSEL=%s %s" % (
-            st.flag("Cap", "66MHz", "UDF", "FastB2B", "ParErr"), DEVSEL[st["DEVSEL"]],
+            st.flag("Cap", "66MHz", "UDF", "FastB2B", "ParErr"), st.word("DEVSEL"),
             st.flag(">TAbort", "<TAbort", "<MAbort", ">SERR", "<PERR", "INTx")))
         if cmd["BusMaster"]:
             s = "\tLatency: %d" % g("Latency").value
@@ -264,7 +264,7 @@ def text(h: CapResult, class_code: Optional[int]) -> List[str]:
         ss = g("Secondary status")
         if ss is not None:
             out.append("\tSecondary status: %s DEVSEL=%s %s" % (
-                ss.flag("66MHz", "FastB2B", "ParErr"), DEVSEL[ss["DEVSEL"]],
+                ss.flag("66MHz", "FastB2B", "ParErr"), ss.word("DEVSEL"),
                 ss.flag(">TAbort", "<TAbort", "<MAbort", "<SERR", "<PERR")))
         out += _rom_text(h, cmdv)
         bc = g("BridgeCtl")

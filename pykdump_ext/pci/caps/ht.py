@@ -20,23 +20,25 @@ FTR = "IsocFC@0 LDTSTOP@1 CRCTM@2 ECTLT@3 64bA@4 UIDRD@5"
 FTR_SEC = FTR + " ExtRS@8 UCnfE@9"
 EH = ("PFlE@0 OFlE@1 PFE@2 OFE@3 EOCFE@4 RFE@5 CRCFE@6 SERRFE@7 CF@8 RE@9 PNFE@10 ONFE@11 EOCNFE@12 RNFE@13 "
       "CRCNFE@14 SERRNFE@15")
-# The link frequency capability registers are 16 bits wide (1.4GHz, 1.6GHz, Vend in the high
-# byte); lspci 3.9 reads one byte of them and so always shows those three as '-'.
-PRI = (Register("Link Control 0", 4, 2, LCTR), Register("Link Config 0", 6, 2, LCNF),
-       Register("Link Control 1", 8, 2, LCTR), Register("Link Config 1", 10, 2, LCNF),
-       Register("Revision ID", 12, 1, "Minor@0:5 Major@5:3"), Register("Link Error 0", 13, 1, LFRER),
-       Register("Link Frequency Capability 0", 14, 2, LFCAP),
-       Register("Feature Capability", 16, 1, FTR), Register("Link Error 1", 17, 1, LFRER),
-       Register("Link Frequency Capability 1", 18, 2, LFCAP), Register("Error Handling", 22, 2, EH),
-       Register("MBU", 24, 1), Register("MLU", 25, 1), Register("Bus Number", 26, 1))
-SEC = (Register("Link Control", 4, 2, LCTR), Register("Link Config", 6, 2, LCNF),
-       Register("Revision ID", 8, 1, "Minor@0:5 Major@5:3"), Register("Link Error", 9, 1, LFRER),
-       Register("Link Frequency Capability", 10, 2, LFCAP), Register("Feature Capability", 12, 2, FTR_SEC),
-       Register("Error Handling", 18, 2, EH), Register("MBU", 20, 1), Register("MLU", 21, 1))
-MSIM = (Register("AddressLo", 4, 4), Register("AddressHi", 8, 4))
 WIDTHS = ("8bit", "16bit", "[2]", "32bit", "2bit", "4bit", "[6]", "N/C")
 FREQS = ("200MHz", "300MHz", "400MHz", "500MHz", "600MHz", "800MHz", "1.0GHz", "1.2GHz", "1.4GHz", "1.6GHz",
          "[a]", "[b]", "[c]", "[d]", "[e]", "Vend")
+LCNF_WORDS = {n: WIDTHS for n in ("MLWI", "MLWO", "LWI", "LWO")}
+LFRER_WORDS = {"Freq": FREQS}
+# The link frequency capability registers are 16 bits wide (1.4GHz, 1.6GHz, Vend in the high
+# byte); lspci 3.9 reads one byte of them and so always shows those three as '-'.
+PRI = (Register("Link Control 0", 4, 2, LCTR), Register("Link Config 0", 6, 2, LCNF, LCNF_WORDS),
+       Register("Link Control 1", 8, 2, LCTR), Register("Link Config 1", 10, 2, LCNF, LCNF_WORDS),
+       Register("Revision ID", 12, 1, "Minor@0:5 Major@5:3"), Register("Link Error 0", 13, 1, LFRER, LFRER_WORDS),
+       Register("Link Frequency Capability 0", 14, 2, LFCAP),
+       Register("Feature Capability", 16, 1, FTR), Register("Link Error 1", 17, 1, LFRER, LFRER_WORDS),
+       Register("Link Frequency Capability 1", 18, 2, LFCAP), Register("Error Handling", 22, 2, EH),
+       Register("MBU", 24, 1), Register("MLU", 25, 1), Register("Bus Number", 26, 1))
+SEC = (Register("Link Control", 4, 2, LCTR), Register("Link Config", 6, 2, LCNF, LCNF_WORDS),
+       Register("Revision ID", 8, 1, "Minor@0:5 Major@5:3"), Register("Link Error", 9, 1, LFRER, LFRER_WORDS),
+       Register("Link Frequency Capability", 10, 2, LFCAP), Register("Feature Capability", 12, 2, FTR_SEC),
+       Register("Error Handling", 18, 2, EH), Register("MBU", 20, 1), Register("MLU", 21, 1))
+MSIM = (Register("AddressLo", 4, 4), Register("AddressHi", 8, 4))
 TYPES = {0x4000: "Switch", 0x8000: "Interrupt Discovery and Configuration", 0x9000: "UnitID Clumping",
          0x9800: "Extended Configuration Space Access", 0xA000: "Address Mapping", 0xB000: "DirectRoute",
          0xB800: "VCSet", 0xC000: "Retry Mode", 0xC800: "X86 (reserved)"}
@@ -68,7 +70,7 @@ def _lctr(r, new: bool) -> str:
 
 
 def _lcnf(r, new: bool) -> str:
-    w = lambda n: WIDTHS[r[n]]   # noqa: E731
+    w = r.word
     if not new:
         return "MLWI=%s MLWO=%s LWI=%s LWO=%s" % (w("MLWI"), w("MLWO"), w("LWI"), w("LWO"))
     return "MLWI=%s DwFcIn%s MLWO=%s DwFcOut%s LWI=%s DwFcInEn%s LWO=%s DwFcOutEn%s" % (
@@ -140,10 +142,10 @@ def _pri(c: CapResult, cmd) -> List[str]:
         return out
     f = g("Feature Capability")
     return out + [
-        "\tLink Frequency 0: " + FREQS[g("Link Error 0")["Freq"]], "\tLink Error 0: " + _lfrer(g("Link Error 0")),
+        "\tLink Frequency 0: " + g("Link Error 0").word("Freq"), "\tLink Error 0: " + _lfrer(g("Link Error 0")),
         "\tLink Frequency Capability 0: " + _lfcap(g("Link Frequency Capability 0")),
         "\tFeature Capability: " + f.flag("IsocFC", "LDTSTOP", "CRCTM", "ECTLT", "64bA", "UIDRD"),
-        "\tLink Frequency 1: " + FREQS[g("Link Error 1")["Freq"]], "\tLink Error 1: " + _lfrer(g("Link Error 1")),
+        "\tLink Frequency 1: " + g("Link Error 1").word("Freq"), "\tLink Error 1: " + _lfrer(g("Link Error 1")),
         "\tLink Frequency Capability 1: " + _lfcap(g("Link Frequency Capability 1")),
         "\tError Handling: " + g("Error Handling").flag(*[x.name for x in g("Error Handling").spec.fields]),
         "\tPrefetchable memory behind bridge Upper: %02x-%02x" % (g("MBU").value, g("MLU").value),
@@ -165,7 +167,7 @@ def _sec(c: CapResult, cmd) -> List[str]:
     if not new:
         return out
     f = g("Feature Capability")
-    out += ["\tLink Frequency: " + FREQS[g("Link Error")["Freq"]], "\tLink Error: " + _lfrer(g("Link Error")),
+    out += ["\tLink Frequency: " + g("Link Error").word("Freq"), "\tLink Error: " + _lfrer(g("Link Error")),
             "\tLink Frequency Capability: " + _lfcap(g("Link Frequency Capability")),
             "\tFeature Capability: " + f.flag("IsocFC", "LDTSTOP", "CRCTM", "ECTLT", "64bA", "UIDRD", "ExtRS",
                                               "UCnfE")]

@@ -8,6 +8,12 @@ multi-bit field, in the order lspci prints them, e.g.::
     DEVCAP = Register("DevCap", 0x04, 4,
                       "MaxPayload@0:3 PhantFunc@3:2 ExtTag@5 L0s@6:3 L1@9:3 AttnBtn@12")
 
+Fields that are codes carry their words as data too: `words=` maps a name to a
+table indexed by the same-named field's value, or to a function of the register
+for words made of several fields (`"Count": lambda r: "%d/%d" % ...`).  The text
+views and the JSON (`decoded`) both take them from `Reg.word()`, so lspci's
+words exist once.
+
 Decoding reads the register once; `Reg` (the result) keeps the raw value and
 answers field lookups from the spec (`reg["ExtTag"]` -> True/False,
 `reg["MaxPayload"]` -> 1), so building one is cheap and a view asks only for
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .access import Access
 
@@ -53,16 +59,22 @@ def parse_fields(spec: str) -> Tuple[Field, ...]:
 _FORMATS = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"), 8: struct.Struct("<Q")}
 
 
-class Register:
-    """A register of a capability: lspci's name, offset from the capability, size (1/2/4/8)."""
-    __slots__ = ("name", "rel", "size", "fields", "_by_name", "_unpack", "_spec")
+Word = Union[Sequence[str], Mapping[int, str], Callable[["Reg"], str]]
 
-    def __init__(self, name: str, rel: int, size: int, fields: str = "") -> None:
+
+class Register:
+    """A register of a capability: lspci's name, offset from the capability, size (1/2/4/8),
+    its fields, and lspci's words for the fields that are codes."""
+    __slots__ = ("name", "rel", "size", "fields", "_by_name", "_unpack", "_spec", "words")
+
+    def __init__(self, name: str, rel: int, size: int, fields: str = "",
+                 words: Optional[Dict[str, Word]] = None) -> None:
         self.name = name
         self.rel = rel
         self.size = size
         self._spec = fields
         self._unpack = _FORMATS[size].unpack_from
+        self.words = words or {}
 
     def __getattr__(self, name: str):
         # `fields` and `_by_name` are parsed on first use (hundreds of tables are declared
@@ -124,6 +136,20 @@ class Reg:
     def fields(self) -> Dict[str, Any]:
         """Every field of the spec by name (bool for flags, int otherwise)."""
         return _fields(self.spec, self.value)
+
+    def word(self, name: str) -> str:
+        """lspci's word for `name` (a coded field, or one made of several fields)."""
+        w = self.spec.words[name]
+        if callable(w):
+            return w(self)
+        code = self[name]
+        if isinstance(w, Mapping):
+            return w.get(code, "??%d" % code)
+        return w[code] if code < len(w) else "??%d" % code
+
+    def decoded(self) -> Dict[str, str]:
+        """Every word of the spec by name (empty when none are declared)."""
+        return {n: self.word(n) for n in self.spec.words}
 
 
 _FIELD_CACHE: Dict[Tuple[int, int], Dict[str, Any]] = {}

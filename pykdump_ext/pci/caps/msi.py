@@ -8,7 +8,9 @@ from .access import Access
 from .model import CapResult, Register, read_regs
 from .registry import Ctx, capability, text_for
 
-MSI_CTL = Register("Control", 0x02, 2, "Enable@0 Count-max@1:3 Count@4:3 64bit@7 Maskable@8")
+# MSI's Count is "enabled/capable" vectors, each field a power of two
+MSI_CTL = Register("Control", 0x02, 2, "Enable@0 Count-max@1:3 Count@4:3 64bit@7 Maskable@8",
+                   words={"Count": lambda r: "%d/%d" % (1 << r["Count"], 1 << r["Count-max"])})
 ADDR_LO = Register("Address", 0x04, 4)
 ADDR_HI = Register("AddressHi", 0x08, 4)
 DATA32 = Register("Data", 0x08, 2)
@@ -16,9 +18,11 @@ DATA64 = Register("Data", 0x0C, 2)
 MASK32, PEND32 = Register("Masking", 0x0C, 4), Register("Pending", 0x10, 4)
 MASK64, PEND64 = Register("Masking", 0x10, 4), Register("Pending", 0x14, 4)
 
-MSIX_CTL = Register("Control", 0x02, 2, "TableSize@0:11 Masked@14 Enable@15")
-MSIX_TABLE = Register("Vector table", 0x04, 4, "BAR@0:3")
-MSIX_PBA = Register("PBA", 0x08, 4, "BAR@0:3")
+MSIX_CTL = Register("Control", 0x02, 2, "TableSize@0:11 Masked@14 Enable@15",
+                    words={"Count": lambda r: "%d" % (r["TableSize"] + 1)})
+_BAR_OFFSET = {"offset": lambda r: "%08x" % (r.value & ~7)}     # the BIR bits are not offset
+MSIX_TABLE = Register("Vector table", 0x04, 4, "BAR@0:3", words=_BAR_OFFSET)
+MSIX_PBA = Register("PBA", 0x08, 4, "BAR@0:3", words=_BAR_OFFSET)
 
 
 @capability("std", 0x05, "MSI", span=0x18)
@@ -40,8 +44,7 @@ def text_msi(c: CapResult, ctx: Ctx) -> List[str]:
     f = c.r("Control")
     if f is None:
         return ["MSI: <truncated>"]
-    out = ["MSI: %s Count=%d/%d %s" % (f.flag("Enable"), 1 << f["Count"], 1 << f["Count-max"],
-                                       f.flag("Maskable", "64bit"))]
+    out = ["MSI: %s Count=%s %s" % (f.flag("Enable"), f.word("Count"), f.flag("Maskable", "64bit"))]
     if "Data" in c.regs:
         hi = "%08x" % c.r("AddressHi").value if "AddressHi" in c.regs else ""
         out.append("\tAddress: %s%08x  Data: %04x" % (hi, c.r("Address").value, c.r("Data").value))
@@ -67,9 +70,9 @@ def text_msix(c: CapResult, ctx: Ctx) -> List[str]:
     f = c.r("Control")
     if f is None:
         return ["MSI-X: <truncated>"]
-    out = ["MSI-X: %s Count=%d %s" % (f.flag("Enable"), f["TableSize"] + 1, f.flag("Masked"))]
+    out = ["MSI-X: %s Count=%s %s" % (f.flag("Enable"), f.word("Count"), f.flag("Masked"))]
     if "PBA" in c.regs:
         for name in ("Vector table", "PBA"):
             r = c.r(name)
-            out.append("\t%s: BAR=%d offset=%08x" % (name, r["BAR"], r.value & ~7))
+            out.append("\t%s: BAR=%d offset=%s" % (name, r["BAR"], r.word("offset")))
     return out

@@ -8,11 +8,12 @@ from .access import Access
 from .model import CapResult, Register, read_regs
 from .registry import Ctx, capability, text_for
 
+AUX_CURRENT_MA = (0, 55, 100, 160, 220, 270, 320, 375)
 PMC = Register("Flags", 0x02, 2, "Version@0:3 PMEClk@3 DSI@5 AuxCurrent@6:3 D1@9 D2@10 PME-D0@11 "
-               "PME-D1@12 PME-D2@13 PME-D3hot@14 PME-D3cold@15")
+               "PME-D1@12 PME-D2@13 PME-D3hot@14 PME-D3cold@15",
+               words={"AuxCurrent": tuple("%dmA" % m for m in AUX_CURRENT_MA)})
 PMCSR = Register("Status", 0x04, 2, "State@0:2 NoSoftRst@3 PME-Enable@8 DSel@9:4 DScale@13:2 PME@15")
 BRIDGE = Register("Bridge", 0x06, 1, "B2/B3@6 PM@7")
-AUX_CURRENT_MA = (0, 55, 100, 160, 220, 270, 320, 375)
 
 
 @capability("std", 0x01, "Power Management", span=8)
@@ -32,8 +33,8 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
     if f is None:
         return ["Power Management <truncated>"]
     out = ["Power Management version %d" % f["Version"],
-           "\tFlags: %s AuxCurrent=%dmA PME(%s)" % (
-               f.flag("PMEClk", "DSI", "D1", "D2"), AUX_CURRENT_MA[f["AuxCurrent"]],
+           "\tFlags: %s AuxCurrent=%s PME(%s)" % (
+               f.flag("PMEClk", "DSI", "D1", "D2"), f.word("AuxCurrent"),
                ",".join(n + ("+" if f["PME-" + n] else "-") for n in ("D0", "D1", "D2", "D3hot", "D3cold")))]
     s = c.r("Status")
     if s is None:

@@ -3,36 +3,63 @@ Advanced Features, SATA HBA, Enhanced Allocation, and the ones lspci only names.
 
 from __future__ import annotations
 
-from typing import List
+from typing import Callable, List
 
 from .access import Access
-from .model import CapResult, Register, read_regs
+from .model import CapResult, Reg, Register, read_regs
 from .registry import Ctx, capability, named, text_for
 
-AGP_STATUS = Register("Status", 0x04, 4, "Rate@0:3 AGP3@3 FW@4 64bit@5 HTrans@6 GART64@7 ITACoh@8 SBA@9 "
-                      "Cal@10:3 ArqSz@13:3 Iso@16 RQ@24:8")
-AGP_COMMAND = Register("Command", 0x08, 4, "Rate@0:3 FW@4 64bit@5 GART64@7 AGP@8 SBA@9 Cal@10:3 ArqSz@13:3 "
-                       "RQ@24:8")
+MAX_OUTSTANDING = (1, 2, 3, 4, 8, 12, 16, 32)
+SEC_FREQ = ("conv", "66MHz", "100MHz", "133MHz", "?4", "?5", "?6", "?7")
+
+
+def _agp_rate(rate: int, agp3: bool) -> str:
+    r = ",".join("x%d" % (1 << (i + 2 * agp3)) for i in range(3) if rate >> i & 1)
+    return r or "<none>"
+
+
+_AGP_STATUS = "Rate@0:3 AGP3@3 FW@4 64bit@5 HTrans@6 GART64@7 ITACoh@8 SBA@9 Cal@10:3 ArqSz@13:3 Iso@16 RQ@24:8"
+_AGP_COMMAND = "Rate@0:3 FW@4 64bit@5 GART64@7 AGP@8 SBA@9 Cal@10:3 ArqSz@13:3 RQ@24:8"
+
+
+def _rq(r: Reg) -> str:
+    return "%d" % (r["RQ"] + 1)         # maximum requests: the field plus one
+
+
+def _rate(agp3: bool, own_bit: bool) -> Callable[[Reg], str]:
+    """The Rate word in AGP3 mode or not; Status also needs its own AGP3 bit set."""
+    return lambda r: _agp_rate(r["Rate"], agp3 and (not own_bit or r["AGP3"]))
+
+
+# The Rate words depend on AGP3 mode (version 3 and the Status AGP3 bit): one pair of
+# register specs per mode, chosen by the decoder
+AGP_REGS = {agp3: (Register("Status", 0x04, 4, _AGP_STATUS, words={"RQ": _rq, "Rate": _rate(agp3, True)}),
+                   Register("Command", 0x08, 4, _AGP_COMMAND, words={"RQ": _rq, "Rate": _rate(agp3, False)}))
+            for agp3 in (False, True)}
 AGP_VER = Register("Version", 0x02, 1, "Rev@0:4 Ver@4:4")
-PCIX_CMD = Register("Command", 0x02, 2, "DPERE@0 ERO@1 MMRBC@2:2 MOST@4:3")
+_DEV = lambda r: "%02x:%02x.%d" % (r["Bus"], r["Device"], r["Function"])     # noqa: E731
+PCIX_CMD = Register("Command", 0x02, 2, "DPERE@0 ERO@1 MMRBC@2:2 MOST@4:3", words={
+    "RBC": lambda r: "%d" % (1 << (9 + r["MMRBC"])), "OST": lambda r: "%d" % MAX_OUTSTANDING[r["MOST"]]})
 PCIX_STATUS = Register("Status", 0x04, 4, "Function@0:3 Device@3:5 Bus@8:8 64bit@16 133MHz@17 SCD@18 USC@19 "
-                       "DC@20 DMMRBC@21:2 DMOST@23:3 DMCRS@26:3 RSCEM@29 266MHz@30 533MHz@31")
-PCIXB_SEC = Register("Secondary Status", 0x02, 2, "64bit@0 133MHz@1 SCD@2 USC@3 SCO@4 SRD@5 Freq@6:3")
+                       "DC@20 DMMRBC@21:2 DMOST@23:3 DMCRS@26:3 RSCEM@29 266MHz@30 533MHz@31", words={
+                           "Dev": _DEV, "DC": ("simple", "bridge"),
+                           "DMMRBC": lambda r: "%d" % (1 << (9 + r["DMMRBC"])),
+                           "DMOST": lambda r: "%d" % MAX_OUTSTANDING[r["DMOST"]],
+                           "DMCRS": lambda r: "%d" % (1 << (3 + r["DMCRS"]))})
+PCIXB_SEC = Register("Secondary Status", 0x02, 2, "64bit@0 133MHz@1 SCD@2 USC@3 SCO@4 SRD@5 Freq@6:3",
+                     words={"Freq": SEC_FREQ})
 PCIXB_STATUS = Register("Status", 0x04, 4, "Function@0:3 Device@3:5 Bus@8:8 64bit@16 133MHz@17 SCD@18 "
-                        "USC@19 SCO@20 SRD@21")
+                        "USC@19 SCO@20 SRD@21", words={"Dev": _DEV})
 PCIXB_UP = Register("Upstream", 0x08, 4, "Capacity@0:16 CommitmentLimit@16:16")
 PCIXB_DOWN = Register("Downstream", 0x0C, 4, "Capacity@0:16 CommitmentLimit@16:16")
 FLAGS = Register("Flags", 0x02, 2)
+DEBUG_PORT = Register("Flags", 0x02, 2, "offset@0:13 BAR@13:3")
 SSVID = (Register("SubsystemVendor", 0x04, 2), Register("Subsystem", 0x06, 2))
 AF = (Register("AFCap", 0x03, 1, "TP@0 FLR@1"), Register("AFCtrl", 0x04, 1, "FLR@0"),
       Register("AFStatus", 0x05, 1, "TP@0"))
 SATA = Register("BARs", 0x04, 4, "BAR@0:4 Offset@4:20")
 EA_HDR = Register("Flags", 0x02, 2, "NumEntries@0:6")
 EA_BUS = (Register("FixedSecondary", 0x04, 1), Register("FixedSubordinate", 0x05, 1))
-MAX_OUTSTANDING = (1, 2, 3, 4, 8, 12, 16, 32)
-SEC_FREQ = ("conv", "66MHz", "100MHz", "133MHz", "?4", "?5", "?6", "?7")
-
-
 def _regs(cid, name, regs, span=0x10):
     @capability("std", cid, name, span=span)
     def decode(a: Access, c: CapResult, ctx: Ctx, regs=regs) -> None:
@@ -40,19 +67,23 @@ def _regs(cid, name, regs, span=0x10):
     return decode
 
 
-_regs(0x02, "AGP", (AGP_VER, AGP_STATUS, AGP_COMMAND), span=0x0C)
-_regs(0x0E, "AGP3", (AGP_VER, AGP_STATUS, AGP_COMMAND), span=0x0C)
+@capability("std", 0x02, "AGP", span=0x0C)
+def decode_agp(a: Access, c: CapResult, ctx: Ctx) -> None:
+    if not read_regs(c, a, c.offset, (AGP_VER,)):
+        return
+    v3 = c.r("Version")["Ver"] >= 3
+    status, _ = AGP_REGS[v3]
+    if read_regs(c, a, c.offset, (status,)):
+        read_regs(c, a, c.offset, (AGP_REGS[v3 and c.r("Status")["AGP3"]][1],))
+
+
+capability("std", 0x0E, "AGP3", span=0x0C)(decode_agp)
 _regs(0x04, "Slot ID", (FLAGS,), span=4)
-_regs(0x0A, "Debug port", (FLAGS,), span=4)
+_regs(0x0A, "Debug port", (DEBUG_PORT,), span=4)
 _regs(0x0D, "Subsystem", SSVID, span=8)
 _regs(0x12, "SATA HBA", (FLAGS, SATA), span=8)
 _regs(0x13, "PCI Advanced Features", AF, span=6)
 _regs(0x03, "Vital Product Data", (), span=4)
-
-
-def _agp_rate(rate: int, agp3: bool) -> str:
-    r = ",".join("x%d" % (1 << (i + 2 * agp3)) for i in range(3) if rate >> i & 1)
-    return r or "<none>"
 
 
 def _text_agp(c: CapResult, ctx: Ctx) -> List[str]:
@@ -63,13 +94,11 @@ def _text_agp(c: CapResult, ctx: Ctx) -> List[str]:
     if "Command" not in c.regs:
         return out
     s, m = c.r("Status"), c.r("Command")
-    agp3 = v["Ver"] >= 3 and s["AGP3"]
-    out += ["\tStatus: RQ=%d %s ArqSz=%d Cal=%d %s Rate=%s" % (
-                s["RQ"] + 1, s.flag("Iso"), s["ArqSz"], s["Cal"],
-                s.flag("SBA", "ITACoh", "GART64", "HTrans", "64bit", "FW", "AGP3"), _agp_rate(s["Rate"], agp3)),
-            "\tCommand: RQ=%d ArqSz=%d Cal=%d %s Rate=%s" % (
-                m["RQ"] + 1, m["ArqSz"], m["Cal"], m.flag("SBA", "AGP", "GART64", "64bit", "FW"),
-                _agp_rate(m["Rate"], agp3))]
+    out += ["\tStatus: RQ=%s %s ArqSz=%d Cal=%d %s Rate=%s" % (
+                s.word("RQ"), s.flag("Iso"), s["ArqSz"], s["Cal"],
+                s.flag("SBA", "ITACoh", "GART64", "HTrans", "64bit", "FW", "AGP3"), s.word("Rate")),
+            "\tCommand: RQ=%s ArqSz=%d Cal=%d %s Rate=%s" % (
+                m.word("RQ"), m["ArqSz"], m["Cal"], m.flag("SBA", "AGP", "GART64", "64bit", "FW"), m.word("Rate"))]
     return out
 
 
@@ -99,7 +128,7 @@ def _text_slotid(c: CapResult, ctx: Ctx) -> List[str]:
 @text_for("std", 0x0A)
 def _text_debug(c: CapResult, ctx: Ctx) -> List[str]:
     f = c.r("Flags")
-    return ["Debug port: BAR=%d offset=%04x" % (f.value >> 13, f.value & 0x1FFF)] if f else ["Debug port"]
+    return ["Debug port: BAR=%d offset=%04x" % (f["BAR"], f["offset"])] if f else ["Debug port"]
 
 
 @text_for("std", 0x0D)
@@ -150,9 +179,8 @@ def text_pcix(c: CapResult, ctx: Ctx) -> List[str]:
         if "Downstream" in c.regs:
             ss, st = c.r("Secondary Status"), c.r("Status")
             out += ["\tSecondary Status: %s Freq=%s" % (ss.flag("64bit", "133MHz", "SCD", "USC", "SCO", "SRD"),
-                                                       SEC_FREQ[ss["Freq"]]),
-                    "\tStatus: Dev=%02x:%02x.%d %s" % (st["Bus"], st["Device"], st["Function"],
-                                                       st.flag("64bit", "133MHz", "SCD", "USC", "SCO", "SRD"))]
+                                                       ss.word("Freq")),
+                    "\tStatus: Dev=%s %s" % (st.word("Dev"), st.flag("64bit", "133MHz", "SCD", "USC", "SCO", "SRD"))]
             for n in ("Upstream", "Downstream"):
                 r = c.r(n)
                 out.append("\t%s: Capacity=%d CommitmentLimit=%d" % (n, r["Capacity"], r["CommitmentLimit"]))
@@ -162,12 +190,10 @@ def text_pcix(c: CapResult, ctx: Ctx) -> List[str]:
     out = ["PCI-X non-bridge device"]
     if "Status" in c.regs:
         m, s = c.r("Command"), c.r("Status")
-        out += ["\tCommand: %s RBC=%d OST=%d" % (m.flag("DPERE", "ERO"), 1 << (9 + m["MMRBC"]),
-                                                  MAX_OUTSTANDING[m["MOST"]]),
-                "\tStatus: Dev=%02x:%02x.%d %s DC=%s DMMRBC=%d DMOST=%d DMCRS=%d %s" % (
-                    s["Bus"], s["Device"], s["Function"], s.flag("64bit", "133MHz", "SCD", "USC"),
-                    "bridge" if s["DC"] else "simple", 1 << (9 + s["DMMRBC"]), MAX_OUTSTANDING[s["DMOST"]],
-                    1 << (3 + s["DMCRS"]), s.flag("RSCEM", "266MHz", "533MHz"))]
+        out += ["\tCommand: %s RBC=%s OST=%s" % (m.flag("DPERE", "ERO"), m.word("RBC"), m.word("OST")),
+                "\tStatus: Dev=%s %s DC=%s DMMRBC=%s DMOST=%s DMCRS=%s %s" % (
+                    s.word("Dev"), s.flag("64bit", "133MHz", "SCD", "USC"), s.word("DC"), s.word("DMMRBC"),
+                    s.word("DMOST"), s.word("DMCRS"), s.flag("RSCEM", "266MHz", "533MHz"))]
     return out
 
 

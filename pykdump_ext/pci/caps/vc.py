@@ -11,16 +11,20 @@ from .access import Access
 from .model import CapResult, Register, read_regs
 from .registry import Ctx, capability, text_for
 
-PORT = (Register("Caps", 0x04, 4, "EVCCnt@0:3 LPEVC@4:3 RefClk@8:2 PATEntryBits@10:2"),
-        Register("Arb", 0x08, 4, "Fixed@0 WRR32@1 WRR64@2 WRR128@3 ??4@4 ??5@5 ??6@6 ??7@7 VATOffset@24:8"),
-        Register("Ctrl", 0x0C, 2, "LoadVAT@0 ArbSelect@1:3"),
-        Register("Status", 0x0E, 2, "InProgress@0"))
 ARB = ("Fixed", "WRR32", "WRR64", "WRR128", "??4", "??5", "??6", "??7")
 VC_ARB = ("Fixed", "WRR32", "WRR64", "WRR128", "TWRR128", "WRR256", "??6", "??7")
+PORT = (Register("Caps", 0x04, 4, "EVCCnt@0:3 LPEVC@4:3 RefClk@8:2 PATEntryBits@10:2",
+                 words={"RefClk": {0: "100ns"}, "PATEntryBits": lambda r: "%d" % (1 << r["PATEntryBits"])}),
+        Register("Arb", 0x08, 4, "Fixed@0 WRR32@1 WRR64@2 WRR128@3 ??4@4 ??5@5 ??6@6 ??7@7 VATOffset@24:8"),
+        Register("Ctrl", 0x0C, 2, "LoadVAT@0 ArbSelect@1:3", words={"ArbSelect": ARB}),
+        Register("Status", 0x0E, 2, "InProgress@0"))
 RES_CAP = "Fixed@0 WRR32@1 WRR64@2 WRR128@3 TWRR128@4 WRR256@5 ??6@6 ??7@7 RejSnoopTrans@15 " \
           "MaxTimeSlots@16:7 PATOffset@24:8"
 RES_CTL = "TC/VC@0:8 LoadPAT@16 ArbSelect@17:3 ID@24:3 Enable@31"
 RES_STA = "InProgress@0 NegoPending@1"
+RESOURCE = (Register("Caps", 0, 4, RES_CAP, words={"MaxTimeSlots": lambda r: "%d" % (r["MaxTimeSlots"] + 1)}),
+            Register("Ctrl", 4, 4, RES_CTL, words={"ArbSelect": VC_ARB}),
+            Register("Status", 10, 2, RES_STA))
 
 
 @capability("ext", 0x0002, "Virtual Channel", span=0x1000)   # the tables lie anywhere after it
@@ -36,8 +40,7 @@ def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
         pos = c.offset + 0x10 + 12 * i
         e = CapResult("vc-resource", i, pos, "VC%d" % i)
         if a.has(pos, 12):
-            read_regs(e, a, pos, (Register("Caps", 0, 4, RES_CAP), Register("Ctrl", 4, 4, RES_CTL),
-                                  Register("Status", 10, 2, RES_STA)))
+            read_regs(e, a, pos, RESOURCE)
             pat = e.r("Caps")["PATOffset"]
             phases = PAT_PHASES.get(e.r("Ctrl")["ArbSelect"])
             if pat and phases:  # PATEntryBits bits a phase: the port number that owns it
@@ -70,11 +73,10 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
     if "Status" not in c.regs:
         return out
     caps, arb, ctl = c.r("Caps"), c.r("Arb"), c.r("Ctrl")
-    out += ["\tCaps:\tLPEVC=%d RefClk=%s PATEntryBits=%d" % (
-                caps["LPEVC"], "100ns" if caps["RefClk"] == 0 else "??%d" % caps["RefClk"],
-                1 << caps["PATEntryBits"]),
+    out += ["\tCaps:\tLPEVC=%d RefClk=%s PATEntryBits=%s" % (
+                caps["LPEVC"], caps.word("RefClk"), caps.word("PATEntryBits")),
             "\tArb:\t" + " ".join(n + ("+" if arb[n] else "-") for n in ARB if n[0] != "?" or arb[n]),
-            "\tCtrl:\tArbSelect=%s" % ARB[ctl["ArbSelect"]],
+            "\tCtrl:\tArbSelect=%s" % ctl.word("ArbSelect"),
             "\tStatus:\t" + c.r("Status").flag("InProgress")]
     if arb["VATOffset"]:
         out.append("\tPort Arbitration Table [%x] <?>" % (c.offset + 16 * arb["VATOffset"]))
@@ -84,10 +86,10 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
             out.append("\tVC%d:\t<unreadable>" % e.id)
             continue
         rc, rl = e.r("Caps"), e.r("Ctrl")
-        out += ["\tVC%d:\tCaps:\tPATOffset=%02x MaxTimeSlots=%d %s" % (
-                    e.id, rc["PATOffset"], rc["MaxTimeSlots"] + 1, rc.flag("RejSnoopTrans")),
+        out += ["\tVC%d:\tCaps:\tPATOffset=%02x MaxTimeSlots=%s %s" % (
+                    e.id, rc["PATOffset"], rc.word("MaxTimeSlots"), rc.flag("RejSnoopTrans")),
                 "\t\tArb:\t" + " ".join(n + ("+" if rc[n] else "-") for n in VC_ARB if n[0] != "?" or rc[n]),
-                "\t\tCtrl:\t%s ID=%d ArbSelect=%s TC/VC=%02x" % (rl.flag("Enable"), rl["ID"], VC_ARB[rl["ArbSelect"]],
+                "\t\tCtrl:\t%s ID=%d ArbSelect=%s TC/VC=%02x" % (rl.flag("Enable"), rl["ID"], rl.word("ArbSelect"),
                                                                  rl["TC/VC"]),
                 "\t\tStatus:\t" + e.r("Status").flag("NegoPending", "InProgress")]
         if rc["PATOffset"]:
@@ -109,8 +111,13 @@ text_for("ext", 0x0008)(text)
 
 text_for("ext", 0x0009)(text)
 
-RCLINK_ESD = Register("Desc", 0x04, 4, "EltType@0:8 NumLinks@8:8 ComponentID@16:8 PortNumber@24:8")
-ELT_TYPES = ("Config", "Egress", "Internal")
+RCLINK_ESD = Register("Desc", 0x04, 4, "EltType@0:8 NumLinks@8:8 ComponentID@16:8 PortNumber@24:8",
+                      words={"EltType": ("Config", "Egress", "Internal")})
+RCLINK = (Register("Desc", 0, 4, "LinkValid@0 LinkType@1 AssocRCRB@2 TargetComponent@16:8 TargetPort@24:8",
+                   words={"LinkType": ("MemMapped", "Config")}),
+          # the link's address, one 64-bit register (lspci's "Addr:"); for a configuration-space
+          # link its low bits hold the target's bus number width and device/function
+          Register("Addr", 8, 8, words={"CfgSpace": lambda r: "%016x" % r.value}))
 
 
 @capability("ext", 0x0005, "Root Complex Link", span=0x1000)   # up to 255 links
@@ -121,11 +128,9 @@ def decode_rclink(a: Access, c: CapResult, ctx: Ctx) -> None:
         pos = c.offset + 0x10 + 16 * i
         e = CapResult("rc-link", i, pos, "Link%d" % i)
         if a.has(pos, 16):
-            read_regs(e, a, pos, (Register("Desc", 0, 4, "LinkValid@0 LinkType@1 AssocRCRB@2 "
-                                           "TargetComponent@16:8 TargetPort@24:8"),
-                                  Register("AddrLo", 8, 4), Register("AddrHi", 12, 4)))
+            read_regs(e, a, pos, RCLINK)
         c.entries.append(e)
-        if "AddrHi" not in e.regs:
+        if "Addr" not in e.regs:
             break
 
 
@@ -135,21 +140,21 @@ def text_rclink(c: CapResult, ctx: Ctx) -> List[str]:
     d = c.r("Desc")
     if d is None:
         return out
-    et = d["EltType"]
     out.append("\tDesc:\tPortNumber=%02x ComponentID=%02x EltType=%s" % (
-        d["PortNumber"], d["ComponentID"], ELT_TYPES[et] if et < 3 else "??%d" % et))
+        d["PortNumber"], d["ComponentID"], d.word("EltType")))
     for e in c.entries:
-        if "AddrHi" not in e.regs:
+        if "Addr" not in e.regs:
             out.append("\tLink%d:\t<unreadable>" % e.id)
             break
-        ld, lo, hi = e.r("Desc"), e.r("AddrLo").value, e.r("AddrHi").value
+        ld, addr = e.r("Desc"), e.r("Addr")
+        lo = addr.value & 0xFFFFFFFF
         out.append("\tLink%d:\tDesc:\tTargetPort=%02x TargetComponent=%02x %s LinkType=%s %s" % (
             e.id, ld["TargetPort"], ld["TargetComponent"], ld.flag("AssocRCRB"),
-            "Config" if ld["LinkType"] else "MemMapped", ld.flag("LinkValid")))
+            ld.word("LinkType"), ld.flag("LinkValid")))
         if ld["LinkType"]:
             n = lo & 7 or 8
-            out.append("\t\tAddr:\t%02x:%02x.%d  CfgSpace=%08x%08x" % (
-                (lo >> 20) & ((1 << n) - 1), (lo >> 15) & 0x1F, (lo >> 12) & 7, hi, lo))
+            out.append("\t\tAddr:\t%02x:%02x.%d  CfgSpace=%s" % (
+                (lo >> 20) & ((1 << n) - 1), (lo >> 15) & 0x1F, (lo >> 12) & 7, addr.word("CfgSpace")))
         else:
-            out.append("\t\tAddr:\t%08x%08x" % (hi, lo))
+            out.append("\t\tAddr:\t%016x" % addr.value)
     return out

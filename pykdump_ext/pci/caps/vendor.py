@@ -18,7 +18,7 @@ VIRTIO_TYPES = {1: "CommonCfg", 2: "Notify", 3: "ISR", 4: "DeviceCfg", 5: "PCI",
                 9: "Vendor"}
 EVNDR = Register("Header", 0x04, 4, "ID@0:16 Rev@16:4 Len@20:12")
 DVSEC1 = Register("Header1", 0x04, 4, "Vendor@0:16 Rev@16:4 Len@20:12")
-DVSEC2 = Register("Header2", 0x08, 2)
+DVSEC2 = Register("Header2", 0x08, 2, "ID@0:16")
 CXL_VENDOR = 0x1E98
 
 
@@ -77,6 +77,14 @@ def text_evndr(c: CapResult, ctx: Ctx) -> List[str]:
 
 
 RANGE_FIELDS = "Valid@0 Active@1 Type@2:3 Class@5:3 Interleave@8:5 Timeout@13:3"
+INTERLEAVE = (0, 256, 4096, 512, 1024, 2048, 8192, 16384)
+RANGE_TYPE = ("Volatile", "Non-volatile", "CDAT", "?")
+RANGE_CLASS = ("DRAM", "Storage", "CDAT", "?")
+# lspci's words for a range's size-low register (it reads Type with two bits, Interleave with three)
+RANGE_WORDS = {"Type": lambda r: RANGE_TYPE[r["Type"] & 3],
+               "Class": lambda r: RANGE_CLASS[r["Class"] & 3] if r["Class"] < 3 else "?",
+               "interleave": lambda r: "%d" % INTERLEAVE[r["Interleave"] & 7],
+               "timeout": lambda r: "%ds" % (1 << (r["Timeout"] * 2))}
 # CXL DVSECs (CXL 2.0 chapter 8.1), by DVSEC ID: registers at offsets from the capability
 CXL_DEVICE = (Register("CXLCap", 0x0A, 2, "Cache@0 IO@1 Mem@2 MemHWInit@3 HDMCount@4:2 Viral@14"),
               Register("CXLCtl", 0x0C, 2, "Cache@0 IO@1 Mem@2 CacheSFCov@3:5 CacheSFGran@8:3 "
@@ -84,9 +92,9 @@ CXL_DEVICE = (Register("CXLCap", 0x0A, 2, "Cache@0 IO@1 Mem@2 MemHWInit@3 HDMCou
               Register("CXLSta", 0x0E, 2, "Viral@14"),
               Register("CXLSta2", 0x12, 2, "ResetComplete@1 ResetError@2 PMComplete@15"),
               Register("CXLCap2", 0x16, 2, "CacheUnit@0:4 CacheSize@8:8"),
-              Register("Range1SizeHi", 0x18, 4), Register("Range1SizeLo", 0x1C, 4, RANGE_FIELDS),
+              Register("Range1SizeHi", 0x18, 4), Register("Range1SizeLo", 0x1C, 4, RANGE_FIELDS, RANGE_WORDS),
               Register("Range1BaseHi", 0x20, 4), Register("Range1BaseLo", 0x24, 4),
-              Register("Range2SizeHi", 0x28, 4), Register("Range2SizeLo", 0x2C, 4, RANGE_FIELDS),
+              Register("Range2SizeHi", 0x28, 4), Register("Range2SizeLo", 0x2C, 4, RANGE_FIELDS, RANGE_WORDS),
               Register("Range2BaseHi", 0x30, 4), Register("Range2BaseLo", 0x34, 4))
 CXL_PORT = (Register("CXLPortSta", 0x0A, 2, "PMComplete@0"),
             Register("CXLPortCtl", 0x0C, 2, "UnmaskSBR@0 UnmaskLinkDisable@1 AltMem@2 AltBME@3 "
@@ -146,9 +154,6 @@ def text_dvsec(c: CapResult, ctx: Ctx) -> List[str]:
     return [head + ": CXL"] + _cxl(c, i["id"], i["rev"])
 
 
-INTERLEAVE = (0, 256, 4096, 512, 1024, 2048, 8192, 16384)
-RANGE_TYPE = ("Volatile", "Non-volatile", "CDAT", "?")
-RANGE_CLASS = ("DRAM", "Storage", "CDAT", "?")
 CXL_BLOCK_IDS = {0: "empty", 1: "component registers", 2: "BAR virtualization", 3: "CXL device registers",
                  4: "CPMU registers", 0xFF: "vendor-specific"}
 
@@ -185,15 +190,13 @@ def _cxl(c: CapResult, did: int, rev: int) -> List[str]:
                    if unit == 1 else "\tCache Size Not Reported" if unit == 0 else
                    "\tCache Size: %d of unknown unit size (%d)" % (size, unit))
         for n in (1, 2):
-            size = g("Range%dSizeHi" % n).value << 32 | g("Range%dSizeLo" % n).value
+            lo = g("Range%dSizeLo" % n)
+            size = (g("Range%dSizeHi" % n).value << 32 | lo.value) & ~0x0FFFFFFF
             base = g("Range%dBaseHi" % n).value << 32 | g("Range%dBaseLo" % n).value
-            w = size & 0xFFFF
-            size &= ~0x0FFFFFFF
             out += ["\tRange%d: %016x-%016x" % (n, base, (base + size - 1) & (2 ** 64 - 1)),
-                    "\t\tValid%s Active%s Type=%s Class=%s interleave=%d timeout=%ds" % (
-                        "+" if w & 1 else "-", "+" if w & 2 else "-", RANGE_TYPE[(w >> 2) & 3],
-                        RANGE_CLASS[(w >> 5) & 3] if ((w >> 5) & 7) < 3 else "?",
-                        INTERLEAVE[(w >> 8) & 7], 1 << (((w >> 13) & 7) * 2))]
+                    "\t\t%s Type=%s Class=%s interleave=%s timeout=%s" % (
+                        lo.flag("Valid", "Active"), lo.word("Type"), lo.word("Class"), lo.word("interleave"),
+                        lo.word("timeout"))]
     elif did == 2 and g("FuncMap 7") is not None:
         out += ["\tFuncMap %d: %08x" % (i, g("FuncMap %d" % i).value) for i in range(8)]
     elif did == 3 and g("AltMemLimit") is not None and c.info["length"] >= 0x28:
