@@ -428,6 +428,11 @@ class MemFile:
             os.unlink(self.tmp)
 
 
+def near_top(pfns, reader, *more):
+    """`pfns`, `more`, and the reader's last pfn and the one past it, sorted once each."""
+    return sorted(set(pfns) | {reader.max_pfn - 1, reader.max_pfn, *more})
+
+
 def exercise_reader(reader, pfns=None, budget=64, seen=None):
     """Touch what a front end would: statuses, a few pages, read_phys, the capture.
 

@@ -30,7 +30,7 @@ def _view(data, pfns=None):
     with KdumpReader(common.shaped_source(data, "<fuzz.kdump>")) as r:
         seen = {}
         if pfns is None:
-            pfns = sorted(set(PFNS) | {r.max_pfn - 1, r.max_pfn, r.max_pfn // 2})
+            pfns = common.near_top(PFNS, r, r.max_pfn // 2)
             common.exercise_reader(r, pfns, seen=seen)
         else:
             seen.update(statuses=r.page_statuses(pfns), pages=r.read_pages(pfns))

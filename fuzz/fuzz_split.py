@@ -33,8 +33,7 @@ def target(data):
     a, b = unpack(data)
     parts = [common.BytesSource(a, "<fuzz.split.1>"), common.BytesSource(b, "<fuzz.split.2>")]
     with KdumpReader(parts) as r:
-        pfns = sorted(set(PFNS) | {r.max_pfn - 1, r.max_pfn})
-        common.exercise_reader(r, pfns)
+        common.exercise_reader(r, common.near_top(PFNS, r))
 
 
 def seeds():

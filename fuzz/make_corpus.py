@@ -306,6 +306,14 @@ def _real_dump(sc, name):
     return p if os.path.exists(p) else None
 
 
+def _put_head(harness, name, path, size):
+    """The first `size` bytes of a real dump file as a seed (its real headers; the pages
+    beyond are cut off), when the file is there."""
+    if path and os.path.exists(path):
+        with open(path, "rb") as f:
+            put(harness, name, f.read(size))
+
+
 def _lzo_dump():
     for d in (os.path.join(ROOT, ".cache", "kdump-variants"),):
         if os.path.isdir(d):
@@ -372,9 +380,7 @@ def make_kdump():
     for name, kw in variants.items():
         raw, _lay = build_kdump(pages, max_mapnr=64, vmcoreinfo=info, **kw)
         put("kdump", "synth-%s.kdump" % name, raw)
-    real = _real_dump("aer-uncor", "d31-zlib.kdump")
-    with open(real, "rb") as f:
-        put("kdump", "real-d31-zlib-head-48k.kdump", f.read(48 << 10))
+    _put_head("kdump", "real-d31-zlib-head-48k.kdump", _real_dump("aer-uncor", "d31-zlib.kdump"), 48 << 10)
     _hostile("kdump")
 
 
@@ -407,9 +413,7 @@ def make_flat():
         info_lines = "".join("%s=%s\n" % kv for kv in meta["vmcoreinfo"].items()).encode()
         put("flat", "real-zlib-capture.flat",
             flatten(_kdump_from_blobs(blobs, info_lines, 4096, bit), seed=2))
-    real = _real_dump("aer-uncor", "d31-zlib.flat")
-    with open(real, "rb") as f:
-        put("flat", "real-head-16k.flat", f.read(16 << 10))
+    _put_head("flat", "real-head-16k.flat", _real_dump("aer-uncor", "d31-zlib.flat"), 16 << 10)
     _hostile("flat")
 
 
@@ -433,9 +437,7 @@ def make_elf():
             put("elf", "synth-%s.elf" % name, raw)
     for src, n in ((os.path.join(ROOT, ".cache", "aer-uncor-vmcore.elf"), 12 << 10),
                    (os.path.join(ROOT, ".cache", "aer-uncor-E-d31.elf"), 12 << 10)):
-        if os.path.exists(src):
-            with open(src, "rb") as f:
-                put("elf", "real-%s-head.elf" % os.path.basename(src)[10:-4], f.read(n))
+        _put_head("elf", "real-%s-head.elf" % os.path.basename(src)[10:-4], src, n)
     _hostile("elf")
 
 

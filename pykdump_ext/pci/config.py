@@ -573,50 +573,53 @@ def _pcie(cfg, c: CapResult) -> Pcie:
              has_link=ptype not in R.NO_LINK_PORT_TYPES, **r)
     p.cap = c
     get = r.get
-    devcap, devctl, devsta = get("devcap"), get("devctl"), get("devsta")
-    lnkcap, lnkctl, lnksta = get("lnkcap"), get("lnkctl"), get("lnksta")
+    for reg, attr, bits in _PCIE_FLAGS:
+        value = get(reg)
+        if value is not None:
+            setattr(p, attr, R.flags(value, bits))
+    devcap, devctl = get("devcap"), get("devctl")
+    lnkcap, lnksta = get("lnkcap"), get("lnksta")
     if devcap is not None:
         p.max_payload_supported = 128 << (devcap & R.DEVCAP_PAYLOAD_MASK)
     if devctl is not None:
-        p.dev_control_flags = R.flags(devctl, R.DEVCTL_BITS)
         p.max_payload = 128 << ((devctl >> R.DEVCTL_PAYLOAD_SHIFT) & 7)
         p.max_read_request = 128 << ((devctl >> R.DEVCTL_READRQ_SHIFT) & 7)
-    if devsta is not None:
-        p.dev_status_flags = R.flags(devsta, R.DEVSTA_BITS)
     if lnkcap is not None:
         p.link_cap_speed_code = lnkcap & R.LNKCAP_SPEED_MASK
         p.link_cap_speed = _speed(p.link_cap_speed_code)
         p.link_cap_width = (lnkcap & R.LNKCAP_WIDTH_MASK) >> R.LNKCAP_WIDTH_SHIFT
         p.port_number = lnkcap >> R.LNKCAP_PORT_SHIFT
         p.dll_active_reporting_capable = bool(lnkcap & R.LNKCAP_DLLA)
-    if lnkctl is not None:
-        p.link_control_flags = R.flags(lnkctl, R.LNKCTL_BITS)
     if lnksta is not None:
         p.link_speed_code = lnksta & R.LNKSTA_SPEED_MASK
         p.link_speed = _speed(p.link_speed_code)
         p.link_width = (lnksta & R.LNKSTA_WIDTH_MASK) >> R.LNKSTA_WIDTH_SHIFT
-        p.link_status_flags = R.flags(lnksta, R.LNKSTA_BITS)
         p.dll_link_active = bool(lnksta & R.LNKSTA_DL_ACT)
         p.link_training = bool(lnksta & R.LNKSTA_TRAIN)
     sc, cc, w, cw = p.link_speed_code, p.link_cap_speed_code, p.link_width, p.link_cap_width
     if sc is not None and cc is not None and w is not None and cw is not None:    # LnkCap and LnkSta read
         p.downtrained = link_up(p) and (
             (sc in R.LINK_SPEEDS and cc in R.LINK_SPEEDS and sc < cc) or (0 < w < cw))
-    sltcap, sltctl, sltsta = get("sltcap"), get("sltctl"), get("sltsta")
-    rootctl, rootsta = get("rootctl"), get("rootsta")
+    sltcap, rootsta = get("sltcap"), get("rootsta")
     if sltcap is not None:
-        p.slot_cap_flags = R.flags(sltcap, R.SLTCAP_BITS)
         p.slot_number = sltcap >> R.SLTCAP_PSN_SHIFT
-    if sltctl is not None:
-        p.slot_control_flags = R.flags(sltctl, R.SLTCTL_BITS)
-    if sltsta is not None:
-        p.slot_status_flags = R.flags(sltsta, R.SLTSTA_BITS)
-    if rootctl is not None:
-        p.root_control_flags = R.flags(rootctl, R.RTCTL_BITS)
     if rootsta is not None:
-        p.root_status_flags = R.flags(rootsta, R.RTSTA_BITS)
         p.root_pme_requester = rootsta & R.RTSTA_PME_REQID_MASK
     return p
+
+
+# (register, Pcie attribute, bit table): the flag names of each register's set bits
+_PCIE_FLAGS = (
+    ("devctl", "dev_control_flags", R.DEVCTL_BITS),
+    ("devsta", "dev_status_flags", R.DEVSTA_BITS),
+    ("lnkctl", "link_control_flags", R.LNKCTL_BITS),
+    ("lnksta", "link_status_flags", R.LNKSTA_BITS),
+    ("sltcap", "slot_cap_flags", R.SLTCAP_BITS),
+    ("sltctl", "slot_control_flags", R.SLTCTL_BITS),
+    ("sltsta", "slot_status_flags", R.SLTSTA_BITS),
+    ("rootctl", "root_control_flags", R.RTCTL_BITS),
+    ("rootsta", "root_status_flags", R.RTSTA_BITS),
+)
 
 
 def link_up(p: Pcie) -> bool:
@@ -633,16 +636,24 @@ def _speed(code):
     return R.LINK_SPEEDS.get(code, "unknown (%d)" % code)
 
 
+def _start(cls, c: CapResult, needed: str):
+    """An empty typed view (Aer, Dpc) of `c` and its registers' values by name, or None
+    for the values when register `needed` was not read (the capability is cut off)."""
+    view = cls(offset=c.offset, version=c.version or 0)
+    v = {name: reg.value for name, reg in c.regs.items()}
+    if needed not in v:
+        return view, None
+    view.cap = c
+    return view, v
+
+
 def _aer(cfg, c: CapResult) -> Aer:
     """The typed AER view (error names, severities, decoded TLP) from the decoded registers."""
-    off = c.offset
-    a = Aer(offset=off, version=c.version or 0)
-    v = {name: reg.value for name, reg in c.regs.items()}
-    if "AERCap" not in v:
+    a, v = _start(Aer, c, "AERCap")
+    if v is None:
         return a
     (a.uncor_status, a.uncor_mask, a.uncor_severity, a.cor_status, a.cor_mask,
      a.cap_control) = (v["UESta"], v["UEMsk"], v["UESvrt"], v["CESta"], v["CEMsk"], v["AERCap"])
-    a.cap = c
     a.first_error_pointer = a.cap_control & R.AER_CAP_FEP_MASK
     a.cap_flags = R.flags(a.cap_control, R.AER_CAP_BITS)
     h = [v.get("HeaderLog%d" % i, 0) for i in range(4)]
@@ -664,7 +675,7 @@ def _aer(cfg, c: CapResult) -> Aer:
                              ("cor status", a.cor_status, R.AER_COR_STATUS)):
         if value == 0xFFFFFFFF:
             c.problems.append("AER %s at 0x%03x reads 0xffffffff: not decoded as errors"
-                                % (name, off + rel))
+                                % (name, c.offset + rel))
     if a.uncor_status != 0xFFFFFFFF:
         a.header_log_expected = bool(a.uncor_status & ~a.uncor_mask & R.AER_LOG_TLP_MASK)
         a.uncor_errors = _errors(a.uncor_status, a.uncor_mask, a.uncor_severity,
@@ -691,13 +702,10 @@ def _errors(status, mask, severity, fep, table, uncor):
 
 def _dpc(cfg, c: CapResult) -> Dpc:
     """The typed DPC view (trigger reason in words, RP PIO errors) from the decoded registers."""
-    off = c.offset
-    d = Dpc(offset=off, version=c.version or 0)
-    v = {name: reg.value for name, reg in c.regs.items()}
-    if "Source" not in v:
+    d, v = _start(Dpc, c, "Source")
+    if v is None:
         return d
     d.capability, d.control, d.status, d.source_id = v["DpcCap"], v["DpcCtl"], v["DpcSta"], v["Source"]
-    d.cap = c
     d.interrupt_message = d.capability & R.DPC_CAP_INT_MSG_MASK
     d.rp_extensions = bool(d.capability & R.DPC_CAP_RP_EXT)
     d.control_flags = R.flags(d.control, R.DPC_CTL_BITS)
