@@ -466,14 +466,15 @@ def exercise_reader(reader, pfns=None, budget=64, seen=None):
                 raise AssertionError("read_page raised a bad error: %s" % problem) from exc
     try:
         from makedumpfile_filter.check import check
+        from pykdump_ext.output import check_view
     except ImportError:
         check = None
     if check is not None:       # --check: which capture pages the dump holds, and why not
         res = check(reader)
-        for line in res.lines():
+        for line in check_view.lines(res):
             if "\n" in line:
                 raise AssertionError("--check line not one line: %r" % line)
-        res.to_json()
+        check_view.to_json(res)
     cap = load_capture(reader)
     if cap.state not in ("captured", "skipped", "absent", "partial", "corrupt"):
         raise AssertionError("capture state %r" % cap.state)

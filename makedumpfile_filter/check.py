@@ -89,18 +89,10 @@ class Finding:
             return self.status.name
         return "RULE" if self.what == "eraseinfo" else "UNKNOWN"
 
-    # the views are the output layer's (output/check_view.py); these stay for callers
-    def line(self) -> str:
-        from pykdump_ext.output.check_view import finding_line
-        return finding_line(self)
-
-    def to_json(self) -> dict:
-        from pykdump_ext.output.check_view import finding_json
-        return finding_json(self)
-
 
 @dataclass
 class CheckResult:
+    """What --check found (views: output/check_view.lines, to_json)."""
     source: str
     exit_code: int
     verdict: str                    # one line
@@ -121,15 +113,6 @@ class CheckResult:
     def missing(self) -> List[Finding]:
         """Findings that make the check fail."""
         return [f for f in self.findings if not f.harmless]
-
-    # the views are the output layer's (output/check_view.py); these stay for callers
-    def lines(self, verbose: bool = False) -> List[str]:
-        from pykdump_ext.output.check_view import lines
-        return lines(self, verbose=verbose)
-
-    def to_json(self) -> dict:
-        from pykdump_ext.output.check_view import to_json
-        return to_json(self)
 
 
 # ---------------------------------------------------------------- reasons

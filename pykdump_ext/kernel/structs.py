@@ -110,7 +110,8 @@ MAX_HWERR = 64
 
 
 class DeviceInfo:
-    """The kernel's view of one PCI device (any field None when not shown)."""
+    """The kernel's view of one PCI device (any field None when not shown; views in
+    output/kernel_view.py)."""
 
     def __init__(self, bdf: str, addr: int) -> None:
         self.bdf = bdf
@@ -121,17 +122,13 @@ class DeviceInfo:
         self.aer: Union[Dict[str, Any], str, None] = None             # dict (see _read_aer) or "none" when no aer_stats
         self.problems: List[str] = []
 
-    def to_json(self) -> dict:
-        from pykdump_ext.output.kernel_view import device_json  # the output layer's view
-        return device_json(self)
-
 
 class KernelInfo:
     """Symbol-based extras for one dump; everything is read once, at construction.
 
     `source` is a SymbolSource or None (no symbols at all); `vmcoreinfo` the
     dump's VMCOREINFO dict; `device_dumps` a list of (name, size) pairs, or
-    None when the front end cannot tell.
+    None when the front end cannot tell.  Its views are output/kernel_view.py's.
     """
 
     def __init__(self, source: Optional[SymbolSource], *, vmcoreinfo: Optional[Dict[str, str]] = None,
@@ -341,17 +338,3 @@ class KernelInfo:
                 continue
             out[m] = {str(bit): n for bit, n in enumerate(vals) if n}
         return out
-
-    # ---- views: the output layer's (output/kernel_view.py); these stay for callers ----
-
-    def summary_lines(self):
-        from pykdump_ext.output.kernel_view import summary_lines
-        return summary_lines(self)
-
-    def device_lines(self, bdf):
-        from pykdump_ext.output.kernel_view import device_lines
-        return device_lines(self, bdf)
-
-    def to_json(self):
-        from pykdump_ext.output.kernel_view import to_json
-        return to_json(self)

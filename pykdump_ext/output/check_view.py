@@ -1,4 +1,5 @@
-"""The `pcicrash --check` views of a check.CheckResult: text lines and the -j object."""
+"""The `pcicrash --check` views of a check.CheckResult (and of the kernel log's
+klog.logcheck.LogCheck in it): text lines and the -j object."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def lines(res: Any, verbose: bool = False) -> List[str]:
     why = [n for n in res.reasoning if verbose or "ambiguous" in n]
     out.extend("note: %s" % n for n in why + res.notes)
     if res.kernel_log is not None:
-        out.extend(res.kernel_log.lines())
+        out.extend(log_lines(res.kernel_log))
     return out
 
 
@@ -80,4 +81,30 @@ def to_json(res: Any) -> dict:
                 findings=[finding_json(f) for f in res.findings],
                 notes=list(res.reasoning) + list(res.notes),
                 eraseinfo=res.eraseinfo,
-                kernel_log=res.kernel_log.to_json() if res.kernel_log else None)
+                kernel_log=log_json(res.kernel_log) if res.kernel_log else None)
+
+
+def log_lines(lc: Any) -> List[str]:
+    """The kernel log's part of --check: whether its pages are in the dump, each missing one."""
+    what = lc.format or "not found"
+    if lc.complete and not lc.missing:
+        head = "kernel log: OK: %s, %d records, all %d pages in the dump" % (
+            what, lc.records, lc.pages)
+    else:
+        head = "kernel log: INCOMPLETE: %s, %d records read from %d pages; %d page%s not " \
+               "in the dump" % (what, lc.records, lc.pages, len(lc.missing),
+                                "" if len(lc.missing) == 1 else "s")
+    out = [head]
+    out += ["kernel log page pfn 0x%x (physical 0x%x): %s: %s"
+            % (m.pfn, m.pfn * lc.page_size, m.status or "UNREADABLE", m.reason)
+            for m in lc.missing]
+    out += ["kernel log note: %s" % n for n in lc.notes]
+    return out
+
+
+def log_json(lc: Any) -> dict:
+    """The "kernel_log" object of `--check -j`."""
+    return dict(format=lc.format, records=lc.records, pages=lc.pages,
+                complete=lc.complete, notes=list(lc.notes),
+                missing=[dict(pfn=m.pfn, status=m.status, reason=m.reason)
+                         for m in lc.missing])

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from makedumpfile_filter.check import check, erase_rules
+from pykdump_ext.output import check_view
 from crash_ext_c.errors import DumpFormatError
 from crash_ext_c.reader import PageDictReader, PageStatus
 from tests.builders.capture import fake_buffer, pci_crash_pages
@@ -50,11 +51,11 @@ def _buffer_findings(res):
 
 def test_all_present_exit_0():
     res = check(_memory())
-    assert res.exit_code == 0, res.lines()
+    assert res.exit_code == 0, check_view.lines(res)
     assert res.pages_stored == 5 and res.num_pages == 5 and res.layout == "A"
     assert res.findings == []
-    assert res.lines()[0].startswith("synthetic: OK")
-    json.dumps(res.to_json())
+    assert check_view.lines(res)[0].startswith("synthetic: OK")
+    json.dumps(check_view.to_json(res))
 
 
 def test_layout_b_all_present():
@@ -71,7 +72,7 @@ def test_zero_buffer_is_skipped_capture_and_harmless():
     assert sorted(found) == [(i, p) for i, p in enumerate(BUF_PFNS)]
     assert all(f.status is PageStatus.ZERO and f.harmless for f in found.values())
     # runs of consecutive pfns share a line: 0x300-0x302 and 0x480-0x481
-    runs = [l for l in res.lines() if l.startswith("buffer page")]
+    runs = [l for l in check_view.lines(res) if l.startswith("buffer page")]
     assert len(runs) == 2 and "0x300-0x302" in runs[0] and "0x480-0x481" in runs[1]
 
 
@@ -232,7 +233,7 @@ def test_eraseinfo_through_kdump_reader(tmp_path):
     res = check(open_dump([ok]))
     assert res.exit_code == 0 and res.eraseinfo == text
     assert [f.harmless for f in res.findings if f.what == "eraseinfo"] == [True, True]
-    assert any("nullifies" in l for l in res.lines())
+    assert any("nullifies" in l for l in check_view.lines(res))
     text = "erase pci_crash_buffer size %d\n" % (5 * PS - 100)
     hit = write_kdump(str(tmp_path / "hit.kdump"), pages, max_pfn=0x1000,
                             vmcoreinfo_lines=lines, eraseinfo=text)
@@ -293,7 +294,7 @@ def test_any_status_mix(statuses, zero, layout):
     assert {p for p, f in named.items() if not f.harmless} | \
         {BUF_PFNS[i] for i in bad_ptr} == want_missing
     assert res.exit_code == (1 if want_missing else 0)
-    assert len(res.lines()) >= 1
+    assert len(check_view.lines(res)) >= 1
 
 
 def test_check_wording_and_reasoning_behind_verbose():

@@ -37,6 +37,7 @@ from crash_ext_c.open import open_dump
 from pykdump_ext.analysis.report import analyse
 from pykdump_ext.capture.buffer import read_pagemap
 from makedumpfile_filter.check import check
+from pykdump_ext.output import check_view
 from crash_ext_c.reader import PageStatus as S
 
 # Tests that run makedumpfile get the `matrix` fixture, which skips without ../shared or
@@ -346,7 +347,7 @@ def verify(run, reader, res, *, peer=None):
     src = run.source
     found = _findings(res)
     if not src.pfns:                  # no PCI_CRASH lines at all
-        assert res.exit_code == 1 and "no capture" in res.verdict, (run.name, res.lines())
+        assert res.exit_code == 1 and "no capture" in res.verdict, (run.name, check_view.lines(res))
         assert analyse(reader, names="system").capture.state == "absent"
         return
     statuses = {f.status for f in found.values() if not f.harmless}
@@ -355,7 +356,7 @@ def verify(run, reader, res, *, peer=None):
             p = peer[pfn]
             f = found.get(pfn)
             where = "%s %s pfn 0x%x: peer %s, check %s" % (
-                run.name, what, pfn, p, f.line() if f else "stored")
+                run.name, what, pfn, p, check_view.finding_line(f) if f else "stored")
             if p.startswith("error:") and f is not None and f.status is S.ZERO_OR_EXCLUDED:
                 # an -E tail: libkdumpfile has no data, check reads it as the zeros it was
                 assert f.harmless and src.sha[pfn] == ZEROS_SHA, where
@@ -367,9 +368,9 @@ def verify(run, reader, res, *, peer=None):
                 assert p == src.sha[pfn], where + " (content changed)"
                 assert f is None or (f.harmless and p == ZEROS_SHA), where
     for st in run.expect:
-        assert any(f.status is st for f in found.values()), (run.name, st, res.lines())
+        assert any(f.status is st for f in found.values()), (run.name, st, check_view.lines(res))
     bad = [f for f in res.findings if not f.harmless]
-    assert res.exit_code == (1 if bad else 0), (run.name, res.lines())
+    assert res.exit_code == (1 if bad else 0), (run.name, check_view.lines(res))
     cap = analyse(reader, names="system").capture
     if res.exit_code == 0:
         assert cap.state == src.state, (run.name, cap.state, cap.reason)
@@ -394,7 +395,7 @@ def test_matrix_check_and_analysis_agree_with_libkdumpfile(matrix):
             verify(run, reader, res, peer=peer)
             # every level keeps the capture: bits 2/4/8/16 never drop kvmalloc'd kernel memory
             if run.source.state == "captured":
-                assert res.exit_code == 0, (run.name, res.lines())
+                assert res.exit_code == 0, (run.name, check_view.lines(res))
 
 
 def test_flattened_read_in_place_equals_rearranged(matrix):
@@ -417,11 +418,11 @@ def test_zero_buffer_reads_as_skipped_in_every_form(matrix):
                        ("zero-run-d31-zlib", S.ZERO)):
         with open_dump(by[name].paths) as r:
             res = check(r)
-            assert res.exit_code == 0 and "skipped" in res.verdict, (name, res.lines())
+            assert res.exit_code == 0 and "skipped" in res.verdict, (name, check_view.lines(res))
             sts = {f.status for f in res.findings}
             # kdump: bit 1 shares one stored zero page; -E: a 12-page zero run is
             # shorter than 256 pages, so makedumpfile still writes it (as zeros)
-            assert sts == ({want} if want else set()), (name, res.lines())
+            assert sts == ({want} if want else set()), (name, check_view.lines(res))
             assert analyse(r, names="system").capture.state == "skipped"
 
 
@@ -446,7 +447,7 @@ def test_size_limit_cuts_pages_written_last(matrix):
         verify(run, r, res, peer=peer_pages(cut, src.pfns) if have_peer() else None)
         lost = sorted(f.pfn for f in res.findings if f.status is S.LOST)
         # what is lost is the tail in pfn order: pages below the cut survive
-        assert lost and lost == [p for p in buf if p >= lost[0]], res.lines()
+        assert lost and lost == [p for p in buf if p >= lost[0]], check_view.lines(res)
         assert mid in lost and buf[0] not in lost
         assert not any(f.what == "pagemap" for f in res.findings)
     # compressed: a limit below the pagemap's data loses the pagemap: nothing can be located
@@ -483,7 +484,7 @@ def test_size_limit_on_elf_output(matrix):
         # no libkdumpfile here: 0.5.1 dies of SIGBUS on a cut ELF file (it maps past EOF)
         verify(Run("EL-cut", src, [cut], expect={S.LOST}), r, res)
         lost = sorted(f.pfn for f in res.findings if f.status is S.LOST)
-        assert lost == [p for p in buf if p >= mid], res.lines()
+        assert lost == [p for p in buf if p >= mid], check_view.lines(res)
     # a cut before the capture's segment: its PT_LOAD header was never written
     # (halfway through the segment before it: makedumpfile writes a segment's header a
     # little ahead of its data)
@@ -514,7 +515,7 @@ def test_split_parts_and_a_missing_part(matrix):
 
     with open_dump(list(reversed(parts))) as r:
         res = check(r)
-        assert res.exit_code == 0, res.lines()
+        assert res.exit_code == 0, check_view.lines(res)
         verify(Run("split-all", src, parts, expect=()), r, res)
     pm_part = holder(min(p for p, (w, _i) in src.pfns.items() if w == "pagemap"))
     buf_parts = {holder(p) for p, (w, _i) in src.pfns.items() if w == "buffer"}
@@ -530,7 +531,7 @@ def test_split_parts_and_a_missing_part(matrix):
                 assert [f.pfn for f in nip] == [p for p in want if src.pfns[p][0] == "pagemap"]
             else:
                 assert sorted(f.pfn for f in nip) == want
-            assert all("0x%x-0x%x" % (lo, hi) in f.reason for f in nip), res.lines()
+            assert all("0x%x-0x%x" % (lo, hi) in f.reason for f in nip), check_view.lines(res)
             verify(Run("split-without-%d" % (gone + 1), src, given, expect={S.NOT_IN_PART}),
                    r, res)
 
@@ -572,7 +573,7 @@ def test_shipped_lines_keep_every_capture_page(matrix):
             run = Run("%s %s on %s" % (fname, " ".join(args), key), src, [out])
             with open_dump([out]) as r:
                 res = check(r)
-                assert res.exit_code == 0, (run.name, res.lines())
+                assert res.exit_code == 0, (run.name, check_view.lines(res))
                 verify(run, r, res, peer=peer_pages(out, src.pfns)
                        if have_peer() and not flat else None)
 
@@ -652,7 +653,7 @@ def test_config_erase_rule(matrix, rule):
         res = check(r)
         assert res.eraseinfo and rule.split()[1] in res.eraseinfo
         touched = [f for f in res.findings if f.what == "eraseinfo" and not f.harmless]
-        assert bool(touched) is ERASE_RULES[rule], res.lines()
+        assert bool(touched) is ERASE_RULES[rule], check_view.lines(res)
         assert res.exit_code == (1 if ERASE_RULES[rule] else 0)
 
 
@@ -667,7 +668,7 @@ def test_shared_dump_files(scenario):
             res = check(r)
             cap = analyse(r, names="system").capture
             want = 1 if STATE[scenario] == "absent" else 0
-            assert res.exit_code == want, (paths, res.lines())
+            assert res.exit_code == want, (paths, check_view.lines(res))
             assert cap.state == STATE[scenario], (paths, cap.state)
             if STATE[scenario] == "skipped":
                 assert res.pages_zero == res.num_pages and "skipped" in res.verdict

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, TYPE_CHECKING
+from typing import Callable, List, Optional, TYPE_CHECKING
 
 from crash_ext_c.errors import PcicrashError
 from .reader import read_kernel_log
@@ -21,6 +21,7 @@ class MissingPage:
 
 @dataclass
 class LogCheck:
+    """The log's pages in a dump (views: output/check_view.log_lines, log_json)."""
     format: str
     records: int
     pages: int                    # pages read
@@ -28,28 +29,6 @@ class LogCheck:
     missing: List[MissingPage] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     page_size: int = 4096
-
-    def lines(self) -> List[str]:
-        what = self.format or "not found"
-        if self.complete and not self.missing:
-            head = "kernel log: OK: %s, %d records, all %d pages in the dump" % (
-                what, self.records, self.pages)
-        else:
-            head = "kernel log: INCOMPLETE: %s, %d records read from %d pages; %d page%s not " \
-                   "in the dump" % (what, self.records, self.pages, len(self.missing),
-                                    "" if len(self.missing) == 1 else "s")
-        out = [head]
-        out += ["kernel log page pfn 0x%x (physical 0x%x): %s: %s"
-                % (m.pfn, m.pfn * self.page_size, m.status or "UNREADABLE", m.reason)
-                for m in self.missing]
-        out += ["kernel log note: %s" % n for n in self.notes]
-        return out
-
-    def to_json(self) -> Dict[str, Any]:
-        return dict(format=self.format, records=self.records, pages=self.pages,
-                    complete=self.complete, notes=list(self.notes),
-                    missing=[dict(pfn=m.pfn, status=m.status, reason=m.reason)
-                             for m in self.missing])
 
 
 def check_log(reader: MemoryReader,

@@ -15,6 +15,7 @@ import pytest
 
 from tests.shared import ROOT, VMCORES, have_tool, needs_shared, vmlinux
 from pykdump_ext.kernel import structs as kmod
+from pykdump_ext.output import kernel_view
 from pykdump_ext.kernel.structs import (
     KernelInfo, MemberMissing, ReadFailed, SymbolMissing, SymbolSource,
 )
@@ -179,16 +180,16 @@ def test_kernel_extras_match_real_crash(real):
 @needs_drgn
 def test_kernel_lines_and_json(handled):
     _dump, _vml, reader, info = handled
-    text = "\n".join(info.summary_lines())
+    text = "\n".join(kernel_view.summary_lines(info))
     assert "CRASHTIME=%s" % reader.vmcoreinfo["CRASHTIME"] in text
     assert "PCI 6 (last" in text and "13 s before the crash" in text
     assert "device dumps (VMCOREDD notes): none" in text      # the kdump note area has none
-    lines = info.device_lines("0000:00:02.3")
+    lines = kernel_view.device_lines(info, "0000:00:02.3")
     assert lines[0].startswith("Kernel: driver pcieport, error_state normal, power D0")
     assert "non-fatal by error: CmpltTO x1, UnxCmplt x1" in "\n".join(lines)
-    assert info.device_lines("0000:00:1f.2")[0].startswith("Kernel: driver (none)")
-    assert "no struct pci_dev" in info.device_lines("0000:42:00.0")[0]
-    j = info.to_json()
+    assert kernel_view.device_lines(info, "0000:00:1f.2")[0].startswith("Kernel: driver (none)")
+    assert "no struct pci_dev" in kernel_view.device_lines(info, "0000:42:00.0")[0]
+    j = kernel_view.to_json(info)
     assert j["crashtime"] == int(reader.vmcoreinfo["CRASHTIME"])
     assert [h["count"] for h in j["hwerr_data"]] == [h[1] for h in info.hwerr]
     assert j["devices"]["0000:00:02.3"]["aer_stats"]["dev_nonfatal_errs"] == {"14": 1, "16": 1}
@@ -208,7 +209,7 @@ def test_kernel_without_hwerr_data_says_so():
     assert any(n.startswith("hwerr_data: not in this kernel") for n in info.notes)
     assert len(info.devices) == 18
     assert info.devices["0000:00:02.0"].driver == "pcieport"
-    text = "\n".join(info.summary_lines())
+    text = "\n".join(kernel_view.summary_lines(info))
     assert "note: hwerr_data: not in this kernel" in text
 
 
@@ -311,9 +312,9 @@ def test_dict_source_full():
     assert sorted(info.devices) == ["0000:00:02.0", "0000:00:03.0"]
     a = info.devices["0000:00:02.0"]
     assert (a.driver, a.error_state, a.power_state, a.aer) == ("pcieport", 2, 0, "none")
-    assert info.device_lines("0000:00:02.0")[0].startswith(
+    assert kernel_view.device_lines(info, "0000:00:02.0")[0].startswith(
         "Kernel: driver pcieport, error_state frozen, power D0")
-    assert info.device_lines("0000:00:03.0")[0].startswith(
+    assert kernel_view.device_lines(info, "0000:00:03.0")[0].startswith(
         "Kernel: driver (none), error_state normal, power D3hot")
     assert info.hwerr is None and any("hwerr_data: not in this kernel" in n for n in info.notes)
 
@@ -324,7 +325,7 @@ def test_missing_members_each_become_one_note():
     for m in ("error_state", "current_state", "aer_stats"):
         assert "struct pci_dev has no member %s in this kernel" % m in notes
     assert "CRASHTIME: not in VMCOREINFO" in notes
-    assert info.device_lines("0000:00:02.0") == [
+    assert kernel_view.device_lines(info, "0000:00:02.0") == [
         "Kernel: driver pcieport [struct pci_dev 0xc000]"]
 
 
@@ -340,16 +341,16 @@ def test_unreadable_device_list_is_a_note():
     info = KernelInfo(src, vmcoreinfo={})
     assert info.devices == {}
     assert any(n.startswith("PCI device list (pci_root_buses): unreadable") for n in info.notes)
-    assert "note: PCI device list" in "\n".join(info.summary_lines())
+    assert "note: PCI device list" in "\n".join(kernel_view.summary_lines(info))
 
 
 def test_no_symbols_at_all():
     info = KernelInfo(None, vmcoreinfo={"CRASHTIME": "1795243552"}, device_dumps=[("cxgb4_0000:02:00.4", 33558488)])
-    text = "\n".join(info.summary_lines())
+    text = "\n".join(kernel_view.summary_lines(info))
     assert "no kernel symbols" in text
     assert "cxgb4_0000:02:00.4 (33558488 bytes)" in text
-    assert info.device_lines("0000:00:02.0") == []
-    assert info.to_json()["device_dumps"] == [{"name": "cxgb4_0000:02:00.4", "size": 33558488}]
+    assert kernel_view.device_lines(info, "0000:00:02.0") == []
+    assert kernel_view.to_json(info)["device_dumps"] == [{"name": "cxgb4_0000:02:00.4", "size": 33558488}]
 
 
 def test_lazy_reads_nothing_until_asked():
@@ -362,7 +363,7 @@ def test_lazy_reads_nothing_until_asked():
     assert info.crashtime == 5
     info2 = KernelInfo(_machine(), vmcoreinfo={}, lazy=True)
     assert info2.devices == {}
-    assert info2.device_lines("0000:00:02.0")[0].startswith("Kernel: driver pcieport")
+    assert kernel_view.device_lines(info2, "0000:00:02.0")[0].startswith("Kernel: driver pcieport")
 
 
 @needs_shared
@@ -376,7 +377,7 @@ def test_every_reader_format_gives_the_same_kernel_view():
     def view(paths):
         reader = open_dump([str(p) for p in paths])
         info = drgn_source.kernel_info(reader, paths[0], vml)
-        return {b: x.to_json() for b, x in info.devices.items()}, info.notes
+        return {b: kernel_view.device_json(x) for b, x in info.devices.items()}, info.notes
     ref, ref_notes = view([d / "d31-zlib.kdump"])
     assert len(ref) == 18
     for paths in ([d / "d31-zlib.flat"], [d / "d31-zlib-split.1", d / "d31-zlib-split.2"],

@@ -85,9 +85,10 @@ def test_corrupt_capture_exit_1_no_traceback():
 def test_check_hook_calls_the_filter_check():
     rc, out, err = run(fixture_reader("aer-uncor"), "--check")
     from makedumpfile_filter.check import check
+    from pykdump_ext.output import check_view
     res = check(fixture_reader("aer-uncor"))
     assert rc == res.exit_code
-    assert out.splitlines() == list(res.lines())
+    assert out.splitlines() == check_view.lines(res)
 
 
 def test_parser_help_documents_exit_codes():

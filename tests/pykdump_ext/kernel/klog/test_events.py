@@ -293,6 +293,7 @@ def test_check_and_verdict_say_when_log_pages_are_missing():
     from crash_ext_c.open import open_dump
     from makedumpfile_filter.check import check
     from pykdump_ext.kernel.klog.reader import read_kernel_log
+    from pykdump_ext.output import check_view
     with open_dump([str(VMCORES / "vanilla-aer" / "d31-zlib.kdump")]) as r:
         whole = read_kernel_log(r)
         assert check(r).kernel_log.complete is True
@@ -301,7 +302,7 @@ def test_check_and_verdict_say_when_log_pages_are_missing():
         res = check(bad)
         rep = analyse(bad, names="system")
     assert res.kernel_log.complete is False
-    assert any(l.startswith("kernel log: INCOMPLETE") for l in res.lines())
+    assert any(l.startswith("kernel log: INCOMPLETE") for l in check_view.lines(res))
     assert rep.kernel_log.log.complete is False
     assert any(n.startswith("kernel log") for n in rep.verdict.notes)
     assert len(rep.kernel_log.log.records) < len(whole.records)

@@ -11,6 +11,7 @@ from tests.builders.kdump import write_kdump
 from tests.shared import needs_shared, scenario_dir
 from crash_ext_c.open import open_dump
 from makedumpfile_filter import check as check_mod
+from pykdump_ext.output import check_view
 from pykdump_ext.frontends.cli import main as cli
 
 
@@ -23,9 +24,9 @@ def test_real_dump_log_pages_present_verdict_unchanged(name):
     assert (res.verdict, res.exit_code) == (alone.verdict, alone.exit_code)
     log = res.kernel_log
     assert log.complete and not log.missing and log.records > 300 and 10 < log.pages < 60
-    assert res.lines()[-1].startswith("kernel log: OK: printk_ringbuffer, %d records, all %d "
+    assert check_view.lines(res)[-1].startswith("kernel log: OK: printk_ringbuffer, %d records, all %d "
                                       "pages in the dump" % (log.records, log.pages))
-    assert json.loads(json.dumps(res.to_json()))["kernel_log"]["missing"] == []
+    assert json.loads(json.dumps(check_view.to_json(res)))["kernel_log"]["missing"] == []
 
 
 @needs_shared
@@ -58,7 +59,7 @@ def test_filtered_text_page_explained_by_dump_level(tmp_path):
     log = res.kernel_log
     assert not log.complete and [m.pfn for m in log.missing] == [gone]
     assert log.missing[0].status == "EXCLUDED" and "dump level 31" in log.missing[0].reason
-    lines = res.lines()
+    lines = check_view.lines(res)
     assert any(l.startswith("kernel log page pfn 0x%x (physical 0x%x): EXCLUDED"
                             % (gone, gone * 4096)) for l in lines)
     assert any("text data unreadable" in l for l in lines)
