@@ -24,9 +24,9 @@ SCHEMA = "pcicrash/2"
 
 
 def cap_json(c: CapResult) -> str:
-    """One decoded capability as JSON text (the same object cap_dict() gives), made once per
-    result: results are shared between identical functions, and within a fleet's differing
-    functions most registers still repeat, so each register's text is made once too."""
+    """One decoded capability as JSON text, made once per result: results are shared between
+    identical functions, and within a fleet's differing functions most registers still
+    repeat, so each register's text is made once too."""
     t = c.__dict__.get("_json")
     if t is None:
         t = '{"kind":%s,"id":%d,"offset":%d,"version":%s,"name":%s,"registers":{%s},"info":%s,' \
@@ -38,7 +38,15 @@ def cap_json(c: CapResult) -> str:
     return t
 
 
-_enc = json.JSONEncoder(separators=(",", ":"), default=str).encode
+def cap_dict(c: CapResult) -> dict:
+    """The capability's JSON object as data: read back from cap_json(), the one place that
+    says what the object holds."""
+    return json.loads(cap_json(c))
+
+
+# compact, and the same text json.dumps(separators=(",", ":")) makes (check_circular only
+# detects cycles, which decoded results never have); str() of anything JSON has no type for
+_enc = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=str).encode
 _REG_JSON: dict = {}
 
 
@@ -52,20 +60,6 @@ def _reg_json(r) -> str:
             _enc(r.name), r.offset, r.spec.size, r.value, _enc(r.fields()),
             ',"decoded":' + _enc(r.decoded()) if r.spec.words else "")
     return t
-
-
-def cap_dict(c: CapResult) -> dict:
-    return {"kind": c.kind, "id": c.id, "offset": c.offset, "version": c.version, "name": c.name,
-            "registers": {r.name: _reg_dict(r) for r in c.regs.values()},
-            "info": c.info, "entries": [cap_dict(e) for e in c.entries],
-            "problems": list(c.problems), "truncated": c.truncated}
-
-
-def _reg_dict(r) -> dict:
-    d = {"offset": r.offset, "size": r.spec.size, "value": r.value, "fields": r.fields()}
-    if r.spec.words:
-        d["decoded"] = r.decoded()
-    return d
 
 
 def _aer(a):
@@ -219,21 +213,6 @@ def _to_dict(rep, hexes=None) -> dict:
     return out
 
 
-def _c_encoder():
-    """The C encoder json.dumps(separators=(",", ":")) itself uses, made once: calling it per
-    device skips the per-call encoder set-up (same text: check_circular only detects cycles)."""
-    import json.encoder as std       # its C parts are private: None on builds without _json
-    c_make_encoder = getattr(std, "c_make_encoder", None)
-    encode_basestring_ascii = std.encode_basestring_ascii
-    if c_make_encoder is None:
-        return json.JSONEncoder(separators=(",", ":")).encode
-    enc = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None, ":", ",", False, False, True)
-    return lambda o: "".join(enc(o, 0))
-
-
-_plain = _c_encoder()
-
-
 def _device_pieces(x, out) -> None:
     """Append one device's JSON text, in pieces, from its _device() dict (its key order): the
     config hex and the capabilities' (shared, memoised) texts go in without being encoded
@@ -242,7 +221,7 @@ def _device_pieces(x, out) -> None:
     head = dict(itertools.islice(x.items(), _CONFIG_AT))
     for k in head:
         del x[k]
-    out += (_plain(head)[:-1], ',"config":"', hx, '",', _plain(x)[1:-1], ',"header":',
+    out += (_enc(head)[:-1], ',"config":"', hx, '",', _enc(x)[1:-1], ',"header":',
             "null" if hdr is None else cap_json(hdr.cap), ',"capabilities":[',
             ",".join([cap_json(c.cap) for c in caps]), "]},")
 
@@ -264,7 +243,7 @@ def dumps(rep: Report, devs: Optional[List[Device]] = None) -> str:
         keep = {x.bdf for x in devs}
         devices = [x for x in devices if x["bdf"] in keep]
     d["devices"] = []
-    head, tail = _plain(d).split('"devices":[]', 1)
+    head, tail = _enc(d).split('"devices":[]', 1)
     out = [head, '"devices":[']
     for x in devices:
         _device_pieces(x, out)

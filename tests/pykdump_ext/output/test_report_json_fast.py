@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from tests.builders import capture as cb
+from tests.captures import CAPTURED, fixture_reader
 from tests.shared import ROOT
 from pykdump_ext.output import report_json
 from pykdump_ext.analysis.report import analyse
@@ -64,6 +65,13 @@ def test_dumps_real_example():
     with open_dump([EXAMPLE]) as r:
         rep = analyse(r, names="system")
     assert rep.kernel_log is not None and rep.devices
+    assert report_json.dumps(rep) == _plain(rep)
+
+
+@pytest.mark.parametrize("name", CAPTURED)
+def test_dumps_real_captures(name):
+    rep = analyse(fixture_reader(name), names=None)
+    assert rep.devices
     assert report_json.dumps(rep) == _plain(rep)
 
 
