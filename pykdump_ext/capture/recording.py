@@ -1,4 +1,4 @@
-"""A MemoryReader that passes everything to another one and notes every page asked about.
+"""A MemoryReader that passes the reader protocol to another one and notes every page asked about.
 
 `pcicrash --extract` runs the whole analysis (capture, kernel log, and with
 --vmlinux the kernel structures drgn reads) through it: the pages it notes
@@ -7,7 +7,7 @@ are exactly what a triage extract has to hold for the same report.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Set, TYPE_CHECKING, Union
+from typing import Dict, Iterable, List, Optional, Set, TYPE_CHECKING, Union
 
 from crash_ext_c.errors import PcicrashError
 from crash_ext_c.reader import READER_FIELDS, MemoryReader, PageStatus
@@ -26,14 +26,10 @@ class RecordingReader(MemoryReader):
         self.inner = inner
         self.read: Set[int] = set()
         self.asked: Set[int] = set()
-        for attr in READER_FIELDS:          # everything the protocol declares: the inner's
+        # the protocol's data attributes are the inner's; its methods are below (nothing
+        # reader-specific, like a kdump reader's parts, passes through)
+        for attr in READER_FIELDS:
             setattr(self, attr, getattr(inner, attr))
-
-    def __getattr__(self, attr: str) -> Any:
-        # reader-specific extras (parts, segments...) come from the inner reader
-        if attr == "inner":
-            raise AttributeError(attr)
-        return getattr(self.inner, attr)
 
     @property
     def pfns(self) -> Set[int]:
@@ -68,6 +64,11 @@ class RecordingReader(MemoryReader):
         pfns = list(pfns)
         self._note(pfns, self.read)
         return self.inner.read_pages(pfns)
+
+    def stored_problems(self, pfns: Iterable[int]) -> Dict[int, PcicrashError]:
+        pfns = list(pfns)
+        self._note(pfns, self.asked)
+        return self.inner.stored_problems(pfns)
 
     def close(self) -> None:
         self.inner.close()

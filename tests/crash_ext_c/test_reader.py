@@ -131,6 +131,12 @@ def test_every_reader_provides_the_protocol(tmp_path):
         rec = readers["RecordingReader"]
         for name in READER_FIELDS:                                  # the wrapper forwards them
             assert getattr(rec, name) == getattr(gap, name), name
+        assert hasattr(gap, "parts") and not hasattr(rec, "parts")  # nothing beyond the protocol
+        pfns = list(range(18, 24))
+        assert rec.page_statuses(pfns) == gap.page_statuses(pfns)
+        assert rec.stored_problems(pfns + [38]) == gap.stored_problems(pfns + [38])
+        assert rec.read_pages([21])[21] == gap.read_page(21)
+        assert rec.asked == set(pfns + [38]) and rec.read == {21}
     finally:
         for r in readers.values():
             r.close()
