@@ -71,3 +71,12 @@ def set_aer(bdf_want, reg, value):
             c = decode(bytes(cfg))
             struct.pack_into("<I", cfg, c.aer.offset + reg, value)
     return patch
+
+
+# below the QEMU guests' switch upstream port 02:00.0: its two downstream ports and their endpoints
+SWITCH_BELOW = ("0000:03:00.0", "0000:03:01.0", "0000:04:00.0", "0000:05:00.0")
+
+
+def duplicated():
+    """aer-uncor with 03:01.0's record carrying 03:00.0's address (both bridges)."""
+    return built_from("aer-uncor", rebus={"0000:03:01.0": (0x03, 0x00)})

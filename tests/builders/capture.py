@@ -297,3 +297,9 @@ def scattered_capture_dump(path, *, max_pfn=1 << 28, buf_pages=6000, layout="A",
     write_kdump(path, pages, max_pfn=max_pfn, vmcoreinfo_lines=["CRASHTIME=1795241199"] + lines,
                 page_size=page_size)
     return str(path), pages, lines, buf
+
+
+def bridge(bus, dev, sec, sub):
+    """(bus, dev, config) of a switch downstream port on `bus` leading to buses sec..sub."""
+    return (bus, dev, config(0x1b36, 0x000c, klass=0x060400, port_type=DOWNSTREAM,
+                             bus_range=(sec, sub), primary=bus, aer={}))

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.shared import CACHE, have_tool, needs_shared, scenario_dir, elf_vmcore
+from tests.shared import elf_vmcore, make_e_dump, needs_shared, scenario_dir
 from tests.builders.elf import write_elf
 from crash_ext_c.elf import ElfReader
 from crash_ext_c import vmcoreinfo
@@ -32,22 +32,6 @@ def readelf_loads(path):
     return [tuple(int(x, 16) for x in (m.group(1), m.group(2), m.group(3), m.group(4)))
             for m in re.finditer(r"^\s+LOAD\s+0x(\S+)\s+0x\S+\s+0x(\S+)\s+0x(\S+)\s+0x(\S+)",
                                  out, re.M)]
-
-
-def make_e_dump(level=31):
-    """makedumpfile -E -d LEVEL of aer-uncor's raw vmcore, made once into the cache."""
-    src = elf_vmcore("aer-uncor")
-    if not have_tool("makedumpfile"):
-        pytest.skip("makedumpfile not installed")
-    dst = CACHE / ("aer-uncor-E-d%d.elf" % level)
-    if not dst.exists():
-        tmp = dst.with_suffix(".tmp")
-        if tmp.exists():
-            tmp.unlink()
-        subprocess.run(["makedumpfile", "-E", "-d", str(level), str(src), str(tmp)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        tmp.rename(dst)
-    return dst
 
 
 # -- real files -----------------------------------------------------------------

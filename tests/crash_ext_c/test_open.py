@@ -10,28 +10,14 @@ import random
 
 import pytest
 
-from tests.shared import elf_vmcore, needs_shared, scenario_dir, SCENARIOS
-from tests.crash_ext_c.test_elf import make_e_dump
+from tests.shared import SCENARIOS, capture_pfns, elf_vmcore, make_e_dump, needs_shared, scenario_dir
 from tests.builders.elf import write_elf
 from tests.builders.kdump import write_kdump
 from crash_ext_c.open import open_dump, sniff
-from pykdump_ext.capture.buffer import read_pagemap
 from crash_ext_c.errors import DumpFormatError, PageUnavailable, PcicrashError
 from crash_ext_c.reader import PageStatus as S
 
 NOT_STORED = (S.EXCLUDED, S.ZERO_OR_EXCLUDED, S.OUTSIDE)
-
-
-def capture_pfns(reader):
-    """pfns of the pagemap and of every buffer page it lists."""
-    pm = read_pagemap(reader)
-    if pm is None:
-        return []
-    ps = reader.page_size
-    end = pm.phys_addr + (20 if pm.layout == "B" else 16) + 8 * pm.num_pages
-    out = list(range(pm.phys_addr // ps, (end - 1) // ps + 1))
-    out += [a // ps for a in pm.page_addrs if a is not None]
-    return out
 
 
 def sample_pfns(reader, statuses, seed, n_present=300, n_any=100):

@@ -298,10 +298,10 @@ def test_any_status_mix(statuses, zero, layout):
 
 
 def test_check_wording_and_reasoning_behind_verbose():
-    from tests.pykdump_ext.frontends.cli.test_main import run
-    rc, out, _ = run(fixture_reader("legacy-unaligned"), "--check")
+    from tests.shared import run_cli
+    rc, out, _ = run_cli(fixture_reader("legacy-unaligned"), "--check")
     assert rc == 0 and "1 buffer page (1880 bytes)" in out and "1 buffer pages" not in out
     assert "its buffer page are in the dump" in out
     assert "layout B rejected" not in out
-    rc, out, _ = run(fixture_reader("legacy-unaligned"), "--check", "-v")
+    rc, out, _ = run_cli(fixture_reader("legacy-unaligned"), "--check", "-v")
     assert "layout B rejected" in out

@@ -26,7 +26,7 @@ pytestmark = [
 ]
 
 drgn = pytest.importorskip("drgn")
-from tests.pykdump_ext.frontends.crash.test_command import comparable, comparable_json, standalone  # noqa: E402
+from tests.shared import comparable, comparable_json, standalone  # noqa: E402
 from tests.shared import vmlinux  # noqa: E402
 
 OPTIONS = [[], ["-a"], ["-d", "00:02.0"], ["-e"], ["-t"], ["-x"], ["-j"]]

@@ -12,64 +12,17 @@ ZERO_OR_EXCLUDED (ELF tails) <-> NoDataException; LOST (incomplete dump)
 
 import hashlib
 import os
-import json
 import random
-import subprocess
 
 import pytest
 
-from tests.shared import SYSTEM_PYTHON, have_system_module
-from tests.shared import SCENARIOS, elf_vmcore, needs_shared, scenario_dir
-from tests.crash_ext_c.test_elf import make_e_dump
-from tests.crash_ext_c.test_open import capture_pfns
+from tests.shared import (SCENARIOS, capture_pfns, elf_vmcore, make_e_dump, needs_peer, needs_shared,
+                         peer_read, scenario_dir)
 from tests.builders.capture import fake_buffer, pci_crash_pages, scattered_capture_dump, scattered_pfns
 from tests.builders.elf import write_elf
 from tests.builders.kdump import write_kdump
 from crash_ext_c.open import open_dump
-from crash_ext_c import vmcoreinfo
 from crash_ext_c.reader import PageStatus as S
-
-
-PEER = r"""
-import hashlib, json, sys
-import kdumpfile
-req = json.load(sys.stdin)
-k = kdumpfile.kdumpfile(req["path"])
-out = {"max_pfn": k.attr["max_pfn"], "format": k.attr["file.format"], "pages": {}}
-try:
-    out["vmcoreinfo"] = bytes(k.attr["linux.vmcoreinfo.raw"]).decode("utf-8", "replace")
-except Exception as exc:
-    out["vmcoreinfo"] = None
-ps = req["page_size"]
-for pfn in req["pfns"]:
-    try:
-        data = bytes(k.read(kdumpfile.KDUMP_MACHPHYSADDR, pfn * ps, ps))
-        out["pages"][str(pfn)] = ["data", hashlib.sha1(data).hexdigest()]
-    except Exception as exc:
-        out["pages"][str(pfn)] = ["error", type(exc).__name__]
-json.dump(out, sys.stdout)
-"""
-
-
-def have_peer():
-    return have_system_module("kdumpfile")
-
-
-needs_peer = pytest.mark.skipif(not have_peer(), reason="python3-libkdumpfile not installed")
-
-
-def peer_read(path, pfns, page_size=4096):
-    name = str(path)
-    assert not name.endswith(".flat") and "-split." not in name, "never give libkdumpfile these"
-    res = subprocess.run([SYSTEM_PYTHON, "-c", PEER], capture_output=True, text=True, timeout=600,
-                         input=json.dumps({"path": name, "pfns": list(pfns),
-                                           "page_size": page_size}))
-    assert res.returncode == 0, "libkdumpfile failed on %s: %s" % (name, res.stderr[-2000:])
-    out = json.loads(res.stdout)
-    if out["vmcoreinfo"] is not None:   # the text libkdumpfile found in the file
-        out["vmcoreinfo"] = vmcoreinfo.parse(out["vmcoreinfo"])
-    out["pages"] = {int(k): v for k, v in out["pages"].items()}
-    return out
 
 
 ZEROS_SHA = hashlib.sha1(bytes(4096)).hexdigest()

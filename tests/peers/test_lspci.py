@@ -8,68 +8,18 @@ cannot know because it comes from sysfs, not config space (see normalise()).
 """
 
 import re
-import subprocess
 
 import pytest
 
-from tests.shared import DATA, SCENARIOS, have_tool, needs_shared, scenario_dir
+from tests.shared import DATA, SCENARIOS, needs_lspci, needs_shared, normalise, run_lspci_f, scenario_dir
 from pykdump_ext.pci import lspci_hex
 
 LSPCI_DATA = DATA / "lspci"
-needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
 
 
 def ground_truth(scenario):
     d = LSPCI_DATA / scenario
     return ((d / "lspci-xxxx.txt").read_text(), (d / "lspci-vvv-nn.txt").read_text())
-
-
-def run_lspci_f(path, *opts):
-    res = subprocess.run(["lspci", "-F", str(path)] + list(opts), capture_output=True, text=True,
-                         timeout=60)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
-
-
-_SIZE = re.compile(r" \[size=[0-9]+[KMGT]?\]")
-_WINDOW = re.compile(r"^(\t(?:I/O|Memory|Prefetchable memory) behind bridge: )([0-9a-f]+)-([0-9a-f]+)"
-                     r"( \[size=[^\]]+\])?(?: \[(?:16|32|64)-bit\])?$")
-_REGION = re.compile(r"^\tRegion (\d):")
-
-
-def normalise(lines, raw):
-    """What legitimately differs between a live `lspci -vvv` and `lspci -F` on the same bytes.
-
-    Each rule names why; everything else must match exactly.
-    """
-    out = []
-    for line in lines:
-        # Driver binding comes from sysfs (and libkmod), not config space.
-        if line.startswith(("\tKernel driver in use:", "\tKernel modules:")):
-            continue
-        # The IRQ number live lspci prints is the kernel's (sysfs 'irq'), -F prints the
-        # Interrupt Line register; live lspci also prints the line for pin 0 when the
-        # kernel assigned an IRQ (MSI), -F does not.
-        if line.startswith("\tInterrupt: pin ?"):
-            continue
-        line = re.sub(r"routed to IRQ \d+", "routed to IRQ ?", line)
-        if line.startswith(("\tRegion ", "\tExpansion ROM")):
-            # BAR sizes come from sysfs 'resource'; -F cannot size a BAR from a snapshot.
-            line = _SIZE.sub("", line)
-            m = _REGION.match(line)
-            # Legacy IDE ports the kernel reports for a compatibility-mode controller
-            # whose BAR registers are zero: sysfs only.
-            if m and int.from_bytes(raw[0x10 + 4 * int(m.group(1)):0x14 + 4 * int(m.group(1))],
-                                    "little") == 0:
-                continue
-        m = _WINDOW.match(line)
-        if m:
-            # Live lspci prints bridge windows from the kernel's resources (32-bit form when
-            # the upper half is zero), -F from the base/limit registers (64-bit form when the
-            # register type says 64-bit): same addresses, different width tag.
-            line = "%s%x-%x%s" % (m.group(1), int(m.group(2), 16), int(m.group(3), 16), m.group(4) or "")
-        out.append(line)
-    return out
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -24,13 +24,12 @@ from collections import Counter
 import pytest
 
 from tests import lspci_tokens as T
-from tests.shared import DATA, have_tool
+from tests.shared import DATA, needs_lspci
 from pykdump_ext.pci import config, lspci_hex, pciids
 from pykdump_ext.output import device_text, report_json
 
 FIXTURES = DATA / "pciutils"
 FILES = sorted(p for p in FIXTURES.iterdir() if p.is_file() and p.suffix != ".md")
-needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
 NAMES = pciids.PciIds.load()
 
 # (register, token): lspci 3.9 defines PCI_DOE_STS_ERROR as 0x3 (bits 0-1); the DOE Error

@@ -15,15 +15,14 @@ import sys
 
 import pytest
 
-from tests.shared import ROOT, elf_vmcore, have_tool, needs_shared, scenario_dir, VMCORES
+from tests.shared import ROOT, VMCORES, elf_vmcore, needs_makedumpfile, needs_shared, scenario_dir
 from crash_ext_c.open import open_dump
 from pykdump_ext.frontends.cli import main as cli
 from pykdump_ext.kernel.klog.dmesg import dmesg_bytes
 from pykdump_ext.kernel.klog.reader import read_kernel_log
 from pykdump_ext.kernel.klog.records import iter_lines, records_from_dmesg_text
 
-needs_mdf = pytest.mark.skipif(not have_tool("makedumpfile"), reason="makedumpfile not installed")
-pytestmark = [needs_shared, needs_mdf]
+pytestmark = [needs_shared, needs_makedumpfile]
 
 
 def _scenarios():

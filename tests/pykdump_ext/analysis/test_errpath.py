@@ -6,7 +6,7 @@ from pykdump_ext.analysis import topology
 from pykdump_ext.analysis.report import analyse
 from tests.builders import capture as cb
 from tests.captures import fixture_reader, scenario
-from tests.pykdump_ext.analysis.test_verdict import run
+from tests.shared import analyse_records
 
 
 @pytest.mark.parametrize("name", ["aer-uncor", "layoutB-aer"])
@@ -24,7 +24,7 @@ def test_error_path_from_root_port_to_source(name):
 
 
 def test_source_with_all_ff_record_still_named():
-    rep = run(cb.qemu_like_records(endpoint_ff=True), layout="B")
+    rep = analyse_records(cb.qemu_like_records(endpoint_ff=True), layout="B")
     top = rep.verdict.suspects[0]
     assert top.bdf == "0000:01:00.0"
     assert "ERR_NONFATAL" in top.headline and "all 0xFF" in top.headline
@@ -36,7 +36,7 @@ def test_source_with_all_ff_record_still_named():
 def test_source_not_captured_still_named():
     recs = cb.qemu_like_records()
     del recs[3]                                   # drop 01:00.0 entirely
-    rep = run(recs)
+    rep = analyse_records(recs)
     top = rep.verdict.suspects[0]
     assert top.bdf == "0000:01:00.0" and not top.captured
     p = [p for p in rep.paths if p.current][0]

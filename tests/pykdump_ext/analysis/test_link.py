@@ -11,7 +11,7 @@ from pykdump_ext.capture.buffer import load_capture
 from pykdump_ext.pci.config import decode
 from tests.builders import capture as cb
 from tests.captures import CAPTURED, built_from, fixture_reader
-from tests.pykdump_ext.analysis.test_report import run_view
+from tests.shared import run_cli
 
 
 @pytest.mark.parametrize("name", CAPTURED)
@@ -41,7 +41,7 @@ def test_aer_uncor_root_port_link_is_up_although_lnksta_says_inactive():
     assert ls.conclusion == link.UP and ls.register_disagrees
     assert ls.answered_below == "0000:01:00.0"
     assert any("ERR_NONFATAL from 0000:01:00.0 crossed it" in e for e in ls.evidence_up)
-    rc, out, _ = run_view(fixture_reader("aer-uncor"), "-d", "00:02.0")
+    rc, out, _ = run_cli(fixture_reader("aer-uncor"), "-d", "00:02.0")
     assert rc == 0
     assert ("link up: LnkSta says DL inactive, but 0000:01:00.0 below answered and "
             "ERR_NONFATAL from 0000:01:00.0 crossed it") in out

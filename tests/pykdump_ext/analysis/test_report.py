@@ -13,19 +13,13 @@ import struct
 from pykdump_ext.output import render
 from pykdump_ext.analysis.report import analyse
 from pykdump_ext.pci.config import decode
-from tests.captures import built_from, fixture_reader
-from tests.pykdump_ext.frontends.cli.test_main import run
-from tests.shared import DATA
+from tests.captures import built_from, duplicated, fixture_reader
+from tests.shared import DATA, run_cli
 
 CAPTURES = DATA / "captures"
-SWITCH_BELOW = ("0000:03:00.0", "0000:03:01.0", "0000:04:00.0", "0000:05:00.0")
 
 
 # --- helpers ---------------------------------------------------------------------
-
-
-def run_view(reader, *argv):
-    return run(reader, *argv)
 
 
 # --- 1. link state is a conclusion ------------------------------------------------------
@@ -41,7 +35,7 @@ def run_view(reader, *argv):
 
 
 def test_skipped_capture_says_what_to_do():
-    rc, out, _ = run_view(fixture_reader("cor-only"))
+    rc, out, _ = run_cli(fixture_reader("cor-only"))
     assert rc == 1
     assert "pci_crash.capture=always" in out
     assert "error reporting is disabled" in out and "SERR#" in out
@@ -69,11 +63,11 @@ def test_disabled_error_reporting_is_said():
 
 def test_wording():
     built_from("legacy-unaligned")
-    rc, out, _ = run_view(fixture_reader("legacy-unaligned"))
+    rc, out, _ = run_cli(fixture_reader("legacy-unaligned"))
     assert " 1 page," in out and "1 pages" not in out
-    rc, out, _ = run_view(fixture_reader("aer-uncor"))
+    rc, out, _ = run_cli(fixture_reader("aer-uncor"))
     assert "0000:06:00.0 [1b36:000e] Red Hat, Inc. Device" in out
-    rc, out, _ = run_view(fixture_reader("aer-uncor"), "-a")
+    rc, out, _ = run_cli(fixture_reader("aer-uncor"), "-a")
     assert "capable unknown" not in out
     rep = analyse(built_from("aer-uncor", ff={"0000:01:00.0"}), names=None)
     text = "\n".join(render.path_lines(rep))
@@ -92,10 +86,6 @@ def test_readme_synopsis_and_paths():
 
 # --- hostile 3: a record carrying another record's BDF ---------------------------------
 
-def duplicated():
-    """aer-uncor with 03:01.0's record carrying 03:00.0's address (both bridges)."""
-    return built_from("aer-uncor", rebus={"0000:03:01.0": (0x03, 0x00)})
-
 
 def test_duplicate_bdf_is_shown_named_and_fails_the_exit_status():
     rep = analyse(duplicated(), names=None)
@@ -104,14 +94,14 @@ def test_duplicate_bdf_is_shown_named_and_fails_the_exit_status():
     assert [d.bdf for d in dup] == ["0000:03:00.0#2"] and dup[0].duplicate == "0000:03:00.0"
     # its child stays below it: not re-parented to the switch's upstream port
     assert rep.by_bdf["0000:05:00.0"].node.parent == "0000:03:00.0#2"
-    rc, out, err = run_view(duplicated())
+    rc, out, err = run_cli(duplicated())
     assert rc == 1
     assert "Devices (18 of 18)" in out and "18 devices" in out
     assert "carries 0000:03:00.0, the BDF of an earlier record" in out
     assert "0000:03:00.0#2" in out and "duplicate: record" in out
-    rc, out, err = run_view(duplicated(), "-x")
+    rc, out, err = run_cli(duplicated(), "-x")
     assert rc == 1 and out.count("0000:03:00.0 ") == 2 and "repeat another record's BDF" in err
-    j = json.loads(run_view(duplicated(), "-j")[1])
+    j = json.loads(run_cli(duplicated(), "-j")[1])
     assert len(j["devices"]) == 18
     assert [d["duplicate_of"] for d in j["devices"] if d["duplicate_of"]] == ["0000:03:00.0"]
 

@@ -14,9 +14,9 @@ from pykdump_ext.pci.config import decode
 from tests.builders import capture as cb
 from tests.captures import CAPTURES, built_from, fixture_reader
 from tests.lspci_tokens import _NAME, tree_parents
-from tests.pykdump_ext.analysis.test_report import SWITCH_BELOW, duplicated, run_view
-from tests.pykdump_ext.analysis.test_verdict import bridge, run, topo_of
-from tests.shared import have_tool
+from tests.builders.capture import bridge
+from tests.captures import SWITCH_BELOW, duplicated
+from tests.shared import analyse_records, have_tool, run_cli, topo_of
 
 WITH_TREE = sorted(p.name[:-len(".lspci-tv.txt")] for p in CAPTURES.glob("*.lspci-tv.txt"))
 
@@ -33,7 +33,7 @@ WITH_TREE = sorted(p.name[:-len(".lspci-tv.txt")] for p in CAPTURES.glob("*.lspc
     (True, True, False, "B", topology.UNREACH_UNKNOWN),
 ])
 def test_unreachable_reason_from_the_parent_port(capable, active, reported, layout, kind):
-    rep = run(cb.qemu_like_records(endpoint_ff=True, dllla_capable=capable, dllla=active,
+    rep = analyse_records(cb.qemu_like_records(endpoint_ff=True, dllla_capable=capable, dllla=active,
                                    reported=reported), layout=layout)
     n = rep.by_bdf["0000:01:00.0"].node
     assert n.unreachable == kind
@@ -48,7 +48,7 @@ def test_unreachable_reason_from_the_parent_port(capable, active, reported, layo
 
 def test_unreachable_without_parent_is_unknown():
     recs = [cb.record(0, 5, 0, 0, b"\xff" * 4096)]
-    rep = run(recs)
+    rep = analyse_records(recs)
     assert rep.by_bdf["0000:05:00.0"].node.unreachable == topology.UNREACH_UNKNOWN
 
 
@@ -77,7 +77,7 @@ def test_tree_and_paths_terminate_on_cyclic_numbers():
     from pykdump_ext.output import render
     specs = [bridge(1, 0, 2, 2), bridge(2, 0, 1, 1), bridge(0, 2, 1, 2)]
     recs = [cb.record(0, bus, dev, 0, cfg) for bus, dev, cfg in specs]
-    rep = run(recs)
+    rep = analyse_records(recs)
     lines = render.tree(rep)
     assert 1 <= len(lines) <= 10
 
@@ -95,7 +95,7 @@ def test_tree_per_domain_and_paths_stay_in_their_domain():
                                             port_type=cb.ROOT_PORT, bus_range=(1, 1), aer={})),
             cb.record(0, 1, 0, 0, clean_ep),
             cb.record(1, 0, 2, 0, rp), cb.record(1, 1, 0, 0, ep)]
-    rep = run(recs)
+    rep = analyse_records(recs)
     lines = render.tree(rep)
     assert lines[0].startswith("-[0000:00]---02.0-[01]----00.0")
     assert lines[1].startswith("-[0001:00]---02.0!-[01]----00.0!")     # both show errors
@@ -173,7 +173,7 @@ def test_two_thousand_failed_bus_dwords_are_one_line():
     assert probs[0].endswith(", ...") and len(probs[0]) < 400
     sizes = {}
     for n in (1000, 2000):
-        rc, out, err = run_view(cb.reader(cb.buffer(bridges_with_failed_bus_dword(n))), "-j")
+        rc, out, err = run_cli(cb.reader(cb.buffer(bridges_with_failed_bus_dword(n))), "-j")
         assert rc == 0, err
         sizes[n] = len(out)
         assert len(json.loads(out)["topology"]["problems"]) == 1
@@ -202,12 +202,12 @@ def test_duplicate_bdf_tree_is_what_lspci_F_draws_from_our_hex(tmp_path):
     """The installed lspci, fed our -x of the duplicated capture, draws the same tree (both
     records at 03:00.0, each bridge with its own child)."""
     import subprocess
-    rc, hexout, _ = run_view(duplicated(), "-x")
+    rc, hexout, _ = run_cli(duplicated(), "-x")
     f = tmp_path / "dup.txt"
     f.write_text(hexout)
     peer = subprocess.run(["lspci", "-F", str(f), "-tv"], capture_output=True, text=True,
                           timeout=60).stdout.splitlines()
-    rc, ours, _ = run_view(duplicated(), "-t")
+    rc, ours, _ = run_cli(duplicated(), "-t")
     strip = [re.sub(r"#\d+", "", l) for l in ours.splitlines()]
 
     def drawing(lines):      # each line up to where the name begins, without our marks

@@ -1,41 +1,13 @@
 """verdict / topology / error paths: real scenarios (scenario.json injections) and byte-built trees."""
 
-import re
 
 import pytest
 
-from pykdump_ext.analysis import topology
 from pykdump_ext.analysis.report import analyse
-from pykdump_ext.pci.config import decode
 from pykdump_ext.analysis.verdict import RULES
 from tests.builders import capture as cb
 from tests.captures import SCENARIOS, fixture_reader, scenario
-
-# QEMU's pcie_aer_inject_error names (hw/pci/pcie_aer.c) -> the AER register bit names
-QEMU_ERRORS = {
-    "COMP_TIME": ("Completion Timeout", "CmpltTO"),
-    "COMP_ABORT": ("Completer Abort", "CmpltAbrt"),
-    "UNX_COMP": ("Unexpected Completion", "UnxCmplt"),
-    "MALF_TLP": ("Malformed TLP", "MalfTLP"),
-    "BAD_TLP": ("Bad TLP", "BadTLP"),
-    "RCVR": ("Receiver Error", "RxErr"),
-}
-
-
-def unrecovered_sources(scen):
-    """BDFs whose uncorrectable error the kernel's AER driver reported and did not recover,
-    from the console lines: 'error message received from X' ... 'device recovery failed'."""
-    out, cur = [], None
-    for line in scen.get("aer_console_lines", []):
-        m = re.search(r"error message received from (\S+)", line)
-        if m:
-            cur = m.group(1)
-        elif cur and "device recovery failed" in line:
-            out.append(cur)
-            cur = None
-        elif cur and "device recovery successful" in line:
-            cur = None
-    return out
+from tests.shared import QEMU_ERRORS, analyse_records, unrecovered_sources
 
 
 def aer_driver_active(scen):
@@ -82,9 +54,6 @@ def test_verdict_names_each_injection_that_config_space_still_shows(name):
 
 # --- byte-built ------------------------------------------------------------------
 
-def run(records, **kw):
-    return analyse(cb.reader(cb.buffer(records), **kw), names=None)
-
 
 def test_ranking_ue_source_over_dpc_over_link_down_over_correctable():
     ue = cb.qemu_like_records()[:4]          # host, rp 00:02.0 -> 01:00.0 with CmpltTO, rp2
@@ -98,7 +67,7 @@ def test_ranking_ue_source_over_dpc_over_link_down_over_correctable():
                        aer={"cor_status": cb.CE_BAD_TLP})
     recs = ue + [cb.record(0, 0, 3, 0, dpc_port), cb.record(0, 0, 4, 0, dead_port),
                  cb.record(0, 0, 5, 0, ce_dev)]
-    rep = run(recs)
+    rep = analyse_records(recs)
     order = [s.bdf for s in rep.verdict.suspects]
     assert order[:4] == ["0000:01:00.0", "0000:00:03.0", "0000:00:04.0", "0000:00:05.0"]
     assert "DPC triggered" in rep.verdict.suspects[1].headline
@@ -118,30 +87,18 @@ def test_fatal_first_error_named():
                    aer={"uncor_status": cb.UE_MALF_TLP | cb.UE_COMP_TIME, "fep": 18,
                         "uncor_severity": cb.UE_MALF_TLP})
     recs[3] = cb.record(0, 1, 0, 0, ep)
-    rep = run(recs)
+    rep = analyse_records(recs)
     assert rep.verdict.suspects[0].headline == "Malformed TLP (MalfTLP), fatal, first error"
 
 
 def test_clean_capture_has_no_suspect():
     recs = [cb.record(0, 0, 0, 0, cb.config(size=256, klass=0x060000)),
             cb.record(0, 0, 1, 0, cb.config(port_type=cb.ENDPOINT, aer={}))]
-    rep = run(recs)
+    rep = analyse_records(recs)
     assert rep.verdict.suspects == []
 
 
 # --- topology robustness ------------------------------------------------------------
-
-def bridge(bus, dev, sec, sub):
-    return (bus, dev, cb.config(0x1b36, 0x000c, klass=0x060400, port_type=cb.DOWNSTREAM,
-                                bus_range=(sec, sub), primary=bus, aer={}))
-
-
-def topo_of(specs):
-    devs = []
-    for bus, dev, cfg in specs:
-        bdf = "0000:%02x:%02x.0" % (bus, dev)
-        devs.append((bdf, 0, bus, dev << 3, decode(cfg)))
-    return topology.build(devs)
 
 
 def test_dpc_error_source_names_the_device_below_a_contained_port():
@@ -151,7 +108,7 @@ def test_dpc_error_source_names_the_device_below_a_contained_port():
                          bus_range=(0x10, 0x10), dllla_capable=True, dllla=False,
                          aer={}, dpc=0x0001 | (2 << 1) | (0x1000 << 16))
     recs = [cb.record(0, 0, 3, 0, dpc_port), cb.record(0, 0x10, 0, 0, b"\xff" * 4096)]
-    rep = run(recs)
+    rep = analyse_records(recs)
     top = rep.verdict.suspects[0]
     assert top.bdf == "0000:10:00.0"
     assert "DPC port 0000:00:03.0 received ERR_FATAL" in top.evidence[0]
@@ -162,7 +119,7 @@ def test_dpc_error_source_names_the_device_below_a_contained_port():
 
 
 def test_spurious_skips_are_said_in_the_verdict_notes():
-    rep = run(cb.qemu_like_records(endpoint_ff=True, dllla_capable=False, dllla=False),
+    rep = analyse_records(cb.qemu_like_records(endpoint_ff=True, dllla_capable=False, dllla=False),
               layout="B")
     assert any("0000:01:00.0" in n and "probably reachable" in n for n in rep.verdict.notes)
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.shared import ROOT, VMCORES, have_tool, needs_shared, vmlinux
+from tests.shared import ROOT, VMCORES, needs_crash, needs_shared, run_crash, vmlinux
 from pykdump_ext.kernel import structs as kmod
 from pykdump_ext.output import kernel_view
 from pykdump_ext.kernel.structs import (
@@ -22,29 +22,6 @@ from pykdump_ext.kernel.structs import (
 
 drgn_source = pytest.importorskip("pykdump_ext.kernel.drgn_source")
 needs_drgn = pytest.mark.skipif(not drgn_source.available(), reason="python3-drgn not installed")
-needs_crash = pytest.mark.skipif(not have_tool("crash"), reason="crash not installed")
-
-
-def run_crash(vmlinux_path, dump, commands, timeout=600):
-    """Output of real crash for each of `commands` ({command: text}), in one crash session.
-
-    Each command's output is redirected to its own file (crash writes error
-    messages there too), so nothing depends on how crash buffers stdout.
-    """
-    import tempfile
-    with tempfile.TemporaryDirectory(prefix="pcicrash-crash-") as tmp:
-        lines = ["%s > %s/out-%d.txt" % (c, tmp, i) for i, c in enumerate(commands)] + ["q"]
-        cmdfile = os.path.join(tmp, "cmds")
-        with open(cmdfile, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        subprocess.run(["crash", "-s", str(vmlinux_path), str(dump), "-i", cmdfile],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-        out = {}
-        for i, c in enumerate(commands):
-            path = os.path.join(tmp, "out-%d.txt" % i)
-            with open(path) as f:
-                out[c] = f.read().strip("\n")
-        return out
 
 
 def gdb_array(text):

@@ -5,14 +5,10 @@ import subprocess
 
 import pytest
 
-from pykdump_ext.pci import config, lspci_hex, pciids, regs
+from pykdump_ext.pci import config, lspci_hex, regs
 from pykdump_ext.output import device_text
-from tests.pykdump_ext.pci.test_tlp import CASES, _with_dpc, _with_header_log
-from tests.shared import DATA, SCENARIOS, have_tool
-
-needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
-SYSTEM_IDS = pciids.PciIds.load()
-needs_ids = pytest.mark.skipif(SYSTEM_IDS.path is None, reason="no system pci.ids")
+from tests.builders.tlp import CASES, wire_to_log, with_dpc, with_header_log
+from tests.shared import DATA, SCENARIOS, SYSTEM_IDS, needs_ids, needs_lspci
 
 
 def devices(scenario):
@@ -62,7 +58,7 @@ def test_describe_names_aer_errors_and_source():
 
 
 def test_describe_decodes_tlp_with_domain():
-    raw = _with_header_log("0000:01:00.0", CASES["mrd64"])
+    raw = with_header_log("0000:01:00.0", CASES["mrd64"])
     text = "\n".join(device_text.describe(config.decode(raw), bdf="0002:01:00.0"))
     assert "TLP header:" in text and "MRd(4DW)" in text
     assert "Requester 0002:01:00.0, Tag 0x02a" in text
@@ -70,7 +66,7 @@ def test_describe_decodes_tlp_with_domain():
 
 
 def test_describe_dpc_and_downtraining():
-    raw = _with_dpc(0x0001 | 2 << 1, 0x0400)
+    raw = with_dpc(0x0001 | 2 << 1, 0x0400)
     text = "\n".join(device_text.describe(config.decode(raw), bdf="0000:00:02.0"))
     assert "CONTAINED: DPC triggered by ERR_FATAL received; source 0000:04:00.0" in text
     raw = bytearray(devices("aer-uncor")["0000:04:00.0"])
@@ -102,8 +98,7 @@ def test_describe_every_real_device(scenario):
 
 
 def test_describe_dpc_rp_pio_tlp():
-    from tests.pykdump_ext.pci.test_tlp import wire_to_log
-    raw = bytearray(_with_dpc(0x0001 | 3 << 1 | 0 << 5 | 18 << 8, 0x0000, 1 << 18))
+    raw = bytearray(with_dpc(0x0001 | 3 << 1 | 0 << 5 | 18 << 8, 0x0000, 1 << 18))
     raw[0x1A0:0x1B0] = wire_to_log(CASES["mrd32"])       # RP PIO Header Log at DPC + 0x20
     cfg = config.decode(bytes(raw))
     assert cfg.dpc.rp_pio_tlp is not None and cfg.dpc.rp_pio_tlp.address == 0xFEBF1000
@@ -114,7 +109,7 @@ def test_describe_dpc_rp_pio_tlp():
 
 def test_header_log_expectation():
     # 01:00.0 reports a Completion Timeout: not a kind the kernel logs a TLP header for
-    raw = bytearray(_with_header_log("0000:01:00.0", CASES["cpl_ur"]))
+    raw = bytearray(with_header_log("0000:01:00.0", CASES["cpl_ur"]))
     cfg = config.decode(bytes(raw))
     assert not cfg.aer.header_log_expected
     assert "may be older" in "\n".join(device_text.describe(cfg, bdf="0000:01:00.0"))

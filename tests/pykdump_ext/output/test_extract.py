@@ -15,9 +15,8 @@ import subprocess
 
 import pytest
 
-from tests.shared import (ROOT, VMCORES, elf_vmcore, have_shared, have_tool, needs_shared, scenario_dir,
-                          vmlinux)
-from tests.peers.test_libkdumpfile import needs_peer, peer_read
+from tests.shared import (ROOT, VMCORES, elf_vmcore, have_shared, have_tool, needs_makedumpfile, needs_peer,
+                          needs_shared, peer_read, scenario_dir, vmlinux)
 from tests.builders.capture import fake_buffer, pci_crash_pages
 from tests.builders.elf import vmcoreinfo_text, write_elf
 from tests.builders.kdump import build_kdump, page, write_kdump
@@ -192,11 +191,8 @@ def _dmesg(path, tmp_path):
     return r.returncode, out.read_bytes() if r.returncode == 0 else r.stdout + r.stderr
 
 
-needs_mdf = pytest.mark.skipif(not have_tool("makedumpfile"), reason="makedumpfile missing")
-
-
 @needs_shared
-@needs_mdf
+@needs_makedumpfile
 @pytest.mark.parametrize("key", sorted(SOURCES))
 def test_makedumpfile_dump_dmesg_prints_the_same_log(extracts, key, tmp_path):
     paths, res = extracts(key)

@@ -8,13 +8,13 @@ from pykdump_ext.output import report_json
 from pykdump_ext.analysis.report import analyse
 from pykdump_ext.capture.buffer import load_capture
 from tests.captures import CAPTURED, SCENARIOS, fixture_reader, scenario
-from tests.pykdump_ext.frontends.cli.test_main import run
+from tests.shared import run_cli
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_json_schema_and_config_bytes(name):
     r = fixture_reader(name)
-    rc, out, _ = run(r, "-j")
+    rc, out, _ = run_cli(r, "-j")
     d = json.loads(out)
     assert d["schema"] == "pcicrash/2"
     from pykdump_ext.capture.buffer import load_capture

@@ -12,11 +12,10 @@ import subprocess
 
 import pytest
 
-from tests.shared import DATA, SCENARIOS, have_tool
+from tests.shared import DATA, SCENARIOS, needs_lspci
 from pykdump_ext.pci import config, lspci_hex, regs
 
 LSPCI_DATA = DATA / "lspci"
-needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
 
 _FLAG = re.compile(r"(\S+?)([+-])(?=\s|,|$)")
 _CAP = re.compile(r"^\tCapabilities: \[([0-9a-f]+)(?: v(\d+))?\] (.*)$")

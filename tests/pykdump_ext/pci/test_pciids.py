@@ -1,7 +1,7 @@
 """pciids.py: vendor / device / class names from pci.ids, against the system file."""
 
 from pykdump_ext.pci import pciids
-from tests.pykdump_ext.output.test_device_text import SYSTEM_IDS, needs_ids
+from tests.shared import SYSTEM_IDS, needs_ids
 
 
 @needs_ids

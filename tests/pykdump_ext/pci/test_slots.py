@@ -8,7 +8,7 @@ from pykdump_ext.pci import slots
 from pykdump_ext.analysis.report import analyse
 from crash_ext_c.errors import UsageError
 from tests.captures import fixture_reader
-from tests.pykdump_ext.analysis.test_report import run_view
+from tests.shared import run_cli
 
 
 @pytest.mark.parametrize("spec,want", [
@@ -21,7 +21,7 @@ def test_slot_syntax_selects_what_lspci_selects(spec, want):
     """The sets `lspci -F <hex> -s SPEC` prints for aer-uncor (pciutils 3.9)."""
     rep = analyse(fixture_reader("aer-uncor"), names=None)
     assert [d.bdf for d in slots.select(rep.devices, [slots.parse(spec)])] == want
-    rc, out, _ = run_view(fixture_reader("aer-uncor"), "-s", spec)
+    rc, out, _ = run_cli(fixture_reader("aer-uncor"), "-s", spec)
     listed = [l.split()[0] for l in out.splitlines() if l.startswith("  0000:")]
     assert listed == want
 
@@ -30,11 +30,11 @@ def test_slot_syntax_selects_what_lspci_selects(spec, want):
 def test_bad_slot_is_a_usage_error(spec):
     with pytest.raises(UsageError):
         slots.parse(spec)
-    rc, out, err = run_view(fixture_reader("aer-uncor"), "-d", spec)
+    rc, out, err = run_cli(fixture_reader("aer-uncor"), "-d", spec)
     assert rc == 2 and "not a PCI address" in err
 
 
 def test_repeated_device_option_is_a_union():
-    rc, out, _ = run_view(fixture_reader("aer-uncor"), "-d", "1:00.0", "-d", "00:02.0")
+    rc, out, _ = run_cli(fixture_reader("aer-uncor"), "-d", "1:00.0", "-d", "00:02.0")
     heads = [l.split()[0] for l in out.splitlines() if re.match(r"^0000:\S+ ", l)]
     assert heads == ["0000:00:02.0", "0000:01:00.0"]

@@ -11,59 +11,10 @@ import subprocess
 
 import pytest
 
-from tests.shared import DATA, have_tool
-from pykdump_ext.pci import config, lspci_hex, regs, tlp
+from tests.shared import needs_lspci
+from tests.builders.tlp import CASES, DEVS, with_dpc, with_header_log
+from pykdump_ext.pci import config, lspci_hex, tlp
 
-DEVS = lspci_hex.parse_lspci_hex((DATA / "lspci" / "aer-uncor" / "lspci-xxxx.txt").read_text())
-needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
-
-
-def dw0(fmt, typ, length=0, tc=0, attr=0, td=0, ep=0, at=0, th=0, t9=0, t8=0):
-    """First TLP dword as 4 wire bytes, field by field (spec: Fmt[7:5] Type[4:0] | T9 TC T8 Attr2 LN TH |
-    TD EP Attr[1:0] AT Length[9:8] | Length[7:0])."""
-    b0 = fmt << 5 | typ
-    b1 = t9 << 7 | tc << 4 | t8 << 3 | (attr >> 2 & 1) << 2 | th
-    b2 = td << 7 | ep << 6 | (attr & 3) << 4 | at << 2 | length >> 8
-    return bytes((b0, b1, b2, length & 0xFF))
-
-
-def req_dw1(rid, tag, last_be, first_be):
-    return rid.to_bytes(2, "big") + bytes((tag, last_be << 4 | first_be))
-
-
-def wire_to_log(wire):
-    """16 wire bytes -> the 16 config-space bytes of the Header Log (each dword little-endian)."""
-    wire = wire.ljust(16, b"\0")
-    return b"".join(wire[i:i + 4][::-1] for i in range(0, 16, 4))
-
-
-CASES = {
-    "mrd64": (dw0(1, 0x00, length=4, tc=2, attr=0b011) + req_dw1(0x0100, 0x2A, 0xF, 0xF)
-              + (0x00000012).to_bytes(4, "big") + (0x3456789C).to_bytes(4, "big")),
-    "mrd32": dw0(0, 0x00, length=1, ep=1) + req_dw1(0x0018, 0x05, 0x0, 0x3) + (0xFEBF1000).to_bytes(4, "big"),
-    "mwr32": dw0(2, 0x00, length=0x3FF, td=1) + req_dw1(0x0300, 0xFF, 0xF, 0xF) + (0xFD600004).to_bytes(4, "big"),
-    "mwr64": dw0(3, 0x00, length=0, tc=7) + req_dw1(0x0400, 0x01, 0xF, 0xF) + (0x1).to_bytes(4, "big")
-             + (0x80000000).to_bytes(4, "big"),
-    "iord": dw0(0, 0x02, length=1) + req_dw1(0x0000, 0x10, 0x0, 0xF) + (0x0000E080).to_bytes(4, "big"),
-    "iowr": dw0(2, 0x02, length=1) + req_dw1(0x0000, 0x11, 0x0, 0x1) + (0x00000CF8).to_bytes(4, "big"),
-    "cfgrd0": dw0(0, 0x04, length=1) + req_dw1(0x0000, 0x07, 0x0, 0xF) + bytes((0x01, 0x00 << 3 | 0, 0x01, 0x04)),
-    "cfgwr1": dw0(2, 0x05, length=1) + req_dw1(0x0000, 0x08, 0x0, 0x3) + bytes((0x05, 0x1F << 3 | 7, 0x0F, 0xFC)),
-    "msg_err_fatal": dw0(1, 0x10) + bytes((0x01, 0x00, 0x00, 0x33)) + bytes(8),
-    "msg_by_id": dw0(1, 0x12) + bytes((0x00, 0x10, 0x00, 0x7E)) + bytes((0x04, 0x00, 0x1A, 0xF4)) + bytes(4),
-    "msgd_by_id": dw0(3, 0x12, length=2) + bytes((0x00, 0x10, 0x03, 0x7F)) + bytes((0x04, 0x00, 0x1A, 0xF4)) + bytes(4),
-    "cpl_ur": dw0(0, 0x0A) + bytes((0x01, 0x00, 0x1 << 5, 0x04)) + bytes((0x00, 0x10, 0x2A, 0x00)),
-    "cpld": dw0(2, 0x0A, length=2) + bytes((0x01, 0x00, 0x00 | 0x1 << 4 | 0x0, 0x08))
-            + bytes((0x00, 0x10, 0x2B, 0x44)),
-    "cpllk_ca": dw0(0, 0x0B) + bytes((0x02, 0x08, 0x4 << 5, 0x00)) + bytes((0x00, 0x00, 0x01, 0x00)),
-    "cpldlk": dw0(2, 0x0B, length=1) + bytes((0x02, 0x08, 0x00, 0x04)) + bytes((0x00, 0x00, 0x02, 0x00)),
-    "fetchadd": dw0(2, 0x0C, length=1) + req_dw1(0x0100, 0x33, 0x0, 0xF) + (0xFE000010).to_bytes(4, "big"),
-    "swap64": dw0(3, 0x0D, length=2) + req_dw1(0x0100, 0x34, 0xF, 0xF) + (0x2).to_bytes(4, "big")
-              + (0x00001000).to_bytes(4, "big"),
-    "cas": dw0(2, 0x0E, length=4) + req_dw1(0x0100, 0x35, 0xF, 0xF) + (0xFE000020).to_bytes(4, "big"),
-    "tcfgrd": dw0(0, 0x1B, length=1) + req_dw1(0x0000, 0x01, 0x0, 0xF) + bytes((0x02, 0x00, 0x00, 0x08)),
-    "prefix_pasid": dw0(4, 0x11) + bytes(12),
-    "tag10": dw0(0, 0x00, length=1, t9=1, t8=1) + req_dw1(0x0100, 0x80, 0x0, 0xF) + (0x1000).to_bytes(4, "big"),
-}
 
 # What the specification says each header holds (field values chosen when building it)
 EXPECT = {
@@ -124,13 +75,6 @@ def test_unknown_and_reserved_encodings_do_not_raise():
     assert tlp.decode((1 << 40, -5, "x" and 7, 0)) is not None
 
 
-def _with_header_log(bdf, wire):
-    raw = bytearray(DEVS[bdf])
-    aer = config.decode(bytes(raw)).aer.offset
-    raw[aer + regs.AER_HEADER_LOG:aer + regs.AER_HEADER_LOG + 16] = wire_to_log(wire)
-    return bytes(raw)
-
-
 @needs_lspci
 def test_header_log_dwords_equal_lspci(tmp_path):
     bdfs = sorted(bdf for bdf, raw in DEVS.items() if config.decode(raw).aer is not None)
@@ -138,7 +82,7 @@ def test_header_log_dwords_equal_lspci(tmp_path):
     devices, expect = {}, {}
     for i, name in enumerate(names):
         bdf = "0000:00:%02x.0" % i        # lspci -F needs no topology: one slot per case
-        devices[bdf] = _with_header_log(bdfs[i % len(bdfs)], CASES[name])
+        devices[bdf] = with_header_log(bdfs[i % len(bdfs)], CASES[name])
         expect[bdf] = name
     f = tmp_path / "d.txt"
     f.write_text("".join(lspci_hex.hexdump(b, r) for b, r in devices.items()))
@@ -151,20 +95,6 @@ def test_header_log_dwords_equal_lspci(tmp_path):
         assert shown[bdf] == ["%08x" % x for x in cfg.aer.header_log], expect[bdf]
         assert cfg.aer.tlp is not None and cfg.aer.tlp.kind == EXPECT[expect[bdf]]["kind"]
         assert ["%08x" % x for x in tlp.dwords_from_wire(CASES[expect[bdf]].ljust(16, b"\0"))] == shown[bdf]
-
-
-def _with_dpc(status, source, rp_pio_status=0, cap=0x0420 | 3, ctl=0x0002 | 0x0008):
-    """Root port 00:02.0 with a DPC capability appended at 0x180 (ACS at 0x148 points to it)."""
-    raw = bytearray(DEVS["0000:00:02.0"])
-    hdr = int.from_bytes(raw[0x148:0x14C], "little")
-    raw[0x148:0x14C] = ((hdr & 0xFFFFF) | 0x180 << 20).to_bytes(4, "little")
-    raw[0x180:0x184] = (regs.EXT_CAP_ID_DPC | 1 << 16).to_bytes(4, "little")
-    raw[0x184:0x186] = cap.to_bytes(2, "little")
-    raw[0x186:0x188] = ctl.to_bytes(2, "little")
-    raw[0x188:0x18A] = status.to_bytes(2, "little")
-    raw[0x18A:0x18C] = source.to_bytes(2, "little")
-    raw[0x18C:0x190] = rp_pio_status.to_bytes(4, "little")
-    return bytes(raw)
 
 
 DPC_CASES = [
@@ -180,7 +110,7 @@ DPC_CASES = [
 
 @pytest.mark.parametrize("status,source,pio,reason", DPC_CASES)
 def test_dpc_decode(status, source, pio, reason):
-    cfg = config.decode(_with_dpc(status, source, pio))
+    cfg = config.decode(with_dpc(status, source, pio))
     assert cfg.problems == []
     d = cfg.dpc
     assert [c.offset for c in cfg.ext_caps] == [0x100, 0x148, 0x180]
@@ -194,7 +124,7 @@ def test_dpc_decode(status, source, pio, reason):
 
 @needs_lspci
 def test_dpc_agrees_with_lspci(tmp_path):
-    devices = {"0000:00:02.%d" % i: _with_dpc(s, src, pio) for i, (s, src, pio, _) in enumerate(DPC_CASES)}
+    devices = {"0000:00:02.%d" % i: with_dpc(s, src, pio) for i, (s, src, pio, _) in enumerate(DPC_CASES)}
     f = tmp_path / "d.txt"
     f.write_text("".join(lspci_hex.hexdump(b, r) for b, r in devices.items()))
     out = subprocess.run(["lspci", "-F", str(f), "-vvv"], capture_output=True, text=True, check=True).stdout

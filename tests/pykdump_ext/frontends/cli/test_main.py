@@ -1,6 +1,5 @@
 """pcicrash CLI: views, JSON, exit codes, error messages; end to end through lspci -F."""
 
-import io
 import json
 import subprocess
 import sys
@@ -12,17 +11,9 @@ from pykdump_ext.pci import lspci_hex
 from crash_ext_c.reader import PageStatus
 from tests.builders import capture as cb
 from tests.captures import CAPTURED, SCENARIOS, fixture_reader, scenario
-from tests.shared import DATA, ROOT, have_tool, needs_shared, scenario_dir
+from tests.shared import DATA, ROOT, needs_lspci, needs_shared, run_cli, scenario_dir
 
-needs_lspci = pytest.mark.skipif(not have_tool("lspci"), reason="pciutils (lspci) not installed")
 CAPTURES = DATA / "captures"
-
-
-def run(reader, *argv):
-    args = cli.make_parser().parse_args(list(argv) + ["x"])
-    out, err = io.StringIO(), io.StringIO()
-    rc = cli.execute(reader, args, out, err=err)
-    return rc, out.getvalue(), err.getvalue()
 
 
 def run_main(*argv):
@@ -36,7 +27,7 @@ def run_main(*argv):
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_summary_state_line_and_exit_code(name):
-    rc, out, err = run(fixture_reader(name))
+    rc, out, err = run_cli(fixture_reader(name))
     state = "captured" if name in CAPTURED else ("skipped" if name == "cor-only" else "absent")
     assert ("Capture: %s" % state) in out
     assert rc == (0 if state == "captured" else 1)
@@ -51,9 +42,9 @@ def test_summary_state_line_and_exit_code(name):
 @pytest.mark.parametrize("name", CAPTURED)
 def test_hex_view_through_lspci_F_reproduces_the_guests_decode(name, tmp_path):
     """pcicrash -x | lspci -F -vvv -nn == the guest's own lspci -vvv -nn, device by device
-    (up to what lspci -F cannot know, see test_lspci.normalise)."""
-    from tests.peers.test_lspci import normalise, run_lspci_f
-    rc, out, err = run(fixture_reader(name), "-x")
+    (up to what lspci -F cannot know, see tests/shared.normalise)."""
+    from tests.shared import normalise, run_lspci_f
+    rc, out, err = run_cli(fixture_reader(name), "-x")
     assert rc == 0 and err == ""
     f = tmp_path / "x.txt"
     f.write_text(out)
@@ -69,21 +60,21 @@ def test_hex_view_through_lspci_F_reproduces_the_guests_decode(name, tmp_path):
 def test_partial_capture_exit_1_with_what_was_read():
     recs = cb.qemu_like_records()
     r = cb.reader(cb.buffer(recs), missing={2: PageStatus.LOST})
-    rc, out, err = run(r)
+    rc, out, err = run_cli(r)
     assert rc == 1 and "Capture: partial" in out and "not trusted" in out
     assert "0000:00:00.0" in out
 
 
 def test_corrupt_capture_exit_1_no_traceback():
     r = cb.reader(cb.buffer(cb.qemu_like_records(), magic=0xDEADBEEF))
-    rc, out, err = run(r)
+    rc, out, err = run_cli(r)
     assert rc == 1 and "Capture: corrupt" in out and "0xdeadbeef" in out
-    rc, out, err = run(cb.reader(cb.buffer(cb.qemu_like_records()), num_pages=0xFFFFFFFF), "-x")
+    rc, out, err = run_cli(cb.reader(cb.buffer(cb.qemu_like_records()), num_pages=0xFFFFFFFF), "-x")
     assert rc == 1 and out == "" and err.startswith("pcicrash: capture corrupt:")
 
 
 def test_check_hook_calls_the_filter_check():
-    rc, out, err = run(fixture_reader("aer-uncor"), "--check")
+    rc, out, err = run_cli(fixture_reader("aer-uncor"), "--check")
     from makedumpfile_filter.check import check
     from pykdump_ext.output import check_view
     res = check(fixture_reader("aer-uncor"))
@@ -153,7 +144,7 @@ def test_json_doc_names_every_key():
     """docs/json.md documents every key the output has (the schema's one description; the
     whole tree, both ways, on every fixture: tests/pykdump_ext/output/test_report_json_schema.py)."""
     doc = (ROOT / "docs" / "json.md").read_text()
-    rc, out, _ = run(fixture_reader("aer-uncor"), "-j")
+    rc, out, _ = run_cli(fixture_reader("aer-uncor"), "-j")
     d = json.loads(out)
     keys = set(d) | set(d["capture"]) | set(d["capture"]["pagemap"]) | set(d["capture"]["header"])
     keys |= set(d["devices"][10]) | set(d["devices"][10]["aer"]) | set(d["error_paths"][0])
@@ -168,7 +159,7 @@ def test_json_doc_names_every_key():
 @needs_shared
 @needs_lspci
 def test_console_script_hex_into_lspci_F_on_a_real_dump(tmp_path):
-    from tests.peers.test_lspci import normalise, run_lspci_f
+    from tests.shared import normalise, run_lspci_f
     rc, out, err = run_main("-x", scenario_dir("layoutB-aer") / "d31-zlib.kdump")
     assert rc == 0 and err == ""
     f = tmp_path / "x.txt"

@@ -28,9 +28,8 @@ from crash_ext_c.reader import PageStatus
 
 drgn = pytest.importorskip("drgn")
 from tests.shared import vmlinux  # noqa: E402
-from tests.pykdump_ext.kernel.test_structs import run_crash  # noqa: E402  (after the skip)
+from tests.shared import comparable, comparable_json, needs_crash, run_crash, standalone  # noqa: E402
 
-needs_crash = pytest.mark.skipif(not have_tool("crash"), reason="crash not installed")
 PROG = ROOT / "pykdump_ext" / "frontends" / "crash" / "pcicrash.py"
 KVADDR, PHYSADDR = 1, 2
 
@@ -238,37 +237,6 @@ def run_program(standin, args, env=None):
             else:
                 sys.modules[k] = v
     return out.getvalue()
-
-
-def standalone(reader, dump, vml, args):
-    from pykdump_ext.frontends.cli import main as cli
-    from pykdump_ext.kernel import drgn_source
-    out = io.StringIO()
-    ns = cli.make_parser().parse_args(list(args))
-    kernel = drgn_source.kernel_info(reader, dump, vml)
-    cli.execute(reader, ns, out, kernel=kernel, err=out)
-    return out.getvalue()
-
-
-SOURCE_LINES = re.compile(r"^(pcicrash: |  note: |  symbols: )")
-
-
-def comparable(text):
-    """Output without the lines that name the source (reader format, its notes, symbol origin)."""
-    return [l for l in text.split("\n") if not SOURCE_LINES.match(l)]
-
-
-def comparable_json(text):
-    j = json.loads(text)
-    for k in ("format", "reader_notes", "source"):
-        j.pop(k, None)
-    # Only a dump reader can see that makedumpfile stored a page as the shared
-    # zero page; through crash it is a page of zeros like any other.
-    cap = j.get("capture") or {}
-    cap["notes"] = [n for n in cap.get("notes", []) if "zero page" not in n]
-    if j.get("kernel"):
-        j["kernel"].pop("source", None)
-    return j
 
 
 CASES = [("aer-handled", "kernel-c", "d31-zlib.kdump"),
@@ -742,7 +710,7 @@ def test_kernel_log_read_through_crash_memory(session):
     scen, dump, _vml, _reader, st = session
     from pykdump_ext.kernel.klog.events import parse_events
     from pykdump_ext.kernel.klog.reader import read_kernel_log
-    from tests.pykdump_ext.kernel.klog.test_events import makedumpfile_log
+    from tests.shared import makedumpfile_log
     log = read_kernel_log(crashcmd.CrashReader(st))
     assert log.records and log.complete, log.notes
     ours = [(e.kind, e.bdf, e.raw) for e in parse_events(log.records)]

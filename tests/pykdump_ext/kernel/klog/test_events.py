@@ -9,19 +9,16 @@ from this file.
 
 import json
 import re
-import subprocess
 
 import pytest
 
-from tests.shared import VMCORES, have_tool, needs_shared
+from tests.shared import (QEMU_ERRORS, VMCORES, makedumpfile_log, needs_makedumpfile, needs_shared,
+                         unrecovered_sources)
 from pykdump_ext.analysis.report import analyse
 from pykdump_ext.kernel.klog.events import parse_events
 from pykdump_ext.kernel.klog.records import KernelLog, records_from_dmesg_text
-from tests.pykdump_ext.analysis.test_verdict import QEMU_ERRORS, unrecovered_sources
 
-needs_makedumpfile = pytest.mark.skipif(not have_tool("makedumpfile"),
-                                        reason="makedumpfile not installed")
-# QEMU's pcie_aer_inject_error names (hw/pci/pcie_aer.c) not in test_verdict's table
+# QEMU's pcie_aer_inject_error names (hw/pci/pcie_aer.c) not in tests/shared.QEMU_ERRORS
 ERRORS = dict(QEMU_ERRORS, UNSUP=("Unsupported Request", "UnsupReq"))
 
 ALL = sorted(p.parent.name for p in VMCORES.glob("*/scenario.json")) if VMCORES.exists() else []
@@ -33,23 +30,6 @@ NO_CAPTURE_LOGS = ["vanilla-aer", "debian-distro-aer"]
 
 def scen(name):
     return json.loads((VMCORES / name / "scenario.json").read_text())
-
-
-_LOGS = {}
-
-
-def makedumpfile_log(dump, tmp_path_factory=None):
-    """KernelLog from the real peer's `makedumpfile --dump-dmesg DUMP OUT`."""
-    if dump not in _LOGS:
-        import tempfile
-        with tempfile.TemporaryDirectory() as d:
-            out = "%s/dmesg.txt" % d
-            subprocess.run(["makedumpfile", "--dump-dmesg", str(dump), out], check=True,
-                           capture_output=True)
-            text = open(out, encoding="utf-8", errors="replace").read()
-        _LOGS[dump] = KernelLog(records=records_from_dmesg_text(text),
-                                format="makedumpfile --dump-dmesg")
-    return _LOGS[dump]
 
 
 def report(name, vmcoreinfo=None):

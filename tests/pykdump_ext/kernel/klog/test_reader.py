@@ -14,13 +14,12 @@ import pytest
 
 from tests.builders import klog as kb
 from tests.builders.kdump import write_kdump
-from tests.shared import have_tool
+from tests.shared import have_tool, needs_makedumpfile
 from crash_ext_c.open import open_dump
 from pykdump_ext.kernel.klog.dmesg import dmesg_bytes
 from pykdump_ext.kernel.klog.reader import read_kernel_log
 from crash_ext_c.reader import PageDictReader, PageStatus
 
-needs_mdf = pytest.mark.skipif(not have_tool("makedumpfile"), reason="makedumpfile not installed")
 
 ODD = [b"tab\there, cr\rand a \x7f", bytes(range(1, 32)) + bytes(range(0x80, 0x100)),
        "caf\u00e9 UTF-8".encode(), b"multi\nline\n\nrecord", b"nul\0inside"]
@@ -83,7 +82,7 @@ def expected(prb, recs):
 
 # --------------------------------------------------------------------- x86_64 ring buffer
 
-@needs_mdf
+@needs_makedumpfile
 @pytest.mark.parametrize("where,levels", [("image", 4), ("direct", 4), ("direct", 5)],
                          ids=["image-kaslr", "direct-map-vmalloc", "5-level"])
 def test_x86_ringbuffer_equals_makedumpfile(tmp_path, where, levels):
@@ -139,7 +138,7 @@ def logbuf_kernel(*, caller=False, at=None, n=400, buf_len=8192):
     return k, lb, recs
 
 
-@needs_mdf
+@needs_makedumpfile
 @pytest.mark.parametrize("caller,where", [(False, "image"), (True, "image"), (False, "direct")])
 def test_legacy_log_buf_equals_makedumpfile(tmp_path, caller, where):
     at = 0xFFFF8F2A07000000 if where == "direct" else None
@@ -410,7 +409,7 @@ def test_inside_crash_same_log_through_crash_reader():
     from tests.shared import VMCORES, vmlinux
     if not have_tool("crash") or not (VMCORES / "aer-uncor" / "d31-zlib.kdump").exists():
         pytest.skip("crash or ../shared not present")
-    from tests.pykdump_ext.kernel.test_structs import run_crash
+    from tests.shared import run_crash
     from pykdump_ext.frontends.crash import command as crashcmd
     dump = VMCORES / "aer-uncor" / "d31-zlib.kdump"
     outputs = run_crash(vmlinux("kernel"), dump, ["help -D", "sys"])
@@ -423,7 +422,7 @@ def test_inside_crash_same_log_through_crash_reader():
     assert len(via.records) > 300
 
 
-@needs_mdf
+@needs_makedumpfile
 def test_cut_dump_gives_the_log_up_to_the_cut(tmp_path):
     """makedumpfile -L / a full disk: the pages written last are lost.  The records before
     the cut are what makedumpfile reads from the whole dump, up to there; one note."""
