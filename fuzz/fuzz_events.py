@@ -1,5 +1,5 @@
 """Kernel log text -> PCI events -> panic/verdict -> views: klog.events, klog.judge,
-klog.verdict_log, klog.view, and the summary/-l/JSON output over them.
+klog.verdict_log, output/klog_view, and the summary/-l/JSON output over them.
 
     python -m fuzz.fuzz_events -runs=1000000 -timeout=1
 
@@ -19,11 +19,11 @@ if __name__ == "__main__":
     # coverage on the log modules only: the views' code is driven, not steered by
     try:
         import atheris
-        with atheris.instrument_imports(include=["pykdump_ext.kernel.klog"]):
+        with atheris.instrument_imports(include=["pykdump_ext.kernel.klog", "pykdump_ext.output.klog_view"]):
             import pykdump_ext.kernel.klog.events  # noqa: F401
             import pykdump_ext.kernel.klog.judge  # noqa: F401
             import pykdump_ext.kernel.klog.verdict_log  # noqa: F401
-            import pykdump_ext.kernel.klog.view  # noqa: F401
+            import pykdump_ext.output.klog_view  # noqa: F401
     except ImportError:
         pass
 
@@ -31,7 +31,7 @@ if __name__ == "__main__":
 from pykdump_ext.output import render, report_json  # noqa: E402
 from pykdump_ext.analysis.report import analyse  # noqa: E402
 from pykdump_ext.frontends.run import ViewOptions  # noqa: E402
-from pykdump_ext.kernel.klog import view  # noqa: E402
+from pykdump_ext.output import klog_view as view  # noqa: E402
 from pykdump_ext.kernel.klog.records import KernelLog, LogRecord, records_from_dmesg_text  # noqa: E402
 from crash_ext_c.reader import PageDictReader  # noqa: E402
 

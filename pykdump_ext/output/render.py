@@ -165,7 +165,7 @@ def summary(rep: Report, devs: Optional[List[Device]] = None, verbose: bool = Fa
 def _log_summary(rep):
     if rep.kernel_log is None:
         return []
-    from pykdump_ext.kernel.klog.view import summary_lines
+    from .klog_view import summary_lines
     return summary_lines(rep.kernel_log)
 
 
@@ -173,7 +173,7 @@ def log_timeline(rep, opts: ViewOptions) -> List[str]:
     """`-l`: the kernel log's PCI events as a timeline (-d BDF: that device's only)."""
     if rep.kernel_log is None:
         return ["Kernel log: not read (this build has no kernel log reader)"]
-    from pykdump_ext.kernel.klog.view import timeline
+    from .klog_view import timeline
     return timeline(rep.kernel_log, wanted_bdf(opts))
 
 

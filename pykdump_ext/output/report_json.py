@@ -146,8 +146,8 @@ def _log_json(summary, part):
     views are imported only for a report that has one)."""
     if summary is None:
         return None
-    from pykdump_ext.kernel.klog import view
-    return view.panic_json(summary) if part == "panic" else view.to_json(summary)
+    from . import klog_view
+    return klog_view.panic_json(summary) if part == "panic" else klog_view.to_json(summary)
 
 
 def _to_dict(rep, hexes=None) -> dict:

@@ -17,7 +17,7 @@ from tests.captures import SCENARIOS, fixture_reader
 DOC = ROOT / "docs" / "json.md"
 # modules whose source writes the report's keys (the other direction's evidence)
 EMITTERS = ("pykdump_ext/output/report_json.py", "pykdump_ext/output/kernel_view.py",
-            "pykdump_ext/kernel/klog/view.py")
+            "pykdump_ext/output/klog_view.py")
 PLACEHOLDER_KEYS = {"dddd", "dddd:bb:dd.f"}       # "roots": {"dddd": ...}: any key
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|<capability>|\.\.\.|[{}\[\]:,|]|[A-Za-z_][\w.]*|\S')

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional
 
-from .events import Event
-from .judge import LogSummary
+from pykdump_ext.kernel.klog.events import Event
+from pykdump_ext.kernel.klog.judge import LogSummary
 
 SUMMARY_KINDS = 8        # kinds listed by count in the summary
 
