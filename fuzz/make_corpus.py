@@ -104,7 +104,7 @@ def make_tlp():
 def make_events():
     """Real kernel logs (the guests' dmesg and makedumpfile's reading of every dump, cut to
     the lines around their PCI events) plus the other kernels' line shapes of
-    tests/pykdump_ext/kernel/klog/test_patterns.py, in both input modes of fuzz_events."""
+    tests/builders/klog_lines.py, in both input modes of fuzz_events."""
     import subprocess
     import tempfile
     texts = {}
@@ -127,7 +127,7 @@ def make_events():
     for name, text in sorted(texts.items()):
         lines = [l for l in text.splitlines(True) if keep.search(l)]
         put("events", name + ".txt", b"\0" + b"".join(lines))
-    import tests.pykdump_ext.kernel.klog.test_patterns as tp
+    import tests.builders.klog_lines as tp
     for name in ("RHEL7", "UBUNTU_415", "V5_FATAL", "V610", "DPC", "DPC_PIO", "GHES_FATAL",
                  "NMI_SERR", "OLD_SYSRQ", "OOPS", "DRIVERS"):
         text = getattr(tp, name).encode()
