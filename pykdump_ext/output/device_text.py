@@ -15,7 +15,7 @@ from typing import List, Optional, TYPE_CHECKING
 
 from pykdump_ext.pci import caps as _caps
 from pykdump_ext.pci import regs as R
-from . import style
+from . import style, tlp_view
 from pykdump_ext.pci.caps import header as _header
 from pykdump_ext.pci.config import Config, rid_to_bdf
 
@@ -131,7 +131,7 @@ def _aer_lines(cfg, domain, body) -> List[str]:
         out.append(T1 + "Header log: (%s)" % note)
     if a.tlp is not None:
         out.append(T1 + "TLP header:")
-        out += [T2 + l for l in a.tlp.lines(domain)]
+        out += [T2 + l for l in tlp_view.lines(a.tlp, domain)]
     if a.tlp_prefix_log:
         out.append(T1 + "TLP prefix log: %s" % " ".join("%08x" % x for x in a.tlp_prefix_log))
     if a.err_src_cor is not None or a.err_src_uncor is not None:
@@ -163,7 +163,7 @@ def _dpc_lines(cfg, domain, body) -> List[str]:
         if d.rp_pio_header_log and any(d.rp_pio_header_log):
             out.append(T2 + "HeaderLog: %s" % " ".join("%08x" % x for x in d.rp_pio_header_log))
         if d.rp_pio_tlp is not None:
-            out += [T3 + l for l in d.rp_pio_tlp.lines(domain)]
+            out += [T3 + l for l in tlp_view.lines(d.rp_pio_tlp, domain)]
     return out
 
 

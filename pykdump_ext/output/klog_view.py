@@ -8,6 +8,8 @@ from typing import Callable, Dict, List, Optional
 
 from pykdump_ext.kernel.klog.events import Event
 from pykdump_ext.kernel.klog.judge import LogSummary
+from pykdump_ext.pci import tlp
+from . import tlp_view
 
 SUMMARY_KINDS = 8        # kinds listed by count in the summary
 
@@ -37,7 +39,7 @@ def _aer(ev: Event) -> str:
         parts.append("also at " + ", ".join(more))
     t = f.get("tlp")
     if t and t.get("kind"):
-        parts.append("TLP %s" % "; ".join(t.get("decoded", ())[:2]))
+        parts.append("TLP %s" % "; ".join(_tlp_lines(t)[:2]))
     for c in f.get("cant_recover", ()):
         parts.append("%s can't recover (%s)" % (c["bdf"] or "a device", c["why"]))
     if f.get("recovery"):
@@ -134,9 +136,31 @@ def _note(n: str) -> str:
     return n if n.startswith("kernel log") else "note: " + n
 
 
+def _tlp_lines(t: dict) -> List[str]:
+    """The text of an event's logged TLP header (events.tlp_fields) that has a kind."""
+    decoded = tlp.decode([int(d, 16) for d in t["dwords"]])
+    return tlp_view.lines(decoded) if decoded is not None else []
+
+
+def _tlp_json(t: dict) -> dict:
+    """An event's "tlp" object: its fields, with the decoded text after "category"."""
+    out = {}
+    for k, v in t.items():
+        out[k] = v
+        if k == "category":
+            out["decoded"] = _tlp_lines(t)
+    return out
+
+
 def event_json(ev: Event) -> dict:
+    fields = dict(ev.fields)
+    if isinstance(fields.get("tlp"), dict):
+        fields["tlp"] = _tlp_json(fields["tlp"])
+    if fields.get("details"):
+        fields["details"] = [dict(d, tlp=_tlp_json(d["tlp"])) if isinstance(d.get("tlp"), dict) else d
+                             for d in fields["details"]]
     return {"time": ev.time, "bdf": ev.bdf, "kind": ev.kind, "reporter": ev.reporter,
-            "driver": ev.driver, "fields": dict(ev.fields), "raw": ev.text}
+            "driver": ev.driver, "fields": fields, "raw": ev.text}
 
 
 def panic_json(s: Optional[LogSummary]) -> Optional[dict]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-from .bdf import rid_bdf
 
 # (fmt, type) -> kind.  fmt: 0 3DW no data, 1 4DW no data, 2 3DW data, 3 4DW data, 4 prefix.
 TLP_KINDS = {
@@ -97,6 +96,7 @@ AT_NAMES = {0: "untranslated", 1: "translation request", 2: "translated", 3: "re
 
 @dataclass
 class Tlp:
+    """One decoded TLP header (its text: output/tlp_view.lines)."""
     dwords: Tuple[int, int, int, int]
     fmt: int
     type: int
@@ -133,36 +133,6 @@ class Tlp:
     @property
     def attr_names(self) -> List[str]:
         return [n for m, n in ATTR_NAMES if self.attr & m]
-
-    def lines(self, domain: int = 0) -> List[str]:
-        """Human lines describing the TLP; BDFs in 'dddd:bb:dd.f' form within `domain`."""
-        out = ["%s, Fmt %d Type 0x%02x, Length %d DW, TC %d, Attr %s, TD%s EP%s%s" % (
-            self.kind, self.fmt, self.type, self.length or (1024 if self.has_data else 0),
-            self.tc, "+".join(self.attr_names) or "none", "+" if self.td else "-",
-            "+" if self.ep else "-", ", AT %s" % AT_NAMES[self.at] if self.at else "")]
-        if self.requester_id is not None:
-            out.append("Requester %s, Tag 0x%03x" % (_bdf(domain, self.requester_id), self.tag or 0))
-        fbe, lbe = self.first_be, self.last_be
-        if fbe is not None and lbe is not None and self.category in ("memory", "io", "config"):
-            out.append("First BE 0x%x, Last BE 0x%x" % (fbe, lbe))
-        addr, bits = self.address, self.address_bits
-        if addr is not None and bits is not None:
-            out.append("Address 0x%0*x (%d-bit)" % (16 if bits == 64 else 8, addr, bits))
-        if self.category == "config" and self.target_id is not None and self.register is not None:
-            out.append("Target %s, Register 0x%03x" % (_bdf(domain, self.target_id), self.register))
-        cpl, count, low = self.completer_id, self.byte_count, self.lower_address
-        if self.category == "completion" and cpl is not None and count is not None and low is not None:
-            out.append("Completer %s, Status %s, Byte Count %d%s, Lower Address 0x%02x" % (
-                _bdf(domain, cpl), self.completion_status_name,
-                count, " (BCM)" if self.bcm else "", low))
-        if self.category == "message" and self.message_code is not None:
-            out.append("Message 0x%02x %s, %s%s" % (
-                self.message_code, self.message_name or "(unknown code)", self.routing_name,
-                ", Target %s" % _bdf(domain, self.target_id) if self.target_id is not None else ""))
-        return out
-
-
-_bdf = rid_bdf
 
 
 def dwords_from_wire(data: bytes) -> Tuple[int, ...]:

@@ -156,7 +156,7 @@ def tlp_fields(dwords: Tuple[int, int, int, int]) -> Dict[str, Any]:
     t = tlp.decode(dwords)
     out: Dict[str, Any] = {"dwords": ["%08x" % d for d in dwords]}
     if t is not None:
-        out.update(kind=t.kind, category=t.category, decoded=t.lines())
+        out.update(kind=t.kind, category=t.category)      # its text: output/klog_view
         if t.requester_id is not None:
             out["requester"] = _rid_bdf(t.requester_id)
         if t.address is not None:

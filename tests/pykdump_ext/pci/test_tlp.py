@@ -14,6 +14,7 @@ import pytest
 from tests.shared import needs_lspci
 from tests.builders.tlp import CASES, DEVS, with_dpc, with_header_log
 from pykdump_ext.pci import config, lspci_hex, tlp
+from pykdump_ext.output import tlp_view
 
 
 # What the specification says each header holds (field values chosen when building it)
@@ -57,7 +58,7 @@ def test_tlp_fields(name):
     assert t is not None
     for key, want in EXPECT[name].items():
         assert getattr(t, key) == want, (name, key, getattr(t, key), want)
-    lines = t.lines(domain=0)
+    lines = tlp_view.lines(t, domain=0)
     assert lines and t.kind in lines[0]
     if t.requester_id is not None:
         assert config.rid_to_bdf(0, t.requester_id) in "\n".join(lines)
