@@ -15,9 +15,9 @@ from typing import Dict, Optional, Tuple
 
 # the start of a top-level line: not empty, not indented, not a comment (searching for
 # the newline first is several times faster than a MULTILINE "^")
-_TOP_LINE = re.compile(r"\n[^\t#\n]")
+_TOP_LINE = re.compile(rb"\n[^\t#\n]")
 # the start of a line indented once (a device, or a subclass): it ends the lines below the one before
-_ONE_TAB = re.compile(r"\n\t[^\t]")
+_ONE_TAB = re.compile(rb"\n\t[^\t]")
 
 DEFAULT_PATHS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids",
                  "/usr/local/share/pci.ids")
@@ -33,7 +33,9 @@ class PciIds:
         self.path = path
         self._loaded = False
         self.error: Optional[str] = None          # why nothing could be loaded, if so
-        self._text = "\n"                         # the file after a newline: every line starts "\n"
+        # the file's bytes after a newline, so that every line starts with one (bytes: a search
+        # is a memchr; the names, UTF-8, are decoded one at a time)
+        self._text = b"\n"
         self._names: Dict[tuple, Optional[str]] = {}
         self._spans: Dict[tuple, Optional[Span]] = {}
 
@@ -60,9 +62,9 @@ class PciIds:
         except OSError as exc:
             self.error = "%s: %s" % (self.path, exc.strerror or exc)
             return
-        self._text = "\n" + data.decode("utf-8", "replace")
+        self._text = b"\n" + data
 
-    def _find(self, key: tuple, prefix: str, width: int, within: Optional[Span],
+    def _find(self, key: tuple, prefix: bytes, width: int, within: Optional[Span],
               ends: "re.Pattern") -> Optional[Span]:
         """The first line `prefix` (newline, indent, the ID of `width` characters, a space)
         inside `within`; its name goes to self._names[key].  The lines below it (devices,
@@ -76,11 +78,11 @@ class PciIds:
             pos = text.find(prefix, lo, hi)
             if pos >= 0:
                 at = pos + len(prefix) - width - 1         # where the ID begins
-                eol = text.find("\n", pos + 1, hi)
+                eol = text.find(b"\n", pos + 1, hi)
                 eol = hi if eol < 0 else eol
                 m = ends.search(text, eol, hi)
                 span = (eol, m.start() if m is not None else hi)
-                self._names[key] = text[at + width + 1:eol].strip()
+                self._names[key] = text[at + width + 1:eol].decode("utf-8", "replace").strip()
         self._spans[key] = span
         return span
 
@@ -88,17 +90,27 @@ class PciIds:
         self._ensure()
         return (0, len(self._text))
 
+    def _class_lines(self) -> Optional[Span]:
+        """From the first class line on (the file lists them after every vendor): a class
+        lookup does not scan the vendors' megabyte."""
+        key = ("classes",)
+        if key not in self._spans:
+            lo, hi = self._file()
+            at = self._text.find(b"\nC ", lo, hi)
+            self._spans[key] = (at, hi) if at >= 0 else None
+        return self._spans[key]
+
     def _vendor(self, vid: int) -> Optional[Span]:
-        return self._find(("v", vid), "\n%04x " % vid, 4, self._file(), _TOP_LINE)
+        return self._find(("v", vid), b"\n%04x " % vid, 4, self._file(), _TOP_LINE)
 
     def _device(self, vid: int, did: int) -> Optional[Span]:
-        return self._find(("d", vid, did), "\n\t%04x " % did, 4, self._vendor(vid), _ONE_TAB)
+        return self._find(("d", vid, did), b"\n\t%04x " % did, 4, self._vendor(vid), _ONE_TAB)
 
     def _class(self, base: int) -> Optional[Span]:
-        return self._find(("c", base), "\nC %02x " % base, 2, self._file(), _TOP_LINE)
+        return self._find(("c", base), b"\nC %02x " % base, 2, self._class_lines(), _TOP_LINE)
 
     def _subclass(self, base: int, sub: int) -> Optional[Span]:
-        return self._find(("s", base, sub), "\n\t%02x " % sub, 2, self._class(base), _ONE_TAB)
+        return self._find(("s", base, sub), b"\n\t%02x " % sub, 2, self._class(base), _ONE_TAB)
 
     # -- lookups: str or None ---------------------------------------------------
     def vendor(self, vid: int) -> Optional[str]:
@@ -109,7 +121,7 @@ class PciIds:
 
     def subsystem(self, vid: int, did: int, svid: int, sdid: int) -> Optional[str]:
         key = ("ss", vid, did, svid, sdid)
-        found = self._find(key, "\n\t\t%04x %04x " % (svid, sdid), 9, self._device(vid, did), _ONE_TAB)
+        found = self._find(key, b"\n\t\t%04x %04x " % (svid, sdid), 9, self._device(vid, did), _ONE_TAB)
         return self._names.get(key) if found else None
 
     def klass(self, class_code: int) -> Optional[str]:
@@ -122,7 +134,7 @@ class PciIds:
     def prog_if(self, class_code: int) -> Optional[str]:
         base, sub, pi = (class_code >> 16) & 0xFF, (class_code >> 8) & 0xFF, class_code & 0xFF
         key = ("p", base, sub, pi)
-        found = self._find(key, "\n\t\t%02x " % pi, 2, self._subclass(base, sub), _ONE_TAB)
+        found = self._find(key, b"\n\t\t%02x " % pi, 2, self._subclass(base, sub), _ONE_TAB)
         return self._names.get(key) if found else None
 
     def __len__(self) -> int:
@@ -132,6 +144,6 @@ class PciIds:
         n = 0
         for m in _TOP_LINE.finditer(text):
             line = text[m.start() + 1:m.start() + 7]
-            if len(line) > 5 and line[4] == " " and all(c in "0123456789abcdefABCDEF" for c in line[:4]):
+            if len(line) > 5 and line[4:5] == b" " and all(c in b"0123456789abcdefABCDEF" for c in line[:4]):
                 n += 1
         return n
