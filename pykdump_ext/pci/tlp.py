@@ -96,7 +96,8 @@ AT_NAMES = {0: "untranslated", 1: "translation request", 2: "translated", 3: "re
 
 @dataclass
 class Tlp:
-    """One decoded TLP header (its text: output/tlp_view.lines)."""
+    """A TLP header (from an AER Header Log) decoded: format, type, and its fields (its text:
+    output/tlp_view.lines)."""
     dwords: Tuple[int, int, int, int]
     fmt: int
     type: int
