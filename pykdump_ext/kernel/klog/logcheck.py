@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class MissingPage:
+    """One page the log reader needed that the dump does not hold, and why."""
     pfn: int
     status: Optional[str]         # PageStatus name, None when the reader could not say
     reason: str
