@@ -65,7 +65,7 @@ EQU_NAMES = ("EquComplete", "EquPhase1", "EquPhase2", "EquPhase3", "LinkEquReque
 def text_phy32(c: CapResult, ctx: Ctx) -> List[str]:
     if "Phy32Sta" not in c.regs:
         return [c.name, "\t<unreadable>"]
-    cap, ctl, sta = c.r("Phy32Cap"), c.r("Phy32Ctl"), c.r("Phy32Sta")
+    cap, ctl, sta = c.reg("Phy32Cap"), c.reg("Phy32Ctl"), c.reg("Phy32Sta")
     mode = ctl["ModTsMode"]
     return [c.name,
             "\tPhy32Cap: " + cap.flag("EqualizationBypass", "NoEqualizationNeeded"),
@@ -90,8 +90,8 @@ def text_phy64(c: CapResult, ctx: Ctx) -> List[str]:
 def text_lmr(c: CapResult, ctx: Ctx) -> List[str]:
     if "PortSta" not in c.regs:
         return [c.name]
-    return [c.name, "\tPortCap: Uses Driver%s" % ("+" if c.r("PortCap")["UsesDriver"] else "-"),
-            "\tPortSta: " + c.r("PortSta").flag("MargReady", "MargSoftReady")]
+    return [c.name, "\tPortCap: Uses Driver%s" % ("+" if c.reg("PortCap")["UsesDriver"] else "-"),
+            "\tPortSta: " + c.reg("PortSta").flag("MargReady", "MargSoftReady")]
 
 
 def _pm(v: bool) -> str:

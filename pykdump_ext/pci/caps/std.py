@@ -60,6 +60,10 @@ AF = (Register("AFCap", 0x03, 1, "TP@0 FLR@1"), Register("AFCtrl", 0x04, 1, "FLR
 SATA = Register("BARs", 0x04, 4, "BAR@0:4 Offset@4:20")
 EA_HDR = Register("Flags", 0x02, 2, "NumEntries@0:6")
 EA_BUS = (Register("FixedSecondary", 0x04, 1), Register("FixedSubordinate", 0x05, 1))
+EA_ENTRY = Register("Header", 0, 4, "EntrySize@0:3 BEI@4:4 PrimaryProperties@8:8 SecondaryProperties@16:8 "
+                    "Writable@30 Enable@31")
+
+
 def _regs(cid, name, regs, span=0x10):
     @capability("std", cid, name, span=span)
     def decode(a: Access, c: CapResult, ctx: Ctx, regs=regs) -> None:
@@ -71,10 +75,10 @@ def _regs(cid, name, regs, span=0x10):
 def decode_agp(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not read_regs(c, a, c.offset, (AGP_VER,)):
         return
-    v3 = c.r("Version")["Ver"] >= 3
+    v3 = c.reg("Version")["Ver"] >= 3
     status, _ = AGP_REGS[v3]
     if read_regs(c, a, c.offset, (status,)):
-        read_regs(c, a, c.offset, (AGP_REGS[v3 and c.r("Status")["AGP3"]][1],))
+        read_regs(c, a, c.offset, (AGP_REGS[v3 and c.reg("Status")["AGP3"]][1],))
 
 
 capability("std", 0x0E, "AGP3", span=0x0C)(decode_agp)
@@ -93,7 +97,7 @@ def _text_agp(c: CapResult, ctx: Ctx) -> List[str]:
     out = ["AGP version %x.%x" % (v["Ver"], v["Rev"])]
     if "Command" not in c.regs:
         return out
-    s, m = c.r("Status"), c.r("Command")
+    s, m = c.reg("Status"), c.reg("Command")
     out += ["\tStatus: RQ=%s %s ArqSz=%d Cal=%d %s Rate=%s" % (
                 s.word("RQ"), s.flag("Iso"), s["ArqSz"], s["Cal"],
                 s.flag("SBA", "ITACoh", "GART64", "HTrans", "64bit", "FW", "AGP3"), s.word("Rate")),
@@ -136,7 +140,7 @@ def _text_ssvid(c: CapResult, ctx: Ctx) -> List[str]:
     # the names come from pci.ids: the device view fills them in (see device_text)
     if "Subsystem" not in c.regs:
         return ["Subsystem"]
-    return ["Subsystem: [%04x:%04x]" % (c.r("SubsystemVendor").value, c.r("Subsystem").value)]
+    return ["Subsystem: [%04x:%04x]" % (c.reg("SubsystemVendor").value, c.reg("Subsystem").value)]
 
 
 @text_for("std", 0x12)
@@ -158,8 +162,8 @@ def _text_sata(c: CapResult, ctx: Ctx) -> List[str]:
 def _text_af(c: CapResult, ctx: Ctx) -> List[str]:
     out = ["PCI Advanced Features"]
     if "AFStatus" in c.regs:
-        out += ["\tAFCap: " + c.r("AFCap").flag("TP", "FLR"), "\tAFCtrl: " + c.r("AFCtrl").flag("FLR"),
-                "\tAFStatus: " + c.r("AFStatus").flag("TP")]
+        out += ["\tAFCap: " + c.reg("AFCap").flag("TP", "FLR"), "\tAFCtrl: " + c.reg("AFCtrl").flag("FLR"),
+                "\tAFStatus: " + c.reg("AFStatus").flag("TP")]
     return out
 
 
@@ -177,19 +181,19 @@ def text_pcix(c: CapResult, ctx: Ctx) -> List[str]:
     if ctx.header_type == 1:
         out = ["PCI-X bridge device"]
         if "Downstream" in c.regs:
-            ss, st = c.r("Secondary Status"), c.r("Status")
+            ss, st = c.reg("Secondary Status"), c.reg("Status")
             out += ["\tSecondary Status: %s Freq=%s" % (ss.flag("64bit", "133MHz", "SCD", "USC", "SCO", "SRD"),
                                                        ss.word("Freq")),
                     "\tStatus: Dev=%s %s" % (st.word("Dev"), st.flag("64bit", "133MHz", "SCD", "USC", "SCO", "SRD"))]
             for n in ("Upstream", "Downstream"):
-                r = c.r(n)
+                r = c.reg(n)
                 out.append("\t%s: Capacity=%d CommitmentLimit=%d" % (n, r["Capacity"], r["CommitmentLimit"]))
         return out
     if ctx.header_type != 0:
         return []
     out = ["PCI-X non-bridge device"]
     if "Status" in c.regs:
-        m, s = c.r("Command"), c.r("Status")
+        m, s = c.reg("Command"), c.reg("Status")
         out += ["\tCommand: %s RBC=%s OST=%s" % (m.flag("DPERE", "ERO"), m.word("RBC"), m.word("OST")),
                 "\tStatus: Dev=%s %s DC=%s DMMRBC=%s DMOST=%s DMCRS=%s %s" % (
                     s.word("Dev"), s.flag("64bit", "133MHz", "SCD", "USC"), s.word("DC"), s.word("DMMRBC"),
@@ -206,17 +210,16 @@ def decode_ea(a: Access, c: CapResult, ctx: Ctx) -> None:
         if not read_regs(c, a, c.offset, EA_BUS):
             return
         base += 4
-    for n in range(c.r("Flags")["NumEntries"]):
-        hdr = a.u32(base)
-        if hdr is None:
+    for n in range(c.reg("Flags")["NumEntries"]):
+        h = EA_ENTRY.read(a, base)
+        if h is None:
             break
-        es = hdr & 7
-        if not a.has(base + 4, es * 4):
+        es = h["EntrySize"]
+        words = a.u32s(base + 4, es)
+        if words is None:
             break
         e = CapResult("ea-entry", n, base, "Entry %d" % n)
-        e.regs["Header"] = Register("Header", 0, 4, "EntrySize@0:3 BEI@4:4 PrimaryProperties@8:8 "
-                                    "SecondaryProperties@16:8 Writable@30 Enable@31").read(a, base)
-        words = [a.u32(base + 4 + 4 * i) for i in range(es)]
+        e.regs["Header"] = h
         lo = words[0] if es > 0 else 0
         mx = words[1] if es > 1 else 0
         i = 2
@@ -253,7 +256,7 @@ def text_ea(c: CapResult, ctx: Ctx) -> List[str]:
         return [c.name]
     s = "Enhanced Allocation (EA): NumEntries=%d" % f["NumEntries"]
     if ctx.header_type == 1 and "FixedSubordinate" in c.regs:
-        s += ", secondary=%d, subordinate=%d" % (c.r("FixedSecondary").value, c.r("FixedSubordinate").value)
+        s += ", secondary=%d, subordinate=%d" % (c.reg("FixedSecondary").value, c.reg("FixedSubordinate").value)
     out = [s]
     for e in c.entries:
         h = e.regs["Header"]
