@@ -58,11 +58,9 @@ def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
         read_regs(c, a, c.offset, PREFIX_LOG)
 
 
-@text_for("ext", 0x0001)
+@text_for("ext", 0x0001, needs="AERCap")     # the last of the six the decoder requires
 def text(c: CapResult, ctx: Ctx) -> List[str]:
-    out = ["Advanced Error Reporting"]
-    if "AERCap" not in c.regs:      # read last of the six the decoder requires
-        return out
+    out = [c.name]
     for name in ("UESta", "UEMsk", "UESvrt"):
         r = c.reg(name)
         out += ["\t%s:\t%s" % (name, r.flag(*UNCOR_LINES[0])), "\t\t" + r.flag(*UNCOR_LINES[1])]
@@ -80,5 +78,5 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
                 "\tRootSta: " + rs.flag("CERcvd", "MultCERcvd", "UERcvd", "MultUERcvd"),
                 "\t\t %s IntMsg %d" % (rs.flag("FirstFatal", "NonFatalMsg", "FatalMsg"), rs["IntMsg"]),
                 "\tErrorSrc: ERR_COR: %04x ERR_FATAL/NONFATAL: %04x" % (c.reg("ErrorSrcCor").value,
-                                                                       c.reg("ErrorSrcUncor").value)]
+                                                                        c.reg("ErrorSrcUncor").value)]
     return out

@@ -30,11 +30,9 @@ def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
         read_regs(c, a, c.offset, RP_PIO)
 
 
-@text_for("ext", 0x001D)
+@text_for("ext", 0x001D, needs="Source")     # the last of the four, read all or none
 def text(c: CapResult, ctx: Ctx) -> List[str]:
-    out = ["Downstream Port Containment"]
-    if "Source" not in c.regs:      # read last of the four, all or none
-        return out
+    out = [c.name]
     cap, ctl, sta = c.reg("DpcCap"), c.reg("DpcCtl"), c.reg("DpcSta")
     out += ["\tDpcCap:\tINT Msg #%d, %s RP PIO Log %d, %s" % (
                 cap["IntMsg"], cap.flag("RPExt", "PoisonedTLP", "SwTrigger"), cap["RPPIOLog"],

@@ -69,12 +69,10 @@ ST_LOCATION = ("No steering table available", "Steering table in TPH capability 
                "Steering table in MSI-X table", "Reserved steering table location")
 
 
-@text_for("ext", 0x0017)
+@text_for("ext", 0x0017, needs="TPHCap")
 def text_tph(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    t = c.r("TPHCap")
-    if t is None:
-        return out
+    t = c.reg("TPHCap")
     if t["IntVec"]:
         out.append("\tInterrupt vector mode supported")
     if t["DevSpec"]:
@@ -128,11 +126,9 @@ def decode_l1pm(a: Access, c: CapResult, ctx: Ctx) -> None:
     read_regs(c, a, c.offset, (L1SUBCAP, L1SUBCTL1, L1SUBCTL2))
 
 
-@text_for("ext", 0x001E)
+@text_for("ext", 0x001E, needs="L1SubCtl2", unreadable=True)
 def text_l1pm(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "L1SubCtl2" not in c.regs:
-        return out + ["\t<unreadable>"]
     cap, c1, c2 = c.reg("L1SubCap"), c.reg("L1SubCtl1"), c.reg("L1SubCtl2")
     l12 = cap["PCI-PM_L1.2"] or cap["ASPM_L1.2"]
     out.append("\tL1SubCap: " + cap.flag("PCI-PM_L1.2", "PCI-PM_L1.1", "ASPM_L1.2", "ASPM_L1.1",
@@ -159,11 +155,9 @@ def _gran(v: int, zero: str) -> str:
     return zero if v == 0 else "Greater than 254ns" if v == 0xFF else "%dns" % v
 
 
-@text_for("ext", 0x001F)
+@text_for("ext", 0x001F, needs="PTMControl", unreadable=True)
 def text_ptm(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "PTMControl" not in c.regs:
-        return out + ["\t<unreadable>"]
     cap, ctl = c.reg("PTMCap"), c.reg("PTMControl")
     return out + ["\tPTMCap: Requester:%s Responder:%s Root:%s" % tuple(
                       "+" if cap[n] else "-" for n in ("Requester", "Responder", "Root")),
@@ -227,11 +221,9 @@ def decode_doe(a: Access, c: CapResult, ctx: Ctx) -> None:
         read_regs(c, a, c.offset, DOE)
 
 
-@text_for("ext", 0x002E)
+@text_for("ext", 0x002E, needs="DOESta", unreadable=True)
 def text_doe(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "DOESta" not in c.regs:
-        return out + ["\t<unreadable>"]
     cap = c.reg("DOECap")
     out.append("\tDOECap: " + cap.flag("IntSup"))
     if cap["IntSup"]:
@@ -246,11 +238,9 @@ def decode_rcec(a: Access, c: CapResult, ctx: Ctx) -> None:
         read_regs(c, a, c.offset, RCEC)
 
 
-@text_for("ext", 0x0007)
+@text_for("ext", 0x0007, needs="AssociatedBusNumbers")
 def text_rcec(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "AssociatedBusNumbers" not in c.regs:
-        return out
     bmap = c.reg("RCiEPBitmap").value
     if bmap:
         parts, dev = [], 0

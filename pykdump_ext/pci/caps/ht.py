@@ -87,11 +87,9 @@ def _lfcap(r: Reg) -> str:
                   "1.6GHz", "Vend")
 
 
-@text_for("std", 0x08)
+@text_for("std", 0x08, needs="Command")
 def text(c: CapResult, ctx: Ctx) -> List[str]:
-    cmd = c.r("Command")
-    if cmd is None:
-        return ["HyperTransport"]
+    cmd = c.reg("Command")
     k = c.info["interface"]
     if k == "pri":
         return _pri(c, cmd)

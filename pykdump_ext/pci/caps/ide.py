@@ -14,6 +14,13 @@ IDECAP = Register("IDECap", 0x04, 4, "LinkIDE@0 SelectiveIDE@1 FlowThru@2 PartHd
 IDECTL = Register("IDECtl", 0x08, 4, "FTEn@2")
 STREAM_CTL = "En@0 XT@1 NPR@2:2 PR@4:2 CPL@6:2 PCRC@8 CFG@9 HdrEnc@10:4 Alg@14:5 TC@19:3 Default@22 TeeLim@23 ID@24:8"
 STREAM_STA = "Status@0:4 RecvChkFail@31"
+# the blocks after the capability/control registers, offsets from each block
+LINK_STREAM = (Register("Ctl", 0, 4, STREAM_CTL), Register("Sta", 4, 4, STREAM_STA))
+SEL_STREAM = (Register("Cap", 0, 4, "Blocks@0:4"), Register("Ctl", 4, 4, STREAM_CTL),
+              Register("Sta", 8, 4, STREAM_STA), Register("RID1", 12, 4, "Limit@8:16"),
+              Register("RID2", 16, 4, "Valid@0 Base@8:16 SegBase@24:8"))
+ADDR_BLOCK = (Register("Addr1", 0, 4, "Valid@0 BaseLow@8:12 LimitLow@20:12"), Register("Addr2", 4, 4),
+              Register("Addr3", 8, 4))
 HDR_ENC = ("no", "17:2", "25:2", "33:2", "41:2")
 STATES = ("insecure", "reserved", "secure")
 AGGR = ("-", "=2", "=4", "=8")
@@ -37,24 +44,21 @@ def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
     off = c.offset + 0x0C
     for i in range(links):
         e = CapResult("ide-link", i, off, "LinkIDE#%d" % i)
-        if not read_regs(e, a, off, (Register("Ctl", 0, 4, STREAM_CTL), Register("Sta", 4, 4, STREAM_STA))):
+        if not read_regs(e, a, off, LINK_STREAM):
             c.truncated = True
             return
         c.entries.append(e)
         off += 8
     for i in range(sels):
         e = CapResult("ide-selective", i, off, "SelectiveIDE#%d" % i)
-        if not read_regs(e, a, off, (Register("Cap", 0, 4, "Blocks@0:4"), Register("Ctl", 4, 4, STREAM_CTL),
-                                     Register("Sta", 8, 4, STREAM_STA), Register("RID1", 12, 4, "Limit@8:16"),
-                                     Register("RID2", 16, 4, "Valid@0 Base@8:16 SegBase@24:8"))):
+        if not read_regs(e, a, off, SEL_STREAM):
             c.truncated = True
             return
         c.entries.append(e)
         off += 20
         for j in range(e.reg("Cap")["Blocks"]):
             b = CapResult("ide-address", j, off, "SelectiveIDE#%d RID#%d" % (i, j))
-            if not read_regs(b, a, off, (Register("Addr1", 0, 4, "Valid@0 BaseLow@8:12 LimitLow@20:12"),
-                                         Register("Addr2", 4, 4), Register("Addr3", 8, 4))):
+            if not read_regs(b, a, off, ADDR_BLOCK):
                 c.truncated = True
                 return
             b.info.update(base=b.reg("Addr3").value << 32 | b.reg("Addr1")["BaseLow"] << 20,
@@ -72,12 +76,10 @@ def _ctl(r: Reg, selective: bool) -> str:
     return s + " ID%d" % r["ID"]
 
 
-@text_for("ext", 0x0030)
+@text_for("ext", 0x0030, needs="IDECap", unreadable=True)     # read with IDECtl or not at all
 def text(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    cap = c.r("IDECap")
-    if cap is None:
-        return out + ["\t<unreadable>"]
+    cap = c.reg("IDECap")
     out += ["\tIDECap: Lnk=%d Sel=%d %s Alg='%s' TCs=%d %s" % (
                 cap["LinkTCs"] + 1 if cap["LinkIDE"] else 0,
                 cap["SelectiveStreams"] + 1 if cap["SelectiveIDE"] else 0,

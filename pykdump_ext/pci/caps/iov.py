@@ -60,69 +60,49 @@ _simple(0x0010, "Single Root I/O Virtualization (SR-IOV)", IOV_REGS, span=0x40)
 _simple(0x0012, "Multicast", MC_REGS, span=0x30)
 
 
-def _all(c, *names):
-    return all(n in c.regs for n in names)
-
-
-@text_for("ext", 0x000D)
+# the wordings need the last register of their read (and so every one before it)
+@text_for("ext", 0x000D, needs="ACSCtl")
 def text_acs(c: CapResult, ctx: Ctx) -> List[str]:
-    out = [c.name]
-    if _all(c, "ACSCap", "ACSCtl"):
-        out += ["\tACSCap:\t" + c.reg("ACSCap").flag(*ACS_NAMES), "\tACSCtl:\t" + c.reg("ACSCtl").flag(*ACS_NAMES)]
-    return out
+    return [c.name, "\tACSCap:\t" + c.reg("ACSCap").flag(*ACS_NAMES), "\tACSCtl:\t" + c.reg("ACSCtl").flag(*ACS_NAMES)]
 
 
-@text_for("ext", 0x000E)
+@text_for("ext", 0x000E, needs="ARICtl")
 def text_ari(c: CapResult, ctx: Ctx) -> List[str]:
-    out = [c.name]
-    if _all(c, "ARICap", "ARICtl"):
-        cap, ctl = c.reg("ARICap"), c.reg("ARICtl")
-        out += ["\tARICap:\t%s, Next Function: %d" % (cap.flag("MFVC", "ACS"), cap["NextFunction"]),
-                "\tARICtl:\t%s, Function Group: %d" % (ctl.flag("MFVC", "ACS"), ctl["FunctionGroup"])]
-    return out
+    cap, ctl = c.reg("ARICap"), c.reg("ARICtl")
+    return [c.name, "\tARICap:\t%s, Next Function: %d" % (cap.flag("MFVC", "ACS"), cap["NextFunction"]),
+            "\tARICtl:\t%s, Function Group: %d" % (ctl.flag("MFVC", "ACS"), ctl["FunctionGroup"])]
 
 
-@text_for("ext", 0x000F)
+@text_for("ext", 0x000F, needs="ATSCtl")
 def text_ats(c: CapResult, ctx: Ctx) -> List[str]:
-    out = [c.name]
-    if _all(c, "ATSCap", "ATSCtl"):
-        out += ["\tATSCap:\tInvalidate Queue Depth: %02x" % c.reg("ATSCap")["InvalidateQueueDepth"],
-                "\tATSCtl:\t%s, Smallest Translation Unit: %02x" % (c.reg("ATSCtl").flag("Enable"),
-                                                                    c.reg("ATSCtl")["STU"])]
-    return out
+    ctl = c.reg("ATSCtl")
+    return [c.name, "\tATSCap:\tInvalidate Queue Depth: %02x" % c.reg("ATSCap")["InvalidateQueueDepth"],
+            "\tATSCtl:\t%s, Smallest Translation Unit: %02x" % (ctl.flag("Enable"), ctl["STU"])]
 
 
-@text_for("ext", 0x0013)
+@text_for("ext", 0x0013, needs="Page Request Allocation")
 def text_pri(c: CapResult, ctx: Ctx) -> List[str]:
-    out = [c.name]
-    if _all(c, "PRICtl", "Page Request Allocation"):
-        out += ["\tPRICtl: " + c.reg("PRICtl").flag("Enable", "Reset"),
-                "\tPRISta: " + c.reg("PRISta").flag("RF", "UPRGI", "Stopped"),
-                "\tPage Request Capacity: %08x, Page Request Allocation: %08x" % (
-                    c.reg("Page Request Capacity").value, c.reg("Page Request Allocation").value)]
-    return out
+    return [c.name, "\tPRICtl: " + c.reg("PRICtl").flag("Enable", "Reset"),
+            "\tPRISta: " + c.reg("PRISta").flag("RF", "UPRGI", "Stopped"),
+            "\tPage Request Capacity: %08x, Page Request Allocation: %08x" % (
+                c.reg("Page Request Capacity").value, c.reg("Page Request Allocation").value)]
 
 
-@text_for("ext", 0x001B)
+@text_for("ext", 0x001B, needs="PASIDCtl")
 def text_pasid(c: CapResult, ctx: Ctx) -> List[str]:
-    out = [c.name]
-    if _all(c, "PASIDCap", "PASIDCtl"):
-        cap = c.reg("PASIDCap")
-        out += ["\tPASIDCap: %s, Max PASID Width: %02x" % (cap.flag("Exec", "Priv"), cap["Width"]),
-                "\tPASIDCtl: " + c.reg("PASIDCtl").flag("Enable", "Exec", "Priv")]
-    return out
+    cap = c.reg("PASIDCap")
+    return [c.name, "\tPASIDCap: %s, Max PASID Width: %02x" % (cap.flag("Exec", "Priv"), cap["Width"]),
+            "\tPASIDCtl: " + c.reg("PASIDCtl").flag("Enable", "Exec", "Priv")]
 
 
-@text_for("ext", 0x0010)
+@text_for("ext", 0x0010, needs="VF Migration")
 def text_sriov(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "VF Migration" not in c.regs:
-        return out
     v = lambda n: c.reg(n).value   # noqa: E731
     cap = c.reg("IOVCap")
     out += ["\tIOVCap:\t%s Interrupt Message Number: %03x" % (cap.flag("Migration", "10BitTagReq"), cap["IMN"]),
             "\tIOVCtl:\t" + c.reg("IOVCtl").flag("Enable", "Migration", "Interrupt", "MSE", "ARIHierarchy",
-                                               "10BitTagReq"),
+                                                 "10BitTagReq"),
             "\tIOVSta:\t" + c.reg("IOVSta").flag("Migration"),
             "\tInitial VFs: %d, Total VFs: %d, Number of VFs: %d, Function Dependency Link: %02x" % (
                 v("Initial VFs"), v("Total VFs"), v("Number of VFs"), v("Function Dependency Link")),
@@ -163,11 +143,9 @@ def vf_bars(c: CapResult) -> List[dict]:
     return out
 
 
-@text_for("ext", 0x0012)
+@text_for("ext", 0x0012, needs="McastOverlayBAR")
 def text_mcast(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "McastOverlayBAR" not in c.regs:
-        return out
     t = ctx.port_type
     cap, ctl = c.reg("McastCap"), c.reg("McastCtl")
     s = "\tMcastCap: MaxGroups %d" % (cap["MaxGroups"] + 1)

@@ -152,12 +152,14 @@ class Reg:
         return {n: self.word(n) for n in self.spec.words}
 
 
-_FIELD_CACHE: Dict[Tuple[int, int], Dict[str, Any]] = {}
+_FIELD_CACHE: Dict[Tuple[Register, int], Dict[str, Any]] = {}
 
 
 def _fields(spec: Register, value: int) -> Dict[str, Any]:
     """Decoded fields of (spec, value), shared between equal registers (read-only)."""
-    key = (id(spec), value)
+    # keyed by the spec itself (hashed by identity), not its id(): the key keeps it alive,
+    # so a spec built for one entry and freed cannot lend its id, and its fields, to another
+    key = (spec, value)
     d = _FIELD_CACHE.get(key)
     if d is None:
         if len(_FIELD_CACHE) > 65536:      # bounded: a fleet's registers repeat, noise does not

@@ -90,10 +90,9 @@ _regs(0x13, "PCI Advanced Features", AF, span=6)
 _regs(0x03, "Vital Product Data", (), span=4)
 
 
+@text_for("std", 0x02, needs="Version")
 def _text_agp(c: CapResult, ctx: Ctx) -> List[str]:
-    v = c.r("Version")
-    if v is None:
-        return ["AGP"]
+    v = c.reg("Version")
     out = ["AGP version %x.%x" % (v["Ver"], v["Rev"])]
     if "Command" not in c.regs:
         return out
@@ -104,9 +103,6 @@ def _text_agp(c: CapResult, ctx: Ctx) -> List[str]:
             "\tCommand: RQ=%s ArqSz=%d Cal=%d %s Rate=%s" % (
                 m.word("RQ"), m["ArqSz"], m["Cal"], m.flag("SBA", "AGP", "GART64", "64bit", "FW"), m.word("Rate"))]
     return out
-
-
-text_for("std", 0x02)(_text_agp)
 
 
 @text_for("std", 0x0E)
@@ -120,34 +116,28 @@ def _text_vpd(c: CapResult, ctx: Ctx) -> List[str]:
     return ["Vital Product Data", "\tNot readable"]
 
 
-@text_for("std", 0x04)
+@text_for("std", 0x04, needs="Flags")
 def _text_slotid(c: CapResult, ctx: Ctx) -> List[str]:
-    f = c.r("Flags")
-    if f is None:
-        return ["Slot ID"]
+    f = c.reg("Flags")
     esr, chs = f.value & 0xFF, f.value >> 8
     return ["Slot ID: %d slots, First%s, chassis %02x" % (esr & 0x1F, "+" if esr & 0x20 else "-", chs)]
 
 
-@text_for("std", 0x0A)
+@text_for("std", 0x0A, needs="Flags")
 def _text_debug(c: CapResult, ctx: Ctx) -> List[str]:
-    f = c.r("Flags")
-    return ["Debug port: BAR=%d offset=%04x" % (f["BAR"], f["offset"])] if f else ["Debug port"]
+    f = c.reg("Flags")
+    return ["Debug port: BAR=%d offset=%04x" % (f["BAR"], f["offset"])]
 
 
-@text_for("std", 0x0D)
+@text_for("std", 0x0D, needs="Subsystem")
 def _text_ssvid(c: CapResult, ctx: Ctx) -> List[str]:
     # the names come from pci.ids: the device view fills them in (see device_text)
-    if "Subsystem" not in c.regs:
-        return ["Subsystem"]
     return ["Subsystem: [%04x:%04x]" % (c.reg("SubsystemVendor").value, c.reg("Subsystem").value)]
 
 
-@text_for("std", 0x12)
+@text_for("std", 0x12, needs="Flags")
 def _text_sata(c: CapResult, ctx: Ctx) -> List[str]:
-    f = c.r("Flags")
-    if f is None:
-        return ["SATA HBA"]
+    f = c.reg("Flags")
     s = "SATA HBA v%d.%d" % ((f.value >> 4) & 0xF, f.value & 0xF)
     b = c.r("BARs")
     if b is None:
@@ -158,13 +148,10 @@ def _text_sata(c: CapResult, ctx: Ctx) -> List[str]:
     return [s + (" InCfgSpace" if bar == 15 else " BAR??%d" % bar)]
 
 
-@text_for("std", 0x13)
+@text_for("std", 0x13, needs="AFStatus")
 def _text_af(c: CapResult, ctx: Ctx) -> List[str]:
-    out = ["PCI Advanced Features"]
-    if "AFStatus" in c.regs:
-        out += ["\tAFCap: " + c.reg("AFCap").flag("TP", "FLR"), "\tAFCtrl: " + c.reg("AFCtrl").flag("FLR"),
-                "\tAFStatus: " + c.reg("AFStatus").flag("TP")]
-    return out
+    return [c.name, "\tAFCap: " + c.reg("AFCap").flag("TP", "FLR"), "\tAFCtrl: " + c.reg("AFCtrl").flag("FLR"),
+            "\tAFStatus: " + c.reg("AFStatus").flag("TP")]
 
 
 @capability("std", 0x07, "PCI-X", span=0x10)
@@ -189,8 +176,8 @@ def text_pcix(c: CapResult, ctx: Ctx) -> List[str]:
                 r = c.reg(n)
                 out.append("\t%s: Capacity=%d CommitmentLimit=%d" % (n, r["Capacity"], r["CommitmentLimit"]))
         return out
-    if ctx.header_type != 0:
-        return []
+    if ctx.header_type != 0:        # lspci words it for header types 0 and 1 only
+        return [c.name]
     out = ["PCI-X non-bridge device"]
     if "Status" in c.regs:
         m, s = c.reg("Command"), c.reg("Status")
@@ -249,11 +236,9 @@ def _bei(b: int) -> str:
             else "expansion ROM" if b == 8 else "VF-BAR %d" % (b - 9) if b <= 14 else "reserved")
 
 
-@text_for("std", 0x14)
+@text_for("std", 0x14, needs="Flags")
 def text_ea(c: CapResult, ctx: Ctx) -> List[str]:
-    f = c.r("Flags")
-    if f is None:
-        return [c.name]
+    f = c.reg("Flags")
     s = "Enhanced Allocation (EA): NumEntries=%d" % f["NumEntries"]
     if ctx.header_type == 1 and "FixedSubordinate" in c.regs:
         s += ", secondary=%d, subordinate=%d" % (c.reg("FixedSecondary").value, c.reg("FixedSubordinate").value)

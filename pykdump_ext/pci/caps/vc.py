@@ -67,11 +67,9 @@ capability("ext", 0x0009, "Virtual Channel", span=0x1000)(decode)
 capability("ext", 0x0008, "Multi-Function Virtual Channel", span=0x1000)(decode)
 
 
-@text_for("ext", 0x0002)
+@text_for("ext", 0x0002, needs="Status")
 def text(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "Status" not in c.regs:
-        return out
     caps, arb, ctl = c.reg("Caps"), c.reg("Arb"), c.reg("Ctrl")
     out += ["\tCaps:\tLPEVC=%d RefClk=%s PATEntryBits=%s" % (
                 caps["LPEVC"], caps.word("RefClk"), caps.word("PATEntryBits")),
@@ -106,10 +104,8 @@ def _table_lines(label: str, table: Optional[List[int]]) -> List[str]:
             for i in range(0, len(table), 32)]
 
 
-text_for("ext", 0x0008)(text)
-
-
-text_for("ext", 0x0009)(text)
+text_for("ext", 0x0008, needs="Status")(text)
+text_for("ext", 0x0009, needs="Status")(text)
 
 RCLINK_ESD = Register("Desc", 0x04, 4, "EltType@0:8 NumLinks@8:8 ComponentID@16:8 PortNumber@24:8",
                       words={"EltType": ("Config", "Egress", "Internal")})
@@ -134,12 +130,10 @@ def decode_rclink(a: Access, c: CapResult, ctx: Ctx) -> None:
             break
 
 
-@text_for("ext", 0x0005)
+@text_for("ext", 0x0005, needs="Desc")
 def text_rclink(c: CapResult, ctx: Ctx) -> List[str]:
-    out = ["Root Complex Link"]
-    d = c.r("Desc")
-    if d is None:
-        return out
+    out = [c.name]
+    d = c.reg("Desc")
     out.append("\tDesc:\tPortNumber=%02x ComponentID=%02x EltType=%s" % (
         d["PortNumber"], d["ComponentID"], d.word("EltType")))
     for e in c.entries:

@@ -202,7 +202,7 @@ def _cxl(c: CapResult, did: int, rev: int) -> List[str]:
     elif did == 3 and g("AltMemLimit") is not None and c.info["length"] >= 0x28:
         out += ["\tCXLPortSta:\t" + reg("CXLPortSta").flag("PMComplete"),
                 "\tCXLPortCtl:\t" + reg("CXLPortCtl").flag("UnmaskSBR", "UnmaskLinkDisable", "AltMem", "AltBME",
-                                                          "ViralEnable"),
+                                                           "ViralEnable"),
                 "\tAlternateBus:\t%02x-%02x" % (reg("AltBusBase").value, reg("AltBusLimit").value),
                 "\tAlternateBus:\t%04x-%04x" % (reg("AltMemBase").value, reg("AltMemLimit").value)]
     elif did == 4 and g("Phase2") is not None:
