@@ -205,3 +205,19 @@ def test_pcix_on_a_cardbus_header_is_named_not_a_text_error():
     text = device_text.describe(config.decode(bytes(b)), bdf="0000:01:00.0")
     assert text[-1] == "\tCapabilities: [40] PCI-X"
     assert not any("internal error" in line for line in text)
+
+
+def test_a_capability_cut_before_its_registers_is_worded_by_its_heading_alone():
+    """text_for(needs=): the registry words a result without the register its texter needs
+    as lspci words a capability it cannot read, and never calls the texter."""
+    from pykdump_ext.pci.caps.registry import text
+    raw = _with_cap("ext", 0x001E, bytes(0x10))
+    for cut, want in ((0x10C, ["L1 PM Substates", "\t<unreadable>"]),
+                      (0x110, ["L1 PM Substates", "\tL1SubCap: PCI-PM_L1.2- PCI-PM_L1.1- ASPM_L1.2- ASPM_L1.1- "
+                                                  "L1_PM_Substates-", "\tL1SubCtl1: PCI-PM_L1.2- PCI-PM_L1.1- "
+                                                  "ASPM_L1.2- ASPM_L1.1-", "\tL1SubCtl2:"])):
+        c = decode_cap(raw[:cut], "ext", 0x1E, 0x100, 1, Ctx())
+        assert text(c, Ctx()) == want, cut
+    acs = _with_cap("ext", 0x000D, struct.pack("<HH", 0x7F, 0x01))
+    assert text(decode_cap(acs[:0x107], "ext", 0x0D, 0x100, 1, Ctx()), Ctx()) == ["Access Control Services"]
+    assert text(decode_cap(acs, "ext", 0x0D, 0x100, 1, Ctx()), Ctx())[2].startswith("\tACSCtl:\tSrcValid+ TransBlk-")
