@@ -310,7 +310,11 @@ class ElfReader(MemoryReader):
         lo = pfn * ps
         hi = lo + ps
         buf = bytearray(ps)
-        done: List[Tuple[int, int, Any]] = []           # (lo, hi, segment) already written
+        # where earlier-read segments wrote (0xFF bytes): a segment's bytes are compared with
+        # what is already there, once, whatever the number of overlapping segments (equal
+        # bytes are equal to every writer before them, so one comparison is enough)
+        written = bytearray(ps)
+        writers: List[Tuple[int, int, Any]] = []         # (lo, hi, segment) in write order
         # Later segments first so that the first-listed one wins where they overlap.
         for s in reversed(self._overlapping(lo, hi)):
             flo = max(lo, s.paddr)
@@ -321,12 +325,16 @@ class ElfReader(MemoryReader):
                     raise PageUnavailable("short read of page 0x%x" % pfn, pfn=pfn,
                                           status=PageStatus.LOST, path=self.path,
                                           offset=s.offset + (flo - s.paddr))
-                for dlo, dhi, other in done:
-                    a, b = max(flo, dlo), min(fhi, dhi)
-                    if a < b and buf[a - lo:b - lo] != data[a - flo:b - flo]:
-                        self._conflict(pfn, s, other)
-                buf[flo - lo:fhi - lo] = data
-                done.append((flo, fhi, s))
+                a, b = flo - lo, fhi - lo
+                if writers and not self._conflicts:
+                    diff = (int.from_bytes(buf[a:b], "little") ^ int.from_bytes(data, "little")) \
+                        & int.from_bytes(written[a:b], "little")
+                    if diff:            # name the segment that wrote the first differing byte
+                        at = a + ((diff & -diff).bit_length() - 1) // 8
+                        self._conflict(pfn, s, next(w for lo_, hi_, w in reversed(writers) if lo_ <= at < hi_))
+                buf[a:b] = data
+                written[a:b] = b"\xff" * (b - a)
+                writers.append((a, b, s))
         return bytes(buf)
 
     def _conflict(self, pfn, first, later) -> None:

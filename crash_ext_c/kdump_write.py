@@ -84,6 +84,7 @@ class KdumpLayout:
 
 @dataclass
 class WriteResult:
+    """What write_kdump() wrote: the file, its size, and how many pages it stored, zeroed or lost."""
     path: str
     size: int
     stored: int = 0

@@ -102,6 +102,7 @@ def status_items(cfg: Config, *, link: bool = False) -> List[str]:
 
 @dataclass
 class Hop:
+    """One device on an error's path: its role and what its registers say about the error."""
     bdf: str
     role: str                   # port type name, "not captured", ...
     captured: bool
@@ -110,6 +111,7 @@ class Hop:
 
 @dataclass
 class ErrorPath:
+    """An error message a root port received, and the hops from its source up to the port."""
     root_port: str
     message: str                # ERR_COR, ERR_NONFATAL, ERR_FATAL
     source_rid: int

@@ -34,6 +34,7 @@ UP, DOWN, UNKNOWN = "up", "down", "unknown"
 
 @dataclass
 class LinkState:
+    """The conclusion about one port's link (up, down or unknown) and the evidence for and against."""
     bdf: str
     downstream: bool                  # the port's link to the devices below it
     conclusion: str                   # UP / DOWN / UNKNOWN

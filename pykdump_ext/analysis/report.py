@@ -41,6 +41,7 @@ def load_names() -> Optional[PciIds]:
 
 @dataclass
 class Device:
+    """One captured function: its record, decoded config space, place in the tree and names."""
     bdf: str
     record: Record
     config: _config.Config
@@ -78,6 +79,7 @@ class Device:
 
 @dataclass
 class Report:
+    """Everything pcicrash concluded from one dump: the capture, devices, topology, paths, verdict."""
     source: str
     format: str
     capture: Capture

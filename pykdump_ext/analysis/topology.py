@@ -37,6 +37,7 @@ UNREACH_UNKNOWN = "unknown"
 
 @dataclass
 class Node:
+    """One captured function in the PCI tree: its address, config and upstream bridge."""
     bdf: str
     domain: int
     bus: int
@@ -60,6 +61,7 @@ class Node:
 
 @dataclass
 class Topology:
+    """The PCI tree rebuilt from the captured bridges' bus numbers, with what did not fit."""
     nodes: Dict[str, Node]
     roots: Dict[int, List[str]]           # domain -> bdfs with no parent, in bus/devfn order
     problems: List[str] = field(default_factory=list)

@@ -151,6 +151,7 @@ def _correctable(f):
 
 @dataclass(frozen=True)
 class Rule:
+    """One row of the scoring table: a test on a device and the weight of its evidence."""
     key: str
     weight: int
     test: Callable
@@ -176,6 +177,7 @@ RULES = (
 
 @dataclass
 class Suspect:
+    """A device the rules point at: its score and the evidence that earned it."""
     bdf: str
     score: int
     evidence: List[str]              # one line per rule that held
@@ -187,6 +189,7 @@ class Suspect:
 
 @dataclass
 class Verdict:
+    """Which device most likely brought the machine down, ranked suspects, and the lines saying so."""
     lines: List[str]
     suspects: List[Suspect]
     notes: List[str] = field(default_factory=list)

@@ -82,6 +82,7 @@ _META = struct.Struct("<HBBI")
 
 @dataclass
 class Pagemap:
+    """The decoded pagemap: its layout, the buffer's size and offset, and its page addresses."""
     phys_addr: int
     layout: str                 # 'A' or 'B'
     num_pages: int
@@ -101,6 +102,7 @@ class Pagemap:
 
 @dataclass
 class Header:
+    """The capture buffer's header: magic, version, device count, config size, time."""
     magic: int
     version: int
     device_count: int
@@ -126,6 +128,7 @@ class Header:
 
 @dataclass
 class Record:
+    """One captured function: its address and config-space bytes, and where it lay in the buffer."""
     bdf: str
     domain: int
     bus: int
@@ -149,6 +152,7 @@ class Record:
 
 @dataclass
 class Capture:
+    """The capture as read from a dump: its state and why, the pagemap, header and records."""
     state: CaptureState
     reason: str
     pagemap: Optional[Pagemap] = None
@@ -248,6 +252,7 @@ def _read_span(reader, addr, size):
 
 @dataclass
 class _Candidate:
+    """One way to read the pagemap (layout A or B) and why it does or does not fit."""
     layout: str
     addrs_at: int
     buf_offset: int

@@ -51,6 +51,7 @@ KEY_PREFIX = '{"batch":"%s","parts":' % BATCH_SCHEMA
 
 @dataclass
 class Task:
+    """One dump of a fleet run: its files (the parts of a split set) and what planning noted."""
     parts: List[str]                      # the files of one dump (split parts sorted)
     note: Optional[str] = None            # what planning found (e.g. a split part alone)
 
@@ -61,6 +62,7 @@ class Task:
 
 @dataclass
 class Outcome:
+    """What a fleet run did: lines written, dumps skipped, errors by class, time taken."""
     written: int = 0
     skipped: int = 0
     errors: int = 0
@@ -221,6 +223,7 @@ class Culprit:
 
 @dataclass
 class FleetFacts:
+    """The few facts a fleet line carries about one dump: kernel, capture state, culprit."""
     osrelease: Optional[str]
     state: str
     missing: List[str]              # page statuses that made the capture partial

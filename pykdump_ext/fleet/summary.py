@@ -41,6 +41,7 @@ SHOW_DUMPS = 3          # dumps named per row in the terminal table
 
 @dataclass
 class Row:
+    """One value of one dimension of a fleet summary, with the dumps that have it."""
     dimension: str
     key: str
     count: int
@@ -50,6 +51,7 @@ class Row:
 
 @dataclass
 class Summary:
+    """The fleet summary of a JSON-lines file: rows by dimension and the lines skipped."""
     dumps: int
     rows: List[Row] = field(default_factory=list)
     skipped_lines: int = 0

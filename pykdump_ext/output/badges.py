@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Badge:
+    """A short label for a device (error, DPC, link down, ...), with a line saying why."""
     kind: str          # ue, ue-masked, ce, err-msg, dpc, unreachable, link-down, downtrained, status
     text: str          # the label
     title: str         # one line saying why

@@ -75,6 +75,7 @@ def environment() -> Any:
 
 @dataclass
 class HopBox:
+    """One hop of an error path as the HTML report draws it."""
     bdf: str
     role: str
     name: str
@@ -91,6 +92,7 @@ class HopBox:
 
 @dataclass
 class PathView:
+    """One error path as the HTML report draws it."""
     headline: str
     notes: List[str]
     current: bool
@@ -102,6 +104,7 @@ class PathView:
 
 @dataclass
 class Panel:
+    """One device's panel in the HTML report."""
     bdf: str
     ids: str
     name: str
@@ -126,6 +129,7 @@ class Panel:
 
 @dataclass
 class TreeRow:
+    """One device's row of the HTML report's tree."""
     depth: int
     bdf: str
     ids: str
@@ -138,6 +142,7 @@ class TreeRow:
 
 @dataclass
 class Facts:
+    """Label/value rows and lists for one section of the HTML report."""
     rows: List[tuple] = field(default_factory=list)     # (label, value)
     lists: List[tuple] = field(default_factory=list)    # (label, [lines], css class)
 

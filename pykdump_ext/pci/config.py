@@ -163,6 +163,7 @@ class Dpc:
 
 @dataclass
 class Config:
+    """One function's config space decoded: header fields, PCIe, AER, DPC and every capability."""
     raw: bytes = field(repr=False)
     size: int = 0
     vendor_id: Optional[int] = None

@@ -22,6 +22,7 @@ SYNTAX = "[[[[<domain>]:]<bus>]:][<slot>][.[<func>]] (hex; * or empty = any)"
 
 @dataclass(frozen=True)
 class Slot:
+    """A device address pattern in lspci's -s syntax; None parts match anything."""
     spec: str
     domain: Optional[int] = None
     bus: Optional[int] = None

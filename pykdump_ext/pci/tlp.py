@@ -97,6 +97,7 @@ AT_NAMES = {0: "untranslated", 1: "translation request", 2: "translated", 3: "re
 
 @dataclass
 class Tlp:
+    """A TLP header (from an AER Header Log) decoded: format, type, and its fields."""
     dwords: Tuple[int, int, int, int]
     fmt: int
     type: int

@@ -188,6 +188,27 @@ def test_synthetic_overlapping_loads_first_listed_wins(tmp_path):
         assert "/proc/vmcore" in r.format
 
 
+def test_many_overlapping_loads_one_disagreeing_is_named(tmp_path):
+    """300 PT_LOADs over one page store equal bytes but one (the 100th) changes byte 700:
+    the first-listed wins, the note names the two segments that stored byte 700
+    differently, and nothing else is said."""
+    n = 300
+    path = write_elf(tmp_path / "m.elf", {0: b"m" * PS}, loads=[(0, PS, PS)] * n)
+    raw = bytearray(open(path, "rb").read())
+    offsets = [struct.unpack_from("<Q", raw, 64 + i * 56 + 8)[0] for i in range(n + 1)]
+    loads = [o for i, o in enumerate(offsets) if struct.unpack_from("<I", raw, 64 + i * 56)[0] == 1]
+    assert len(loads) == n
+    raw[loads[99] + 700] ^= 0xFF
+    bent = tmp_path / "bent.elf"
+    bent.write_bytes(bytes(raw))
+    with ElfReader(str(bent)) as r:
+        assert r.read_page(0) == b"m" * PS
+        notes = [x for x in r.notes if "disagree" in x]
+        assert len(notes) == 1, r.notes
+        # read from the last-listed up: segment 100 differs from segment 101 (its writer)
+        assert "0x%x and 0x%x" % (loads[99], loads[100]) in notes[0], notes[0]
+
+
 def test_page_size_from_vmcoreinfo_and_override(tmp_path):
     pages = {1: b"z" * 16384}
     path = write_elf(tmp_path / "p.elf", pages, loads=[(0, 4 * 16384, 4 * 16384)],

@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from pykdump_ext import __version__
+from pykdump_ext.frontends.cli import extract_cmd
 from pykdump_ext.frontends.run import (  # noqa: F401 (the exit codes, for callers of cli)
     EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_OK, EXIT_UNREADABLE, ViewOptions, exit_status, guarded,
     parse_argv, run, sayer, view_options,
@@ -92,8 +93,7 @@ def make_parser() -> argparse.ArgumentParser:
                         "error and power state, AER counters, hwerr_data) through drgn")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="also the reader's reasoning (pagemap layout validation, ...)")
-    from pykdump_ext.output.extract import add_options as _extract_options
-    _extract_options(p)
+    extract_cmd.add_options(p)
     p.add_argument("--version", action="version", version="pcicrash %s" % __version__)
     from pykdump_ext.fleet.command import add_options  # --jsonl, --summarize (docs/fleet.md)
     add_options(p)
@@ -112,9 +112,8 @@ def execute(reader, args, out, *, kernel=None, err=None) -> int:
 
 
 def _open_and_run(opts) -> int:
-    from pykdump_ext.output.extract import dispatch as _extract_dispatch
     args = opts.namespace
-    status = _extract_dispatch(args, opts.parser)   # --extract, --install-units; --example: DUMP
+    status = extract_cmd.dispatch(args, opts.parser)   # --extract, --install-units; --example: DUMP
     if status is not None:
         return status
     from pykdump_ext.fleet import command as fleet

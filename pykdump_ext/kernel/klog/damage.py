@@ -28,6 +28,7 @@ def need(info: Dict[str, str], key: str, *, lo: int = 0, hi: Optional[int] = Non
 
 @dataclass
 class _Kind:
+    """One kind of damage in the log: how often, the first and last record, examples."""
     count: int = 0
     first: Optional[int] = None
     last: Optional[int] = None

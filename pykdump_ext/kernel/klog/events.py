@@ -40,6 +40,7 @@ PCI_KINDS = frozenset((
 
 @dataclass
 class Event:
+    """One PCI event of the kernel log (an AER report, a DPC trigger, a panic, ...)."""
     time: float                     # seconds since boot (the record's timestamp)
     kind: str                       # "aer", "dpc", "panic", ... (see docs/json.md)
     bdf: Optional[str] = None       # the device the event is about
@@ -61,6 +62,7 @@ class Event:
 
 @dataclass
 class LineMatch:
+    """What one log line is (its kind and decoded fields) and which device printed it."""
     kind: str
     fields: Dict[str, object]
     bdf: Optional[str]              # prefix device (or an alias resolved to one)

@@ -23,6 +23,7 @@ NEAR = 10.0        # seconds: how close before the panic an error counts as its 
 
 @dataclass
 class Panic:
+    """The panic as the log tells it, and whether it was a PCI error."""
     line: Optional[str] = None      # the panic line (or the Oops line standing for it)
     message: Optional[str] = None   # text after "Kernel panic - not syncing: "
     time: Optional[float] = None
@@ -60,6 +61,7 @@ class DeviceLog:
 
 @dataclass
 class LogSummary:
+    """The kernel log judged: its events, the panic, the devices ranked by what they logged."""
     log: KernelLog
     events: List[Event]
     panic: Panic

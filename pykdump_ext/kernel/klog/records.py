@@ -13,6 +13,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 @dataclass(frozen=True)
 class LogRecord:
+    """One printk record: sequence, timestamp, level and text."""
     seq: int                      # ring sequence number, or index in log_buf
     ts_nsec: int                  # printk timestamp: nanoseconds since boot
     level: int = 6                # 0 (emerg) .. 7 (debug)
@@ -31,6 +32,7 @@ class LogRecord:
 
 @dataclass
 class KernelLog:
+    """The kernel log read from a dump: its records, and what could not be read."""
     records: List[LogRecord] = field(default_factory=list)
     format: str = ""              # "printk_ringbuffer" (5.10+) or "log_buf" (3.x-5.9)
     notes: List[str] = field(default_factory=list)   # what could not be read, and where
