@@ -8,7 +8,7 @@ decodes as far as it goes.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 
 class Access:
@@ -39,6 +39,12 @@ class Access:
 
     def u64(self, off: int) -> Optional[int]:
         return self.read(off, 8)
+
+    def u32s(self, off: int, count: int) -> Optional[List[int]]:
+        """`count` consecutive u32s from `off`, or None unless all of them are inside."""
+        if not self.has(off, 4 * count):
+            return None
+        return [int.from_bytes(self.raw[p:p + 4], "little") for p in range(off, off + 4 * count, 4)]
 
     def bytes(self, off: int, size: int) -> bytes:
         """The bytes at off..off+size that are inside (possibly fewer)."""

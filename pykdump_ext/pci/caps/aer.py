@@ -54,32 +54,29 @@ def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
         c.problems.append("AER header log at 0x%03x truncated" % (c.offset + 0x1C))
     if ctx.port_type in R.ROOT_PORT_TYPES:
         read_regs(c, a, c.offset, ROOT)
-    if c.r("AERCap")["TLPPfxPres"]:
+    if c.reg("AERCap")["TLPPfxPres"]:
         read_regs(c, a, c.offset, PREFIX_LOG)
 
 
-@text_for("ext", 0x0001)
+@text_for("ext", 0x0001, needs="AERCap")     # the last of the six the decoder requires
 def text(c: CapResult, ctx: Ctx) -> List[str]:
-    out = ["Advanced Error Reporting"]
-    if "AERCap" not in c.regs:
-        return out
+    out = [c.name]
     for name in ("UESta", "UEMsk", "UESvrt"):
-        r = c.r(name)
+        r = c.reg(name)
         out += ["\t%s:\t%s" % (name, r.flag(*UNCOR_LINES[0])), "\t\t" + r.flag(*UNCOR_LINES[1])]
     for name in ("CESta", "CEMsk"):
-        r = c.r(name)
+        r = c.reg(name)
         out += ["\t%s:\t%s" % (name, r.flag(*COR_LINES[0])), "\t\t" + r.flag(*COR_LINES[1])]
-    cap = c.r("AERCap")
+    cap = c.reg("AERCap")
     out += ["\tAERCap:\tFirst Error Pointer: %02x, %s" % (cap["FirstErrorPointer"], cap.flag(
                 "ECRCGenCap", "ECRCGenEn", "ECRCChkCap", "ECRCChkEn")),
             "\t\t" + cap.flag("MultHdrRecCap", "MultHdrRecEn", "TLPPfxPres", "HdrLogCap"),
-            "\tHeaderLog: " + " ".join("%08x" % (c.r("HeaderLog%d" % i).value if "HeaderLog%d" % i in c.regs
-                                                else 0) for i in range(4))]
-    if "ErrorSrcUncor" in c.regs:
-        rs = c.r("RootSta")
-        out += ["\tRootCmd: " + c.r("RootCmd").flag("CERptEn", "NFERptEn", "FERptEn"),
+            "\tHeaderLog: " + " ".join("%08x" % c.value("HeaderLog%d" % i) for i in range(4))]
+    if "ErrorSrcUncor" in c.regs:   # the last root register: the three before it are there
+        rs = c.reg("RootSta")
+        out += ["\tRootCmd: " + c.reg("RootCmd").flag("CERptEn", "NFERptEn", "FERptEn"),
                 "\tRootSta: " + rs.flag("CERcvd", "MultCERcvd", "UERcvd", "MultUERcvd"),
                 "\t\t %s IntMsg %d" % (rs.flag("FirstFatal", "NonFatalMsg", "FatalMsg"), rs["IntMsg"]),
-                "\tErrorSrc: ERR_COR: %04x ERR_FATAL/NONFATAL: %04x" % (c.r("ErrorSrcCor").value,
-                                                                       c.r("ErrorSrcUncor").value)]
+                "\tErrorSrc: ERR_COR: %04x ERR_FATAL/NONFATAL: %04x" % (c.reg("ErrorSrcCor").value,
+                                                                        c.reg("ErrorSrcUncor").value)]
     return out

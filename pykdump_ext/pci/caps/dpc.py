@@ -26,16 +26,14 @@ def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not read_regs(c, a, c.offset, (DPCCAP, DPCCTL, DPCSTA, SOURCE)):
         c.problems.append("DPC capability at 0x%03x truncated" % c.offset)
         return
-    if c.r("DpcCap")["RPExt"]:
+    if c.reg("DpcCap")["RPExt"]:
         read_regs(c, a, c.offset, RP_PIO)
 
 
-@text_for("ext", 0x001D)
+@text_for("ext", 0x001D, needs="Source")     # the last of the four, read all or none
 def text(c: CapResult, ctx: Ctx) -> List[str]:
-    out = ["Downstream Port Containment"]
-    if "Source" not in c.regs:
-        return out
-    cap, ctl, sta = c.r("DpcCap"), c.r("DpcCtl"), c.r("DpcSta")
+    out = [c.name]
+    cap, ctl, sta = c.reg("DpcCap"), c.reg("DpcCtl"), c.reg("DpcSta")
     out += ["\tDpcCap:\tINT Msg #%d, %s RP PIO Log %d, %s" % (
                 cap["IntMsg"], cap.flag("RPExt", "PoisonedTLP", "SwTrigger"), cap["RPPIOLog"],
                 cap.flag("DL_ActiveErr")),
@@ -43,5 +41,5 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
                                                                     "SwTrigger", "DL_ActiveErr")),
             "\tDpcSta:\t%s Reason:%02x %s TriggerExt:%02x RP PIO ErrPtr:%02x" % (
                 sta.flag("Trigger"), sta["Reason"], sta.flag("INT", "RPBusy"), sta["TriggerExt"], sta["ErrPtr"]),
-            "\tSource:\t%04x" % c.r("Source").value]
+            "\tSource:\t%04x" % c.reg("Source").value]
     return out

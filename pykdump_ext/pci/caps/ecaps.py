@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import List
 
 from .access import Access
-from .model import CapResult, Register, read_regs
+from .model import CapResult, Reg, Register, read_regs
 from .registry import Ctx, capability, named, text_for
 from .words import ltr_scale
 
@@ -18,13 +18,13 @@ LNKCTL3 = Register("LnkCtl3", 0x04, 4, "PerformEqu@0 LnkEquIntrruptEn@1 LowerSKP
 LANE_ERR = Register("LaneErrStat", 0x08, 4)
 
 
-def _pwron(r) -> str:
+def _pwron(r: Reg) -> str:
     """T_PowerOn: its value times the scale's 2/10/100 us (scale 3 is reserved)."""
     scale = r["PwrOnScale"]
     return "%dus" % ((2, 10, 100)[scale] * r["PwrOnValue"]) if scale < 3 else "<error>"
 
 
-def _ltr12(r) -> str:
+def _ltr12(r: Reg) -> str:
     scale = r["LTR1.2_ThresholdScale"]
     return "<error>" if scale > 5 else "%dns" % (r["LTR1.2_ThresholdValue"] * ltr_scale(scale))
 
@@ -51,7 +51,7 @@ def decode_dsn(a: Access, c: CapResult, ctx: Ctx) -> None:
 
 
 def serial(c: CapResult) -> str:
-    sn = c.r("DSNHigh").value << 32 | c.r("DSNLow").value
+    sn = c.reg("DSNHigh").value << 32 | c.reg("DSNLow").value
     return "-".join("%02x" % (sn >> s & 0xFF) for s in range(56, -8, -8))
 
 
@@ -69,12 +69,10 @@ ST_LOCATION = ("No steering table available", "Steering table in TPH capability 
                "Steering table in MSI-X table", "Reserved steering table location")
 
 
-@text_for("ext", 0x0017)
+@text_for("ext", 0x0017, needs="TPHCap")
 def text_tph(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    t = c.r("TPHCap")
-    if t is None:
-        return out
+    t = c.reg("TPHCap")
     if t["IntVec"]:
         out.append("\tInterrupt vector mode supported")
     if t["DevSpec"]:
@@ -88,7 +86,7 @@ def text_tph(c: CapResult, ctx: Ctx) -> List[str]:
 def decode_ltr(a: Access, c: CapResult, ctx: Ctx) -> None:
     if read_regs(c, a, c.offset, LTR):
         for key, r in zip(("max_snoop_ns", "max_no_snoop_ns"), LTR):
-            v = c.r(r.name)
+            v = c.reg(r.name)
             # scales 6 and 7 are reserved (lspci 3.9 shifts past 32 bits for them)
             c.info[key] = v["Value"] * ltr_scale(v["Scale"]) if v["Scale"] <= 5 else None
 
@@ -99,7 +97,7 @@ def text_ltr(c: CapResult, ctx: Ctx) -> List[str]:
     for key, r in zip(("max_snoop_ns", "max_no_snoop_ns"), LTR):
         if key not in c.info:
             break
-        v = c.r(r.name)
+        v = c.reg(r.name)
         out.append("\t%s: %s" % (r.name, "%dns" % c.info[key] if c.info[key] is not None else
                                   "<reserved scale %d, value %d>" % (v["Scale"], v["Value"])))
     return out
@@ -108,7 +106,7 @@ def text_ltr(c: CapResult, ctx: Ctx) -> List[str]:
 @capability("ext", 0x0019, "Secondary PCI Express", span=0x10)
 def decode_secpci(a: Access, c: CapResult, ctx: Ctx) -> None:
     if read_regs(c, a, c.offset, (LNKCTL3, LANE_ERR)) and a.has(c.offset + 0x0C, 4):
-        v = c.r("LaneErrStat").value & 0xFFFF
+        v = c.reg("LaneErrStat").value & 0xFFFF
         c.info["lanes_in_error"] = [i for i in range(16) if v >> i & 1]
 
 
@@ -118,7 +116,7 @@ def text_secpci(c: CapResult, ctx: Ctx) -> List[str]:
     if "lanes_in_error" not in c.info:
         return out
     lanes = c.info["lanes_in_error"]
-    out += ["\tLnkCtl3: " + c.r("LnkCtl3").flag("LnkEquIntrruptEn", "PerformEqu"),
+    out += ["\tLnkCtl3: " + c.reg("LnkCtl3").flag("LnkEquIntrruptEn", "PerformEqu"),
             "\tLaneErrStat: " + ("LaneErr at lane: " + " ".join(map(str, lanes)) if lanes else "0")]
     return out
 
@@ -128,12 +126,10 @@ def decode_l1pm(a: Access, c: CapResult, ctx: Ctx) -> None:
     read_regs(c, a, c.offset, (L1SUBCAP, L1SUBCTL1, L1SUBCTL2))
 
 
-@text_for("ext", 0x001E)
+@text_for("ext", 0x001E, needs="L1SubCtl2", unreadable=True)
 def text_l1pm(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "L1SubCtl2" not in c.regs:
-        return out + ["\t<unreadable>"]
-    cap, c1, c2 = c.r("L1SubCap"), c.r("L1SubCtl1"), c.r("L1SubCtl2")
+    cap, c1, c2 = c.reg("L1SubCap"), c.reg("L1SubCtl1"), c.reg("L1SubCtl2")
     l12 = cap["PCI-PM_L1.2"] or cap["ASPM_L1.2"]
     out.append("\tL1SubCap: " + cap.flag("PCI-PM_L1.2", "PCI-PM_L1.1", "ASPM_L1.2", "ASPM_L1.1",
                                          "L1_PM_Substates"))
@@ -159,12 +155,10 @@ def _gran(v: int, zero: str) -> str:
     return zero if v == 0 else "Greater than 254ns" if v == 0xFF else "%dns" % v
 
 
-@text_for("ext", 0x001F)
+@text_for("ext", 0x001F, needs="PTMControl", unreadable=True)
 def text_ptm(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "PTMControl" not in c.regs:
-        return out + ["\t<unreadable>"]
-    cap, ctl = c.r("PTMCap"), c.r("PTMControl")
+    cap, ctl = c.reg("PTMCap"), c.reg("PTMControl")
     return out + ["\tPTMCap: Requester:%s Responder:%s Root:%s" % tuple(
                       "+" if cap[n] else "-" for n in ("Requester", "Responder", "Root")),
                   "\tPTMClockGranularity: " + _gran(cap["ClockGranularity"], "Unimplemented"),
@@ -182,13 +176,13 @@ def _decode_rebar(a: Access, c: CapResult, ctx: Ctx) -> None:
         ctl = Register("BAR%dCtl" % i, 0x08 + 8 * i, 4, "Index@0:3 NumBARs@5:3 Size@8:6 ExtSizes@16:16")
         if not read_regs(c, a, c.offset, (cap, ctl)):
             break
-        r = c.r(ctl.name)
+        r = c.reg(ctl.name)
         if i == 0:
             num = r["NumBARs"]
             if not 1 <= num <= 6:
                 c.info["error"] = "num_bars=%d is out of specification" % num
                 break
-        sizes = [b for b in range(28) if c.r(cap.name).value >> 4 >> b & 1] + [
+        sizes = [b for b in range(28) if c.reg(cap.name).value >> 4 >> b & 1] + [
             b + 28 for b in range(16) if r["ExtSizes"] >> b & 1]
         c.info.setdefault("bars", []).append({"index": r["Index"], "current": r["Size"], "supported": sizes})
         i += 1
@@ -227,17 +221,15 @@ def decode_doe(a: Access, c: CapResult, ctx: Ctx) -> None:
         read_regs(c, a, c.offset, DOE)
 
 
-@text_for("ext", 0x002E)
+@text_for("ext", 0x002E, needs="DOESta", unreadable=True)
 def text_doe(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "DOESta" not in c.regs:
-        return out + ["\t<unreadable>"]
-    cap = c.r("DOECap")
+    cap = c.reg("DOECap")
     out.append("\tDOECap: " + cap.flag("IntSup"))
     if cap["IntSup"]:
         out.append("\t\tInterrupt Message Number %03x" % cap["IntMsg"])
-    return out + ["\tDOECtl: " + c.r("DOECtl").flag("IntEn"),
-                  "\tDOESta: " + c.r("DOESta").flag("Busy", "IntSta", "Error", "ObjectReady")]
+    return out + ["\tDOECtl: " + c.reg("DOECtl").flag("IntEn"),
+                  "\tDOESta: " + c.reg("DOESta").flag("Busy", "IntSta", "Error", "ObjectReady")]
 
 
 @capability("ext", 0x0007, "Root Complex Event Collector Endpoint Association", span=0x0C)
@@ -246,12 +238,10 @@ def decode_rcec(a: Access, c: CapResult, ctx: Ctx) -> None:
         read_regs(c, a, c.offset, RCEC)
 
 
-@text_for("ext", 0x0007)
+@text_for("ext", 0x0007, needs="AssociatedBusNumbers")
 def text_rcec(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "AssociatedBusNumbers" not in c.regs:
-        return out
-    bmap = c.r("RCiEPBitmap").value
+    bmap = c.reg("RCiEPBitmap").value
     if bmap:
         parts, dev = [], 0
         while dev < 32:
@@ -267,7 +257,7 @@ def text_rcec(c: CapResult, ctx: Ctx) -> List[str]:
     else:
         out.append("\tRCiEPBitmap: 00000000 [none]")
     if (c.version or 0) >= 2:
-        b = c.r("AssociatedBusNumbers")
+        b = c.reg("AssociatedBusNumbers")
         out.append("\tAssociatedBusNumbers: " + ("ff-00 [none]" if (b["Last"], b["Next"]) == (0, 0xFF)
                                                  else "%02x-%02x" % (b["Next"], b["Last"])))
     return out

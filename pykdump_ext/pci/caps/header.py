@@ -83,7 +83,7 @@ def _decode(raw: bytes) -> CapResult:
     ht = a.u8(0x0E)
     layout = None if ht is None else ht & 0x7F
     c = CapResult("hdr", -1 if layout is None else layout, 0, "Header")
-    for s in LAYOUT.get(layout, COMMON):
+    for s in COMMON if layout is None else LAYOUT.get(layout, COMMON):
         r = s.read(a, 0)
         if r is None:
             c.truncated = True
@@ -100,7 +100,7 @@ def _bars(c: CapResult, layout: int) -> List[dict]:
     """BARs as libpci fills them from config bytes (64-bit pairs joined, the upper half then
     shown on its own as lspci does), each {"index", "flags", "address", "kind", ...}."""
     cnt = {0: 6, 1: 2, 2: 1}[layout]
-    vals = [c.regs["BAR%d" % i].value if "BAR%d" % i in c.regs else 0 for i in range(cnt)]
+    vals = [c.value("BAR%d" % i) for i in range(cnt)]
     base = [0] * cnt
     i = 0
     while i < cnt:
@@ -146,7 +146,7 @@ def _rom(c: CapResult) -> Optional[dict]:
 
 def _windows(c: CapResult) -> List[dict]:
     """Type 1 I/O, memory and prefetchable windows from base/limit (size follows from them)."""
-    g = lambda n: c.regs[n].value if n in c.regs else 0   # noqa: E731
+    g = c.value
     out = []
     iob, iol = g("IOBase"), g("IOLimit")
     t = iob & 0xF
@@ -179,7 +179,7 @@ def _windows(c: CapResult) -> List[dict]:
     return out
 
 
-def _window(kind, label, base, limit, bits):
+def _window(kind: str, label: str, base: int, limit: int, bits: int) -> dict:
     return {"kind": kind, "label": label, "base": base, "limit": limit, "bits": bits,
             "enabled": base <= limit, "size": limit - base + 1 if base <= limit else 0}
 
@@ -216,17 +216,19 @@ def text(h: CapResult, class_code: Optional[int]) -> List[str]:
             st.flag("Cap", "66MHz", "UDF", "FastB2B", "ParErr"), st.word("DEVSEL"),
             st.flag(">TAbort", "<TAbort", "<MAbort", ">SERR", "<PERR", "INTx")))
         if cmd["BusMaster"]:
-            s = "\tLatency: %d" % g("Latency").value
-            mg = g("MinGnt").value if layout == 0 and g("MinGnt") else 0
-            ml = g("MaxLat").value if layout == 0 and g("MaxLat") else 0
+            # a known layout means the bytes reach the header type (0x0e): latency and
+            # cache line size (0x0d, 0x0c) are there
+            s = "\tLatency: %d" % h.reg("Latency").value
+            mg = h.value("MinGnt") if layout == 0 else 0
+            ml = h.value("MaxLat") if layout == 0 else 0
             if mg or ml:
                 s += " (%s)" % ", ".join(x for x in ("%dns min" % (mg * 250) if mg else "",
                                                      "%dns max" % (ml * 250) if ml else "") if x)
-            if g("CacheLine").value:
-                s += ", Cache Line Size: %d bytes" % (g("CacheLine").value * 4)
+            if h.reg("CacheLine").value:
+                s += ", Cache Line Size: %d bytes" % (h.reg("CacheLine").value * 4)
             out.append(s)
-    pin = g("InterruptPin").value if g("InterruptPin") else 0
-    irq = g("InterruptLine").value if g("InterruptLine") else 0
+    pin = h.value("InterruptPin")
+    irq = h.value("InterruptLine")
     if pin or irq:
         # lspci prints the byte 'A' + pin - 1 as a character; a pin beyond D is invalid and
         # shown as that character only while it is a printable one
@@ -277,7 +279,7 @@ def text(h: CapResult, class_code: Optional[int]) -> List[str]:
     return out
 
 
-def _rom_text(h, cmdv) -> List[str]:
+def _rom_text(h: CapResult, cmdv: int) -> List[str]:
     r = h.info.get("rom")
     if r is None:
         return []
@@ -290,7 +292,7 @@ def _rom_text(h, cmdv) -> List[str]:
     return [s]
 
 
-def _cardbus_text(h, cmdv) -> List[str]:
+def _cardbus_text(h: CapResult, cmdv: int) -> List[str]:
     g = h.regs.get
     out = []
     bus = g("Bus")

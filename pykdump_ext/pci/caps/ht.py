@@ -3,10 +3,10 @@ the capability types lspci names."""
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional, Tuple
 
 from .access import Access
-from .model import CapResult, Register, read_regs
+from .model import CapResult, Reg, Register, read_regs
 from .registry import Ctx, capability, text_for
 
 CMD = Register("Command", 0x02, 2, "BaseUnitID@0:5 UnitCnt@5:5 MastHost@10 DefDir@11 DUL@12 "
@@ -53,23 +53,23 @@ def _kind(cmd: int) -> str:
 def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not read_regs(c, a, c.offset, (CMD,)):
         return
-    k = _kind(c.r("Command").value)
+    k = _kind(c.reg("Command").value)
     c.info["interface"] = k
     if k == "pri" and a.has(c.offset + 4, 24):
         read_regs(c, a, c.offset, PRI)
     elif k == "sec" and a.has(c.offset + 4, 20):
         read_regs(c, a, c.offset, SEC)
-    elif k == "other" and c.r("Command").value & 0xF800 == 0xA800 and not c.r("Command")["Fixed"]:
+    elif k == "other" and c.reg("Command").value & 0xF800 == 0xA800 and not c.reg("Command")["Fixed"]:
         if a.has(c.offset + 4, 8):
             read_regs(c, a, c.offset, MSIM)
 
 
-def _lctr(r, new: bool) -> str:
+def _lctr(r: Reg, new: bool) -> str:
     s = "%s <CRCErr=%x" % (r.flag("CFlE", "CST", "CFE", "<LkFail", "Init", "EOC", "TXO"), r["<CRCErr"])
     return s + (" " + r.flag("IsocEn", "LSEn", "ExtCTL", "64b") if new else "")
 
 
-def _lcnf(r, new: bool) -> str:
+def _lcnf(r: Reg, new: bool) -> str:
     w = r.word
     if not new:
         return "MLWI=%s MLWO=%s LWI=%s LWO=%s" % (w("MLWI"), w("MLWO"), w("LWI"), w("LWO"))
@@ -78,20 +78,18 @@ def _lcnf(r, new: bool) -> str:
         w("LWO"), "+-"[not r["DwFcOutEn"]])
 
 
-def _lfrer(r) -> str:
+def _lfrer(r: Reg) -> str:
     return r.flag("<Prot", "<Ovfl", "<EOC", "CTLTm")
 
 
-def _lfcap(r) -> str:
+def _lfcap(r: Reg) -> str:
     return r.flag("200MHz", "300MHz", "400MHz", "500MHz", "600MHz", "800MHz", "1.0GHz", "1.2GHz", "1.4GHz",
                   "1.6GHz", "Vend")
 
 
-@text_for("std", 0x08)
+@text_for("std", 0x08, needs="Command")
 def text(c: CapResult, ctx: Ctx) -> List[str]:
-    cmd = c.r("Command")
-    if cmd is None:
-        return ["HyperTransport"]
+    cmd = c.reg("Command")
     k = c.info["interface"]
     if k == "pri":
         return _pri(c, cmd)
@@ -103,18 +101,18 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
     if t == 0xA800:
         out = ["HyperTransport: MSI Mapping " + cmd.flag("Enable", "Fixed")]
         if "AddressHi" in c.regs:
-            out.append("\tMapping Address Base: %016x" % (c.r("AddressHi").value << 32
-                                                          | (c.r("AddressLo").value & ~0xFFFFF)))
+            out.append("\tMapping Address Base: %016x" % (c.reg("AddressHi").value << 32
+                                                          | (c.reg("AddressLo").value & ~0xFFFFF)))
         return out
     return ["HyperTransport: " + TYPES.get(t, "#%02x" % (t >> 11))]
 
 
-def _rid(c):
-    r = c.r("Revision ID")
+def _rid(c: CapResult) -> Tuple[int, str]:
+    r = c.reg("Revision ID")
     return r.value, "\tRevision ID: %d.%02d" % (r["Major"], r["Minor"])
 
 
-def _head(c: CapResult, title: str, last: str):
+def _head(c: CapResult, title: str, last: str) -> Tuple[List[str], Optional[str], bool]:
     """The interface's title line, and (unless the capability is cut before `last`) its
     Revision ID line and whether the revision has the later registers (1.03 and up)."""
     out = ["HyperTransport: " + title]
@@ -126,11 +124,11 @@ def _head(c: CapResult, title: str, last: str):
     return out, ridline, rid >= 0x22
 
 
-def _pri(c: CapResult, cmd) -> List[str]:
+def _pri(c: CapResult, cmd: Reg) -> List[str]:
     out, ridline, new = _head(c, "Slave or Primary Interface", "Bus Number")
     if ridline is None:
         return out
-    g = c.r
+    g = c.reg
     s = "\tCommand: BaseUnitID=%d UnitCnt=%d %s" % (cmd["BaseUnitID"], cmd["UnitCnt"], cmd.flag("MastHost", "DefDir"))
     out.append(s + (" " + cmd.flag("DUL") if new else ""))
     out += ["\tLink Control 0: " + _lctr(g("Link Control 0"), new),
@@ -152,11 +150,11 @@ def _pri(c: CapResult, cmd) -> List[str]:
         "\tBus Number: %02x" % g("Bus Number").value]
 
 
-def _sec(c: CapResult, cmd) -> List[str]:
+def _sec(c: CapResult, cmd: Reg) -> List[str]:
     out, ridline, new = _head(c, "Host or Secondary Interface", "MLU")
     if ridline is None:
         return out
-    g = c.r
+    g = c.reg
     if new:
         out.append("\tCommand: %s DevNum=%d %s" % (cmd.flag("WarmRst", "DblEnd"), cmd["DevNum"],
                                                    cmd.flag("ChainSide", "HostHide", "Slave", "<EOCErr", "DUL")))

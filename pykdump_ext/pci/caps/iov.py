@@ -60,70 +60,50 @@ _simple(0x0010, "Single Root I/O Virtualization (SR-IOV)", IOV_REGS, span=0x40)
 _simple(0x0012, "Multicast", MC_REGS, span=0x30)
 
 
-def _all(c, *names):
-    return all(n in c.regs for n in names)
-
-
-@text_for("ext", 0x000D)
+# the wordings need the last register of their read (and so every one before it)
+@text_for("ext", 0x000D, needs="ACSCtl")
 def text_acs(c: CapResult, ctx: Ctx) -> List[str]:
-    out = [c.name]
-    if _all(c, "ACSCap", "ACSCtl"):
-        out += ["\tACSCap:\t" + c.r("ACSCap").flag(*ACS_NAMES), "\tACSCtl:\t" + c.r("ACSCtl").flag(*ACS_NAMES)]
-    return out
+    return [c.name, "\tACSCap:\t" + c.reg("ACSCap").flag(*ACS_NAMES), "\tACSCtl:\t" + c.reg("ACSCtl").flag(*ACS_NAMES)]
 
 
-@text_for("ext", 0x000E)
+@text_for("ext", 0x000E, needs="ARICtl")
 def text_ari(c: CapResult, ctx: Ctx) -> List[str]:
-    out = [c.name]
-    if _all(c, "ARICap", "ARICtl"):
-        cap, ctl = c.r("ARICap"), c.r("ARICtl")
-        out += ["\tARICap:\t%s, Next Function: %d" % (cap.flag("MFVC", "ACS"), cap["NextFunction"]),
-                "\tARICtl:\t%s, Function Group: %d" % (ctl.flag("MFVC", "ACS"), ctl["FunctionGroup"])]
-    return out
+    cap, ctl = c.reg("ARICap"), c.reg("ARICtl")
+    return [c.name, "\tARICap:\t%s, Next Function: %d" % (cap.flag("MFVC", "ACS"), cap["NextFunction"]),
+            "\tARICtl:\t%s, Function Group: %d" % (ctl.flag("MFVC", "ACS"), ctl["FunctionGroup"])]
 
 
-@text_for("ext", 0x000F)
+@text_for("ext", 0x000F, needs="ATSCtl")
 def text_ats(c: CapResult, ctx: Ctx) -> List[str]:
-    out = [c.name]
-    if _all(c, "ATSCap", "ATSCtl"):
-        out += ["\tATSCap:\tInvalidate Queue Depth: %02x" % c.r("ATSCap")["InvalidateQueueDepth"],
-                "\tATSCtl:\t%s, Smallest Translation Unit: %02x" % (c.r("ATSCtl").flag("Enable"),
-                                                                    c.r("ATSCtl")["STU"])]
-    return out
+    ctl = c.reg("ATSCtl")
+    return [c.name, "\tATSCap:\tInvalidate Queue Depth: %02x" % c.reg("ATSCap")["InvalidateQueueDepth"],
+            "\tATSCtl:\t%s, Smallest Translation Unit: %02x" % (ctl.flag("Enable"), ctl["STU"])]
 
 
-@text_for("ext", 0x0013)
+@text_for("ext", 0x0013, needs="Page Request Allocation")
 def text_pri(c: CapResult, ctx: Ctx) -> List[str]:
-    out = [c.name]
-    if _all(c, "PRICtl", "Page Request Allocation"):
-        out += ["\tPRICtl: " + c.r("PRICtl").flag("Enable", "Reset"),
-                "\tPRISta: " + c.r("PRISta").flag("RF", "UPRGI", "Stopped"),
-                "\tPage Request Capacity: %08x, Page Request Allocation: %08x" % (
-                    c.r("Page Request Capacity").value, c.r("Page Request Allocation").value)]
-    return out
+    return [c.name, "\tPRICtl: " + c.reg("PRICtl").flag("Enable", "Reset"),
+            "\tPRISta: " + c.reg("PRISta").flag("RF", "UPRGI", "Stopped"),
+            "\tPage Request Capacity: %08x, Page Request Allocation: %08x" % (
+                c.reg("Page Request Capacity").value, c.reg("Page Request Allocation").value)]
 
 
-@text_for("ext", 0x001B)
+@text_for("ext", 0x001B, needs="PASIDCtl")
 def text_pasid(c: CapResult, ctx: Ctx) -> List[str]:
-    out = [c.name]
-    if _all(c, "PASIDCap", "PASIDCtl"):
-        cap = c.r("PASIDCap")
-        out += ["\tPASIDCap: %s, Max PASID Width: %02x" % (cap.flag("Exec", "Priv"), cap["Width"]),
-                "\tPASIDCtl: " + c.r("PASIDCtl").flag("Enable", "Exec", "Priv")]
-    return out
+    cap = c.reg("PASIDCap")
+    return [c.name, "\tPASIDCap: %s, Max PASID Width: %02x" % (cap.flag("Exec", "Priv"), cap["Width"]),
+            "\tPASIDCtl: " + c.reg("PASIDCtl").flag("Enable", "Exec", "Priv")]
 
 
-@text_for("ext", 0x0010)
+@text_for("ext", 0x0010, needs="VF Migration")
 def text_sriov(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "VF Migration" not in c.regs:
-        return out
-    v = lambda n: c.r(n).value   # noqa: E731
-    cap = c.r("IOVCap")
+    v = lambda n: c.reg(n).value   # noqa: E731
+    cap = c.reg("IOVCap")
     out += ["\tIOVCap:\t%s Interrupt Message Number: %03x" % (cap.flag("Migration", "10BitTagReq"), cap["IMN"]),
-            "\tIOVCtl:\t" + c.r("IOVCtl").flag("Enable", "Migration", "Interrupt", "MSE", "ARIHierarchy",
-                                               "10BitTagReq"),
-            "\tIOVSta:\t" + c.r("IOVSta").flag("Migration"),
+            "\tIOVCtl:\t" + c.reg("IOVCtl").flag("Enable", "Migration", "Interrupt", "MSE", "ARIHierarchy",
+                                                 "10BitTagReq"),
+            "\tIOVSta:\t" + c.reg("IOVSta").flag("Migration"),
             "\tInitial VFs: %d, Total VFs: %d, Number of VFs: %d, Function Dependency Link: %02x" % (
                 v("Initial VFs"), v("Total VFs"), v("Number of VFs"), v("Function Dependency Link")),
             "\tVF offset: %d, stride: %d, Device ID: %04x" % (v("VF offset"), v("stride"), v("Device ID")),
@@ -132,7 +112,7 @@ def text_sriov(c: CapResult, ctx: Ctx) -> List[str]:
     for b in vf_bars(c):
         out.append("\tRegion %d: Memory at %s (%s-bit, %sprefetchable)" % (
             b["index"], b["address_text"], b["bits"], "" if b["prefetchable"] else "non-"))
-    m = c.r("VF Migration")
+    m = c.reg("VF Migration")
     out.append("\tVF Migration: offset: %08x, BIR: %x" % (m.value & ~7, m["BIR"]))
     return out
 
@@ -142,7 +122,7 @@ def vf_bars(c: CapResult) -> List[dict]:
     out = []
     i = 0
     while i < 6:
-        lo = c.r("VFBAR%d" % i).value
+        lo = c.reg("VFBAR%d" % i).value
         if lo == 0xFFFFFFFF:
             lo = 0
         if not lo:
@@ -154,7 +134,7 @@ def vf_bars(c: CapResult) -> List[dict]:
         addr = lo & ~0xF
         if t == 4:
             i += 1
-            hi = c.r("VFBAR%d" % i).value if i < 6 else 0
+            hi = c.reg("VFBAR%d" % i).value if i < 6 else 0
             text_ = "%08x" % hi
             addr |= hi << 32
         out.append({"index": idx, "address": addr, "address_text": text_ + "%08x" % (lo & ~0xF),
@@ -163,28 +143,26 @@ def vf_bars(c: CapResult) -> List[dict]:
     return out
 
 
-@text_for("ext", 0x0012)
+@text_for("ext", 0x0012, needs="McastOverlayBAR")
 def text_mcast(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "McastOverlayBAR" not in c.regs:
-        return out
     t = ctx.port_type
-    cap, ctl = c.r("McastCap"), c.r("McastCtl")
+    cap, ctl = c.reg("McastCap"), c.reg("McastCtl")
     s = "\tMcastCap: MaxGroups %d" % (cap["MaxGroups"] + 1)
     if t in (0, 9):
         s += ", WindowSz %d (%d bytes)" % (cap["WindowSz"], 1 << cap["WindowSz"])
     if t in (4, 5, 6):
         s += ", " + cap.flag("ECRCRegen")
     out.append(s)
-    bar = c.r("McastBAR").value
+    bar = c.reg("McastBAR").value
     out += ["\tMcastCtl: NumGroups %d, %s" % (ctl["NumGroups"] + 1, ctl.flag("Enable")),
             "\tMcastBAR: IndexPos %d, BaseAddr %016x" % (bar & 0x3F, bar & ~0xFFF & (2 ** 64 - 1)),
-            "\tMcastReceiveVec:      %016x" % c.r("McastReceiveVec").value,
-            "\tMcastBlockAllVec:     %016x" % c.r("McastBlockAllVec").value,
-            "\tMcastBlockUntransVec: %016x" % c.r("McastBlockUntransVec").value]
+            "\tMcastReceiveVec:      %016x" % c.reg("McastReceiveVec").value,
+            "\tMcastBlockAllVec:     %016x" % c.reg("McastBlockAllVec").value,
+            "\tMcastBlockUntransVec: %016x" % c.reg("McastBlockUntransVec").value]
     if t in (0, 9):
         return out
-    ovl = c.r("McastOverlayBAR").value
+    ovl = c.reg("McastOverlayBAR").value
     size = ovl & 0x3F
     out.append("\tMcastOverlayBAR: OverlaySize %d %s, BaseAddr %016x" % (
         size, "(%d bytes)" % (1 << size) if size >= 6 else "(disabled)", ovl & ~0x3F & (2 ** 64 - 1)))

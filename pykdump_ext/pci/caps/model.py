@@ -68,13 +68,13 @@ class Register:
     __slots__ = ("name", "rel", "size", "fields", "_by_name", "_unpack", "_spec", "words")
 
     def __init__(self, name: str, rel: int, size: int, fields: str = "",
-                 words: Optional[Dict[str, Word]] = None) -> None:
+                 words: Optional[Mapping[str, Word]] = None) -> None:
         self.name = name
         self.rel = rel
         self.size = size
         self._spec = fields
         self._unpack = _FORMATS[size].unpack_from
-        self.words = words or {}
+        self.words: Mapping[str, Word] = words or {}
 
     def __getattr__(self, name: str):
         # `fields` and `_by_name` are parsed on first use (hundreds of tables are declared
@@ -152,12 +152,14 @@ class Reg:
         return {n: self.word(n) for n in self.spec.words}
 
 
-_FIELD_CACHE: Dict[Tuple[int, int], Dict[str, Any]] = {}
+_FIELD_CACHE: Dict[Tuple[Register, int], Dict[str, Any]] = {}
 
 
 def _fields(spec: Register, value: int) -> Dict[str, Any]:
     """Decoded fields of (spec, value), shared between equal registers (read-only)."""
-    key = (id(spec), value)
+    # keyed by the spec itself (hashed by identity), not its id(): the key keeps it alive,
+    # so a spec built for one entry and freed cannot lend its id, and its fields, to another
+    key = (spec, value)
     d = _FIELD_CACHE.get(key)
     if d is None:
         if len(_FIELD_CACHE) > 65536:      # bounded: a fleet's registers repeat, noise does not
@@ -184,7 +186,18 @@ class CapResult:
     truncated: bool = False        # registers lspci would show lie beyond the bytes
 
     def r(self, name: str) -> Optional[Reg]:
+        """The register, or None when it was not read (cut off, or absent from this layout)."""
         return self.regs.get(name)
+
+    def reg(self, name: str) -> Reg:
+        """A register the caller knows was read (read_regs() succeeded, or a later register of
+        the same read is there); KeyError otherwise."""
+        return self.regs[name]
+
+    def value(self, name: str, default: int = 0) -> int:
+        """The register's raw value, or `default` when it was not read."""
+        r = self.regs.get(name)
+        return default if r is None else r.value
 
     def __iter__(self) -> Iterator[Reg]:
         return iter(self.regs.values())

@@ -29,14 +29,14 @@ MSIX_PBA = Register("PBA", 0x08, 4, "BAR@0:3", words=_BAR_OFFSET)
 def decode_msi(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not read_regs(c, a, c.offset, (MSI_CTL,)):
         return
-    f = c.r("Control")
+    f = c.reg("Control")
     regs = (ADDR_LO, ADDR_HI, DATA64) if f["64bit"] else (ADDR_LO, DATA32)
     if read_regs(c, a, c.offset, regs) and f["Maskable"]:
         read_regs(c, a, c.offset, (MASK64, PEND64) if f["64bit"] else (MASK32, PEND32))
     c.info.update(enabled=f["Enable"], vectors=1 << f["Count"], vectors_max=1 << f["Count-max"])
     if "Data" in c.regs:
-        hi = c.r("AddressHi").value if "AddressHi" in c.regs else 0
-        c.info.update(address=hi << 32 | c.r("Address").value, data=c.r("Data").value)
+        hi = c.value("AddressHi")
+        c.info.update(address=hi << 32 | c.reg("Address").value, data=c.reg("Data").value)
 
 
 @text_for("std", 0x05)
@@ -46,10 +46,10 @@ def text_msi(c: CapResult, ctx: Ctx) -> List[str]:
         return ["MSI: <truncated>"]
     out = ["MSI: %s Count=%s %s" % (f.flag("Enable"), f.word("Count"), f.flag("Maskable", "64bit"))]
     if "Data" in c.regs:
-        hi = "%08x" % c.r("AddressHi").value if "AddressHi" in c.regs else ""
-        out.append("\tAddress: %s%08x  Data: %04x" % (hi, c.r("Address").value, c.r("Data").value))
+        hi = "%08x" % c.reg("AddressHi").value if "AddressHi" in c.regs else ""
+        out.append("\tAddress: %s%08x  Data: %04x" % (hi, c.reg("Address").value, c.reg("Data").value))
     if "Pending" in c.regs:
-        out.append("\tMasking: %08x  Pending: %08x" % (c.r("Masking").value, c.r("Pending").value))
+        out.append("\tMasking: %08x  Pending: %08x" % (c.reg("Masking").value, c.reg("Pending").value))
     return out
 
 
@@ -73,6 +73,6 @@ def text_msix(c: CapResult, ctx: Ctx) -> List[str]:
     out = ["MSI-X: %s Count=%s %s" % (f.flag("Enable"), f.word("Count"), f.flag("Masked"))]
     if "PBA" in c.regs:
         for name in ("Vector table", "PBA"):
-            r = c.r(name)
+            r = c.reg(name)
             out.append("\t%s: BAR=%d offset=%s" % (name, r["BAR"], r.word("offset")))
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import List
 
 from .access import Access
-from .model import CapResult, Register
+from .model import CapResult, Reg, Register
 from .registry import Ctx, capability, text_for
 from .words import L0S_LATENCY, L1_LATENCY, link_speed, power_limit, yn
 
@@ -162,14 +162,16 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
     if t in SLOT_TYPES:
         head += " (Slot%s)" % yn(f["Slot"])
     out = [head + ", MSI %02x" % f["IntMsg"]]
-    g = c.regs.get
+    # the decoder reads the registers in order and stops at the first cut off, so a
+    # group's status register being there means its capability and control are too
+    g, reg = c.regs.get, c.reg
     if g("DevSta") is None:
         return out
-    out += _dev(g("DevCap"), g("DevCtl"), g("DevSta"), t)
+    out += _dev(reg("DevCap"), reg("DevCtl"), reg("DevSta"), t)
     if g("LnkSta") is not None:
-        out += _link(g("LnkCap"), g("LnkCtl"), g("LnkSta"), t)
+        out += _link(reg("LnkCap"), reg("LnkCtl"), reg("LnkSta"), t)
     if g("SltSta") is not None:
-        out += _slot(g("SltCap"), g("SltCtl"), g("SltSta"))
+        out += _slot(reg("SltCap"), reg("SltCtl"), reg("SltSta"))
     rc, rl, rs = g("RootCap"), g("RootCtl"), g("RootSta")
     if rc is not None:      # (a register past the 256-byte space is left out with a problem)
         out.append("\tRootCap: " + rc.flag("CRSVisible"))
@@ -179,19 +181,21 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
     if rs is not None:
         out.append("\tRootSta: PME ReqID %04x, %s" % (rs["ReqID"], rs.flag("PMEStatus", "PMEPending")))
     if g("DevSta2") is not None:
-        out += _dev2(g("DevCap2"), g("DevCtl2"), t, ctx)
-    if g("LnkSta2") is not None:
-        out += _link2(g("LnkCap2"), g("LnkCtl2"), g("LnkSta2"), t, ctx)
+        out += _dev2(reg("DevCap2"), reg("DevCtl2"), t, ctx)
+    ls2 = g("LnkSta2")
+    if ls2 is not None:
+        out += _link2(reg("LnkCap2"), reg("LnkCtl2"), ls2, t, ctx)
     # Flit mode (PCIe 6.0): lspci 3.9 shows none of it; newer lspci words it so
+    lc = g("LnkCtl")
     flit = [x for x in (("FLIT Mode Supported", f["FlitMode"]),
-                        ("FltModeDis", g("LnkCtl") is not None and g("LnkCtl")["FltModeDis"]),
-                        ("FltMode", g("LnkSta2") is not None and g("LnkSta2")["FltMode"])) if x[1]]
+                        ("FltModeDis", lc is not None and lc["FltModeDis"]),
+                        ("FltMode", ls2 is not None and ls2["FltMode"])) if x[1]]
     if flit:
         out.append("\tFlit: " + " ".join(n + "+" for n, _v in flit))
     return out
 
 
-def _dev(cap, ctl, sta, t) -> List[str]:
+def _dev(cap: Reg, ctl: Reg, sta: Reg, t: int) -> List[str]:
     s = "\tDevCap:\tMaxPayload %d bytes, PhantFunc %d" % (128 << cap["MaxPayload"], (1 << cap["PhantFunc"]) - 1)
     if t in (ENDPOINT, LEG_END):
         s += ", Latency L0s %s, L1 %s" % (L0S_LATENCY[cap["L0s"]], L1_LATENCY[cap["L1"]])
@@ -214,7 +218,7 @@ def _dev(cap, ctl, sta, t) -> List[str]:
             "\tDevSta:\t" + sta.flag("CorrErr", "NonFatalErr", "FatalErr", "UnsupReq", "AuxPwr", "TransPend")]
 
 
-def _compare(t, sta, cap) -> str:
+def _compare(t: int, sta: int, cap: int) -> str:
     if sta > cap:
         return " (overdriven)"
     if sta == cap or t in SLOT_TYPES:
@@ -222,7 +226,7 @@ def _compare(t, sta, cap) -> str:
     return " (downgraded)"
 
 
-def _link(cap, ctl, sta, t) -> List[str]:
+def _link(cap: Reg, ctl: Reg, sta: Reg, t: int) -> List[str]:
     aspm = cap["ASPM"]
     s = "\tLnkCap:\tPort #%d, Speed %s, Width x%d, ASPM %s" % (
         cap["Port"], link_speed(cap["Speed"]), cap["Width"], ASPM_SUPPORT[aspm])
@@ -244,7 +248,7 @@ def _link(cap, ctl, sta, t) -> List[str]:
             "\t\t" + sta.flag("TrErr", "Train", "SlotClk", "DLActive", "BWMgmt", "ABWMgmt")]
 
 
-def _slot(cap, ctl, sta) -> List[str]:
+def _slot(cap: Reg, ctl: Reg, sta: Reg) -> List[str]:
     return ["\tSltCap:\t" + cap.flag("AttnBtn", "PwrCtrl", "MRL", "AttnInd", "PwrInd", "HotPlug", "Surprise"),
             "\t\tSlot #%d, PowerLimit %s; %s" % (cap["Slot"], power_limit(cap["PwrVal"], cap["PwrScl"]),
                                                  cap.flag("Interlock", "NoCompl")),
@@ -255,7 +259,7 @@ def _slot(cap, ctl, sta) -> List[str]:
             "\t\tChanged: MRL%s PresDet%s %s" % (yn(sta["MRLChg"]), yn(sta["PresDetChg"]), sta.flag("LinkState"))]
 
 
-def _dev2(cap, ctl, t, ctx) -> List[str]:
+def _dev2(cap: Reg, ctl: Reg, t: int, ctx: Ctx) -> List[str]:
     out = []
     s = "\tDevCap2: Completion Timeout: %s, %s" % (TIMEOUT_RANGES.get(cap["TimeoutRange"], "Unknown"),
                                                    cap.flag("TimeoutDis", "NROPrPrP", "LTR"))
@@ -299,7 +303,7 @@ def _dev2(cap, ctl, t, ctx) -> List[str]:
     return out
 
 
-def _link2(cap, ctl, sta, t, ctx) -> List[str]:
+def _link2(cap: Reg, ctl: Reg, sta: Reg, t: int, ctx: Ctx) -> List[str]:
     out = []
     lc = 0
     # lspci: Link Capabilities/Control 2 of endpoints other than function 0 were reserved

@@ -52,20 +52,17 @@ _simple(0x0027, "Lane Margining at the Receiver", LMR, 4, 0x08)
 _simple(0x002F, "Device 3", DEV3, 0x0A, 0x10)
 
 
-@text_for("ext", 0x0026)
+@text_for("ext", 0x0026, needs="Phy16Sta", unreadable=True)
 def text_phy16(c: CapResult, ctx: Ctx) -> List[str]:
-    s = c.r("Phy16Sta")
-    return [c.name] + (["\tPhy16Sta: " + s.flag(*EQU_NAMES)] if s else ["\t<unreadable>"])
+    return [c.name, "\tPhy16Sta: " + c.reg("Phy16Sta").flag(*EQU_NAMES)]
 
 
 EQU_NAMES = ("EquComplete", "EquPhase1", "EquPhase2", "EquPhase3", "LinkEquRequest")
 
 
-@text_for("ext", 0x002A)
+@text_for("ext", 0x002A, needs="Phy32Sta", unreadable=True)
 def text_phy32(c: CapResult, ctx: Ctx) -> List[str]:
-    if "Phy32Sta" not in c.regs:
-        return [c.name, "\t<unreadable>"]
-    cap, ctl, sta = c.r("Phy32Cap"), c.r("Phy32Ctl"), c.r("Phy32Sta")
+    cap, ctl, sta = c.reg("Phy32Cap"), c.reg("Phy32Ctl"), c.reg("Phy32Sta")
     mode = ctl["ModTsMode"]
     return [c.name,
             "\tPhy32Cap: " + cap.flag("EqualizationBypass", "NoEqualizationNeeded"),
@@ -77,33 +74,27 @@ def text_phy32(c: CapResult, ctx: Ctx) -> List[str]:
             "\t\t  " + sta.flag("ModTsRecv", "TxPrecodeOn", "TxPrecodeReq", "NoEqualizationNeededRecv")]
 
 
-@text_for("ext", 0x0031)
+@text_for("ext", 0x0031, needs="Phy64Sta", unreadable=True)
 def text_phy64(c: CapResult, ctx: Ctx) -> List[str]:
-    s = c.r("Phy64Sta")
-    if s is None:
-        return [c.name, "\t<unreadable>"]
+    s = c.reg("Phy64Sta")
     return [c.name, "\tPhy64Sta: " + s.flag(*EQU_NAMES),
             "\t\t  " + s.flag("TxPrecodeOn", "TxPrecodeReq", "NoEqualizationNeededRecv")]
 
 
-@text_for("ext", 0x0027)
+@text_for("ext", 0x0027, needs="PortSta")
 def text_lmr(c: CapResult, ctx: Ctx) -> List[str]:
-    if "PortSta" not in c.regs:
-        return [c.name]
-    return [c.name, "\tPortCap: Uses Driver%s" % ("+" if c.r("PortCap")["UsesDriver"] else "-"),
-            "\tPortSta: " + c.r("PortSta").flag("MargReady", "MargSoftReady")]
+    return [c.name, "\tPortCap: Uses Driver%s" % ("+" if c.reg("PortCap")["UsesDriver"] else "-"),
+            "\tPortSta: " + c.reg("PortSta").flag("MargReady", "MargSoftReady")]
 
 
 def _pm(v: bool) -> str:
     return "+" if v else "-"
 
 
-@text_for("ext", 0x002F)
+@text_for("ext", 0x002F, needs="DevCap3")
 def text_dev3(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    cap = c.r("DevCap3")
-    if cap is None:
-        return out
+    cap = c.reg("DevCap3")
     s = "\t\t L0p%s" % _pm(cap["L0p"])
     if cap["L0p"]:
         s += ", Port L0p Exit Latency: %s, Retimer L0p Exit Latency: %s" % (

@@ -43,6 +43,8 @@ class CapSpec:
                                 # cache key, so it must cover every read (a variable-length
                                 # capability says 0x1000)
     opaque: bool = False        # lspci names it and decodes nothing ("<?>")
+    needs: str = ""             # the register `text` cannot do without (see text_for)
+    unreadable: bool = False    # lspci adds "<unreadable>" below the heading when it is cut off
     limit_std: bool = True      # standard capabilities: reads stay inside the 256-byte space
 
 
@@ -68,10 +70,16 @@ def capability(kind: str, cid: int, name: str, span: int = 0x40) -> Callable[[De
     return deco
 
 
-def text_for(kind: str, cid: int) -> Callable[[Texter], Texter]:
-    """Register the lspci wording of one capability: fn(result, ctx) -> [heading, body...]."""
+def text_for(kind: str, cid: int, needs: str = "", unreadable: bool = False) -> Callable[[Texter], Texter]:
+    """Register the lspci wording of one capability: fn(result, ctx) -> [heading, body...].
+
+    `needs`: the register whose presence means the decoder read every register fn takes
+    (the last of them); a result without it is worded as lspci words a capability cut
+    off, its heading alone (and a "<unreadable>" line when `unreadable`), so fn takes
+    its registers with c.reg()."""
     def deco(fn: Texter) -> Texter:
-        _entry(kind, cid).text = fn
+        s = _entry(kind, cid)
+        s.text, s.needs, s.unreadable = fn, needs, unreadable
         return fn
     return deco
 
@@ -130,6 +138,8 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
     with one tab: their depth below the 'Capabilities:' line)."""
     s = REGISTRY.get((c.kind, c.id))
     if s is not None and s.text is not None:
+        if s.needs and s.needs not in c.regs:
+            return [c.name, "\t<unreadable>"] if s.unreadable else [c.name]
         return s.text(c, ctx)
     if s is not None and s.opaque:
         return [c.name + " <?>"]

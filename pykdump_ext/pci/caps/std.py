@@ -60,6 +60,10 @@ AF = (Register("AFCap", 0x03, 1, "TP@0 FLR@1"), Register("AFCtrl", 0x04, 1, "FLR
 SATA = Register("BARs", 0x04, 4, "BAR@0:4 Offset@4:20")
 EA_HDR = Register("Flags", 0x02, 2, "NumEntries@0:6")
 EA_BUS = (Register("FixedSecondary", 0x04, 1), Register("FixedSubordinate", 0x05, 1))
+EA_ENTRY = Register("Header", 0, 4, "EntrySize@0:3 BEI@4:4 PrimaryProperties@8:8 SecondaryProperties@16:8 "
+                    "Writable@30 Enable@31")
+
+
 def _regs(cid, name, regs, span=0x10):
     @capability("std", cid, name, span=span)
     def decode(a: Access, c: CapResult, ctx: Ctx, regs=regs) -> None:
@@ -71,10 +75,10 @@ def _regs(cid, name, regs, span=0x10):
 def decode_agp(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not read_regs(c, a, c.offset, (AGP_VER,)):
         return
-    v3 = c.r("Version")["Ver"] >= 3
+    v3 = c.reg("Version")["Ver"] >= 3
     status, _ = AGP_REGS[v3]
     if read_regs(c, a, c.offset, (status,)):
-        read_regs(c, a, c.offset, (AGP_REGS[v3 and c.r("Status")["AGP3"]][1],))
+        read_regs(c, a, c.offset, (AGP_REGS[v3 and c.reg("Status")["AGP3"]][1],))
 
 
 capability("std", 0x0E, "AGP3", span=0x0C)(decode_agp)
@@ -86,23 +90,19 @@ _regs(0x13, "PCI Advanced Features", AF, span=6)
 _regs(0x03, "Vital Product Data", (), span=4)
 
 
+@text_for("std", 0x02, needs="Version")
 def _text_agp(c: CapResult, ctx: Ctx) -> List[str]:
-    v = c.r("Version")
-    if v is None:
-        return ["AGP"]
+    v = c.reg("Version")
     out = ["AGP version %x.%x" % (v["Ver"], v["Rev"])]
     if "Command" not in c.regs:
         return out
-    s, m = c.r("Status"), c.r("Command")
+    s, m = c.reg("Status"), c.reg("Command")
     out += ["\tStatus: RQ=%s %s ArqSz=%d Cal=%d %s Rate=%s" % (
                 s.word("RQ"), s.flag("Iso"), s["ArqSz"], s["Cal"],
                 s.flag("SBA", "ITACoh", "GART64", "HTrans", "64bit", "FW", "AGP3"), s.word("Rate")),
             "\tCommand: RQ=%s ArqSz=%d Cal=%d %s Rate=%s" % (
                 m.word("RQ"), m["ArqSz"], m["Cal"], m.flag("SBA", "AGP", "GART64", "64bit", "FW"), m.word("Rate"))]
     return out
-
-
-text_for("std", 0x02)(_text_agp)
 
 
 @text_for("std", 0x0E)
@@ -116,34 +116,28 @@ def _text_vpd(c: CapResult, ctx: Ctx) -> List[str]:
     return ["Vital Product Data", "\tNot readable"]
 
 
-@text_for("std", 0x04)
+@text_for("std", 0x04, needs="Flags")
 def _text_slotid(c: CapResult, ctx: Ctx) -> List[str]:
-    f = c.r("Flags")
-    if f is None:
-        return ["Slot ID"]
+    f = c.reg("Flags")
     esr, chs = f.value & 0xFF, f.value >> 8
     return ["Slot ID: %d slots, First%s, chassis %02x" % (esr & 0x1F, "+" if esr & 0x20 else "-", chs)]
 
 
-@text_for("std", 0x0A)
+@text_for("std", 0x0A, needs="Flags")
 def _text_debug(c: CapResult, ctx: Ctx) -> List[str]:
-    f = c.r("Flags")
-    return ["Debug port: BAR=%d offset=%04x" % (f["BAR"], f["offset"])] if f else ["Debug port"]
+    f = c.reg("Flags")
+    return ["Debug port: BAR=%d offset=%04x" % (f["BAR"], f["offset"])]
 
 
-@text_for("std", 0x0D)
+@text_for("std", 0x0D, needs="Subsystem")
 def _text_ssvid(c: CapResult, ctx: Ctx) -> List[str]:
     # the names come from pci.ids: the device view fills them in (see device_text)
-    if "Subsystem" not in c.regs:
-        return ["Subsystem"]
-    return ["Subsystem: [%04x:%04x]" % (c.r("SubsystemVendor").value, c.r("Subsystem").value)]
+    return ["Subsystem: [%04x:%04x]" % (c.reg("SubsystemVendor").value, c.reg("Subsystem").value)]
 
 
-@text_for("std", 0x12)
+@text_for("std", 0x12, needs="Flags")
 def _text_sata(c: CapResult, ctx: Ctx) -> List[str]:
-    f = c.r("Flags")
-    if f is None:
-        return ["SATA HBA"]
+    f = c.reg("Flags")
     s = "SATA HBA v%d.%d" % ((f.value >> 4) & 0xF, f.value & 0xF)
     b = c.r("BARs")
     if b is None:
@@ -154,13 +148,10 @@ def _text_sata(c: CapResult, ctx: Ctx) -> List[str]:
     return [s + (" InCfgSpace" if bar == 15 else " BAR??%d" % bar)]
 
 
-@text_for("std", 0x13)
+@text_for("std", 0x13, needs="AFStatus")
 def _text_af(c: CapResult, ctx: Ctx) -> List[str]:
-    out = ["PCI Advanced Features"]
-    if "AFStatus" in c.regs:
-        out += ["\tAFCap: " + c.r("AFCap").flag("TP", "FLR"), "\tAFCtrl: " + c.r("AFCtrl").flag("FLR"),
-                "\tAFStatus: " + c.r("AFStatus").flag("TP")]
-    return out
+    return [c.name, "\tAFCap: " + c.reg("AFCap").flag("TP", "FLR"), "\tAFCtrl: " + c.reg("AFCtrl").flag("FLR"),
+            "\tAFStatus: " + c.reg("AFStatus").flag("TP")]
 
 
 @capability("std", 0x07, "PCI-X", span=0x10)
@@ -177,19 +168,19 @@ def text_pcix(c: CapResult, ctx: Ctx) -> List[str]:
     if ctx.header_type == 1:
         out = ["PCI-X bridge device"]
         if "Downstream" in c.regs:
-            ss, st = c.r("Secondary Status"), c.r("Status")
+            ss, st = c.reg("Secondary Status"), c.reg("Status")
             out += ["\tSecondary Status: %s Freq=%s" % (ss.flag("64bit", "133MHz", "SCD", "USC", "SCO", "SRD"),
                                                        ss.word("Freq")),
                     "\tStatus: Dev=%s %s" % (st.word("Dev"), st.flag("64bit", "133MHz", "SCD", "USC", "SCO", "SRD"))]
             for n in ("Upstream", "Downstream"):
-                r = c.r(n)
+                r = c.reg(n)
                 out.append("\t%s: Capacity=%d CommitmentLimit=%d" % (n, r["Capacity"], r["CommitmentLimit"]))
         return out
-    if ctx.header_type != 0:
-        return []
+    if ctx.header_type != 0:        # lspci words it for header types 0 and 1 only
+        return [c.name]
     out = ["PCI-X non-bridge device"]
     if "Status" in c.regs:
-        m, s = c.r("Command"), c.r("Status")
+        m, s = c.reg("Command"), c.reg("Status")
         out += ["\tCommand: %s RBC=%s OST=%s" % (m.flag("DPERE", "ERO"), m.word("RBC"), m.word("OST")),
                 "\tStatus: Dev=%s %s DC=%s DMMRBC=%s DMOST=%s DMCRS=%s %s" % (
                     s.word("Dev"), s.flag("64bit", "133MHz", "SCD", "USC"), s.word("DC"), s.word("DMMRBC"),
@@ -206,17 +197,16 @@ def decode_ea(a: Access, c: CapResult, ctx: Ctx) -> None:
         if not read_regs(c, a, c.offset, EA_BUS):
             return
         base += 4
-    for n in range(c.r("Flags")["NumEntries"]):
-        hdr = a.u32(base)
-        if hdr is None:
+    for n in range(c.reg("Flags")["NumEntries"]):
+        h = EA_ENTRY.read(a, base)
+        if h is None:
             break
-        es = hdr & 7
-        if not a.has(base + 4, es * 4):
+        es = h["EntrySize"]
+        words = a.u32s(base + 4, es)
+        if words is None:
             break
         e = CapResult("ea-entry", n, base, "Entry %d" % n)
-        e.regs["Header"] = Register("Header", 0, 4, "EntrySize@0:3 BEI@4:4 PrimaryProperties@8:8 "
-                                    "SecondaryProperties@16:8 Writable@30 Enable@31").read(a, base)
-        words = [a.u32(base + 4 + 4 * i) for i in range(es)]
+        e.regs["Header"] = h
         lo = words[0] if es > 0 else 0
         mx = words[1] if es > 1 else 0
         i = 2
@@ -246,14 +236,12 @@ def _bei(b: int) -> str:
             else "expansion ROM" if b == 8 else "VF-BAR %d" % (b - 9) if b <= 14 else "reserved")
 
 
-@text_for("std", 0x14)
+@text_for("std", 0x14, needs="Flags")
 def text_ea(c: CapResult, ctx: Ctx) -> List[str]:
-    f = c.r("Flags")
-    if f is None:
-        return [c.name]
+    f = c.reg("Flags")
     s = "Enhanced Allocation (EA): NumEntries=%d" % f["NumEntries"]
     if ctx.header_type == 1 and "FixedSubordinate" in c.regs:
-        s += ", secondary=%d, subordinate=%d" % (c.r("FixedSecondary").value, c.r("FixedSubordinate").value)
+        s += ", secondary=%d, subordinate=%d" % (c.reg("FixedSecondary").value, c.reg("FixedSubordinate").value)
     out = [s]
     for e in c.entries:
         h = e.regs["Header"]

@@ -5,7 +5,7 @@ decodes them from the config bytes); Root Complex Link Declaration (0x0005)."""
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 from .access import Access
 from .model import CapResult, Register, read_regs
@@ -31,18 +31,18 @@ RESOURCE = (Register("Caps", 0, 4, RES_CAP, words={"MaxTimeSlots": lambda r: "%d
 def decode(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not a.has(c.offset + 4, 0x18) or not read_regs(c, a, c.offset, PORT):
         return
-    vat = c.r("Arb")["VATOffset"]
-    phases = VAT_PHASES.get(c.r("Ctrl")["ArbSelect"])
+    vat = c.reg("Arb")["VATOffset"]
+    phases = VAT_PHASES.get(c.reg("Ctrl")["ArbSelect"])
     if vat and phases:          # 4 bits a phase: the VC ID that owns it
         c.info["vc_arbitration_table"] = _table(a, c.offset + 16 * vat, phases, 4, 7)
-    bits = 1 << c.r("Caps")["PATEntryBits"]
-    for i in range(c.r("Caps")["EVCCnt"] + 1):
+    bits = 1 << c.reg("Caps")["PATEntryBits"]
+    for i in range(c.reg("Caps")["EVCCnt"] + 1):
         pos = c.offset + 0x10 + 12 * i
         e = CapResult("vc-resource", i, pos, "VC%d" % i)
         if a.has(pos, 12):
             read_regs(e, a, pos, RESOURCE)
-            pat = e.r("Caps")["PATOffset"]
-            phases = PAT_PHASES.get(e.r("Ctrl")["ArbSelect"])
+            pat = e.reg("Caps")["PATOffset"]
+            phases = PAT_PHASES.get(e.reg("Ctrl")["ArbSelect"])
             if pat and phases:  # PATEntryBits bits a phase: the port number that owns it
                 e.info["port_arbitration_table"] = _table(a, c.offset + 16 * pat, phases, bits, (1 << bits) - 1)
         c.entries.append(e)
@@ -54,7 +54,7 @@ VAT_PHASES = {1: 32, 2: 64, 3: 128}
 PAT_PHASES = {1: 32, 2: 64, 3: 128, 4: 128, 5: 256}
 
 
-def _table(a: Access, pos: int, phases: int, bits: int, mask: int):
+def _table(a: Access, pos: int, phases: int, bits: int, mask: int) -> Optional[List[int]]:
     """An arbitration table of `phases` entries of `bits` bits, or None beyond the bytes."""
     data = a.bytes(pos, phases * bits // 8)
     if len(data) < phases * bits // 8:
@@ -67,17 +67,15 @@ capability("ext", 0x0009, "Virtual Channel", span=0x1000)(decode)
 capability("ext", 0x0008, "Multi-Function Virtual Channel", span=0x1000)(decode)
 
 
-@text_for("ext", 0x0002)
+@text_for("ext", 0x0002, needs="Status")
 def text(c: CapResult, ctx: Ctx) -> List[str]:
     out = [c.name]
-    if "Status" not in c.regs:
-        return out
-    caps, arb, ctl = c.r("Caps"), c.r("Arb"), c.r("Ctrl")
+    caps, arb, ctl = c.reg("Caps"), c.reg("Arb"), c.reg("Ctrl")
     out += ["\tCaps:\tLPEVC=%d RefClk=%s PATEntryBits=%s" % (
                 caps["LPEVC"], caps.word("RefClk"), caps.word("PATEntryBits")),
             "\tArb:\t" + " ".join(n + ("+" if arb[n] else "-") for n in ARB if n[0] != "?" or arb[n]),
             "\tCtrl:\tArbSelect=%s" % ctl.word("ArbSelect"),
-            "\tStatus:\t" + c.r("Status").flag("InProgress")]
+            "\tStatus:\t" + c.reg("Status").flag("InProgress")]
     if arb["VATOffset"]:
         out.append("\tPort Arbitration Table [%x] <?>" % (c.offset + 16 * arb["VATOffset"]))
         out += _table_lines("\t\tVC Arbitration Table (VC ID by phase)", c.info.get("vc_arbitration_table"))
@@ -85,20 +83,20 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
         if "Status" not in e.regs:
             out.append("\tVC%d:\t<unreadable>" % e.id)
             continue
-        rc, rl = e.r("Caps"), e.r("Ctrl")
+        rc, rl = e.reg("Caps"), e.reg("Ctrl")
         out += ["\tVC%d:\tCaps:\tPATOffset=%02x MaxTimeSlots=%s %s" % (
                     e.id, rc["PATOffset"], rc.word("MaxTimeSlots"), rc.flag("RejSnoopTrans")),
                 "\t\tArb:\t" + " ".join(n + ("+" if rc[n] else "-") for n in VC_ARB if n[0] != "?" or rc[n]),
                 "\t\tCtrl:\t%s ID=%d ArbSelect=%s TC/VC=%02x" % (rl.flag("Enable"), rl["ID"], rl.word("ArbSelect"),
                                                                  rl["TC/VC"]),
-                "\t\tStatus:\t" + e.r("Status").flag("NegoPending", "InProgress")]
+                "\t\tStatus:\t" + e.reg("Status").flag("NegoPending", "InProgress")]
         if rc["PATOffset"]:
             out.append("\t\tPort Arbitration Table <?>")
             out += _table_lines("\t\t\tPort Arbitration Table (port by phase)", e.info.get("port_arbitration_table"))
     return out
 
 
-def _table_lines(label: str, table) -> List[str]:
+def _table_lines(label: str, table: Optional[List[int]]) -> List[str]:
     """pcicrash's lines for an arbitration table lspci does not decode: 32 phases a line."""
     if not table:
         return []
@@ -106,10 +104,8 @@ def _table_lines(label: str, table) -> List[str]:
             for i in range(0, len(table), 32)]
 
 
-text_for("ext", 0x0008)(text)
-
-
-text_for("ext", 0x0009)(text)
+text_for("ext", 0x0008, needs="Status")(text)
+text_for("ext", 0x0009, needs="Status")(text)
 
 RCLINK_ESD = Register("Desc", 0x04, 4, "EltType@0:8 NumLinks@8:8 ComponentID@16:8 PortNumber@24:8",
                       words={"EltType": ("Config", "Egress", "Internal")})
@@ -124,7 +120,7 @@ RCLINK = (Register("Desc", 0, 4, "LinkValid@0 LinkType@1 AssocRCRB@2 TargetCompo
 def decode_rclink(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not a.has(c.offset + 4, 12) or not read_regs(c, a, c.offset, (RCLINK_ESD,)):
         return
-    for i in range(c.r("Desc")["NumLinks"]):
+    for i in range(c.reg("Desc")["NumLinks"]):
         pos = c.offset + 0x10 + 16 * i
         e = CapResult("rc-link", i, pos, "Link%d" % i)
         if a.has(pos, 16):
@@ -134,19 +130,17 @@ def decode_rclink(a: Access, c: CapResult, ctx: Ctx) -> None:
             break
 
 
-@text_for("ext", 0x0005)
+@text_for("ext", 0x0005, needs="Desc")
 def text_rclink(c: CapResult, ctx: Ctx) -> List[str]:
-    out = ["Root Complex Link"]
-    d = c.r("Desc")
-    if d is None:
-        return out
+    out = [c.name]
+    d = c.reg("Desc")
     out.append("\tDesc:\tPortNumber=%02x ComponentID=%02x EltType=%s" % (
         d["PortNumber"], d["ComponentID"], d.word("EltType")))
     for e in c.entries:
         if "Addr" not in e.regs:
             out.append("\tLink%d:\t<unreadable>" % e.id)
             break
-        ld, addr = e.r("Desc"), e.r("Addr")
+        ld, addr = e.reg("Desc"), e.reg("Addr")
         lo = addr.value & 0xFFFFFFFF
         out.append("\tLink%d:\tDesc:\tTargetPort=%02x TargetComponent=%02x %s LinkType=%s %s" % (
             e.id, ld["TargetPort"], ld["TargetComponent"], ld.flag("AssocRCRB"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import List
 
 from .access import Access
-from .model import CapResult, Register, read_regs
+from .model import CapResult, Reg, Register, read_regs
 from .registry import Ctx, capability, text_for
 
 VNDR = Register("Flags", 0x02, 2, "Len@0:8 Type@8:8")
@@ -30,7 +30,7 @@ def _is_virtio(ctx: Ctx) -> bool:
 def decode_vndr(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not read_regs(c, a, c.offset, (VNDR,)):
         return
-    f = c.r("Flags")
+    f = c.reg("Flags")
     if _is_virtio(ctx) and f["Len"] >= 16 and a.has(c.offset, f["Len"]):
         read_regs(c, a, c.offset, VIRTIO)
         t = f["Type"]
@@ -48,8 +48,8 @@ def text_vndr(c: CapResult, ctx: Ctx) -> List[str]:
         return [c.name + ": <truncated>"]
     if "virtio" not in c.info or "size" not in c.regs:
         return ["Vendor Specific Information: Len=%02x <?>" % f["Len"]]
-    v = lambda n: c.r(n).value     # noqa: E731
-    t = c.r("Flags")["Type"]
+    v = lambda n: c.reg(n).value     # noqa: E731
+    t = f["Type"]
     out = ["Vendor Specific Information: VirtIO: " + (c.info["virtio"] if 1 <= t <= 4 else "<unknown>")]
     s = "\tBAR=%d offset=%08x size=%08x" % (v("BAR"), v("offset"), v("size"))
     if "multiplier" in c.regs:
@@ -121,8 +121,8 @@ CXL_REGS = {0: CXL_DEVICE, 2: CXL_FUNMAP, 3: CXL_PORT, 4: CXL_GPF_PORT, 5: CXL_G
 def decode_dvsec(a: Access, c: CapResult, ctx: Ctx) -> None:
     if not read_regs(c, a, c.offset, (DVSEC1, DVSEC2)):
         return
-    h = c.r("Header1")
-    length, did = h["Len"], c.r("Header2").value
+    h = c.reg("Header1")
+    length, did = h["Len"], c.reg("Header2").value
     c.info.update(vendor=h["Vendor"], id=did, rev=h["Rev"], length=length)
     if h["Vendor"] != CXL_VENDOR or length < 16 or not a.has(c.offset, length):
         return
@@ -158,7 +158,7 @@ CXL_BLOCK_IDS = {0: "empty", 1: "component registers", 2: "BAR virtualization", 
                  4: "CPMU registers", 0xFF: "vendor-specific"}
 
 
-def _gpf(r, label: str) -> List[str]:
+def _gpf(r: Reg, label: str) -> List[str]:
     base, scale = r["Base"], r["Scale"]
     out = []
     mult = {0: 1, 1: 10, 2: 100, 3: 1, 4: 10, 5: 100, 6: 1, 7: 10}.get(scale)
@@ -170,70 +170,70 @@ def _gpf(r, label: str) -> List[str]:
 
 
 def _cxl(c: CapResult, did: int, rev: int) -> List[str]:
-    g = c.regs.get
+    g, reg = c.regs.get, c.reg      # g() tests for a register, reg() takes one the test found
     out: List[str] = []
     if did == 0:
         if rev < 1 or g("Range2BaseLo") is None or c.info["length"] < 0x38:
             return out
-        cap, ctl = g("CXLCap"), g("CXLCtl")
+        cap, ctl = reg("CXLCap"), reg("CXLCtl")
         out += ["\tCXLCap:\t%s Mem HW Init%s HDMCount %d %s" % (cap.flag("Cache", "IO", "Mem"),
                                                               "+" if cap["MemHWInit"] else "-",
                                                               cap["HDMCount"], cap.flag("Viral")),
                 "\tCXLCtl:\t%s Cache SF Cov %d Cache SF Gran %d Cache Clean%s %s" % (
                     ctl.flag("Cache", "IO", "Mem"), ctl["CacheSFCov"], ctl["CacheSFGran"],
                     "+" if ctl["CacheClean"] else "-", ctl.flag("Viral")),
-                "\tCXLSta:\t" + g("CXLSta").flag("Viral"),
-                "\tCXLSta2:\t" + g("CXLSta2").flag("ResetComplete", "ResetError", "PMComplete")]
-        c2 = g("CXLCap2")
+                "\tCXLSta:\t" + reg("CXLSta").flag("Viral"),
+                "\tCXLSta2:\t" + reg("CXLSta2").flag("ResetComplete", "ResetError", "PMComplete")]
+        c2 = reg("CXLCap2")
         unit, size = c2["CacheUnit"], c2["CacheSize"]
         out.append("\tCache Size: %08x" % (size << 20) if unit == 2 else "\tCache Size: %08x" % (size * (64 << 10))
                    if unit == 1 else "\tCache Size Not Reported" if unit == 0 else
                    "\tCache Size: %d of unknown unit size (%d)" % (size, unit))
         for n in (1, 2):
-            lo = g("Range%dSizeLo" % n)
-            size = (g("Range%dSizeHi" % n).value << 32 | lo.value) & ~0x0FFFFFFF
-            base = g("Range%dBaseHi" % n).value << 32 | g("Range%dBaseLo" % n).value
+            lo = reg("Range%dSizeLo" % n)
+            size = (reg("Range%dSizeHi" % n).value << 32 | lo.value) & ~0x0FFFFFFF
+            base = reg("Range%dBaseHi" % n).value << 32 | reg("Range%dBaseLo" % n).value
             out += ["\tRange%d: %016x-%016x" % (n, base, (base + size - 1) & (2 ** 64 - 1)),
                     "\t\t%s Type=%s Class=%s interleave=%s timeout=%s" % (
                         lo.flag("Valid", "Active"), lo.word("Type"), lo.word("Class"), lo.word("interleave"),
                         lo.word("timeout"))]
     elif did == 2 and g("FuncMap 7") is not None:
-        out += ["\tFuncMap %d: %08x" % (i, g("FuncMap %d" % i).value) for i in range(8)]
+        out += ["\tFuncMap %d: %08x" % (i, reg("FuncMap %d" % i).value) for i in range(8)]
     elif did == 3 and g("AltMemLimit") is not None and c.info["length"] >= 0x28:
-        out += ["\tCXLPortSta:\t" + g("CXLPortSta").flag("PMComplete"),
-                "\tCXLPortCtl:\t" + g("CXLPortCtl").flag("UnmaskSBR", "UnmaskLinkDisable", "AltMem", "AltBME",
-                                                        "ViralEnable"),
-                "\tAlternateBus:\t%02x-%02x" % (g("AltBusBase").value, g("AltBusLimit").value),
-                "\tAlternateBus:\t%04x-%04x" % (g("AltMemBase").value, g("AltMemLimit").value)]
+        out += ["\tCXLPortSta:\t" + reg("CXLPortSta").flag("PMComplete"),
+                "\tCXLPortCtl:\t" + reg("CXLPortCtl").flag("UnmaskSBR", "UnmaskLinkDisable", "AltMem", "AltBME",
+                                                           "ViralEnable"),
+                "\tAlternateBus:\t%02x-%02x" % (reg("AltBusBase").value, reg("AltBusLimit").value),
+                "\tAlternateBus:\t%04x-%04x" % (reg("AltMemBase").value, reg("AltMemLimit").value)]
     elif did == 4 and g("Phase2") is not None:
-        out += _gpf(g("Phase1"), "GPF Phase 1 Timeout") + _gpf(g("Phase2"), "GPF Phase 2 Timeout")
+        out += _gpf(reg("Phase1"), "GPF Phase 1 Timeout") + _gpf(reg("Phase2"), "GPF Phase 2 Timeout")
     elif did == 5 and g("Phase2Power") is not None:
-        out += _gpf(g("Phase2Duration"), "GPF Phase 2 Duration")
-        out.append("\tGPF Phase 2 Power: %dmW" % g("Phase2Power").value)
+        out += _gpf(reg("Phase2Duration"), "GPF Phase 2 Duration")
+        out.append("\tGPF Phase 2 Power: %dmW" % reg("Phase2Power").value)
     elif did == 7:
         if rev < 1:
             return ["\tRevision %d not supported" % rev]
         if g("FBModTS") is None:
             return out
         more = ("256BFlit", "PBRFlit") if rev > 1 else ()
-        out += ["\tFBCap:\t" + g("FBCap").flag("Cache", "IO", "Mem", "68BFlit", "MltLogDev", *more),
-                "\tFBCtl:\t" + g("FBCtl").flag("Cache", "IO", "Mem", "SynHdrByp", "DrftBuf", "68BFlit",
-                                               "MltLogDev", "RCD", "Retimer1", "Retimer2", *more),
-                "\tFBSta:\t" + g("FBSta").flag("Cache", "IO", "Mem", "SynHdrByp", "DrftBuf", "68BFlit",
-                                               "MltLogDev", *more),
-                "\tFBModTS:\tReceived FB Data: %06x" % g("FBModTS")["Data"]]
+        out += ["\tFBCap:\t" + reg("FBCap").flag("Cache", "IO", "Mem", "68BFlit", "MltLogDev", *more),
+                "\tFBCtl:\t" + reg("FBCtl").flag("Cache", "IO", "Mem", "SynHdrByp", "DrftBuf", "68BFlit",
+                                                 "MltLogDev", "RCD", "Retimer1", "Retimer2", *more),
+                "\tFBSta:\t" + reg("FBSta").flag("Cache", "IO", "Mem", "SynHdrByp", "DrftBuf", "68BFlit",
+                                                 "MltLogDev", *more),
+                "\tFBModTS:\tReceived FB Data: %06x" % reg("FBModTS")["Data"]]
         if rev > 1 and g("FBSta2") is not None:
-            out += ["\tFBCap2:\t" + g("FBCap2").flag("NOPHint"), "\tFBCtl2:\t" + g("FBCtl2").flag("NOPHint"),
-                    "\tFBSta2:\tNOPHintInfo: %x" % g("FBSta2")["NOPHintInfo"]]
+            out += ["\tFBCap2:\t" + reg("FBCap2").flag("NOPHint"), "\tFBCtl2:\t" + reg("FBCtl2").flag("NOPHint"),
+                    "\tFBSta2:\tNOPHintInfo: %x" % reg("FBSta2")["NOPHintInfo"]]
     elif did == 8:
         for n in c.info.get("blocks", ()):
-            lo, hi = g("Block%dLo" % n), g("Block%dHi" % n)
+            lo, hi = reg("Block%dLo" % n), reg("Block%dHi" % n)
             if not lo["ID"]:
                 continue
             out.append("\tBlock%d: BIR: bar%d, ID: %s, offset: %016x" % (
                 n, lo["BIR"], CXL_BLOCK_IDS.get(lo["ID"], "<?>"), lo["OffsetLo"] << 16 | hi.value << 32))
     elif did == 9 and g("NumLogDevs") is not None:
-        w = g("NumLogDevs").value
+        w = reg("NumLogDevs").value
         if w and w <= 16:
             out.append("\tNumLogDevs: %d" % w)
     elif did not in CXL_REGS and did != 8:

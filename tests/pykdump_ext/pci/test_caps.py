@@ -13,7 +13,7 @@ import pytest
 
 from pykdump_ext.pci import caps, config
 from pykdump_ext.output import device_text, report_json
-from pykdump_ext.pci.caps.model import Register, parse_fields
+from pykdump_ext.pci.caps.model import Reg, Register, parse_fields
 from pykdump_ext.pci.caps.registry import REGISTRY, Ctx, decode_cap
 
 # registers whose fields overlap on purpose: one bit, two meanings by port type (DevCtl bit 15:
@@ -174,3 +174,50 @@ def test_vc_arbitration_tables_are_decoded():
     assert vc.entries[0].info["port_arbitration_table"][:4] == [3, 2, 1, 0]
     text = "\n".join(device_text.describe(cfg, bdf="0000:01:00.0"))
     assert "Port Arbitration Table (port by phase) 0-31: 3 2 1 0" in text
+
+
+def test_field_cache_is_not_fooled_by_a_freed_register_spec():
+    """Decoders build specs per entry (IDE streams, Resizable BARs, DVSEC blocks): a freed
+    spec's id() is soon another spec's; its cached fields must not be."""
+    ids = set()
+    for _ in range(50):     # the case arises: CPython hands freed memory straight back
+        t = Register("T", 0, 4)
+        ids.add(id(t))
+        del t
+    assert len(ids) < 50
+    for i in range(200):
+        a = Register("A%d" % i, 0, 4)
+        assert Reg(a, 0, 0).fields() == {}
+        del a
+        b = Register("B%d" % i, 0, 4, "X@0 Y@1:3")
+        assert Reg(b, 0, 0).fields() == {"X": False, "Y": 0}
+
+
+def test_pcix_on_a_cardbus_header_is_named_not_a_text_error():
+    """lspci words PCI-X for header types 0 and 1 only (it prints the bare 'Capabilities: [40] '
+    for a CardBus bridge); the wording is the heading alone, never an empty list the device
+    view cannot take (it showed 'decode text incomplete: internal error IndexError')."""
+    b = bytearray(256)
+    struct.pack_into("<HHHH", b, 0, 0x104c, 0xac56, 0x0007, 0x0010)
+    b[0x0A], b[0x0B], b[0x0E] = 0x07, 0x06, 0x02
+    b[0x14] = 0x40                                  # the CardBus capability pointer
+    b[0x40:0x48] = bytes((0x07, 0x00, 0x03, 0x00, 0x08, 0x01, 0x00, 0x00))
+    text = device_text.describe(config.decode(bytes(b)), bdf="0000:01:00.0")
+    assert text[-1] == "\tCapabilities: [40] PCI-X"
+    assert not any("internal error" in line for line in text)
+
+
+def test_a_capability_cut_before_its_registers_is_worded_by_its_heading_alone():
+    """text_for(needs=): the registry words a result without the register its texter needs
+    as lspci words a capability it cannot read, and never calls the texter."""
+    from pykdump_ext.pci.caps.registry import text
+    raw = _with_cap("ext", 0x001E, bytes(0x10))
+    for cut, want in ((0x10C, ["L1 PM Substates", "\t<unreadable>"]),
+                      (0x110, ["L1 PM Substates", "\tL1SubCap: PCI-PM_L1.2- PCI-PM_L1.1- ASPM_L1.2- ASPM_L1.1- "
+                                                  "L1_PM_Substates-", "\tL1SubCtl1: PCI-PM_L1.2- PCI-PM_L1.1- "
+                                                  "ASPM_L1.2- ASPM_L1.1-", "\tL1SubCtl2:"])):
+        c = decode_cap(raw[:cut], "ext", 0x1E, 0x100, 1, Ctx())
+        assert text(c, Ctx()) == want, cut
+    acs = _with_cap("ext", 0x000D, struct.pack("<HH", 0x7F, 0x01))
+    assert text(decode_cap(acs[:0x107], "ext", 0x0D, 0x100, 1, Ctx()), Ctx()) == ["Access Control Services"]
+    assert text(decode_cap(acs, "ext", 0x0D, 0x100, 1, Ctx()), Ctx())[2].startswith("\tACSCtl:\tSrcValid+ TransBlk-")
