@@ -202,16 +202,17 @@ def _link_lines(c, block) -> tuple:
     return at[1]
 
 
-def _cap_text(cfg, c, domain, names) -> List[str]:
-    lines = _caps.text(c, cfg.ctx)
+def _cap_text(cfg: Config, c: "_caps.CapResult", domain: int, names: Optional["PciIds"]) -> List[str]:
+    lines = _caps.text(c, cfg.ctx if cfg.ctx is not None else _caps.Ctx())
     head, body = lines[0], lines[1:]
     if c.kind == "std":
         if c.id == R.CAP_ID_EXP and cfg.pcie is not None and cfg.pcie.offset == c.offset:
             body = _pcie_lines(cfg, body)
         elif c.id == R.CAP_ID_SSVID and "Subsystem" in c.regs and names is not None:
-            sv, sd = c.r("SubsystemVendor").value, c.r("Subsystem").value
-            name = " ".join(x for x in (names.vendor(sv), names.subsystem(cfg.vendor_id, cfg.device_id, sv, sd)
-                                        or "Device") if x)
+            sv, sd = c.reg("SubsystemVendor").value, c.reg("Subsystem").value
+            sub = (names.subsystem(cfg.vendor_id, cfg.device_id, sv, sd)
+                   if cfg.vendor_id is not None and cfg.device_id is not None else None)
+            name = " ".join(x for x in (names.vendor(sv), sub or "Device") if x)
             head = "Subsystem: %s [%04x:%04x]" % (name, sv, sd)
     elif c.id == R.EXT_CAP_ID_AER and cfg.aer is not None and cfg.aer.offset == c.offset:
         body = _aer_lines(cfg, domain, body)
