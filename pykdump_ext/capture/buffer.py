@@ -22,9 +22,9 @@ Nothing here allocates by an unchecked field: sizes are checked against the
 from __future__ import annotations
 
 import bisect
-import datetime
 import enum
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -119,9 +119,11 @@ class Header:
 
     @property
     def time_utc(self) -> str:
+        # whole seconds and microseconds from the integer (a float of ns since the epoch
+        # has no microsecond digit left); time.gmtime, not datetime: nothing to import
+        secs, ns = divmod(self.timestamp, 1_000_000_000)
         try:
-            t = datetime.datetime.fromtimestamp(self.timestamp / 1e9, datetime.timezone.utc)
-            return t.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+            return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(secs)) + ".%06d UTC" % (ns // 1000)
         except (OverflowError, OSError, ValueError):
             return "invalid (%d ns)" % self.timestamp
 

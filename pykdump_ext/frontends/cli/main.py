@@ -13,6 +13,7 @@ traceback (frontends.run.exit_status).  Exit codes are in EXIT_HELP.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pykdump_ext import __version__
@@ -36,13 +37,31 @@ EXIT_HELP = """exit status:
 """
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter with the terminal width found as shutil would find it: argparse
+    builds one formatter per add_argument and would import shutil (with bz2 and lzma) for
+    it on every run, help or not."""
+
+    def __init__(self, prog: str) -> None:
+        try:
+            cols = int(os.environ.get("COLUMNS", "0"))
+        except ValueError:
+            cols = 0
+        if cols <= 0:
+            try:
+                cols = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 80
+            except (ValueError, OSError):
+                cols = 80
+        super().__init__(prog, width=max(cols - 2, 11))
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pcicrash",
         description="Show the PCI config space (AER, DPC, link state) that a CONFIG_PCI_CRASH "
                     "kernel captured at panic time, read from its crash dump, and say which "
                     "device most likely brought the machine down.",
-        epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_HELP, formatter_class=_Formatter)
     p.add_argument("dumps", nargs="*", metavar="DUMP",
                    help="dump file (ELF vmcore, kdump-compressed, flattened); several files = "
                         "the parts of one makedumpfile --split set, in any order")
