@@ -351,3 +351,68 @@ def test_mutated_registers_decode_like_lspci(path, tmp_path):
 
 MUTATION_MISMATCHES = {}
 LINE_MISMATCHES = []
+
+
+# PCI Express values lspci prints as phrases (not Name+ or key=value tokens): the JSON's
+# `decoded` word of (register, key) must stand in lspci's own lines of that register, in
+# this phrase, wherever lspci prints the phrase's label at all
+PCIE_PHRASES = {
+    ("DevCap", "MaxPayload"): "MaxPayload {},", ("DevCap", "PhantFunc"): "PhantFunc {}",
+    ("DevCap", "SlotPowerLimit"): "SlotPowerLimit {}", ("DevCtl", "MaxPayload"): "MaxPayload {},",
+    ("DevCtl", "MaxReadReq"): "MaxReadReq {}", ("LnkCap", "Speed"): "Speed {},",
+    ("LnkCap", "Width"): "Width {},", ("LnkCap", "ASPM"): "ASPM {}", ("LnkCtl", "ASPM"): "ASPM {};",
+    ("LnkCtl", "RCB"): "RCB {},", ("LnkSta", "Speed"): "Speed {}", ("LnkSta", "Width"): "Width {}",
+    ("SltCap", "PowerLimit"): "PowerLimit {};", ("SltCtl", "AttnInd"): "AttnInd {},",
+    ("SltCtl", "PwrInd"): "PwrInd {},", ("DevCap2", "TimeoutRange"): "Completion Timeout: {},",
+    ("DevCap2", "OBFF"): "OBFF {},", ("DevCap2", "EmergencyPowerReduction"): "EmergencyPowerReduction {},",
+    ("DevCap2", "LNCLS"): "LN System CLS {},", ("DevCtl2", "Timeout"): "Completion Timeout: {},",
+    ("DevCtl2", "OBFF"): "OBFF {},", ("LnkCap2", "Speeds"): "Supported Link Speeds: {},",
+    ("LnkCtl2", "TargetSpeed"): "Target Link Speed: {},", ("LnkCtl2", "TransmitMargin"): "Transmit Margin: {},",
+    ("LnkCtl2", "CompliancePreset"): "Compliance Preset/De-emphasis: {}",
+    ("LnkSta2", "DeEmphasis"): "Current De-emphasis Level: {},", ("LnkSta2", "CrosslinkRes"): "CrosslinkRes: {}",
+}
+
+
+def _register_lines(lines, tag: str) -> dict:
+    """lspci's lines of the capability `tag`, by register label ("DevCap": its line and the
+    deeper ones after it)."""
+    out: dict = {}
+    cur = None
+    inside = False
+    for line in lines:
+        depth = len(line) - len(line.lstrip("\t"))
+        body = line.strip("\t")
+        if depth == 1:
+            inside = body.startswith("Capabilities: [%s]" % tag)
+            cur = None
+            continue
+        if not inside:
+            continue
+        if depth == 2:
+            cur = body.split(":", 1)[0]
+        if cur is not None:
+            out[cur] = out.get(cur, "") + " " + body.replace("\t", " ")
+    return out
+
+
+@needs_lspci
+def test_pcie_words_in_the_json_are_lspcis_phrases():
+    checked = 0
+    for path in FILES:
+        theirs = lspci(path)
+        devs = lspci_hex.parse_lspci_hex(path.read_text(errors="replace"))
+        for bdf, lines in theirs.items():
+            cfg, _mine = ours(bdf, devs[lspci_hex.norm_bdf(bdf)])
+            for c in cfg.capabilities:
+                if c.kind != "std" or c.id != 0x10:
+                    continue
+                text = _register_lines(lines, "%02x" % c.offset)
+                regs = json.loads(report_json.cap_json(c))["registers"]
+                for (reg, key), phrase in PCIE_PHRASES.items():
+                    word = regs.get(reg, {}).get("decoded", {}).get(key)
+                    label = phrase.split("{}")[0]
+                    if word is None or label not in text.get(reg, ""):
+                        continue
+                    assert phrase.format(word) in text[reg], (path.name, bdf, reg, key, word, text[reg])
+                    checked += 1
+    assert checked > 1000, checked

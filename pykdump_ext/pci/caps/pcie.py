@@ -7,7 +7,7 @@ capability version (v1 ends after Root Status).
 
 from __future__ import annotations
 
-from typing import List
+from typing import Callable, List, Mapping
 
 from .access import Access
 from .model import CapResult, Reg, Register
@@ -24,43 +24,6 @@ PORT_TYPE_NAMES = R.PORT_TYPE_NAMES
 SLOT_TYPES = R.SLOT_PORT_TYPES     # lspci shows "(Slot±)" and the slot registers
 NO_LINK = R.NO_LINK_PORT_TYPES
 ROOT_TYPES = R.ROOT_PORT_TYPES
-
-FLAGS = Register("Flags", 0x02, 2, "Version@0:4 Type@4:4 Slot@8 IntMsg@9:5 FlitMode@15")
-DEVCAP = Register("DevCap", 0x04, 4, "MaxPayload@0:3 PhantFunc@3:2 ExtTag@5 L0s@6:3 L1@9:3 AttnBtn@12 "
-                  "AttnInd@13 PwrInd@14 RBE@15 PwrVal@18:8 PwrScl@26:2 FLReset@28")
-DEVCTL = Register("DevCtl", 0x08, 2, "CorrErr@0 NonFatalErr@1 FatalErr@2 UnsupReq@3 RlxdOrd@4 "
-                  "MaxPayload@5:3 ExtTag@8 PhantFunc@9 AuxPwr@10 NoSnoop@11 MaxReadReq@12:3 "
-                  "BrConfRtry@15 FLReset@15")
-DEVSTA = Register("DevSta", 0x0A, 2, "CorrErr@0 NonFatalErr@1 FatalErr@2 UnsupReq@3 AuxPwr@4 TransPend@5")
-LNKCAP = Register("LnkCap", 0x0C, 4, "Speed@0:4 Width@4:6 ASPM@10:2 L0s@12:3 L1@15:3 ClockPM@18 "
-                  "Surprise@19 LLActRep@20 BwNot@21 ASPMOptComp@22 Port@24:8")
-LNKCTL = Register("LnkCtl", 0x10, 2, "ASPM@0:2 RCB@3 Disabled@4 Retrain@5 CommClk@6 ExtSynch@7 "
-                  "ClockPM@8 AutWidDis@9 BWInt@10 AutBWInt@11 FltModeDis@13")
-LNKSTA = Register("LnkSta", 0x12, 2, "Speed@0:4 Width@4:6 TrErr@10 Train@11 SlotClk@12 DLActive@13 "
-                  "BWMgmt@14 ABWMgmt@15")
-SLTCAP = Register("SltCap", 0x14, 4, "AttnBtn@0 PwrCtrl@1 MRL@2 AttnInd@3 PwrInd@4 Surprise@5 HotPlug@6 "
-                  "PwrVal@7:8 PwrScl@15:2 Interlock@17 NoCompl@18 Slot@19:13")
-SLTCTL = Register("SltCtl", 0x18, 2, "AttnBtn@0 PwrFlt@1 MRL@2 PresDet@3 CmdCplt@4 HPIrq@5 AttnInd@6:2 "
-                  "PwrInd@8:2 Power@10 Interlock@11 LinkChg@12")
-SLTSTA = Register("SltSta", 0x1A, 2, "AttnBtn@0 PowerFlt@1 MRLChg@2 PresDetChg@3 CmdCplt@4 MRL@5 "
-                  "PresDet@6 Interlock@7 LinkState@8")
-RTCTL = Register("RootCtl", 0x1C, 2, "ErrCorrectable@0 ErrNon-Fatal@1 ErrFatal@2 PMEIntEna@3 CRSVisible@4")
-RTCAP = Register("RootCap", 0x1E, 2, "CRSVisible@0")
-RTSTA = Register("RootSta", 0x20, 4, "ReqID@0:16 PMEStatus@16 PMEPending@17")
-DEVCAP2 = Register("DevCap2", 0x24, 4, "TimeoutRange@0:4 TimeoutDis@4 ARIFwd@5 Routing@6 32bit@7 64bit@8 "
-                   "128bitCAS@9 NROPrPrP@10 LTR@11 TPHComp@12 ExtTPHComp@13 LNCLS@14:2 10BitTagComp@16 "
-                   "10BitTagReq@17 OBFF@18:2 ExtFmt@20 EETLPPrefix@21 MaxEETLPPrefixes@22:2 "
-                   "EmergencyPowerReduction@24:2 EmergencyPowerReductionInit@26 FRS@31")
-DEVCTL2 = Register("DevCtl2", 0x28, 2, "Timeout@0:4 TimeoutDis@4 ARIFwd@5 ReqEn@6 EgressBlck@7 IDOReq@8 "
-                   "IDOCompl@9 LTR@10 EmergencyPowerReductionReq@11 10BitTagReq@12 OBFF@13:2 "
-                   "EETLPPrefixBlk@15")
-DEVSTA2 = Register("DevSta2", 0x2A, 2, "")
-LNKCAP2 = Register("LnkCap2", 0x2C, 4, "Speeds@1:7 Crosslink@8 Retimer@23 2Retimers@24 DRS@31")
-LNKCTL2 = Register("LnkCtl2", 0x30, 2, "TargetSpeed@0:4 EnterCompliance@4 SpeedDis@5 DeEmphasis@6 "
-                   "TransmitMargin@7:3 EnterModifiedCompliance@10 ComplianceSOS@11 CompliancePreset@12:4")
-LNKSTA2 = Register("LnkSta2", 0x32, 2, "DeEmphasis@0 EqualizationComplete@1 EqualizationPhase1@2 "
-                   "EqualizationPhase2@3 EqualizationPhase3@4 LinkEqualizationRequest@5 Retimer@6 "
-                   "2Retimers@7 CrosslinkRes@8:2 FltMode@10 DownstreamComp@12:3 DRS@15")
 
 TIMEOUT_RANGES = {0: "Not Supported", 1: "Range A", 2: "Range B", 3: "Range AB", 6: "Range BC",
                   7: "Range ABC", 14: "Range BCD", 15: "Range ABCD"}
@@ -105,6 +68,82 @@ def speed_cap(vector: int) -> str:
             return s
     return "Unknown"
 
+
+
+
+def _get(name: str, table: Mapping[int, str], default: str) -> Callable[[Reg], str]:
+    """The word of field `name` in `table`, `default` for a code the table lacks."""
+    return lambda r: table.get(r[name], default)
+
+
+def _bytes(name: str) -> Callable[[Reg], str]:
+    return lambda r: "%d bytes" % (128 << r[name])
+
+
+def _power(r: Reg) -> str:
+    return power_limit(r["PwrVal"], r["PwrScl"])
+
+
+def _speed(r: Reg) -> str:
+    return link_speed(r["Speed"])
+
+
+def _width(r: Reg) -> str:
+    return "x%d" % r["Width"]
+
+
+FLAGS = Register("Flags", 0x02, 2, "Version@0:4 Type@4:4 Slot@8 IntMsg@9:5 FlitMode@15")
+DEVCAP = Register("DevCap", 0x04, 4, "MaxPayload@0:3 PhantFunc@3:2 ExtTag@5 L0s@6:3 L1@9:3 AttnBtn@12 "
+                  "AttnInd@13 PwrInd@14 RBE@15 PwrVal@18:8 PwrScl@26:2 FLReset@28",
+                  words={"MaxPayload": _bytes("MaxPayload"), "PhantFunc": lambda r: "%d" % ((1 << r["PhantFunc"]) - 1),
+                         "L0s": L0S_LATENCY, "L1": L1_LATENCY, "SlotPowerLimit": _power})
+DEVCTL = Register("DevCtl", 0x08, 2, "CorrErr@0 NonFatalErr@1 FatalErr@2 UnsupReq@3 RlxdOrd@4 "
+                  "MaxPayload@5:3 ExtTag@8 PhantFunc@9 AuxPwr@10 NoSnoop@11 MaxReadReq@12:3 "
+                  "BrConfRtry@15 FLReset@15",
+                  words={"MaxPayload": _bytes("MaxPayload"), "MaxReadReq": _bytes("MaxReadReq")})
+DEVSTA = Register("DevSta", 0x0A, 2, "CorrErr@0 NonFatalErr@1 FatalErr@2 UnsupReq@3 AuxPwr@4 TransPend@5")
+LNKCAP = Register("LnkCap", 0x0C, 4, "Speed@0:4 Width@4:6 ASPM@10:2 L0s@12:3 L1@15:3 ClockPM@18 "
+                  "Surprise@19 LLActRep@20 BwNot@21 ASPMOptComp@22 Port@24:8",
+                  words={"Speed": _speed, "Width": _width, "ASPM": R.ASPM_SUPPORT, "L0s": L0S_LATENCY,
+                         "L1": L1_LATENCY})
+LNKCTL = Register("LnkCtl", 0x10, 2, "ASPM@0:2 RCB@3 Disabled@4 Retrain@5 CommClk@6 ExtSynch@7 "
+                  "ClockPM@8 AutWidDis@9 BWInt@10 AutBWInt@11 FltModeDis@13",
+                  words={"ASPM": ASPM_ENABLED, "RCB": lambda r: "%d bytes" % (128 if r["RCB"] else 64)})
+LNKSTA = Register("LnkSta", 0x12, 2, "Speed@0:4 Width@4:6 TrErr@10 Train@11 SlotClk@12 DLActive@13 "
+                  "BWMgmt@14 ABWMgmt@15", words={"Speed": _speed, "Width": _width})
+SLTCAP = Register("SltCap", 0x14, 4, "AttnBtn@0 PwrCtrl@1 MRL@2 AttnInd@3 PwrInd@4 Surprise@5 HotPlug@6 "
+                  "PwrVal@7:8 PwrScl@15:2 Interlock@17 NoCompl@18 Slot@19:13", words={"PowerLimit": _power})
+SLTCTL = Register("SltCtl", 0x18, 2, "AttnBtn@0 PwrFlt@1 MRL@2 PresDet@3 CmdCplt@4 HPIrq@5 AttnInd@6:2 "
+                  "PwrInd@8:2 Power@10 Interlock@11 LinkChg@12", words={"AttnInd": INDICATOR, "PwrInd": INDICATOR})
+SLTSTA = Register("SltSta", 0x1A, 2, "AttnBtn@0 PowerFlt@1 MRLChg@2 PresDetChg@3 CmdCplt@4 MRL@5 "
+                  "PresDet@6 Interlock@7 LinkState@8")
+RTCTL = Register("RootCtl", 0x1C, 2, "ErrCorrectable@0 ErrNon-Fatal@1 ErrFatal@2 PMEIntEna@3 CRSVisible@4")
+RTCAP = Register("RootCap", 0x1E, 2, "CRSVisible@0")
+RTSTA = Register("RootSta", 0x20, 4, "ReqID@0:16 PMEStatus@16 PMEPending@17")
+DEVCAP2 = Register("DevCap2", 0x24, 4, "TimeoutRange@0:4 TimeoutDis@4 ARIFwd@5 Routing@6 32bit@7 64bit@8 "
+                   "128bitCAS@9 NROPrPrP@10 LTR@11 TPHComp@12 ExtTPHComp@13 LNCLS@14:2 10BitTagComp@16 "
+                   "10BitTagReq@17 OBFF@18:2 ExtFmt@20 EETLPPrefix@21 MaxEETLPPrefixes@22:2 "
+                   "EmergencyPowerReduction@24:2 EmergencyPowerReductionInit@26 FRS@31",
+                   words={"TimeoutRange": _get("TimeoutRange", TIMEOUT_RANGES, "Unknown"), "OBFF": OBFF_CAP,
+                          "EmergencyPowerReduction": EPR, "LNCLS": LNCLS,
+                          "MaxEETLPPrefixes": lambda r: "%d" % (r["MaxEETLPPrefixes"] or 4)})
+DEVCTL2 = Register("DevCtl2", 0x28, 2, "Timeout@0:4 TimeoutDis@4 ARIFwd@5 ReqEn@6 EgressBlck@7 IDOReq@8 "
+                   "IDOCompl@9 LTR@10 EmergencyPowerReductionReq@11 10BitTagReq@12 OBFF@13:2 "
+                   "EETLPPrefixBlk@15",
+                   words={"Timeout": _get("Timeout", TIMEOUT_VALUES, "Unknown"), "OBFF": OBFF_CTL})
+DEVSTA2 = Register("DevSta2", 0x2A, 2, "")
+LNKCAP2 = Register("LnkCap2", 0x2C, 4, "Speeds@1:7 Crosslink@8 Retimer@23 2Retimers@24 DRS@31",
+                   words={"Speeds": lambda r: speed_cap(r["Speeds"])})
+LNKCTL2 = Register("LnkCtl2", 0x30, 2, "TargetSpeed@0:4 EnterCompliance@4 SpeedDis@5 DeEmphasis@6 "
+                   "TransmitMargin@7:3 EnterModifiedCompliance@10 ComplianceSOS@11 CompliancePreset@12:4",
+                   words={"TargetSpeed": _get("TargetSpeed", TARGET_SPEED, "Unknown"), "DeEmphasis": DEEMPHASIS,
+                          "TransmitMargin": _get("TransmitMargin", TRANSMIT_MARGIN, "Unknown"),
+                          "CompliancePreset": _get("CompliancePreset", COMPLIANCE_PRESET, "Unknown")})
+LNKSTA2 = Register("LnkSta2", 0x32, 2, "DeEmphasis@0 EqualizationComplete@1 EqualizationPhase1@2 "
+                   "EqualizationPhase2@3 EqualizationPhase3@4 LinkEqualizationRequest@5 Retimer@6 "
+                   "2Retimers@7 CrosslinkRes@8:2 FltMode@10 DownstreamComp@12:3 DRS@15",
+                   words={"DeEmphasis": DEEMPHASIS, "CrosslinkRes": CROSSLINK_RES,
+                          "DownstreamComp": _get("DownstreamComp", DOWNSTREAM_COMP, "Reserved")})
 
 V1_REGS = (DEVCAP, DEVCTL, DEVSTA)
 LINK_REGS = (LNKCAP, LNKCTL, LNKSTA)
@@ -196,9 +235,9 @@ def text(c: CapResult, ctx: Ctx) -> List[str]:
 
 
 def _dev(cap: Reg, ctl: Reg, sta: Reg, t: int) -> List[str]:
-    s = "\tDevCap:\tMaxPayload %d bytes, PhantFunc %d" % (128 << cap["MaxPayload"], (1 << cap["PhantFunc"]) - 1)
+    s = "\tDevCap:\tMaxPayload %s, PhantFunc %s" % (cap.word("MaxPayload"), cap.word("PhantFunc"))
     if t in (ENDPOINT, LEG_END):
-        s += ", Latency L0s %s, L1 %s" % (L0S_LATENCY[cap["L0s"]], L1_LATENCY[cap["L1"]])
+        s += ", Latency L0s %s, L1 %s" % (cap.word("L0s"), cap.word("L1"))
     s2 = "\t\t" + cap.flag("ExtTag")
     if t in (ENDPOINT, LEG_END, UPSTREAM, PCI_BRIDGE):
         s2 += " " + cap.flag("AttnBtn", "AttnInd", "PwrInd")
@@ -206,7 +245,7 @@ def _dev(cap: Reg, ctl: Reg, sta: Reg, t: int) -> List[str]:
     if t in (ENDPOINT, LEG_END, RCIEP):
         s2 += " " + cap.flag("FLReset")
     if t in (ENDPOINT, UPSTREAM, PCI_BRIDGE):
-        s2 += " SlotPowerLimit " + power_limit(cap["PwrVal"], cap["PwrScl"])
+        s2 += " SlotPowerLimit " + cap.word("SlotPowerLimit")
     c2 = "\t\t" + ctl.flag("RlxdOrd", "ExtTag", "PhantFunc", "AuxPwr", "NoSnoop")
     if t == PCI_BRIDGE:
         c2 += " " + ctl.flag("BrConfRtry")
@@ -214,7 +253,7 @@ def _dev(cap: Reg, ctl: Reg, sta: Reg, t: int) -> List[str]:
         c2 += " " + ctl.flag("FLReset")
     return [s, s2,
             "\tDevCtl:\t" + ctl.flag("CorrErr", "NonFatalErr", "FatalErr", "UnsupReq"), c2,
-            "\t\tMaxPayload %d bytes, MaxReadReq %d bytes" % (128 << ctl["MaxPayload"], 128 << ctl["MaxReadReq"]),
+            "\t\tMaxPayload %s, MaxReadReq %s" % (ctl.word("MaxPayload"), ctl.word("MaxReadReq")),
             "\tDevSta:\t" + sta.flag("CorrErr", "NonFatalErr", "FatalErr", "UnsupReq", "AuxPwr", "TransPend")]
 
 
@@ -228,32 +267,31 @@ def _compare(t: int, sta: int, cap: int) -> str:
 
 def _link(cap: Reg, ctl: Reg, sta: Reg, t: int) -> List[str]:
     aspm = cap["ASPM"]
-    s = "\tLnkCap:\tPort #%d, Speed %s, Width x%d, ASPM %s" % (
-        cap["Port"], link_speed(cap["Speed"]), cap["Width"], ASPM_SUPPORT[aspm])
+    s = "\tLnkCap:\tPort #%d, Speed %s, Width %s, ASPM %s" % (
+        cap["Port"], cap.word("Speed"), cap.word("Width"), cap.word("ASPM"))
     if aspm:
         s += ", Exit Latency "
         if aspm & 1:
-            s += "L0s %s" % L0S_LATENCY[cap["L0s"]]
+            s += "L0s %s" % cap.word("L0s")
         if aspm & 2:
-            s += "%sL1 %s" % (", " if aspm & 1 else "", L1_LATENCY[cap["L1"]])
-    c = "\tLnkCtl:\tASPM %s;" % ASPM_ENABLED[ctl["ASPM"]]
+            s += "%sL1 %s" % (", " if aspm & 1 else "", cap.word("L1"))
+    c = "\tLnkCtl:\tASPM %s;" % ctl.word("ASPM")
     if t in (ROOT_PORT, ENDPOINT, LEG_END, PCI_BRIDGE):
-        c += " RCB %d bytes," % (128 if ctl["RCB"] else 64)
+        c += " RCB %s," % ctl.word("RCB")
     c += " " + ctl.flag("Disabled", "CommClk")
     return [s, "\t\t" + cap.flag("ClockPM", "Surprise", "LLActRep", "BwNot", "ASPMOptComp"),
             c, "\t\t" + ctl.flag("ExtSynch", "ClockPM", "AutWidDis", "BWInt", "AutBWInt"),
-            "\tLnkSta:\tSpeed %s%s, Width x%d%s" % (
-                link_speed(sta["Speed"]), _compare(t, sta["Speed"], cap["Speed"]),
-                sta["Width"], _compare(t, sta["Width"], cap["Width"])),
+            "\tLnkSta:\tSpeed %s%s, Width %s%s" % (
+                sta.word("Speed"), _compare(t, sta["Speed"], cap["Speed"]),
+                sta.word("Width"), _compare(t, sta["Width"], cap["Width"])),
             "\t\t" + sta.flag("TrErr", "Train", "SlotClk", "DLActive", "BWMgmt", "ABWMgmt")]
 
 
 def _slot(cap: Reg, ctl: Reg, sta: Reg) -> List[str]:
     return ["\tSltCap:\t" + cap.flag("AttnBtn", "PwrCtrl", "MRL", "AttnInd", "PwrInd", "HotPlug", "Surprise"),
-            "\t\tSlot #%d, PowerLimit %s; %s" % (cap["Slot"], power_limit(cap["PwrVal"], cap["PwrScl"]),
-                                                 cap.flag("Interlock", "NoCompl")),
+            "\t\tSlot #%d, PowerLimit %s; %s" % (cap["Slot"], cap.word("PowerLimit"), cap.flag("Interlock", "NoCompl")),
             "\tSltCtl:\tEnable: " + ctl.flag("AttnBtn", "PwrFlt", "MRL", "PresDet", "CmdCplt", "HPIrq", "LinkChg"),
-            "\t\tControl: AttnInd %s, PwrInd %s, %s" % (INDICATOR[ctl["AttnInd"]], INDICATOR[ctl["PwrInd"]],
+            "\t\tControl: AttnInd %s, PwrInd %s, %s" % (ctl.word("AttnInd"), ctl.word("PwrInd"),
                                                        ctl.flag("Power", "Interlock")),
             "\tSltSta:\tStatus: " + sta.flag("AttnBtn", "PowerFlt", "MRL", "CmdCplt", "PresDet", "Interlock"),
             "\t\tChanged: MRL%s PresDet%s %s" % (yn(sta["MRLChg"]), yn(sta["PresDetChg"]), sta.flag("LinkState"))]
@@ -261,19 +299,18 @@ def _slot(cap: Reg, ctl: Reg, sta: Reg) -> List[str]:
 
 def _dev2(cap: Reg, ctl: Reg, t: int, ctx: Ctx) -> List[str]:
     out = []
-    s = "\tDevCap2: Completion Timeout: %s, %s" % (TIMEOUT_RANGES.get(cap["TimeoutRange"], "Unknown"),
-                                                   cap.flag("TimeoutDis", "NROPrPrP", "LTR"))
+    s = "\tDevCap2: Completion Timeout: %s, %s" % (cap.word("TimeoutRange"), cap.flag("TimeoutDis", "NROPrPrP", "LTR"))
     out.append(s)
-    s = "\t\t %s OBFF %s, %s" % (cap.flag("10BitTagComp", "10BitTagReq"), OBFF_CAP[cap["OBFF"]],
+    s = "\t\t %s OBFF %s, %s" % (cap.flag("10BitTagComp", "10BitTagReq"), cap.word("OBFF"),
                                 cap.flag("ExtFmt", "EETLPPrefix"))
     if cap["EETLPPrefix"]:
-        s += ", MaxEETLPPrefixes %d" % (cap["MaxEETLPPrefixes"] or 4)
+        s += ", MaxEETLPPrefixes %s" % cap.word("MaxEETLPPrefixes")
     out.append(s)
-    out.append("\t\t EmergencyPowerReduction %s, %s" % (EPR[cap["EmergencyPowerReduction"]],
+    out.append("\t\t EmergencyPowerReduction %s, %s" % (cap.word("EmergencyPowerReduction"),
                                                        cap.flag("EmergencyPowerReductionInit")))
     s = "\t\t " + cap.flag("FRS")
     if t == ROOT_PORT:
-        s += " LN System CLS %s," % LNCLS[cap["LNCLS"]]
+        s += " LN System CLS %s," % cap.word("LNCLS")
     if t in (ROOT_PORT, ENDPOINT):
         s += " " + TPH_COMP[(cap.value >> 12) & 3]
     if t in (ROOT_PORT, DOWNSTREAM):
@@ -288,8 +325,7 @@ def _dev2(cap: Reg, ctl: Reg, t: int, ctx: Ctx) -> List[str]:
             s += " " + cap.flag("32bit", "64bit", "128bitCAS")
         out.append(s)
     s = "\tDevCtl2: Completion Timeout: %s, %s OBFF %s," % (
-        TIMEOUT_VALUES.get(ctl["Timeout"], "Unknown"), ctl.flag("TimeoutDis", "LTR", "10BitTagReq"),
-        OBFF_CTL[ctl["OBFF"]])
+        ctl.word("Timeout"), ctl.flag("TimeoutDis", "LTR", "10BitTagReq"), ctl.word("OBFF"))
     if t in (ROOT_PORT, DOWNSTREAM):
         s += " " + ctl.flag("ARIFwd")
     out.append(s)
@@ -313,22 +349,20 @@ def _link2(cap: Reg, ctl: Reg, sta: Reg, t: int, ctx: Ctx) -> List[str]:
         lc = cap.value
         if lc:
             out.append("\tLnkCap2: Supported Link Speeds: %s, %s" % (
-                speed_cap(cap["Speeds"]), cap.flag("Crosslink", "Retimer", "2Retimers", "DRS")))
-        s = "\tLnkCtl2: Target Link Speed: %s, %s" % (TARGET_SPEED.get(ctl["TargetSpeed"], "Unknown"),
-                                                      ctl.flag("EnterCompliance", "SpeedDis"))
+                cap.word("Speeds"), cap.flag("Crosslink", "Retimer", "2Retimers", "DRS")))
+        s = "\tLnkCtl2: Target Link Speed: %s, %s" % (ctl.word("TargetSpeed"), ctl.flag("EnterCompliance", "SpeedDis"))
         if t == DOWNSTREAM:
-            s += ", Selectable De-emphasis: %s" % DEEMPHASIS[ctl["DeEmphasis"]]
-        out += [s, "\t\t Transmit Margin: %s, %s" % (TRANSMIT_MARGIN.get(ctl["TransmitMargin"], "Unknown"),
+            s += ", Selectable De-emphasis: %s" % ctl.word("DeEmphasis")
+        out += [s, "\t\t Transmit Margin: %s, %s" % (ctl.word("TransmitMargin"),
                                                      ctl.flag("EnterModifiedCompliance", "ComplianceSOS")),
-                "\t\t Compliance Preset/De-emphasis: %s" % COMPLIANCE_PRESET.get(ctl["CompliancePreset"],
-                                                                                "Unknown")]
+                "\t\t Compliance Preset/De-emphasis: %s" % ctl.word("CompliancePreset")]
     out += ["\tLnkSta2: Current De-emphasis Level: %s, %s" % (
-                DEEMPHASIS[sta["DeEmphasis"]], sta.flag("EqualizationComplete", "EqualizationPhase1")),
+                sta.word("DeEmphasis"), sta.flag("EqualizationComplete", "EqualizationPhase1")),
             "\t\t " + sta.flag("EqualizationPhase2", "EqualizationPhase3", "LinkEqualizationRequest")]
-    s = "\t\t %s CrosslinkRes: %s" % (sta.flag("Retimer", "2Retimers"), CROSSLINK_RES[sta["CrosslinkRes"]])
+    s = "\t\t %s CrosslinkRes: %s" % (sta.flag("Retimer", "2Retimers"), sta.word("CrosslinkRes"))
     if t in SLOT_TYPES and lc & (1 << 31):
         out += [s + ", " + sta.flag("DRS"),
-                "\t\t DownstreamComp: %s" % DOWNSTREAM_COMP.get(sta["DownstreamComp"], "Reserved")]
+                "\t\t DownstreamComp: %s" % sta.word("DownstreamComp")]
     else:
         out.append(s)
     return out
