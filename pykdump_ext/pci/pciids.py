@@ -22,7 +22,16 @@ _ONE_TAB = re.compile(rb"\n\t[^\t]")
 DEFAULT_PATHS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids",
                  "/usr/local/share/pci.ids")
 
-Span = Tuple[int, int]          # (end of the line found, end of the lines below it)
+Span = Tuple[int, int]          # a stretch of the file: (start, end)
+Line = Tuple[int, int, str]     # a line found: (its end, end of the lines below it, its name)
+
+
+def _below(line: Optional[Line]) -> Optional[Span]:
+    return (line[0], line[1]) if line is not None else None
+
+
+def _name(line: Optional[Line]) -> Optional[str]:
+    return line[2] if line is not None else None
 
 
 class PciIds:
@@ -36,8 +45,8 @@ class PciIds:
         # the file's bytes after a newline, so that every line starts with one (bytes: a search
         # is a memchr; the names, UTF-8, are decoded one at a time)
         self._text = b"\n"
-        self._names: Dict[tuple, Optional[str]] = {}
-        self._spans: Dict[tuple, Optional[Span]] = {}
+        self._lines: Dict[tuple, Optional[Line]] = {}
+        self._classes_at: Optional[int] = None     # where the class lines begin (-1: none)
 
     @classmethod
     def load(cls, path: Optional[str] = None) -> "PciIds":
@@ -64,27 +73,25 @@ class PciIds:
             return
         self._text = b"\n" + data
 
-    def _find(self, key: tuple, prefix: bytes, width: int, within: Optional[Span],
-              ends: "re.Pattern") -> Optional[Span]:
-        """The first line `prefix` (newline, indent, the ID of `width` characters, a space)
-        inside `within`; its name goes to self._names[key].  The lines below it (devices,
-        subsystems, subclasses) end where `ends` next matches."""
-        if key in self._spans:
-            return self._spans[key]
-        span = None
+    def _find(self, key: tuple, prefix: bytes, within: Optional[Span], ends: "re.Pattern") -> Optional[Line]:
+        """The first line `prefix` (newline, indent, ID, space) inside `within`: (end of the
+        line, end of the lines below it, its name), kept under `key`.  The lines below it
+        (devices, subsystems, subclasses) end where `ends` next matches."""
+        if key in self._lines:
+            return self._lines[key]
+        line = None
         if within is not None:
             text = self._text
             lo, hi = within
             pos = text.find(prefix, lo, hi)
             if pos >= 0:
-                at = pos + len(prefix) - width - 1         # where the ID begins
                 eol = text.find(b"\n", pos + 1, hi)
                 eol = hi if eol < 0 else eol
                 m = ends.search(text, eol, hi)
-                span = (eol, m.start() if m is not None else hi)
-                self._names[key] = text[at + width + 1:eol].decode("utf-8", "replace").strip()
-        self._spans[key] = span
-        return span
+                line = (eol, m.start() if m is not None else hi,
+                        text[pos + len(prefix):eol].decode("utf-8", "replace").strip())
+        self._lines[key] = line
+        return line
 
     def _file(self) -> Span:
         self._ensure()
@@ -93,49 +100,44 @@ class PciIds:
     def _class_lines(self) -> Optional[Span]:
         """From the first class line on (the file lists them after every vendor): a class
         lookup does not scan the vendors' megabyte."""
-        key = ("classes",)
-        if key not in self._spans:
-            lo, hi = self._file()
-            at = self._text.find(b"\nC ", lo, hi)
-            self._spans[key] = (at, hi) if at >= 0 else None
-        return self._spans[key]
+        lo, hi = self._file()
+        if self._classes_at is None:
+            self._classes_at = self._text.find(b"\nC ", lo, hi)
+        return (self._classes_at, hi) if self._classes_at >= 0 else None
 
-    def _vendor(self, vid: int) -> Optional[Span]:
-        return self._find(("v", vid), b"\n%04x " % vid, 4, self._file(), _TOP_LINE)
+    def _vendor(self, vid: int) -> Optional[Line]:
+        return self._find(("v", vid), b"\n%04x " % vid, self._file(), _TOP_LINE)
 
-    def _device(self, vid: int, did: int) -> Optional[Span]:
-        return self._find(("d", vid, did), b"\n\t%04x " % did, 4, self._vendor(vid), _ONE_TAB)
+    def _device(self, vid: int, did: int) -> Optional[Line]:
+        return self._find(("d", vid, did), b"\n\t%04x " % did, _below(self._vendor(vid)), _ONE_TAB)
 
-    def _class(self, base: int) -> Optional[Span]:
-        return self._find(("c", base), b"\nC %02x " % base, 2, self._class_lines(), _TOP_LINE)
+    def _class(self, base: int) -> Optional[Line]:
+        return self._find(("c", base), b"\nC %02x " % base, self._class_lines(), _TOP_LINE)
 
-    def _subclass(self, base: int, sub: int) -> Optional[Span]:
-        return self._find(("s", base, sub), b"\n\t%02x " % sub, 2, self._class(base), _ONE_TAB)
+    def _subclass(self, base: int, sub: int) -> Optional[Line]:
+        return self._find(("s", base, sub), b"\n\t%02x " % sub, _below(self._class(base)), _ONE_TAB)
 
     # -- lookups: str or None ---------------------------------------------------
     def vendor(self, vid: int) -> Optional[str]:
-        return self._names.get(("v", vid)) if self._vendor(vid) else None
+        return _name(self._vendor(vid))
 
     def device(self, vid: int, did: int) -> Optional[str]:
-        return self._names.get(("d", vid, did)) if self._device(vid, did) else None
+        return _name(self._device(vid, did))
 
     def subsystem(self, vid: int, did: int, svid: int, sdid: int) -> Optional[str]:
-        key = ("ss", vid, did, svid, sdid)
-        found = self._find(key, b"\n\t\t%04x %04x " % (svid, sdid), 9, self._device(vid, did), _ONE_TAB)
-        return self._names.get(key) if found else None
+        return _name(self._find(("ss", vid, did, svid, sdid), b"\n\t\t%04x %04x " % (svid, sdid),
+                                _below(self._device(vid, did)), _ONE_TAB))
 
     def klass(self, class_code: int) -> Optional[str]:
         """Most specific name of a 24-bit class code's base class and subclass (lspci's word)."""
         base, sub = (class_code >> 16) & 0xFF, (class_code >> 8) & 0xFF
-        if self._subclass(base, sub):
-            return self._names.get(("s", base, sub))
-        return self._names.get(("c", base)) if self._class(base) else None
+        line = self._subclass(base, sub)
+        return line[2] if line is not None else _name(self._class(base))
 
     def prog_if(self, class_code: int) -> Optional[str]:
         base, sub, pi = (class_code >> 16) & 0xFF, (class_code >> 8) & 0xFF, class_code & 0xFF
-        key = ("p", base, sub, pi)
-        found = self._find(key, b"\n\t\t%02x " % pi, 2, self._subclass(base, sub), _ONE_TAB)
-        return self._names.get(key) if found else None
+        return _name(self._find(("p", base, sub, pi), b"\n\t\t%02x " % pi, _below(self._subclass(base, sub)),
+                                _ONE_TAB))
 
     def __len__(self) -> int:
         """How many vendors the file names (a scan of the whole file: for tests and reports)."""

@@ -37,19 +37,25 @@ AGP_REGS = {agp3: (Register("Status", 0x04, 4, _AGP_STATUS, words={"RQ": _rq, "R
                    Register("Command", 0x08, 4, _AGP_COMMAND, words={"RQ": _rq, "Rate": _rate(agp3, False)}))
             for agp3 in (False, True)}
 AGP_VER = Register("Version", 0x02, 1, "Rev@0:4 Ver@4:4")
-_DEV = lambda r: "%02x:%02x.%d" % (r["Bus"], r["Device"], r["Function"])     # noqa: E731
+
+
+def _dev(r: Reg) -> str:
+    """The function's own bus:device.function, as its PCI-X Status register holds it."""
+    return "%02x:%02x.%d" % (r["Bus"], r["Device"], r["Function"])
+
+
 PCIX_CMD = Register("Command", 0x02, 2, "DPERE@0 ERO@1 MMRBC@2:2 MOST@4:3", words={
     "RBC": lambda r: "%d" % (1 << (9 + r["MMRBC"])), "OST": lambda r: "%d" % MAX_OUTSTANDING[r["MOST"]]})
 PCIX_STATUS = Register("Status", 0x04, 4, "Function@0:3 Device@3:5 Bus@8:8 64bit@16 133MHz@17 SCD@18 USC@19 "
                        "DC@20 DMMRBC@21:2 DMOST@23:3 DMCRS@26:3 RSCEM@29 266MHz@30 533MHz@31", words={
-                           "Dev": _DEV, "DC": ("simple", "bridge"),
+                           "Dev": _dev, "DC": ("simple", "bridge"),
                            "DMMRBC": lambda r: "%d" % (1 << (9 + r["DMMRBC"])),
                            "DMOST": lambda r: "%d" % MAX_OUTSTANDING[r["DMOST"]],
                            "DMCRS": lambda r: "%d" % (1 << (3 + r["DMCRS"]))})
 PCIXB_SEC = Register("Secondary Status", 0x02, 2, "64bit@0 133MHz@1 SCD@2 USC@3 SCO@4 SRD@5 Freq@6:3",
                      words={"Freq": SEC_FREQ})
 PCIXB_STATUS = Register("Status", 0x04, 4, "Function@0:3 Device@3:5 Bus@8:8 64bit@16 133MHz@17 SCD@18 "
-                        "USC@19 SCO@20 SRD@21", words={"Dev": _DEV})
+                        "USC@19 SCO@20 SRD@21", words={"Dev": _dev})
 PCIXB_UP = Register("Upstream", 0x08, 4, "Capacity@0:16 CommitmentLimit@16:16")
 PCIXB_DOWN = Register("Downstream", 0x0C, 4, "Capacity@0:16 CommitmentLimit@16:16")
 FLAGS = Register("Flags", 0x02, 2)
