@@ -35,7 +35,6 @@ OBFF_CTL = {0: "Disabled", 1: "Via message A", 2: "Via message B", 3: "Via WAKE#
 EPR = {0: "Not Supported", 1: "Dev Specific", 2: "Form Factor Dev Specific", 3: "Reserved"}
 LNCLS = {0: "Not Supported", 1: "64byte cachelines", 2: "128byte cachelines", 3: "Reserved"}
 TPH_COMP = {0: "TPHComp- ExtTPHComp-", 1: "TPHComp+ ExtTPHComp-", 2: "", 3: "TPHComp+ ExtTPHComp+"}
-ASPM_SUPPORT = R.ASPM_SUPPORT
 ASPM_ENABLED = ("Disabled", "L0s Enabled", "L1 Enabled", "L0s L1 Enabled")
 INDICATOR = ("Unknown", "On", "Blink", "Off")
 DEEMPHASIS = ("-6dB", "-3.5dB")
